@@ -1,0 +1,34 @@
+"""sensorpipe: heterogeneous wearable-sensor datasets -> one versioned, sharded training set.
+
+Public API: :func:`open` (read a written dataset), :func:`run` (run a pipeline
+config), :func:`load_config`. Sources live in :mod:`sensorpipe.sources`.
+"""
+
+from __future__ import annotations
+
+from sensorpipe._version import RELEASE as __version__
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sensorpipe.access.dataset import SensorDataset
+
+
+def open(path: str) -> "SensorDataset":  # noqa: A001 - the public name the design promises
+    """Open a written dataset directory for random access (numpy dicts)."""
+    from sensorpipe.access.dataset import open_dataset
+
+    return open_dataset(path)
+
+
+def run(config, **overrides):
+    """Run a pipeline from a YAML path, a mapping or a PipelineConfig; returns a RunResult."""
+    from sensorpipe.runners.driver import run_pipeline
+
+    return run_pipeline(config, **overrides)
+
+
+def load_config(path):
+    from sensorpipe.config import load_config as _load
+
+    return _load(path)

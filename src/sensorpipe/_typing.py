@@ -1,0 +1,21 @@
+"""Shared literal types, so configs and registries spell options one way."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Aggregation = Literal["mean", "sum", "max", "min", "last", "mode"]
+ImputeMethod = Literal["none", "zero", "mean", "ffill", "linear"]
+NormalizeMethod = Literal["zscore", "none"]
+OutOfRange = Literal["quarantine", "clip"]
+CaptionGroup = Literal["Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic"]
+Alignment = Literal["none", "utc_midnight", "local_midnight"]
+RunnerName = Literal["local", "multiprocess"]
+OutputFormat = Literal["array_record", "tfrecord"]
+SplitName = Literal["train", "validation", "test"]
+
+IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "ffill", "linear")
+NORMALIZE_METHODS: tuple[str, ...] = ("zscore", "none")
+ALIGNMENTS: tuple[str, ...] = ("none", "utc_midnight", "local_midnight")
+RUNNERS: tuple[str, ...] = ("local", "multiprocess")
+OUTPUT_FORMATS: tuple[str, ...] = ("array_record", "tfrecord")

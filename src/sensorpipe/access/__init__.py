@@ -1,0 +1,1 @@
+"""access stage of sensorpipe."""

@@ -1,0 +1,364 @@
+"""Typed pipeline configuration, read from YAML into frozen dataclasses.
+
+Every stage gets its own small config object; its hash goes into lineage.
+Parsing is strict: an unknown key, a wrong type or a value outside the allowed
+set raises :class:`ConfigError` naming the key path (``window.alignment``) and
+what is allowed, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sensorpipe._typing import Alignment, ImputeMethod, NormalizeMethod, OutputFormat, RunnerName
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the key path and the fix in the message."""
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One input dataset: which adapter reads it, from where, with which options."""
+
+    name: str
+    adapter: str
+    path: str
+    participants: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Fixed-length windows cut from each participant's minute grid.
+
+    With ``alignment`` other than ``none`` a window starts at every aligned
+    midnight and then every ``stride_min`` after it until the next midnight.
+    Windows whose missing share exceeds ``max_missing_ratio`` are dropped and
+    counted under ``too_missing``.
+    """
+
+    size_min: int = 1440
+    stride_min: int = 1440
+    alignment: Alignment = "local_midnight"
+    max_missing_ratio: float = 0.8
+
+    def validate(self, path: str) -> None:
+        _positive(self.size_min, f"{path}.size_min")
+        _positive(self.stride_min, f"{path}.stride_min")
+        _unit_interval(self.max_missing_ratio, f"{path}.max_missing_ratio")
+
+
+@dataclass(frozen=True)
+class ImputationConfig:
+    """Per-channel imputation; channels not listed use the registry default."""
+
+    per_channel: dict[str, ImputeMethod] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NormalizationConfig:
+    """Per-channel normalization fitted on the train split, then clipped."""
+
+    per_channel: dict[str, NormalizeMethod] = field(default_factory=dict)
+    clip_sigma: float = 10.0
+
+    def validate(self, path: str) -> None:
+        _positive(self.clip_sigma, f"{path}.clip_sigma")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """Which caption levels to generate (issue-level: statistical for now)."""
+
+    levels: tuple[Literal["statistical"], ...] = ("statistical",)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Participant-level split by keyed hash: fractions must sum to 1."""
+
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+    salt: str = "sensorpipe-split-v1"
+
+    def validate(self, path: str) -> None:
+        for name in ("train", "validation", "test"):
+            _unit_interval(getattr(self, name), f"{path}.{name}")
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"{path}: train + validation + test must sum to 1, got {total:g}")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how the TFDS-layout dataset directory is written."""
+
+    dir: str = "out"
+    name: str = "sensorpipe_dataset"
+    version: str = "1.0.0"
+    formats: tuple[OutputFormat, ...] = ("array_record",)
+    target_shard_mb: float = 64.0
+    compression: Literal["none", "zstd", "brotli", "snappy"] = "none"
+
+    def validate(self, path: str) -> None:
+        _positive(self.target_shard_mb, f"{path}.target_shard_mb")
+        if "array_record" not in self.formats:
+            raise ConfigError(f"{path}.formats must include 'array_record' (random access); got {list(self.formats)}")
+        parts = self.version.split(".")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts):
+            raise ConfigError(f"{path}.version must look like 1.2.3, got {self.version!r}")
+        if not self.name.replace("_", "").isalnum() or not self.name[0].isalpha() or self.name.lower() != self.name:
+            raise ConfigError(f"{path}.name must be snake_case letters/digits (TFDS dataset name), got {self.name!r}")
+
+
+@dataclass(frozen=True)
+class MetadataConfig:
+    """SQLAlchemy URL of the metadata database; empty means ``<output>/metadata.db``."""
+
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Which runner executes the units, and with how many worker processes."""
+
+    name: RunnerName = "local"
+    workers: int = 2
+
+    def validate(self, path: str) -> None:
+        _positive(self.workers, f"{path}.workers")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Pseudonymization of participant ids with a keyed hash (HMAC-SHA256).
+
+    The key is read from ``key_file`` or the environment variable ``key_env``;
+    it is never written to the output or the metadata database.
+    """
+
+    pseudonymize: bool = True
+    key_env: str = "SENSORPIPE_PSEUDONYM_KEY"
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The whole job; ``base_dir`` resolves relative paths (the YAML's folder)."""
+
+    sources: tuple[SourceConfig, ...]
+    channels: tuple[str, ...]
+    window: WindowConfig = field(default_factory=WindowConfig)
+    imputation: ImputationConfig = field(default_factory=ImputationConfig)
+    normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
+    captions: CaptionConfig = field(default_factory=CaptionConfig)
+    splits: SplitConfig = field(default_factory=SplitConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    metadata: MetadataConfig = field(default_factory=MetadataConfig)
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    base_dir: str = "."
+
+    def resolve(self, p: str) -> str:
+        """A config path made absolute against the config file's folder (URLs pass through)."""
+        if "://" in p:
+            return p
+        path = Path(p).expanduser()
+        return str(path if path.is_absolute() else (Path(self.base_dir) / path).resolve())
+
+    @property
+    def output_dir(self) -> str:
+        return self.resolve(self.output.dir)
+
+    @property
+    def metadata_url(self) -> str:
+        if self.metadata.url:
+            url = self.metadata.url
+            if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+                url = "sqlite:///" + self.resolve(url[len("sqlite:///"):])
+            return url
+        return f"sqlite:///{Path(self.output_dir) / 'metadata.db'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("base_dir")
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the records (runner and paths excluded)."""
+        d = self.to_dict()
+        d.pop("runner")
+        d.pop("metadata")
+        d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
+        d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}
+        d["sources"] = [{k: v for k, v in s.items() if k not in ("path", "participants")} for s in d["sources"]]
+        return stable_hash(d)
+
+
+def stable_hash(obj: Any) -> str:
+    """Short SHA-256 of a JSON-able object, key order independent."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _positive(v: float, path: str) -> None:
+    if not v > 0:
+        raise ConfigError(f"{path} must be > 0, got {v!r}")
+
+
+def _unit_interval(v: float, path: str) -> None:
+    if not 0.0 <= v <= 1.0:
+        raise ConfigError(f"{path} must be between 0 and 1, got {v!r}")
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (tuple, list):
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping"
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce(tp: Any, value: Any, path: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; raise ConfigError naming ``path``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, path)
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{path}: {value!r} is not allowed; use {_describe(tp)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return coerce(arg, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{path}: expected null, got {value!r}")
+        return None
+    if origin in (tuple, list):
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        kt, vt = typing.get_args(tp)
+        return {coerce(kt, k, f"{path}") : coerce(vt, v, f"{path}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - programming error
+
+
+def build_dataclass(cls: type, data: Any, path: str) -> Any:
+    """Build a frozen dataclass from a mapping, rejecting unknown keys by name."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(
+            f"unknown key {where}{unknown[0]}; allowed keys{' in ' + path if path else ''}: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        key_path = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = coerce(hints[name], data[name], key_path)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key {key_path}")
+    obj = cls(**kwargs)
+    if hasattr(obj, "validate"):
+        obj.validate(path or cls.__name__)
+    return obj
+
+
+def load_config(source: str | Path | dict[str, Any], base_dir: str | None = None) -> PipelineConfig:
+    """Read a YAML file (or an already-parsed mapping) into a checked PipelineConfig."""
+    if isinstance(source, dict):
+        data = dict(source)
+        base = base_dir or "."
+    else:
+        p = Path(source)
+        if not p.exists():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            data = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of sections (sources, channels, ...)")
+        base = base_dir or str(p.resolve().parent)
+    data.pop("base_dir", None)
+    cfg = build_dataclass(PipelineConfig, data, "")
+    cfg = dataclasses.replace(cfg, base_dir=str(Path(base).resolve()))
+    _check_cross_fields(cfg)
+    return cfg
+
+
+def _check_cross_fields(cfg: PipelineConfig) -> None:
+    from sensorpipe import channels as registry
+    from sensorpipe.sources import base as source_base
+
+    if not cfg.sources:
+        raise ConfigError("sources: at least one source is needed")
+    if not cfg.channels:
+        raise ConfigError("channels: list the canonical channels to output, e.g. [heart_rate, steps]")
+    for i, ch in enumerate(cfg.channels):
+        if ch not in registry.CHANNELS:
+            raise ConfigError(f"channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(registry.CHANNELS)}")
+    if len(set(cfg.channels)) != len(cfg.channels):
+        raise ConfigError("channels: a channel is listed twice")
+    for section, mapping in (("imputation", cfg.imputation.per_channel), ("normalization", cfg.normalization.per_channel)):
+        for ch in mapping:
+            if ch not in cfg.channels:
+                raise ConfigError(f"{section}.per_channel.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
+    names = [s.name for s in cfg.sources]
+    if len(set(names)) != len(names):
+        raise ConfigError("sources: two sources share a name; each dataset name must be unique")
+    for i, s in enumerate(cfg.sources):
+        adapter_cls = source_base.get_adapter(s.adapter, f"sources[{i}].adapter")
+        build_dataclass(adapter_cls.Options, s.options, f"sources[{i}].options")

@@ -1,0 +1,95 @@
+"""Built-in label processors for the participants table and condition segments."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sensorpipe.labels.base import LabelProcessor
+from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.sources.base import SourceError, UnitRef
+
+DAY_MIN = 1440
+
+
+class DiabetesStatus(LabelProcessor):
+    """``diabetes_status`` column of a participants table (metabolic studies)."""
+
+    name = "diabetes_status"
+    produces = ("diabetes_status",)
+
+    def applies(self, unit: UnitRef) -> bool:
+        return "diabetes_status" in unit.participant.attributes
+
+    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
+        raw = unit.participant.attributes["diabetes_status"].strip().lower()
+        names = BY_NAME["diabetes_status"].names
+        code = names.index(raw) if raw in names else -1
+        return {"diabetes_status": np.full(start_utc_min.shape[0], code)}
+
+
+class SymptomOnset(LabelProcessor):
+    """``symptom_onset_date`` (local YYYY-MM-DD) -> days from onset to the window's first local day."""
+
+    name = "symptom_onset"
+    produces = ("days_since_symptom_onset",)
+
+    def applies(self, unit: UnitRef) -> bool:
+        return bool(unit.participant.attributes.get("symptom_onset_date", "").strip())
+
+    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
+        raw = unit.participant.attributes["symptom_onset_date"].strip()
+        try:
+            onset_day = (date.fromisoformat(raw) - date(1970, 1, 1)).days
+        except ValueError:
+            raise SourceError(f"participant {unit.participant.participant_id} of {unit.source.name}: "
+                              f"symptom_onset_date {raw!r} is not YYYY-MM-DD") from None
+        local_day = (start_utc_min + start_offset_min) // DAY_MIN
+        return {"days_since_symptom_onset": (local_day - onset_day).astype(np.float32)}
+
+
+class ConditionSegments(LabelProcessor):
+    """Condition segments (participant_id, start_utc, end_utc, condition) of stress-protocol studies."""
+
+    name = "condition_segments"
+    produces = ("condition",)
+
+    def applies(self, unit: UnitRef) -> bool:
+        return bool(unit.source.options.get("segments"))
+
+    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
+        path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
+        segs = _read_segments(path, unit.participant.participant_id)
+        names = BY_NAME["condition"].names
+        minutes = np.zeros((start_utc_min.shape[0], len(names)), np.int64)
+        for s, e, cond in segs:  # one iteration per segment, vectorized over windows
+            lo = np.maximum(start_utc_min, s)
+            hi = np.minimum(start_utc_min + size_min, e)
+            minutes[:, names.index(cond)] += np.maximum(hi - lo, 0)
+        label = np.where(minutes.sum(axis=1) > 0, minutes.argmax(axis=1), -1)
+        return {"condition": label}
+
+
+def _read_segments(path: Path, pid: str) -> list[tuple[int, int, str]]:
+    if not path.exists():
+        raise SourceError(f"segments file {path} does not exist; fix options.segments")
+    names = BY_NAME["condition"].names
+    out = []
+    with path.open(newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            if row.get("participant_id") != pid:
+                continue
+            cond = (row.get("condition") or "").strip().lower()
+            if cond not in names:
+                raise SourceError(f"{path}, line {line}: condition {cond!r} is not one of {', '.join(names)}")
+            try:
+                s = pd.Timestamp(row["start_utc"]).value // 60_000_000_000
+                e = pd.Timestamp(row["end_utc"]).value // 60_000_000_000
+            except (ValueError, KeyError):
+                raise SourceError(f"{path}, line {line}: start_utc/end_utc must be ISO times like 2024-03-07T09:00:00Z") from None
+            out.append((s, e, cond))
+    return out

@@ -1,0 +1,120 @@
+"""Plain records the pipeline hands to the metadata store at the end of a run.
+
+They are the interface between the pipeline and the database: the pipeline
+fills them, :class:`sensorpipe.metadata.store.MetadataStore` persists them in
+one transaction, so a killed run leaves no half-recorded state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SchemaRecord:
+    """A source's declared schema as used in this run."""
+
+    source: str            # dataset name from the config
+    adapter: str           # adapter name
+    version: int           # schema version declared by the adapter
+    fingerprint: str       # hash of schema_json
+    schema_json: str       # full schema, JSON
+
+
+@dataclass(frozen=True)
+class ChannelStatRecord:
+    """Per-channel statistics of one split (observed minutes of kept windows, real units)."""
+
+    split: str
+    channel: str
+    count: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    missing_ratio: float
+
+
+@dataclass(frozen=True)
+class NormalizationRecord:
+    """Normalization parameters of one channel, fitted on the train split only."""
+
+    channel: str
+    method: str            # zscore | none
+    mean: float
+    std: float
+    clip_sigma: float
+    fitted_on_split: str = "train"
+    count: int = 0
+
+
+@dataclass(frozen=True)
+class QualityRecord:
+    """One quality metric. ``scope`` is 'dataset', a source name, or 'channel:<name>'."""
+
+    scope: str
+    name: str              # e.g. missing_ratio, out_of_range_rate, windows_kept, windows_dropped:too_missing
+    value: float
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    source: str
+    source_file: str
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """Row accounting for one unit (participant of a source)."""
+
+    source: str
+    participant: str       # pseudonymized id
+    split: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    raw_samples_in: int
+    windows_kept: int
+    windows_dropped: int
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    """Where one window came from."""
+
+    window_key: str
+    split: str
+    source: str
+    participant: str
+    source_files_json: str     # JSON list of file paths
+    row_ranges_json: str       # JSON {file: [first_row, last_row]}
+    stage_hashes_json: str     # JSON {stage: config hash}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything one finished run records."""
+
+    run_id: str
+    started_at: str            # ISO-8601 UTC
+    finished_at: str
+    runner: str
+    workers: int
+    status: str                # succeeded | failed
+    dataset_name: str
+    dataset_version: str       # semantic version from the config
+    fingerprint: str           # config + inputs + code version
+    code_version: str
+    config_json: str
+    output_dir: str
+    input_fingerprints: dict[str, str] = field(default_factory=dict)   # file -> content hash
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    schemas: list[SchemaRecord] = field(default_factory=list)
+    channel_stats: list[ChannelStatRecord] = field(default_factory=list)
+    normalization: list[NormalizationRecord] = field(default_factory=list)
+    quality: list[QualityRecord] = field(default_factory=list)
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    units: list[UnitRecord] = field(default_factory=list)
+    lineage: list[LineageRecord] = field(default_factory=list)

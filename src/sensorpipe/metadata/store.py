@@ -1,0 +1,362 @@
+"""The metadata database: what each run produced, from which inputs and how.
+
+:class:`MetadataStore` persists the records of :mod:`sensorpipe.metadata.records`
+with SQLAlchemy Core, so the same code runs on a local SQLite file (default)
+and on a shared PostgreSQL for a team. A run is written in one transaction:
+a killed or failing run leaves no half-recorded version, stats or lineage.
+
+Readers address data by dataset *fingerprint* (config + inputs + code
+version), the identity of a dataset version. Detail rows belong to runs; a
+fingerprint query reads its latest succeeded run (or latest run if none
+succeeded), so a re-run never overwrites what an earlier run recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import Connection, Table, case, create_engine, event, func, insert, select
+from sqlalchemy.engine import Engine, make_url
+
+from sensorpipe.metadata import tables as t
+from sensorpipe.metadata.records import RunRecord, SchemaRecord
+
+__all__ = ["MetadataStore", "MetadataNotFound"]
+
+
+class MetadataNotFound(KeyError):
+    """Raised when a fingerprint, run, schema or version is not in the database."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _dumps(obj: Any) -> str:
+    # sorted keys: the same content always gives the same text (and hash)
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite URL, or None for memory / other backends."""
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return None
+    db = u.database or ""
+    if db in ("", ":memory:") or db.startswith("file:") or u.query.get("mode") == "memory":
+        return None
+    return Path(db)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (report, inspect) work while a run writes; foreign keys
+    # are off by default in SQLite and would let detail rows dangle.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class MetadataStore:
+    """Versions, runs, configs, schemas, stats, quality, lineage and audit log.
+
+    ``url`` is any SQLAlchemy URL; ``sqlite:///path/metadata.db`` creates the
+    parent directories. Tables are created on first use (:meth:`create`).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = _sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.create()
+
+    def create(self) -> None:
+        """Create missing tables and check the stored DB schema version (idempotent).
+
+        A database written by a newer sensorpipe is refused rather than
+        misread; there are no migrations yet because there is one version.
+        """
+        t.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            stored = conn.execute(
+                select(t.schema_meta.c.value).where(t.schema_meta.c.key == "db_schema_version")
+            ).scalar()
+            if stored is None:
+                conn.execute(insert(t.schema_meta), [{"key": "db_schema_version", "value": str(t.DB_SCHEMA_VERSION)}])
+            elif int(stored) != t.DB_SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"metadata database {self.url} has schema version {stored}, this sensorpipe "
+                    f"expects {t.DB_SCHEMA_VERSION}; use the sensorpipe version that wrote it "
+                    "or point metadata.url at a new database"
+                )
+
+    def close(self) -> None:
+        """Release pooled connections (lets the SQLite file be removed on Windows)."""
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writing
+
+    def record_run(self, run: RunRecord) -> None:
+        """Write a run and everything it produced, all or nothing.
+
+        One ``engine.begin()`` transaction: a failing insert (bad record, killed
+        process) rolls back the version, run and detail rows together. Detail
+        rows go in as executemany batches so 100k lineage rows stay fast.
+        """
+        config_hash = hashlib.sha256(run.config_json.encode("utf-8")).hexdigest()
+        now = _now()
+        inputs_json = _dumps(run.input_fingerprints)
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.runs.c.id).where(t.runs.c.run_id == run.run_id)).first() is not None:
+                raise ValueError(f"run {run.run_id!r} is already recorded; every run needs a fresh run_id")
+            if conn.execute(select(t.configs.c.hash).where(t.configs.c.hash == config_hash)).first() is None:
+                conn.execute(insert(t.configs), [{"hash": config_hash, "config_json": run.config_json, "created_at": now}])
+            version_id = conn.execute(
+                select(t.dataset_versions.c.id).where(t.dataset_versions.c.fingerprint == run.fingerprint)
+            ).scalar()
+            if version_id is None:
+                version_id = conn.execute(insert(t.dataset_versions).values(
+                    fingerprint=run.fingerprint, dataset_name=run.dataset_name,
+                    semantic_version=run.dataset_version, code_version=run.code_version,
+                    config_hash=config_hash, input_fingerprints_json=inputs_json, created_at=now,
+                )).inserted_primary_key[0]
+            conn.execute(insert(t.runs), [{
+                "run_id": run.run_id, "version_id": version_id, "fingerprint": run.fingerprint,
+                "config_hash": config_hash, "started_at": run.started_at, "finished_at": run.finished_at,
+                "runner": run.runner, "workers": run.workers, "status": run.status,
+                "code_version": run.code_version, "output_dir": run.output_dir,
+                "split_sizes_json": _dumps(run.split_sizes), "input_fingerprints_json": inputs_json,
+                "recorded_at": now,
+            }])
+            links = [{"run_id": run.run_id, "source": s.source, "schema_id": self._register(conn, s)[0]}
+                     for s in run.schemas]
+            self._bulk(conn, t.run_schemas, links)
+            for attr, table in t.DETAIL_TABLES.items():
+                self._bulk(conn, table, t.record_rows(getattr(run, attr), run.run_id))
+
+    @staticmethod
+    def _bulk(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        if rows:  # executemany with no parameter sets is an error
+            conn.execute(insert(table), rows)
+
+    def register_schema(self, schema: SchemaRecord) -> int:
+        """Store a source schema once per content and return its version for the adapter.
+
+        An unchanged schema (same fingerprint) returns its stored version; a
+        changed one gets ``max(declared, latest stored + 1)`` so versions stay
+        unique and in order of appearance even if an adapter forgot to bump.
+        """
+        with self.engine.begin() as conn:
+            return self._register(conn, schema)[1]
+
+    @staticmethod
+    def _register(conn: Connection, s: SchemaRecord) -> tuple[int, int]:
+        sc = t.schemas.c
+        row = conn.execute(
+            select(sc.id, sc.version).where(sc.adapter == s.adapter, sc.fingerprint == s.fingerprint)
+        ).first()
+        if row is not None:
+            return row.id, row.version
+        latest = conn.execute(select(func.max(sc.version)).where(sc.adapter == s.adapter)).scalar() or 0
+        version = max(int(s.version), latest + 1)
+        new_id = conn.execute(insert(t.schemas).values(
+            source=s.source, adapter=s.adapter, version=version, declared_version=int(s.version),
+            fingerprint=s.fingerprint, schema_json=s.schema_json, created_at=_now(),
+        )).inserted_primary_key[0]
+        return new_id, version
+
+    def audit(self, event: str, subject: str, details: dict[str, Any] | None = None) -> None:
+        """Append a privacy audit event (pseudonymization, erasure, export) with its own commit."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.privacy_audit), [{
+                "event": event, "subject": subject, "at": _now(), "details_json": _dumps(details or {}),
+            }])
+
+    # ------------------------------------------------------------------ reading
+
+    def list_versions(self) -> list[dict[str, Any]]:
+        """Dataset versions, newest first, with run count, last run status and split sizes.
+
+        Split sizes come from the latest succeeded run (a failed run may have
+        recorded none), else from the latest run.
+        """
+        with self.engine.connect() as conn:
+            versions = conn.execute(select(t.dataset_versions).order_by(t.dataset_versions.c.id.desc())).mappings().all()
+            rc = t.runs.c
+            all_runs = conn.execute(
+                select(rc.version_id, rc.run_id, rc.status, rc.split_sizes_json).order_by(rc.id)
+            ).all()
+        by_version: dict[int, list[Any]] = {}
+        for r in all_runs:
+            by_version.setdefault(r.version_id, []).append(r)
+        out = []
+        for v in versions:
+            vr = by_version.get(v["id"], [])
+            ok = [r for r in vr if r.status == "succeeded"]
+            sizes_from = ok[-1] if ok else (vr[-1] if vr else None)
+            out.append({
+                "dataset_name": v["dataset_name"], "semantic_version": v["semantic_version"],
+                "fingerprint": v["fingerprint"], "created_at": v["created_at"],
+                "code_version": v["code_version"], "config_hash": v["config_hash"],
+                "n_runs": len(vr), "last_run_id": vr[-1].run_id if vr else None,
+                "last_status": vr[-1].status if vr else None,
+                "split_sizes": json.loads(sizes_from.split_sizes_json) if sizes_from else {},
+            })
+        return out
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """One run with its dataset version, config and schemas; None if unknown."""
+        with self.engine.connect() as conn:
+            return self._run_dict(conn, select(t.runs).where(t.runs.c.run_id == run_id))
+
+    def latest_run(self, fingerprint: str | None = None, status: str | None = None) -> dict[str, Any] | None:
+        """The most recently recorded run (of ``fingerprint`` / with ``status`` if given)."""
+        stmt = select(t.runs).order_by(t.runs.c.id.desc()).limit(1)
+        with self.engine.connect() as conn:
+            if fingerprint is not None:
+                stmt = stmt.where(t.runs.c.fingerprint == self._resolve_fingerprint(conn, fingerprint))
+            if status is not None:
+                stmt = stmt.where(t.runs.c.status == status)
+            return self._run_dict(conn, stmt)
+
+    def normalization(self, fingerprint: str) -> dict[str, dict[str, Any]]:
+        """Normalization parameters by channel, as fitted (on train) by the version's run."""
+        rows = self._detail(t.normalization_params, fingerprint, ("channel",))
+        return {r.pop("channel"): r for r in rows}
+
+    def channel_stats(self, fingerprint: str, split: str | None = None) -> list[dict[str, Any]]:
+        """Per-split, per-channel statistics, ordered by split then channel."""
+        where = [t.channel_stats.c.split == split] if split is not None else []
+        return self._detail(t.channel_stats, fingerprint, ("split", "channel"), where)
+
+    def quality(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Quality metrics (scope, name, value), ordered by scope then name."""
+        return self._detail(t.quality_metrics, fingerprint, ("scope", "name"))
+
+    def quarantine(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Quarantined row counts by source, file and reason."""
+        return self._detail(t.quarantine_counts, fingerprint, ("source", "source_file", "reason"))
+
+    def units(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Row and window accounting per unit (source, participant)."""
+        return self._detail(t.unit_accounting, fingerprint, ("source", "participant"))
+
+    def lineage(self, window_key: str, fingerprint: str | None = None) -> dict[str, Any] | None:
+        """Where a window came from (files, row ranges, stage hashes), from the latest run
+        that wrote it (of ``fingerprint`` if given); None if no run recorded the key."""
+        lc, rc = t.lineage.c, t.runs.c
+        stmt = (select(t.lineage, rc.fingerprint).join(t.runs, rc.run_id == lc.run_id)
+                .where(lc.window_key == window_key).order_by(rc.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            if fingerprint is not None:
+                stmt = stmt.where(rc.fingerprint == self._resolve_fingerprint(conn, fingerprint))
+            row = conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        return {
+            "window_key": row["window_key"], "run_id": row["run_id"], "fingerprint": row["fingerprint"],
+            "split": row["split"], "source": row["source"], "participant": row["participant"],
+            "source_files": json.loads(row["source_files_json"]),
+            "row_ranges": json.loads(row["row_ranges_json"]),
+            "stage_hashes": json.loads(row["stage_hashes_json"]),
+        }
+
+    def schema_versions(self, adapter: str) -> list[dict[str, Any]]:
+        """Stored schema versions of an adapter, oldest first (without the schema body)."""
+        sc = t.schemas.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(sc.version, sc.declared_version, sc.fingerprint, sc.source, sc.created_at)
+                .where(sc.adapter == adapter).order_by(sc.version)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def get_schema(self, adapter: str, version: int) -> dict[str, Any]:
+        """One stored schema with its parsed body under ``schema``."""
+        sc = t.schemas.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.schemas).where(sc.adapter == adapter, sc.version == version)).mappings().first()
+        if row is None:
+            known = [v["version"] for v in self.schema_versions(adapter)]
+            raise MetadataNotFound(
+                f"no schema version {version} for adapter {adapter!r}; stored versions: {known or 'none'}"
+            )
+        out = {k: row[k] for k in ("adapter", "source", "version", "declared_version", "fingerprint",
+                                   "schema_json", "created_at")}
+        out["schema"] = json.loads(row["schema_json"])
+        return out
+
+    def audit_log(self, subject: str | None = None) -> list[dict[str, Any]]:
+        """Privacy audit events in order, optionally for one subject."""
+        stmt = select(t.privacy_audit).order_by(t.privacy_audit.c.id)
+        if subject is not None:
+            stmt = stmt.where(t.privacy_audit.c.subject == subject)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [{"event": r["event"], "subject": r["subject"], "at": r["at"],
+                 "details": json.loads(r["details_json"])} for r in rows]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _resolve_fingerprint(self, conn: Connection, fingerprint: str) -> str:
+        """Exact fingerprint, or a unique prefix of one (as typed from a report)."""
+        vc = t.dataset_versions.c
+        if conn.execute(select(vc.fingerprint).where(vc.fingerprint == fingerprint)).first():
+            return fingerprint
+        hits = conn.execute(
+            select(vc.fingerprint).where(vc.fingerprint.startswith(fingerprint, autoescape=True)).limit(2)
+        ).scalars().all()
+        if len(hits) == 1:
+            return hits[0]
+        what = "is ambiguous" if hits else "matches no dataset version"
+        raise MetadataNotFound(f"fingerprint {fingerprint!r} {what}; see MetadataStore.list_versions()")
+
+    def _run_for(self, conn: Connection, fingerprint: str) -> str:
+        """Run whose details represent a fingerprint: latest succeeded, else latest."""
+        rc = t.runs.c
+        fp = self._resolve_fingerprint(conn, fingerprint)
+        return conn.execute(
+            select(rc.run_id).where(rc.fingerprint == fp)
+            .order_by(case((rc.status == "succeeded", 0), else_=1), rc.id.desc()).limit(1)
+        ).scalar_one()
+
+    def _detail(self, table: Table, fingerprint: str, order: Iterable[str],
+                where: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            run_id = self._run_for(conn, fingerprint)
+            rows = conn.execute(
+                select(table).where(table.c.run_id == run_id, *where).order_by(*(table.c[o] for o in order))
+            ).mappings().all()
+        return [t.nan_floats(table, {k: v for k, v in r.items() if k not in ("id", "run_id")}) for r in rows]
+
+    @staticmethod
+    def _run_dict(conn: Connection, stmt: Any) -> dict[str, Any] | None:
+        row = conn.execute(stmt).mappings().first()
+        if row is None:
+            return None
+        run = {k: v for k, v in row.items() if k not in ("id", "version_id", "split_sizes_json",
+                                                         "input_fingerprints_json")}
+        run["split_sizes"] = json.loads(row["split_sizes_json"])
+        run["input_fingerprints"] = json.loads(row["input_fingerprints_json"])
+        v = conn.execute(select(t.dataset_versions).where(t.dataset_versions.c.id == row["version_id"])).mappings().one()
+        run["dataset_name"], run["dataset_version"] = v["dataset_name"], v["semantic_version"]
+        run["config_json"] = conn.execute(
+            select(t.configs.c.config_json).where(t.configs.c.hash == row["config_hash"])).scalar_one()
+        sc, lc = t.schemas.c, t.run_schemas.c
+        run["schemas"] = [dict(r) for r in conn.execute(
+            select(lc.source, sc.adapter, sc.version, sc.fingerprint)
+            .join(t.schemas, sc.id == lc.schema_id).where(lc.run_id == row["run_id"]).order_by(lc.source)
+        ).mappings()]
+        return run

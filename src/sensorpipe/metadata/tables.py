@@ -1,0 +1,238 @@
+"""Table definitions of the metadata database (SQLAlchemy Core, one MetaData).
+
+Kept apart from :mod:`sensorpipe.metadata.store` so the store module holds only
+behaviour. Plain column types (strings for ISO-8601 UTC timestamps, JSON as
+text) keep the schema portable between SQLite and PostgreSQL.
+
+Per-run detail tables (stats, normalization, quality, quarantine, units,
+lineage) hang off ``runs.run_id`` rather than the dataset version: a re-run of
+the same fingerprint may fail half-way or be recorded twice, and keeping its
+rows separate means nothing is overwritten; readers pick the run they want
+(by default the latest succeeded run of a fingerprint).
+
+Float statistic columns are nullable because SQLite stores NaN as NULL (a
+channel never observed in a split has NaN mean/std); the store reads NULL
+back as NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Bump when the table layout changes; stored in ``schema_meta``.
+DB_SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+schema_meta = Table(
+    "schema_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("hash", String(64), primary_key=True),  # sha256 of config_json
+    Column("config_json", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(128), nullable=False, unique=True),
+    Column("dataset_name", String(256), nullable=False),
+    Column("semantic_version", String(64), nullable=False),
+    Column("code_version", String(128), nullable=False),
+    Column("config_hash", String(64), ForeignKey("configs.hash"), nullable=False),
+    Column("input_fingerprints_json", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # insertion order
+    Column("run_id", String(128), nullable=False, unique=True),
+    Column("version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
+    Column("fingerprint", String(128), nullable=False, index=True),
+    Column("config_hash", String(64), ForeignKey("configs.hash"), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40), nullable=False),
+    Column("runner", String(64), nullable=False),
+    Column("workers", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("code_version", String(128), nullable=False),
+    Column("output_dir", Text, nullable=False),
+    Column("split_sizes_json", Text, nullable=False),
+    Column("input_fingerprints_json", Text, nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+)
+
+schemas = Table(
+    "schemas",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(256), nullable=False),
+    Column("adapter", String(256), nullable=False),
+    Column("version", Integer, nullable=False),  # stored version, monotonic per adapter
+    Column("declared_version", Integer, nullable=False),  # what the adapter declared
+    Column("fingerprint", String(128), nullable=False),
+    Column("schema_json", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("adapter", "fingerprint", name="uq_schemas_adapter_fingerprint"),
+    UniqueConstraint("adapter", "version", name="uq_schemas_adapter_version"),
+)
+
+run_schemas = Table(
+    "run_schemas",
+    metadata,
+    Column("run_id", String(128), ForeignKey("runs.run_id"), primary_key=True),
+    Column("source", String(256), primary_key=True),  # sources may share a schema
+    Column("schema_id", Integer, ForeignKey("schemas.id"), nullable=False),
+)
+
+
+def _run_fk() -> Column:
+    return Column("run_id", String(128), ForeignKey("runs.run_id"), nullable=False, index=True)
+
+
+channel_stats = Table(
+    "channel_stats",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("split", String(64), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("mean", Float),  # NULL = NaN
+    Column("std", Float),  # NULL = NaN
+    Column("min", Float),  # NULL = NaN
+    Column("max", Float),  # NULL = NaN
+    Column("missing_ratio", Float),  # NULL = NaN
+)
+
+normalization_params = Table(
+    "normalization_params",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("channel", String(128), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("mean", Float),  # NULL = NaN
+    Column("std", Float),  # NULL = NaN
+    Column("clip_sigma", Float),  # NULL = NaN
+    Column("fitted_on_split", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+quality_metrics = Table(
+    "quality_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("scope", String(256), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("value", Float),  # NULL = NaN
+)
+
+quarantine_counts = Table(
+    "quarantine_counts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("source", String(256), nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("reason", String(256), nullable=False),
+    Column("count", Integer, nullable=False),
+)
+
+unit_accounting = Table(
+    "unit_accounting",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("source", String(256), nullable=False),
+    Column("participant", String(256), nullable=False),
+    Column("split", String(64), nullable=False),
+    Column("rows_in", Integer, nullable=False),
+    Column("rows_accepted", Integer, nullable=False),
+    Column("rows_quarantined", Integer, nullable=False),
+    Column("raw_samples_in", Integer, nullable=False),
+    Column("windows_kept", Integer, nullable=False),
+    Column("windows_dropped", Integer, nullable=False),
+)
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("window_key", String(512), nullable=False),
+    Column("split", String(64), nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("participant", String(256), nullable=False),
+    Column("source_files_json", Text, nullable=False),
+    Column("row_ranges_json", Text, nullable=False),
+    Column("stage_hashes_json", Text, nullable=False),
+    Index("ix_lineage_window_key", "window_key"),
+)
+
+privacy_audit = Table(
+    "privacy_audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(128), nullable=False),
+    Column("subject", String(512), nullable=False, index=True),
+    Column("at", String(40), nullable=False),
+    Column("details_json", Text, nullable=False),
+)
+
+#: Per-run detail tables, keyed by the RunRecord attribute that fills them.
+DETAIL_TABLES = {
+    "channel_stats": channel_stats,
+    "normalization": normalization_params,
+    "quality": quality_metrics,
+    "quarantine": quarantine_counts,
+    "units": unit_accounting,
+    "lineage": lineage,
+}
+
+
+def record_rows(records: list[Any], run_id: str) -> list[dict[str, Any]]:
+    """Records -> parameter dicts for executemany.
+
+    Record field names are the column names; a field without a column makes
+    SQLAlchemy raise, so a new record field cannot be dropped silently.
+    """
+    if not records:
+        return []
+    names = tuple(records[0].__dataclass_fields__)
+    get = attrgetter(*names)
+    return [dict(zip(names, get(r)), run_id=run_id) for r in records]
+
+
+def nan_floats(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """SQLite stores NaN as NULL; give readers NaN back in float columns."""
+    for col in table.c:
+        if row.get(col.name, 0) is None and col.nullable and col.type.python_type is float:
+            row[col.name] = math.nan
+    return row

@@ -1,0 +1,107 @@
+"""Timestamp parsing into UTC nanoseconds, shared by every adapter.
+
+Each function returns ``(t_utc_ns, error)``: ``t_utc_ns`` is int64 with
+``NAT`` where a value could not be placed in time, and ``error`` is ``None``
+or an object array naming the reason per row (``unparseable_time``,
+``nonexistent_local_time``). Rows with a reason are quarantined by
+validation, never dropped here.
+
+Local wall-clock times (no offset) are placed with the participant's IANA
+zone. On the spring-forward day the skipped hour does not exist: such rows
+are quarantined as ``nonexistent_local_time``. On the fall-back day the
+repeated hour is ambiguous: within one stream (same field) the first time a
+wall-clock value appears it is read as the earlier instant (daylight time)
+and a repeat of the same wall-clock value as the later instant (standard
+time). A device that logs continuously therefore keeps every reading once,
+and no minute is counted twice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+NAT = np.iinfo(np.int64).min
+UNPARSEABLE = "unparseable_time"
+NONEXISTENT = "nonexistent_local_time"
+
+
+def _to_numpy_float(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
+        return pd.to_numeric(pd.Series(np.asarray(arr.to_pylist(), dtype=object)), errors="coerce").to_numpy(np.float64)
+    return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _errors(bad: np.ndarray, reason: str) -> np.ndarray | None:
+    if not bad.any():
+        return None
+    err = np.full(bad.shape[0], None, dtype=object)
+    err[bad] = reason
+    return err
+
+
+def parse_epoch(arr: pa.Array | pa.ChunkedArray, unit_ns: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Epoch numbers (ms when ``unit_ns`` is 1e6, s when 1e9) to UTC ns."""
+    if pa.types.is_integer(arr.type) and arr.null_count == 0:
+        return arr.to_numpy(zero_copy_only=False).astype(np.int64) * unit_ns, None
+    vals = _to_numpy_float(arr)
+    bad = ~np.isfinite(vals)
+    out = np.full(vals.shape[0], NAT, np.int64)
+    out[~bad] = np.round(vals[~bad] * unit_ns).astype(np.int64)
+    return out, _errors(bad, UNPARSEABLE)
+
+
+def parse_iso(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
+    """ISO-8601 strings with ``Z`` or an offset; a missing offset is an error (ambiguous)."""
+    if pa.types.is_timestamp(arr.type):
+        if arr.type.tz is None:
+            raise ValueError("timestamps have no time zone; declare time_format: local")
+        return pc.cast(arr, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False).astype(np.int64), None
+    s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
+    has_offset = s.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy()
+    parsed = pd.to_datetime(s.where(has_offset), utc=True, errors="coerce", format="ISO8601")
+    bad = parsed.isna().to_numpy()
+    out = np.where(bad, NAT, parsed.to_numpy("datetime64[ns]").astype(np.int64))
+    return out, _errors(bad, UNPARSEABLE)
+
+
+def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
+                stream: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Naive local wall-clock strings in ``tz`` to UTC ns (DST rules in the module doc)."""
+    s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
+    naive = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce", format="mixed")
+    unparseable = naive.isna().to_numpy()
+    idx = pd.DatetimeIndex(naive).as_unit("ns")
+    earlier = _first_occurrence(idx.asi8, stream)
+    local = idx.tz_localize(tz, ambiguous=earlier, nonexistent="NaT")
+    nonexistent = local.isna() & ~unparseable
+    out = np.where(local.isna(), NAT, local.as_unit("ns").asi8)
+    err = np.full(out.shape[0], None, dtype=object)
+    err[unparseable] = UNPARSEABLE
+    err[np.asarray(nonexistent)] = NONEXISTENT
+    return out, (err if (unparseable.any() or nonexistent.any()) else None)
+
+
+def _first_occurrence(wall_ns: np.ndarray, stream: np.ndarray | None) -> np.ndarray:
+    """True where a wall-clock value appears for the first time in its stream (file order)."""
+    if stream is None:
+        key = wall_ns
+        _, first = np.unique(key, return_index=True)
+    else:
+        codes = pd.factorize(stream)[0].astype(np.int64)
+        rec = np.rec.fromarrays([codes, wall_ns])
+        _, first = np.unique(rec, return_index=True)
+    flag = np.zeros(wall_ns.shape[0], bool)
+    flag[first] = True
+    return flag
+
+
+def minute_offsets(start_utc_ns: int, n_minutes: int, tz: str) -> np.ndarray:
+    """UTC offset in minutes (int16) in force at each minute of a grid, DST aware."""
+    idx = pd.date_range(pd.Timestamp(start_utc_ns, unit="ns", tz="UTC"), periods=n_minutes, freq="min")
+    idx = idx.as_unit("ns")
+    local = idx.tz_convert(tz)
+    offs = (local.tz_localize(None).asi8 - idx.tz_localize(None).asi8) // 60_000_000_000
+    return offs.astype(np.int16)

@@ -1,0 +1,103 @@
+"""Quality metrics of a run, assembled into the :class:`RunRecord` the metadata store keeps.
+
+Metrics: missing ratio per channel (kept windows and whole grid),
+out-of-range rate per source (quarantined + clipped over rows in), windows
+kept and dropped by reason, rows quarantined by reason, and the row
+reconciliation (rows in = accepted + quarantined) per source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pyarrow.parquet as pq
+
+from sensorpipe._version import code_version
+from sensorpipe.config import PipelineConfig
+from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
+                                         QuarantineRecord, RunRecord, SchemaRecord, UnitRecord)
+from sensorpipe.processing.normalize import NormParams, RunningStats
+
+
+def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
+    out = []
+    W = cfg.window.size_min
+    for split in ("train", "validation", "test"):
+        units = [u for u in result.units if u.split == split]
+        stats = RunningStats.zeros(len(cfg.channels))
+        for u in units:
+            stats = stats.merge(RunningStats.from_json(u.stats))
+        cells = sum(u.windows_kept for u in units) * W
+        std = stats.std
+        for j, ch in enumerate(cfg.channels):
+            n = int(stats.count[j])
+            out.append(ChannelStatRecord(split, ch, n, float(stats.mean[j]) if n else float("nan"),
+                                         float(std[j]) if n else float("nan"),
+                                         float(stats.min[j]) if n else float("nan"),
+                                         float(stats.max[j]) if n else float("nan"),
+                                         1.0 - n / cells if cells else 1.0))
+    return out
+
+
+def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
+    q = [QualityRecord("dataset", "rows_in", result.rows_in),
+         QualityRecord("dataset", "rows_accepted", result.rows_accepted),
+         QualityRecord("dataset", "rows_quarantined", result.rows_quarantined),
+         QualityRecord("dataset", "raw_samples_in", result.raw_samples_in),
+         QualityRecord("dataset", "windows_kept", result.windows_kept)]
+    q += [QualityRecord("dataset", f"windows_dropped:{k}", v) for k, v in sorted(result.windows_dropped.items())]
+    q += [QualityRecord("dataset", f"rows_quarantined:{k}", v) for k, v in sorted(result.quarantine_by_reason.items())]
+    q.append(QualityRecord("dataset", "minutes_not_windowed", sum(u.minutes_not_windowed for u in result.units)))
+    for src in cfg.sources:
+        us = [u for u in result.units if u.source == src.name]
+        rows_in = sum(u.rows_in for u in us)
+        oor = sum(u.reason_counts.get("out_of_range", 0) + sum(u.clipped.values()) for u in us)
+        q.append(QualityRecord(src.name, "out_of_range_rate", oor / rows_in if rows_in else 0.0))
+        q.append(QualityRecord(src.name, "rows_in", rows_in))
+        q.append(QualityRecord(src.name, "rows_accepted", sum(u.rows_accepted for u in us)))
+        q.append(QualityRecord(src.name, "rows_quarantined", sum(u.rows_quarantined for u in us)))
+        q.append(QualityRecord(src.name, "raw_samples_in", sum(u.raw_samples_in for u in us)))
+        q.append(QualityRecord(src.name, "windows_kept", sum(u.windows_kept for u in us)))
+        for k in sorted({k for u in us for k in u.raw_counts}):
+            q.append(QualityRecord(src.name, f"raw:{k}", sum(u.raw_counts.get(k, 0) for u in us)))
+    grid = sum(u.grid_minutes for u in result.units)
+    for j, ch in enumerate(cfg.channels):
+        seen = sum(u.observed_minutes[j] for u in result.units)
+        q.append(QualityRecord(f"channel:{ch}", "grid_missing_ratio", 1.0 - seen / grid if grid else 1.0))
+    return q
+
+
+def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, started: dt.datetime,
+                     stages: dict[str, str]) -> RunRecord:
+    lineage = []
+    for u in result.units:
+        for w in u.lineage:
+            lineage.append(LineageRecord(w["key"], u.split, u.source, u.participant, json.dumps(sorted(w["files"])),
+                                         json.dumps(w["files"], sort_keys=True), json.dumps(stages, sort_keys=True)))
+    quarantine = []
+    for u in result.units:
+        if u.quarantine:
+            t = pq.read_table(u.quarantine, columns=["source_file", "reason"]).to_pandas()
+            for (f, r), n in t.groupby(["source_file", "reason"]).size().items():
+                quarantine.append(QuarantineRecord(u.source, str(f), str(r), int(n)))
+    schemas = []
+    for a in adapters:
+        s = a.schema()
+        schemas.append(SchemaRecord(a.source.name, a.name, s.version, s.fingerprint(), s.to_json()))
+    config = cfg.to_dict()
+    config["privacy"].pop("key_file", None)
+    return RunRecord(
+        run_id=result.run_id, started_at=started.isoformat(),
+        finished_at=dt.datetime.now(dt.timezone.utc).isoformat(), runner=cfg.runner.name,
+        workers=cfg.runner.workers, status="succeeded", dataset_name=cfg.output.name,
+        dataset_version=cfg.output.version, fingerprint=result.fingerprint, code_version=code_version(),
+        config_json=json.dumps(config, sort_keys=True, default=str), output_dir=result.output_dir,
+        input_fingerprints={f: h for u in result.units for f, h in u.input_fingerprints.items()},
+        split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
+        normalization=[NormalizationRecord(c, m, mu, sd, norm.clip_sigma, "train", n)
+                       for c, m, mu, sd, n in zip(norm.channels, norm.methods, norm.mean, norm.std, norm.count)],
+        quality=quality_metrics(cfg, result), quarantine=quarantine,
+        units=[UnitRecord(u.source, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
+                          u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
+        lineage=lineage)

@@ -1,0 +1,89 @@
+"""A self-contained HTML quality report of one run (tables plus one embedded plot).
+
+It reads only the :class:`RunRecord` the metadata store keeps, so the same
+report can be rebuilt later from the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+from sensorpipe.metadata.records import RunRecord
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> str:
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:,.4g}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _missing_plot(record: RunRecord) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [s for s in record.channel_stats if s.split == "train"]
+    if not train:
+        return ""
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(train) + 1))
+    ax.barh([s.channel for s in train], [s.missing_ratio for s in train], color="#c44")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("missing share of minutes in kept train windows")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return f'<img alt="missingness per channel" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def render(record: RunRecord, result=None) -> str:
+    q = {(m.scope, m.name): m.value for m in record.quality}
+    sources = sorted({m.scope for m in record.quality if m.scope not in ("dataset",) and not m.scope.startswith("channel:")})
+    recon = [[s, int(q[(s, "rows_in")]), int(q[(s, "rows_accepted")]), int(q[(s, "rows_quarantined")]),
+              "yes" if q[(s, "rows_in")] == q[(s, "rows_accepted")] + q[(s, "rows_quarantined")] else "NO",
+              int(q[(s, "raw_samples_in")]), int(q[(s, "windows_kept")]), q[(s, "out_of_range_rate")]]
+             for s in sources]
+    reasons: dict[tuple[str, str], int] = {}
+    for r in record.quarantine:
+        reasons[(r.source, r.reason)] = reasons.get((r.source, r.reason), 0) + r.count
+    dropped = [[m.name.split(":", 1)[1], int(m.value)] for m in record.quality
+               if m.scope == "dataset" and m.name.startswith("windows_dropped:")]
+    stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
+    norm = [[n.channel, n.method, n.mean, n.std, n.clip_sigma, n.count] for n in record.normalization]
+    timing = ""
+    if result is not None and result.seconds:
+        timing = "<h2>Time per stage (s)</h2>" + _table(list(result.seconds), [[round(v, 3) for v in result.seconds.values()]])
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>sensorpipe report {html.escape(record.dataset_name)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}
+td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th{{background:#eee}}td:first-child{{text-align:left}}</style></head><body>
+<h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>
+<p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
+({record.workers} workers) &middot; code {record.code_version} &middot; {record.finished_at}</p>
+<h2>Splits (windows)</h2>{_table(list(record.split_sizes), [list(record.split_sizes.values())])}
+<h2>Rows: in = accepted + quarantined</h2>{_table(["source", "rows in", "accepted", "quarantined", "reconciles",
+                                                   "raw samples", "windows kept", "out-of-range rate"], recon)}
+<h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())])}
+<h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped)}
+<h2>Missingness</h2>{_missing_plot(record)}
+<h2>Channel statistics (observed minutes of kept windows, real units)</h2>
+{_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
+<h2>Normalization (fitted on train only)</h2>{_table(["channel", "method", "mean", "std", "clip sigma", "count"], norm)}
+{timing}</body></html>"""
+
+
+def write_report(path: Path, record: RunRecord, result=None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(record, result))
+    return path

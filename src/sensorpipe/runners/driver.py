@@ -1,0 +1,190 @@
+"""The pipeline driver: plan units, run both passes on a runner, write, record.
+
+Output directory layout::
+
+    <output.dir>/
+      <name>/<version>/        the TFDS dataset (shards, dataset_info.json, features.json,
+                               sensorpipe.json, normalization.json)
+      quarantine/<source>.parquet
+      metadata.db              (unless metadata.url points elsewhere)
+      report.html
+      .work/                   per-unit cache (resume, re-runs only redo what changed)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sensorpipe._version import code_version
+from sensorpipe.channels import registry_fingerprint
+from sensorpipe.config import PipelineConfig, load_config, stable_hash
+from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
+from sensorpipe.privacy.pseudonym import load_key
+from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.runners.executors import make_runner
+from sensorpipe.runners.stages import RunContext, UnitSummary, encode_unit, prepare_unit
+from sensorpipe.schema.validate import QUARANTINE_SCHEMA
+from sensorpipe.sources.base import make_adapter
+from sensorpipe.storage.writer import RecordSpill, write_dataset
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class RunResult:
+    """What a finished run reports back (also printed by the CLI)."""
+
+    run_id: str
+    output_dir: str
+    version_dir: str
+    fingerprint: str
+    split_sizes: dict[str, int]
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    raw_samples_in: int
+    windows_kept: int
+    windows_dropped: dict[str, int]
+    quarantine_by_reason: dict[str, int]
+    metadata_url: str
+    report: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    units: list[UnitSummary] = field(default_factory=list, repr=False)
+
+    @property
+    def observations_in(self) -> int:
+        return self.rows_in + self.raw_samples_in
+
+
+def run_pipeline(config: Any, runner: str | None = None, workers: int | None = None,
+                 progress: bool = True) -> RunResult:
+    """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig)."""
+    cfg = config if isinstance(config, PipelineConfig) else load_config(config)
+    if runner or workers:
+        cfg = dataclasses.replace(cfg, runner=dataclasses.replace(
+            cfg.runner, name=runner or cfg.runner.name, workers=workers or cfg.runner.workers))
+    t0 = time.perf_counter()
+    started = dt.datetime.now(dt.timezone.utc)
+    out = Path(cfg.output_dir)
+    ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+    adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
+    units = [u for a in adapters for u in a.list_units()]
+    seconds = {"plan": time.perf_counter() - t0}
+    with make_runner(cfg.runner.name, cfg.runner.workers) as pool:
+        t = time.perf_counter()
+        summaries: list[UnitSummary] = pool.map(prepare_unit, [(ctx, u) for u in units], "pass 1: prepare")
+        seconds["pass1"] = time.perf_counter() - t
+        norm = fit_normalization(cfg, summaries)
+        t = time.perf_counter()
+        stems = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
+        seconds["pass2"] = time.perf_counter() - t
+    t = time.perf_counter()
+    version_dir = out / cfg.output.name / cfg.output.version
+    fingerprint = dataset_fingerprint(cfg, summaries)
+    split_spills = _order_spills(summaries, stems)
+    if version_dir.exists():
+        shutil.rmtree(version_dir)
+    from sensorpipe.storage.features import build_features
+
+    features = build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels)
+    write_dataset(version_dir, split_spills, features, cfg.output, description=_description(cfg))
+    _write_sidecars(version_dir, cfg, norm, fingerprint)
+    q_counts = write_quarantine(out / "quarantine", cfg, summaries)
+    seconds["write"] = time.perf_counter() - t
+    result = RunResult(
+        run_id=uuid.uuid4().hex[:12], output_dir=str(out), version_dir=str(version_dir), fingerprint=fingerprint,
+        split_sizes={s: sum(u.windows_kept for u in summaries if u.split == s) for s in SPLITS},
+        rows_in=sum(u.rows_in for u in summaries), rows_accepted=sum(u.rows_accepted for u in summaries),
+        rows_quarantined=sum(u.rows_quarantined for u in summaries),
+        raw_samples_in=sum(u.raw_samples_in for u in summaries),
+        windows_kept=sum(u.windows_kept for u in summaries),
+        windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
+        metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds, units=summaries)
+    t = time.perf_counter()
+    from sensorpipe.quality.record import build_run_record
+    from sensorpipe.metadata.store import MetadataStore
+
+    record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes())
+    MetadataStore(cfg.metadata_url).record_run(record)
+    seconds["metadata"] = time.perf_counter() - t
+    from sensorpipe.quality.report import write_report
+
+    write_report(Path(result.report), record, result)
+    seconds["total"] = time.perf_counter() - t0
+    return result
+
+
+def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:
+    """Merge train-split statistics in unit order (so every runner gets the same numbers)."""
+    stats = RunningStats.zeros(len(cfg.channels))
+    for s in summaries:
+        if s.split == "train":
+            stats = stats.merge(RunningStats.from_json(s.stats))
+    return NormParams.fit(cfg.channels, stats, cfg.normalization)
+
+
+def dataset_fingerprint(cfg: PipelineConfig, summaries: list[UnitSummary]) -> str:
+    inputs = sorted((f, h) for s in summaries for f, h in s.input_fingerprints.items())
+    return stable_hash({"config": cfg.fingerprint(), "inputs": [h for _, h in inputs], "code": code_version(),
+                        "channels": registry_fingerprint(), "labels": LABEL_SCHEMA_VERSION})
+
+
+def _order_spills(summaries: list[UnitSummary], stems: list[str]) -> dict[str, list[RecordSpill]]:
+    """Records of each split ordered by (participant pseudonym, dataset); windows by start."""
+    out: dict[str, list[RecordSpill]] = {}
+    pairs = sorted(zip(summaries, stems), key=lambda p: (p[0].participant, p[0].source))
+    for s in SPLITS:
+        spills = [RecordSpill(stem) for u, stem in pairs if u.split == s and u.windows_kept]
+        if spills:
+            out[s] = spills
+    return out
+
+
+def _description(cfg: PipelineConfig) -> str:
+    return (f"sensorpipe dataset of {len(cfg.channels)} minute channels ({', '.join(cfg.channels)}) in windows of "
+            f"{cfg.window.size_min} min (stride {cfg.window.stride_min}, alignment {cfg.window.alignment}) from "
+            f"sources: {', '.join(s.name for s in cfg.sources)}. `input` is normalized with train-split "
+            f"parameters (sensorpipe.json); `mask` True = missing (imputed).")
+
+
+def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fingerprint: str) -> None:
+    side = {"channels": list(cfg.channels), "fingerprint": fingerprint, "code_version": code_version(),
+            "normalization": norm.to_json(), "label_schema_version": LABEL_SCHEMA_VERSION,
+            "window": dataclasses.asdict(cfg.window), "config": cfg.to_dict()}
+    side["config"]["privacy"].pop("key_file", None)
+    (version_dir / "sensorpipe.json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
+    (version_dir / "normalization.json").write_text(json.dumps(norm.to_json(), indent=1))
+
+
+def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary]) -> dict[str, int]:
+    """One quarantine Parquet per source (always written, empty when nothing failed)."""
+    q_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for src in cfg.sources:
+        parts = [pq.read_table(s.quarantine) for s in summaries if s.source == src.name and s.quarantine]
+        table = pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table()
+        pq.write_table(table, q_dir / f"{src.name}.parquet")
+        for s in summaries:
+            if s.source == src.name:
+                for k, v in s.reason_counts.items():
+                    counts[k] = counts.get(k, 0) + v
+    return counts
+
+
+def _sum_dicts(ds) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in ds:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out

@@ -1,0 +1,221 @@
+"""The two per-unit passes every runner maps over units.
+
+Pass 1 (:func:`prepare_unit`): read -> validate -> raw features -> minute grid
+-> windows -> labels, lineage and mergeable statistics. Its arrays are cached
+on disk under the unit's fingerprint (inputs + stage configs), so a re-run or
+a resumed run skips finished units.
+
+Pass 2 (:func:`encode_unit`): impute -> normalize (train-fitted parameters)
+-> captions -> serialize records to a spill file.
+
+Both are pure functions of (config, unit, parameters): the local and the
+multiprocess runner call exactly these, which is why their shards are
+byte-identical. Memory is bounded by one unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from sensorpipe._version import code_version
+from sensorpipe.captions.statistical import statistical_caption
+from sensorpipe.config import PipelineConfig, stable_hash
+from sensorpipe.labels.base import labels_for_windows
+from sensorpipe.labels.schema import LABELS
+from sensorpipe.privacy.pseudonym import assign_split, pseudonym
+from sensorpipe.processing import raw_features
+from sensorpipe.processing.grid import MINUTE_NS, build_grid
+from sensorpipe.processing.impute import impute, methods_for
+from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.processing.window import Windows, cut_windows, time_features
+from sensorpipe.schema.validate import Observations, range_filter, validate_unit
+from sensorpipe.sources.base import UnitRef, make_adapter
+from sensorpipe.storage.writer import RecordSpill
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every worker needs; picklable. The key stays in memory only."""
+
+    cfg: PipelineConfig
+    key: bytes | None
+    cache_dir: str
+
+    def stage_hashes(self) -> dict[str, str]:
+        c = self.cfg
+        return {"validate": stable_hash(code_version()), "window": stable_hash(c.window.__dict__),
+                "channels": stable_hash(list(c.channels)), "impute": stable_hash(c.imputation.__dict__),
+                "normalize": stable_hash(c.normalization.__dict__), "captions": stable_hash(list(c.captions.levels))}
+
+
+@dataclass
+class UnitSummary:
+    """Small, JSON-able result of pass 1 for one unit."""
+
+    key: str
+    source: str
+    participant: str             # pseudonym
+    split: str
+    fingerprint: str
+    input_fingerprints: dict[str, str]
+    rows_in: int
+    rows_accepted: int
+    reason_counts: dict[str, int]
+    clipped: dict[str, int]
+    rows_in_by_file: dict[str, int]
+    raw_samples_in: int
+    raw_counts: dict[str, int]
+    windows_kept: int
+    windows_dropped: dict[str, int]
+    minutes_not_windowed: int
+    stats: dict = field(default_factory=dict)
+    lineage: list[dict] = field(default_factory=list)
+    cache: str = ""
+    quarantine: str = ""
+    observed_minutes: list[int] = field(default_factory=list)
+    grid_minutes: int = 0
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(self.reason_counts.values())
+
+
+def file_fingerprint(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
+    """Pass 1 for one unit (cached by fingerprint)."""
+    cfg = ctx.cfg
+    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files))}
+    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, cfg.fingerprint(), code_version()])
+    stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
+    if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
+        return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
+    adapter = make_adapter(unit.source, unit.base_dir)
+    inp = adapter.read_unit(unit)
+    vr = validate_unit(inp, adapter.schema())
+    parts, raw_counts = [vr.observations], {}
+    for sig in inp.raw_signals:
+        mf = raw_features.extract(sig)
+        kept, dropped = range_filter(mf.observations)
+        parts.append(kept)
+        for k, v in {**mf.counts, **{f"{sig.kind}_{r}": n for r, n in dropped.items()}}.items():
+            raw_counts[k] = raw_counts.get(k, 0) + v
+    obs = Observations.concat(parts)
+    pid = pseudonym(ctx.key, unit.source.name, unit.participant.participant_id)
+    split = assign_split(cfg.splits, unit.source.name, unit.participant.participant_id)
+    grid = build_grid(obs, cfg.channels, unit.participant.tz) if len(obs) else None
+    W, C = cfg.window.size_min, len(cfg.channels)
+    if grid is not None:
+        win = cut_windows(grid, cfg.window)
+        grid_start, obs_minutes, grid_minutes = grid.start_minute, grid.observed.sum(axis=0).tolist(), grid.n_minutes
+    else:
+        win = Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
+                      np.zeros((0, W), np.int16), {}, 0)
+        grid_start, obs_minutes, grid_minutes = 0, [0] * C, 0
+    start_utc_min = grid_start + win.start_row
+    labels = labels_for_windows(unit, start_utc_min, W, win.tz_offset_min[:, 0].astype(np.int64) if len(win) else
+                                np.zeros(0, np.int64))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(f"{stem}.tmp.npz", values=win.values, observed=win.observed, offsets=win.tz_offset_min,
+             start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()})
+    os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
+    q_path = ""
+    if vr.quarantine.num_rows:
+        q_path = f"{stem}.quarantine.parquet"
+        q = vr.quarantine.set_column(vr.quarantine.schema.get_field_index("participant_id"), "participant_id",
+                                     _pseudonymize_column(ctx, unit, vr.quarantine.column("participant_id")))
+        pq.write_table(q, q_path)
+    summary = UnitSummary(
+        key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
+        input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
+        reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file=vr.rows_in_by_file,
+        raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
+        windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
+        stats=RunningStats.of(win.values, win.observed).to_json(),
+        lineage=_lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid),
+        cache=f"{stem}.npz", quarantine=q_path, observed_minutes=[int(x) for x in obs_minutes],
+        grid_minutes=int(grid_minutes))
+    Path(f"{stem}.json.tmp").write_text(json.dumps(summary.__dict__))
+    os.replace(f"{stem}.json.tmp", f"{stem}.json")
+    return summary
+
+
+def _pseudonymize_column(ctx: RunContext, unit: UnitRef, col: pa.ChunkedArray) -> pa.Array:
+    ids = pc.fill_null(pc.cast(col, pa.string()), "")
+    mapped = pc.if_else(pc.equal(ids, unit.participant.participant_id),
+                        pseudonym(ctx.key, unit.source.name, unit.participant.participant_id), ids)
+    return pc.if_else(pc.equal(ids, ""), "", mapped) if unit.participant.participant_id else ids
+
+
+def window_key(source: str, pid: str, start_utc_min: int) -> str:
+    ts = np.datetime64(int(start_utc_min), "m").astype("datetime64[s]")
+    return f"{source}/{pid}/{ts}Z"
+
+
+def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: int, source: str, pid: str) -> list[dict]:
+    """Per window: the source files and the row range of each that fed it."""
+    if not len(obs) or not start_utc_min.size:
+        return []
+    minute = obs.t_utc_ns // MINUTE_NS
+    order = np.argsort(minute, kind="stable")
+    m_sorted = minute[order]
+    out = []
+    for s in start_utc_min:  # one iteration per window
+        lo, hi = np.searchsorted(m_sorted, [s, s + W])
+        rows = order[lo:hi]
+        files = {}
+        for fi in np.unique(obs.file_index[rows]):
+            r = obs.source_row[rows][obs.file_index[rows] == fi]
+            files[obs.files[fi]] = [int(r.min()), int(r.max())]
+        out.append({"key": window_key(source, pid, int(s)), "files": files})
+    return out
+
+
+def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> str:
+    """Pass 2: impute, normalize, caption and serialize; returns the spill stem."""
+    from sensorpipe.storage.features import build_features
+
+    cfg = ctx.cfg
+    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
+    if Path(stem + ".bin").exists() and Path(stem + ".len.npy").exists():
+        return stem
+    data = np.load(summary.cache)
+    values, observed, offsets, start = data["values"], data["observed"], data["offsets"], data["start_utc_min"]
+    fallback = np.array([m if meth == "zscore" else 0.0 for m, meth in zip(norm.mean, norm.methods)], np.float32)
+    filled = impute(values, observed, methods_for(cfg.channels, cfg.imputation), fallback)
+    normed = norm.apply(filled)
+    times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
+    features = build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels)
+    records = []
+    for i in range(len(start)):  # one iteration per window
+        caption = statistical_caption(values[i], observed[i], cfg.channels)
+        mask = ~observed[i]
+        labels = {}
+        for spec in LABELS:
+            v = data[f"label_{spec.name}"][i]
+            labels[spec.name] = int(v) if spec.kind == "class" else float(v)
+            if spec.kind != "class":
+                labels[f"has_{spec.name}"] = bool(np.isfinite(v))
+        ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": float(mask.mean()),
+              "participant_id": summary.participant, "dataset": summary.source,
+              "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
+              "key": window_key(summary.source, summary.participant, int(start[i])),
+              "caption": caption, "caption_statistical": caption, "labels": labels}
+        records.append(features.serialize_example(ex))
+    RecordSpill.write(stem, records)
+    return stem

@@ -1,0 +1,324 @@
+"""Validation: native rows -> canonical observations, or quarantine with a reason.
+
+Every row an adapter read ends in exactly one of two places: the observation
+table (parsed, converted to the channel's unit, in range or clipped) or the
+quarantine table (its original field, time and value as text, its file and
+row, and the first reason it failed). So ``rows_in == accepted +
+quarantined`` always holds, per file and per unit.
+
+Reasons, in the order they are checked: ``no_participant``,
+``unknown_field``, ``unparseable_time``, ``nonexistent_local_time``,
+``implausible_time`` (outside 2000-01-01 .. 2040-01-01 UTC),
+``missing_value``, ``wrong_type``, ``unknown_unit``, ``out_of_range``
+(channels whose rule is ``quarantine``), ``exact_duplicate`` (same channel,
+instant and value as an earlier row: the first is kept) and
+``conflicting_duplicate`` (same channel and instant, different values: all of
+them are quarantined, since none can be trusted over the others).
+
+Everything is vectorized over the whole unit; no Python loop runs per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sensorpipe import channels as registry
+from sensorpipe.schema.registry import SourceSchema
+from sensorpipe.sources.base import UnitInput
+from sensorpipe.units import UnitError, affine
+
+REASONS = ("ok", "no_participant", "unknown_field", "unparseable_time", "nonexistent_local_time",
+           "implausible_time", "missing_value", "wrong_type", "unknown_unit", "out_of_range",
+           "exact_duplicate", "conflicting_duplicate")
+_CODE = {r: i for i, r in enumerate(REASONS)}
+PLAUSIBLE_UTC_NS = (946_684_800 * 10**9, 2_208_988_800 * 10**9)  # 2000-01-01 .. 2040-01-01
+CHANNEL_NAMES = tuple(registry.CHANNELS)
+CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNEL_NAMES)}
+
+QUARANTINE_SCHEMA = pa.schema([
+    ("source", pa.string()), ("participant_id", pa.string()), ("field", pa.string()), ("time", pa.string()),
+    ("value", pa.string()), ("unit", pa.string()), ("source_file", pa.string()), ("source_row", pa.int64()),
+    ("reason", pa.string()),
+])
+
+
+@dataclass
+class Observations:
+    """Accepted rows of one unit as numpy columns (registry channel index, UTC ns, canonical value)."""
+
+    channel: np.ndarray          # int16, index into CHANNEL_NAMES
+    t_utc_ns: np.ndarray         # int64
+    value: np.ndarray            # float64, canonical unit
+    file_index: np.ndarray       # int32, index into files
+    source_row: np.ndarray       # int64
+    files: list[str]
+    native_index: np.ndarray     # int64, row index over the unit's native parts (for quarantine)
+
+    @classmethod
+    def empty(cls) -> "Observations":
+        return cls(np.zeros(0, np.int16), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int32),
+                   np.zeros(0, np.int64), [], np.zeros(0, np.int64))
+
+    def take(self, idx: np.ndarray) -> "Observations":
+        return Observations(self.channel[idx], self.t_utc_ns[idx], self.value[idx], self.file_index[idx],
+                            self.source_row[idx], self.files, self.native_index[idx])
+
+    def __len__(self) -> int:
+        return int(self.t_utc_ns.shape[0])
+
+    @staticmethod
+    def concat(parts: list["Observations"]) -> "Observations":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Observations.empty()
+        files: list[str] = []
+        file_idx = []
+        for p in parts:
+            remap = np.array([_index_of(files, f) for f in p.files], np.int32)
+            file_idx.append(remap[p.file_index] if len(remap) else p.file_index)
+        return Observations(np.concatenate([p.channel for p in parts]), np.concatenate([p.t_utc_ns for p in parts]),
+                            np.concatenate([p.value for p in parts]), np.concatenate(file_idx),
+                            np.concatenate([p.source_row for p in parts]), files,
+                            np.concatenate([p.native_index for p in parts]))
+
+
+def _index_of(items: list[str], item: str) -> int:
+    if item not in items:
+        items.append(item)
+    return items.index(item)
+
+
+@dataclass
+class ValidationResult:
+    observations: Observations
+    quarantine: pa.Table
+    rows_in: int
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    clipped: dict[str, int] = field(default_factory=dict)
+    rows_in_by_file: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(self.reason_counts.values())
+
+
+def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
+    """Validate every native part of a unit; see the module docstring for the rules."""
+    obs_parts, q_parts = [], []
+    counts: dict[str, int] = {}
+    clipped: dict[str, int] = {}
+    by_file: dict[str, int] = {}
+    starts = np.cumsum([0] + [p.num_rows for p in inp.native])
+    for part, start in zip(inp.native, starts):
+        obs, q, c = _validate_part(part, schema, clipped, int(start))
+        obs_parts.append(obs)
+        q_parts.append(q)
+        _add(counts, c)
+        files, n = np.unique(np.asarray(pc.cast(part.column("source_file"), pa.string())), return_counts=True)
+        _add(by_file, {str(f): int(k) for f, k in zip(files, n)})
+    obs = Observations.concat(obs_parts)
+    keep, dup_reason = _duplicates(obs)
+    if dup_reason is not None:
+        dropped = obs.take(~keep)
+        for part, start, stop in zip(inp.native, starts[:-1], starts[1:]):
+            sel = (dropped.native_index >= start) & (dropped.native_index < stop)
+            if sel.any():
+                q_parts.append(_quarantine_rows(part.take(pa.array(dropped.native_index[sel] - start)),
+                                                dup_reason[sel]))
+        _add(counts, {REASONS[int(k)]: int(v) for k, v in zip(*np.unique(dup_reason, return_counts=True))})
+        obs = obs.take(keep)
+    src = inp.unit.source.name
+    quarantine = pa.concat_tables([q.append_column("source", pa.array([src] * q.num_rows, pa.string()))
+                                   .select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA) for q in q_parts]) \
+        if q_parts else QUARANTINE_SCHEMA.empty_table()
+    return ValidationResult(obs, quarantine, int(starts[-1]), counts, clipped, by_file)
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0) + v
+
+
+def _field_tables(schema: SourceSchema, names: list[str]):
+    """Per dictionary entry: channel index, scale, offset (NaN scale = unknown field)."""
+    ch = np.full(len(names), -1, np.int16)
+    scale = np.full(len(names), np.nan)
+    offset = np.zeros(len(names))
+    specs = schema.by_name
+    for i, n in enumerate(names):
+        spec = specs.get(n)
+        if spec is not None:
+            ch[i] = CHANNEL_INDEX[spec.channel]
+            scale[i], offset[i] = affine(spec.unit, registry.get(spec.channel).unit)
+    return ch, scale, offset
+
+
+def _parse_values(part: pa.Table, field_codes: np.ndarray, names: list[str], schema: SourceSchema):
+    """Float values; NaN where missing or not a number. Categories map text codes first."""
+    col = part.column("value")
+    missing = np.asarray(pc.is_null(col, nan_is_null=True).to_numpy(zero_copy_only=False))
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
+        return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).copy(), missing
+    text = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
+    try:
+        vals = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).copy()
+    except pa.ArrowInvalid:
+        import pandas as pd
+        vals = pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
+    for i, n in enumerate(names):
+        spec = schema.by_name.get(n)
+        if spec is not None and spec.categories:
+            rows = field_codes == i
+            mapped = pc.index_in(text, value_set=pa.array(list(spec.categories))).to_numpy(zero_copy_only=False)
+            codes = np.array(list(spec.categories.values()), np.float64)
+            hit = rows & ~np.isnan(mapped.astype(np.float64))
+            vals[hit] = codes[mapped[hit].astype(np.int64)]
+    missing |= np.asarray(pc.equal(text, "").fill_null(True).to_numpy(zero_copy_only=False)) & np.isnan(vals)
+    return vals, missing
+
+
+def _unit_scale(part: pa.Table, field_codes: np.ndarray, ch_of: np.ndarray, scale: np.ndarray, offset: np.ndarray):
+    """Row scale/offset; a per-row ``unit`` column overrides the schema's unit."""
+    s, o = scale[field_codes], offset[field_codes]
+    unit_col = part.column("unit")
+    if unit_col.null_count == part.num_rows:
+        return s, o
+    enc = pc.dictionary_encode(pc.cast(unit_col, pa.string())).combine_chunks()
+    u_codes = enc.indices.to_numpy(zero_copy_only=False)
+    u_null = np.asarray(pc.is_null(enc.indices).to_numpy(zero_copy_only=False))
+    for ui, u in enumerate(enc.dictionary.to_pylist()):
+        for c in np.unique(ch_of[field_codes[(u_codes == ui) & ~u_null]]):
+            rows = (u_codes == ui) & ~u_null & (ch_of[field_codes] == c)
+            if c < 0:
+                continue
+            try:
+                s[rows], o[rows] = affine(u, registry.get(CHANNEL_NAMES[c]).unit)
+            except UnitError:
+                s[rows] = np.nan
+    return s, o
+
+
+def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int):
+    n = part.num_rows
+    reason = np.zeros(n, np.int8)
+
+    def mark(mask: np.ndarray, name: str) -> None:
+        reason[(reason == 0) & mask] = _CODE[name]
+
+    pid = pc.cast(part.column("participant_id"), pa.string())
+    mark(np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(pid), ""), True).to_numpy(zero_copy_only=False)),
+         "no_participant")
+    enc = pc.dictionary_encode(pc.cast(part.column("field"), pa.string())).combine_chunks()
+    names = [str(x) for x in enc.dictionary.to_pylist()]
+    field_codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    field_null = np.asarray(pc.is_null(enc.indices).to_numpy(zero_copy_only=False))
+    field_codes[field_null] = 0
+    ch_of, scale, offset = _field_tables(schema, names)
+    if not names:
+        ch_of, scale, offset = np.full(1, -1, np.int16), np.full(1, np.nan), np.zeros(1)
+    mark(field_null | (ch_of[field_codes] < 0), "unknown_field")
+    time_err = part.column("time_error")
+    if time_err.null_count < n:
+        te = np.asarray(time_err.to_numpy(zero_copy_only=False), dtype=object)
+        mark(te == "unparseable_time", "unparseable_time")
+        mark(te == "nonexistent_local_time", "nonexistent_local_time")
+    t = part.column("t_utc_ns").to_numpy(zero_copy_only=False).astype(np.int64)
+    mark((t < PLAUSIBLE_UTC_NS[0]) | (t >= PLAUSIBLE_UTC_NS[1]), "implausible_time")
+    vals, missing = _parse_values(part, field_codes, names, schema)
+    mark(missing, "missing_value")
+    mark(np.isnan(vals), "wrong_type")
+    s, o = _unit_scale(part, field_codes, ch_of, scale, offset)
+    mark(np.isnan(s), "unknown_unit")
+    with np.errstate(invalid="ignore"):
+        vals = vals * s + o
+    ch = ch_of[field_codes]
+    lo, hi, rule = _range_tables()
+    ok_ch = np.where(ch >= 0, ch, 0)
+    with np.errstate(invalid="ignore"):
+        outside = (reason == 0) & ((vals < lo[ok_ch]) | (vals > hi[ok_ch]))
+    mark(outside & ~rule[ok_ch], "out_of_range")
+    clip_rows = outside & rule[ok_ch]
+    if clip_rows.any():
+        for c in np.unique(ch[clip_rows]):
+            clipped[CHANNEL_NAMES[c]] = clipped.get(CHANNEL_NAMES[c], 0) + int((clip_rows & (ch == c)).sum())
+        vals[clip_rows] = np.clip(vals[clip_rows], lo[ch[clip_rows]], hi[ch[clip_rows]])
+    good = reason == 0
+    rows = part.column("source_row").to_numpy(zero_copy_only=False)
+    file_enc = pc.dictionary_encode(pc.cast(part.column("source_file"), pa.string())).combine_chunks()
+    obs = Observations(ch[good].astype(np.int16), t[good], vals[good],
+                       file_enc.indices.to_numpy(zero_copy_only=False)[good].astype(np.int32), rows[good],
+                       [str(f) for f in file_enc.dictionary.to_pylist()],
+                       np.flatnonzero(good).astype(np.int64) + start)
+    bad = ~good
+    q = _quarantine_rows(part.filter(pa.array(bad)), reason[bad])
+    counts = dict(zip(*np.unique(reason[bad], return_counts=True))) if bad.any() else {}
+    return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}
+
+
+def _range_tables():
+    chans = list(registry.CHANNELS.values())
+    return (np.array([c.valid_min for c in chans]), np.array([c.valid_max for c in chans]),
+            np.array([c.out_of_range == "clip" for c in chans]))
+
+
+def _quarantine_rows(bad: pa.Table, reasons: np.ndarray) -> pa.Table:
+    def text(name: str) -> pa.Array:
+        return pc.cast(bad.column(name), pa.string())
+
+    return pa.table({
+        "participant_id": text("participant_id"), "field": text("field"), "time": text("time"),
+        "value": text("value"), "unit": text("unit"), "source_file": text("source_file"),
+        "source_row": bad.column("source_row"),
+        "reason": pa.array(np.asarray(REASONS, dtype=object)[reasons.astype(np.int64)], pa.string()),
+    })
+
+
+def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keep mask, and the reason code of each dropped row (exact: keep first; conflicting: drop all)."""
+    n = len(obs)
+    if n < 2:
+        return np.ones(n, bool), None
+    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
+    step_c, step_t = np.diff(c), np.diff(t)
+    if np.all((step_c > 0) | ((step_c == 0) & (step_t > 0))):
+        return np.ones(n, bool), None  # strictly increasing (channel, time): the common, fast case
+    order = np.lexsort((np.arange(n), t, c))
+    cs, ts, vs = c[order], t[order], obs.value[order]
+    same_prev = np.zeros(n, bool)
+    same_prev[1:] = (cs[1:] == cs[:-1]) & (ts[1:] == ts[:-1])
+    if not same_prev.any():
+        return np.ones(n, bool), None
+    group = np.cumsum(~same_prev) - 1
+    vmin = np.full(group[-1] + 1, np.inf)
+    vmax = np.full(group[-1] + 1, -np.inf)
+    np.minimum.at(vmin, group, vs)
+    np.maximum.at(vmax, group, vs)
+    conflicting = (vmax > vmin)[group]
+    code = np.zeros(n, np.int8)
+    code[order[same_prev & ~conflicting]] = _CODE["exact_duplicate"]
+    code[order[conflicting]] = _CODE["conflicting_duplicate"]
+    keep = code == 0
+    return keep, code[~keep]
+
+
+def range_filter(obs: Observations) -> tuple[Observations, dict[str, int]]:
+    """Apply the registry's range rules to derived observations (raw-signal features)."""
+    if not len(obs):
+        return obs, {}
+    lo, hi, rule = _range_tables()
+    c = obs.channel.astype(np.int64)
+    outside = (obs.value < lo[c]) | (obs.value > hi[c])
+    clip = outside & rule[c]
+    counts = {}
+    if clip.any():
+        obs.value[clip] = np.clip(obs.value[clip], lo[c[clip]], hi[c[clip]])
+        counts["clipped"] = int(clip.sum())
+    drop = outside & ~rule[c]
+    if drop.any():
+        counts["out_of_range"] = int(drop.sum())
+        obs = obs.take(~drop)
+    return obs, counts

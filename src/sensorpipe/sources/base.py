@@ -1,0 +1,213 @@
+"""The adapter contract: one class per source format, registered by subclassing.
+
+An adapter knows one vendor or study format. It lists the *units* of work
+(one participant of one source) and reads a unit into a :class:`UnitInput`:
+a long Arrow table of native rows still holding their original values (so
+validation can quarantine them verbatim) plus any dense raw waveforms. It
+declares a :class:`~sensorpipe.schema.registry.SourceSchema` saying which
+native field maps to which canonical channel, in which unit, and what its
+timestamps mean. Parsing, unit conversion, range checks and time zones happen
+in the shared stages, not in each adapter.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
+
+_ADAPTERS: dict[str, type["SourceAdapter"]] = {}
+
+#: Columns of each native table part an adapter returns. ``time`` and
+#: ``value`` keep the file's own representation (string, integer or float) so
+#: quarantine can show them verbatim; ``t_utc_ns`` is the adapter's parse of
+#: ``time`` (int64, NAT where it failed, with the reason in ``time_error``);
+#: ``unit`` is null unless the file names a unit per row.
+NATIVE_COLUMNS = ("participant_id", "field", "time", "t_utc_ns", "time_error", "value", "unit",
+                  "source_file", "source_row")
+
+
+class SourceError(ValueError):
+    """An input file that cannot be read at all: names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class RawSignal:
+    """A dense waveform: ``values[i]`` was sampled at ``start_utc_ns + i / sample_rate_hz``.
+
+    ``kind`` is one of ``ppg``, ``acc``, ``eda``, ``temp``; ``values`` is
+    ``(N,)`` or ``(N, 3)`` for ``acc``; ``unit`` is the native unit (``g``,
+    ``1/64 g``, ``m/s^2``, ``uS``, ``degC``, ``a.u.``).
+    """
+
+    kind: str
+    start_utc_ns: int
+    sample_rate_hz: float
+    values: np.ndarray
+    unit: str
+    source_file: str
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A participant of one source: its native id, IANA zone and table attributes."""
+
+    participant_id: str
+    tz: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A picklable handle on one unit of work: enough to re-open it in a worker."""
+
+    source: SourceConfig
+    base_dir: str
+    participant: Participant
+    files: tuple[str, ...]
+    file_groups: tuple[int, ...] = ()  # adapter-specific group of each file (e.g. its column layout)
+
+    @property
+    def key(self) -> str:
+        return f"{self.source.name}/{self.participant.participant_id}"
+
+
+@dataclass
+class UnitInput:
+    """What an adapter read for one unit, before validation."""
+
+    unit: UnitRef
+    native: list[pa.Table]
+    raw_signals: list[RawSignal] = field(default_factory=list)
+
+    @property
+    def n_raw_samples(self) -> int:
+        return int(sum(s.values.shape[0] for s in self.raw_signals))
+
+
+class SourceAdapter:
+    """Base class. Subclasses set ``name`` and are registered automatically.
+
+    Subclasses define ``Options`` (a frozen dataclass of their config keys),
+    ``schema()``, ``list_units()`` and ``read_unit()``. Adapters are cheap to
+    construct and picklable, because workers rebuild them from the config.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    time_convention: ClassVar[str] = ""
+
+    @dataclass(frozen=True)
+    class Options:
+        pass
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.name:
+            return
+        if cls.name in _ADAPTERS and _ADAPTERS[cls.name] is not cls:
+            raise TypeError(f"source adapter name {cls.name!r} is already registered by {_ADAPTERS[cls.name].__module__}")
+        _ADAPTERS[cls.name] = cls
+
+    def __init__(self, source: SourceConfig, base_dir: str = ".") -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.options = build_dataclass(self.Options, source.options, f"sources[{source.name}].options")
+
+    # --- paths -----------------------------------------------------------
+    def resolve(self, p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else (Path(self.base_dir) / path).resolve()
+
+    @property
+    def root(self) -> Path:
+        root = self.resolve(self.source.path)
+        if not root.exists():
+            raise SourceError(f"source {self.source.name!r}: path {root} does not exist; fix sources[].path")
+        return root
+
+    # --- participants ------------------------------------------------------
+    def participants(self) -> dict[str, Participant]:
+        """Participants table: CSV with ``participant_id`` and ``tz`` columns, others kept as attributes."""
+        if not self.source.participants:
+            return {}
+        return read_participants_csv(self.resolve(self.source.participants))
+
+    # --- the contract -----------------------------------------------------
+    def schema(self):  # -> SourceSchema
+        raise NotImplementedError
+
+    def list_units(self) -> list[UnitRef]:
+        raise NotImplementedError
+
+    def read_unit(self, unit: UnitRef) -> UnitInput:
+        raise NotImplementedError
+
+    def unit_ref(self, participant: Participant, files: list[Path]) -> UnitRef:
+        return UnitRef(self.source, self.base_dir, participant, tuple(str(f) for f in sorted(files)))
+
+
+def read_participants_csv(path: Path) -> dict[str, Participant]:
+    """Parse a participants table, naming the line of any problem."""
+    if not path.exists():
+        raise SourceError(f"participants table {path} does not exist; fix sources[].participants")
+    out: dict[str, Participant] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = reader.fieldnames or []
+        if "participant_id" not in cols or "tz" not in cols:
+            raise SourceError(f"{path}: needs columns participant_id and tz (IANA zone); found {cols}")
+        for line, row in enumerate(reader, start=2):
+            pid = (row.get("participant_id") or "").strip()
+            if not pid:
+                raise SourceError(f"{path}, line {line}: empty participant_id")
+            tz = (row.get("tz") or "").strip()
+            _check_zone(tz, f"{path}, line {line}")
+            attrs = {k: (v or "").strip() for k, v in row.items() if k not in ("participant_id", "tz")}
+            out[pid] = Participant(pid, tz, attrs)
+    return out
+
+
+def _check_zone(tz: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SourceError(f"{where}: {tz!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+
+
+def get_adapter(name: str, where: str = "adapter") -> type[SourceAdapter]:
+    """Look up a registered adapter class, importing the built-in ones first."""
+    import sensorpipe.sources  # noqa: F401  (registers the built-in adapters)
+
+    try:
+        return _ADAPTERS[name]
+    except KeyError:
+        raise ConfigError(f"{where}: unknown adapter {name!r}; registered: {', '.join(sorted(_ADAPTERS))}") from None
+
+
+def registered_adapters() -> dict[str, type[SourceAdapter]]:
+    import sensorpipe.sources  # noqa: F401
+
+    return dict(sorted(_ADAPTERS.items()))
+
+
+def make_adapter(source: SourceConfig, base_dir: str) -> SourceAdapter:
+    return get_adapter(source.adapter)(source, base_dir)
+
+
+def repeat_string(value: str, n: int) -> pa.Array:
+    """``value`` repeated ``n`` times as a dictionary array (no Python loop, no copies)."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], pa.string()))
+
+
+def replace_options(source: SourceConfig, **changes: Any) -> SourceConfig:
+    return dataclasses.replace(source, options={**source.options, **changes})

@@ -1,0 +1,176 @@
+"""Generic long-format CSV/Parquet adapter: the escape hatch for any source.
+
+Each file group names its columns (participant, field, time, value and
+optionally unit); ``fields`` maps native field names onto canonical channels
+with their native units. The demo cohorts use it, and so can any export that
+is already "one row per reading".
+
+Time conventions: ``epoch_ms``/``epoch_s`` (UTC), ``iso`` (offset required),
+``local`` (wall clock in the participant's zone; DST rules in
+:mod:`sensorpipe.processing.timeparse`). Row numbers are 1-based text line
+numbers for CSV (the header is line 1) and 0-based row indices for Parquet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from sensorpipe.processing import timeparse
+from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
+from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, repeat_string
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One group of files with the same column layout."""
+
+    glob: str
+    time_column: str
+    value_column: str
+    time_format: TimeFormat = "iso"
+    participant_column: str | None = None
+    field_column: str | None = None
+    field: str | None = None
+    local_time_format: str | None = None
+    unit_column: str | None = None
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """A native field name mapped to a canonical channel, with its native unit."""
+
+    channel: str
+    unit: str
+    categories: dict[str, int] = field(default_factory=dict)
+
+
+class LongTableAdapter(SourceAdapter):
+    """Long-format CSV or Parquet files with a column mapping from the config."""
+
+    name = "long_table"
+    description = "Generic long-format CSV/Parquet (participant, field, time, value[, unit])"
+    time_convention = "per file group: epoch_ms | epoch_s | iso (with offset) | local (participant's IANA zone)"
+
+    @dataclass(frozen=True)
+    class Options:
+        files: tuple[FileSpec, ...]
+        fields: dict[str, FieldMap]
+        default_tz: str | None = None
+
+    def schema(self) -> SourceSchema:
+        conv = "; ".join(f"{f.glob}: {TIME_CONVENTIONS[f.time_format]}" for f in self.options.files)
+        specs = tuple(FieldSpec(n, m.channel, m.unit, dict(m.categories)) for n, m in sorted(self.options.fields.items()))
+        return SourceSchema(adapter=self.name, version=1, time_convention=conv, fields=specs)
+
+    # --- units -----------------------------------------------------------
+    def list_units(self) -> list[UnitRef]:
+        table = self.participants()
+        files_of: dict[str, set[tuple[str, int]]] = {}
+        for spec_i, spec in enumerate(self.options.files):
+            paths = sorted(self.root.glob(spec.glob))
+            if not paths:
+                raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {self.root}")
+            for p in paths:
+                for pid in self._participants_in(p, spec):
+                    files_of.setdefault(pid, set()).add((str(p), spec_i))
+        units = []
+        for pid in sorted(files_of):
+            entries = sorted(files_of[pid])
+            participant = table.get(pid) or (Participant("", "UTC") if pid == "" else self._unlisted(pid, entries[0][0]))
+            units.append(UnitRef(self.source, self.base_dir, participant, tuple(f for f, _ in entries),
+                                 tuple(g for _, g in entries)))
+        return units
+
+    def _unlisted(self, pid: str, where: str) -> Participant:
+        if self.options.default_tz:
+            return Participant(pid, self.options.default_tz)
+        raise SourceError(
+            f"source {self.source.name!r}: participant {pid!r} (in {where}) has no time zone: "
+            f"add it to the participants table ({self.source.participants}) or set options.default_tz")
+
+    def _participants_in(self, path: Path, spec: FileSpec) -> list[str]:
+        if spec.participant_column is None:
+            return [path.stem]
+        col = self._read(path, spec, columns=[spec.participant_column]).column(0)
+        ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
+        # rows with no participant form their own unit, so validation quarantines them (never lost)
+        return sorted({(i or "").strip() for i in ids})
+
+    # --- reading ---------------------------------------------------------
+    def _read(self, path: Path, spec: FileSpec, columns: list[str]) -> pa.Table:
+        try:
+            if path.suffix == ".parquet":
+                return pq.read_table(path, columns=columns)
+            convert = pacsv.ConvertOptions(include_columns=columns,
+                                           column_types={c: pa.string() for c in columns
+                                                         if c not in (spec.time_column,) or spec.time_format in ("iso", "local")},
+                                           strings_can_be_null=True)
+            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                  convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
+            msg = str(e).splitlines()[0]
+            raise SourceError(
+                f"{path}: cannot read as {'Parquet' if path.suffix == '.parquet' else 'CSV'} with columns "
+                f"{columns} ({msg}); check the file and sources[{self.source.name}].options.files") from None
+
+    def read_unit(self, unit: UnitRef) -> UnitInput:
+        parts = []
+        for path, spec_i in zip(unit.files, unit.file_groups):
+            parts.append(self._read_file(Path(path), self.options.files[spec_i], unit.participant))
+        return UnitInput(unit, parts)
+
+    def _read_file(self, path: Path, spec: FileSpec, participant: Participant) -> pa.Table:
+        cols = [c for c in (spec.participant_column, spec.field_column, spec.time_column, spec.value_column,
+                            spec.unit_column) if c]
+        t = self._read(path, spec, columns=cols)
+        first_row = 0 if path.suffix == ".parquet" else 2
+        rows = np.arange(first_row, first_row + t.num_rows, dtype=np.int64)
+        if spec.participant_column:
+            ids = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(t.column(spec.participant_column), pa.string()), ""))
+            keep = pc.equal(ids, participant.participant_id)
+            if not pc.all(keep).as_py():
+                t = t.filter(keep)
+                rows = rows[keep.to_numpy(zero_copy_only=False)]
+        n = t.num_rows
+        if spec.field_column:
+            fields = pc.cast(t.column(spec.field_column), pa.string())
+        elif spec.field:
+            fields = repeat_string(spec.field, n)
+        else:
+            raise SourceError(f"sources[{self.source.name}].options.files: {spec.glob!r} needs field_column or field")
+        raw_time = t.column(spec.time_column)
+        t_ns, err = self._parse_time(raw_time, spec, participant, fields, path)
+        cols = {
+            "participant_id": repeat_string(participant.participant_id, n),
+            "field": fields,
+            "time": raw_time,
+            "t_utc_ns": pa.array(t_ns, pa.int64()),
+            "time_error": pa.array(err if err is not None else np.full(n, None, object), pa.string()),
+            "value": t.column(spec.value_column),
+            "unit": pc.cast(t.column(spec.unit_column), pa.string()) if spec.unit_column else pa.nulls(n, pa.string()),
+            "source_file": repeat_string(str(path), n),
+            "source_row": pa.array(rows),
+        }
+        return pa.table(cols)
+
+    def _parse_time(self, raw: pa.ChunkedArray, spec: FileSpec, participant: Participant, fields, path: Path):
+        try:
+            if spec.time_format == "epoch_ms":
+                return timeparse.parse_epoch(raw, 1_000_000)
+            if spec.time_format == "epoch_s":
+                return timeparse.parse_epoch(raw, 1_000_000_000)
+            if spec.time_format == "iso":
+                return timeparse.parse_iso(raw)
+            stream = np.asarray(pc.cast(fields, pa.string()).to_pylist(), dtype=object) if spec.field_column else None
+            return timeparse.parse_local(raw, spec.local_time_format, participant.tz, stream)
+        except ValueError as e:
+            raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
+

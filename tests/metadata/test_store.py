@@ -1,0 +1,262 @@
+"""MetadataStore: round trip, versions, atomicity, schema versioning, sqlite paths."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+
+from sensorpipe.metadata import (
+    ChannelStatRecord,
+    LineageRecord,
+    MetadataNotFound,
+    MetadataStore,
+    NormalizationRecord,
+    QualityRecord,
+    QuarantineRecord,
+    RunRecord,
+    SchemaRecord,
+    UnitRecord,
+)
+from sensorpipe.metadata import tables as t
+
+CHANNELS = {"heart_rate_bpm": (72.5, 11.0), "steps": (8.2, 20.1), "glucose_mg_dl": (104.0, 18.5)}
+
+
+def make_schema(adapter: str = "fitbit_csv", fields: tuple[str, ...] = ("ts", "bpm"), version: int = 1) -> SchemaRecord:
+    body = json.dumps({"fields": list(fields)}, sort_keys=True)
+    return SchemaRecord(source="cohort_a", adapter=adapter, version=version,
+                        fingerprint=f"fp-{'-'.join(fields)}", schema_json=body)
+
+
+def make_run(run_id: str = "run-1", fingerprint: str = "abc123def456", n_lineage: int = 100,
+             status: str = "succeeded") -> RunRecord:
+    stats = [
+        ChannelStatRecord(split=split, channel=ch, count=1440 * (3 if split == "train" else 1),
+                          mean=mu + (0.5 if split == "test" else 0.0), std=sd, min=mu - 3 * sd,
+                          max=mu + 3 * sd, missing_ratio=0.1)
+        for split in ("train", "test") for ch, (mu, sd) in CHANNELS.items()
+    ]
+    norm = [NormalizationRecord(channel=ch, method="zscore", mean=mu, std=sd, clip_sigma=5.0, count=4320)
+            for ch, (mu, sd) in CHANNELS.items()]
+    lineage = [
+        LineageRecord(
+            window_key=f"cohort_a/p{i % 4:02d}/{i:05d}", split="train" if i % 4 < 3 else "test",
+            source="cohort_a", participant=f"p{i % 4:02d}",
+            source_files_json=json.dumps([f"raw/p{i % 4:02d}.csv"]),
+            row_ranges_json=json.dumps({f"raw/p{i % 4:02d}.csv": [i * 1440, i * 1440 + 1439]}),
+            stage_hashes_json=json.dumps({"ingest": "h1", "window": "h2"}),
+        )
+        for i in range(n_lineage)
+    ]
+    units = [UnitRecord(source="cohort_a", participant=f"p{p:02d}", split="train" if p < 3 else "test",
+                        rows_in=10_000, rows_accepted=9_990, rows_quarantined=10, raw_samples_in=0,
+                        windows_kept=25, windows_dropped=2) for p in range(4)]
+    return RunRecord(
+        run_id=run_id, started_at="2024-05-01T10:00:00+00:00", finished_at="2024-05-01T10:05:00+00:00",
+        runner="local", workers=1, status=status, dataset_name="wearables", dataset_version="1.2.0",
+        fingerprint=fingerprint, code_version="0.1.0+g1234", config_json=json.dumps({"window_min": 1440}),
+        output_dir="/tmp/out", input_fingerprints={"raw/p00.csv": "sha-0", "raw/p01.csv": "sha-1"},
+        split_sizes={"train": 75, "test": 25}, schemas=[make_schema()], channel_stats=stats,
+        normalization=norm,
+        quality=[QualityRecord("dataset", "windows_kept", 100.0),
+                 QualityRecord("channel:steps", "missing_ratio", 0.1),
+                 QualityRecord("dataset", "windows_dropped:too_missing", 8.0)],
+        quarantine=[QuarantineRecord("cohort_a", "raw/p01.csv", "out_of_range", 7),
+                    QuarantineRecord("cohort_a", "raw/p01.csv", "bad_timestamp", 3)],
+        units=units, lineage=lineage,
+    )
+
+
+@pytest.fixture
+def store(tmp_path) -> MetadataStore:
+    s = MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    yield s
+    s.close()
+
+
+def count(store: MetadataStore, table) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_round_trip(store):
+    store.record_run(make_run())
+
+    (v,) = store.list_versions()
+    assert (v["dataset_name"], v["semantic_version"], v["fingerprint"]) == ("wearables", "1.2.0", "abc123def456")
+    assert (v["n_runs"], v["last_status"], v["split_sizes"]) == (1, "succeeded", {"train": 75, "test": 25})
+
+    run = store.get_run("run-1")
+    assert run["status"] == "succeeded" and run["runner"] == "local" and run["workers"] == 1
+    assert run["input_fingerprints"] == {"raw/p00.csv": "sha-0", "raw/p01.csv": "sha-1"}
+    assert json.loads(run["config_json"]) == {"window_min": 1440}
+    assert run["schemas"] == [{"source": "cohort_a", "adapter": "fitbit_csv", "version": 1, "fingerprint": "fp-ts-bpm"}]
+    assert store.get_run("nope") is None
+    assert store.latest_run()["run_id"] == "run-1"
+
+    norm = store.normalization("abc123def456")
+    assert set(norm) == set(CHANNELS)
+    assert norm["glucose_mg_dl"] == {"method": "zscore", "mean": 104.0, "std": 18.5, "clip_sigma": 5.0,
+                                     "fitted_on_split": "train", "count": 4320}
+
+    stats = store.channel_stats("abc123def456")
+    assert len(stats) == 6 and [s["split"] for s in stats] == ["test"] * 3 + ["train"] * 3
+    test_hr = store.channel_stats("abc123def456", split="test")
+    assert [s["channel"] for s in test_hr] == sorted(CHANNELS)
+    hr = next(s for s in test_hr if s["channel"] == "heart_rate_bpm")
+    assert hr["mean"] == pytest.approx(73.0) and hr["count"] == 1440 and hr["max"] == pytest.approx(105.5)
+
+    assert store.quality("abc123def456") == [
+        {"scope": "channel:steps", "name": "missing_ratio", "value": 0.1},
+        {"scope": "dataset", "name": "windows_dropped:too_missing", "value": 8.0},
+        {"scope": "dataset", "name": "windows_kept", "value": 100.0},
+    ]
+    q = store.quarantine("abc123def456")
+    assert {(r["reason"], r["count"]) for r in q} == {("out_of_range", 7), ("bad_timestamp", 3)}
+    units = store.units("abc123def456")
+    assert [u["participant"] for u in units] == ["p00", "p01", "p02", "p03"]
+    assert all(u["rows_in"] == u["rows_accepted"] + u["rows_quarantined"] for u in units)
+
+    lin = store.lineage("cohort_a/p01/00005")
+    assert lin["run_id"] == "run-1" and lin["split"] == "train" and lin["participant"] == "p01"
+    assert lin["source_files"] == ["raw/p01.csv"]
+    assert lin["row_ranges"] == {"raw/p01.csv": [7200, 8639]}
+    assert lin["stage_hashes"] == {"ingest": "h1", "window": "h2"}
+    assert store.lineage("cohort_a/p09/99999") is None
+    assert count(store, t.lineage) == 100
+
+
+def test_nan_statistics_come_back_as_nan(store):
+    run = make_run()
+    run = replace(run, channel_stats=[ChannelStatRecord("val", "eda_us", 0, math.nan, math.nan, math.nan,
+                                                        math.nan, 1.0)])
+    store.record_run(run)
+    (s,) = store.channel_stats("abc123def456", split="val")
+    assert s["count"] == 0 and math.isnan(s["mean"]) and math.isnan(s["std"]) and s["missing_ratio"] == 1.0
+
+
+def test_same_fingerprint_adds_run_not_version(store):
+    store.record_run(make_run("run-1", status="failed"))
+    store.record_run(make_run("run-2"))
+    store.record_run(make_run("run-3", fingerprint="fff999"))
+
+    versions = store.list_versions()
+    assert [v["fingerprint"] for v in versions] == ["fff999", "abc123def456"]  # newest first
+    assert [v["n_runs"] for v in versions] == [1, 2]
+    assert versions[1]["last_status"] == "succeeded" and versions[1]["last_run_id"] == "run-2"
+    assert count(store, t.dataset_versions) == 2 and count(store, t.runs) == 3
+    assert count(store, t.configs) == 1  # identical config JSON stored once
+    assert count(store, t.schemas) == 1  # unchanged schema stored once
+    assert store.latest_run("abc123def456")["run_id"] == "run-2"
+    assert store.latest_run(status="failed")["run_id"] == "run-1"
+    assert store.latest_run("abc1")["run_id"] == "run-2"  # unique prefix resolves
+    with pytest.raises(MetadataNotFound, match="matches no dataset version"):
+        store.normalization("zzz")
+
+
+def test_details_prefer_latest_succeeded_run(store):
+    store.record_run(make_run("run-ok"))
+    failed = replace(make_run("run-bad", status="failed"), quality=[QualityRecord("dataset", "windows_kept", 1.0)])
+    store.record_run(failed)
+    assert store.quality("abc123def456")[-1]["value"] == 100.0
+    assert store.lineage("cohort_a/p00/00000")["run_id"] == "run-bad"  # latest run that wrote the key
+
+
+def test_record_run_is_atomic(store):
+    run = make_run(n_lineage=50)
+    broken = LineageRecord(window_key=None, split="train", source="cohort_a", participant="p00",
+                           source_files_json="[]", row_ranges_json="{}", stage_hashes_json="{}")
+    run = replace(run, lineage=run.lineage + [broken])
+    with pytest.raises(Exception, match="(?i)not null"):
+        store.record_run(run)
+    for table in (t.runs, t.dataset_versions, t.configs, t.schemas, t.run_schemas, t.channel_stats,
+                  t.normalization_params, t.quality_metrics, t.unit_accounting, t.lineage):
+        assert count(store, table) == 0, table.name
+    assert store.list_versions() == []
+    store.record_run(make_run())  # the store is still usable afterwards
+    assert count(store, t.lineage) == 100
+
+
+def test_atomic_when_a_later_insert_fails(store, monkeypatch):
+    calls = {"n": 0}
+    original = MetadataStore._bulk
+
+    def failing(conn, table, rows):
+        if table is t.lineage:
+            raise RuntimeError("killed mid-write")
+        calls["n"] += 1
+        original(conn, table, rows)
+
+    monkeypatch.setattr(MetadataStore, "_bulk", staticmethod(failing))
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        store.record_run(make_run())
+    assert calls["n"] > 0  # earlier tables were written inside the transaction
+    assert count(store, t.runs) == 0 and count(store, t.channel_stats) == 0
+
+
+def test_schema_versioning(store):
+    assert store.register_schema(make_schema()) == 1
+    assert store.register_schema(make_schema()) == 1  # unchanged -> same version, no new row
+    assert store.register_schema(make_schema(fields=("ts", "bpm", "spo2"))) == 2  # changed, declared 1 collides
+    assert store.register_schema(make_schema(fields=("ts",), version=5)) == 5  # declared bump is kept
+    assert store.register_schema(make_schema(fields=("x",), version=3)) == 6  # never goes backwards
+    assert store.register_schema(make_schema(adapter="dexcom_csv")) == 1  # per adapter
+
+    versions = store.schema_versions("fitbit_csv")
+    assert [v["version"] for v in versions] == [1, 2, 5, 6]
+    assert [v["declared_version"] for v in versions] == [1, 1, 5, 3]
+    s2 = store.get_schema("fitbit_csv", 2)
+    assert s2["schema"] == {"fields": ["ts", "bpm", "spo2"]} and s2["fingerprint"] == "fp-ts-bpm-spo2"
+    with pytest.raises(MetadataNotFound, match=r"stored versions: \[1, 2, 5, 6\]"):
+        store.get_schema("fitbit_csv", 3)
+
+    store.record_run(replace(make_run(), schemas=[make_schema(fields=("ts", "bpm", "spo2"))]))
+    assert store.get_run("run-1")["schemas"][0]["version"] == 2
+    assert count(store, t.schemas) == 5
+
+
+def test_sqlite_file_in_new_nested_directory(tmp_path):
+    path = tmp_path / "a" / "b" / "c" / "metadata.db"
+    s = MetadataStore(f"sqlite:///{path}")
+    s.record_run(make_run(n_lineage=3))
+    s.close()
+    assert path.is_file()
+    again = MetadataStore(f"sqlite:///{path}")  # create() is idempotent on an existing DB
+    assert again.get_run("run-1")["status"] == "succeeded"
+    with again.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    again.close()
+
+
+def test_refuses_newer_db_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    MetadataStore(url).close()
+    s = MetadataStore(url)
+    with s.engine.begin() as conn:
+        conn.execute(t.schema_meta.update().values(value="99"))
+    s.close()
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        MetadataStore(url)
+
+
+def test_audit_log(tmp_path):
+    s = MetadataStore("sqlite://")  # in-memory works too
+    s.audit("pseudonymize", "cohort_a/p01", {"salt_id": "k1"})
+    s.audit("erase", "cohort_a/p02", None)
+    log = s.audit_log()
+    assert [(e["event"], e["subject"]) for e in log] == [("pseudonymize", "cohort_a/p01"), ("erase", "cohort_a/p02")]
+    assert log[0]["details"] == {"salt_id": "k1"} and log[1]["details"] == {}
+    assert s.audit_log("cohort_a/p02")[0]["event"] == "erase"
+
+
+def test_duplicate_run_id_is_refused_without_side_effects(store):
+    store.record_run(make_run())
+    with pytest.raises(ValueError, match="already recorded"):
+        store.record_run(make_run(fingerprint="other"))
+    assert [v["fingerprint"] for v in store.list_versions()] == ["abc123def456"]
+    assert count(store, t.lineage) == 100
