@@ -362,3 +362,8 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
     for i, s in enumerate(cfg.sources):
         adapter_cls = source_base.get_adapter(s.adapter, f"sources[{i}].adapter")
         build_dataclass(adapter_cls.Options, s.options, f"sources[{i}].options")
+        try:
+            adapter_cls(s, cfg.base_dir).schema()
+        except (KeyError, ValueError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) else str(e)
+            raise ConfigError(f"sources[{i}] ({s.name}): {msg}") from None

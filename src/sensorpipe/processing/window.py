@@ -4,7 +4,9 @@ Alignment:
 
 * ``none``: windows start at the first observed minute, then every ``stride_min``.
 * ``utc_midnight``: a window starts at every UTC midnight, then every
-  ``stride_min`` until the next midnight.
+  ``stride_min`` after it, ``ceil(1440 / stride_min)`` starts per day at most
+  and none past the next midnight (so a 25-hour day never gets an extra
+  window at 23:00).
 * ``local_midnight``: the same at every *local* midnight (the first minute of
   each local calendar day, DST aware).
 
@@ -56,7 +58,9 @@ def window_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
         day = minute // DAY_MIN
         anchors = np.flatnonzero(np.r_[False, day[1:] != day[:-1]])
         nxt = np.r_[anchors[1:], grid.n_minutes]
-        per_day = [np.arange(a, b, cfg.stride_min) for a, b in zip(anchors, nxt)]
+        per_nominal_day = -(-DAY_MIN // cfg.stride_min)  # ceil(1440 / stride)
+        offsets = np.arange(per_nominal_day, dtype=np.int64) * cfg.stride_min
+        per_day = [a + offsets[a + offsets < b] for a, b in zip(anchors, nxt)]
         starts = np.concatenate(per_day) if per_day else np.zeros(0, np.int64)
     keep = (starts + cfg.size_min > first) & (starts <= last)
     return starts[keep].astype(np.int64)

@@ -60,6 +60,7 @@ class RunResult:
     metadata_url: str
     report: str
     seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)   # summed over units (worker CPU-ish time)
     units: list[UnitSummary] = field(default_factory=list, repr=False)
 
     @property
@@ -78,17 +79,19 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
     ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
-    adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
-    units = [u for a in adapters for u in a.list_units()]
-    seconds = {"plan": time.perf_counter() - t0}
-    with make_runner(cfg.runner.name, cfg.runner.workers) as pool:
+    with make_runner(cfg.runner.name, cfg.runner.workers) as pool:  # workers warm up while we plan
+        adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
+        units = [u for a in adapters for u in a.list_units()]
+        seconds = {"plan": time.perf_counter() - t0}
         t = time.perf_counter()
         summaries: list[UnitSummary] = pool.map(prepare_unit, [(ctx, u) for u in units], "pass 1: prepare")
         seconds["pass1"] = time.perf_counter() - t
         norm = fit_normalization(cfg, summaries)
         t = time.perf_counter()
-        stems = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
+        encoded = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
         seconds["pass2"] = time.perf_counter() - t
+    stems = [stem for stem, _ in encoded]
+    stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [sec for _, sec in encoded])
     t = time.perf_counter()
     version_dir = out / cfg.output.name / cfg.output.version
     fingerprint = dataset_fingerprint(cfg, summaries)
@@ -110,7 +113,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         raw_samples_in=sum(u.raw_samples_in for u in summaries),
         windows_kept=sum(u.windows_kept for u in summaries),
         windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
-        metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds, units=summaries)
+        metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds, stage_seconds=stage_seconds,
+        units=summaries)
     t = time.perf_counter()
     from sensorpipe.quality.record import build_run_record
     from sensorpipe.metadata.store import MetadataStore
@@ -182,8 +186,8 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
     return counts
 
 
-def _sum_dicts(ds) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _sum_dicts(ds) -> dict:
+    out: dict = {}
     for d in ds:
         for k, v in d.items():
             out[k] = out.get(k, 0) + v

@@ -30,6 +30,15 @@ class LocalRunner:
         self.close()
 
 
+def _worker_init() -> None:
+    """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once."""
+    import pyarrow as pa
+
+    pa.set_cpu_count(1)
+    import sensorpipe.runners.stages  # noqa: F401
+    import sensorpipe.storage.features  # noqa: F401
+
+
 def _star(args: tuple[Callable[..., Any], tuple]) -> Any:
     fn, a = args
     return fn(*a)
@@ -42,7 +51,7 @@ class MultiprocessRunner(LocalRunner):
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._pool = mp.get_context("spawn").Pool(workers)
+        self._pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
 
     def map(self, fn, items, desc):
         it = self._pool.imap(_star, [(fn, a) for a in items], chunksize=1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,7 @@ class UnitSummary:
     quarantine: str = ""
     observed_minutes: list[int] = field(default_factory=list)
     grid_minutes: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_quarantined(self) -> int:
@@ -97,62 +99,97 @@ def file_fingerprint(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
-    """Pass 1 for one unit (cached by fingerprint)."""
-    cfg = ctx.cfg
-    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files))}
-    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, cfg.fingerprint(), code_version()])
-    stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
-    if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
-        return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
-    adapter = make_adapter(unit.source, unit.base_dir)
-    inp = adapter.read_unit(unit)
-    vr = validate_unit(inp, adapter.schema())
-    parts, raw_counts = [vr.observations], {}
+class StageTimer:
+    """Wall seconds per stage name, summed over units for the benchmark's stage shares."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._t
+        self._t = now
+
+
+def _empty_windows(W: int, C: int) -> Windows:
+    return Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
+                   np.zeros((0, W), np.int16), {}, 0)
+
+
+def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
+    """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
+    counts: dict[str, int] = {}
     for sig in inp.raw_signals:
         mf = raw_features.extract(sig)
         kept, dropped = range_filter(mf.observations)
         parts.append(kept)
         for k, v in {**mf.counts, **{f"{sig.kind}_{r}": n for r, n in dropped.items()}}.items():
-            raw_counts[k] = raw_counts.get(k, 0) + v
+            counts[k] = counts.get(k, 0) + v
+    return counts
+
+
+def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
+    """Pass 1 for one unit (cached by fingerprint)."""
+    cfg, timer = ctx.cfg, StageTimer()
+    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files))}
+    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, cfg.fingerprint(), code_version()])
+    stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
+    if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
+        return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
+    timer.lap("fingerprint")
+    adapter = make_adapter(unit.source, unit.base_dir)
+    inp = adapter.read_unit(unit)
+    timer.lap("read")
+    vr = validate_unit(inp, adapter.schema())
+    timer.lap("validate")
+    parts = [vr.observations]
+    raw_counts = _raw_observations(inp, parts)
     obs = Observations.concat(parts)
+    timer.lap("raw_features")
     pid = pseudonym(ctx.key, unit.source.name, unit.participant.participant_id)
     split = assign_split(cfg.splits, unit.source.name, unit.participant.participant_id)
     grid = build_grid(obs, cfg.channels, unit.participant.tz) if len(obs) else None
+    timer.lap("grid")
     W, C = cfg.window.size_min, len(cfg.channels)
-    if grid is not None:
-        win = cut_windows(grid, cfg.window)
-        grid_start, obs_minutes, grid_minutes = grid.start_minute, grid.observed.sum(axis=0).tolist(), grid.n_minutes
-    else:
-        win = Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
-                      np.zeros((0, W), np.int16), {}, 0)
-        grid_start, obs_minutes, grid_minutes = 0, [0] * C, 0
+    win = cut_windows(grid, cfg.window) if grid is not None else _empty_windows(W, C)
+    grid_start = grid.start_minute if grid is not None else 0
     start_utc_min = grid_start + win.start_row
+    timer.lap("window")
     labels = labels_for_windows(unit, start_utc_min, W, win.tz_offset_min[:, 0].astype(np.int64) if len(win) else
                                 np.zeros(0, np.int64))
+    lineage = _lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid)
+    timer.lap("labels_lineage")
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f"{stem}.tmp.npz", values=win.values, observed=win.observed, offsets=win.tz_offset_min,
              start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()})
     os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
-    q_path = ""
-    if vr.quarantine.num_rows:
-        q_path = f"{stem}.quarantine.parquet"
-        q = vr.quarantine.set_column(vr.quarantine.schema.get_field_index("participant_id"), "participant_id",
-                                     _pseudonymize_column(ctx, unit, vr.quarantine.column("participant_id")))
-        pq.write_table(q, q_path)
+    q_path = _write_unit_quarantine(ctx, unit, vr.quarantine, stem)
     summary = UnitSummary(
         key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
         input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
         reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file=vr.rows_in_by_file,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
-        stats=RunningStats.of(win.values, win.observed).to_json(),
-        lineage=_lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid),
-        cache=f"{stem}.npz", quarantine=q_path, observed_minutes=[int(x) for x in obs_minutes],
-        grid_minutes=int(grid_minutes))
+        stats=RunningStats.of(win.values, win.observed).to_json(), lineage=lineage,
+        cache=f"{stem}.npz", quarantine=q_path,
+        observed_minutes=grid.observed.sum(axis=0).tolist() if grid is not None else [0] * C,
+        grid_minutes=grid.n_minutes if grid is not None else 0)
+    timer.lap("cache_write")
+    summary.stage_seconds = timer.seconds
     Path(f"{stem}.json.tmp").write_text(json.dumps(summary.__dict__))
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, quarantine: pa.Table, stem: Path) -> str:
+    if not quarantine.num_rows:
+        return ""
+    path = f"{stem}.quarantine.parquet"
+    col = quarantine.schema.get_field_index("participant_id")
+    pq.write_table(quarantine.set_column(col, "participant_id",
+                                         _pseudonymize_column(ctx, unit, quarantine.column("participant_id"))), path)
+    return path
 
 
 def _pseudonymize_column(ctx: RunContext, unit: UnitRef, col: pa.ChunkedArray) -> pa.Array:
@@ -186,36 +223,47 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
     return out
 
 
-def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> str:
-    """Pass 2: impute, normalize, caption and serialize; returns the spill stem."""
-    from sensorpipe.storage.features import build_features
+def _window_labels(labels: dict[str, np.ndarray], i: int) -> dict:
+    out = {}
+    for spec in LABELS:
+        v = labels[spec.name][i]
+        out[spec.name] = int(v) if spec.kind == "class" else float(v)
+        if spec.kind != "class":
+            out[f"has_{spec.name}"] = bool(np.isfinite(v))
+    return out
 
-    cfg = ctx.cfg
+
+def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tuple[str, dict[str, float]]:
+    """Pass 2: impute, normalize, caption and serialize; returns (spill stem, seconds per stage)."""
+    from sensorpipe.storage.features import RecordEncoder, build_features
+
+    cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
     if Path(stem + ".bin").exists() and Path(stem + ".len.npy").exists():
-        return stem
-    data = np.load(summary.cache)
-    values, observed, offsets, start = data["values"], data["observed"], data["offsets"], data["start_utc_min"]
+        return stem, {}
+    with np.load(summary.cache) as data:
+        arrays = {k: data[k] for k in data.files}
+    values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
+    labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
+    timer.lap("cache_read")
     fallback = np.array([m if meth == "zscore" else 0.0 for m, meth in zip(norm.mean, norm.methods)], np.float32)
     filled = impute(values, observed, methods_for(cfg.channels, cfg.imputation), fallback)
+    timer.lap("impute")
     normed = norm.apply(filled)
     times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
-    features = build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels)
+    timer.lap("normalize")
+    captions = [statistical_caption(values[i], observed[i], cfg.channels) for i in range(len(start))]
+    timer.lap("captions")
+    encoder = RecordEncoder(build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
     for i in range(len(start)):  # one iteration per window
-        caption = statistical_caption(values[i], observed[i], cfg.channels)
         mask = ~observed[i]
-        labels = {}
-        for spec in LABELS:
-            v = data[f"label_{spec.name}"][i]
-            labels[spec.name] = int(v) if spec.kind == "class" else float(v)
-            if spec.kind != "class":
-                labels[f"has_{spec.name}"] = bool(np.isfinite(v))
         ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": float(mask.mean()),
               "participant_id": summary.participant, "dataset": summary.source,
               "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
               "key": window_key(summary.source, summary.participant, int(start[i])),
-              "caption": caption, "caption_statistical": caption, "labels": labels}
-        records.append(features.serialize_example(ex))
+              "caption": captions[i], "caption_statistical": captions[i], "labels": _window_labels(labels, i)}
+        records.append(encoder.encode(ex))
     RecordSpill.write(stem, records)
-    return stem
+    timer.lap("serialize")
+    return stem, timer.seconds

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensorpipe import channels as registry
+from sensorpipe._arrow import dictionary_codes
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources.base import UnitInput
 from sensorpipe.units import UnitError, affine
@@ -75,6 +76,8 @@ class Observations:
         parts = [p for p in parts if len(p)]
         if not parts:
             return Observations.empty()
+        if len(parts) == 1:
+            return parts[0]
         files: list[str] = []
         file_idx = []
         for p in parts:
@@ -118,8 +121,8 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
         obs_parts.append(obs)
         q_parts.append(q)
         _add(counts, c)
-        files, n = np.unique(np.asarray(pc.cast(part.column("source_file"), pa.string())), return_counts=True)
-        _add(by_file, {str(f): int(k) for f, k in zip(files, n)})
+        vc = pc.value_counts(part.column("source_file")).to_pylist()
+        _add(by_file, {str(d["values"]): int(d["counts"]) for d in vc})
     obs = Observations.concat(obs_parts)
     keep, dup_reason = _duplicates(obs)
     if dup_reason is not None:
@@ -187,14 +190,13 @@ def _unit_scale(part: pa.Table, field_codes: np.ndarray, ch_of: np.ndarray, scal
     unit_col = part.column("unit")
     if unit_col.null_count == part.num_rows:
         return s, o
-    enc = pc.dictionary_encode(pc.cast(unit_col, pa.string())).combine_chunks()
-    u_codes = enc.indices.to_numpy(zero_copy_only=False)
-    u_null = np.asarray(pc.is_null(enc.indices).to_numpy(zero_copy_only=False))
-    for ui, u in enumerate(enc.dictionary.to_pylist()):
-        for c in np.unique(ch_of[field_codes[(u_codes == ui) & ~u_null]]):
-            rows = (u_codes == ui) & ~u_null & (ch_of[field_codes] == c)
+    u_codes, units = dictionary_codes(unit_col)
+    row_ch = ch_of[field_codes]
+    for ui, u in enumerate(units):
+        for c in np.unique(row_ch[u_codes == ui]):
             if c < 0:
                 continue
+            rows = (u_codes == ui) & (row_ch == c)
             try:
                 s[rows], o[rows] = affine(u, registry.get(CHANNEL_NAMES[c]).unit)
             except UnitError:
@@ -209,13 +211,11 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
     def mark(mask: np.ndarray, name: str) -> None:
         reason[(reason == 0) & mask] = _CODE[name]
 
-    pid = pc.cast(part.column("participant_id"), pa.string())
-    mark(np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(pid), ""), True).to_numpy(zero_copy_only=False)),
-         "no_participant")
-    enc = pc.dictionary_encode(pc.cast(part.column("field"), pa.string())).combine_chunks()
-    names = [str(x) for x in enc.dictionary.to_pylist()]
-    field_codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    field_null = np.asarray(pc.is_null(enc.indices).to_numpy(zero_copy_only=False))
+    pid_codes, pid_values = dictionary_codes(part.column("participant_id"))
+    blank = np.array([not (v or "").strip() for v in pid_values] + [True])
+    mark(blank[pid_codes], "no_participant")  # code -1 (null) picks the trailing True
+    field_codes, names = dictionary_codes(part.column("field"))
+    field_null = field_codes < 0
     field_codes[field_null] = 0
     ch_of, scale, offset = _field_tables(schema, names)
     if not names:
@@ -248,10 +248,9 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
         vals[clip_rows] = np.clip(vals[clip_rows], lo[ch[clip_rows]], hi[ch[clip_rows]])
     good = reason == 0
     rows = part.column("source_row").to_numpy(zero_copy_only=False)
-    file_enc = pc.dictionary_encode(pc.cast(part.column("source_file"), pa.string())).combine_chunks()
-    obs = Observations(ch[good].astype(np.int16), t[good], vals[good],
-                       file_enc.indices.to_numpy(zero_copy_only=False)[good].astype(np.int32), rows[good],
-                       [str(f) for f in file_enc.dictionary.to_pylist()],
+    file_codes, files = dictionary_codes(part.column("source_file"))
+    obs = Observations(ch[good].astype(np.int16), t[good], vals[good], file_codes[good].astype(np.int32), rows[good],
+                       files,
                        np.flatnonzero(good).astype(np.int64) + start)
     bad = ~good
     q = _quarantine_rows(part.filter(pa.array(bad)), reason[bad])
@@ -282,10 +281,11 @@ def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
     n = len(obs)
     if n < 2:
         return np.ones(n, bool), None
-    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
-    step_c, step_t = np.diff(c), np.diff(t)
-    if np.all((step_c > 0) | ((step_c == 0) & (step_t > 0))):
-        return np.ones(n, bool), None  # strictly increasing (channel, time): the common, fast case
+    c, t = obs.channel, obs.t_utc_ns
+    change = c[1:] != c[:-1]
+    n_channels = int((np.bincount(c.astype(np.int64)) > 0).sum())
+    if int(change.sum()) + 1 == n_channels and bool(np.all((t[1:] > t[:-1]) | change)):
+        return np.ones(n, bool), None  # one run per channel, time strictly increasing: the common, fast case
     order = np.lexsort((np.arange(n), t, c))
     cs, ts, vs = c[order], t[order], obs.value[order]
     same_prev = np.zeros(n, bool)

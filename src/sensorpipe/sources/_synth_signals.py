@@ -315,7 +315,8 @@ def resting_hr(rng, tl: Timeline, onset_day: int | None) -> tuple[np.ndarray, np
 def eda_scans(rng, tl: Timeline) -> tuple[np.ndarray, np.ndarray]:
     """2-3 three-minute 1-Hz skin-conductance scans per day while awake and worn."""
     day = np.repeat(np.arange(tl.days), 2 + rng.integers(0, 2, tl.days))
-    start = local_to_utc(tl.start_local + day * DAY + np.round(rng.uniform(9 * 3600, 21 * 3600, day.size)), tl.profile.tz)
+    local = tl.start_local + day * DAY + np.round(rng.uniform(9 * 3600, 21 * 3600, day.size))
+    start = local_to_utc(local, tl.profile.tz)
     m = ((start - tl.t[0]) // 60).clip(0, tl.t.size - 1)
     start = start[tl.worn[m] & ~tl.asleep[m]]
     secs = np.arange(180)
@@ -402,7 +403,7 @@ def e4_session(rng, start_s: int, hours: float) -> E4Session:
 
 def _walks(rng, n: int, after: int) -> tuple[np.ndarray, np.ndarray]:
     walk, cadence = np.zeros(n), np.full(n, 1.85)
-    s = after + int(rng.integers(600, 2400))
+    s = after + int(rng.integers(300, 1200))
     while s < n:  # one iteration per walk
         e = min(n, s + int(rng.integers(600, 1500)))
         walk[s:e], cadence[s:e] = 1.0, rng.normal(1.85, 0.08)
@@ -457,8 +458,8 @@ def _scr(rng, rate_per_s, amp_mean, fs: int) -> np.ndarray:
 
 def _eda(rng, stress, walk, fs: int = 4) -> np.ndarray:
     s, w = _per_sample(stress, fs), _per_sample(walk, fs)
-    tonic = (rng.lognormal(np.log(3), 0.5) * np.exp(ar1(rng, s.size, 0.15, 0.99995)) + rng.uniform(1, 3) * lag(s, 120 * fs)
-             + 0.5 * lag(w, 300 * fs))
+    level = rng.lognormal(np.log(3), 0.5) * np.exp(ar1(rng, s.size, 0.15, 0.99995))
+    tonic = level + rng.uniform(1, 3) * lag(s, 120 * fs) + 0.5 * lag(w, 300 * fs)
     phasic = _scr(rng, (1.5 + 7 * s + 2 * w) / 60, 0.12 + 0.3 * s, fs)
     return (tonic.clip(1, 10) + phasic + rng.normal(0, 0.003, s.size)).clip(0.01)
 

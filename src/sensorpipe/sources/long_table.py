@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from sensorpipe.processing import timeparse
+from sensorpipe._arrow import dictionary_codes
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, repeat_string
 
@@ -107,12 +108,13 @@ class LongTableAdapter(SourceAdapter):
     # --- reading ---------------------------------------------------------
     def _read(self, path: Path, spec: FileSpec, columns: list[str]) -> pa.Table:
         try:
+            # low-cardinality text columns stay dictionary-encoded: no per-row strings downstream
+            labels = [c for c in (spec.participant_column, spec.field_column, spec.unit_column) if c in columns]
             if path.suffix == ".parquet":
-                return pq.read_table(path, columns=columns)
-            convert = pacsv.ConvertOptions(include_columns=columns,
-                                           column_types={c: pa.string() for c in columns
-                                                         if c not in (spec.time_column,) or spec.time_format in ("iso", "local")},
-                                           strings_can_be_null=True)
+                return pq.read_table(path, columns=columns, read_dictionary=labels)
+            types = {c: pa.dictionary(pa.int32(), pa.string()) if c in labels else pa.string() for c in columns
+                     if c != spec.time_column or spec.time_format in ("iso", "local")}
+            convert = pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
             return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
                                   convert_options=convert)
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
@@ -134,14 +136,15 @@ class LongTableAdapter(SourceAdapter):
         first_row = 0 if path.suffix == ".parquet" else 2
         rows = np.arange(first_row, first_row + t.num_rows, dtype=np.int64)
         if spec.participant_column:
-            ids = pc.utf8_trim_whitespace(pc.fill_null(pc.cast(t.column(spec.participant_column), pa.string()), ""))
-            keep = pc.equal(ids, participant.participant_id)
-            if not pc.all(keep).as_py():
-                t = t.filter(keep)
-                rows = rows[keep.to_numpy(zero_copy_only=False)]
+            codes, ids = dictionary_codes(t.column(spec.participant_column))
+            keep = np.array([(i or "").strip() == participant.participant_id for i in ids] +
+                            [participant.participant_id == ""])[codes]
+            if not keep.all():
+                t = t.filter(pa.array(keep))
+                rows = rows[keep]
         n = t.num_rows
         if spec.field_column:
-            fields = pc.cast(t.column(spec.field_column), pa.string())
+            fields = t.column(spec.field_column)
         elif spec.field:
             fields = repeat_string(spec.field, n)
         else:
@@ -169,7 +172,7 @@ class LongTableAdapter(SourceAdapter):
                 return timeparse.parse_epoch(raw, 1_000_000_000)
             if spec.time_format == "iso":
                 return timeparse.parse_iso(raw)
-            stream = np.asarray(pc.cast(fields, pa.string()).to_pylist(), dtype=object) if spec.field_column else None
+            stream = dictionary_codes(fields)[0] if spec.field_column else None
             return timeparse.parse_local(raw, spec.local_time_format, participant.tz, stream)
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None

@@ -89,7 +89,10 @@ def write_minute_cohort(out_dir, n_participants: int, days: int, seed: int, star
     ``metrics`` is ``"full"``, ``"basic"`` (heart_rate, steps, calories,
     sleep_stage) or an iterable of metric names.
     """
-    names = {"full": FULL_METRICS, "basic": BASIC_METRICS}.get(metrics, metrics) if isinstance(metrics, str) else metrics
+    presets = {"full": FULL_METRICS, "basic": BASIC_METRICS}
+    if isinstance(metrics, str) and metrics not in presets:
+        raise ValueError(f"metrics={metrics!r}: use 'full', 'basic' or a list of metric names")
+    names = presets[metrics] if isinstance(metrics, str) else metrics
     return _write_long_cohort(Path(out_dir), "fc", n_participants, days, seed, start_date, tuple(names), None)
 
 
@@ -104,13 +107,15 @@ def write_metabolic_study(out_dir, n_participants, days, seed, start_date="2024-
         t, mgdl = sig.cgm_readings(_rng(seed, p, _CGM), tl, status)
         _write_cgm_csv(root / "cgm" / f"{pid}.csv", pid, sig.utc_to_local(t, tz), mgdl, mmol=p % 2 == 1)
         rows.append([pid, tz, status, *_demographics(seed, p)])
-    _write_csv(root / "participants.csv", ["participant_id", "tz", "diabetes_status", "age_band", "sex"], _columns(rows))
+    header = ["participant_id", "tz", "diabetes_status", "age_band", "sex"]
+    _write_csv(root / "participants.csv", header, _columns(rows))
     return root
 
 
 def write_e4_study(out_dir, n_participants, hours: float, seed, start_date="2024-03-07") -> Path:
     """Dataset (c): one Empatica E4 session folder per participant plus segments.csv. Returns the dataset dir."""
-    root = _prepare(Path(out_dir), [f"*/{name}" for name in ("BVP.csv", "ACC.csv", "EDA.csv", "TEMP.csv", "HR.csv", "tags.csv")])
+    files = ("BVP.csv", "ACC.csv", "EDA.csv", "TEMP.csv", "HR.csv", "tags.csv")
+    root = _prepare(Path(out_dir), [f"*/{name}" for name in files])
     day0 = int(np.datetime64(start_date, "D").astype("datetime64[s]").astype(np.int64))
     participants, segments = [], []
     for p in range(n_participants):
@@ -141,8 +146,9 @@ def pipeline_config() -> dict:
         return [{"glob": "minute/*.parquet", "participant_column": "user_id", "field_column": "metric",
                  "time_column": "timestamp_ms", "time_format": "epoch_ms", "value_column": "value"}]
 
-    fields = {"heart_rate": ("heart_rate", "bpm"), "steps": ("steps", "steps/min"), "calories": ("calories", "kcal/min"),
-              "sleep_stage": ("sleep_stage", "stage code"), "hrv_rmssd": ("hrv_rmssd", "ms"), "spo2": ("spo2", "%"),
+    fields = {"heart_rate": ("heart_rate", "bpm"), "steps": ("steps", "steps/min"),
+              "calories": ("calories", "kcal/min"), "sleep_stage": ("sleep_stage", "stage code"),
+              "hrv_rmssd": ("hrv_rmssd", "ms"), "spo2": ("spo2", "%"),
               "skin_temp_f": ("skin_temperature", "degF"), "resting_heart_rate": ("resting_heart_rate", "bpm"),
               "eda_scl": ("eda_level", "uS"), "respiratory_rate": ("respiratory_rate", "breaths/min")}
 

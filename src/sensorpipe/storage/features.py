@@ -44,3 +44,23 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
     for level in caption_levels:
         feats[f"caption_{level}"] = tfds.features.Text(doc=f"{level.capitalize()} caption.")
     return tfds.features.FeaturesDict(feats)
+
+
+class RecordEncoder:
+    """Serializes examples as TFDS does, but with deterministic protobuf map order.
+
+    ``FeaturesDict.serialize_example`` calls ``SerializeToString()``, whose map
+    order depends on the process's string hash seed, so two processes would
+    write different bytes for the same example. Sorting the map keeps the
+    bytes identical on every runner while TFDS parses them as usual.
+    """
+
+    def __init__(self, features: tfds.features.FeaturesDict) -> None:
+        from tensorflow_datasets.core import example_serializer
+
+        self.features = features
+        self._serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+
+    def encode(self, example: dict) -> bytes:
+        proto = self._serializer.get_tf_example(self.features.encode_example(example))
+        return proto.SerializeToString(deterministic=True)

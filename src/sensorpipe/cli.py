@@ -1,0 +1,103 @@
+"""The ``sensorpipe`` command line: each command parses arguments and calls one library function.
+
+Errors a user can fix (bad config, unreadable source, missing dataset) are
+printed as one clear message with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sensorpipe.config import ConfigError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, KeyError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from sensorpipe.metadata.store import MetadataNotFound
+    from sensorpipe.sources.base import SourceError
+    from sensorpipe.units import UnitError
+
+    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, IndexError)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import demo
+
+    print(demo(args.dir, seed=args.seed, scale=args.scale, runner=args.runner, workers=args.workers))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import run_and_summarize
+
+    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers))
+
+
+def cmd_inspect(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import inspect_window
+
+    print(inspect_window(args.dir, args.split, args.index, plot=args.plot))
+
+
+def cmd_sources(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import list_sources
+
+    print(list_sources())
+
+
+def cmd_versions(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import list_versions
+
+    print(list_versions(args.dir, args.db))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sensorpipe", description="Wearable-sensor datasets -> one versioned, sharded training set.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="generate the sample sources, run the pipeline, print a summary")
+    d.add_argument("--dir", default="demo_out", help="working folder for sources and output (default: demo_out)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--scale", type=float, default=1.0, help="multiply the number of demo participants")
+    d.add_argument("--runner", choices=("local", "multiprocess"), default=None)
+    d.add_argument("--workers", type=int, default=None)
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="run a pipeline config (YAML)")
+    r.add_argument("config")
+    r.add_argument("--runner", choices=("local", "multiprocess"), default=None, help="override runner.name")
+    r.add_argument("--workers", type=int, default=None, help="override runner.workers")
+    r.set_defaults(fn=cmd_run)
+
+    i = sub.add_parser("inspect", help="show one window: channels, coverage, caption, labels")
+    i.add_argument("dir", help="output directory of a run (or the dataset version folder)")
+    i.add_argument("--split", default="train")
+    i.add_argument("--index", type=int, default=0)
+    i.add_argument("--plot", default=None, help="write a PNG plot of the window (mask shaded) to this file")
+    i.set_defaults(fn=cmd_inspect)
+
+    s = sub.add_parser("sources", help="list the source adapters and their channels")
+    s.set_defaults(fn=cmd_sources)
+
+    v = sub.add_parser("versions", help="list dataset versions recorded in the metadata database")
+    v.add_argument("dir", nargs="?", default=".", help="output directory holding metadata.db")
+    v.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
+    v.set_defaults(fn=cmd_versions)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except _user_errors() as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"sensorpipe {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

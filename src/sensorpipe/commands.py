@@ -1,0 +1,130 @@
+"""Library functions behind the CLI commands; each returns the text the CLI prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sensorpipe import channels as registry
+
+
+def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None) -> str:
+    from sensorpipe.runners.driver import run_pipeline
+
+    return summarize(run_pipeline(config, runner=runner, workers=workers))
+
+
+def summarize(r) -> str:
+    lines = [
+        f"dataset   {r.version_dir}",
+        f"version   fingerprint {r.fingerprint}  run {r.run_id}",
+        f"windows   " + ", ".join(f"{k} {v}" for k, v in r.split_sizes.items())
+        + (f"  (dropped: {', '.join(f'{k} {v}' for k, v in r.windows_dropped.items())})" if r.windows_dropped else ""),
+        f"rows      in {r.rows_in:,} = accepted {r.rows_accepted:,} + quarantined {r.rows_quarantined:,}"
+        + (f" ({', '.join(f'{k} {v}' for k, v in sorted(r.quarantine_by_reason.items()))})" if r.quarantine_by_reason else ""),
+        f"raw       {r.raw_samples_in:,} waveform samples",
+        f"time      {r.seconds.get('total', 0):.1f} s",
+        f"metadata  {r.metadata_url}",
+        f"quarantine {Path(r.output_dir) / 'quarantine'}",
+        f"report    {r.report}",
+    ]
+    return "\n".join(lines)
+
+
+def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: str | None = None,
+         workers: int | None = None) -> str:
+    """Generate the demo sources (once per seed/scale) and run the demo pipeline."""
+    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe.sources.synthetic import generate_demo_sources
+
+    root = Path(work_dir).resolve()
+    config = root / "pipeline.yaml"
+    marker = root / f".generated-seed{seed}-scale{scale:g}"
+    if not (config.exists() and marker.exists()):
+        for old in root.glob(".generated-*"):
+            old.unlink()
+        config = generate_demo_sources(root, seed=seed, scale=scale)
+        marker.touch()
+    result = run_pipeline(str(config), runner=runner, workers=workers)
+    return (f"sensorpipe demo: sample sources in {root}\n{summarize(result)}\n\n"
+            f"next:  sensorpipe inspect {result.output_dir} --split train --index 0 --plot window.png")
+
+
+def list_sources() -> str:
+    from sensorpipe.processing.raw_features import known_kinds
+    from sensorpipe.sources.base import registered_adapters
+
+    kinds = known_kinds()
+    out = []
+    for name, cls in registered_adapters().items():
+        out.append(f"{name}: {cls.description}")
+        out.append(f"    time: {cls.time_convention}")
+        if name == "empatica_e4":
+            from sensorpipe.sources.empatica_e4 import SIGNAL_FILES
+
+            chans = [f"{f} -> {kinds[k]}" for f, (k, _, _) in SIGNAL_FILES.items()]
+            out.append("    channels: " + ", ".join(chans))
+        else:
+            out.append("    channels: any canonical channel, mapped in options.fields")
+    out.append("\ncanonical channels: " + ", ".join(f"{c.name} [{c.unit}]" for c in registry.CHANNELS.values()))
+    return "\n".join(out)
+
+
+def list_versions(out_dir: str = ".", db_url: str | None = None) -> str:
+    from sensorpipe.metadata.store import MetadataStore
+
+    if db_url is None:
+        db = Path(out_dir) / "metadata.db"
+        if not db.exists():
+            raise FileNotFoundError(f"{db} does not exist; pass the output directory of a run or --db URL")
+        db_url = f"sqlite:///{db.resolve()}"
+    rows = MetadataStore(db_url).list_versions()
+    if not rows:
+        return "no dataset versions recorded yet"
+    lines = [f"{'dataset':24} {'version':8} {'fingerprint':17} {'runs':>4} {'status':10} created / splits"]
+    for r in rows:
+        splits = ", ".join(f"{k} {v}" for k, v in (r.get("split_sizes") or {}).items())
+        lines.append(f"{r['dataset_name']:24} {r['semantic_version']:8} {r['fingerprint']:17} {r['n_runs']:>4} "
+                     f"{r['last_status'] or '':10} {r['created_at']}  {splits}")
+    return "\n".join(lines)
+
+
+def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None) -> str:
+    from sensorpipe.access.dataset import open_dataset
+
+    ds = open_dataset(out_dir)
+    ex = ds[split][index]
+    values = ds.denormalize(ex["input"])
+    mask = ex["mask"]
+    W = values.shape[0]
+    lines = [f"{ex['key'].decode()}  ({split}[{index}] of {len(ds[split])})",
+             f"dataset {ex['dataset'].decode()}  participant {ex['participant_id'].decode()}  "
+             f"start {np.datetime64(int(ex['start_utc']), 's')}Z  local offset {int(ex['tz_offset_min'])} min",
+             f"missing ratio {float(ex['missingness_ratio']):.3f}", "",
+             f"{'channel':20} {'unit':12} {'coverage':>8} {'mean':>10} {'min':>10} {'max':>10}"]
+    for j, ch in enumerate(ds.channels):
+        obs = ~mask[:, j]
+        unit = registry.get(ch).unit
+        if obs.any():
+            v = values[obs, j]
+            lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {v.mean():10.2f} {v.min():10.2f} {v.max():10.2f}")
+        else:
+            lines.append(f"{ch:20} {unit:12} {0:8.1%} {'-':>10} {'-':>10} {'-':>10}")
+    lines += ["", "caption: " + ex["caption"].decode(), "labels: " + ", ".join(
+        f"{k}={_label_text(ds, k, v)}" for k, v in sorted(ex["labels"].items()))]
+    if plot:
+        from sensorpipe.quality.plots import plot_window
+
+        plot_window(values, mask, ds.channels, ex["key"].decode(), plot)
+        lines.append(f"plot: {plot} ({W} minutes, masked minutes shaded)")
+    return "\n".join(lines)
+
+
+def _label_text(ds, name: str, value) -> str:
+    feat = ds.features["labels"][name]
+    names = getattr(feat, "names", None)
+    if names is not None:
+        return "missing" if int(value) < 0 else names[int(value)]
+    v = float(value) if not isinstance(value, (bool, np.bool_)) else bool(value)
+    return "missing" if isinstance(v, float) and np.isnan(v) else str(v)

@@ -1,0 +1,81 @@
+"""Time: local wall clock across DST, local-midnight windows, 23- and 25-hour days."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from sensorpipe.config import WindowConfig
+from sensorpipe.processing.grid import MINUTE_NS, build_grid
+from sensorpipe.processing.timeparse import NONEXISTENT, minute_offsets, parse_local
+from sensorpipe.processing.window import cut_windows, time_features
+from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
+
+NY = "America/New_York"
+
+
+def _utc_ns(s: str) -> int:
+    return int(np.datetime64(s, "ns").astype(np.int64))
+
+
+def test_skipped_hour_is_quarantined_and_repeated_hour_read_in_order():
+    wall = ["2024-03-10 01:55:00", "2024-03-10 02:30:00", "2024-03-10 03:05:00",
+            "2024-11-03 01:30:00", "2024-11-03 01:30:00", "2024-11-03 02:10:00"]
+    t, err = parse_local(pa.array(wall), "%Y-%m-%d %H:%M:%S", NY, np.array(["g"] * 6, dtype=object))
+    assert err[1] == NONEXISTENT and err[0] is None and err[2] is None
+    assert t[0] == _utc_ns("2024-03-10T06:55")          # EST, UTC-5
+    assert t[2] == _utc_ns("2024-03-10T07:05")          # EDT, UTC-4: only 10 real minutes later
+    assert t[3] == _utc_ns("2024-11-03T05:30")          # first 01:30 is EDT
+    assert t[4] == _utc_ns("2024-11-03T06:30")          # the repeat is EST, one hour later
+    assert t[5] == _utc_ns("2024-11-03T07:10")
+
+
+def test_minute_offsets_follow_dst():
+    start = _utc_ns("2024-03-10T06:58") // MINUTE_NS
+    offs = minute_offsets(start * MINUTE_NS, 4, NY)
+    assert offs.tolist() == [-300, -300, -240, -240]   # 07:00 UTC = 02:00 EST -> 03:00 EDT
+
+
+def _grid_for(day_utc_start: str, days: int):
+    """Heart rate every minute for ``days`` days, one participant in New York."""
+    t0 = _utc_ns(day_utc_start)
+    t = t0 + np.arange(days * 1440, dtype=np.int64) * MINUTE_NS
+    n = t.size
+    obs = Observations(np.full(n, CHANNEL_INDEX["heart_rate"], np.int16), t, np.full(n, 60.0),
+                       np.zeros(n, np.int32), np.arange(n), ["f"], np.arange(n))
+    return build_grid(obs, ("heart_rate",), NY)
+
+
+def _day_windows(grid):
+    win = cut_windows(grid, WindowConfig(size_min=1440, stride_min=1440, alignment="local_midnight",
+                                         max_missing_ratio=1.0))
+    return win, time_features(grid.start_minute, win.start_row, win.tz_offset_min)
+
+
+def test_local_midnight_windows_across_spring_forward():
+    grid = _grid_for("2024-03-08T05:00", 4)   # local midnight Mar 8 .. Mar 12 (EST -> EDT on Mar 10)
+    win, tf = _day_windows(grid)
+    starts_utc = (grid.start_minute + win.start_row) * 60
+    local_days = [str(np.datetime64(int(s + o * 60), "s")) for s, o in zip(starts_utc, win.tz_offset_min[:, 0])]
+    assert local_days[:4] == ["2024-03-08T00:00:00", "2024-03-09T00:00:00", "2024-03-10T00:00:00", "2024-03-11T00:00:00"]
+    assert (tf[:, 0, 0] == 0).all() and (tf[:, 0, 1] == 0).all()   # every window starts at local 00:00
+    mar10 = tf[2]
+    hours = mar10[:, 1]
+    assert 2 not in hours[:23 * 60]                      # the skipped hour does not exist
+    # 23-hour day: the 1440-minute window runs 60 minutes into Mar 11 (documented), day of week advances
+    assert (hours[23 * 60:] == 0).all() and mar10[-1, 2] == (mar10[0, 2] + 1) % 7
+    assert win.tz_offset_min[2, 0] == -300 and win.tz_offset_min[2, -1] == -240
+
+
+def test_local_midnight_windows_across_fall_back():
+    grid = _grid_for("2024-11-02T04:00", 3)   # local midnight Nov 2 (EDT) .. Nov 5
+    win, tf = _day_windows(grid)
+    nov3 = tf[1]
+    assert (nov3[0, :2] == 0).all()
+    hours = nov3[:, 1]
+    # 25-hour day: hour 1 appears twice (120 minutes), the window ends at local 23:00 (documented)
+    assert (hours == 1).sum() == 120
+    assert hours[-1] == 22 and nov3[-1, 0] == 59
+    # the next window starts at the next local midnight, so the last local hour of Nov 3 is in no window
+    assert win.start_row[2] - win.start_row[1] == 1500
+    assert win.minutes_not_windowed >= 60

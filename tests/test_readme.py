@@ -1,0 +1,16 @@
+"""The README opens with the two commands and shows the channel registry as the code defines it."""
+
+from pathlib import Path
+
+from sensorpipe.channels import markdown_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_starts_with_the_two_commands():
+    head = "\n".join(README.read_text().splitlines()[:20])
+    assert "make demo" in head and "make test" in head
+
+
+def test_readme_channel_table_matches_registry():
+    assert markdown_table() in README.read_text()
