@@ -1,0 +1,49 @@
+"""CLI commands print what a user needs; each is a thin call into the library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sensorpipe.cli import main
+
+
+def test_inspect_prints_window_and_writes_plot(local_run, tmp_path, capsys):
+    plot = tmp_path / "w.png"
+    assert main(["inspect", local_run.output_dir, "--split", "train", "--index", "0", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    for needle in ("heart_rate", "coverage", "missing ratio", "caption: ", "labels: ", "diabetes_status="):
+        assert needle in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+
+
+def test_inspect_bad_index_is_a_message(local_run, capsys):
+    assert main(["inspect", local_run.output_dir, "--split", "train", "--index", "99999"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["inspect", local_run.output_dir, "--split", "holdout"]) == 2
+    assert "no split 'holdout'" in capsys.readouterr().err
+
+
+def test_sources_lists_adapters_with_channels(capsys):
+    assert main(["sources"]) == 0
+    out = capsys.readouterr().out
+    assert "long_table" in out and "empatica_e4" in out and "BVP.csv -> heart_rate" in out
+    assert "time:" in out
+
+
+def test_versions_lists_the_run(local_run, capsys):
+    assert main(["versions", local_run.output_dir]) == 0
+    out = capsys.readouterr().out
+    assert local_run.fingerprint in out and "succeeded" in out
+
+
+def test_run_prints_summary_with_paths(sources_dir, base_config, tmp_path, capsys):
+    import yaml
+
+    cfg = dict(base_config, sources=[base_config["sources"][1]],
+               output=dict(base_config["output"], dir=str(tmp_path / "o")))
+    path = sources_dir / "cli_run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "rows      in" in out and "= accepted" in out
+    assert Path(out.split("report    ")[1].split()[0]).exists()
