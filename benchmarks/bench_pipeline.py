@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     print("driver time  " + ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items()))
     total = sum(r.stage_seconds.values()) or 1.0
     print(f"unit work    {total:.2f} s summed over units (pass 1 + pass 2 stages)")
-    print("stage share  " + ", ".join(f"{k} {v / total:.0%}" for k, v in
+    print("stage share  " + ", ".join(f"{k} {v / total:.0%} ({v:.2f}s)" for k, v in
                                       sorted(r.stage_seconds.items(), key=lambda kv: -kv[1])))
     return 0
 

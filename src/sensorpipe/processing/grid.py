@@ -59,8 +59,9 @@ def build_grid(obs: Observations, out_channels: tuple[str, ...], tz: str) -> Min
     use = col >= 0
     if not use.any():
         return None
-    t = obs.t_utc_ns[use]
-    col, val = col[use], obs.value[use]
+    t, val = obs.t_utc_ns, obs.value
+    if not use.all():  # channels not in the output are skipped (copies only then)
+        t, col, val = t[use], col[use], val[use]
     start, n_min = grid_bounds(t)
     minute = (t // MINUTE_NS - start).astype(np.int64)
     C = len(out_channels)

@@ -90,36 +90,71 @@ class Enmo(FeatureExtractor):
 
 
 class PpgHeartRate(FeatureExtractor):
-    """Heart rate from PPG beats: mean of the instantaneous rates of the beats in each minute.
+    """Heart rate from PPG beats: median of the instantaneous rates of the beats in each minute.
 
-    Beat intervals outside 0.3-2.0 s (200-30 bpm) are rejected as artefacts;
-    a minute needs at least ``min_beats`` accepted beats.
+    * Polarity: raw optical PPG is often light *intensity*, which falls as
+      blood volume rises, so beats come upside down. An upright pulse has a
+      fast systolic upstroke, i.e. a positively skewed first difference; a
+      negatively skewed one is inverted before peak detection.
+    * Low rates: NeuroKit2's Elgendi windows are set in seconds and need about
+      50 Hz or more (at 20 Hz its 111-ms peak window is two samples and beats
+      are missed), so slower signals are linearly interpolated to
+      ``detect_rate_hz`` first; peak times are mapped back to real time.
+    * Robustness: beat intervals outside 0.3-2.0 s (200-30 bpm) are rejected,
+      and the per-minute *median* keeps a missed beat from dragging the minute
+      down; a minute needs at least ``min_beats`` accepted beats.
     """
 
     kind = "ppg"
     channel = "heart_rate"
     min_beats: ClassVar[int] = 10
+    detect_rate_hz: ClassVar[float] = 64.0
 
     def minute_values(self, sig, minute, n_minutes):
         import neurokit2 as nk
 
         fs = sig.sample_rate_hz
         x = np.nan_to_num(sig.values.astype(np.float64))
+        t_s = np.arange(x.size) / fs
+        if fs < 50.0:
+            t_s = np.arange(int(x.size * self.detect_rate_hz / fs)) / self.detect_rate_hz
+            x = np.interp(t_s, np.arange(x.size) / fs, x)
+            fs = self.detect_rate_hz
         cleaned = nk.ppg_clean(x, sampling_rate=fs, method="elgendi")
+        if _skewness(np.diff(cleaned)) < 0:
+            cleaned = nk.ppg_clean(-x, sampling_rate=fs, method="elgendi")
         peaks = np.asarray(nk.ppg_findpeaks(cleaned, sampling_rate=fs, method="elgendi")["PPG_Peaks"], np.int64)
+        samples = np.bincount(minute, minlength=n_minutes)
         if peaks.size < 2:
-            return np.full(n_minutes, np.nan), np.zeros(n_minutes, np.int64)
-        ibi_s = np.diff(peaks) / fs
+            return np.full(n_minutes, np.nan), samples
+        beat_t = t_s[peaks]
+        ibi_s = np.diff(beat_t)
         ok = (ibi_s >= 0.3) & (ibi_s <= 2.0)
-        beat_minute = minute[peaks[1:]][ok]
-        hr = 60.0 / ibi_s[ok]
-        sums = np.bincount(beat_minute, weights=hr, minlength=n_minutes)
-        beats = np.bincount(beat_minute, minlength=n_minutes)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = sums / beats
-        mean[beats < self.min_beats] = np.nan
-        # coverage is judged on samples, as for the other channels
-        return mean, np.bincount(minute, minlength=n_minutes)
+        src_index = np.minimum((beat_t[1:][ok] * sig.sample_rate_hz).astype(np.int64), minute.size - 1)
+        return _minute_median(60.0 / ibi_s[ok], minute[src_index], n_minutes, self.min_beats), samples
+
+
+def _skewness(d: np.ndarray) -> float:
+    d = d - d.mean()
+    sd = d.std()
+    return float((d ** 3).mean() / sd ** 3) if sd > 0 else 0.0
+
+
+def _minute_median(values: np.ndarray, minute: np.ndarray, n_minutes: int, min_count: int) -> np.ndarray:
+    """Median of ``values`` per minute (NaN below ``min_count``), sort-based, no loop per minute."""
+    out = np.full(n_minutes, np.nan)
+    if not values.size:
+        return out
+    order = np.lexsort((values, minute))
+    m, v = minute[order], values[order]
+    starts = np.flatnonzero(np.r_[True, m[1:] != m[:-1]])
+    counts = np.diff(np.r_[starts, m.size])
+    lo = v[starts + (counts - 1) // 2]
+    hi = v[starts + counts // 2]
+    med = (lo + hi) / 2
+    keep = counts >= min_count
+    out[m[starts[keep]]] = med[keep]
+    return out
 
 
 def extract(sig: RawSignal, file_index: int = 0) -> MinuteFeatures:
@@ -136,8 +171,7 @@ def extract(sig: RawSignal, file_index: int = 0) -> MinuteFeatures:
     n_minutes = int(minute[-1]) + 1 if n else 0
     values, support = extractor.minute_values(sig, minute, n_minutes)
     expected = sig.sample_rate_hz * 60.0
-    covered = support >= extractor.min_coverage * expected if extractor.kind != "ppg" else \
-        np.bincount(minute, minlength=n_minutes) >= extractor.min_coverage * expected
+    covered = support >= extractor.min_coverage * expected
     emit = covered & np.isfinite(values)
     idx = np.flatnonzero(emit)
     first_sample = np.searchsorted(minute, idx)

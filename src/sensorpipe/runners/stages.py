@@ -205,20 +205,31 @@ def window_key(source: str, pid: str, start_utc_min: int) -> str:
 
 
 def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: int, source: str, pid: str) -> list[dict]:
-    """Per window: the source files and the row range of each that fed it."""
+    """Per window: the source files and the row range of each that fed it.
+
+    One pass over the rows: each row's window (when windows do not overlap)
+    and file index a cell of a [windows x files] min/max table.
+    """
     if not len(obs) or not start_utc_min.size:
         return []
     minute = obs.t_utc_ns // MINUTE_NS
-    order = np.argsort(minute, kind="stable")
-    m_sorted = minute[order]
+    n_w, n_f = start_utc_min.size, max(len(obs.files), 1)
+    lo = np.full((n_w, n_f), np.iinfo(np.int64).max)
+    hi = np.full((n_w, n_f), -1, np.int64)
+    overlapping = n_w > 1 and np.diff(start_utc_min).min() < W
+    for k in (range(n_w) if overlapping else [None]):  # one pass, or one per window when windows overlap
+        if k is None:
+            w = np.searchsorted(start_utc_min, minute, side="right") - 1
+            inside = (w >= 0) & (minute < start_utc_min[np.maximum(w, 0)] + W)
+        else:
+            inside = (minute >= start_utc_min[k]) & (minute < start_utc_min[k] + W)
+            w = np.full(minute.shape, k)
+        cell = w[inside] * n_f + obs.file_index[inside]
+        np.minimum.at(lo.reshape(-1), cell, obs.source_row[inside])
+        np.maximum.at(hi.reshape(-1), cell, obs.source_row[inside])
     out = []
-    for s in start_utc_min:  # one iteration per window
-        lo, hi = np.searchsorted(m_sorted, [s, s + W])
-        rows = order[lo:hi]
-        files = {}
-        for fi in np.unique(obs.file_index[rows]):
-            r = obs.source_row[rows][obs.file_index[rows] == fi]
-            files[obs.files[fi]] = [int(r.min()), int(r.max())]
+    for k, s in enumerate(start_utc_min):  # one iteration per window
+        files = {obs.files[f]: [int(lo[k, f]), int(hi[k, f])] for f in np.flatnonzero(hi[k] >= 0)}
         out.append({"key": window_key(source, pid, int(s)), "files": files})
     return out
 

@@ -163,6 +163,9 @@ def _field_tables(schema: SourceSchema, names: list[str]):
 def _parse_values(part: pa.Table, field_codes: np.ndarray, names: list[str], schema: SourceSchema):
     """Float values; NaN where missing or not a number. Categories map text codes first."""
     col = part.column("value")
+    if pa.types.is_floating(col.type) and col.null_count == 0:
+        vals = col.to_numpy().astype(np.float64)  # one copy; NaN counts as missing
+        return vals, np.isnan(vals)
     missing = np.asarray(pc.is_null(col, nan_is_null=True).to_numpy(zero_copy_only=False))
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
         return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).copy(), missing
@@ -171,7 +174,7 @@ def _parse_values(part: pa.Table, field_codes: np.ndarray, names: list[str], sch
         vals = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).copy()
     except pa.ArrowInvalid:
         import pandas as pd
-        vals = pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce").to_numpy(np.float64)
+        vals = np.array(pd.to_numeric(pd.Series(text.to_numpy(zero_copy_only=False)), errors="coerce"), np.float64)
     for i, n in enumerate(names):
         spec = schema.by_name.get(n)
         if spec is not None and spec.categories:
@@ -184,14 +187,24 @@ def _parse_values(part: pa.Table, field_codes: np.ndarray, names: list[str], sch
     return vals, missing
 
 
-def _unit_scale(part: pa.Table, field_codes: np.ndarray, ch_of: np.ndarray, scale: np.ndarray, offset: np.ndarray):
-    """Row scale/offset; a per-row ``unit`` column overrides the schema's unit."""
-    s, o = scale[field_codes], offset[field_codes]
+def _convert_units(part: pa.Table, vals: np.ndarray, field_codes: np.ndarray, ch_of: np.ndarray,
+                   scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Convert ``vals`` in place to canonical units; returns a mask of rows whose unit is unknown.
+
+    Works per distinct (field, unit) pair so identity conversions cost nothing.
+    """
+    unknown = np.zeros(vals.shape[0], bool)
     unit_col = part.column("unit")
     if unit_col.null_count == part.num_rows:
-        return s, o
+        for i in np.flatnonzero((scale != 1.0) | (offset != 0.0)):
+            rows = field_codes == i
+            if np.isnan(scale[i]):
+                continue  # unknown field: already marked
+            vals[rows] = vals[rows] * scale[i] + offset[i]
+        return unknown
     u_codes, units = dictionary_codes(unit_col)
     row_ch = ch_of[field_codes]
+    s, o = scale[field_codes], offset[field_codes]
     for ui, u in enumerate(units):
         for c in np.unique(row_ch[u_codes == ui]):
             if c < 0:
@@ -200,8 +213,11 @@ def _unit_scale(part: pa.Table, field_codes: np.ndarray, ch_of: np.ndarray, scal
             try:
                 s[rows], o[rows] = affine(u, registry.get(CHANNEL_NAMES[c]).unit)
             except UnitError:
-                s[rows] = np.nan
-    return s, o
+                unknown |= rows
+    with np.errstate(invalid="ignore"):
+        vals *= s
+        vals += o
+    return unknown
 
 
 def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int):
@@ -226,15 +242,12 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
         te = np.asarray(time_err.to_numpy(zero_copy_only=False), dtype=object)
         mark(te == "unparseable_time", "unparseable_time")
         mark(te == "nonexistent_local_time", "nonexistent_local_time")
-    t = part.column("t_utc_ns").to_numpy(zero_copy_only=False).astype(np.int64)
+    t = part.column("t_utc_ns").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     mark((t < PLAUSIBLE_UTC_NS[0]) | (t >= PLAUSIBLE_UTC_NS[1]), "implausible_time")
     vals, missing = _parse_values(part, field_codes, names, schema)
     mark(missing, "missing_value")
     mark(np.isnan(vals), "wrong_type")
-    s, o = _unit_scale(part, field_codes, ch_of, scale, offset)
-    mark(np.isnan(s), "unknown_unit")
-    with np.errstate(invalid="ignore"):
-        vals = vals * s + o
+    mark(_convert_units(part, vals, field_codes, ch_of, scale, offset), "unknown_unit")
     ch = ch_of[field_codes]
     lo, hi, rule = _range_tables()
     ok_ch = np.where(ch >= 0, ch, 0)
@@ -249,10 +262,13 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
     good = reason == 0
     rows = part.column("source_row").to_numpy(zero_copy_only=False)
     file_codes, files = dictionary_codes(part.column("source_file"))
-    obs = Observations(ch[good].astype(np.int16), t[good], vals[good], file_codes[good].astype(np.int32), rows[good],
-                       files,
-                       np.flatnonzero(good).astype(np.int64) + start)
     bad = ~good
+    if bad.any():
+        keep = np.flatnonzero(good)
+        obs = Observations(ch[keep], t[keep], vals[keep], file_codes[keep].astype(np.int32), rows[keep], files,
+                           keep.astype(np.int64) + start)
+    else:  # the common case: no copies
+        obs = Observations(ch, t, vals, file_codes.astype(np.int32), rows, files, np.arange(start, start + n))
     q = _quarantine_rows(part.filter(pa.array(bad)), reason[bad])
     counts = dict(zip(*np.unique(reason[bad], return_counts=True))) if bad.any() else {}
     return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}

@@ -71,6 +71,9 @@ class EmpaticaE4Adapter(SourceAdapter):
 def read_e4_signal(path: Path) -> RawSignal:
     """Read one E4 signal file; errors name the file and the row that is wrong."""
     kind, unit, n_cols = SIGNAL_FILES[path.name]
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: the file is empty; an E4 {path.name} needs row 1 = start time (Unix s), "
+                          f"row 2 = sample rate (Hz), then samples")
     try:
         table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(autogenerate_column_names=True),
                                convert_options=pacsv.ConvertOptions(

@@ -156,7 +156,7 @@ class LongTableAdapter(SourceAdapter):
             "field": fields,
             "time": raw_time,
             "t_utc_ns": pa.array(t_ns, pa.int64()),
-            "time_error": pa.array(err if err is not None else np.full(n, None, object), pa.string()),
+            "time_error": pa.array(err, pa.string()) if err is not None else pa.nulls(n, pa.string()),
             "value": t.column(spec.value_column),
             "unit": pc.cast(t.column(spec.unit_column), pa.string()) if spec.unit_column else pa.nulls(n, pa.string()),
             "source_file": repeat_string(str(path), n),
