@@ -22,6 +22,7 @@ runs. The signal models are in :mod:`sensorpipe.sources._synth_signals`.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -233,17 +234,55 @@ def _long_table(pid: str, streams: dict[str, Stream]) -> pa.Table:
 
 
 def _write_wearable_csv(path: Path, pid: str, tl: sig.Timeline) -> None:
-    """participant,timestamp_utc,signal,value: hr and steps per worn minute, kcal every minute; time-major."""
+    """participant,timestamp_utc,signal,value: hr and steps per worn minute, kcal every minute; time-major.
+
+    Like real merged exports it is not clean (see :func:`_export_faults`).
+    """
     w = tl.worn
     parts = [(tl.t[w], "hr", _fixed(np.round(tl.hr[w]), 0)), (tl.t[w], "steps", _fixed(tl.steps[w], 0)),
              (tl.t, "kcal", _fixed(tl.kcal, 3))]
     t = np.concatenate([p[0] for p in parts])
     code = np.repeat(np.arange(3), [p[0].size for p in parts])
-    order = pa.array(np.lexsort((code, t)))
+    order = np.lexsort((code, t))
     signal = pa.array(np.repeat(np.array([p[1] for p in parts]), [p[0].size for p in parts]))
     values = pa.concat_arrays([p[2] for p in parts])
-    _write_csv(path, ["participant", "timestamp_utc", "signal", "value"],
-               [pa.array(np.full(t.size, pid)), _iso_array(t).take(order), signal.take(order), values.take(order)])
+    columns = [pa.array(np.full(t.size, pid)), _iso_array(t), signal, values]
+    idx, overrides = _export_faults(pid, order, np.asarray(signal.to_pylist(), dtype=object)[order] == "hr",
+                                    np.asarray(values.to_pylist(), dtype=object)[order])
+    out = [c.take(pa.array(order[idx])) for c in columns]
+    if overrides:
+        v = out[3].to_pylist()
+        for pos, text in overrides.items():
+            v[pos] = text
+        out[3] = pa.array(v, pa.string())
+    _write_csv(path, ["participant", "timestamp_utc", "signal", "value"], out)
+
+
+def _export_faults(pid: str, order: np.ndarray, is_hr: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Row order with the faults real merged exports have, and the values to overwrite.
+
+    An overlapping re-export repeats 30 consecutive rows (exact duplicates), a
+    device resync writes a second, different heart rate for 3 timestamps
+    (conflicting duplicates), and 2 rows lost their value (empty field).
+    Seeded from the participant id, so files stay byte-identical per seed.
+    """
+    n = order.size
+    rng = np.random.default_rng(zlib.crc32(pid.encode()))
+    k = int(rng.integers(0, max(1, n - 60)))
+    idx = np.r_[np.arange(k + 30), np.arange(k, k + 30), np.arange(k + 30, n)]
+    hr_rows = np.flatnonzero(is_hr)
+    conflicts = np.sort(rng.choice(hr_rows, size=min(3, hr_rows.size), replace=False))
+    blanks = np.sort(rng.choice(np.setdiff1d(np.arange(n), np.r_[conflicts, np.arange(k, k + 30)]), size=2,
+                                replace=False))
+    overrides: dict[int, str] = {}
+    extra = []
+    for j in conflicts:  # three rows, not per sample
+        extra.append(j)
+        overrides[idx.size + len(extra) - 1] = str(int(float(values[j])) + int(rng.integers(6, 15)))
+    for j in blanks:
+        extra.append(j)
+        overrides[idx.size + len(extra) - 1] = ""
+    return np.r_[idx, np.array(extra, np.int64)], overrides
 
 
 def _write_cgm_csv(path: Path, pid: str, local_s: np.ndarray, mgdl: np.ndarray, mmol: bool) -> None:
