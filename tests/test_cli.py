@@ -26,7 +26,8 @@ def test_inspect_bad_index_is_a_message(local_run, capsys):
 def test_sources_lists_adapters_with_channels(capsys):
     assert main(["sources"]) == 0
     out = capsys.readouterr().out
-    assert "long_table" in out and "empatica_e4" in out and "BVP.csv -> heart_rate" in out
+    assert "long_table" in out and "empatica_e4" in out
+    assert "channels: heart_rate, enmo, eda_level, skin_temperature" in out
     assert "time:" in out
 
 

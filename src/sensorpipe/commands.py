@@ -52,21 +52,17 @@ def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: 
 
 
 def list_sources() -> str:
-    from sensorpipe.processing.raw_features import known_kinds
+    """Every registered adapter with its channels, time convention and what it drops."""
     from sensorpipe.sources.base import registered_adapters
 
-    kinds = known_kinds()
     out = []
     for name, cls in registered_adapters().items():
         out.append(f"{name}: {cls.description}")
         out.append(f"    time: {cls.time_convention}")
-        if name == "empatica_e4":
-            from sensorpipe.sources.empatica_e4 import SIGNAL_FILES
-
-            chans = [f"{f} -> {kinds[k]}" for f, (k, _, _) in SIGNAL_FILES.items()]
-            out.append("    channels: " + ", ".join(chans))
-        else:
-            out.append("    channels: any canonical channel, mapped in options.fields")
+        out.append("    channels: " + (", ".join(cls.channels) if cls.channels else
+                                       "any canonical channel, mapped in options.fields"))
+        if cls.drops:
+            out.append(f"    drops: {cls.drops}")
     out.append("\ncanonical channels: " + ", ".join(f"{c.name} [{c.unit}]" for c in registry.CHANNELS.values()))
     return "\n".join(out)
 

@@ -87,3 +87,19 @@ def test_bad_files_name_file_and_row(tmp_path, content, needle):
     with pytest.raises(SourceError) as e:
         read_e4_signal(p)
     assert "BVP.csv" in str(e.value) and needle in str(e.value)
+
+
+from tests.sources.adapter_case import AdapterCase  # noqa: E402
+
+
+class TestEmpaticaE4Adapter(AdapterCase):
+    """The shared adapter checks on a 3-minute E4 session (tests/sources/dummy_data/empatica_e4)."""
+
+    ADAPTER = "empatica_e4"
+    DUMMY = "empatica_e4"
+    PARTICIPANTS = "participants.csv"
+    EXPECTED_UNITS = 1
+    # the session starts at :19 s: 3 minutes have >= 50 % of their samples, the 4th only 19 s
+    EXPECTED_CHANNELS = {"heart_rate": 3, "enmo": 3, "eda_level": 3, "skin_temperature": 3}
+    EXPECTED_REASONS = {}
+    MUTABLE = ("sl001/BVP.csv", "sl001/ACC.csv", "sl001/EDA.csv", "sl001/TEMP.csv")

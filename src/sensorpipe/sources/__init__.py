@@ -1,9 +1,18 @@
-"""Source adapters, one module per format; importing this package registers them.
+"""Source adapters, one module per format; importing this package registers them all.
 
-Public: :func:`registered_adapters`, :class:`SourceAdapter` (to write one).
+Every module in this package that does not start with an underscore is
+imported here, so adding a format is one new file (plus its test and dummy
+data): nobody keeps a list by hand. Public: :func:`registered_adapters`,
+:class:`SourceAdapter` (to write one).
 """
 
-from sensorpipe.sources import empatica_e4, long_table  # noqa: F401  (register)
+import importlib
+import pkgutil
+
 from sensorpipe.sources.base import SourceAdapter, SourceError, registered_adapters
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if not _mod.startswith("_") and _mod not in ("base", "synthetic"):
+        importlib.import_module(f"{__name__}.{_mod}")
 
 __all__ = ["SourceAdapter", "SourceError", "registered_adapters"]

@@ -103,6 +103,10 @@ class SourceAdapter:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     time_convention: ClassVar[str] = ""
+    #: canonical channels this format can feed (empty: any, mapped in the config)
+    channels: ClassVar[tuple[str, ...]] = ()
+    #: what the adapter deliberately does not keep, and why (README "Supported sources")
+    drops: ClassVar[str] = ""
 
     @dataclass(frozen=True)
     class Options:

@@ -38,6 +38,8 @@ class EmpaticaE4Adapter(SourceAdapter):
     name = "empatica_e4"
     description = "Empatica E4 session folders (BVP 64 Hz, ACC 32 Hz in 1/64 g, EDA and TEMP 4 Hz)"
     time_convention = "UTC Unix seconds of the session start in row 1; samples evenly spaced at row 2's rate"
+    channels = ("heart_rate", "enmo", "eda_level", "skin_temperature")
+    drops = "HR.csv and IBI.csv (on-device derivations; heart rate comes from BVP so it is never counted twice)"
 
     @dataclass(frozen=True)
     class Options:

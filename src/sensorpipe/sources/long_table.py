@@ -59,6 +59,7 @@ class LongTableAdapter(SourceAdapter):
     name = "long_table"
     description = "Generic long-format CSV/Parquet (participant, field, time, value[, unit])"
     time_convention = "per file group: epoch_ms | epoch_s | iso (with offset) | local (participant's IANA zone)"
+    drops = "nothing: rows of fields not mapped in options.fields are quarantined as unknown_field"
 
     @dataclass(frozen=True)
     class Options:
