@@ -16,10 +16,11 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.metadata.store import MetadataNotFound
+    from sensorpipe.runners.driver import StrictModeError
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
-    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, IndexError)
+    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, IndexError, StrictModeError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -31,7 +32,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from sensorpipe.commands import run_and_summarize
 
-    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers))
+    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None))
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("config")
     r.add_argument("--runner", choices=("local", "multiprocess"), default=None, help="override runner.name")
     r.add_argument("--workers", type=int, default=None, help="override runner.workers")
+    r.add_argument("--strict", action="store_true",
+                   help="fail when a source's quarantine share passes validation.max_quarantine_rate")
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("inspect", help="show one window: channels, coverage, caption, labels")

@@ -9,10 +9,11 @@ import numpy as np
 from sensorpipe import channels as registry
 
 
-def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None) -> str:
+def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
+                      strict: bool | None = None) -> str:
     from sensorpipe.runners.driver import run_pipeline
 
-    return summarize(run_pipeline(config, runner=runner, workers=workers))
+    return summarize(run_pipeline(config, runner=runner, workers=workers, strict=strict))
 
 
 def summarize(r) -> str:

@@ -38,6 +38,17 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ValidationConfig:
+    """Strict mode stops a run whose quarantine share in any source exceeds ``max_quarantine_rate``."""
+
+    strict: bool = False
+    max_quarantine_rate: float = 0.05
+
+    def validate(self, path: str) -> None:
+        _unit_interval(self.max_quarantine_rate, f"{path}.max_quarantine_rate")
+
+
+@dataclass(frozen=True)
 class WindowConfig:
     """Fixed-length windows cut from each participant's minute grid.
 
@@ -159,6 +170,7 @@ class PipelineConfig:
 
     sources: tuple[SourceConfig, ...]
     channels: tuple[str, ...]
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     imputation: ImputationConfig = field(default_factory=ImputationConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
@@ -200,6 +212,7 @@ class PipelineConfig:
         d = self.to_dict()
         d.pop("runner")
         d.pop("metadata")
+        d.pop("validation")
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}
         d["sources"] = [{k: v for k, v in s.items() if k not in ("path", "participants")} for s in d["sources"]]

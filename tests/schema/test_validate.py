@@ -101,3 +101,31 @@ def test_unreadable_file_names_the_file(tmp_path, content, needle):
     with pytest.raises(SourceError) as e:
         make_adapter(src, str(tmp_path)).list_units()
     assert "p1.csv" in str(e.value) and needle in str(e.value)
+
+
+def test_strict_mode_stops_a_source_with_too_many_bad_rows(tmp_path, capsys):
+    import yaml
+
+    from sensorpipe.cli import main
+
+    lines = GOOD + list(BAD.values()) + CONFLICT + EXACT
+    src = _source(tmp_path, lines)
+    cfg = {"sources": [src.__dict__], "channels": ["heart_rate", "steps", "spo2"],
+           "window": {"size_min": 60, "stride_min": 60, "alignment": "none", "max_missing_ratio": 1.0},
+           "validation": {"max_quarantine_rate": 0.5},
+           "output": {"dir": str(tmp_path / "out"), "name": "injected"}, "privacy": {"pseudonymize": False}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "strict mode: source 'injected' quarantined 9 of 14 rows (64.3% > validation.max_quarantine_rate 50.0%)" in err
+    assert not (tmp_path / "out" / "injected").exists()       # nothing written
+    assert main(["run", str(path)]) == 0                        # without --strict the run goes through
+
+
+def test_out_of_order_rows_are_kept_and_counted(tmp_path):
+    lines = ["p1,2024-03-04T10:02:00Z,hr,61", "p1,2024-03-04T10:00:00Z,hr,60", "p1,2024-03-04T10:03:00Z,hr,62"]
+    adapter = make_adapter(_source(tmp_path, lines), str(tmp_path))
+    (unit,) = adapter.list_units()
+    res = validate_unit(adapter.read_unit(unit), adapter.schema())
+    assert len(res.observations) == 3 and res.non_monotonic == 1

@@ -58,6 +58,7 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         q.append(QualityRecord(src.name, "rows_accepted", sum(u.rows_accepted for u in us)))
         q.append(QualityRecord(src.name, "rows_quarantined", sum(u.rows_quarantined for u in us)))
         q.append(QualityRecord(src.name, "raw_samples_in", sum(u.raw_samples_in for u in us)))
+        q.append(QualityRecord(src.name, "non_monotonic_rows", sum(u.non_monotonic for u in us)))
         q.append(QualityRecord(src.name, "windows_kept", sum(u.windows_kept for u in us)))
         for k in sorted({k for u in us for k in u.raw_counts}):
             q.append(QualityRecord(src.name, f"raw:{k}", sum(u.raw_counts.get(k, 0) for u in us)))

@@ -69,9 +69,11 @@ class RunResult:
 
 
 def run_pipeline(config: Any, runner: str | None = None, workers: int | None = None,
-                 progress: bool = True) -> RunResult:
+                 strict: bool | None = None) -> RunResult:
     """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig)."""
     cfg = config if isinstance(config, PipelineConfig) else load_config(config)
+    if strict is not None:
+        cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
     if runner or workers:
         cfg = dataclasses.replace(cfg, runner=dataclasses.replace(
             cfg.runner, name=runner or cfg.runner.name, workers=workers or cfg.runner.workers))
@@ -86,6 +88,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         t = time.perf_counter()
         summaries: list[UnitSummary] = pool.map(prepare_unit, [(ctx, u) for u in units], "pass 1: prepare")
         seconds["pass1"] = time.perf_counter() - t
+        check_quarantine_rates(cfg, summaries)
         norm = fit_normalization(cfg, summaries)
         t = time.perf_counter()
         encoded = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
@@ -127,6 +130,28 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     write_report(Path(result.report), record, result)
     seconds["total"] = time.perf_counter() - t0
     return result
+
+
+class StrictModeError(ValueError):
+    """A source's quarantine share passed ``validation.max_quarantine_rate`` in strict mode."""
+
+
+def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) -> None:
+    """In strict mode, stop before writing anything when a source quarantines too many rows."""
+    if not cfg.validation.strict:
+        return
+    for src in cfg.sources:
+        us = [u for u in summaries if u.source == src.name]
+        rows_in = sum(u.rows_in for u in us)
+        bad = sum(u.rows_quarantined for u in us)
+        if rows_in and bad / rows_in > cfg.validation.max_quarantine_rate:
+            reasons = _sum_dicts(u.reason_counts for u in us)
+            top = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
+            raise StrictModeError(
+                f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
+                f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
+                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.quarantine.parquet; fix the source or "
+                f"raise the threshold")
 
 
 def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:

@@ -85,6 +85,7 @@ class UnitSummary:
     observed_minutes: list[int] = field(default_factory=list)
     grid_minutes: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    non_monotonic: int = 0
 
     @property
     def rows_quarantined(self) -> int:
@@ -169,6 +170,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
         input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
         reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file=vr.rows_in_by_file,
+        non_monotonic=vr.non_monotonic,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
         stats=RunningStats.of(win.values, win.observed).to_json(), lineage=lineage,

@@ -103,6 +103,7 @@ class ValidationResult:
     reason_counts: dict[str, int] = field(default_factory=dict)
     clipped: dict[str, int] = field(default_factory=dict)
     rows_in_by_file: dict[str, int] = field(default_factory=dict)
+    non_monotonic: int = 0   # accepted rows earlier than a previous row of their stream (file order)
 
     @property
     def rows_quarantined(self) -> int:
@@ -123,6 +124,7 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
         _add(counts, c)
         vc = pc.value_counts(part.column("source_file")).to_pylist()
         _add(by_file, {str(d["values"]): int(d["counts"]) for d in vc})
+    non_monotonic = sum(_backwards(o) for o in obs_parts)
     obs = Observations.concat(obs_parts)
     keep, dup_reason = _duplicates(obs)
     if dup_reason is not None:
@@ -138,7 +140,22 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
     quarantine = pa.concat_tables([q.append_column("source", pa.array([src] * q.num_rows, pa.string()))
                                    .select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA) for q in q_parts]) \
         if q_parts else QUARANTINE_SCHEMA.empty_table()
-    return ValidationResult(obs, quarantine, int(starts[-1]), counts, clipped, by_file)
+    return ValidationResult(obs, quarantine, int(starts[-1]), counts, clipped, by_file, non_monotonic)
+
+
+def _backwards(obs: Observations) -> int:
+    """Rows whose time is earlier than an earlier row of the same channel and file (file order).
+
+    Order does not change minute values (the grid bins by time), so these rows
+    are kept; the count is a quality figure that flags merged or re-sorted exports.
+    """
+    if len(obs) < 2 or _sorted_streams(obs.channel, obs.t_utc_ns):
+        return 0
+    n = 0
+    for c in np.unique(obs.channel):  # one pass per channel
+        t = obs.t_utc_ns[obs.channel == c]
+        n += int((t[1:] < np.maximum.accumulate(t)[:-1]).sum()) if t.size > 1 else 0
+    return n
 
 
 def _add(total: dict[str, int], more: dict[str, int]) -> None:
@@ -292,15 +309,20 @@ def _quarantine_rows(bad: pa.Table, reasons: np.ndarray) -> pa.Table:
     })
 
 
+def _sorted_streams(channel: np.ndarray, t: np.ndarray) -> bool:
+    """True when each channel is one contiguous run with strictly increasing time (one pass)."""
+    change = channel[1:] != channel[:-1]
+    n_channels = int((np.bincount(channel.astype(np.int64)) > 0).sum())
+    return int(change.sum()) + 1 == n_channels and bool(np.all((t[1:] > t[:-1]) | change))
+
+
 def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
     """Keep mask, and the reason code of each dropped row (exact: keep first; conflicting: drop all)."""
     n = len(obs)
     if n < 2:
         return np.ones(n, bool), None
-    c, t = obs.channel, obs.t_utc_ns
-    change = c[1:] != c[:-1]
-    n_channels = int((np.bincount(c.astype(np.int64)) > 0).sum())
-    if int(change.sum()) + 1 == n_channels and bool(np.all((t[1:] > t[:-1]) | change)):
+    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
+    if _sorted_streams(obs.channel, t):
         return np.ones(n, bool), None  # one run per channel, time strictly increasing: the common, fast case
     order = np.lexsort((np.arange(n), t, c))
     cs, ts, vs = c[order], t[order], obs.value[order]

@@ -1,9 +1,10 @@
 """Generic long-format CSV/Parquet adapter: the escape hatch for any source.
 
 Each file group names its columns (participant, field, time, value and
-optionally unit); ``fields`` maps native field names onto canonical channels
-with their native units. The demo cohorts use it, and so can any export that
-is already "one row per reading".
+optionally unit and IANA time zone); ``fields`` maps native field names onto
+canonical channels with their native units. Wide files (one column per field,
+``value_columns``) are read column by column as if they were long. The demo
+cohorts use it, and so can any export that is already "one row per reading".
 
 Time conventions: ``epoch_ms``/``epoch_s`` (UTC), ``iso`` (offset required),
 ``local`` (wall clock in the participant's zone; DST rules in
@@ -25,7 +26,8 @@ import pyarrow.parquet as pq
 from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, repeat_string
+from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
+                                     repeat_string)
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,27 @@ class FileSpec:
 
     glob: str
     time_column: str
-    value_column: str
+    value_column: str | None = None
+    value_columns: tuple[str, ...] = ()
     time_format: TimeFormat = "iso"
     participant_column: str | None = None
     field_column: str | None = None
     field: str | None = None
     local_time_format: str | None = None
     unit_column: str | None = None
+    tz_column: str | None = None
     delimiter: str = ","
+
+    def validate(self, path: str) -> None:
+        from sensorpipe.config import ConfigError
+
+        if bool(self.value_column) == bool(self.value_columns):
+            raise ConfigError(f"{path}: give value_column (long format) or value_columns (wide: one column per "
+                              f"field), not both or neither")
+        if self.value_columns and (self.field_column or self.field):
+            raise ConfigError(f"{path}: with value_columns the column names are the fields; drop field/field_column")
+        if not self.value_columns and not (self.field_column or self.field):
+            raise ConfigError(f"{path}: name the field: field_column (a column) or field (one name for all rows)")
 
 
 @dataclass(frozen=True)
@@ -127,12 +142,13 @@ class LongTableAdapter(SourceAdapter):
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts = []
         for path, spec_i in zip(unit.files, unit.file_groups):
-            parts.append(self._read_file(Path(path), self.options.files[spec_i], unit.participant))
+            parts.extend(self._read_file(Path(path), self.options.files[spec_i], unit.participant))
         return UnitInput(unit, parts)
 
-    def _read_file(self, path: Path, spec: FileSpec, participant: Participant) -> pa.Table:
-        cols = [c for c in (spec.participant_column, spec.field_column, spec.time_column, spec.value_column,
-                            spec.unit_column) if c]
+    def _read_file(self, path: Path, spec: FileSpec, participant: Participant) -> list[pa.Table]:
+        value_cols = list(spec.value_columns) or [spec.value_column]
+        cols = [c for c in (spec.participant_column, spec.field_column, spec.time_column, *value_cols,
+                            spec.unit_column, spec.tz_column) if c]
         t = self._read(path, spec, columns=cols)
         first_row = 0 if path.suffix == ".parquet" else 2
         rows = np.arange(first_row, first_row + t.num_rows, dtype=np.int64)
@@ -144,28 +160,26 @@ class LongTableAdapter(SourceAdapter):
                 t = t.filter(pa.array(keep))
                 rows = rows[keep]
         n = t.num_rows
-        if spec.field_column:
-            fields = t.column(spec.field_column)
-        elif spec.field:
-            fields = repeat_string(spec.field, n)
-        else:
-            raise SourceError(f"sources[{self.source.name}].options.files: {spec.glob!r} needs field_column or field")
         raw_time = t.column(spec.time_column)
-        t_ns, err = self._parse_time(raw_time, spec, participant, fields, path)
-        cols = {
+        common = {
             "participant_id": repeat_string(participant.participant_id, n),
-            "field": fields,
             "time": raw_time,
-            "t_utc_ns": pa.array(t_ns, pa.int64()),
-            "time_error": pa.array(err, pa.string()) if err is not None else pa.nulls(n, pa.string()),
-            "value": t.column(spec.value_column),
             "unit": pc.cast(t.column(spec.unit_column), pa.string()) if spec.unit_column else pa.nulls(n, pa.string()),
             "source_file": repeat_string(str(path), n),
             "source_row": pa.array(rows),
         }
-        return pa.table(cols)
+        parts = []
+        for value_col in value_cols:  # one pass per column of a wide file; a long file has one
+            fields = (t.column(spec.field_column) if spec.field_column else
+                      repeat_string(spec.field or value_col, n))
+            t_ns, err = self._parse_time(t, spec, participant, fields, path)
+            parts.append(pa.table({**common, "field": fields, "t_utc_ns": pa.array(t_ns, pa.int64()),
+                                   "time_error": pa.array(err, pa.string()) if err is not None else pa.nulls(n, pa.string()),
+                                   "value": t.column(value_col)}).select(list(NATIVE_COLUMNS)))
+        return parts
 
-    def _parse_time(self, raw: pa.ChunkedArray, spec: FileSpec, participant: Participant, fields, path: Path):
+    def _parse_time(self, t: pa.Table, spec: FileSpec, participant: Participant, fields, path: Path):
+        raw = t.column(spec.time_column)
         try:
             if spec.time_format == "epoch_ms":
                 return timeparse.parse_epoch(raw, 1_000_000)
@@ -174,7 +188,40 @@ class LongTableAdapter(SourceAdapter):
             if spec.time_format == "iso":
                 return timeparse.parse_iso(raw)
             stream = dictionary_codes(fields)[0] if spec.field_column else None
+            if spec.tz_column:
+                return _parse_local_per_zone(raw, spec, t.column(spec.tz_column), stream, path)
             return timeparse.parse_local(raw, spec.local_time_format, participant.tz, stream)
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
 
+
+
+def _parse_local_per_zone(raw, spec: FileSpec, zones: pa.ChunkedArray, stream, path: Path):
+    """Local wall clock with a per-row IANA zone column: parse each zone's rows with its own rules."""
+    codes, names = dictionary_codes(zones)
+    out = np.full(len(raw), timeparse.NAT, np.int64)
+    err = np.full(len(raw), None, dtype=object)
+    flat = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+    for z, zone in enumerate(names + [None]):  # one pass per distinct zone
+        rows = np.flatnonzero(codes == (z if zone is not None else -1))
+        if not rows.size:
+            continue
+        if zone is None or not _is_zone(zone):
+            err[rows] = timeparse.UNPARSEABLE
+            continue
+        t, e = timeparse.parse_local(flat.take(pa.array(rows)), spec.local_time_format, zone,
+                                     None if stream is None else stream[rows])
+        out[rows] = t
+        if e is not None:
+            err[rows] = e
+    return out, (err if np.not_equal(err, None).any() else None)
+
+
+def _is_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+        return True
+    except (ZoneInfoNotFoundError, ValueError):
+        return False

@@ -1,0 +1,68 @@
+"""Generic long/wide adapter: column mapping, per-row units and zones, wide files."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sensorpipe.schema.validate import CHANNEL_NAMES, validate_unit
+from sensorpipe.sources.base import make_adapter
+from tests.sources.adapter_case import AdapterCase
+
+OPTIONS = {
+    "files": [
+        {"glob": "long/*.csv", "participant_column": "participant", "field_column": "field",
+         "time_column": "local_time", "time_format": "local", "local_time_format": "%Y-%m-%d %H:%M:%S",
+         "tz_column": "zone", "value_column": "value", "unit_column": "unit"},
+        {"glob": "wide/*.tsv", "time_column": "timestamp", "time_format": "epoch_ms", "value_columns": ["hr", "steps"],
+         "delimiter": "\t"},
+    ],
+    "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"}, "steps": {"channel": "steps", "unit": "steps/min"},
+               "glucose": {"channel": "glucose", "unit": "mg/dL"}},
+}
+
+
+class TestLongTable(AdapterCase):
+    ADAPTER = "long_table"
+    DUMMY = "long_table"
+    OPTIONS = OPTIONS
+    PARTICIPANTS = "participants.csv"
+    EXPECTED_UNITS = 3
+    # p1: hr 01:58, 01:59, 03:00 + 2 glucose; p2: hr + 1 step row; p3 (wide): 12 hr + 12 steps
+    EXPECTED_CHANNELS = {"heart_rate": 4 + 12, "glucose": 2, "steps": 1 + 12}
+    EXPECTED_REASONS = {"nonexistent_local_time": 1, "wrong_type": 1, "unparseable_time": 1, "unknown_field": 1,
+                        "out_of_range": 1}
+
+
+def _observations(adapter, pid):
+    unit = next(u for u in adapter.list_units() if u.participant.participant_id == pid)
+    res = validate_unit(adapter.read_unit(unit), adapter.schema())
+    obs = res.observations
+    return {(CHANNEL_NAMES[c], int(t // 60_000_000_000)): v for c, t, v in zip(obs.channel, obs.t_utc_ns, obs.value)}
+
+
+def _utc_min(s: str) -> int:
+    return int(np.datetime64(s, "m").astype(np.int64))
+
+
+def test_local_times_per_row_zone_and_units():
+    case = TestLongTable()
+    adapter = make_adapter(case.source(case.dummy()), str(case.dummy()))
+    p1 = _observations(adapter, "p1")
+    assert p1[("heart_rate", _utc_min("2024-03-10T06:59"))] == 62      # 01:59 EST
+    assert p1[("heart_rate", _utc_min("2024-03-10T07:00"))] == 64      # 03:00 EDT: one real minute later
+    assert abs(p1[("glucose", _utc_min("2024-03-10T07:01"))] - 5.5 * 18.0156) < 1e-9   # mmol/L row converted
+    assert p1[("glucose", _utc_min("2024-03-10T07:06"))] == 101
+    p2 = _observations(adapter, "p2")
+    assert p2[("heart_rate", _utc_min("2024-03-10T08:00"))] == 70      # Berlin is UTC+1 in March
+
+
+def test_wide_file_reads_like_long():
+    case = TestLongTable()
+    adapter = make_adapter(case.source(case.dummy()), str(case.dummy()))
+    unit = next(u for u in adapter.list_units() if u.participant.participant_id == "p3")
+    res = validate_unit(adapter.read_unit(unit), adapter.schema())
+    obs = res.observations
+    hr = obs.value[[CHANNEL_NAMES[c] == "heart_rate" for c in obs.channel]]
+    assert hr.tolist() == [70 + i % 5 for i in range(12)]
+    assert obs.t_utc_ns.min() == 1_710_054_000_000 * 1_000_000
+    assert set(obs.source_row.tolist()) == set(range(2, 14))        # line numbers of the TSV rows
