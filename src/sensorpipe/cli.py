@@ -35,6 +35,13 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None))
 
 
+def cmd_convert(args: argparse.Namespace) -> None:
+    from sensorpipe.convert import convert, load_options
+
+    print(convert(args.source, args.paths, args.output, tz=args.tz, participant=args.participant,
+                  options=load_options(args.options), participants=args.participants).summary())
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     from sensorpipe.commands import inspect_window
 
@@ -72,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strict", action="store_true",
                    help="fail when a source's quarantine share passes validation.max_quarantine_rate")
     r.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("convert", help="one adapter + validation -> the canonical observation table (Parquet)")
+    c.add_argument("--source", required=True, help="adapter name (see `sensorpipe sources`)")
+    c.add_argument("paths", nargs="+", help="files or folders of that format")
+    c.add_argument("-o", "--output", required=True, help="output Parquet file; quarantine goes next to it")
+    c.add_argument("--tz", default=None, help="IANA zone for local-time sources without a participants table")
+    c.add_argument("--participant", default=None, help="participant id when the files do not name one")
+    c.add_argument("--participants", default=None, help="participants CSV (participant_id, tz, ...)")
+    c.add_argument("--options", default=None, help="YAML file with the adapter's options (e.g. column mapping)")
+    c.set_defaults(fn=cmd_convert)
 
     i = sub.add_parser("inspect", help="show one window: channels, coverage, caption, labels")
     i.add_argument("dir", help="output directory of a run (or the dataset version folder)")

@@ -32,7 +32,7 @@ def _source(tmp_path, lines: list[str]) -> SourceConfig:
     (tmp_path / "d").mkdir(exist_ok=True)
     (tmp_path / "d" / "p1.csv").write_text(HEADER + "\n".join(lines) + "\n")
     return SourceConfig(name="injected", adapter="long_table", path=str(tmp_path / "d"), options={
-        "default_tz": "Europe/Berlin",
+        "tz": "Europe/Berlin",
         "files": [{"glob": "*.csv", "participant_column": "participant", "field_column": "signal",
                    "time_column": "timestamp_utc", "time_format": "iso", "value_column": "value"}],
         "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"}, "steps": {"channel": "steps", "unit": "steps/min"},

@@ -80,7 +80,8 @@ class LongTableAdapter(SourceAdapter):
     class Options:
         files: tuple[FileSpec, ...]
         fields: dict[str, FieldMap]
-        default_tz: str | None = None
+        tz: str | None = None  # IANA zone for participants missing from the participants table
+        participant_id: str | None = None  # for files without a participant column (default: the file stem)
 
     def schema(self) -> SourceSchema:
         conv = "; ".join(f"{f.glob}: {TIME_CONVENTIONS[f.time_format]}" for f in self.options.files)
@@ -107,15 +108,15 @@ class LongTableAdapter(SourceAdapter):
         return units
 
     def _unlisted(self, pid: str, where: str) -> Participant:
-        if self.options.default_tz:
-            return Participant(pid, self.options.default_tz)
+        if self.options.tz:
+            return Participant(pid, self.options.tz)
         raise SourceError(
             f"source {self.source.name!r}: participant {pid!r} (in {where}) has no time zone: "
-            f"add it to the participants table ({self.source.participants}) or set options.default_tz")
+            f"add it to the participants table ({self.source.participants}) or set options.tz")
 
     def _participants_in(self, path: Path, spec: FileSpec) -> list[str]:
         if spec.participant_column is None:
-            return [path.stem]
+            return [self.options.participant_id or path.stem]
         col = self._read(path, spec, columns=[spec.participant_column]).column(0)
         ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
         # rows with no participant form their own unit, so validation quarantines them (never lost)
