@@ -48,6 +48,15 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(inspect_window(args.dir, args.split, args.index, plot=args.plot))
 
 
+def cmd_schema(args: argparse.Namespace) -> None:
+    from sensorpipe.schema.show import diff_schema, show_schema
+
+    if args.schema_command == "show":
+        print(show_schema(args.name, args.dir, args.db, args.version))
+    else:
+        print(diff_schema(args.name, args.v1, args.v2, args.dir, args.db))
+
+
 def cmd_sources(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_sources
 
@@ -96,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--index", type=int, default=0)
     i.add_argument("--plot", default=None, help="write a PNG plot of the window (mask shaded) to this file")
     i.set_defaults(fn=cmd_inspect)
+
+    sc = sub.add_parser("schema", help="show or diff the source schemas recorded in the metadata database")
+    sc_sub = sc.add_subparsers(dest="schema_command", required=True)
+    show = sc_sub.add_parser("show", help="a source's schema (latest version unless --version)")
+    show.add_argument("name", help="source (dataset) name, or adapter name")
+    show.add_argument("--version", type=int, default=None)
+    diff = sc_sub.add_parser("diff", help="what changed between two versions")
+    diff.add_argument("name")
+    diff.add_argument("v1", type=int)
+    diff.add_argument("v2", type=int)
+    for q in (show, diff):
+        q.add_argument("dir", nargs="?", default=".", help="output directory holding metadata.db")
+        q.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database")
+    sc.set_defaults(fn=cmd_schema)
 
     s = sub.add_parser("sources", help="list the source adapters and their channels")
     s.set_defaults(fn=cmd_sources)

@@ -26,9 +26,10 @@ from sensorpipe.metadata import tables as t
 CHANNELS = {"heart_rate_bpm": (72.5, 11.0), "steps": (8.2, 20.1), "glucose_mg_dl": (104.0, 18.5)}
 
 
-def make_schema(adapter: str = "fitbit_csv", fields: tuple[str, ...] = ("ts", "bpm"), version: int = 1) -> SchemaRecord:
+def make_schema(adapter: str = "fitbit_csv", fields: tuple[str, ...] = ("ts", "bpm"), version: int = 1,
+                source: str = "cohort_a") -> SchemaRecord:
     body = json.dumps({"fields": list(fields)}, sort_keys=True)
-    return SchemaRecord(source="cohort_a", adapter=adapter, version=version,
+    return SchemaRecord(source=source, adapter=adapter, version=version,
                         fingerprint=f"fp-{'-'.join(fields)}", schema_json=body)
 
 
@@ -204,7 +205,7 @@ def test_schema_versioning(store):
     assert store.register_schema(make_schema(fields=("ts", "bpm", "spo2"))) == 2  # changed, declared 1 collides
     assert store.register_schema(make_schema(fields=("ts",), version=5)) == 5  # declared bump is kept
     assert store.register_schema(make_schema(fields=("x",), version=3)) == 6  # never goes backwards
-    assert store.register_schema(make_schema(adapter="dexcom_csv")) == 1  # per adapter
+    assert store.register_schema(make_schema(adapter="dexcom_csv", source="cohort_b")) == 1  # per source
 
     versions = store.schema_versions("fitbit_csv")
     assert [v["version"] for v in versions] == [1, 2, 5, 6]

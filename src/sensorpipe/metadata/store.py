@@ -152,7 +152,10 @@ class MetadataStore:
             conn.execute(insert(table), rows)
 
     def register_schema(self, schema: SchemaRecord) -> int:
-        """Store a source schema once per content and return its version for the adapter.
+        """Store a source schema once per content and return its version for that source.
+
+        Schemas are named by source (dataset) because configurable adapters
+        (long_table) declare a different schema per source.
 
         An unchanged schema (same fingerprint) returns its stored version; a
         changed one gets ``max(declared, latest stored + 1)`` so versions stay
@@ -165,11 +168,11 @@ class MetadataStore:
     def _register(conn: Connection, s: SchemaRecord) -> tuple[int, int]:
         sc = t.schemas.c
         row = conn.execute(
-            select(sc.id, sc.version).where(sc.adapter == s.adapter, sc.fingerprint == s.fingerprint)
+            select(sc.id, sc.version).where(sc.source == s.source, sc.fingerprint == s.fingerprint)
         ).first()
         if row is not None:
             return row.id, row.version
-        latest = conn.execute(select(func.max(sc.version)).where(sc.adapter == s.adapter)).scalar() or 0
+        latest = conn.execute(select(func.max(sc.version)).where(sc.source == s.source)).scalar() or 0
         version = max(int(s.version), latest + 1)
         new_id = conn.execute(insert(t.schemas).values(
             source=s.source, adapter=s.adapter, version=version, declared_version=int(s.version),
@@ -273,25 +276,32 @@ class MetadataStore:
             "stage_hashes": json.loads(row["stage_hashes_json"]),
         }
 
-    def schema_versions(self, adapter: str) -> list[dict[str, Any]]:
-        """Stored schema versions of an adapter, oldest first (without the schema body)."""
+    def _schema_key(self, conn: Connection, name: str):
+        """Schemas are looked up by source name, or by adapter name when no source has that name."""
+        sc = t.schemas.c
+        by_source = conn.execute(select(func.count()).where(sc.source == name)).scalar()
+        return sc.source == name if by_source else sc.adapter == name
+
+    def schema_versions(self, name: str) -> list[dict[str, Any]]:
+        """Stored schema versions of a source (or of every source of an adapter), oldest first."""
         sc = t.schemas.c
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(sc.version, sc.declared_version, sc.fingerprint, sc.source, sc.created_at)
-                .where(sc.adapter == adapter).order_by(sc.version)
+                select(sc.version, sc.declared_version, sc.fingerprint, sc.source, sc.adapter, sc.created_at)
+                .where(self._schema_key(conn, name)).order_by(sc.source, sc.version)
             ).mappings().all()
         return [dict(r) for r in rows]
 
-    def get_schema(self, adapter: str, version: int) -> dict[str, Any]:
-        """One stored schema with its parsed body under ``schema``."""
+    def get_schema(self, name: str, version: int) -> dict[str, Any]:
+        """One stored schema (by source name, or adapter name) with its parsed body under ``schema``."""
         sc = t.schemas.c
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.schemas).where(sc.adapter == adapter, sc.version == version)).mappings().first()
+            row = conn.execute(select(t.schemas).where(self._schema_key(conn, name), sc.version == version)
+                               .order_by(sc.source)).mappings().first()
         if row is None:
-            known = [v["version"] for v in self.schema_versions(adapter)]
+            known = [v["version"] for v in self.schema_versions(name)]
             raise MetadataNotFound(
-                f"no schema version {version} for adapter {adapter!r}; stored versions: {known or 'none'}"
+                f"no schema version {version} for {name!r}; stored versions: {known or 'none'}"
             )
         out = {k: row[k] for k in ("adapter", "source", "version", "declared_version", "fingerprint",
                                    "schema_json", "created_at")}

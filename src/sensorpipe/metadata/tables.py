@@ -93,13 +93,13 @@ schemas = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", String(256), nullable=False),
     Column("adapter", String(256), nullable=False),
-    Column("version", Integer, nullable=False),  # stored version, monotonic per adapter
+    Column("version", Integer, nullable=False),  # stored version, monotonic per source (the schema's name)
     Column("declared_version", Integer, nullable=False),  # what the adapter declared
     Column("fingerprint", String(128), nullable=False),
     Column("schema_json", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
-    UniqueConstraint("adapter", "fingerprint", name="uq_schemas_adapter_fingerprint"),
-    UniqueConstraint("adapter", "version", name="uq_schemas_adapter_version"),
+    UniqueConstraint("source", "fingerprint", name="uq_schemas_source_fingerprint"),
+    UniqueConstraint("source", "version", name="uq_schemas_source_version"),
 )
 
 run_schemas = Table(
