@@ -14,3 +14,9 @@ def test_readme_starts_with_the_two_commands():
 
 def test_readme_channel_table_matches_registry():
     assert markdown_table() in README.read_text()
+
+
+def test_readme_sources_table_matches_adapters():
+    from sensorpipe.commands import sources_markdown_table
+
+    assert sources_markdown_table() in README.read_text(), "regenerate the README table: sources_markdown_table()"

@@ -68,6 +68,21 @@ def list_sources() -> str:
     return "\n".join(out)
 
 
+def sources_markdown_table() -> str:
+    """The README's "Supported sources" table, generated from the adapters themselves."""
+    from sensorpipe.sources.base import registered_adapters
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| adapter | format | channels | time convention | drops |", "|---|---|---|---|---|"]
+    for name, cls in registered_adapters().items():
+        chans = ", ".join(f"`{c}`" for c in cls.channels) if cls.channels else "any (mapped in the config)"
+        rows.append(f"| `{name}` | {cell(cls.description)} | {chans} | {cell(cls.time_convention)} | "
+                    f"{cell(cls.drops or '-')} |")
+    return "\n".join(rows)
+
+
 def list_versions(out_dir: str = ".", db_url: str | None = None) -> str:
     from sensorpipe.metadata.store import MetadataStore
 

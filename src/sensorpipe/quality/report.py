@@ -14,7 +14,7 @@ from pathlib import Path
 from sensorpipe.metadata.records import RunRecord
 
 
-def _table(headers: list[str], rows: list[list[object]]) -> str:
+def _table(headers: list[str], rows: list[list[object]], empty: str = "none") -> str:
     def cell(v: object) -> str:
         if isinstance(v, float):
             return f"{v:,.4g}"
@@ -22,6 +22,8 @@ def _table(headers: list[str], rows: list[list[object]]) -> str:
             return f"{v:,}"
         return html.escape(str(v))
 
+    if not rows:
+        return f"<p><em>{html.escape(empty)}</em></p>"
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -70,12 +72,13 @@ def render(record: RunRecord, result=None) -> str:
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th{{background:#eee}}td:first-child{{text-align:left}}</style></head><body>
 <h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
-({record.workers} workers) &middot; code {record.code_version} &middot; {record.finished_at}</p>
+{f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
 <h2>Splits (windows)</h2>{_table(list(record.split_sizes), [list(record.split_sizes.values())])}
 <h2>Rows: in = accepted + quarantined</h2>{_table(["source", "rows in", "accepted", "quarantined", "reconciles",
                                                    "raw samples", "windows kept", "out-of-range rate"], recon)}
-<h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())])}
-<h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped)}
+<h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())],
+                                           "no row was quarantined")}
+<h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped, "no window was dropped")}
 <h2>Missingness</h2>{_missing_plot(record)}
 <h2>Channel statistics (observed minutes of kept windows, real units)</h2>
 {_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
