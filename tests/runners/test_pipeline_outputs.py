@@ -114,3 +114,11 @@ def test_ids_are_pseudonymized_and_the_key_never_lands_in_output(local_run, sour
     for p in Path(local_run.output_dir).rglob("*"):
         if p.is_file():
             assert KEY.encode() not in p.read_bytes(), p
+
+
+def test_report_shows_reconciliation_and_stats(local_run):
+    html = Path(local_run.report).read_text()
+    assert "Rows: in = accepted + quarantined" in html and ">yes<" in html and ">NO<" not in html
+    assert "exact_duplicate" in html and "conflicting_duplicate" in html   # the demo exports' faults
+    assert "data:image/png;base64," in html
+    assert "Normalization (fitted on train only)" in html
