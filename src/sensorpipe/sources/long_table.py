@@ -117,6 +117,10 @@ class LongTableAdapter(SourceAdapter):
     def _participants_in(self, path: Path, spec: FileSpec) -> list[str]:
         if spec.participant_column is None:
             return [self.options.participant_id or path.stem]
+        if path.suffix == ".parquet":
+            single = _single_value_from_statistics(path, spec.participant_column)
+            if single is not None:
+                return [single]
         col = self._read(path, spec, columns=[spec.participant_column]).column(0)
         ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
         # rows with no participant form their own unit, so validation quarantines them (never lost)
@@ -226,3 +230,23 @@ def _is_zone(name: str) -> bool:
         return True
     except (ZoneInfoNotFoundError, ValueError):
         return False
+
+
+def _single_value_from_statistics(path: Path, column: str) -> str | None:
+    """The column's only value when Parquet row-group statistics prove there is one (no data read)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        idx = meta.schema.names.index(column)
+        values = set()
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(idx).statistics
+            if st is None or not st.has_min_max or st.null_count:
+                return None
+            values.update((st.min, st.max))
+        if len(values) == 1:
+            (v,) = values
+            v = v.decode() if isinstance(v, bytes) else str(v)
+            return v.strip() or None
+    except (ValueError, OSError, pa.ArrowException):
+        return None  # fall back to reading the column, which reports errors properly
+    return None
