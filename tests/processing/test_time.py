@@ -79,3 +79,15 @@ def test_local_midnight_windows_across_fall_back():
     # the next window starts at the next local midnight, so the last local hour of Nov 3 is in no window
     assert win.start_row[2] - win.start_row[1] == 1500
     assert win.minutes_not_windowed >= 60
+
+
+def test_repeated_hour_with_drifting_seconds_is_placed_by_the_step_back():
+    """A CGM every ~5 min whose seconds drift: no exact repeats, yet the second pass is standard time."""
+    wall = ["2024-11-03 01:50:01", "2024-11-03 01:55:02", "2024-11-03 01:00:04", "2024-11-03 01:05:05",
+            "2024-11-03 01:50:09"]
+    t, err = parse_local(pa.array(wall), "%Y-%m-%d %H:%M:%S", NY, np.array(["tx1"] * 5, dtype=object))
+    assert err is None
+    utc = [str(np.datetime64(int(x), "ns").astype("datetime64[s]")) for x in t]
+    assert utc == ["2024-11-03T05:50:01", "2024-11-03T05:55:02", "2024-11-03T06:00:04", "2024-11-03T06:05:05",
+                   "2024-11-03T06:50:09"]
+    assert np.all(np.diff(t) > 0)   # strictly increasing: nothing counted twice

@@ -9,10 +9,12 @@ validation, never dropped here.
 Local wall-clock times (no offset) are placed with the participant's IANA
 zone. On the spring-forward day the skipped hour does not exist: such rows
 are quarantined as ``nonexistent_local_time``. On the fall-back day the
-repeated hour is ambiguous: within one stream (same field) the first time a
-wall-clock value appears it is read as the earlier instant (daylight time)
-and a repeat of the same wall-clock value as the later instant (standard
-time). A device that logs continuously therefore keeps every reading once,
+repeated hour is ambiguous. Within one stream (same field or device), in
+file order, an ambiguous reading is the earlier instant (daylight time)
+until the stream's wall clock first steps back on that local date, and the
+later instant (standard time) from then on; a wall-clock value already seen
+in the stream is always the later instant. A device that logs continuously
+therefore keeps every reading once, even when its seconds drift (CGMs do),
 and no minute is counted twice.
 """
 
@@ -74,8 +76,15 @@ def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
     naive = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce", format="mixed")
     unparseable = naive.isna().to_numpy()
     idx = pd.DatetimeIndex(naive).as_unit("ns")
-    earlier = _first_occurrence(idx.asi8, stream)
-    local = idx.tz_localize(tz, ambiguous=earlier, nonexistent="NaT")
+    local = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    ambiguous = np.asarray(local.isna()) & ~unparseable
+    if ambiguous.any():  # only then pay for the fold rule
+        ambiguous &= ~np.asarray(idx.tz_localize(tz, ambiguous=True, nonexistent="NaT").isna())
+        if ambiguous.any():
+            earlier = np.ones(len(idx), bool)
+            rows = np.flatnonzero(ambiguous)
+            earlier[rows] = _earlier_instant(idx.asi8[rows], None if stream is None else np.asarray(stream)[rows])
+            local = idx.tz_localize(tz, ambiguous=earlier, nonexistent="NaT")
     nonexistent = local.isna() & ~unparseable
     out = np.where(local.isna(), NAT, local.as_unit("ns").asi8)
     err = np.full(out.shape[0], None, dtype=object)
@@ -84,18 +93,27 @@ def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
     return out, (err if (unparseable.any() or nonexistent.any()) else None)
 
 
-def _first_occurrence(wall_ns: np.ndarray, stream: np.ndarray | None) -> np.ndarray:
-    """True where a wall-clock value appears for the first time in its stream (file order)."""
-    if stream is None:
-        key = wall_ns
-        _, first = np.unique(key, return_index=True)
-    else:
-        codes = pd.factorize(stream)[0].astype(np.int64)
-        rec = np.rec.fromarrays([codes, wall_ns])
-        _, first = np.unique(rec, return_index=True)
-    flag = np.zeros(wall_ns.shape[0], bool)
-    flag[first] = True
-    return flag
+def _earlier_instant(wall_ns: np.ndarray, stream: np.ndarray | None) -> np.ndarray:
+    """Per row: read an ambiguous wall time as the earlier instant? (rule in the module doc)
+
+    Vectorized: rows are grouped by (stream, local date) in file order; a
+    group turns "later" at its first backwards step, and any repeat of a
+    wall value already seen in the stream is later too.
+    """
+    n = wall_ns.shape[0]
+    codes = np.zeros(n, np.int64) if stream is None else pd.factorize(stream)[0].astype(np.int64)
+    _, first = np.unique(np.rec.fromarrays([codes, wall_ns]), return_index=True)
+    first_seen = np.zeros(n, bool)
+    first_seen[first] = True
+    day = wall_ns // 86_400_000_000_000
+    group = pd.factorize(np.rec.fromarrays([codes, day]))[0]
+    order = np.argsort(group, kind="stable")
+    g, w = group[order], wall_ns[order]
+    back = np.zeros(n, bool)
+    back[1:] = (g[1:] == g[:-1]) & (w[1:] < w[:-1])
+    stepped = np.empty(n, bool)
+    stepped[order] = pd.Series(back).groupby(g).cummax().to_numpy(bool)
+    return first_seen & ~stepped
 
 
 def minute_offsets(start_utc_ns: int, n_minutes: int, tz: str) -> np.ndarray:
