@@ -26,6 +26,7 @@ _AFFINE: dict[tuple[str, str], tuple[float, float]] = {
     ("s", "ms"): (1000.0, 0.0),
     ("fraction", "%"): (100.0, 0.0),
     ("km/min", "m/min"): (1000.0, 0.0),
+    ("cm/min", "m/min"): (0.01, 0.0),
     ("mi/min", "m/min"): (1609.344, 0.0),
 }
 

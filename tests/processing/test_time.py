@@ -91,3 +91,13 @@ def test_repeated_hour_with_drifting_seconds_is_placed_by_the_step_back():
     assert utc == ["2024-11-03T05:50:01", "2024-11-03T05:55:02", "2024-11-03T06:00:04", "2024-11-03T06:05:05",
                    "2024-11-03T06:50:09"]
     assert np.all(np.diff(t) > 0)   # strictly increasing: nothing counted twice
+
+
+def test_years_nanoseconds_cannot_hold_are_unparseable_not_wrapped():
+    from sensorpipe.processing.timeparse import NAT, UNPARSEABLE, parse_iso
+
+    t, err = parse_local(pa.array(["3024-01-01 00:00:00", "2024-01-01 00:00:00"]), "%Y-%m-%d %H:%M:%S", "UTC")
+    assert t[0] == NAT and err[0] == UNPARSEABLE and err[1] is None
+    t, err = parse_iso(pa.array(["3024-01-01T00:00:00Z", "1500-01-01T00:00:00+01:00", "2024-01-01T00:00:00Z"]))
+    assert (t[:2] == NAT).all() and list(err[:2]) == [UNPARSEABLE, UNPARSEABLE]
+    assert t[2] == _utc_ns("2024-01-01T00:00")

@@ -44,6 +44,16 @@ def _errors(bad: np.ndarray, reason: str) -> np.ndarray | None:
     return err
 
 
+#: what int64 nanoseconds can hold (pandas' own limits, rounded inward); outside is unparseable here
+_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+
+
+def _in_ns_range(parsed: pd.Series) -> pd.Series:
+    """Blank out parsed times that nanoseconds cannot represent, instead of crashing or wrapping."""
+    naive = parsed.dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None else parsed
+    return parsed.where((naive >= _NS_MIN) & (naive <= _NS_MAX))
+
+
 def parse_epoch(arr: pa.Array | pa.ChunkedArray, unit_ns: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Epoch numbers (ms when ``unit_ns`` is 1e6, s when 1e9) to UTC ns."""
     if pa.types.is_integer(arr.type) and arr.null_count == 0:
@@ -63,7 +73,7 @@ def parse_iso(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray |
         return pc.cast(arr, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False).astype(np.int64), None
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     has_offset = s.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy()
-    parsed = pd.to_datetime(s.where(has_offset), utc=True, errors="coerce", format="ISO8601")
+    parsed = _in_ns_range(pd.to_datetime(s.where(has_offset), utc=True, errors="coerce", format="ISO8601"))
     bad = parsed.isna().to_numpy()
     out = np.where(bad, NAT, parsed.to_numpy("datetime64[ns]").astype(np.int64))
     return out, _errors(bad, UNPARSEABLE)
@@ -74,6 +84,7 @@ def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
     """Naive local wall-clock strings in ``tz`` to UTC ns (DST rules in the module doc)."""
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     naive = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce", format="mixed")
+    naive = _in_ns_range(naive)
     unparseable = naive.isna().to_numpy()
     idx = pd.DatetimeIndex(naive).as_unit("ns")
     local = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
