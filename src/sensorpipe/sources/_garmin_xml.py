@@ -1,0 +1,131 @@
+"""TCX and GPX activity files, streamed with ElementTree ``iterparse``.
+
+TCX (Garmin Training Center Database v2): ``Activity[@Sport]/Lap/Track/
+Trackpoint`` with ``Time``, ``HeartRateBpm/Value``, ``DistanceMeters``
+(cumulative), ``Cadence`` and the ActivityExtension ``TPX/RunCadence``.
+GPX 1.1: ``trk[type]/trkseg/trkpt`` with ``time`` and the Garmin
+TrackPointExtension (v1 or v2) ``hr`` and ``cad``; GPX has no distance.
+Elements are matched by local name, so any namespace prefix works. Times are
+ISO-8601 with ``Z``. ``source_row`` is the 1-based ordinal of the trackpoint
+in the file. Lap summaries, positions, altitude, speed, power and
+temperature are not read (see the adapter's ``drops``).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sensorpipe.processing import timeparse
+from sensorpipe.sources._garmin_common import Track, is_step_sport, to_float, xml_error
+from sensorpipe.sources.base import SourceError
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+class _Points:
+    """Column lists filled one trackpoint at a time."""
+
+    def __init__(self) -> None:
+        self.time: list = []
+        self.hr: list = []
+        self.cad: list = []
+        self.dist: list = []
+        self.step: list = []
+
+    def add(self, time, hr, cad, dist, step: bool) -> None:
+        self.time.append(time)
+        self.hr.append(hr)
+        self.cad.append(cad)
+        self.dist.append(dist)
+        self.step.append(step)
+
+    def track(self) -> Track:
+        n = len(self.time)
+        time = pa.array(self.time, pa.string())
+        t_ns, err = timeparse.parse_iso(time) if n else (np.zeros(0, np.int64), None)
+        return Track(time=time, t_utc_ns=t_ns, time_error=err, heart_rate=pa.array(self.hr, pa.string()),
+                     cadence=to_float(self.cad), step_sport=np.array(self.step, bool),
+                     distance_m=to_float(self.dist), has_distance=np.array([d is not None for d in self.dist], bool),
+                     row=np.arange(1, n + 1, dtype=np.int64))
+
+
+def _events(path: Path, root_name: str, kind: str):
+    """(event, local name, element) from iterparse; checks the root element."""
+    try:
+        it = ET.iterparse(str(path), events=("start", "end"))
+        first = True
+        for ev, el in it:
+            name = _local(el.tag)
+            if first:
+                first = False
+                if name != root_name:
+                    raise SourceError(f"{path}: root element is <{name}>, not <{root_name}>: not a {kind} file; "
+                                      f"give it the right extension or move it out of the source folder")
+            yield ev, name, el
+    except ET.ParseError as e:
+        raise xml_error(path, kind, e) from None
+
+
+def read_tcx(path: Path) -> Track:
+    pts = _Points()
+    step = False
+    for ev, name, el in _events(path, "TrainingCenterDatabase", "TCX"):
+        if ev == "start":
+            if name == "Activity":
+                step = is_step_sport(el.get("Sport"))
+            continue
+        if name != "Trackpoint":
+            continue
+        t = hr = cad = run_cad = dist = None
+        for c in el.iter():
+            n = _local(c.tag)
+            if n == "Time":
+                t = c.text
+            elif n == "Value":  # HeartRateBpm/Value: the only Value inside a Trackpoint
+                hr = (c.text or "").strip()
+            elif n == "DistanceMeters":
+                dist = (c.text or "").strip()
+            elif n == "Cadence":
+                cad = c.text
+            elif n == "RunCadence":
+                run_cad = c.text
+        pts.add(t, hr, run_cad if run_cad is not None else cad, dist, step)
+        el.clear()
+    return pts.track()
+
+
+def read_gpx(path: Path) -> Track:
+    pts = _Points()
+    step = in_trk = False
+    depth = 0
+    for ev, name, el in _events(path, "gpx", "GPX"):
+        if ev == "start":
+            depth += 1
+            if name == "trk":
+                step, in_trk = False, True
+            continue
+        depth -= 1
+        if name == "trk":
+            in_trk = False
+        elif name == "type" and in_trk and depth == 2:  # gpx/trk/type, not a trkpt's or a waypoint's type
+            step = is_step_sport(el.text)
+        if name != "trkpt":
+            continue
+        t = hr = cad = None
+        for c in el.iter():
+            n = _local(c.tag)
+            if n == "time":
+                t = c.text
+            elif n == "hr":
+                hr = (c.text or "").strip()
+            elif n == "cad":
+                cad = c.text
+        pts.add(t, hr, cad, None, step)
+        el.clear()
+    return pts.track()
