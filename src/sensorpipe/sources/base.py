@@ -42,9 +42,11 @@ class SourceError(ValueError):
 class RawSignal:
     """A dense waveform: ``values[i]`` was sampled at ``start_utc_ns + i / sample_rate_hz``.
 
-    ``kind`` is one of ``ppg``, ``acc``, ``eda``, ``temp``; ``values`` is
-    ``(N,)`` or ``(N, 3)`` for ``acc``; ``unit`` is the native unit (``g``,
-    ``1/64 g``, ``m/s^2``, ``uS``, ``degC``, ``a.u.``).
+    ``kind`` is one of the kinds with a feature extractor
+    (:func:`sensorpipe.processing.raw_features.known_kinds`: ``ppg``, ``ecg``,
+    ``resp``, ``acc``, ``eda``, ``temp``); ``values`` is ``(N,)`` or ``(N, 3)``
+    for ``acc``; ``unit`` is the native unit (``g``, ``1/64 g``, ``m/s^2``,
+    ``uS``, ``degC``, ``mV``, ``a.u.``).
     """
 
     kind: str
