@@ -18,7 +18,9 @@ clock of every minute, so the model sees the repeated or skipped hour. The
 minutes of data outside every window are counted as ``minutes_not_windowed``.
 
 A window whose missing share (over all channels) exceeds
-``max_missing_ratio`` is dropped and counted as ``too_missing``.
+``max_missing_ratio`` is dropped and counted as ``too_missing``. Spans with
+no observation at all (between two recordings, a device left at home) are
+not windows, so they are neither kept nor counted as dropped.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ def window_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
 
 def cut_windows(grid: MinuteGrid, cfg: WindowConfig) -> Windows:
     starts = window_starts(grid, cfg)
+    # a window with no observed minute at all is not a candidate (a gap between recordings, not a
+    # too-missing window): one cumulative sum over the grid rules them out before any copy
+    any_obs = np.r_[0, np.cumsum(grid.observed.any(axis=1))]
+    ends = np.minimum(starts + cfg.size_min, grid.n_minutes)
+    starts = starts[any_obs[ends] - any_obs[np.minimum(starts, grid.n_minutes)] > 0]
     W, C = cfg.size_min, grid.values.shape[1]
     pad = max(0, int(starts.max()) + W - grid.n_minutes) if starts.size else 0
     values, observed, offsets = grid.values, grid.observed, grid.tz_offset_min
