@@ -129,3 +129,16 @@ def test_out_of_order_rows_are_kept_and_counted(tmp_path):
     (unit,) = adapter.list_units()
     res = validate_unit(adapter.read_unit(unit), adapter.schema())
     assert len(res.observations) == 3 and res.non_monotonic == 1
+
+
+def test_counts_reconcile_per_file(tmp_path):
+    lines = GOOD + list(BAD.values()) + CONFLICT + EXACT
+    src = _source(tmp_path, lines)
+    (tmp_path / "d" / "p1_more.csv").write_text(HEADER + "p1,2024-03-04T11:00:00Z,hr,70\np1,2024-03-04T11:01:00Z,hr,0\n")
+    adapter = make_adapter(src, str(tmp_path))
+    (unit,) = adapter.list_units()
+    res = validate_unit(adapter.read_unit(unit), adapter.schema())
+    per_file = res.by_file()
+    assert per_file[str(tmp_path / "d" / "p1.csv")] == (14, 5, 9)
+    assert per_file[str(tmp_path / "d" / "p1_more.csv")] == (2, 1, 1)
+    assert all(n == a + q for n, a, q in per_file.values())

@@ -59,6 +59,8 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         q.append(QualityRecord(src.name, "rows_quarantined", sum(u.rows_quarantined for u in us)))
         q.append(QualityRecord(src.name, "raw_samples_in", sum(u.raw_samples_in for u in us)))
         q.append(QualityRecord(src.name, "non_monotonic_rows", sum(u.non_monotonic for u in us)))
+        files = {f: c for u in us for f, c in u.rows_in_by_file.items()}
+        q.append(QualityRecord(src.name, "files_not_reconciling", sum(1 for a, b, c in files.values() if a != b + c)))
         q.append(QualityRecord(src.name, "windows_kept", sum(u.windows_kept for u in us)))
         for k in sorted({k for u in us for k in u.raw_counts}):
             q.append(QualityRecord(src.name, f"raw:{k}", sum(u.raw_counts.get(k, 0) for u in us)))

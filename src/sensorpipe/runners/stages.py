@@ -72,7 +72,7 @@ class UnitSummary:
     rows_accepted: int
     reason_counts: dict[str, int]
     clipped: dict[str, int]
-    rows_in_by_file: dict[str, int]
+    rows_in_by_file: dict[str, list[int]]      # file -> [rows in, accepted, quarantined]
     raw_samples_in: int
     raw_counts: dict[str, int]
     windows_kept: int
@@ -169,7 +169,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     summary = UnitSummary(
         key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
         input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
-        reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file=vr.rows_in_by_file,
+        reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file={f: list(v) for f, v in vr.by_file().items()},
         non_monotonic=vr.non_monotonic,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,

@@ -109,6 +109,18 @@ class ValidationResult:
     def rows_quarantined(self) -> int:
         return sum(self.reason_counts.values())
 
+    def by_file(self) -> dict[str, tuple[int, int, int]]:
+        """Per source file: (rows in, accepted, quarantined); in == accepted + quarantined for each."""
+        obs = self.observations
+        accepted: dict[str, int] = {}
+        if len(obs):
+            idx, n = np.unique(obs.file_index, return_counts=True)
+            accepted = {obs.files[i]: int(k) for i, k in zip(idx, n)}
+        quarantined = {str(d["values"]): int(d["counts"])
+                       for d in pc.value_counts(self.quarantine.column("source_file")).to_pylist()} \
+            if self.quarantine.num_rows else {}
+        return {f: (n, accepted.get(f, 0), quarantined.get(f, 0)) for f, n in sorted(self.rows_in_by_file.items())}
+
 
 def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
     """Validate every native part of a unit; see the module docstring for the rules."""
