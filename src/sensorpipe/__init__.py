@@ -6,7 +6,7 @@ config), :func:`load_config`. Sources live in :mod:`sensorpipe.sources`.
 
 from __future__ import annotations
 
-from sensorpipe._version import RELEASE as __version__
+from sensorpipe._version import RELEASE as __version__  # noqa: F401  (public)
 
 from typing import TYPE_CHECKING
 

@@ -20,7 +20,7 @@ def summarize(r) -> str:
     lines = [
         f"dataset   {r.version_dir}",
         f"version   fingerprint {r.fingerprint}  run {r.run_id}",
-        f"windows   " + ", ".join(f"{k} {v}" for k, v in r.split_sizes.items())
+        "windows   " + ", ".join(f"{k} {v}" for k, v in r.split_sizes.items())
         + (f"  (dropped: {', '.join(f'{k} {v}' for k, v in r.windows_dropped.items())})" if r.windows_dropped else ""),
         f"rows      in {r.rows_in:,} = accepted {r.rows_accepted:,} + quarantined {r.rows_quarantined:,}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(r.quarantine_by_reason.items()))})" if r.quarantine_by_reason else ""),

@@ -55,7 +55,7 @@ from pathlib import Path
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._apple_health_rows import SLEEP_STAGES, STAGES, TYPES, Rows
 from sensorpipe.sources._apple_health_xml import read_export
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, _check_zone
+from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
 
 
 class AppleHealthAdapter(SourceAdapter):
@@ -91,28 +91,19 @@ class AppleHealthAdapter(SourceAdapter):
         single = _find_export(root)
         if single is not None:
             pid = self.options.participant_id or _folder_name(single)
-            return [self.unit_ref(self._participant(pid, table), [single])]
+            return [self.unit_ref(self.resolve_participant(pid, table, single), [single])]
         if root.is_file():
             raise SourceError(f"source {self.source.name!r}: {root} is neither export.xml nor export.zip; point "
                               f"sources[].path at the export, its folder, or a folder of participant folders")
         if self.options.participant_id:
             raise SourceError(f"source {self.source.name!r}: options.participant_id needs a single export, but "
                               f"{root} holds no export.xml / export.zip")
-        units = [self.unit_ref(self._participant(d.name, table), [f]) for d in sorted(root.iterdir())
+        units = [self.unit_ref(self.resolve_participant(d.name, table, d), [f]) for d in sorted(root.iterdir())
                  if d.is_dir() and (f := _find_export(d)) is not None]
         if not units:
             raise SourceError(f"source {self.source.name!r}: no export.xml, apple_health_export/export.xml or "
                               f"export.zip in {root} or its sub-folders; fix sources[].path")
         return units
-
-    def _participant(self, pid: str, table: dict[str, Participant]) -> Participant:
-        if pid in table:
-            return table[pid]
-        if self.options.tz:
-            _check_zone(self.options.tz, f"sources[{self.source.name}].options.tz")
-            return Participant(pid, self.options.tz)
-        raise SourceError(f"source {self.source.name!r}: participant {pid!r} has no time zone: add it to the "
-                          f"participants table or set options.tz")
 
     # --- reading ---------------------------------------------------------
     def read_unit(self, unit: UnitRef) -> UnitInput:

@@ -156,6 +156,23 @@ class SourceAdapter:
     def read_unit(self, unit: UnitRef) -> UnitInput:
         raise NotImplementedError
 
+    def resolve_participant(self, pid: str, table: dict[str, Participant], where: object) -> Participant:
+        """The participants-table row, else ``options.tz`` when the adapter has it; else a clear error.
+
+        Rows with no participant id at all (``pid == ""``) get UTC: validation
+        quarantines them as ``no_participant``, so they are counted, not lost.
+        """
+        if pid in table:
+            return table[pid]
+        tz = getattr(self.options, "tz", None)
+        if tz:
+            _check_zone(tz, f"sources[{self.source.name}].options.tz")
+            return Participant(pid, tz)
+        if pid == "":
+            return Participant("", "UTC")
+        raise SourceError(f"{where}: participant {pid!r} has no time zone: add it to the participants table "
+                          f"({self.source.participants}) or set sources[{self.source.name}].options.tz")
+
     def unit_ref(self, participant: Participant, files: list[Path]) -> UnitRef:
         return UnitRef(self.source, self.base_dir, participant, tuple(str(f) for f in sorted(files)))
 
@@ -179,6 +196,15 @@ def read_participants_csv(path: Path) -> dict[str, Participant]:
             attrs = {k: (v or "").strip() for k, v in row.items() if k not in ("participant_id", "tz")}
             out[pid] = Participant(pid, tz, attrs)
     return out
+
+
+def check_zone_option(tz: str | None, path: str) -> None:
+    """For ``Options.validate``: an IANA zone option, reported as a config error naming the key."""
+    if tz is not None:
+        try:
+            _check_zone(tz, path)
+        except SourceError as e:
+            raise ConfigError(str(e)) from None
 
 
 def _check_zone(tz: str, where: str) -> None:

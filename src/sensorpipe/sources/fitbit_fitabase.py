@@ -51,7 +51,7 @@ from sensorpipe.config import ConfigError
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
-                                     _check_zone, repeat_string)
+                                     check_zone_option, repeat_string)
 
 FITABASE_TIME = "%m/%d/%Y %I:%M:%S %p"
 MALFORMED = "malformed_line"      # unmapped field: a line with the wrong number of columns
@@ -120,11 +120,7 @@ class FitbitFitabaseAdapter(SourceAdapter):
             for f in self.files:
                 if f not in KINDS:
                     raise ConfigError(f"{path}.files: unknown file {f!r}; known: {', '.join(KINDS)}")
-            if self.tz is not None:
-                try:
-                    _check_zone(self.tz, f"{path}.tz")
-                except SourceError as e:
-                    raise ConfigError(str(e)) from None
+            check_zone_option(self.tz, f"{path}.tz")
 
     def schema(self) -> SourceSchema:
         return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=_FIELDS)
@@ -154,18 +150,8 @@ class FitbitFitabaseAdapter(SourceAdapter):
         units = []
         for pid in sorted(files_of):
             files = sorted(files_of[pid])
-            units.append(UnitRef(self.source, self.base_dir, self._participant(table, pid, files[0]), tuple(files)))
+            units.append(UnitRef(self.source, self.base_dir, self.resolve_participant(pid, table, files[0]), tuple(files)))
         return units
-
-    def _participant(self, table: dict[str, Participant], pid: str, where: str) -> Participant:
-        if pid in table:
-            return table[pid]
-        if self.options.tz:
-            return Participant(pid, self.options.tz)
-        if pid == "":
-            return Participant("", "UTC")  # rows with no Id: quarantined as no_participant
-        raise SourceError(f"{where}: participant Id {pid!r} has no time zone: add it to the participants table "
-                          f"({self.source.participants}) or set sources[{self.source.name}].options.tz")
 
     # --- reading ---------------------------------------------------------
     def read_unit(self, unit: UnitRef) -> UnitInput:

@@ -65,7 +65,7 @@ import pyarrow.compute as pc
 from sensorpipe.config import ConfigError
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, _check_zone
+from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
 from sensorpipe.sources.fitbit_fitabase import (csv_columns, implausible_year, is_number, labels, malformed_part,
                                                 native_part, parse_local_safe, read_text_csv)
 
@@ -166,11 +166,7 @@ class FitbitTakeoutAdapter(SourceAdapter):
             for m in self.metrics:
                 if m not in KINDS:
                     raise ConfigError(f"{path}.metrics: unknown {m!r}; known: {', '.join(KINDS)}")
-            if self.tz is not None:
-                try:
-                    _check_zone(self.tz, f"{path}.tz")
-                except SourceError as e:
-                    raise ConfigError(str(e)) from None
+            check_zone_option(self.tz, f"{path}.tz")
 
     def schema(self) -> SourceSchema:
         return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=_FIELDS)
@@ -199,20 +195,12 @@ class FitbitTakeoutAdapter(SourceAdapter):
                 raise SourceError(f"{folder}: {pid!r} is Takeout's own folder name, so {root} looks like one "
                                   f"export: set sources[{self.source.name}].options.participant_id, or put each "
                                   f"export in a folder named after its participant")
-            units.append(UnitRef(self.source, self.base_dir, self._participant(table, pid, folder),
+            units.append(UnitRef(self.source, self.base_dir, self.resolve_participant(pid, table, folder),
                                  tuple(str(f) for f in files)))
         if not units:
             raise SourceError(f"source {self.source.name!r}: no Fitbit export file (heart_rate-*.json, "
                               f"sleep-*.json, ...) under {root}")
         return units
-
-    def _participant(self, table: dict[str, Participant], pid: str, where: Path) -> Participant:
-        if pid in table:
-            return table[pid]
-        if self.options.tz:
-            return Participant(pid, self.options.tz)
-        raise SourceError(f"{where}: participant {pid!r} has no time zone: add it to the participants table "
-                          f"({self.source.participants}) or set sources[{self.source.name}].options.tz")
 
     # --- reading ---------------------------------------------------------
     def read_unit(self, unit: UnitRef) -> UnitInput:
@@ -280,7 +268,6 @@ class FitbitTakeoutAdapter(SourceAdapter):
         if seg["row"]:
             parts.append(self._expand(seg, path, who))
         if empty:
-            n = len(empty)
             time = pa.array([_text(e[1]) for e in empty], pa.string())
             t_ns, err = parse_iso_or_local(time, who.tz, None, path)
             parts.append(native_part(who.participant_id, SLEEP_FIELDS[4], time, t_ns, err,

@@ -33,7 +33,7 @@ from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._garmin_common import Track, is_step_sport, to_float, track_tables
 from sensorpipe.sources._garmin_xml import read_gpx, read_tcx
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, _check_zone
+from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
 
 #: seconds from 1970-01-01 to the FIT epoch 1989-12-31 00:00 UTC
 FIT_EPOCH_S = 631_065_600
@@ -148,16 +148,7 @@ class GarminActivityAdapter(SourceAdapter):
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             groups.setdefault(rel.parts[0] if len(rel.parts) > 1 else default_pid, []).append(f)
         table = self.participants()
-        return [self.unit_ref(self._participant(pid, table, fs[0]), fs) for pid, fs in sorted(groups.items())]
-
-    def _participant(self, pid: str, table: dict[str, Participant], where: Path) -> Participant:
-        if pid in table:
-            return table[pid]
-        if self.options.tz:
-            _check_zone(self.options.tz, f"sources[{self.source.name}].options.tz")
-            return Participant(pid, self.options.tz)
-        raise SourceError(f"source {self.source.name!r}: participant {pid!r} (files like {where}) has no time zone: "
-                          f"add it to the participants table or set options.tz")
+        return [self.unit_ref(self.resolve_participant(pid, table, fs[0]), fs) for pid, fs in sorted(groups.items())]
 
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts: list[pa.Table] = []

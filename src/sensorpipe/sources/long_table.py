@@ -102,17 +102,10 @@ class LongTableAdapter(SourceAdapter):
         units = []
         for pid in sorted(files_of):
             entries = sorted(files_of[pid])
-            participant = table.get(pid) or (Participant("", "UTC") if pid == "" else self._unlisted(pid, entries[0][0]))
+            participant = self.resolve_participant(pid, table, entries[0][0])
             units.append(UnitRef(self.source, self.base_dir, participant, tuple(f for f, _ in entries),
                                  tuple(g for _, g in entries)))
         return units
-
-    def _unlisted(self, pid: str, where: str) -> Participant:
-        if self.options.tz:
-            return Participant(pid, self.options.tz)
-        raise SourceError(
-            f"source {self.source.name!r}: participant {pid!r} (in {where}) has no time zone: "
-            f"add it to the participants table ({self.source.participants}) or set options.tz")
 
     def _participants_in(self, path: Path, spec: FileSpec) -> list[str]:
         if spec.participant_column is None:
