@@ -114,8 +114,8 @@ class ValidationResult:
         obs = self.observations
         accepted: dict[str, int] = {}
         if len(obs):
-            idx, n = np.unique(obs.file_index, return_counts=True)
-            accepted = {obs.files[i]: int(k) for i, k in zip(idx, n)}
+            counts = np.bincount(obs.file_index, minlength=len(obs.files))
+            accepted = {obs.files[i]: int(k) for i, k in enumerate(counts) if k}
         quarantined = {str(d["values"]): int(d["counts"])
                        for d in pc.value_counts(self.quarantine.column("source_file")).to_pylist()} \
             if self.quarantine.num_rows else {}
@@ -136,9 +136,11 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
         _add(counts, c)
         vc = pc.value_counts(part.column("source_file")).to_pylist()
         _add(by_file, {str(d["values"]): int(d["counts"]) for d in vc})
-    non_monotonic = sum(_backwards(o) for o in obs_parts)
+    in_order = [len(o) < 2 or _sorted_streams(o.channel, o.t_utc_ns) for o in obs_parts]
+    non_monotonic = sum(_backwards(o) for o, ok in zip(obs_parts, in_order) if not ok)
     obs = Observations.concat(obs_parts)
-    keep, dup_reason = _duplicates(obs)
+    single_sorted = sum(1 for o in obs_parts if len(o)) <= 1 and all(in_order)
+    keep, dup_reason = (np.ones(len(obs), bool), None) if single_sorted else _duplicates(obs)
     if dup_reason is not None:
         dropped = obs.take(~keep)
         for part, start, stop in zip(inp.native, starts[:-1], starts[1:]):
@@ -161,8 +163,6 @@ def _backwards(obs: Observations) -> int:
     Order does not change minute values (the grid bins by time), so these rows
     are kept; the count is a quality figure that flags merged or re-sorted exports.
     """
-    if len(obs) < 2 or _sorted_streams(obs.channel, obs.t_utc_ns):
-        return 0
     n = 0
     for c in np.unique(obs.channel):  # one pass per channel
         t = obs.t_utc_ns[obs.channel == c]
@@ -333,9 +333,9 @@ def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
     n = len(obs)
     if n < 2:
         return np.ones(n, bool), None
-    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
-    if _sorted_streams(obs.channel, t):
+    if _sorted_streams(obs.channel, obs.t_utc_ns):
         return np.ones(n, bool), None  # one run per channel, time strictly increasing: the common, fast case
+    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
     order = np.lexsort((np.arange(n), t, c))
     cs, ts, vs = c[order], t[order], obs.value[order]
     same_prev = np.zeros(n, bool)
