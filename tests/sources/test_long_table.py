@@ -66,3 +66,27 @@ def test_wide_file_reads_like_long():
     assert hr.tolist() == [70 + i % 5 for i in range(12)]
     assert obs.t_utc_ns.min() == 1_710_054_000_000 * 1_000_000
     assert set(obs.source_row.tolist()) == set(range(2, 14))        # line numbers of the TSV rows
+
+
+def test_fall_back_hour_in_a_local_time_file(tmp_path):
+    """A CSV in New York wall clock through 2024-11-03: the repeated hour is read once each way."""
+    rows = ["participant,local_time,field,value"]
+    wall = ["00:58", "01:00", "01:30", "01:59", "01:00", "01:30", "01:59", "02:00"]
+    rows += [f"p1,2024-11-03 {w}:00,hr,{60 + i}" for i, w in enumerate(wall)]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "hr.csv").write_text("\n".join(rows) + "\n")
+    from sensorpipe.config import SourceConfig
+
+    src = SourceConfig("fb", "long_table", str(tmp_path / "d"), options={
+        "tz": "America/New_York",
+        "files": [{"glob": "*.csv", "participant_column": "participant", "field_column": "field",
+                   "time_column": "local_time", "time_format": "local", "local_time_format": "%Y-%m-%d %H:%M:%S",
+                   "value_column": "value"}],
+        "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"}}})
+    adapter = make_adapter(src, str(tmp_path))
+    (unit,) = adapter.list_units()
+    res = validate_unit(adapter.read_unit(unit), adapter.schema())
+    assert res.rows_quarantined == 0
+    utc = [str(np.datetime64(int(t), "ns").astype("datetime64[m]")) for t in res.observations.t_utc_ns]
+    assert utc == ["2024-11-03T04:58", "2024-11-03T05:00", "2024-11-03T05:30", "2024-11-03T05:59",
+                   "2024-11-03T06:00", "2024-11-03T06:30", "2024-11-03T06:59", "2024-11-03T07:00"]
