@@ -27,7 +27,7 @@ def test_sources_lists_adapters_with_channels(capsys):
     assert main(["sources"]) == 0
     out = capsys.readouterr().out
     assert "long_table" in out and "empatica_e4" in out
-    assert "channels: heart_rate, enmo, eda_level, skin_temperature" in out
+    assert "channels: heart_rate, hrv_rmssd, hrv_sdnn, hrv_rmssd_5min, hrv_sdnn_5min, ppg_sqi, enmo, acc_mad" in out
     assert "time:" in out
 
 

@@ -38,7 +38,9 @@ def test_convert_raw_e4_gives_minute_features(tmp_path, capsys):
     assert main(["convert", "--source", "empatica_e4", str(root), "-o", str(out),
                  "--participants", str(root / "participants.csv")]) == 0
     df = pq.read_table(out).to_pandas()
-    assert set(df.channel) == {"heart_rate", "enmo", "eda_level", "skin_temperature"}
+    # every channel of the E4's PPG, ACC, EDA and TEMP but 5-minute HRV (the sample has 3 minutes)
+    assert set(df.channel) == {"heart_rate", "hrv_rmssd", "hrv_sdnn", "ppg_sqi", "enmo", "acc_mad", "steps",
+                               "activity_intensity", "acc_zcr", "eda_level", "eda_scr_rate", "skin_temperature"}
     assert (df.t_utc.astype("int64") % 60_000_000_000 == 0).all()
     assert np.all(df.tz_offset_min == -300)                           # participant in New York, March 7
 

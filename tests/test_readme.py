@@ -20,3 +20,10 @@ def test_readme_sources_table_matches_adapters():
     from sensorpipe.commands import sources_markdown_table
 
     assert sources_markdown_table() in README.read_text(), "regenerate the README table: sources_markdown_table()"
+
+
+def test_readme_feature_set_and_matrix_match_code():
+    from sensorpipe.commands import coverage_matrix_markdown, features_markdown_table
+
+    text = README.read_text()
+    assert features_markdown_table() in text and coverage_matrix_markdown() in text

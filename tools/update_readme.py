@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from sensorpipe.channels import markdown_table
-from sensorpipe.commands import sources_markdown_table
+from sensorpipe.commands import coverage_matrix_markdown, features_markdown_table, sources_markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -24,4 +24,6 @@ if __name__ == "__main__":
     text = README.read_text()
     text = replace_block(text, "channels-table", markdown_table())
     text = replace_block(text, "sources-table", sources_markdown_table())
+    text = replace_block(text, "features-table", features_markdown_table())
+    text = replace_block(text, "coverage-matrix", coverage_matrix_markdown())
     README.write_text(text)

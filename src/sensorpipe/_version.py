@@ -13,11 +13,19 @@ from pathlib import Path
 RELEASE = "0.1.0"
 
 
+PLUGIN_GROUPS = ("sensorpipe.features", "sensorpipe.normalizers", "sensorpipe.windowing", "sensorpipe.cleaning")
+
+
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
+    """Release + digest of the package source and of the installed plugins' names and versions."""
+    from sensorpipe.plugins import installed
+
     h = hashlib.sha256()
     root = Path(__file__).parent
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
+    for group in PLUGIN_GROUPS:  # a plugin upgrade must not reuse cached units either
+        h.update(repr(sorted(installed(group).items())).encode())
     return f"{RELEASE}+{h.hexdigest()[:10]}"

@@ -60,8 +60,8 @@ def list_sources() -> str:
     for name, cls in registered_adapters().items():
         out.append(f"{name}: {cls.description}")
         out.append(f"    time: {cls.time_convention}")
-        out.append("    channels: " + (", ".join(cls.channels) if cls.channels else
-                                       "any canonical channel, mapped in options.fields"))
+        chans = cls.all_channels()
+        out.append("    channels: " + (", ".join(chans) if chans else "any canonical channel, mapped in options.fields"))
         if cls.drops:
             out.append(f"    drops: {cls.drops}")
     out.append("\ncanonical channels: " + ", ".join(f"{c.name} [{c.unit}]" for c in registry.CHANNELS.values()))
@@ -77,9 +77,35 @@ def sources_markdown_table() -> str:
 
     rows = ["| adapter | format | channels | time convention | drops |", "|---|---|---|---|---|"]
     for name, cls in registered_adapters().items():
-        chans = ", ".join(f"`{c}`" for c in cls.channels) if cls.channels else "any (mapped in the config)"
+        chans = ", ".join(f"`{c}`" for c in cls.all_channels()) or "any (mapped in the config)"
         rows.append(f"| `{name}` | {cell(cls.description)} | {chans} | {cell(cls.time_convention)} | "
                     f"{cell(cls.drops or '-')} |")
+    return "\n".join(rows)
+
+
+def features_markdown_table() -> str:
+    """The README's canonical feature set: every channel, its unit, derivation and the adapters that fill it."""
+    from sensorpipe.sources.base import registered_adapters
+
+    adapters = registered_adapters()
+    rows = ["| channel | unit | how it is derived | filled by |", "|---|---|---|---|"]
+    for c in registry.CHANNELS.values():
+        by = [f"`{n}`" for n, cls in adapters.items() if c.name in cls.all_channels()]
+        by += [f"`{n}` (mapped)" for n, cls in adapters.items() if not cls.all_channels()]
+        rows.append(f"| `{c.name}` | {c.unit} | {c.description} | {', '.join(by)} |")
+    return "\n".join(rows)
+
+
+def coverage_matrix_markdown() -> str:
+    """Sources x channels: which adapter can fill which canonical channel (x), before anything runs."""
+    from sensorpipe.sources.base import registered_adapters
+
+    names = list(registry.CHANNELS)
+    rows = ["| adapter | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
+    for name, cls in registered_adapters().items():
+        chans = cls.all_channels()
+        cells = ["any" if not chans else ("x" if n in chans else "") for n in names]
+        rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sensorpipe._typing import Alignment, ImputeMethod, NormalizeMethod, OutputFormat, RunnerName
+from sensorpipe._typing import Alignment, ImputeMethod, OutputFormat, RunnerName
 
 
 class ConfigError(ValueError):
@@ -49,42 +49,291 @@ class ValidationConfig:
 
 
 @dataclass(frozen=True)
+class ChannelCleaningConfig:
+    """One channel's overrides of the cleaning rules; ``None`` keeps the built-in default.
+
+    Built-in defaults are listed in :mod:`sensorpipe.processing.clean`: the range
+    is the channel registry's (``clip`` channels clip, the others become NaN);
+    ``flatline_min: 0`` or ``hampel_k: 0`` turn that rule off for the channel.
+    """
+
+    valid_min: float | None = None
+    valid_max: float | None = None
+    range_action: Literal["clip", "nan"] | None = None
+    sentinels: tuple[float, ...] | None = None
+    flatline_min: int | None = None
+    hampel_window_min: int | None = None
+    hampel_k: float | None = None
+    hampel_min_deviation: float | None = None
+
+    def validate(self, path: str) -> None:
+        if self.valid_min is not None and self.valid_max is not None and not self.valid_min < self.valid_max:
+            raise ConfigError(f"{path}: valid_min must be below valid_max, got {self.valid_min} and {self.valid_max}")
+        if self.flatline_min is not None and self.flatline_min < 0:
+            raise ConfigError(f"{path}.flatline_min must be >= 0 (0 turns the rule off), got {self.flatline_min}")
+        if self.hampel_window_min is not None:
+            _odd_window(self.hampel_window_min, f"{path}.hampel_window_min")
+        for name in ("hampel_k", "hampel_min_deviation"):
+            v = getattr(self, name)
+            if v is not None and not v >= 0:
+                raise ConfigError(f"{path}.{name} must be >= 0, got {v!r}")
+        for i, s in enumerate(self.sentinels or ()):
+            if s != s or s in (float("inf"), float("-inf")):
+                raise ConfigError(f"{path}.sentinels[{i}] must be a finite number, got {s!r}")
+
+
+@dataclass(frozen=True)
+class NonwearConfig:
+    """Off-wrist detection: a still accelerometer while heart rate is missing, or cold skin.
+
+    A minute is a non-wear candidate when ENMO is observed and below
+    ``enmo_max_mg`` and heart rate is not observed (only in units that have
+    heart rate at all when ``require_missing_heart_rate``), or when skin
+    temperature is observed below ``temperature_min_c`` (null turns that off).
+    Runs of candidates of at least ``min_duration_min`` are non-wear:
+    ``mask_channels`` lose their observations there and ``on_wrist`` is set.
+    """
+
+    enmo_max_mg: float = 5.0
+    min_duration_min: int = 60
+    require_missing_heart_rate: bool = True
+    temperature_min_c: float | None = 25.0
+    mask_channels: tuple[str, ...] = ("heart_rate", "hrv_rmssd", "hrv_sdnn", "spo2", "respiratory_rate",
+                                      "eda_level", "skin_temperature")
+
+    def validate(self, path: str) -> None:
+        _positive(self.enmo_max_mg, f"{path}.enmo_max_mg")
+        _positive(self.min_duration_min, f"{path}.min_duration_min")
+        from sensorpipe.channels import CHANNELS
+
+        for i, ch in enumerate(self.mask_channels):
+            if ch not in CHANNELS:
+                raise ConfigError(f"{path}.mask_channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(CHANNELS)}")
+
+
+@dataclass(frozen=True)
+class CleaningConfig:
+    """Per-channel cleaning of the minute grid (:mod:`sensorpipe.processing.clean`).
+
+    ``rules`` run in the listed order (built-ins ``range``, ``sentinel``,
+    ``flatline``, ``spike``, ``nonwear``, or a plugin's name); ``hampel_*`` are
+    the spike filter's defaults; a flatline run bridges at most
+    ``flatline_max_gap_min`` missing minutes; ``per_channel`` overrides any rule setting for
+    one channel, and ``options`` hold a plugin rule's own settings by rule name.
+    """
+
+    enabled: bool = True
+    rules: tuple[str, ...] = ("range", "sentinel", "flatline", "spike", "nonwear")
+    hampel_window_min: int = 5
+    hampel_k: float = 4.0
+    flatline_max_gap_min: int = 2
+    per_channel: dict[str, ChannelCleaningConfig] = field(default_factory=dict)
+    nonwear: NonwearConfig = field(default_factory=NonwearConfig)
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        _odd_window(self.hampel_window_min, f"{path}.hampel_window_min")
+        _positive(self.hampel_k, f"{path}.hampel_k")
+        if self.flatline_max_gap_min < 0:
+            raise ConfigError(f"{path}.flatline_max_gap_min must be >= 0, got {self.flatline_max_gap_min}")
+        from sensorpipe.processing.clean import check_cleaning_config
+
+        check_cleaning_config(self, path)
+
+
+def _odd_window(v: int, path: str) -> None:
+    if v < 3 or v % 2 == 0:
+        raise ConfigError(f"{path} must be an odd number of minutes >= 3 (centred window), got {v!r}")
+
+
+@dataclass(frozen=True)
+class StratifiedWindowConfig:
+    """LSM-style sampling: at most ``per_bucket`` windows per participant per missingness bucket.
+
+    ``buckets`` are edges rising from 0 to 1; a window with missing share m is in
+    ``[edge_i, edge_i+1)`` (the last bucket includes 1). The kept windows are the
+    ones with the smallest salted hash of (source, participant, window start), so
+    the choice never depends on RNG state, runner or unit order.
+    """
+
+    per_bucket: int = 10
+    buckets: tuple[float, ...] = (0.0, 0.1, 0.3, 0.5, 0.8, 1.0)
+    salt: str = "sensorpipe-windows-v1"
+
+    def validate(self, path: str) -> None:
+        _positive(self.per_bucket, f"{path}.per_bucket")
+        b = self.buckets
+        if len(b) < 2 or b[0] != 0.0 or b[-1] != 1.0 or any(y <= x for x, y in zip(b, b[1:])):
+            raise ConfigError(f"{path}.buckets must rise strictly from 0 to 1, e.g. [0, 0.1, 0.3, 0.5, 0.8, 1.0]; "
+                              f"got {list(b)}")
+
+
+@dataclass(frozen=True)
+class EventWindowConfig:
+    """Event-centred windows: each starts ``offset_before_min`` before a label event."""
+
+    offset_before_min: int = 0
+
+    def validate(self, path: str) -> None:
+        if self.offset_before_min < 0:
+            raise ConfigError(f"{path}.offset_before_min must be >= 0, got {self.offset_before_min!r}")
+
+
+@dataclass(frozen=True)
 class WindowConfig:
     """Fixed-length windows cut from each participant's minute grid.
 
-    With ``alignment`` other than ``none`` a window starts at every aligned
-    midnight and then every ``stride_min`` after it until the next midnight.
-    Windows whose missing share exceeds ``max_missing_ratio`` are dropped and
-    counted under ``too_missing``.
+    ``strategy`` picks where windows start and which are kept (``fixed``,
+    ``event``, ``missingness_stratified`` or an installed plugin's name, see
+    :mod:`sensorpipe.processing.windowing`). With ``alignment`` other than
+    ``none`` a window starts at every aligned midnight and then every
+    ``stride_min`` after it until the next midnight. Windows whose missing share
+    exceeds ``max_missing_ratio`` are dropped and counted under ``too_missing``;
+    those with a required channel observed less than ``required_coverage[ch]``
+    under ``below_min_coverage:<ch>``. ``options`` go to a plugin strategy's own
+    ``Options`` dataclass.
     """
 
     size_min: int = 1440
     stride_min: int = 1440
     alignment: Alignment = "local_midnight"
     max_missing_ratio: float = 0.8
+    strategy: str = "fixed"
+    required_coverage: dict[str, float] = field(default_factory=dict)
+    stratified: StratifiedWindowConfig = field(default_factory=StratifiedWindowConfig)
+    event: EventWindowConfig = field(default_factory=EventWindowConfig)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, path: str) -> None:
         _positive(self.size_min, f"{path}.size_min")
         _positive(self.stride_min, f"{path}.stride_min")
         _unit_interval(self.max_missing_ratio, f"{path}.max_missing_ratio")
+        for ch, ratio in self.required_coverage.items():
+            _unit_interval(ratio, f"{path}.required_coverage.{ch}")
+        from sensorpipe.processing.windowing import check_window_config
+
+        check_window_config(self, path)
+
+
+GAP_LIMITED_IMPUTATION: tuple[str, ...] = ("ffill", "linear")
+
+
+def _per_channel_specs(mapping: Any, short: Any, full: type, path: str) -> dict[str, Any]:
+    """``{channel: short form (a method name) or a mapping for the ``full`` dataclass}``, checked.
+
+    Parsed here rather than through a ``Union`` annotation so that an error
+    inside the long form names its key (``...heart_rate.max_gap_min``).
+    """
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{path}: expected a mapping of channel -> method, got {mapping!r}")
+    out = {}
+    for ch, spec in mapping.items():
+        where = f"{path}.{ch}"
+        if isinstance(spec, full):
+            out[ch] = spec
+        elif isinstance(spec, dict):
+            out[ch] = build_dataclass(full, spec, where)
+        elif isinstance(spec, str):
+            out[ch] = coerce(short, spec, where)
+        else:
+            raise ConfigError(f"{where}: expected a method name or a mapping with 'method', got {spec!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class ChannelImputation:
+    """One channel's imputation: a method and, for ``ffill``/``linear``, the longest gap it fills."""
+
+    method: ImputeMethod
+    max_gap_min: int | None = None
+
+    def validate(self, path: str) -> None:
+        if self.max_gap_min is not None:
+            _positive(self.max_gap_min, f"{path}.max_gap_min")
+            if self.method not in GAP_LIMITED_IMPUTATION:
+                raise ConfigError(f"{path}.max_gap_min only applies to methods {', '.join(GAP_LIMITED_IMPUTATION)}; "
+                                  f"method {self.method!r} fills every gap (remove max_gap_min or pick linear)")
 
 
 @dataclass(frozen=True)
 class ImputationConfig:
-    """Per-channel imputation; channels not listed use the registry default."""
+    """Per-channel imputation (see :mod:`sensorpipe.processing.impute` for the methods).
 
-    per_channel: dict[str, ImputeMethod] = field(default_factory=dict)
+    A channel uses ``per_channel[ch]`` (a method name, or ``{method, max_gap_min}``),
+    else ``default``, else the registry's default for the channel.
+    ``max_gap_min`` is the default gap limit of ``ffill`` and ``linear``
+    channels: a gap longer than that is not filled by the method but gets the
+    channel's neutral value (the one that normalizes to 0); null = no limit.
+    """
+
+    default: ImputeMethod | None = None
+    max_gap_min: int | None = None
+    per_channel: dict[str, Any] = field(default_factory=dict)   # ImputeMethod | ChannelImputation
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_channel", _per_channel_specs(
+            self.per_channel, ImputeMethod, ChannelImputation, "imputation.per_channel"))
+
+    def validate(self, path: str) -> None:
+        if self.max_gap_min is not None:
+            _positive(self.max_gap_min, f"{path}.max_gap_min")
+
+
+@dataclass(frozen=True)
+class ChannelNormalization:
+    """One channel's normalization: a method (built in or a plugin's name) and its clipping.
+
+    ``clip_sigma`` null means the section's ``clip_sigma``; ``clip: false``
+    turns clipping off for this channel.
+    """
+
+    method: str
+    clip_sigma: float | None = None
+    clip: bool = True
+
+    def validate(self, path: str) -> None:
+        if self.clip_sigma is not None:
+            _positive(self.clip_sigma, f"{path}.clip_sigma")
+        from sensorpipe.processing.normalizers import get_normalizer
+
+        get_normalizer(self.method, f"{path}.method")
 
 
 @dataclass(frozen=True)
 class NormalizationConfig:
-    """Per-channel normalization fitted on the train split, then clipped."""
+    """Per-channel normalization fitted on the train split, then clipped.
 
-    per_channel: dict[str, NormalizeMethod] = field(default_factory=dict)
-    clip_sigma: float = 10.0
+    A channel uses ``per_channel[ch]`` (a method name, or ``{method,
+    clip_sigma, clip}``), else ``default``, else the registry's default.
+    Methods: ``zscore``, ``robust`` (median/IQR), ``minmax``, ``log1p``
+    (log1p, then z-score), ``none``, or an installed ``sensorpipe.normalizers``
+    plugin. Normalized values are clipped to +/- ``clip_sigma`` (min-max to
+    [0, 1]); null turns clipping off. ``sketch_bins`` sets the quantile
+    sketch's resolution: quantiles are exact to half a bin of the channel's
+    valid range.
+    """
+
+    default: str | None = None
+    per_channel: dict[str, Any] = field(default_factory=dict)   # str | ChannelNormalization
+    clip_sigma: float | None = 10.0
+    sketch_bins: int = 8192
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "per_channel", _per_channel_specs(
+            self.per_channel, str, ChannelNormalization, "normalization.per_channel"))
 
     def validate(self, path: str) -> None:
-        _positive(self.clip_sigma, f"{path}.clip_sigma")
+        if self.clip_sigma is not None:
+            _positive(self.clip_sigma, f"{path}.clip_sigma")
+        if not 16 <= self.sketch_bins <= 1 << 20:
+            raise ConfigError(f"{path}.sketch_bins must be between 16 and 1048576, got {self.sketch_bins!r}")
+        from sensorpipe.processing.normalizers import get_normalizer
+
+        if self.default is not None:
+            get_normalizer(self.default, f"{path}.default")
+        for ch, spec in self.per_channel.items():
+            if isinstance(spec, str):
+                get_normalizer(spec, f"{path}.per_channel.{ch}")
 
 
 @dataclass(frozen=True)
@@ -171,6 +420,7 @@ class PipelineConfig:
     sources: tuple[SourceConfig, ...]
     channels: tuple[str, ...]
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
     imputation: ImputationConfig = field(default_factory=ImputationConfig)
     normalization: NormalizationConfig = field(default_factory=NormalizationConfig)
@@ -365,10 +615,14 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
             raise ConfigError(f"channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(registry.CHANNELS)}")
     if len(set(cfg.channels)) != len(cfg.channels):
         raise ConfigError("channels: a channel is listed twice")
-    for section, mapping in (("imputation", cfg.imputation.per_channel), ("normalization", cfg.normalization.per_channel)):
+    for section, mapping in (("imputation", cfg.imputation.per_channel), ("normalization", cfg.normalization.per_channel),
+                             ("cleaning", cfg.cleaning.per_channel)):
         for ch in mapping:
             if ch not in cfg.channels:
                 raise ConfigError(f"{section}.per_channel.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
+    for ch in cfg.window.required_coverage:
+        if ch not in cfg.channels:
+            raise ConfigError(f"window.required_coverage.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
     names = [s.name for s in cfg.sources]
     if len(set(names)) != len(names):
         raise ConfigError("sources: two sources share a name; each dataset name must be unique")

@@ -101,8 +101,12 @@ def test_round_trip(store):
 
     norm = store.normalization("abc123def456")
     assert set(norm) == set(CHANNELS)
-    assert norm["glucose_mg_dl"] == {"method": "zscore", "mean": 104.0, "std": 18.5, "clip_sigma": 5.0,
-                                     "fitted_on_split": "train", "count": 4320}
+    glucose = dict(norm["glucose_mg_dl"])
+    unset = {k: glucose.pop(k) for k in ("center", "scale", "clip_low", "clip_high", "fallback", "median", "iqr",
+                                         "min", "max", "quantile_error")}
+    assert glucose == {"method": "zscore", "mean": 104.0, "std": 18.5, "clip_sigma": 5.0,
+                       "fitted_on_split": "train", "count": 4320}
+    assert all(math.isnan(v) for v in unset.values())   # optional columns not given come back as NaN
 
     stats = store.channel_stats("abc123def456")
     assert len(stats) == 6 and [s["split"] for s in stats] == ["test"] * 3 + ["train"] * 3

@@ -63,8 +63,11 @@ def _reference_minutes(ecg: np.ndarray, fs: float) -> dict[int, float]:
     return {int(m): float(np.median(rate[minute == m])) for m in np.unique(minute) if (minute == m).sum() >= 10}
 
 
-def _ours(values: np.ndarray, fs: float, kind: str = "ecg", unit: str = "mV") -> dict[int, float]:
+def _ours(values: np.ndarray, fs: float, kind: str = "ecg", unit: str = "mV",
+          channel: str = "") -> dict[int, float]:
+    """Minute index -> value of ``channel`` (default: the kind's primary channel, heart or breathing rate)."""
     obs = raw_features.extract(RawSignal(kind, START_NS, fs, values, unit, "test")).observations
+    obs = obs.take(obs.channel == CHANNEL_INDEX[channel or raw_features.known_kinds()[kind]])
     return {int((t - START_NS) // MINUTE_NS): float(v) for t, v in zip(obs.t_utc_ns, obs.value)}
 
 
@@ -85,18 +88,25 @@ def test_ecg_heart_rate_matches_an_independent_detector(systole_ecg, fs, tol, si
 
 def test_ecg_channel_and_minute_starts(systole_ecg):
     x = systole_ecg[:180_000]
-    obs = raw_features.extract(RawSignal("ecg", START_NS + 30 * 10**9, 1000.0, x, "mV", "t")).observations
+    feats = raw_features.extract(RawSignal("ecg", START_NS + 30 * 10**9, 1000.0, x, "mV", "t"))
+    obs = feats.observations
     # starts at :30 s: minute 0 has 30 s (50 %: kept), minutes 1 and 2 full, minute 3 has 30 s (kept)
-    assert np.all(obs.channel == CHANNEL_INDEX["heart_rate"])
-    assert list((obs.t_utc_ns - START_NS) // MINUTE_NS) == [0, 1, 2, 3]
+    for ch in ("heart_rate", "hrv_rmssd", "hrv_sdnn"):
+        sel = obs.channel == CHANNEL_INDEX[ch]
+        assert list((obs.t_utc_ns[sel] - START_NS) // MINUTE_NS) == [0, 1, 2, 3], ch
+    # 3 minutes of beats never fill 4 of a 5-minute window's minutes: no 5-minute HRV, each minute counted
+    assert not np.isin(obs.channel, [CHANNEL_INDEX["hrv_rmssd_5min"], CHANNEL_INDEX["hrv_sdnn_5min"]]).any()
+    assert feats.counts == {"ecg_hrv_rmssd_5min_minutes_too_few_beats": 4, "ecg_hrv_sdnn_5min_minutes_too_few_beats": 4}
 
 
 def test_ecg_gaps_do_not_count_as_coverage(systole_ecg):
     x = systole_ecg[:180_000].copy()
     x[60_000:100_000] = np.nan                              # minute 1 loses 40 of its 60 s
     feats = raw_features.extract(RawSignal("ecg", START_NS, 1000.0, x, "mV", "t"))
-    assert list((feats.observations.t_utc_ns - START_NS) // MINUTE_NS) == [0, 2]
-    assert feats.counts == {"ecg_minutes_partial": 1}
+    hr = feats.observations.take(feats.observations.channel == CHANNEL_INDEX["heart_rate"])
+    assert list((hr.t_utc_ns - START_NS) // MINUTE_NS) == [0, 2]
+    assert feats.counts["ecg_minutes_partial"] == 1
+    assert feats.counts["ecg_hrv_sdnn_5min_minutes_too_few_beats"] == 2     # minutes 0 and 2
 
 
 @pytest.mark.parametrize("kind", ["ecg", "resp"])

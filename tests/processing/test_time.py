@@ -101,3 +101,12 @@ def test_years_nanoseconds_cannot_hold_are_unparseable_not_wrapped():
     t, err = parse_iso(pa.array(["3024-01-01T00:00:00Z", "1500-01-01T00:00:00+01:00", "2024-01-01T00:00:00Z"]))
     assert (t[:2] == NAT).all() and list(err[:2]) == [UNPARSEABLE, UNPARSEABLE]
     assert t[2] == _utc_ns("2024-01-01T00:00")
+
+
+def test_epoch_numbers_too_large_for_nanoseconds_are_unparseable():
+    from sensorpipe.processing.timeparse import NAT, parse_epoch
+
+    t, err = parse_epoch(pa.array([1_710_054_000_000, 10**17], pa.int64()), 1_000_000)
+    assert t[0] == 1_710_054_000_000 * 1_000_000 and t[1] == NAT and err[1] == "unparseable_time"
+    t, err = parse_epoch(pa.array([1.7e12, 1e300, float("nan")]), 1_000_000)
+    assert t[0] == int(1.7e18) and (t[1:] == NAT).all() and err[0] is None

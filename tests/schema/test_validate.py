@@ -14,7 +14,7 @@ GOOD = [
     "p1,2024-03-04T10:00:00Z,hr,61",
     "p1,2024-03-04T10:00:30Z,hr,63",
     "p1,2024-03-04T10:00:00Z,steps,12",
-    "p1,2024-03-04T10:01:00Z,spo2,101.5",      # clip rule: kept at 100, counted as clipped
+    "p1,2024-03-04T10:01:00Z,glucose,650",     # clip rule (CGM HIGH): kept at 600, counted as clipped
 ]
 BAD = {
     "unparseable_time": "p1,yesterday at noon,hr,70",
@@ -36,7 +36,7 @@ def _source(tmp_path, lines: list[str]) -> SourceConfig:
         "files": [{"glob": "*.csv", "participant_column": "participant", "field_column": "signal",
                    "time_column": "timestamp_utc", "time_format": "iso", "value_column": "value"}],
         "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"}, "steps": {"channel": "steps", "unit": "steps/min"},
-                   "spo2": {"channel": "spo2", "unit": "%"}}})
+                   "spo2": {"channel": "spo2", "unit": "%"}, "glucose": {"channel": "glucose", "unit": "mg/dL"}}})
 
 
 def test_rows_reconcile_with_injected_bad_rows(tmp_path):
@@ -48,7 +48,7 @@ def test_rows_reconcile_with_injected_bad_rows(tmp_path):
     assert res.rows_in == len(res.observations) + res.rows_quarantined
     expected = {k: 1 for k in BAD} | {"conflicting_duplicate": 2, "exact_duplicate": 1}
     assert res.reason_counts == expected
-    assert res.clipped == {"spo2": 1}
+    assert res.clipped == {"glucose": 1}
     assert len(res.observations) == len(GOOD) + 1  # first of the exact duplicates stays
     q = res.quarantine.to_pandas()
     assert len(q) == res.rows_quarantined
@@ -77,7 +77,7 @@ def test_pipeline_quarantine_file_and_reconciliation(tmp_path):
 
     lines = GOOD + list(BAD.values()) + CONFLICT + EXACT
     src = _source(tmp_path, lines)
-    cfg = {"sources": [src.__dict__], "channels": ["heart_rate", "steps", "spo2"],
+    cfg = {"sources": [src.__dict__], "channels": ["heart_rate", "steps", "spo2", "glucose"],
            "window": {"size_min": 60, "stride_min": 60, "alignment": "none", "max_missing_ratio": 1.0},
            "output": {"dir": str(tmp_path / "out"), "name": "injected"}, "privacy": {"pseudonymize": False},
            "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}}
@@ -110,7 +110,7 @@ def test_strict_mode_stops_a_source_with_too_many_bad_rows(tmp_path, capsys):
 
     lines = GOOD + list(BAD.values()) + CONFLICT + EXACT
     src = _source(tmp_path, lines)
-    cfg = {"sources": [src.__dict__], "channels": ["heart_rate", "steps", "spo2"],
+    cfg = {"sources": [src.__dict__], "channels": ["heart_rate", "steps", "spo2", "glucose"],
            "window": {"size_min": 60, "stride_min": 60, "alignment": "none", "max_missing_ratio": 1.0},
            "validation": {"max_quarantine_rate": 0.5},
            "output": {"dir": str(tmp_path / "out"), "name": "injected"}, "privacy": {"pseudonymize": False}}

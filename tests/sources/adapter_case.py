@@ -73,7 +73,7 @@ class AdapterCase:
             out["channels"].update(CHANNEL_NAMES[c] for c in res.observations.channel)
             assert res.quarantine.num_rows == res.rows_quarantined
             for sig in inp.raw_signals:
-                feats = raw_features.extract(sig).observations
+                feats = raw_features.extract(sig).primary()  # each kind's primary channel (heart rate, ENMO, ...)
                 out["channels"].update(CHANNEL_NAMES[c] for c in feats.channel)
         return out
 

@@ -47,7 +47,7 @@ def by_kind(path: Path, tz: str = NY, **options) -> dict:
 
 
 def minutes(sig) -> dict[int, float]:
-    obs = raw_features.extract(sig).observations
+    obs = raw_features.extract(sig).primary()
     return dict(zip(obs.t_utc_ns.tolist(), obs.value.tolist()))
 
 

@@ -39,12 +39,13 @@ def test_minute_heart_rate_follows_the_devices_own_hr(study):
     folder = study / unit.participant.participant_id
     bvp = read_e4_signal(folder / "BVP.csv")
     feats = raw_features.extract(bvp)
-    assert {CHANNEL_NAMES[c] for c in feats.observations.channel} == {"heart_rate"}
+    assert {CHANNEL_NAMES[c] for c in feats.observations.channel} == set(raw_features.kind_channels()["ppg"])
+    hr_obs = feats.primary()
     lines = (folder / "HR.csv").read_text().splitlines()
     start_s, hr = float(lines[0]), np.array(lines[2:], float)   # E4 HR.csv: 1 Hz from its start row
     minute = ((start_s + np.arange(hr.size)) // 60).astype(np.int64)
     device = {m: hr[minute == m].mean() for m in np.unique(minute)}
-    ours = dict(zip(feats.observations.t_utc_ns // 60_000_000_000, feats.observations.value))
+    ours = dict(zip(hr_obs.t_utc_ns // 60_000_000_000, hr_obs.value))
     both = sorted(set(device) & set(ours))
     assert len(both) >= 50
     diff = np.abs(np.array([ours[m] - device[m] for m in both]))
@@ -54,12 +55,12 @@ def test_minute_heart_rate_follows_the_devices_own_hr(study):
 def test_enmo_and_eda_and_temperature_minutes(study):
     (unit,) = _adapter(study).list_units()
     folder = study / unit.participant.participant_id
-    enmo = raw_features.extract(read_e4_signal(folder / "ACC.csv")).observations
+    enmo = raw_features.extract(read_e4_signal(folder / "ACC.csv")).primary()
     assert (enmo.value >= 0).all() and np.median(enmo.value) < 60  # mostly at rest, in mg
-    eda = raw_features.extract(read_e4_signal(folder / "EDA.csv")).observations
+    eda = raw_features.extract(read_e4_signal(folder / "EDA.csv")).primary()
     raw = np.array((folder / "EDA.csv").read_text().splitlines()[2:], float)
     assert abs(eda.value.mean() - raw[: eda.value.size * 240].mean()) < 0.5
-    temp = raw_features.extract(read_e4_signal(folder / "TEMP.csv")).observations
+    temp = raw_features.extract(read_e4_signal(folder / "TEMP.csv")).primary()
     assert 25 < temp.value.min() and temp.value.max() < 40
 
 
@@ -70,7 +71,7 @@ def test_enmo_of_a_known_amplitude_is_exact():
     xyz = np.zeros((n, 3))
     xyz[:, 2] = 64 * 1.25      # a constant 1.25 g along z, in 1/64 g
     sig = RawSignal("acc", 1_700_000_040 * 10**9, 32.0, xyz, "1/64 g", "synthetic")
-    obs = raw_features.extract(sig).observations
+    obs = raw_features.extract(sig).primary()
     np.testing.assert_allclose(obs.value, 250.0)
 
 

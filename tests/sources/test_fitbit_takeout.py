@@ -51,12 +51,12 @@ class TestFitbitTakeoutAdapter(AdapterCase):
     EXPECTED_UNITS = 2
     # sleep: p01 182 data epochs - 2 in the skipped hour - 2 overridden + 2 shortData = 180; p02 302 (151 min)
     EXPECTED_CHANNELS = {"sleep_stage": 180 + 302, "heart_rate": 3 + 2, "resting_heart_rate": 2 + 1, "steps": 3,
-                         "calories": 2, "distance": 2, "spo2": 3, "hrv_rmssd": 3}
+                         "calories": 2, "distance": 2, "spo2": 2, "hrv_rmssd": 3}
     EXPECTED_REASONS = {
         # 2 overridden sleep epochs, 1 session without segments, SpO2 50.0, daily HRV summary, 2 wrist
         # temperature rows, 1 computed temperature row, 2 estimated_oxygen_variation rows, 1 malformed SpO2 line
         "unknown_field": 2 + 1 + 1 + 1 + 2 + 1 + 2 + 1,
-        "out_of_range": 4,                 # bpm 300, 1500 m/min, resting HR 0, rmssd 0
+        "out_of_range": 5,                 # bpm 300, 1500 m/min, resting HR 0, rmssd 0, SpO2 101.2
         "nonexistent_local_time": 2 + 1,   # sleep segment at 02:30 (2 epochs), HRV row at 02:15
         "missing_value": 2,                # empty step value, heart rate record without a value
         "unparseable_time": 1,             # calories at hour 25
@@ -86,9 +86,10 @@ def test_local_daily_and_csv_values():
     assert series(res["p02"], "resting_heart_rate") == {utc_ns(2024, 11, 3, 4): 61.0}  # EDT midnight
     assert series(p01, "hrv_rmssd") == {utc_ns(2024, 3, 10, 6, 5): 32.1, utc_ns(2024, 3, 10, 6, 10): 30.8,
                                         utc_ns(2024, 3, 10, 7, 5): 28.4}             # 03:05 EDT
-    assert series(p01, "spo2") == {utc_ns(2024, 3, 10, 6, 10): 95.8, utc_ns(2024, 3, 10, 6, 12): 100.0,
-                                   utc_ns(2024, 3, 10, 6, 13): 96.4}
-    assert p01.clipped == {"spo2": 1}
+    # SpO2 101.2 is out of range: quarantined (the registry no longer clips SpO2, so codes never become 100 %)
+    assert series(p01, "spo2") == {utc_ns(2024, 3, 10, 6, 10): 95.8, utc_ns(2024, 3, 10, 6, 13): 96.4}
+    assert p01.clipped == {}
+    assert quarantined(p01, "minute_spo2.value") == [("2024-03-10T06:12:00Z", "101.2", "out_of_range")]
     assert quarantined(p01, "minute_spo2.value_sentinel") == [("2024-03-10T06:11:00Z", "50.0", "unknown_field")]
     assert quarantined(p01, "malformed_line") == [(None, "2024-03-10T06:14:00Z,97.0,1", "unknown_field")]
     assert [r["source_row"] for r in p01.quarantine.to_pylist() if r["field"] == "malformed_line"] == [6]

@@ -38,7 +38,7 @@ def by_kind(path: Path, tz: str = "Europe/Lisbon", **options) -> dict:
 
 
 def minutes(sig) -> dict[int, float]:
-    obs = raw_features.extract(sig).observations
+    obs = raw_features.extract(sig).primary()
     return dict(zip(obs.t_utc_ns.tolist(), obs.value.tolist()))
 
 

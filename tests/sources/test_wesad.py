@@ -65,7 +65,7 @@ def signals(root: Path, **options) -> dict:
 
 
 def minute_values(sig) -> dict[int, float]:
-    obs = raw_features.extract(sig).observations
+    obs = raw_features.extract(sig).primary()
     return dict(zip(obs.t_utc_ns.tolist(), obs.value.tolist()))
 
 

@@ -102,9 +102,9 @@ class SensorDataset:
         except KeyError:
             raise KeyError(f"no split {split!r}; this dataset has: {', '.join(self.splits)}") from None
 
-    def denormalize(self, x: np.ndarray) -> np.ndarray:
-        """Normalized ``input [..., C]`` back to real units (exact inverse, before clipping)."""
-        return self.norm.invert(np.asarray(x, np.float32))
+    def denormalize(self, x: Any, mask: Any = None) -> np.ndarray:
+        """Normalized ``input [..., C]`` (one window or a batch) back to real units; see :func:`denormalize`."""
+        return denormalize(x, self.norm, mask)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
@@ -113,3 +113,29 @@ class SensorDataset:
 
 def open_dataset(path: str | Path) -> SensorDataset:
     return SensorDataset(path)
+
+
+def load_norm_params(path: str | Path) -> NormParams:
+    """The normalization parameters of a written dataset (its ``normalization.json``)."""
+    return NormParams.from_json(json.loads((resolve_version_dir(path) / "normalization.json").read_text()))
+
+
+def denormalize(x: Any, params: NormParams | str | Path, mask: Any = None) -> np.ndarray:
+    """Normalized values ``[..., C]`` back to real units, float32.
+
+    ``x`` is one window or a batch (numpy, or anything ``np.asarray`` takes,
+    e.g. a CPU torch tensor); ``params`` the dataset's :class:`NormParams` or
+    its directory. Every method is inverted exactly (float64 arithmetic,
+    rounded once) for values inside the clip range; a clipped value comes back
+    as the clip bound. With ``mask`` (True = missing), imputed cells become NaN,
+    so only observed minutes carry numbers.
+    """
+    norm = params if isinstance(params, NormParams) else load_norm_params(params)
+    z = np.asarray(x)
+    if z.shape[-1:] != (len(norm.channels),):
+        raise ValueError(f"denormalize expects [..., {len(norm.channels)}] (channels {', '.join(norm.channels)}), "
+                         f"got shape {z.shape}")
+    out = norm.invert(z)
+    if mask is not None:
+        out[np.broadcast_to(np.asarray(mask, bool), out.shape)] = np.nan
+    return out

@@ -61,6 +61,11 @@ class ConditionSegments(LabelProcessor):
     def applies(self, unit: UnitRef) -> bool:
         return bool(unit.source.options.get("segments"))
 
+    def events(self, unit: UnitRef) -> np.ndarray:
+        """Segment starts (int64 UTC minutes): the label events ``window.strategy: event`` centres windows on."""
+        path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
+        return np.array([s for s, _, _ in _read_segments(path, unit.participant.participant_id)], np.int64)
+
     def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
         path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
         segs = _read_segments(path, unit.participant.participant_id)

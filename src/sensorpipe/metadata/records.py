@@ -40,12 +40,22 @@ class NormalizationRecord:
     """Normalization parameters of one channel, fitted on the train split only."""
 
     channel: str
-    method: str            # zscore | none
-    mean: float
+    method: str            # zscore | robust | minmax | log1p | none | a plugin's name
+    mean: float            # train mean / std of the channel (real units)
     std: float
-    clip_sigma: float
+    clip_sigma: float      # the section's clip_sigma (NaN = no clipping); per channel see clip_low/high
     fitted_on_split: str = "train"
     count: int = 0
+    center: float = float("nan")   # z = (transform(x) - center) / scale, in transformed units
+    scale: float = float("nan")
+    clip_low: float = float("nan")  # normalized units; NaN = not clipped
+    clip_high: float = float("nan")
+    fallback: float = float("nan")  # real-unit value imputation gives cells it cannot fill
+    median: float = float("nan")   # train median / IQR / min / max (real units)
+    iqr: float = float("nan")
+    min: float = float("nan")
+    max: float = float("nan")
+    quantile_error: float = float("nan")  # bound on the median/IQR error (half a sketch bin)
 
 
 @dataclass(frozen=True)

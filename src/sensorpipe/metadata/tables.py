@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 1
+DB_SCHEMA_VERSION = 2   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
 
 metadata = MetaData()
 
@@ -142,6 +142,8 @@ normalization_params = Table(
     Column("clip_sigma", Float),  # NULL = NaN
     Column("fitted_on_split", String(64), nullable=False),
     Column("count", Integer, nullable=False),
+    *(Column(name, Float) for name in ("center", "scale", "clip_low", "clip_high", "fallback", "median", "iqr",
+                                      "min", "max", "quantile_error")),  # NULL = NaN (clip_low/high: unclipped)
 )
 
 quality_metrics = Table(

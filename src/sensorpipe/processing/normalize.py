@@ -1,10 +1,18 @@
 """Normalization fitted on the train split only, with mergeable statistics.
 
-Pass one computes :class:`RunningStats` per unit (count, mean, M2, min, max
-over observed minutes of kept windows); they merge exactly in any grouping
-(Chan et al.), and merging in sorted unit order makes the parameters
-identical on every runner. Pass two applies ``(x - mean) / std`` and clips to
-``+/- clip_sigma``; channels with method ``none`` pass through unchanged.
+Pass one computes :class:`FitStats` per unit over the observed minutes of its
+kept windows: exact moments of ``x`` and of each channel's ``transform(x)``
+(:class:`RunningStats`; they merge exactly in any grouping, Chan et al.) and
+a :class:`~sensorpipe.processing.sketch.HistogramSketch` for quantiles (integer
+counts; its error bound is stated there). The driver merges the train units'
+stats in unit order, so the parameters are identical on every runner, and
+:meth:`NormParams.fit` asks each channel's :class:`Normalizer` for ``center``
+and ``scale``. Pass two applies ``clip((transform(x) - center) / scale)``;
+:meth:`NormParams.invert` undoes it exactly for values inside the clip range
+(float64 arithmetic, rounded once to float32).
+
+The parameters travel as :meth:`NormParams.to_json` (``normalization.json``,
+``sensorpipe.json``) and as one metadata row per channel.
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.config import NormalizationConfig
+from sensorpipe.config import ChannelNormalization, NormalizationConfig
+from sensorpipe.processing.normalizers import ChannelFitStats, Normalizer, get_normalizer, register_normalizer
+from sensorpipe.processing.sketch import HistogramSketch
 
 
 @dataclass
@@ -65,44 +75,206 @@ class RunningStats:
         return cls(np.array(d["count"], np.int64), *(np.array(d[k], np.float64) for k in ("mean", "m2", "min", "max")))
 
 
+def channel_specs(channels: tuple[str, ...], cfg: NormalizationConfig) -> list[tuple[str, float | None]]:
+    """(method, clip_sigma or None) per channel: per_channel, else default, else the registry."""
+    out = []
+    for c in channels:
+        spec = cfg.per_channel.get(c)
+        if isinstance(spec, ChannelNormalization):
+            sigma = (spec.clip_sigma if spec.clip_sigma is not None else cfg.clip_sigma) if spec.clip else None
+            out.append((spec.method, sigma))
+        else:
+            out.append((spec or cfg.default or registry.get(c).normalize, cfg.clip_sigma))
+    return out
+
+
+@dataclass
+class FitStats:
+    """One unit's (or a merged group's) fitting statistics: raw and transformed moments, sketch."""
+
+    raw: RunningStats
+    transformed: RunningStats
+    sketch: HistogramSketch
+
+    @classmethod
+    def zeros(cls, channels: tuple[str, ...], cfg: NormalizationConfig) -> "FitStats":
+        lo, hi = _valid_range(channels)
+        C = len(channels)
+        return cls(RunningStats.zeros(C), RunningStats.zeros(C), HistogramSketch.zeros(lo, hi, cfg.sketch_bins))
+
+    @classmethod
+    def of(cls, values: np.ndarray, observed: np.ndarray, channels: tuple[str, ...],
+           cfg: NormalizationConfig) -> "FitStats":
+        """Stats of ``values [..., C]`` where ``observed``; the transform is each channel's method's."""
+        lo, hi = _valid_range(channels)
+        t = values.astype(np.float64, copy=True)
+        ok = observed.copy()
+        for j, (method, _) in enumerate(channel_specs(channels, cfg)):  # one iteration per channel
+            norm = get_normalizer(method)
+            if type(norm).transform is not Normalizer.transform:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    t[..., j] = norm.transform(np.where(observed[..., j], t[..., j], 0.0))
+                ok[..., j] &= np.isfinite(t[..., j])
+        return cls(RunningStats.of(values, observed), RunningStats.of(t, ok),
+                   HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins))
+
+    def merge(self, other: "FitStats") -> "FitStats":
+        return FitStats(self.raw.merge(other.raw), self.transformed.merge(other.transformed),
+                        self.sketch.merge(other.sketch))
+
+    def to_json(self, sketch_file: str | None = None) -> dict:
+        """Moments inline; the sketch inline too, or written to ``sketch_file`` (npz) and referenced.
+
+        A unit's sketch is up to ``bins`` counters per channel, so the per-unit
+        summaries the driver holds for every unit keep only its path.
+        """
+        d = {"raw": self.raw.to_json(), "transformed": self.transformed.to_json()}
+        if sketch_file is None:
+            d["sketch"] = self.sketch.to_json()
+        else:
+            self.sketch.save(sketch_file)
+            d["sketch_file"] = sketch_file
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "FitStats":
+        sketch = HistogramSketch.load(d["sketch_file"]) if "sketch_file" in d else HistogramSketch.from_json(d["sketch"])
+        return cls(RunningStats.from_json(d["raw"]), RunningStats.from_json(d["transformed"]), sketch)
+
+
+def _valid_range(channels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return (np.array([registry.get(c).valid_min for c in channels], np.float64),
+            np.array([registry.get(c).valid_max for c in channels], np.float64))
+
+
+_PER_CHANNEL = ("methods", "center", "scale", "clip_low", "clip_high", "fallback", "count", "mean", "std",
+                "median", "iqr", "min", "max", "quantile_error")
+
+
 @dataclass(frozen=True)
 class NormParams:
-    """Per-channel parameters, as stored in ``normalization.json`` and the metadata DB."""
+    """Per-channel parameters, as stored in ``normalization.json`` and the metadata DB.
+
+    ``center``/``scale`` are in transformed units; ``clip_low``/``clip_high``
+    in normalized units (None = unclipped); ``fallback`` is the real-unit value
+    imputation gives cells it cannot fill. ``mean``, ``std``, ``median``,
+    ``iqr``, ``min``, ``max`` describe the train split in real units (median and
+    IQR within ``quantile_error``); ``clip_sigma`` is the section default.
+    """
 
     channels: tuple[str, ...]
     methods: tuple[str, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    clip_low: tuple[float | None, ...]
+    clip_high: tuple[float | None, ...]
+    fallback: tuple[float, ...]
+    count: tuple[int, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    clip_sigma: float
-    count: tuple[int, ...]
+    median: tuple[float, ...]
+    iqr: tuple[float, ...]
+    min: tuple[float, ...]
+    max: tuple[float, ...]
+    quantile_error: tuple[float, ...]
+    clip_sigma: float | None
 
     @classmethod
-    def fit(cls, channels: tuple[str, ...], stats: RunningStats, cfg: NormalizationConfig) -> "NormParams":
-        methods = tuple(cfg.per_channel.get(c, registry.get(c).normalize) for c in channels)
-        std = stats.std
-        mean = np.where(stats.count > 0, stats.mean, 0.0)
-        std = np.where((stats.count > 1) & (std > 1e-12), std, 1.0)
-        ident = np.array([m == "none" for m in methods])
-        mean = np.where(ident, 0.0, mean)
-        std = np.where(ident, 1.0, std)
-        return cls(channels, methods, tuple(float(x) for x in mean), tuple(float(x) for x in std),
-                   cfg.clip_sigma, tuple(int(x) for x in stats.count))
+    def fit(cls, channels: tuple[str, ...], stats: FitStats, cfg: NormalizationConfig) -> "NormParams":
+        specs = channel_specs(channels, cfg)
+        raw, tr, sk = stats.raw, stats.transformed, stats.sketch
+        quart = sk.quantile([0.25, 0.5, 0.75])
+        rows: dict[str, list] = {k: [] for k in _PER_CHANNEL}
+        for j, (ch, (method, sigma)) in enumerate(zip(channels, specs)):  # one iteration per channel
+            norm = get_normalizer(method, f"normalization.per_channel.{ch}")
+            c = registry.get(ch)
+            why = norm.check_channel(ch, c.valid_min, c.valid_max)
+            if why:
+                raise ValueError(f"normalization.per_channel.{ch}: {why}")
+            n = int(raw.count[j])
+            s = ChannelFitStats(ch, n, float(raw.mean[j]), float(raw.std[j]), float(raw.min[j]), float(raw.max[j]),
+                                float(tr.mean[j]), float(tr.std[j]), sk, j)
+            center, scale = norm.fit(s) if n else (0.0, 1.0)
+            if not (np.isfinite(center) and np.isfinite(scale) and scale > 0):
+                raise ValueError(f"normalizer {method!r} fitted center={center!r}, scale={scale!r} for {ch}; "
+                                 f"scale must be a finite number > 0 (fix the plugin's fit)")
+            lo, hi = _clip_range(norm.clip, sigma)
+            nan = float("nan")
+            for k, v in (("methods", method), ("center", float(center)), ("scale", float(scale)), ("clip_low", lo),
+                         ("clip_high", hi), ("fallback", norm.fallback(s, center, scale) if n else 0.0),
+                         ("count", n), ("mean", s.mean if n else nan), ("std", s.std if n else nan),
+                         ("median", float(quart[j, 1])), ("iqr", float(quart[j, 2] - quart[j, 0])),
+                         ("min", s.min if n else nan), ("max", s.max if n else nan),
+                         ("quantile_error", float(sk.error_bound[j]))):
+                rows[k].append(v)
+        return cls(tuple(channels), **{k: tuple(v) for k, v in rows.items()}, clip_sigma=cfg.clip_sigma)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        lo = np.array([-np.inf if v is None else v for v in self.clip_low], np.float64)
+        hi = np.array([np.inf if v is None else v for v in self.clip_high], np.float64)
+        return np.array(self.center, np.float64), np.array(self.scale, np.float64), lo, hi
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        mean = np.array(self.mean, np.float32)
-        std = np.array(self.std, np.float32)
-        z = (x - mean) / std
-        zscore = np.array([m == "zscore" for m in self.methods])
-        clipped = np.clip(z, -self.clip_sigma, self.clip_sigma)
-        return np.where(zscore, clipped, z).astype(np.float32)
+        """Normalize ``x [..., C]`` (real units) to float32; NaN stays NaN."""
+        center, scale, lo, hi = self._arrays()
+        t = np.asarray(x, np.float64).copy()
+        for j, norm in self._transforming():  # only channels whose method has a transform
+            with np.errstate(invalid="ignore", divide="ignore"):
+                t[..., j] = norm.transform(t[..., j])
+        return np.clip((t - center) / scale, lo, hi).astype(np.float32)
 
     def invert(self, z: np.ndarray) -> np.ndarray:
-        return (z * np.array(self.std, np.float32) + np.array(self.mean, np.float32)).astype(np.float32)
+        """Back to real units: the exact inverse of :meth:`apply` for values inside the clip range."""
+        center, scale, _, _ = self._arrays()
+        y = np.asarray(z, np.float64) * scale + center
+        for j, norm in self._transforming():
+            y[..., j] = norm.inverse_transform(y[..., j])
+        return y.astype(np.float32)
+
+    def _transforming(self) -> list[tuple[int, Normalizer]]:
+        out = []
+        for j, m in enumerate(self.methods):
+            norm = get_normalizer(m)
+            if type(norm).transform is not Normalizer.transform:
+                out.append((j, norm))
+        return out
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """JSON-safe (NaN and infinities become null)."""
+        return {k: _json_safe(v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, d: dict) -> "NormParams":
-        return cls(tuple(d["channels"]), tuple(d["methods"]), tuple(d["mean"]), tuple(d["std"]),
-                   float(d["clip_sigma"]), tuple(d["count"]))
+        if "center" not in d:   # written before robust/minmax/log1p existed: z-score or identity
+            d = _from_v1(d)
+        f = lambda k: tuple(float("nan") if v is None else float(v) for v in d[k])  # noqa: E731
+        return cls(tuple(d["channels"]), tuple(d["methods"]), f("center"), f("scale"), tuple(d["clip_low"]),
+                   tuple(d["clip_high"]), f("fallback"), tuple(int(v) for v in d["count"]), f("mean"), f("std"),
+                   f("median"), f("iqr"), f("min"), f("max"), f("quantile_error"),
+                   None if d["clip_sigma"] is None else float(d["clip_sigma"]))
+
+
+def _clip_range(kind: str, sigma: float | None) -> tuple[float | None, float | None]:
+    if kind == "never" or sigma is None:
+        return None, None
+    return (0.0, 1.0) if kind == "unit" else (-float(sigma), float(sigma))
+
+
+def _json_safe(v):
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    return v
+
+
+def _from_v1(d: dict) -> dict:
+    C, c = len(d["channels"]), float(d["clip_sigma"])
+    zs = [m == "zscore" for m in d["methods"]]
+    nan = [None] * C
+    return {**d, "center": d["mean"], "scale": d["std"], "clip_low": [-c if z else None for z in zs],
+            "clip_high": [c if z else None for z in zs], "fallback": [m if z else 0.0 for m, z in zip(d["mean"], zs)],
+            "median": nan, "iqr": nan, "min": nan, "max": nan, "quantile_error": nan}
+
+
+__all__ = ["RunningStats", "FitStats", "NormParams", "channel_specs", "register_normalizer"]

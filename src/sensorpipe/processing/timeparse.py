@@ -56,10 +56,14 @@ def _in_ns_range(parsed: pd.Series) -> pd.Series:
 
 def parse_epoch(arr: pa.Array | pa.ChunkedArray, unit_ns: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Epoch numbers (ms when ``unit_ns`` is 1e6, s when 1e9) to UTC ns."""
+    limit = np.iinfo(np.int64).max // unit_ns  # beyond it nanoseconds would wrap around silently
     if pa.types.is_integer(arr.type) and arr.null_count == 0:
-        return arr.to_numpy(zero_copy_only=False).astype(np.int64) * unit_ns, None
+        ints = arr.to_numpy(zero_copy_only=False).astype(np.int64)
+        if np.all(np.abs(ints) < limit):
+            return ints * unit_ns, None
     vals = _to_numpy_float(arr)
-    bad = ~np.isfinite(vals)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(vals) | (np.abs(vals) >= limit)
     out = np.full(vals.shape[0], NAT, np.int64)
     out[~bad] = np.round(vals[~bad] * unit_ns).astype(np.int64)
     return out, _errors(bad, UNPARSEABLE)

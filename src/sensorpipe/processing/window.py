@@ -1,14 +1,21 @@
-"""Cut fixed-length windows from a minute grid, and compute their local-time features.
+"""Cut windows from a minute grid with the configured strategy, and compute their local-time features.
 
-Alignment:
+Where windows start and which candidates a sampler keeps is the strategy's job
+(:mod:`sensorpipe.processing.windowing`: ``fixed``, ``event``,
+``missingness_stratified`` or a plugin). Everything else is done here, once,
+for every strategy, so each drop is counted by reason in ``Windows.dropped``
+(which reaches the metadata as ``windows_dropped:<reason>``):
 
-* ``none``: windows start at the first observed minute, then every ``stride_min``.
-* ``utc_midnight``: a window starts at every UTC midnight, then every
-  ``stride_min`` after it, ``ceil(1440 / stride_min)`` starts per day at most
-  and none past the next midnight (so a 25-hour day never gets an extra
-  window at 23:00).
-* ``local_midnight``: the same at every *local* midnight (the first minute of
-  each local calendar day, DST aware).
+1. candidates with no observed minute at all (between two recordings, a
+   device left at home) are not windows: neither kept nor counted, except for
+   strategies that set ``count_empty`` (``event``: ``no_data``); two
+   candidates at the same start give one window (``duplicate_start``);
+2. ``too_missing``: missing share over all channels above ``max_missing_ratio``;
+3. ``below_min_coverage:<channel>``: a channel of ``required_coverage``
+   observed in less than its share of the window's minutes (the first such
+   channel, in config order, is the reason);
+4. the strategy's own selection (``not_sampled:<bucket>`` for the stratified
+   sampler).
 
 Windows always hold ``size_min`` real minutes (models need a fixed shape). So
 on a 23-hour local day (spring forward) a 1440-minute day window runs one
@@ -16,11 +23,6 @@ hour into the next local day, and on a 25-hour day (fall back) the last local
 hour of the day is not in that day's window; ``time`` carries the true local
 clock of every minute, so the model sees the repeated or skipped hour. The
 minutes of data outside every window are counted as ``minutes_not_windowed``.
-
-A window whose missing share (over all channels) exceeds
-``max_missing_ratio`` is dropped and counted as ``too_missing``. Spans with
-no observation at all (between two recordings, a device left at home) are
-not windows, so they are neither kept nor counted as dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import numpy as np
 
 from sensorpipe.config import WindowConfig
 from sensorpipe.processing.grid import DAY_MIN, MinuteGrid
+from sensorpipe.processing.windowing import Candidates, make_strategy
+from sensorpipe.processing.windowing.fixed import fixed_starts
 
 
 @dataclass
@@ -49,51 +53,93 @@ class Windows:
 
 
 def window_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
-    """Candidate start rows that overlap the observed span of the grid."""
-    first, last = grid.first_data_minute, grid.last_data_minute
-    if cfg.alignment == "none":
-        starts = np.arange(first, last + 1, cfg.stride_min)
-    else:
-        minute = grid.start_minute + np.arange(grid.n_minutes, dtype=np.int64)
-        if cfg.alignment == "local_midnight":
-            minute = minute + grid.tz_offset_min
-        day = minute // DAY_MIN
-        anchors = np.flatnonzero(np.r_[False, day[1:] != day[:-1]])
-        nxt = np.r_[anchors[1:], grid.n_minutes]
-        per_nominal_day = -(-DAY_MIN // cfg.stride_min)  # ceil(1440 / stride)
-        offsets = np.arange(per_nominal_day, dtype=np.int64) * cfg.stride_min
-        per_day = [a + offsets[a + offsets < b] for a, b in zip(anchors, nxt)]
-        starts = np.concatenate(per_day) if per_day else np.zeros(0, np.int64)
-    keep = (starts + cfg.size_min > first) & (starts <= last)
-    return starts[keep].astype(np.int64)
+    """Candidate start rows of the ``fixed`` strategy that overlap the observed span of the grid."""
+    return fixed_starts(grid, cfg)
 
 
-def cut_windows(grid: MinuteGrid, cfg: WindowConfig) -> Windows:
-    starts = window_starts(grid, cfg)
+def _count(dropped: dict[str, int], reason: str, mask: np.ndarray) -> None:
+    n = int(np.count_nonzero(mask))
+    if n:
+        dropped[reason] = dropped.get(reason, 0) + n
+
+
+def _padded(grid: MinuteGrid, front: int, back: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grid arrays with ``front``/``back`` missing rows, for windows that run past an edge."""
+    values, observed, offsets = grid.values, grid.observed, grid.tz_offset_min
+    if front or back:
+        C = values.shape[1]
+        values = np.concatenate([np.full((front, C), np.nan, np.float32), values,
+                                 np.full((back, C), np.nan, np.float32)])
+        observed = np.concatenate([np.zeros((front, C), bool), observed, np.zeros((back, C), bool)])
+        offsets = np.concatenate([np.full(front, offsets[0], np.int16), offsets, np.full(back, offsets[-1], np.int16)])
+    return values, observed, offsets
+
+
+def _coverage_filter(cfg: WindowConfig, grid: MinuteGrid, coverage: np.ndarray, keep: np.ndarray,
+                     dropped: dict[str, int]) -> np.ndarray:
+    """Apply ``required_coverage`` (``coverage``: observed share per window and channel); returns keep."""
+    for ch, need in cfg.required_coverage.items():  # one pass per required channel
+        if ch not in grid.channels:
+            raise ValueError(f"window.required_coverage.{ch}: not one of the output channels "
+                             f"({', '.join(grid.channels)})")
+        below = keep & (coverage[:, grid.channels.index(ch)] < need)
+        _count(dropped, f"below_min_coverage:{ch}", below)
+        keep = keep & ~below
+    return keep
+
+
+def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
+    """The kept windows of one unit; ``unit`` (a UnitRef) feeds event and per-participant strategies."""
+    strategy = make_strategy(cfg)
+    raw = np.asarray(strategy.starts(grid, unit), np.int64).reshape(-1)
+    starts = np.unique(raw)
+    dropped: dict[str, int] = {}
+    _count(dropped, "duplicate_start", np.ones(raw.size - starts.size, bool))
+    W, T = cfg.size_min, grid.n_minutes
     # a window with no observed minute at all is not a candidate (a gap between recordings, not a
     # too-missing window): one cumulative sum over the grid rules them out before any copy
     any_obs = np.r_[0, np.cumsum(grid.observed.any(axis=1))]
-    ends = np.minimum(starts + cfg.size_min, grid.n_minutes)
-    starts = starts[any_obs[ends] - any_obs[np.minimum(starts, grid.n_minutes)] > 0]
-    W, C = cfg.size_min, grid.values.shape[1]
-    pad = max(0, int(starts.max()) + W - grid.n_minutes) if starts.size else 0
-    values, observed, offsets = grid.values, grid.observed, grid.tz_offset_min
-    if pad:
-        values = np.concatenate([values, np.full((pad, C), np.nan, np.float32)])
-        observed = np.concatenate([observed, np.zeros((pad, C), bool)])
-        offsets = np.concatenate([offsets, np.full(pad, offsets[-1], np.int16)])
-    idx = starts[:, None] + np.arange(W)[None, :]
+    has_data = any_obs[np.clip(starts + W, 0, T)] - any_obs[np.clip(starts, 0, T)] > 0
+    if strategy.count_empty:
+        _count(dropped, "no_data", ~has_data)
+    starts = starts[has_data]
+    front = max(0, -int(starts.min())) if starts.size else 0
+    back = max(0, int(starts.max()) + W - T) if starts.size else 0
+    values, observed, offsets = _padded(grid, front, back)
+    idx = (starts + front)[:, None] + np.arange(W)[None, :]
     obs_w = observed[idx]
-    missing = 1.0 - obs_w.mean(axis=(1, 2)) if starts.size else np.zeros(0)
-    keep = (missing <= cfg.max_missing_ratio) & obs_w.any(axis=(1, 2))
-    covered = np.zeros(grid.n_minutes + pad, bool)
-    for s in starts[keep]:  # one slice per window, not per minute
-        covered[s:s + W] = True
-    data_rows = grid.observed.any(axis=1)
-    not_windowed = int((data_rows & ~covered[:grid.n_minutes]).sum())
-    dropped = {"too_missing": int((~keep).sum())} if (~keep).any() else {}
-    k = idx[keep]
-    return Windows(starts[keep], values[k], observed[k], offsets[k], dropped, not_windowed)
+    n_obs = obs_w.sum(axis=1)                     # int [N, C]: exact, so missing equals the mean over (W, C)
+    coverage = n_obs / W
+    missing = 1.0 - n_obs.sum(axis=1) / (W * n_obs.shape[1])
+    keep = missing <= cfg.max_missing_ratio
+    _count(dropped, "too_missing", ~keep)
+    keep = _coverage_filter(cfg, grid, coverage, keep, dropped)
+    kept = np.flatnonzero(keep)
+    unit_key = unit.key if unit is not None else ""
+    cand = Candidates(starts[kept], grid.start_minute + starts[kept], missing[kept], coverage[kept],
+                      grid.channels, unit_key)
+    chosen, sel_dropped = strategy.select(cand)
+    chosen = np.asarray(chosen)
+    if chosen.dtype != bool or chosen.shape != (len(cand),):
+        raise TypeError(f"windowing strategy {cfg.strategy!r}: select() must return a bool mask of shape "
+                        f"({len(cand)},), got {chosen.dtype} {chosen.shape}")
+    for reason, n in sel_dropped.items():
+        if n:
+            dropped[reason] = dropped.get(reason, 0) + int(n)
+    kept = kept[chosen]
+    k = idx[kept]
+    return Windows(starts[kept], values[k], observed[k], offsets[k], dropped,
+                   _not_windowed(grid, starts[kept] + front, W, front))
+
+
+def _not_windowed(grid: MinuteGrid, padded_starts: np.ndarray, W: int, front: int) -> int:
+    """Minutes with data that no kept window covers (a difference array, no loop per window)."""
+    T = grid.n_minutes
+    diff = np.zeros(front + T + W + 1, np.int64)
+    np.add.at(diff, padded_starts, 1)
+    np.add.at(diff, padded_starts + W, -1)
+    covered = np.cumsum(diff)[front:front + T] > 0
+    return int((grid.observed.any(axis=1) & ~covered).sum())
 
 
 def time_features(grid_start_minute: int, start_row: np.ndarray, tz_offset_min: np.ndarray) -> np.ndarray:

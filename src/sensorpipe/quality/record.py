@@ -3,7 +3,12 @@
 Metrics: missing ratio per channel (kept windows and whole grid),
 out-of-range rate per source (quarantined + clipped over rows in), windows
 kept and dropped by reason, rows quarantined by reason, and the row
-reconciliation (rows in = accepted + quarantined) per source.
+reconciliation (rows in = accepted + quarantined) per source, and per
+channel how its missing cells were imputed (``imputed_cells:<method>``,
+``imputed_cells:fallback_long_gap``, ``imputed_cells:fallback_no_observation``,
+``imputed_cells:left_missing``). Grid cells changed by cleaning are counted
+per source (``cleaned:<channel>:<reason>``) and per channel
+(``channel:<ch>`` / ``cleaned:<reason>``).
 """
 
 from __future__ import annotations
@@ -64,11 +69,34 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         q.append(QualityRecord(src.name, "windows_kept", sum(u.windows_kept for u in us)))
         for k in sorted({k for u in us for k in u.raw_counts}):
             q.append(QualityRecord(src.name, f"raw:{k}", sum(u.raw_counts.get(k, 0) for u in us)))
+        for k in sorted({k for u in us for k in u.cleaning_counts}):  # k = "<channel>:<reason>"
+            q.append(QualityRecord(src.name, f"cleaned:{k}", sum(u.cleaning_counts.get(k, 0) for u in us)))
     grid = sum(u.grid_minutes for u in result.units)
     for j, ch in enumerate(cfg.channels):
         seen = sum(u.observed_minutes[j] for u in result.units)
         q.append(QualityRecord(f"channel:{ch}", "grid_missing_ratio", 1.0 - seen / grid if grid else 1.0))
+        for reason in sorted({k.split(":", 1)[1] for u in result.units for k in u.cleaning_counts
+                              if k.split(":", 1)[0] == ch}):
+            q.append(QualityRecord(f"channel:{ch}", f"cleaned:{reason}",
+                                   sum(u.cleaning_counts.get(f"{ch}:{reason}", 0) for u in result.units)))
+        for how in sorted({k for u in result.units for k in u.impute_counts.get(ch, {})}):
+            q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}",
+                                   sum(u.impute_counts.get(ch, {}).get(how, 0) for u in result.units)))
     return q
+
+
+def normalization_records(norm: NormParams) -> list[NormalizationRecord]:
+    """One row per channel: method, fitted center/scale/clip range, fallback and train statistics."""
+    nan = float("nan")
+    sigma = nan if norm.clip_sigma is None else norm.clip_sigma
+    out = []
+    for j, ch in enumerate(norm.channels):
+        lo, hi = norm.clip_low[j], norm.clip_high[j]
+        out.append(NormalizationRecord(
+            ch, norm.methods[j], norm.mean[j], norm.std[j], sigma, "train", norm.count[j], norm.center[j],
+            norm.scale[j], nan if lo is None else lo, nan if hi is None else hi, norm.fallback[j], norm.median[j],
+            norm.iqr[j], norm.min[j], norm.max[j], norm.quantile_error[j]))
+    return out
 
 
 def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, started: dt.datetime,
@@ -98,8 +126,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         config_json=json.dumps(config, sort_keys=True, default=str), output_dir=result.output_dir,
         input_fingerprints={f: h for u in result.units for f, h in u.input_fingerprints.items()},
         split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
-        normalization=[NormalizationRecord(c, m, mu, sd, norm.clip_sigma, "train", n)
-                       for c, m, mu, sd, n in zip(norm.channels, norm.methods, norm.mean, norm.std, norm.count)],
+        normalization=normalization_records(norm),
         quality=quality_metrics(cfg, result), quarantine=quarantine,
         units=[UnitRecord(u.source, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],

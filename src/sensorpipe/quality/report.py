@@ -62,6 +62,8 @@ def render(record: RunRecord, result=None) -> str:
         reasons[(r.source, r.reason)] = reasons.get((r.source, r.reason), 0) + r.count
     dropped = [[m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                if m.scope == "dataset" and m.name.startswith("windows_dropped:")]
+    cleaned = [[m.scope, *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
+               if not m.scope.startswith("channel:") and m.scope != "dataset" and m.name.startswith("cleaned:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
     norm = [[n.channel, n.method, n.mean, n.std, n.clip_sigma, n.count] for n in record.normalization]
     timing = ""
@@ -79,6 +81,8 @@ td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th{{background:#e
 <h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())],
                                            "no row was quarantined")}
 <h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped, "no window was dropped")}
+<h2>Cleaning: grid minutes changed by channel and reason</h2>{_table(["source", "channel", "reason", "minutes"], cleaned,
+                                                                     "cleaning changed no minute")}
 <h2>Missingness</h2>{_missing_plot(record)}
 <h2>Channel statistics (observed minutes of kept windows, real units)</h2>
 {_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}

@@ -31,7 +31,7 @@ from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import PipelineConfig, load_config, stable_hash
 from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
-from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.stages import RunContext, UnitSummary, encode_unit, prepare_unit
 from sensorpipe.schema.validate import QUARANTINE_SCHEMA
@@ -155,11 +155,15 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
 
 
 def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:
-    """Merge train-split statistics in unit order (so every runner gets the same numbers)."""
-    stats = RunningStats.zeros(len(cfg.channels))
+    """Merge train-split statistics in unit order (so every runner gets the same numbers).
+
+    Moments merge exactly (float64, fixed order) and the quantile sketches are
+    integer counts, so the parameters do not depend on the runner or workers.
+    """
+    stats = FitStats.zeros(cfg.channels, cfg.normalization)
     for s in summaries:
         if s.split == "train":
-            stats = stats.merge(RunningStats.from_json(s.stats))
+            stats = stats.merge(FitStats.from_json(s.fit_stats))
     return NormParams.fit(cfg.channels, stats, cfg.normalization)
 
 

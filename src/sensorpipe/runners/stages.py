@@ -1,7 +1,7 @@
 """The two per-unit passes every runner maps over units.
 
 Pass 1 (:func:`prepare_unit`): read -> validate -> raw features -> minute grid
--> windows -> labels, lineage and mergeable statistics. Its arrays are cached
+-> cleaning -> windows -> labels, lineage and mergeable statistics. Its arrays are cached
 on disk under the unit's fingerprint (inputs + stage configs), so a re-run or
 a resumed run skips finished units.
 
@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,10 @@ from sensorpipe.labels.base import labels_for_windows
 from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing import raw_features
+from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
-from sensorpipe.processing.impute import impute, methods_for
-from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
+from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter
@@ -53,7 +54,8 @@ class RunContext:
 
     def stage_hashes(self) -> dict[str, str]:
         c = self.cfg
-        return {"validate": stable_hash(code_version()), "window": stable_hash(c.window.__dict__),
+        return {"validate": stable_hash(code_version()), "clean": stable_hash(asdict(c.cleaning)),
+                "window": stable_hash(c.window.__dict__),
                 "channels": stable_hash(list(c.channels)), "impute": stable_hash(c.imputation.__dict__),
                 "normalize": stable_hash(c.normalization.__dict__), "captions": stable_hash(list(c.captions.levels))}
 
@@ -86,6 +88,10 @@ class UnitSummary:
     grid_minutes: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
     non_monotonic: int = 0
+    cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
+    fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
+    participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
+    impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
 
     @property
     def rows_quarantined(self) -> int:
@@ -152,9 +158,12 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     split = assign_split(cfg.splits, unit.source.name, unit.participant.participant_id)
     grid = build_grid(obs, cfg.channels, unit.participant.tz) if len(obs) else None
     timer.lap("grid")
+    cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
+    timer.lap("clean")
     W, C = cfg.window.size_min, len(cfg.channels)
-    win = cut_windows(grid, cfg.window) if grid is not None else _empty_windows(W, C)
+    win = cut_windows(grid, cfg.window, unit) if grid is not None else _empty_windows(W, C)
     grid_start = grid.start_minute if grid is not None else 0
+    pmean = _participant_mean(grid, C)
     start_utc_min = grid_start + win.start_row
     timer.lap("window")
     labels = labels_for_windows(unit, start_utc_min, W, win.tz_offset_min[:, 0].astype(np.int64) if len(win) else
@@ -170,10 +179,13 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
         input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
         reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file={f: list(v) for f, v in vr.by_file().items()},
-        non_monotonic=vr.non_monotonic,
+        non_monotonic=vr.non_monotonic, cleaning_counts=cleaning_counts,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
         stats=RunningStats.of(win.values, win.observed).to_json(), lineage=lineage,
+        fit_stats=FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization).to_json(f"{stem}.sketch.npz"),
+        participant_mean=pmean.tolist(),
+        impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
         cache=f"{stem}.npz", quarantine=q_path,
         observed_minutes=grid.observed.sum(axis=0).tolist() if grid is not None else [0] * C,
         grid_minutes=grid.n_minutes if grid is not None else 0)
@@ -182,6 +194,15 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     Path(f"{stem}.json.tmp").write_text(json.dumps(summary.__dict__))
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+def _participant_mean(grid, C: int) -> np.ndarray:
+    """Per channel, the mean of every observed minute of the unit's grid (NaN where never observed)."""
+    if grid is None:
+        return np.full(C, np.nan)
+    cnt = grid.observed.sum(axis=0)
+    total = np.where(grid.observed, grid.values, 0.0).sum(axis=0, dtype=np.float64)
+    return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
 
 
 def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, quarantine: pa.Table, stem: Path) -> str:
@@ -259,8 +280,10 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
     labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
     timer.lap("cache_read")
-    fallback = np.array([m if meth == "zscore" else 0.0 for m, meth in zip(norm.mean, norm.methods)], np.float32)
-    filled = impute(values, observed, methods_for(cfg.channels, cfg.imputation), fallback)
+    fallback = np.array(norm.fallback, np.float32)
+    pmean = np.array(summary.participant_mean, np.float64) if summary.participant_mean else None
+    filled = impute(values, observed, specs_for(cfg.channels, cfg.imputation), fallback, pmean)
+    missing_c, longest_gap = window_quality(observed)
     timer.lap("impute")
     normed = norm.apply(filled)
     times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
@@ -275,7 +298,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
               "participant_id": summary.participant, "dataset": summary.source,
               "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
               "key": window_key(summary.source, summary.participant, int(start[i])),
-              "caption": captions[i], "caption_statistical": captions[i], "labels": _window_labels(labels, i)}
+              "caption": captions[i], "caption_statistical": captions[i], "labels": _window_labels(labels, i),
+              "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
         records.append(encoder.encode(ex))
     RecordSpill.write(stem, records)
     timer.lap("serialize")

@@ -105,14 +105,25 @@ class SourceAdapter:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     time_convention: ClassVar[str] = ""
-    #: canonical channels this format can feed (empty: any, mapped in the config)
+    #: canonical channels this format's rows can feed (empty and no raw kinds: any, mapped in the config)
     channels: ClassVar[tuple[str, ...]] = ()
+    #: raw waveform kinds it yields; their minute features add to :meth:`all_channels`
+    raw_kinds: ClassVar[tuple[str, ...]] = ()
     #: what the adapter deliberately does not keep, and why (README "Supported sources")
     drops: ClassVar[str] = ""
 
     @dataclass(frozen=True)
     class Options:
         pass
+
+    @classmethod
+    def all_channels(cls) -> tuple[str, ...]:
+        """Every canonical channel the format can feed: its rows' channels plus its raw signals' features."""
+        from sensorpipe.processing.raw_features import kind_channels
+
+        kinds = kind_channels()
+        out = list(cls.channels) + [c for k in cls.raw_kinds for c in kinds.get(k, ())]
+        return tuple(dict.fromkeys(out))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -74,7 +74,7 @@ class EdfAdapter(SourceAdapter):
     description = "EDF / EDF+ recordings (ECG, EDA, respiration, temperature, PPG channels matched by label)"
     time_convention = ("header start date + time = local wall clock of the recording, in the participant's zone; "
                        "samples evenly spaced at each signal's rate")
-    channels = ("heart_rate", "respiratory_rate", "eda_level", "skin_temperature")
+    raw_kinds = ('ecg', 'resp', 'eda', 'temp')
     drops = ("the patient field (PII); signals whose label matches no kind (EEG, EOG, EMG, SpO2, ...) and "
              "further matches of a kind already taken; EDF+ annotations")
 

@@ -38,7 +38,7 @@ class EmpaticaE4Adapter(SourceAdapter):
     name = "empatica_e4"
     description = "Empatica E4 session folders (BVP 64 Hz, ACC 32 Hz in 1/64 g, EDA and TEMP 4 Hz)"
     time_convention = "UTC Unix seconds of the session start in row 1; samples evenly spaced at row 2's rate"
-    channels = ("heart_rate", "enmo", "eda_level", "skin_temperature")
+    raw_kinds = ('ppg', 'acc', 'eda', 'temp')
     drops = "HR.csv and IBI.csv (on-device derivations; heart rate comes from BVP so it is never counted twice)"
 
     @dataclass(frozen=True)

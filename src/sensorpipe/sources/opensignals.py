@@ -133,7 +133,7 @@ class OpenSignalsAdapter(SourceAdapter):
     description = "OpenSignals text files from PLUX biosignalsplux / BITalino (ECG, EDA, respiration, ACC, TEMP, BVP)"
     time_convention = ("header date + time = acquisition start, local wall clock in the participant's zone; "
                        "sample = start + nSeq / sampling rate (BITalino: row order, 4-bit nSeq for gaps)")
-    channels = ("heart_rate", "respiratory_rate", "eda_level", "skin_temperature", "enmo")
+    raw_kinds = ('ecg', 'resp', 'eda', 'temp', 'acc', 'ppg')
     drops = ("digital I/O columns (I1, I2, O1, O2, DI) and sensors with no minute feature (EMG, EEG, EOG, LUX, "
              "SpO2, RAW, ...: logged per file); ACC channels not in a group of three")
 

@@ -99,7 +99,7 @@ class WesadAdapter(SourceAdapter):
                    "and wrist E4")
     time_convention = ("no clock time in the pickle: the start is the participants table's start_utc (UTC) or the "
                        "local start in S<k>_respiban.txt's header; samples evenly spaced at each signal's rate")
-    channels = ("heart_rate", "respiratory_rate", "enmo", "eda_level", "skin_temperature")
+    raw_kinds = ('ecg', 'ppg', 'resp', 'acc', 'eda', 'temp')
     drops = ("EMG; the non-preferred device's ECG/BVP, ACC, EDA and temperature (prefer: chest|wrist), so no "
              "channel is counted twice; the label stream (exposed by condition_segments, not as rows); "
              "S<k>_quest.csv, S<k>_readme.txt, S<k>_E4_Data.zip")

@@ -33,6 +33,13 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
         "time": tfds.features.Tensor(shape=(W, 4), dtype=np.int16, encoding=_BYTES,
                                      doc="Local time per minute: " + ", ".join(TIME_FEATURES) + " (Monday = 0)."),
         "missingness_ratio": tfds.features.Scalar(np.float32, doc="Share of masked cells in the window."),
+        "missing_ratio_per_channel": tfds.features.Tensor(
+            shape=(C,), dtype=np.float32, encoding=_BYTES,
+            doc=f"Share of the window's minutes missing (masked), per channel in order: {', '.join(channels)}."),
+        "longest_gap_min": tfds.features.Tensor(
+            shape=(C,), dtype=np.int32, encoding=_BYTES,
+            doc="Longest run of missing minutes in the window, per channel (an edge gap counts up to the "
+                "window's edge; W = channel never observed in the window)."),
         "participant_id": tfds.features.Text(doc="Pseudonymized participant id (keyed hash)."),
         "dataset": tfds.features.Text(doc="Source dataset name."),
         "start_utc": tfds.features.Scalar(np.int64, doc="Window start, seconds since 1970-01-01 UTC."),
