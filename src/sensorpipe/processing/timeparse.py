@@ -33,7 +33,7 @@ NONEXISTENT = "nonexistent_local_time"
 def _to_numpy_float(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
         return pd.to_numeric(pd.Series(np.asarray(arr.to_pylist(), dtype=object)), errors="coerce").to_numpy(np.float64)
-    return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    return pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
 
 
 def _errors(bad: np.ndarray, reason: str) -> np.ndarray | None:
