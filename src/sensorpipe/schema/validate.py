@@ -197,7 +197,7 @@ def _parse_values(part: pa.Table, field_codes: np.ndarray, names: list[str], sch
         return vals, np.isnan(vals)
     missing = np.asarray(pc.is_null(col, nan_is_null=True).to_numpy(zero_copy_only=False))
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
-        return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).copy(), missing
+        return pc.cast(col, pa.float64(), safe=False).to_numpy(zero_copy_only=False).copy(), missing
     text = pc.utf8_trim_whitespace(pc.cast(col, pa.string()))
     try:
         vals = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False).copy()
