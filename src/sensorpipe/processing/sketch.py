@@ -131,10 +131,10 @@ class HistogramSketch:
                 "min": self.min.tolist(), "max": self.max.tolist()}
 
     def save(self, path: str) -> None:
-        """Write the sketch (sparse, compressed npz) atomically: the per-unit summary keeps only the path."""
+        """Write the sketch (sparse npz: only non-zero cells) atomically; the per-unit summary keeps only the path."""
         flat = np.flatnonzero(self.counts)
         tmp = f"{path}.tmp.npz"
-        np.savez_compressed(tmp, lo=self.lo, hi=self.hi, bins=np.int64(self.bins), cells=flat,
+        np.savez(tmp, lo=self.lo, hi=self.hi, bins=np.int64(self.bins), cells=flat,
                             counts=self.counts.reshape(-1)[flat], min=self.min, max=self.max)
         os.replace(tmp, path)
 
