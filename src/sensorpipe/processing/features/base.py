@@ -26,6 +26,8 @@ opts out), and plugins call :func:`register_extractor`.
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -157,6 +159,27 @@ class FeatureExtractor:
 
     def features(self, sig: RawSignal, index: MinuteIndex) -> Features:
         raise NotImplementedError
+
+    def detector_input(self, sig: RawSignal, index: MinuteIndex,
+                       min_rate_hz: float) -> tuple[np.ndarray, float, np.ndarray] | Features:
+        """The shared start of every beat/breath detector: ``(gap-filled samples, rate, support)``.
+
+        Returns all-NaN :class:`Features` with the reason instead when the rate
+        is below what the detector needs or the signal has nothing to detect.
+        """
+        from sensorpipe.processing.features.chunks import usable
+
+        x, ok = finite_samples(sig)
+        support = np.bincount(index.minute[ok], minlength=index.n_minutes)
+        fs = float(sig.sample_rate_hz)
+        if fs < min_rate_hz:
+            logging.getLogger(type(self).__module__).warning(
+                "%s: %s at %g Hz is below the %g Hz its detector needs; no minutes derived",
+                sig.source_file, self.kind, fs, min_rate_hz)
+            return nan_features(self.channels, support, "rate_below_detector_minimum")
+        if not usable(x, ok, fs):
+            return nan_features(self.channels, support, "no_detectable_signal")
+        return fill_gaps(x.ravel(), ok), fs, support
 
     def minute_values(self, sig: RawSignal, minute: np.ndarray, n_minutes: int) -> tuple[np.ndarray, np.ndarray]:
         """(primary channel value per minute, finite samples per minute) for a sample->minute map of ``sig``."""

@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import numpy as np
@@ -34,9 +33,6 @@ from sensorpipe.processing.features.base import (
     FeatureExtractor,
     Features,
     MinuteIndex,
-    fill_gaps,
-    finite_samples,
-    nan_features,
 )
 from sensorpipe.processing.features.beats import HRV_CHANNELS, heart_features
 from sensorpipe.processing.features.chunks import (
@@ -44,10 +40,8 @@ from sensorpipe.processing.features.chunks import (
     peaks,
     refine_peaks,
     run_chunked,
-    usable,
 )
 
-log = logging.getLogger(__name__)
 
 
 class EcgFeatures(FeatureExtractor):
@@ -60,16 +54,10 @@ class EcgFeatures(FeatureExtractor):
     overlap_s: ClassVar[float] = 15.0
 
     def features(self, sig, index: MinuteIndex) -> Features:
-        x, ok = finite_samples(sig)
-        support = np.bincount(index.minute[ok], minlength=index.n_minutes)
-        fs = float(sig.sample_rate_hz)
-        if fs < self.min_rate_hz:
-            log.warning("%s: ecg at %g Hz is below the %g Hz its detector needs; no minutes derived",
-                        sig.source_file, fs, self.min_rate_hz)
-            return nan_features(self.channels, support, "rate_below_detector_minimum")
-        if not usable(x, ok, fs):
-            return nan_features(self.channels, support, "no_detectable_signal")
-        x = fill_gaps(x.ravel(), ok)
+        prepared = self.detector_input(sig, index, self.min_rate_hz)
+        if isinstance(prepared, Features):
+            return prepared
+        x, fs, support = prepared
         _, beat_pos = run_chunked(lambda seg: _detect(seg, fs), x, fs, self.chunk_s, self.overlap_s)
         return Features(heart_features(np.unique(beat_pos) / fs, index, self.min_beats), support)
 

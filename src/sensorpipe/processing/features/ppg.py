@@ -36,7 +36,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import numpy as np
@@ -45,9 +44,6 @@ from sensorpipe.processing.features.base import (
     FeatureExtractor,
     Features,
     MinuteIndex,
-    fill_gaps,
-    finite_samples,
-    nan_features,
 )
 from sensorpipe.processing.features.beats import HRV_CHANNELS, heart_features
 from sensorpipe.processing.features.chunks import (
@@ -55,10 +51,8 @@ from sensorpipe.processing.features.chunks import (
     peaks,
     refine_peaks,
     run_chunked,
-    usable,
 )
 
-log = logging.getLogger(__name__)
 
 
 class PpgFeatures(FeatureExtractor):
@@ -73,16 +67,10 @@ class PpgFeatures(FeatureExtractor):
     overlap_s: ClassVar[float] = 15.0
 
     def features(self, sig, index: MinuteIndex) -> Features:
-        x, ok = finite_samples(sig)
-        support = np.bincount(index.minute[ok], minlength=index.n_minutes)
-        fs = float(sig.sample_rate_hz)
-        if fs < self.min_rate_hz:
-            log.warning("%s: ppg at %g Hz is below the %g Hz its detector needs; no minutes derived",
-                        sig.source_file, fs, self.min_rate_hz)
-            return nan_features(self.channels, support, "rate_below_detector_minimum")
-        if not usable(x, ok, fs):
-            return nan_features(self.channels, support, "no_detectable_signal")
-        x = fill_gaps(x.ravel(), ok)
+        prepared = self.detector_input(sig, index, self.min_rate_hz)
+        if isinstance(prepared, Features):
+            return prepared
+        x, fs, support = prepared
         if fs < 50.0:
             t_s = np.arange(int(x.size * self.detect_rate_hz / fs)) / self.detect_rate_hz
             x = np.interp(t_s, np.arange(x.size) / fs, x)

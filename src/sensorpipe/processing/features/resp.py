@@ -13,7 +13,6 @@ no minute is derived.
 
 from __future__ import annotations
 
-import logging
 from typing import ClassVar
 
 import numpy as np
@@ -22,14 +21,10 @@ from sensorpipe.processing.features.base import (
     FeatureExtractor,
     Features,
     MinuteIndex,
-    fill_gaps,
-    finite_samples,
-    nan_features,
 )
 from sensorpipe.processing.features.beats import BREATH_INTERVAL_S, Intervals
-from sensorpipe.processing.features.chunks import cleaned, peaks, run_chunked, usable
+from sensorpipe.processing.features.chunks import cleaned, peaks, run_chunked
 
-log = logging.getLogger(__name__)
 
 
 class RespirationFeatures(FeatureExtractor):
@@ -42,16 +37,10 @@ class RespirationFeatures(FeatureExtractor):
     overlap_s: ClassVar[float] = 60.0
 
     def features(self, sig, index: MinuteIndex) -> Features:
-        x, ok = finite_samples(sig)
-        support = np.bincount(index.minute[ok], minlength=index.n_minutes)
-        fs = float(sig.sample_rate_hz)
-        if fs < self.min_rate_hz:
-            log.warning("%s: resp at %g Hz is below the %g Hz its detector needs; no minutes derived",
-                        sig.source_file, fs, self.min_rate_hz)
-            return nan_features(self.channels, support, "rate_below_detector_minimum")
-        if not usable(x, ok, fs):
-            return nan_features(self.channels, support, "no_detectable_signal")
-        x = fill_gaps(x.ravel(), ok)
+        prepared = self.detector_input(sig, index, self.min_rate_hz)
+        if isinstance(prepared, Features):
+            return prepared
+        x, fs, support = prepared
         _, idx = run_chunked(lambda seg: _detect(seg, fs), x, fs, self.chunk_s, self.overlap_s)
         iv = Intervals.of(np.unique(idx) / fs, index, BREATH_INTERVAL_S)
         return Features({"respiratory_rate": iv.rate_minutes(index.n_minutes, self.min_breaths)}, support)
