@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = args.workers if args.runner == "multiprocess" else 1
     obs = r.observations_in
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    rss_child = max((u.peak_rss_mib for u in r.units), default=0.0)  # workers report their own peak
     print(f"machine      {platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(f"cohort       {args.participants} participants x {args.days} days (generated/reused in {gen_s:.1f} s, not timed)")
     print(f"runner       {args.runner} ({cores} worker{'s' if cores > 1 else ''})")
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall         {wall:.2f} s end to end")
     print(f"throughput   {obs / wall / 1e6:.2f} M observations/s total, {obs / wall / cores / 1e6:.2f} M/s per core")
     print(f"windows      {r.windows_kept} kept, {r.windows_kept / wall:.1f} windows/s")
-    print(f"peak RSS     driver {rss_self:.0f} MiB, largest worker {rss_child:.0f} MiB")
+    print(f"peak RSS     driver {rss_self:.0f} MiB, largest unit process {rss_child:.0f} MiB")
     print("driver time  " + ", ".join(f"{k} {v:.2f}s" for k, v in r.seconds.items()))
     total = sum(r.stage_seconds.values()) or 1.0
     print(f"unit work    {total:.2f} s summed over units (pass 1 + pass 2 stages)")

@@ -107,16 +107,20 @@ class FitStats:
            cfg: NormalizationConfig) -> "FitStats":
         """Stats of ``values [..., C]`` where ``observed``; the transform is each channel's method's."""
         lo, hi = _valid_range(channels)
-        t = values.astype(np.float64, copy=True)
-        ok = observed.copy()
-        for j, (method, _) in enumerate(channel_specs(channels, cfg)):  # one iteration per channel
-            norm = get_normalizer(method)
-            if type(norm).transform is not Normalizer.transform:
+        raw = RunningStats.of(values, observed)
+        transforming = [j for j, (method, _) in enumerate(channel_specs(channels, cfg))
+                        if type(get_normalizer(method)).transform is not Normalizer.transform]
+        transformed = raw
+        if transforming:  # only then a second pass over transformed values (e.g. log1p)
+            t = values.astype(np.float64, copy=True)
+            ok = observed.copy()
+            for j in transforming:  # one iteration per transformed channel
+                norm = get_normalizer(channel_specs(channels, cfg)[j][0])
                 with np.errstate(invalid="ignore", divide="ignore"):
                     t[..., j] = norm.transform(np.where(observed[..., j], t[..., j], 0.0))
                 ok[..., j] &= np.isfinite(t[..., j])
-        return cls(RunningStats.of(values, observed), RunningStats.of(t, ok),
-                   HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins))
+            transformed = RunningStats.of(t, ok)
+        return cls(raw, transformed, HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins))
 
     def merge(self, other: "FitStats") -> "FitStats":
         return FitStats(self.raw.merge(other.raw), self.transformed.merge(other.transformed),

@@ -87,6 +87,7 @@ class UnitSummary:
     observed_minutes: list[int] = field(default_factory=list)
     grid_minutes: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0   # of the process that prepared the unit (memory is bounded per unit)
     non_monotonic: int = 0
     cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
     fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
@@ -191,6 +192,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         grid_minutes=grid.n_minutes if grid is not None else 0)
     timer.lap("cache_write")
     summary.stage_seconds = timer.seconds
+    summary.peak_rss_mib = _peak_rss_mib()
     Path(f"{stem}.json.tmp").write_text(json.dumps(summary.__dict__))
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
@@ -203,6 +205,14 @@ def _participant_mean(grid, C: int) -> np.ndarray:
     cnt = grid.observed.sum(axis=0)
     total = np.where(grid.observed, grid.values, 0.0).sum(axis=0, dtype=np.float64)
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
+
+
+def _peak_rss_mib() -> float:
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
 def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, quarantine: pa.Table, stem: Path) -> str:
