@@ -15,12 +15,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from sensorpipe.metadata.store import MetadataNotFound
+    from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import StrictModeError
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
-    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, IndexError, StrictModeError)
+    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

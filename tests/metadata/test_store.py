@@ -245,8 +245,32 @@ def test_refuses_newer_db_schema(tmp_path):
     with s.engine.begin() as conn:
         conn.execute(t.schema_meta.update().values(value="99"))
     s.close()
-    with pytest.raises(RuntimeError, match="schema version 99"):
+    from sensorpipe.metadata.store import MetadataVersionError
+
+    with pytest.raises(MetadataVersionError, match="schema version 99, newer than"):
         MetadataStore(url)
+
+
+def test_older_db_gains_the_new_nullable_columns(tmp_path):
+    """A version-1 database (before the normalization columns) is upgraded in place, data kept."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = MetadataStore(url)
+    store.record_run(make_run())
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:   # turn it back into a version-1 file: drop a column added in version 2
+        conn.exec_driver_sql("ALTER TABLE normalization_params DROP COLUMN quantile_error")
+        conn.execute(t.schema_meta.update().values(value="1"))
+    engine.dispose()
+    upgraded = MetadataStore(url)
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION)
+        cols = {c["name"] for c in sa.inspect(conn).get_columns("normalization_params")}
+    assert "quantile_error" in cols
+    assert upgraded.get_run("run-1") is not None
+    upgraded.record_run(make_run(run_id="run-2"))   # and it can be written again
 
 
 def test_audit_log(tmp_path):

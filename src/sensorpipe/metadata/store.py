@@ -28,6 +28,10 @@ from sensorpipe.metadata.records import RunRecord, SchemaRecord
 __all__ = ["MetadataStore", "MetadataNotFound"]
 
 
+class MetadataVersionError(ValueError):
+    """The database's schema version cannot be used by this sensorpipe (the message says what to do)."""
+
+
 class MetadataNotFound(KeyError):
     """Raised when a fingerprint, run, schema or version is not in the database."""
 
@@ -83,10 +87,12 @@ class MetadataStore:
         self.create()
 
     def create(self) -> None:
-        """Create missing tables and check the stored DB schema version (idempotent).
+        """Create missing tables, check the stored DB schema version, migrate an older one (idempotent).
 
         A database written by a newer sensorpipe is refused rather than
-        misread; there are no migrations yet because there is one version.
+        misread. An older one is upgraded in place when the newer schema only
+        adds nullable columns (the only kind of change so far); anything else
+        is refused with a message saying what to do.
         """
         t.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
@@ -95,12 +101,32 @@ class MetadataStore:
             ).scalar()
             if stored is None:
                 conn.execute(insert(t.schema_meta), [{"key": "db_schema_version", "value": str(t.DB_SCHEMA_VERSION)}])
-            elif int(stored) != t.DB_SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"metadata database {self.url} has schema version {stored}, this sensorpipe "
-                    f"expects {t.DB_SCHEMA_VERSION}; use the sensorpipe version that wrote it "
-                    "or point metadata.url at a new database"
-                )
+            elif int(stored) > t.DB_SCHEMA_VERSION:
+                raise MetadataVersionError(
+                    f"metadata database {self.url} has schema version {stored}, newer than this sensorpipe's "
+                    f"{t.DB_SCHEMA_VERSION}; upgrade sensorpipe or point metadata.url at another database")
+            elif int(stored) < t.DB_SCHEMA_VERSION:
+                self._migrate(conn, int(stored))
+
+    def _migrate(self, conn: Connection, stored: int) -> None:
+        """Add the nullable columns newer versions introduced; refuse any other difference."""
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy.schema import CreateColumn
+
+        have = sa_inspect(conn)
+        for table in t.metadata.sorted_tables:
+            existing = {c["name"] for c in have.get_columns(table.name)}
+            for col in table.columns:
+                if col.name in existing:
+                    continue
+                if not col.nullable:
+                    raise MetadataVersionError(
+                        f"metadata database {self.url} (schema version {stored}) lacks the required column "
+                        f"{table.name}.{col.name}; point metadata.url at a new database")
+                ddl = CreateColumn(col).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+        conn.execute(t.schema_meta.update().where(t.schema_meta.c.key == "db_schema_version")
+                     .values(value=str(t.DB_SCHEMA_VERSION)))
 
     def close(self) -> None:
         """Release pooled connections (lets the SQLite file be removed on Windows)."""
