@@ -14,11 +14,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from sensorpipe.access.dataset import SensorDataset
 
 
-def open(path: str) -> "SensorDataset":  # noqa: A001 - the public name the design promises
-    """Open a written dataset directory for random access (numpy dicts)."""
+def open(path: str, cache_dir: str | None = None) -> "SensorDataset":  # noqa: A001 - the design's public name
+    """Open a written dataset (local path, ``file://`` or any fsspec URL) for random access (numpy dicts).
+
+    Shards of a remote dataset are cached locally in ``cache_dir`` (default
+    ``$SENSORPIPE_CACHE_DIR`` or ``~/.cache/sensorpipe/fsspec``).
+    """
     from sensorpipe.access.dataset import open_dataset
 
-    return open_dataset(path)
+    return open_dataset(path, cache_dir=cache_dir)
 
 
 def run(config, **overrides):

@@ -1,0 +1,126 @@
+"""Grain access: a ``RandomAccessDataSource`` over one split, a ``MapDataset`` and a ``DataLoader`` recipe.
+
+Examples are the numpy dicts ``sensorpipe.open(dir).splits[split][i]``
+returns (strings stay ``bytes``, arrays keep their dtype), optionally cut to
+some channels. The source is picklable and opens its ArrayRecord reader
+lazily in the process that reads (re-opening after a fork), so it is safe in
+Grain's worker processes.
+
+Needs the ``grain`` extra: ``pip install sensorpipe[grain]`` (written against grain 0.2.x:
+``grain.MapDataset``, ``grain.DataLoader``, ``grain.samplers.IndexSampler``,
+``grain.sharding.ShardOptions``, ``grain.transforms.Batch``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["SensorGrainSource", "make_grain_loader", "make_map_dataset"]
+
+
+def _grain():
+    try:
+        import grain
+    except ImportError as e:  # pragma: no cover - exercised only without grain
+        raise ImportError("sensorpipe.access.grain needs Grain: pip install sensorpipe[grain]") from e
+    return grain
+
+
+class SensorGrainSource:
+    """Grain ``RandomAccessDataSource``-compatible source (``__len__``, ``__getitem__``) over one split."""
+
+    def __init__(self, path_or_dataset: Any, split: str = "train", channels: Sequence[str] | None = None,
+                 fields: Sequence[str] | None = None) -> None:
+        from sensorpipe.access.dataset import SensorDataset
+        from sensorpipe.access.torch import (
+            channel_indices,  # pure python, no torch needed
+        )
+
+        ds = path_or_dataset if isinstance(path_or_dataset, SensorDataset) else SensorDataset(path_or_dataset)
+        self._cols = channel_indices(ds.channels, channels)
+        self.channels = tuple(ds.channels) if self._cols is None else tuple(ds.channels[i] for i in self._cols)
+        self.fields = None if fields is None else tuple(fields)
+        self.split = split
+        self._dir = str(ds.version_dir)
+        self._split = copy.copy(ds[split])
+        self._split._source = None
+        self._pid = os.getpid()
+
+    def _reader(self):
+        if os.getpid() != self._pid:
+            self._split = copy.copy(self._split)
+            self._split._source = None
+            self._pid = os.getpid()
+        return self._split
+
+    def __len__(self) -> int:
+        return len(self._split)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self._reader()[int(i)]
+        if self.fields is not None:
+            ex = {k: ex[k] for k in self.fields}
+        if self._cols is not None:
+            for k in ("input", "mask"):
+                if k in ex:
+                    ex[k] = ex[k][..., self._cols]
+        return ex
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_split"] = copy.copy(self._split)
+        state["_split"]._source = None
+        state["_pid"] = -1
+        return state
+
+    def __repr__(self) -> str:  # Grain uses it to check checkpoints against the source
+        return (f"SensorGrainSource(dir={self._dir!r}, split={self.split!r}, channels={list(self.channels)}, "
+                f"fields={None if self.fields is None else list(self.fields)})")
+
+
+def make_map_dataset(path: Any, split: str = "train", channels: Sequence[str] | None = None,
+                     fields: Sequence[str] | None = None, shuffle: bool = False, seed: int = 0,
+                     batch_size: int | None = None, drop_remainder: bool = False):
+    """``grain.MapDataset.source(SensorGrainSource(...))``, optionally shuffled (seeded) and batched.
+
+    For worker processes: ``make_map_dataset(...).to_iter_dataset().mp_prefetch(
+    grain.MultiprocessingOptions(num_workers=2))``.
+    """
+    grain = _grain()
+    src = path if isinstance(path, SensorGrainSource) else SensorGrainSource(path, split, channels, fields)
+    ds = grain.MapDataset.source(src)
+    if shuffle:
+        ds = ds.shuffle(seed=int(seed))
+    if batch_size:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    return ds
+
+
+def make_grain_loader(path: Any, split: str = "train", batch_size: int | None = None, shuffle: bool = False,
+                      seed: int = 0, worker_count: int = 0, channels: Sequence[str] | None = None,
+                      fields: Sequence[str] | None = None, shard_index: int | None = None,
+                      shard_count: int | None = None, num_epochs: int = 1, drop_remainder: bool = False,
+                      worker_buffer_size: int = 1, read_threads: int | None = None):
+    """A ``grain.DataLoader`` recipe: ``IndexSampler`` (seeded shuffle, sharding) + optional ``Batch``.
+
+    ``worker_count`` > 0 reads in that many worker processes (each opens its
+    own reader); ``shard_index``/``shard_count`` split the records between
+    hosts (Grain's ``ShardOptions``: contiguous ranges, no example read twice).
+    ``batch_size=None`` yields single examples.
+    """
+    grain = _grain()
+    src = path if isinstance(path, SensorGrainSource) else SensorGrainSource(path, split, channels, fields)
+    if (shard_index is None) != (shard_count is None):
+        raise ValueError("pass both shard_index and shard_count (or neither)")
+    shard = (grain.sharding.NoSharding() if shard_count is None
+             else grain.sharding.ShardOptions(shard_index=int(shard_index), shard_count=int(shard_count),
+                                              drop_remainder=False))
+    sampler = grain.samplers.IndexSampler(num_records=len(src), shard_options=shard, shuffle=shuffle,
+                                          num_epochs=num_epochs, seed=int(seed))
+    ops = [grain.transforms.Batch(batch_size=batch_size, drop_remainder=drop_remainder)] if batch_size else []
+    read_options = grain.ReadOptions(num_threads=read_threads) if read_threads is not None else None
+    return grain.DataLoader(data_source=src, sampler=sampler, operations=ops, worker_count=worker_count,
+                            worker_buffer_size=worker_buffer_size, shard_options=shard, read_options=read_options)

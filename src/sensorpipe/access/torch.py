@@ -1,0 +1,253 @@
+"""PyTorch access: a map-style ``Dataset`` over one split and a ``make_dataloader`` helper.
+
+Every example is the one ``sensorpipe.open(dir).splits[split][i]`` returns,
+converted to tensors without changing a byte: arrays keep their stored dtype
+(``input`` float32 ``[W, C]``, ``mask`` bool ``[W, C]`` with True = missing,
+``time`` int16 ``[W, 4]``), scalars and labels become 0-d tensors of the
+feature's own dtype, and string features (``caption``, ``key``, ...) become
+python ``str`` (UTF-8 decoded).
+
+ArrayRecord readers open lazily, in the process that reads: the dataset keeps
+a private copy of the split and re-opens it whenever it finds itself in
+another process (a forked or spawned DataLoader worker), so a reader opened in
+the parent before the fork is never used by a worker.
+
+Needs the ``torch`` extra: ``pip install sensorpipe[torch]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+try:  # absolute import: the top-level torch package, not this module
+    import torch
+    from torch.utils.data import Dataset as _Base
+    from torch.utils.data import Sampler as _SamplerBase
+except ImportError:  # pragma: no cover - exercised only without torch
+    torch = None
+    _Base = object
+    _SamplerBase = object
+
+__all__ = ["SensorTorchDataset", "ShardSampler", "collate", "make_dataloader", "to_tensors"]
+
+
+def _require_torch() -> None:
+    if torch is None:
+        raise ImportError("sensorpipe.access.torch needs PyTorch: pip install sensorpipe[torch]")
+
+
+def _open(path_or_dataset):
+    from sensorpipe.access.dataset import SensorDataset
+
+    if isinstance(path_or_dataset, SensorDataset):
+        return path_or_dataset
+    return SensorDataset(path_or_dataset)
+
+
+def channel_indices(all_channels: Sequence[str], channels: Sequence[str] | None) -> list[int] | None:
+    """Column indices of ``channels`` (in the order asked) in the dataset's own channel order."""
+    if channels is None:
+        return None
+    if isinstance(channels, str):
+        channels = [channels]
+    pos = {c: i for i, c in enumerate(all_channels)}
+    unknown = [c for c in channels if c not in pos]
+    if unknown:
+        raise KeyError(f"unknown channel(s) {', '.join(unknown)}; this dataset has: {', '.join(all_channels)}")
+    if len(set(channels)) != len(channels):
+        raise ValueError(f"channels repeated in {list(channels)}")
+    return [pos[c] for c in channels]
+
+
+def to_tensors(value: Any, np_dtype: Any = None) -> Any:
+    """One decoded example (or part of one) as tensors; bytes become ``str``; dtypes are kept."""
+    if isinstance(value, dict):
+        dt = np_dtype if isinstance(np_dtype, dict) else {}
+        return {k: to_tensors(v, dt.get(k)) for k, v in value.items()}
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:  # a sequence of strings
+            return [to_tensors(v) for v in value.tolist()]
+        arr = value if value.flags.writeable else value.copy()
+        return torch.from_numpy(np.ascontiguousarray(arr))
+    dtype = np_dtype if np_dtype is not None and np.dtype(np_dtype) != object else None
+    return torch.from_numpy(np.asarray(value, dtype=dtype))
+
+
+class SensorTorchDataset(_Base):
+    """Map-style ``torch.utils.data.Dataset`` over one split of a written dataset.
+
+    ``path_or_dataset``: the output directory (or a version dir, or an opened
+    ``SensorDataset``); ``split``: a split name; ``channels``: channel names to
+    keep (``input`` and ``mask`` columns, in the order given; names as in
+    ``ds.channels``); ``fields``: the example keys to return (None = all).
+    """
+
+    def __init__(self, path_or_dataset: Any, split: str = "train", channels: Sequence[str] | None = None,
+                 fields: Sequence[str] | None = None) -> None:
+        _require_torch()
+        ds = _open(path_or_dataset)
+        self.channels: tuple[str, ...] = tuple(ds.channels)
+        self._cols = channel_indices(ds.channels, channels)
+        if self._cols is not None:
+            self.channels = tuple(ds.channels[i] for i in self._cols)
+        self._np_dtype = ds.features.np_dtype
+        known = set(self._np_dtype)
+        if fields is not None:
+            fields = tuple(fields)
+            unknown = [f for f in fields if f not in known]
+            if unknown:
+                raise KeyError(f"unknown field(s) {', '.join(unknown)}; examples have: {', '.join(sorted(known))}")
+        self.fields = fields
+        # a private copy (copying drops any open reader): readers open lazily in the reading process
+        self._split = copy.copy(ds[split])
+        self._split._source = None
+        self.split = split
+        self._pid = os.getpid()
+
+    def _reader(self):
+        if os.getpid() != self._pid:  # a worker: never reuse a reader opened in another process
+            self._split = copy.copy(self._split)
+            self._split._source = None
+            self._pid = os.getpid()
+        return self._split
+
+    def __len__(self) -> int:
+        return len(self._split)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ex = self._reader()[int(i)]
+        if self.fields is not None:
+            ex = {k: ex[k] for k in self.fields}
+        if self._cols is not None:
+            for k in ("input", "mask"):
+                if k in ex:
+                    ex[k] = ex[k][..., self._cols]
+        return {k: to_tensors(v, self._np_dtype.get(k)) for k, v in ex.items()}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_split"] = copy.copy(self._split)
+        state["_split"]._source = None
+        state["_pid"] = -1
+        return state
+
+    def __repr__(self) -> str:
+        return f"SensorTorchDataset(split={self.split!r}, n={len(self)}, channels={list(self.channels)})"
+
+
+def collate(batch: Sequence[Any]) -> Any:
+    """Stack tensors along a new first axis; keep strings as a list; recurse into dicts."""
+    first = batch[0]
+    if isinstance(first, dict):
+        return {k: collate([b[k] for b in batch]) for k in first}
+    if torch is not None and isinstance(first, torch.Tensor):
+        return torch.stack(list(batch))
+    if isinstance(first, str):
+        return list(batch)
+    if isinstance(first, (list, tuple)):
+        return [list(b) for b in batch]
+    return torch.as_tensor(batch)
+
+
+class ShardSampler(_SamplerBase):
+    """Deterministic per-rank sampler: each index of an epoch goes to exactly one rank.
+
+    The epoch's order is ``range(n)`` (``shuffle=False``) or a permutation
+    drawn from ``torch.Generator().manual_seed(seed + epoch)``, identical on
+    every rank; rank ``r`` reads positions ``r, r + world_size, ...``. There is
+    **no padding**: when ``n % world_size != 0`` the first ``n % world_size``
+    ranks get one example more than the others (``torch``'s
+    ``DistributedSampler`` would instead repeat examples to even the ranks).
+    With ``even=True`` the order is cut to ``world_size * (n // world_size)``
+    first, so every rank gets the same count and up to ``world_size - 1``
+    examples are skipped that epoch (different ones each epoch when shuffled).
+    Call ``set_epoch(e)`` each epoch for a new order.
+    """
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1, shuffle: bool = True, seed: int = 0,
+                 even: bool = False) -> None:
+        _require_torch()
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+        self.n, self.rank, self.world_size = int(n), int(rank), int(world_size)
+        self.shuffle, self.seed, self.even = shuffle, int(seed), even
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _order(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        if self.even:
+            order = order[: self.world_size * (self.n // self.world_size)]
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order()[self.rank:: self.world_size])
+
+    def __len__(self) -> int:
+        total = self.world_size * (self.n // self.world_size) if self.even else self.n
+        return max(0, math.ceil((total - self.rank) / self.world_size))
+
+
+def _dist_defaults(rank, world_size):
+    if rank is None and world_size is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return None, None
+    if rank is None or world_size is None:
+        raise ValueError("pass both rank and world_size (or neither)")
+    return int(rank), int(world_size)
+
+
+def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuffle: bool = True, seed: int = 0,
+                    num_workers: int = 0, channels: Sequence[str] | None = None, rank: int | None = None,
+                    world_size: int | None = None, drop_last: bool = False,
+                    multiprocessing_context: Any = None, fields: Sequence[str] | None = None,
+                    even_shards: bool = False, **loader_kwargs: Any):
+    """A ``torch.utils.data.DataLoader`` over one split, batches collated by :func:`collate`.
+
+    - ``shuffle`` + ``seed``: the order comes from a ``torch.Generator`` seeded
+      with ``seed``: the same seed gives the same sequence of epochs.
+    - ``channels``: names to keep, e.g. ``["heart_rate", "steps"]``.
+    - ``rank``/``world_size`` (default: taken from ``torch.distributed`` when it
+      is initialized): a :class:`ShardSampler`, so no example is read twice
+      per epoch across ranks; no padding, ranks differ by at most one example
+      unless ``even_shards=True`` (see :class:`ShardSampler`). Call
+      ``loader.sampler.set_epoch(e)`` each epoch for a new shuffled order.
+    - ``drop_last``: drop the last incomplete batch (per rank).
+    - ``num_workers``/``multiprocessing_context`` (e.g. ``"fork"``): readers
+      open lazily in each worker.
+    - other keyword arguments go to ``DataLoader`` (``pin_memory``, ``timeout``, ...).
+    """
+    _require_torch()
+    from torch.utils.data import DataLoader
+
+    ds = path if isinstance(path, SensorTorchDataset) else SensorTorchDataset(path, split, channels=channels,
+                                                                               fields=fields)
+    rank, world_size = _dist_defaults(rank, world_size)
+    kwargs: dict[str, Any] = {"batch_size": batch_size, "num_workers": num_workers, "collate_fn": collate,
+                              "drop_last": drop_last}
+    if num_workers > 0 and multiprocessing_context is not None:
+        kwargs["multiprocessing_context"] = multiprocessing_context
+    if world_size is not None:
+        kwargs["sampler"] = ShardSampler(len(ds), rank, world_size, shuffle=shuffle, seed=seed, even=even_shards)
+    elif shuffle:
+        kwargs["shuffle"] = True
+        kwargs["generator"] = torch.Generator().manual_seed(int(seed))
+    kwargs.update(loader_kwargs)
+    return DataLoader(ds, **kwargs)

@@ -1,0 +1,100 @@
+"""Grain access: a RandomAccessDataSource, MapDataset and DataLoader giving the same examples as open()."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+grain = pytest.importorskip("grain", reason="Grain not installed: pip install sensorpipe[grain]")
+
+from sensorpipe.access.dataset import SensorDataset
+from sensorpipe.access.grain import (
+    SensorGrainSource,
+    make_grain_loader,
+    make_map_dataset,
+)
+
+
+@pytest.fixture(scope="module")
+def out(local_run):
+    return local_run.output_dir
+
+
+@pytest.fixture(scope="module")
+def ref(out):
+    return SensorDataset(out)
+
+
+def _same(a, b):
+    if isinstance(b, dict):
+        assert set(a) == set(b)
+        for k in b:
+            _same(a[k], b[k])
+    elif isinstance(b, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    else:
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+
+
+def _key(ex):
+    return bytes(np.asarray(ex["key"]).item())
+
+
+def test_source_same_as_open(out, ref):
+    for split in ref.splits:
+        src = SensorGrainSource(out, split)
+        assert len(src) == len(ref[split])
+        for i in range(len(src)):
+            _same(src[i], ref[split][i])
+        src2 = pickle.loads(pickle.dumps(src))
+        _same(src2[0], ref[split][0])
+        assert "SensorGrainSource(" in repr(src)
+
+
+def test_channels(out, ref):
+    src = SensorGrainSource(out, "train", channels=[ref.channels[2]])
+    np.testing.assert_array_equal(src[0]["input"], ref["train"][0]["input"][:, [2]])
+
+
+def test_map_dataset(out, ref):
+    n = len(ref["train"])
+    ds = make_map_dataset(out, "train")
+    assert isinstance(ds, grain.MapDataset) and len(ds) == n
+    for i in range(n):
+        _same(ds[i], ref["train"][i])
+    a = [_key(make_map_dataset(out, "train", shuffle=True, seed=1)[i]) for i in range(n)]
+    b = [_key(make_map_dataset(out, "train", shuffle=True, seed=1)[i]) for i in range(n)]
+    assert a == b and sorted(a) == sorted(ref["train"][i]["key"] for i in range(n))
+    batch = make_map_dataset(out, "train", batch_size=2)[0]
+    assert batch["input"].shape[0] == 2
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_same_examples(out, ref, workers):
+    n = len(ref["train"])
+    src = SensorGrainSource(out, "train")
+    src[0]  # the parent has an open reader before the workers start
+    got = {_key(ex): ex for ex in make_grain_loader(src, shuffle=True, seed=3, worker_count=workers)}
+    assert len(got) == n
+    for i in range(n):
+        want = ref["train"][i]
+        _same(got[want["key"]], want)
+
+
+def test_loader_shards_cover_once(out, ref):
+    n = len(ref["train"])
+    keys = []
+    for s in range(3):
+        keys += [_key(ex) for ex in make_grain_loader(out, "train", shuffle=True, seed=0, shard_index=s,
+                                                      shard_count=3)]
+    assert sorted(keys) == sorted(ref["train"][i]["key"] for i in range(n))
+
+
+def test_missing_grain_names_the_extra(out, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "grain", None)
+    with pytest.raises(ImportError, match=r"sensorpipe\[grain\]"):
+        make_map_dataset(out, "train")
