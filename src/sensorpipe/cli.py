@@ -45,7 +45,12 @@ def cmd_convert(args: argparse.Namespace) -> None:
 def cmd_inspect(args: argparse.Namespace) -> None:
     from sensorpipe.commands import inspect_window
 
-    print(inspect_window(args.dir, args.split, args.index, plot=args.plot))
+    if args.participant:
+        from sensorpipe.commands import participant_windows
+
+        print(participant_windows(args.dir, args.participant))
+    else:
+        print(inspect_window(args.dir, args.split, args.index, plot=args.plot))
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
@@ -104,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--split", default="train")
     i.add_argument("--index", type=int, default=0)
     i.add_argument("--plot", default=None, help="write a PNG plot of the window (mask shaded) to this file")
+    i.add_argument("--participant", default=None,
+                   help="list this (pseudonymized) participant's windows in every split instead")
     i.set_defaults(fn=cmd_inspect)
 
     sc = sub.add_parser("schema", help="show or diff the source schemas recorded in the metadata database")

@@ -159,6 +159,23 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     return "\n".join(lines)
 
 
+def participant_windows(out_dir: str, participant: str) -> str:
+    """Every window of one participant: split, index to pass to ``inspect``, start, missingness."""
+    from sensorpipe.access.dataset import open_dataset
+
+    ds = open_dataset(out_dir)
+    lines = [f"{'split':10} {'index':>6}  {'start (UTC)':20} {'missing':>8}  key"]
+    for name, split in ds.splits.items():
+        view = split.filter(participant=participant)
+        for i, ex in zip(view.indices, view):
+            lines.append(f"{name:10} {int(i):>6}  {str(np.datetime64(int(ex['start_utc']), 's')):20} "
+                         f"{float(ex['missingness_ratio']):8.3f}  {ex['key'].decode()}")
+    if len(lines) == 1:
+        raise KeyError(f"no window of participant {participant!r}; participant ids in the output are pseudonyms "
+                       f"(see `sensorpipe inspect DIR --index I`)")
+    return "\n".join(lines)
+
+
 def _label_text(ds, name: str, value) -> str:
     feat = ds.features["labels"][name]
     names = getattr(feat, "names", None)

@@ -370,6 +370,10 @@ class OutputConfig:
     formats: tuple[OutputFormat, ...] = ("array_record",)
     target_shard_mb: float = 64.0
     compression: Literal["none", "zstd", "brotli", "snappy"] = "none"
+    description: str = ""     # prepended to the generated description in dataset_info.json
+    citation: str = ""        # BibTeX, shown by TFDS
+    homepage: str = ""
+    release_notes: str = ""   # what changed in this version (dataset_info.json releaseNotes)
 
     def validate(self, path: str) -> None:
         _positive(self.target_shard_mb, f"{path}.target_shard_mb")

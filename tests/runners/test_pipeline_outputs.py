@@ -122,3 +122,12 @@ def test_report_shows_reconciliation_and_stats(local_run):
     assert "exact_duplicate" in html and "conflicting_duplicate" in html   # the demo exports' faults
     assert "data:image/png;base64," in html
     assert "Normalization (fitted on train only)" in html
+
+
+def test_dataset_info_documents_the_dataset(local_run):
+    info = tfds.builder_from_directory(local_run.version_dir).info
+    assert "minute channels" in info.description and "mask" in info.description
+    assert info.release_notes == {"1.0.0": "sensorpipe dataset version 1.0.0."}
+    assert {s: info.splits[s].num_examples for s in info.splits} == {k: v for k, v in local_run.split_sizes.items() if v}
+    docs = {k: f.doc.desc for k, f in info.features.items() if hasattr(f, "doc")}
+    assert "True = the minute was missing" in docs["mask"] and "heart_rate" in docs["input"]

@@ -126,8 +126,18 @@ def write_split(version_dir: Path, name: str, split: str, spills: list[RecordSpi
     return np.bincount(shard_of, minlength=n_shards).tolist(), int(lengths.sum())
 
 
+def _add_release_notes(version_dir: Path, out: OutputConfig) -> None:
+    """``write_metadata`` has no release-notes argument; add them to the DatasetInfo JSON TFDS reads back."""
+    import json
+
+    path = version_dir / "dataset_info.json"
+    info = json.loads(path.read_text())
+    info["releaseNotes"] = {out.version: out.release_notes or f"sensorpipe dataset version {out.version}."}
+    path.write_text(json.dumps(info, indent=2, sort_keys=True))
+
+
 def write_dataset(version_dir: Path, splits: dict[str, list[RecordSpill]], features, out: OutputConfig,
-                  description: str, citation: str = "", homepage: str = "") -> dict[str, list[int]]:
+                  description: str) -> dict[str, list[int]]:
     """Write every split's shards and the TFDS metadata; returns shard lengths per split."""
     import tensorflow_datasets as tfds
 
@@ -146,8 +156,10 @@ def write_dataset(version_dir: Path, splits: dict[str, list[RecordSpill]], featu
                 filetype_suffix=primary)))
     tfds.folder_dataset.write_metadata(
         data_dir=version_dir, features=features, split_infos=split_infos, version=out.version,
-        filename_template=TEMPLATE, check_data=False, description=description, citation=citation or None,
-        homepage=homepage or None, alternative_file_formats=["array_record"] if primary != "array_record" else None)
+        filename_template=TEMPLATE, check_data=False,
+        description="\n\n".join(d for d in (out.description, description) if d), citation=out.citation or None,
+        homepage=out.homepage or None, alternative_file_formats=["array_record"] if primary != "array_record" else None)
+    _add_release_notes(version_dir, out)
     if primary != "array_record":
         for split, spills in splits.items():
             write_split(version_dir, out.name, split, spills, "array_record", out.compression, target)
