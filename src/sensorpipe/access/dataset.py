@@ -209,7 +209,12 @@ class Split:
         return self._src()[self._base_index(i)]
 
     def _decode(self, record: bytes) -> dict[str, Any]:
-        ex = self._features.deserialize_example_np(record, decoders=None)
+        decoder = self._cache.get("decoder")
+        if decoder is None:  # planned once per split (shared by its views); same output as TFDS's decode
+            from sensorpipe.access.decode import FastDecoder
+
+            decoder = self._cache["decoder"] = FastDecoder(self._features)
+        ex = decoder(record)
         if self._cols is not None:
             for k in _PER_MINUTE_CHANNEL_FEATURES + _PER_CHANNEL_FEATURES:
                 if k in ex:
