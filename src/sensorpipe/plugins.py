@@ -110,6 +110,27 @@ def load_plugins(group: str) -> tuple[str, ...]:
         return _loaded[group]
 
 
+def register_named(registry: dict[str, type], cls: type, base: type, required: str, what: str) -> type:
+    """Add ``cls`` to a name-keyed registry after the checks every extension point shares.
+
+    ``cls`` must subclass ``base``, have an identifier ``name`` and override
+    ``required``; a different class under a taken name is refused (the same
+    class again is a no-op: a plugin's module may register on import and the
+    loader once more).
+    """
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"{cls!r} is not a subclass of {base.__module__}.{base.__qualname__}")
+    if not cls.name or not cls.name.isidentifier():
+        raise TypeError(f"{cls.__name__}.name must be a non-empty identifier, got {cls.name!r}")
+    if getattr(cls, required) is getattr(base, required):
+        raise TypeError(f"{cls.__name__} must implement {required}()")
+    old = registry.get(cls.name)
+    if old is not None and old is not cls:
+        raise TypeError(f"{what} {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
+    registry[cls.name] = cls
+    return cls
+
+
 def lookup(group: str, name: str, registry: Mapping[str, Any], path: str, what: str) -> Any:
     """``registry[name]``, loading ``group``'s plugins first when ``name`` is not built in.
 

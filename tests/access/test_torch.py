@@ -66,7 +66,7 @@ def test_channel_selection(out, ref):
     assert ex["input"].shape[-1] == 2
     np.testing.assert_array_equal(ex["input"].numpy(), want["input"][:, [3, 0]])
     np.testing.assert_array_equal(ex["mask"].numpy(), want["mask"][:, [3, 0]])
-    with pytest.raises(KeyError, match="unknown channel"):
+    with pytest.raises(ValueError, match="unknown channel"):
         SensorTorchDataset(ref, "train", channels=["nope"])
 
 
@@ -111,7 +111,7 @@ class _ReaderProbe(SensorTorchDataset):
     """Returns which reader object served each read, and in which process."""
 
     def __getitem__(self, i):
-        self._reader()[int(i)]
+        self.example(i)
         return {"pid": torch.tensor(os.getpid()), "parents": torch.tensor(self._split._source is self.parent_reader)}
 
 
@@ -119,7 +119,7 @@ def test_workers_never_reuse_parent_reader(out):
     # A reader inherited over fork does not always crash on a small dataset, so check directly that each
     # worker reads through its own reader, not the one the parent opened (inherited as the same object).
     probe = _ReaderProbe(out, "train")
-    probe._reader()[0]
+    probe.example(0)
     probe.parent_reader = probe._split._source
     assert probe.parent_reader is not None
     loader = make_dataloader(probe, batch_size=2, shuffle=False, num_workers=2, multiprocessing_context="fork",

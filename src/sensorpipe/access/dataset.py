@@ -27,6 +27,7 @@ time) and reused while its size matches the remote file's.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -167,6 +168,7 @@ class Split:
         self._total = int(sum(self._shard_lengths))
         self._features = features
         self._source = None
+        self._source_pid = -1
         self._all_channels = tuple(channels) if channels is not None else None
         self.channels = self._all_channels
         self._norm = norm
@@ -185,10 +187,17 @@ class Split:
         return [self._shard_path(i) for i in range(len(self._names))]
 
     def _src(self):
-        if self._source is None:
+        """The random-access reader, opened lazily in the process that reads.
+
+        A reader opened before a fork must not be used by the child (ArrayRecord
+        crashes forked workers), so a split that finds itself in another
+        process opens its own.
+        """
+        if self._source is None or self._source_pid != os.getpid():
             from array_record.python.array_record_data_source import ArrayRecordDataSource
 
             self._source = ArrayRecordDataSource(self._paths)
+            self._source_pid = os.getpid()
         return self._source
 
     # -- indexing ----------------------------------------------------------------------------

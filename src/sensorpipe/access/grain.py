@@ -13,10 +13,10 @@ Needs the ``grain`` extra: ``pip install sensorpipe[grain]`` (written against gr
 
 from __future__ import annotations
 
-import copy
-import os
 from collections.abc import Sequence
 from typing import Any
+
+from sensorpipe.access._examples import SplitExamples
 
 __all__ = ["SensorGrainSource", "make_grain_loader", "make_map_dataset"]
 
@@ -29,52 +29,11 @@ def _grain():
     return grain
 
 
-class SensorGrainSource:
+class SensorGrainSource(SplitExamples):
     """Grain ``RandomAccessDataSource``-compatible source (``__len__``, ``__getitem__``) over one split."""
 
-    def __init__(self, path_or_dataset: Any, split: str = "train", channels: Sequence[str] | None = None,
-                 fields: Sequence[str] | None = None) -> None:
-        from sensorpipe.access.dataset import SensorDataset
-        from sensorpipe.access.torch import (
-            channel_indices,  # pure python, no torch needed
-        )
-
-        ds = path_or_dataset if isinstance(path_or_dataset, SensorDataset) else SensorDataset(path_or_dataset)
-        self._cols = channel_indices(ds.channels, channels)
-        self.channels = tuple(ds.channels) if self._cols is None else tuple(ds.channels[i] for i in self._cols)
-        self.fields = None if fields is None else tuple(fields)
-        self.split = split
-        self._dir = str(ds.version_dir)
-        self._split = copy.copy(ds[split])
-        self._split._source = None
-        self._pid = os.getpid()
-
-    def _reader(self):
-        if os.getpid() != self._pid:
-            self._split = copy.copy(self._split)
-            self._split._source = None
-            self._pid = os.getpid()
-        return self._split
-
-    def __len__(self) -> int:
-        return len(self._split)
-
     def __getitem__(self, i: int) -> dict[str, Any]:
-        ex = self._reader()[int(i)]
-        if self.fields is not None:
-            ex = {k: ex[k] for k in self.fields}
-        if self._cols is not None:
-            for k in ("input", "mask"):
-                if k in ex:
-                    ex[k] = ex[k][..., self._cols]
-        return ex
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_split"] = copy.copy(self._split)
-        state["_split"]._source = None
-        state["_pid"] = -1
-        return state
+        return self.example(i)
 
     def __repr__(self) -> str:  # Grain uses it to check checkpoints against the source
         return (f"SensorGrainSource(dir={self._dir!r}, split={self.split!r}, channels={list(self.channels)}, "

@@ -7,23 +7,23 @@ converted to tensors without changing a byte: arrays keep their stored dtype
 feature's own dtype, and string features (``caption``, ``key``, ...) become
 python ``str`` (UTF-8 decoded).
 
-ArrayRecord readers open lazily, in the process that reads: the dataset keeps
-a private copy of the split and re-opens it whenever it finds itself in
-another process (a forked or spawned DataLoader worker), so a reader opened in
-the parent before the fork is never used by a worker.
+ArrayRecord readers open lazily, in the process that reads: the split re-opens
+its reader whenever it finds itself in another process (a forked or spawned
+DataLoader worker), so a reader opened in the parent before the fork is never
+used by a worker.
 
 Needs the ``torch`` extra: ``pip install sensorpipe[torch]``.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+
+from sensorpipe.access._examples import SplitExamples
 
 try:  # absolute import: the top-level torch package, not this module
     import torch
@@ -40,29 +40,6 @@ __all__ = ["SensorTorchDataset", "ShardSampler", "collate", "make_dataloader", "
 def _require_torch() -> None:
     if torch is None:
         raise ImportError("sensorpipe.access.torch needs PyTorch: pip install sensorpipe[torch]")
-
-
-def _open(path_or_dataset):
-    from sensorpipe.access.dataset import SensorDataset
-
-    if isinstance(path_or_dataset, SensorDataset):
-        return path_or_dataset
-    return SensorDataset(path_or_dataset)
-
-
-def channel_indices(all_channels: Sequence[str], channels: Sequence[str] | None) -> list[int] | None:
-    """Column indices of ``channels`` (in the order asked) in the dataset's own channel order."""
-    if channels is None:
-        return None
-    if isinstance(channels, str):
-        channels = [channels]
-    pos = {c: i for i, c in enumerate(all_channels)}
-    unknown = [c for c in channels if c not in pos]
-    if unknown:
-        raise KeyError(f"unknown channel(s) {', '.join(unknown)}; this dataset has: {', '.join(all_channels)}")
-    if len(set(channels)) != len(channels):
-        raise ValueError(f"channels repeated in {list(channels)}")
-    return [pos[c] for c in channels]
 
 
 def to_tensors(value: Any, np_dtype: Any = None) -> Any:
@@ -83,7 +60,7 @@ def to_tensors(value: Any, np_dtype: Any = None) -> Any:
     return torch.from_numpy(np.asarray(value, dtype=dtype))
 
 
-class SensorTorchDataset(_Base):
+class SensorTorchDataset(SplitExamples, _Base):
     """Map-style ``torch.utils.data.Dataset`` over one split of a written dataset.
 
     ``path_or_dataset``: the output directory (or a version dir, or an opened
@@ -95,51 +72,10 @@ class SensorTorchDataset(_Base):
     def __init__(self, path_or_dataset: Any, split: str = "train", channels: Sequence[str] | None = None,
                  fields: Sequence[str] | None = None) -> None:
         _require_torch()
-        ds = _open(path_or_dataset)
-        self.channels: tuple[str, ...] = tuple(ds.channels)
-        self._cols = channel_indices(ds.channels, channels)
-        if self._cols is not None:
-            self.channels = tuple(ds.channels[i] for i in self._cols)
-        self._np_dtype = ds.features.np_dtype
-        known = set(self._np_dtype)
-        if fields is not None:
-            fields = tuple(fields)
-            unknown = [f for f in fields if f not in known]
-            if unknown:
-                raise KeyError(f"unknown field(s) {', '.join(unknown)}; examples have: {', '.join(sorted(known))}")
-        self.fields = fields
-        # a private copy (copying drops any open reader): readers open lazily in the reading process
-        self._split = copy.copy(ds[split])
-        self._split._source = None
-        self.split = split
-        self._pid = os.getpid()
-
-    def _reader(self):
-        if os.getpid() != self._pid:  # a worker: never reuse a reader opened in another process
-            self._split = copy.copy(self._split)
-            self._split._source = None
-            self._pid = os.getpid()
-        return self._split
-
-    def __len__(self) -> int:
-        return len(self._split)
+        SplitExamples.__init__(self, path_or_dataset, split, channels, fields)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        ex = self._reader()[int(i)]
-        if self.fields is not None:
-            ex = {k: ex[k] for k in self.fields}
-        if self._cols is not None:
-            for k in ("input", "mask"):
-                if k in ex:
-                    ex[k] = ex[k][..., self._cols]
-        return {k: to_tensors(v, self._np_dtype.get(k)) for k, v in ex.items()}
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_split"] = copy.copy(self._split)
-        state["_split"]._source = None
-        state["_pid"] = -1
-        return state
+        return {k: to_tensors(v, self._np_dtype.get(k)) for k, v in self.example(i).items()}
 
     def __repr__(self) -> str:
         return f"SensorTorchDataset(split={self.split!r}, n={len(self)}, channels={list(self.channels)})"

@@ -196,17 +196,9 @@ class CleaningRule:
 
 def register_cleaning_rule(cls: type) -> type:
     """Add a rule class to the registry under its ``name`` (usable as a class decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, CleaningRule)):
-        raise TypeError(f"{cls!r} is not a subclass of sensorpipe.processing.clean.CleaningRule")
-    if not cls.name or not cls.name.isidentifier():
-        raise TypeError(f"{cls.__name__}.name must be a non-empty identifier, got {cls.name!r}")
-    if cls.apply is CleaningRule.apply:
-        raise TypeError(f"{cls.__name__} must implement apply(state)")
-    old = _RULES.get(cls.name)
-    if old is not None and old is not cls:
-        raise TypeError(f"cleaning rule {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
-    _RULES[cls.name] = cls
-    return cls
+    from sensorpipe.plugins import register_named
+
+    return register_named(_RULES, cls, CleaningRule, "apply", "cleaning rule")
 
 
 def get_cleaning_rule(name: str, path: str = "cleaning.rules") -> type[CleaningRule]:

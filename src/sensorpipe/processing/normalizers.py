@@ -97,19 +97,11 @@ class Normalizer:
 
 def register_normalizer(cls: type) -> type:
     """Add a normalizer class to the registry under its ``name`` (usable as a class decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, Normalizer)):
-        raise TypeError(f"{cls!r} is not a subclass of sensorpipe.processing.normalizers.Normalizer")
-    if not cls.name or not cls.name.isidentifier():
-        raise TypeError(f"{cls.__name__}.name must be a non-empty identifier, got {cls.name!r}")
-    if cls.fit is Normalizer.fit:
-        raise TypeError(f"{cls.__name__} must implement fit(stats) -> (center, scale)")
-    if cls.clip not in ("sigma", "unit", "never"):
+    from sensorpipe.plugins import register_named
+
+    if isinstance(cls, type) and getattr(cls, "clip", "sigma") not in ("sigma", "unit", "never"):
         raise TypeError(f"{cls.__name__}.clip must be 'sigma', 'unit' or 'never', got {cls.clip!r}")
-    old = _NORMALIZERS.get(cls.name)
-    if old is not None and old is not cls:
-        raise TypeError(f"normalizer {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
-    _NORMALIZERS[cls.name] = cls
-    return cls
+    return register_named(_NORMALIZERS, cls, Normalizer, "fit", "normalizer")
 
 
 def get_normalizer(name: str, path: str = "normalization") -> Normalizer:

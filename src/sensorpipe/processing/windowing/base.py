@@ -89,17 +89,9 @@ class WindowingStrategy:
 
 def register_windowing(cls: type) -> type:
     """Add a strategy class to the registry under its ``name`` (usable as a class decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, WindowingStrategy)):
-        raise TypeError(f"{cls!r} is not a subclass of sensorpipe.processing.windowing.WindowingStrategy")
-    if not cls.name or not cls.name.isidentifier():
-        raise TypeError(f"{cls.__name__}.name must be a non-empty identifier, got {cls.name!r}")
-    if cls.starts is WindowingStrategy.starts:
-        raise TypeError(f"{cls.__name__} must implement starts(grid, unit)")
-    old = _STRATEGIES.get(cls.name)
-    if old is not None and old is not cls:
-        raise TypeError(f"windowing strategy {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
-    _STRATEGIES[cls.name] = cls
-    return cls
+    from sensorpipe.plugins import register_named
+
+    return register_named(_STRATEGIES, cls, WindowingStrategy, "starts", "windowing strategy")
 
 
 def get_strategy(name: str, path: str = "window.strategy") -> type[WindowingStrategy]:
