@@ -9,22 +9,11 @@ import pytest
 
 grain = pytest.importorskip("grain", reason="Grain not installed: pip install sensorpipe[grain]")
 
-from sensorpipe.access.dataset import SensorDataset
 from sensorpipe.access.grain import (
     SensorGrainSource,
     make_grain_loader,
     make_map_dataset,
 )
-
-
-@pytest.fixture(scope="module")
-def out(local_run):
-    return local_run.output_dir
-
-
-@pytest.fixture(scope="module")
-def ref(out):
-    return SensorDataset(out)
 
 
 def _same(a, b):

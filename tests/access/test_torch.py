@@ -10,23 +10,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch not installed: pip install sensorpipe[torch]")
 
 import sensorpipe
-from sensorpipe.access.dataset import SensorDataset
 from sensorpipe.access.torch import (
     SensorTorchDataset,
     ShardSampler,
     collate,
     make_dataloader,
 )
-
-
-@pytest.fixture(scope="module")
-def out(local_run):
-    return local_run.output_dir
-
-
-@pytest.fixture(scope="module")
-def ref(out):
-    return SensorDataset(out)
 
 
 def _same(t, v):
