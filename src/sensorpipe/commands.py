@@ -177,8 +177,18 @@ def participant_windows(out_dir: str, participant: str) -> str:
 
 
 def _label_text(ds, name: str, value) -> str:
+    from sensorpipe.labels.schema import BY_NAME
+
     feat = ds.features["labels"][name]
     names = getattr(feat, "names", None)
+    if np.ndim(value) == 1:   # a per-minute sequence: minutes per class
+        spec = BY_NAME.get(name)
+        codes = np.asarray(value, np.int64)
+        if spec is None or not (codes >= 0).any():
+            return "missing"
+        counts = np.bincount(codes[codes >= 0], minlength=len(spec.names))
+        return ", ".join(f"{spec.names[k]} {c} min" for k, c in enumerate(counts) if c) + \
+            (f", {int((codes < 0).sum())} min unknown" if (codes < 0).any() else "")
     if names is not None:
         return "missing" if int(value) < 0 else names[int(value)]
     v = float(value) if not isinstance(value, (bool, np.bool_)) else bool(value)

@@ -81,7 +81,8 @@ def test_collate_batches(out, ref):
     assert batch["input"].shape == (3, w, 1) and batch["input"].dtype == torch.float32
     assert batch["mask"].shape == (3, w, 1) and batch["mask"].dtype == torch.bool
     assert isinstance(batch["caption"], list) and isinstance(batch["caption"][0], str)
-    assert all(isinstance(v, torch.Tensor) and v.shape == (3,) for v in batch["labels"].values())
+    assert all(isinstance(v, torch.Tensor) and v.shape[0] == 3 for v in batch["labels"].values())
+    assert batch["labels"]["sleep_stage_sequence"].shape == (3, w)
     np.testing.assert_array_equal(batch["input"][2].numpy(), ref["train"][2]["input"][:, [1]])
     assert collate([{"a": "x"}, {"a": "y"}]) == {"a": ["x", "y"]}
 

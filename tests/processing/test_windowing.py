@@ -13,7 +13,7 @@ import pytest
 
 from sensorpipe.config import ConfigError, EventWindowConfig, SourceConfig, StratifiedWindowConfig, WindowConfig, \
     load_config
-from sensorpipe.labels.base import labels_for_windows
+from sensorpipe.labels.base import WindowBatch, labels_for_windows
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.processing.grid import MinuteGrid
 from sensorpipe.processing.window import cut_windows
@@ -130,7 +130,9 @@ def test_event_windows_start_offset_before_each_label_event(tmp_path):
     hhmm = [str(np.datetime64(int(s), "m"))[11:] for s in start_utc]
     assert hhmm == ["09:58", "10:18", "10:28"]
     assert win.dropped == {"no_data": 1}
-    labels = labels_for_windows(unit, start_utc, 10, np.zeros(len(win), np.int64))
+    batch = WindowBatch(unit, start_utc, 10, np.zeros((len(win), 10), np.int64), win.values, win.observed,
+                        ("heart_rate", "steps"))
+    labels = labels_for_windows(batch)
     names = BY_NAME["condition"].names
     assert [names[c] for c in labels["condition"]] == ["baseline", "stress", "recovery"]
 

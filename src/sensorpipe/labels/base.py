@@ -1,20 +1,65 @@
 """Label processors: each maps one dataset's native labels onto the unified schema.
 
-A processor says which sources it applies to and returns, for the windows of
-one unit, arrays for the unified labels it knows. Labels no processor fills
-stay explicitly missing (see :mod:`sensorpipe.labels.schema`).
+A processor says which units it applies to and, for one unit's windows (a
+:class:`WindowBatch`), returns arrays for the unified labels it knows and,
+optionally, time-stamped :class:`LabelEvent` s (logged activities, condition
+segments) that captions describe. Labels no processor fills stay explicitly
+missing (see :mod:`sensorpipe.labels.schema`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from sensorpipe.labels.schema import BY_NAME, LABELS, missing_value
+from sensorpipe.labels.schema import BY_NAME, LABELS, LabelSpec, missing_value
 from sensorpipe.sources.base import UnitRef
 
 _PROCESSORS: dict[str, type["LabelProcessor"]] = {}
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """A time-stamped annotation: ``[start_utc_min, end_utc_min)`` of ``kind`` (condition, activity, logged)."""
+
+    start_utc_min: int
+    end_utc_min: int
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """The windows of one unit, as label processors see them.
+
+    ``values`` are real units before imputation (only ``observed`` cells are
+    data), so window-derived labels never count an imputed minute.
+    """
+
+    unit: UnitRef
+    start_utc_min: np.ndarray      # [N] int64
+    size_min: int
+    offset_min: np.ndarray         # [N, W] local UTC offset per minute
+    values: np.ndarray             # [N, W, C] float32, real units
+    observed: np.ndarray           # [N, W, C] bool
+    channels: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return int(self.start_utc_min.shape[0])
+
+    def channel(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(values [N, W], observed [N, W])`` of one channel, or None when it is not an output channel."""
+        if name not in self.channels:
+            return None
+        j = self.channels.index(name)
+        return self.values[:, :, j], self.observed[:, :, j]
+
+    def local_day(self) -> np.ndarray:
+        """Local calendar day (days since 1970-01-01) of each window's first minute."""
+        off = self.offset_min[:, 0].astype(np.int64) if len(self) else np.zeros(0, np.int64)
+        return (self.start_utc_min + off) // 1440
 
 
 class LabelProcessor:
@@ -36,21 +81,72 @@ class LabelProcessor:
     def applies(self, unit: UnitRef) -> bool:
         raise NotImplementedError
 
-    def window_labels(self, unit: UnitRef, start_utc_min: np.ndarray, size_min: int,
-                      start_offset_min: np.ndarray) -> dict[str, np.ndarray]:
+    def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def label_events(self, unit: UnitRef) -> list[LabelEvent]:
+        """Time-stamped annotations of the unit (whole recording); none by default."""
+        return []
 
-def labels_for_windows(unit: UnitRef, start_utc_min: np.ndarray, size_min: int,
-                       start_offset_min: np.ndarray) -> dict[str, np.ndarray]:
-    """All unified labels for the windows of one unit, missing where no processor knows them."""
+
+def label_dtype(spec: LabelSpec):
+    return np.float32 if spec.kind == "float" else np.int64
+
+
+def empty_labels(n: int, size_min: int) -> dict[str, np.ndarray]:
+    """Every unified label, explicitly missing, for ``n`` windows."""
+    out = {}
+    for s in LABELS:
+        shape = (n, size_min) if s.kind == "sequence" else (n,)
+        out[s.name] = np.full(shape, missing_value(s), label_dtype(s))
+    return out
+
+
+def processors_for(unit: UnitRef) -> list[LabelProcessor]:
     import sensorpipe.labels.processors  # noqa: F401  (registers the built-in processors)
 
-    n = start_utc_min.shape[0]
-    out = {s.name: np.full(n, missing_value(s), np.int64 if s.kind == "class" else np.float32) for s in LABELS}
-    for name in sorted(_PROCESSORS):
-        proc = _PROCESSORS[name]()
-        if proc.applies(unit):
-            for label, arr in proc.window_labels(unit, start_utc_min, size_min, start_offset_min).items():
-                out[label] = arr.astype(out[label].dtype)
+    return [p for p in (_PROCESSORS[n]() for n in sorted(_PROCESSORS)) if p.applies(unit)]
+
+
+def labels_for_windows(batch: WindowBatch) -> dict[str, np.ndarray]:
+    """All unified labels for the windows of one unit, missing where no processor knows them."""
+    out = empty_labels(len(batch), batch.size_min)
+    for proc in processors_for(batch.unit):
+        for label, arr in proc.window_labels(batch).items():
+            out[label] = np.asarray(arr).astype(out[label].dtype)
+    return out
+
+
+def events_for_windows(batch: WindowBatch) -> list[list[LabelEvent]]:
+    """Per window, the label events overlapping it, clipped to the window (sorted by start)."""
+    events = [e for proc in processors_for(batch.unit) for e in proc.label_events(batch.unit)]
+    out: list[list[LabelEvent]] = [[] for _ in range(len(batch))]
+    if not events:
+        return out
+    starts = np.array([e.start_utc_min for e in events], np.int64)
+    ends = np.array([e.end_utc_min for e in events], np.int64)
+    for i, s in enumerate(batch.start_utc_min.tolist()):   # one iteration per window, vectorized over events
+        e_hit = np.flatnonzero((starts < s + batch.size_min) & (ends > s))
+        out[i] = sorted((LabelEvent(max(int(starts[k]), s), min(int(ends[k]), s + batch.size_min),
+                                    events[k].kind, events[k].name) for k in e_hit),
+                        key=lambda e: (e.start_utc_min, e.end_utc_min, e.kind, e.name))
+    return out
+
+
+def events_to_arrays(per_window: list[list[LabelEvent]]) -> dict[str, np.ndarray]:
+    """Flat arrays (for the unit cache) of per-window events; :func:`events_from_arrays` reads them back."""
+    flat = [(i, e) for i, evs in enumerate(per_window) for e in evs]
+    return {"event_window": np.array([i for i, _ in flat], np.int64),
+            "event_start_utc_min": np.array([e.start_utc_min for _, e in flat], np.int64),
+            "event_end_utc_min": np.array([e.end_utc_min for _, e in flat], np.int64),
+            "event_kind": np.array([e.kind for _, e in flat], dtype=np.str_),
+            "event_name": np.array([e.name for _, e in flat], dtype=np.str_)}
+
+
+def events_from_arrays(arrays: dict[str, np.ndarray], n_windows: int) -> list[list[LabelEvent]]:
+    out: list[list[LabelEvent]] = [[] for _ in range(n_windows)]
+    for i, s, e, k, n in zip(arrays["event_window"].tolist(), arrays["event_start_utc_min"].tolist(),
+                             arrays["event_end_utc_min"].tolist(), arrays["event_kind"].tolist(),
+                             arrays["event_name"].tolist()):
+        out[i].append(LabelEvent(s, e, k, n))
     return out

@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sensorpipe.labels.base import LabelProcessor
+from sensorpipe.labels.base import LabelEvent, LabelProcessor
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources.base import SourceError, UnitRef
-
-DAY_MIN = 1440
 
 
 class DiabetesStatus(LabelProcessor):
@@ -25,11 +23,11 @@ class DiabetesStatus(LabelProcessor):
     def applies(self, unit: UnitRef) -> bool:
         return "diabetes_status" in unit.participant.attributes
 
-    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
-        raw = unit.participant.attributes["diabetes_status"].strip().lower()
+    def window_labels(self, batch):
+        raw = batch.unit.participant.attributes["diabetes_status"].strip().lower()
         names = BY_NAME["diabetes_status"].names
         code = names.index(raw) if raw in names else -1
-        return {"diabetes_status": np.full(start_utc_min.shape[0], code)}
+        return {"diabetes_status": np.full(len(batch), code)}
 
 
 class SymptomOnset(LabelProcessor):
@@ -41,15 +39,15 @@ class SymptomOnset(LabelProcessor):
     def applies(self, unit: UnitRef) -> bool:
         return bool(unit.participant.attributes.get("symptom_onset_date", "").strip())
 
-    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
+    def window_labels(self, batch):
+        unit = batch.unit
         raw = unit.participant.attributes["symptom_onset_date"].strip()
         try:
             onset_day = (date.fromisoformat(raw) - date(1970, 1, 1)).days
         except ValueError:
             raise SourceError(f"participant {unit.participant.participant_id} of {unit.source.name}: "
                               f"symptom_onset_date {raw!r} is not YYYY-MM-DD") from None
-        local_day = (start_utc_min + start_offset_min) // DAY_MIN
-        return {"days_since_symptom_onset": (local_day - onset_day).astype(np.float32)}
+        return {"days_since_symptom_onset": (batch.local_day() - onset_day).astype(np.float32)}
 
 
 class ConditionSegments(LabelProcessor):
@@ -66,7 +64,12 @@ class ConditionSegments(LabelProcessor):
         path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
         return np.array([s for s, _, _ in _read_segments(path, unit.participant.participant_id)], np.int64)
 
-    def window_labels(self, unit, start_utc_min, size_min, start_offset_min):
+    def label_events(self, unit):
+        path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
+        return [LabelEvent(s, e, "condition", c) for s, e, c in _read_segments(path, unit.participant.participant_id)]
+
+    def window_labels(self, batch):
+        unit, start_utc_min, size_min = batch.unit, batch.start_utc_min, batch.size_min
         path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
         segs = _read_segments(path, unit.participant.participant_id)
         names = BY_NAME["condition"].names

@@ -1,36 +1,77 @@
-"""The unified label schema (version 1): every dataset's labels map onto these.
+"""The unified label schema (version 2): every dataset's labels map onto these.
+
+Defined once here; the TFDS features, the README table and the label
+processors are all derived from this list, so they cannot drift apart.
 
 A missing label is explicit: class labels use -1, numeric labels NaN with a
-``has_<name>`` flag, never a made-up value.
+``has_<name>`` flag, sequences -1 per unknown minute; never a made-up value.
+
+``scope`` says how a label varies: ``participant`` labels are fixed per
+participant (a window cannot change them: the leakage guard test checks it),
+``participant_time`` labels come from the participants table but depend on the
+window's date (pregnancy week, days since onset), ``window`` labels are
+derived from the window itself or from time-stamped annotations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-LABEL_SCHEMA_VERSION = 1
+LABEL_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
 class LabelSpec:
     name: str
-    kind: str                    # "class" | "float"
+    kind: str                    # "class" | "float" | "sequence" (per-minute class codes, -1 = unknown)
     doc: str
-    names: tuple[str, ...] = ()  # class names, for kind == "class"
+    names: tuple[str, ...] = ()  # class names, for kind "class" and "sequence"
     unit: str = ""
+    scope: str = "window"        # "window" | "participant" | "participant_time"
 
+
+SLEEP_STAGES = ("awake", "light", "deep", "rem", "asleep")   # codes of the sleep_stage channel
+ACTIVITIES = ("sitting", "standing", "walking", "running", "cycling", "swimming", "racket_sports",
+              "strength_training", "other_exercise")
 
 LABELS: tuple[LabelSpec, ...] = (
-    LabelSpec("condition", "class", "Study condition covering most labelled minutes of the window (stress protocols).",
-              ("baseline", "stress", "recovery", "amusement")),
+    # --- window labels from time-stamped annotations -------------------------------------------------------
+    LabelSpec("condition", "class", "Study condition covering most labelled minutes of the window (stress/affect "
+              "protocols such as WESAD and the synthetic lab study).",
+              ("baseline", "stress", "recovery", "amusement", "meditation")),
+    LabelSpec("activity", "class", "Activity class covering most labelled minutes of the window (logged activities, "
+              "activity-labelled recordings such as BasicMotions).", ACTIVITIES),
+    # --- window labels derived from the window's channels ---------------------------------------------------
+    LabelSpec("sleep_stage", "class", "Most frequent observed sleep stage of the window (sleep_stage channel).",
+              SLEEP_STAGES),
+    LabelSpec("sleep_stage_sequence", "sequence", "Sleep stage per minute of the window (-1 = not observed).",
+              SLEEP_STAGES),
+    LabelSpec("total_sleep_min", "float", "Observed minutes asleep (light, deep, REM or unstaged) in the window.",
+              unit="min"),
+    LabelSpec("glucose_mean_mgdl", "float", "Mean of the window's CGM readings.", unit="mg/dL"),
+    LabelSpec("glucose_cv_pct", "float", "Coefficient of variation of the window's CGM readings.", unit="%"),
+    LabelSpec("time_in_range_pct", "float", "Share of CGM readings in 70-180 mg/dL.", unit="%"),
+    LabelSpec("time_below_range_pct", "float", "Share of CGM readings below 70 mg/dL.", unit="%"),
+    LabelSpec("time_above_range_pct", "float", "Share of CGM readings above 180 mg/dL.", unit="%"),
+    LabelSpec("hypo_events", "float", "Hypoglycaemic events (consensus: >= 15 consecutive min below 70 mg/dL).",
+              unit="events"),
+    LabelSpec("hyper_events", "float", "Hyperglycaemic events (consensus: >= 15 consecutive min above 180 mg/dL).",
+              unit="events"),
+    # --- participant-level labels from a participants table -------------------------------------------------
+    LabelSpec("age_band", "class", "Participant's age band.", ("18-29", "30-39", "40-49", "50-59", "60-69", "70+"),
+              scope="participant"),
+    LabelSpec("sex", "class", "Participant's sex as recorded by the study.", ("female", "male"), scope="participant"),
+    LabelSpec("bmi", "float", "Participant's body-mass index.", unit="kg/m^2", scope="participant"),
     LabelSpec("diabetes_status", "class", "Participant's diabetes status from the participants table.",
-              ("none", "prediabetes", "type1", "type2")),
+              ("none", "prediabetes", "type1", "type2"), scope="participant"),
+    LabelSpec("pregnancy_week", "float", "Completed gestational weeks at the window's first local day.",
+              unit="weeks", scope="participant_time"),
     LabelSpec("days_since_symptom_onset", "float",
               "Local calendar days from symptom onset to the window's first local day (negative before onset).",
-              unit="days"),
+              unit="days", scope="participant_time"),
 )
 BY_NAME = {s.name: s for s in LABELS}
 
 
 def missing_value(spec: LabelSpec):
-    return -1 if spec.kind == "class" else float("nan")
+    return float("nan") if spec.kind == "float" else -1

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from sensorpipe._version import code_version
 from sensorpipe.captions.statistical import statistical_caption
 from sensorpipe.config import PipelineConfig, stable_hash
-from sensorpipe.labels.base import labels_for_windows
+from sensorpipe.labels.base import WindowBatch, events_for_windows, events_to_arrays, labels_for_windows
 from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing import raw_features
@@ -167,13 +167,14 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     pmean = _participant_mean(grid, C)
     start_utc_min = grid_start + win.start_row
     timer.lap("window")
-    labels = labels_for_windows(unit, start_utc_min, W, win.tz_offset_min[:, 0].astype(np.int64) if len(win) else
-                                np.zeros(0, np.int64))
+    batch = WindowBatch(unit, start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
+    labels = labels_for_windows(batch)
+    events = events_to_arrays(events_for_windows(batch))
     lineage = _lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid)
     timer.lap("labels_lineage")
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f"{stem}.tmp.npz", values=win.values, observed=win.observed, offsets=win.tz_offset_min,
-             start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()})
+             start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()}, **events)
     os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
     q_path = _write_unit_quarantine(ctx, unit, vr.quarantine, stem)
     summary = UnitSummary(
@@ -271,8 +272,11 @@ def _window_labels(labels: dict[str, np.ndarray], i: int) -> dict:
     out = {}
     for spec in LABELS:
         v = labels[spec.name][i]
+        if spec.kind == "sequence":
+            out[spec.name] = v.astype(np.int8)
+            continue
         out[spec.name] = int(v) if spec.kind == "class" else float(v)
-        if spec.kind != "class":
+        if spec.kind == "float":
             out[f"has_{spec.name}"] = bool(np.isfinite(v))
     return out
 

@@ -21,6 +21,10 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
     for spec in LABELS:
         if spec.kind == "class":
             label_features[spec.name] = tfds.features.ClassLabel(names=list(spec.names), doc=f"{spec.doc} -1 = missing.")
+        elif spec.kind == "sequence":
+            label_features[spec.name] = tfds.features.Tensor(
+                shape=(W,), dtype=np.int8, encoding=_BYTES,
+                doc=f"{spec.doc} Codes: " + ", ".join(f"{i} {n}" for i, n in enumerate(spec.names)) + ".")
         else:
             label_features[spec.name] = tfds.features.Scalar(np.float32, doc=tfds.features.Documentation(
                 desc=f"{spec.doc} NaN = missing (see has_{spec.name}).", value_range=spec.unit))
