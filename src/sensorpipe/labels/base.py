@@ -103,7 +103,7 @@ def empty_labels(n: int, size_min: int) -> dict[str, np.ndarray]:
 
 
 def processors_for(unit: UnitRef) -> list[LabelProcessor]:
-    import sensorpipe.labels.processors  # noqa: F401  (registers the built-in processors)
+    import sensorpipe.labels.builtin  # noqa: F401  (registers the built-in processors)
 
     return [p for p in (_PROCESSORS[n]() for n in sorted(_PROCESSORS)) if p.applies(unit)]
 
