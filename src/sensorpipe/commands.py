@@ -149,7 +149,7 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
             lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {v.mean():10.2f} {v.min():10.2f} {v.max():10.2f}")
         else:
             lines.append(f"{ch:20} {unit:12} {0:8.1%} {'-':>10} {'-':>10} {'-':>10}")
-    lines += ["", "caption: " + ex["caption"].decode(), "labels: " + ", ".join(
+    lines += [""] + _caption_lines(ex) + ["", "labels: " + ", ".join(
         f"{k}={_label_text(ds, k, v)}" for k, v in sorted(ex["labels"].items()))]
     if plot:
         from sensorpipe.quality.plots import plot_window
@@ -174,6 +174,21 @@ def participant_windows(out_dir: str, participant: str) -> str:
         raise KeyError(f"no window of participant {participant!r}; participant ids in the output are pseudonyms "
                        f"(see `sensorpipe inspect DIR --index I`)")
     return "\n".join(lines)
+
+
+def _caption_lines(ex: dict) -> list[str]:
+    """Each caption level's text, then every claim as one JSON line (what the faithfulness checker verifies)."""
+    import json
+
+    order = ("statistical", "structural", "semantic")
+    levels = sorted((k[len("caption_"):] for k in ex if k.startswith("caption_") and k != "caption_claims"),
+                    key=lambda lvl: (order.index(lvl) if lvl in order else len(order), lvl))
+    out = [f"caption ({lvl}): {ex['caption_' + lvl].decode()}" for lvl in levels] or \
+        ["caption: " + ex["caption"].decode()]
+    if "caption_claims" in ex:
+        claims = json.loads(ex["caption_claims"].decode())
+        out += ["", f"claims ({len(claims)}, JSON):"] + [f"  {json.dumps(c, ensure_ascii=False)}" for c in claims]
+    return out
 
 
 def _label_text(ds, name: str, value) -> str:

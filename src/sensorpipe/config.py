@@ -337,10 +337,101 @@ class NormalizationConfig:
 
 
 @dataclass(frozen=True)
-class CaptionConfig:
-    """Which caption levels to generate (issue-level: statistical for now)."""
+class StructuralCaptionConfig:
+    """Thresholds of the structural caption (trends, peaks, drops, spikes over coarse bins).
 
-    levels: tuple[Literal["statistical"], ...] = ("statistical",)
+    ``bin_min`` 0 means the window's length / 36 (40-minute bins for a day,
+    at least 5 minutes). A bin counts when at least ``min_bin_observed_min``
+    of its minutes were observed. ``min_change`` overrides, per channel and in
+    the channel's unit, the change a trend needs and the prominence a peak or
+    drop needs (spikes need twice that); unlisted channels use the defaults of
+    :mod:`sensorpipe.captions.structural`. Per channel at most ``max_trends``
+    changing trends (plus one stable stretch) and ``max_peaks`` each of peaks,
+    drops and spikes are kept, and per window the ``max_claims`` strongest.
+    """
+
+    bin_min: int = 0
+    min_bin_observed_min: int = 3
+    max_trends: int = 2
+    max_peaks: int = 2
+    max_claims: int = 12
+    spike_max_width_min: int = 5
+    min_change: dict[str, float] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        if self.bin_min < 0:
+            raise ConfigError(f"{path}.bin_min must be >= 0 (0 = window / 36), got {self.bin_min}")
+        for name in ("min_bin_observed_min", "spike_max_width_min"):
+            _positive(getattr(self, name), f"{path}.{name}")
+        for name in ("max_trends", "max_peaks", "max_claims"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name} must be >= 0, got {getattr(self, name)}")
+        from sensorpipe import channels as registry
+
+        for ch, v in self.min_change.items():
+            if ch not in registry.CHANNELS:
+                raise ConfigError(f"{path}.min_change.{ch}: unknown channel; allowed: {', '.join(registry.CHANNELS)}")
+            _positive(v, f"{path}.min_change.{ch}")
+
+
+@dataclass(frozen=True)
+class SemanticCaptionConfig:
+    """Event definitions of the semantic caption (all durations in minutes).
+
+    Sleep periods are runs of asleep minutes (sleep_stage light/deep/REM/asleep)
+    bridging awake or unobserved gaps up to ``sleep_merge_gap_min``, at least
+    ``sleep_min_min`` long. Activity bouts are runs of active minutes
+    (activity_intensity >= moderate, else steps >= ``bout_steps_per_min``,
+    else ENMO >= ``bout_enmo_mg``) bridging gaps up to ``bout_gap_min``, at
+    least ``bout_min_min`` long. Off-wrist periods are observed ``on_wrist``
+    = 0 runs of ``off_wrist_min_min``; spans with no channel observed for
+    ``no_data_min_min`` are stated as gaps in the data.
+    """
+
+    sleep_min_min: int = 60
+    sleep_merge_gap_min: int = 15
+    bout_min_min: int = 20
+    bout_gap_min: int = 2
+    bout_steps_per_min: float = 60.0
+    bout_enmo_mg: float = 100.0
+    off_wrist_min_min: int = 30
+    no_data_min_min: int = 120
+
+    def validate(self, path: str) -> None:
+        for name in ("sleep_min_min", "bout_min_min", "bout_steps_per_min", "bout_enmo_mg", "off_wrist_min_min",
+                     "no_data_min_min"):
+            _positive(getattr(self, name), f"{path}.{name}")
+        for name in ("sleep_merge_gap_min", "bout_gap_min"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{path}.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class CaptionConfig:
+    """Caption levels to generate (registered components, see :mod:`sensorpipe.captions`).
+
+    ``seed`` picks the paraphrase templates (per window, from the seed and the
+    window key: deterministic per run, varied between windows). A channel
+    observed in less than ``min_coverage`` of the window's minutes is
+    described as missing instead of by numbers from a few minutes.
+    """
+
+    levels: tuple[str, ...] = ("statistical", "structural", "semantic")
+    seed: int = 0
+    min_coverage: float = 0.05
+    structural: StructuralCaptionConfig = field(default_factory=StructuralCaptionConfig)
+    semantic: SemanticCaptionConfig = field(default_factory=SemanticCaptionConfig)
+
+    def validate(self, path: str) -> None:
+        _unit_interval(self.min_coverage, f"{path}.min_coverage")
+        if not self.levels:
+            raise ConfigError(f"{path}.levels: name at least one caption level, e.g. [statistical]")
+        if len(set(self.levels)) != len(self.levels):
+            raise ConfigError(f"{path}.levels: a level is listed twice")
+        from sensorpipe.captions.base import get_level
+
+        for i, name in enumerate(self.levels):
+            get_level(name, f"{path}.levels[{i}]")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Plugins: third-party windowing strategies, cleaning rules, feature extractors and normalizers.
+"""Plugins: third-party windowing strategies, cleaning rules, feature extractors, normalizers and caption levels.
 
 A plugin is an installed package that declares Python entry points in one of
 the groups of :data:`GROUPS`; each entry point names a class, and the group's
@@ -37,6 +37,7 @@ GROUPS: dict[str, PluginGroup] = {
     "sensorpipe.cleaning": PluginGroup("sensorpipe.processing.clean:register_cleaning_rule", "name"),
     "sensorpipe.features": PluginGroup("sensorpipe.processing.raw_features:register_extractor", "kind"),
     "sensorpipe.normalizers": PluginGroup("sensorpipe.processing.normalizers:register_normalizer", "name"),
+    "sensorpipe.captions": PluginGroup("sensorpipe.captions.base:register_caption_level", "name"),
 }
 
 _loaded: dict[str, tuple[str, ...]] = {}

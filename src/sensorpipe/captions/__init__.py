@@ -1,1 +1,1 @@
-"""captions stage of sensorpipe."""
+"""Captions of every window at registered levels (statistical, structural, semantic) and their faithfulness check."""

@@ -1,9 +1,11 @@
-"""Statistical captions: per caption group, each channel's mean, min and max in real units.
+"""Statistical captions: per caption group, each channel's mean, min, max and SD in real units.
 
 Only observed minutes count (imputed values never reach a caption), and each
 number is rounded to the channel's ``caption_decimals``. Sum channels (steps,
-calories, distance) also state the window total. Categorical channels state
-the share of observed minutes per category.
+calories, distance) also state the window total; categorical channels state
+the share of observed minutes per category. A channel observed in less than
+``captions.min_coverage`` of the window is listed as missing, not described
+by a few minutes. Statistics are computed for all windows of a unit at once.
 """
 
 from __future__ import annotations
@@ -11,37 +13,133 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, decimals, fmt, label,
+                                      register_caption_level, stated, tolerance)
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
 
 
-def _fmt(x: float, decimals: int) -> str:
-    return f"{x:,.{decimals}f}"
+def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.ndarray]:
+    """Per window and channel over observed minutes (axis 1): n, mean, std (ddof 0), min, max, sum."""
+    v = values.astype(np.float64)
+    n = observed.sum(axis=1)
+    total = np.where(observed, v, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        dev = np.where(observed, v - mean[:, None, :], 0.0)
+        std = np.sqrt((dev * dev).sum(axis=1) / n)
+    return {"n": n, "mean": mean, "std": std, "sum": total,
+            "min": np.where(observed, v, np.inf).min(axis=1), "max": np.where(observed, v, -np.inf).max(axis=1)}
 
 
-def channel_phrase(name: str, v: np.ndarray) -> str:
-    ch = registry.get(name)
-    label = name.replace("_", " ")
-    if ch.categories:
-        codes = np.round(v).astype(np.int64)
-        share = np.bincount(codes, minlength=len(ch.categories)) / codes.size
-        parts = [f"{ch.categories[i]} {share[i]:.0%}" for i in np.argsort(-share, kind="stable") if share[i] > 0]
-        return f"{label}: {', '.join(parts)} of {codes.size} observed minutes"
-    d = ch.caption_decimals
-    text = (f"{label} mean {_fmt(v.mean(), d)} {ch.unit} (min {_fmt(v.min(), d)}, max {_fmt(v.max(), d)}, "
-            f"{v.size} min observed)")
-    if ch.aggregation == "sum":
-        text += f", total {_fmt(v.sum(), d)} {ch.unit.split('/')[0]}"
-    return text
+def category_shares(codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Whole percent of observed minutes per category."""
+    counts = np.bincount(codes, minlength=n_categories)
+    return np.round(100.0 * counts / max(codes.size, 1)).astype(int)
 
 
-def statistical_caption(values: np.ndarray, observed: np.ndarray, channels: tuple[str, ...]) -> str:
-    """Caption of one window ``values [W, C]`` (real units, before imputation)."""
-    by_group: dict[str, list[str]] = {}
-    for j, name in enumerate(channels):
-        obs = observed[:, j]
-        if obs.any():
-            by_group.setdefault(registry.get(name).caption_group, []).append(channel_phrase(name, values[obs, j]))
-    if not by_group:
-        return "No channel was observed in this window."
-    return " ".join(f"{g}: {'; '.join(by_group[g])}." for g in GROUP_ORDER if g in by_group)
+@register_caption_level
+class StatisticalLevel(CaptionLevel):
+    name = "statistical"
+    templates = {
+        "stats": ("{label} averaged {mean} {unit} (min {min}, max {max}, SD {std}; {n} min observed){total}",
+                  "{label} was {mean} {unit} on average, from {min} to {max} (SD {std}, {n} observed minutes){total}",
+                  "mean {label} {mean} {unit}, range {min} to {max}, SD {std} over {n} observed minutes{total}"),
+        "categories": ("{label}: {shares} of {n} observed minutes",
+                       "{label} over {n} observed minutes: {shares}"),
+        "missing": ("too little data for {channels} (under {pct} of minutes observed)",
+                    "{channels}: missing or observed in under {pct} of the window"),
+    }
+
+    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+        m = masked_moments(batch.values, batch.observed)
+        W = batch.size_min
+        min_n = self.cfg.min_coverage * W
+        order = sorted(range(len(batch.channels)),
+                       key=lambda j: GROUP_ORDER.index(registry.get(batch.channels[j]).caption_group))
+        out = []
+        for i in range(len(batch)):   # one iteration per window; the statistics above are vectorized
+            claims, missing = [], []
+            for j in order:
+                ch = batch.channels[j]
+                spec = registry.get(ch)
+                n = int(m["n"][i, j])
+                if n == 0 or n < min_n:
+                    missing.append((ch, n))
+                    continue
+                if spec.categories:
+                    codes = np.round(batch.values[i, batch.observed[i, :, j], j]).astype(np.int64)
+                    shares = category_shares(codes, len(spec.categories))
+                    claims.append(Claim(self.name, "categories", {
+                        "channel": ch, "group": spec.caption_group, "n": n,
+                        "shares": {spec.categories[k]: int(shares[k]) for k in np.argsort(-shares, kind="stable")
+                                   if shares[k] > 0}}))
+                    continue
+                d = decimals(ch)
+                data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": d,
+                        **{k: stated(m[k][i, j], d) for k in ("mean", "min", "max", "std")}}
+                if spec.aggregation == "sum":
+                    data["total"] = stated(m["sum"][i, j], d)
+                claims.append(Claim(self.name, "stats", data))
+            if missing:
+                claims.append(Claim(self.name, "missing", {
+                    "channels": [c for c, _ in missing], "observed_min": [n for _, n in missing],
+                    "min_coverage": self.cfg.min_coverage}))
+            out.append(claims)
+        return out
+
+    def fields(self, claim: Claim) -> dict[str, str]:
+        d = claim.data
+        if claim.kind == "missing":
+            return {"channels": ", ".join(label(c) for c in d["channels"]), "pct": f"{d['min_coverage']:.0%}"}
+        if claim.kind == "categories":
+            return {"label": label(d["channel"]), "n": f"{d['n']:,}",
+                    "shares": ", ".join(f"{k} {v}%" for k, v in d["shares"].items())}
+        spec, dec = registry.get(d["channel"]), d["decimals"]
+        total = f", {fmt(d['total'], dec)} {spec.unit.split('/')[0]} in total" if "total" in d else ""
+        return {"label": label(d["channel"]), "unit": spec.unit, "n": f"{d['n']:,}", "total": total,
+                **{k: fmt(d[k], dec) for k in ("mean", "min", "max", "std")}}
+
+    def render(self, claims: list[Claim]) -> str:
+        """Grouped: ``Heart: <phrase>; <phrase>. Activity: ...`` then the missing channels."""
+        by_group: dict[str, list[str]] = {}
+        tail = []
+        for c in claims:
+            if c.kind == "missing":
+                tail.append(self.sentence(c))
+            else:
+                phrase = self.templates[c.kind][c.template].format(**self.fields(c))
+                by_group.setdefault(c.data["group"], []).append(phrase)
+        parts = [f"{g}: {'; '.join(by_group[g])}." for g in GROUP_ORDER if g in by_group]
+        if not parts and not tail:
+            return "No channel was observed in this window."
+        return " ".join(parts + tail)
+
+    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+        d = claim.data
+        if claim.kind == "missing":
+            for ch, n in zip(d["channels"], d["observed_min"]):
+                j = batch.index(ch)
+                if j is None:
+                    return f"{ch} is not a channel of the window"
+                actual = int(batch.observed[0, :, j].sum())
+                if actual != n or actual >= max(d["min_coverage"] * batch.size_min, 1):
+                    return f"{ch}: {actual} min observed, claimed {n} (missing below {d['min_coverage']:.0%})"
+            return None
+        j = batch.index(d["channel"])
+        if j is None:
+            return f"{d['channel']} is not a channel of the window"
+        obs = batch.observed[0, :, j]
+        if int(obs.sum()) != d["n"]:
+            return f"{d['channel']}: {int(obs.sum())} observed minutes, claimed {d['n']}"
+        if claim.kind == "categories":
+            spec = registry.get(d["channel"])
+            shares = category_shares(np.round(batch.values[0, obs, j]).astype(np.int64), len(spec.categories))
+            actual = {spec.categories[k]: int(shares[k]) for k in range(len(shares)) if shares[k] > 0}
+            return None if actual == d["shares"] else f"{d['channel']}: shares {actual}, claimed {d['shares']}"
+        m = masked_moments(batch.values[:, :, j:j + 1], batch.observed[:, :, j:j + 1])
+        for key in ("mean", "min", "max", "std") + (("total",) if "total" in d else ()):
+            actual = float(m["sum" if key == "total" else key][0, 0])
+            if abs(actual - d[key]) > tolerance(d["decimals"], actual):
+                return f"{d['channel']} {key}: {actual:.6g}, claimed {d[key]}"
+        return None

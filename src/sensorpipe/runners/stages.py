@@ -28,9 +28,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sensorpipe._version import code_version
-from sensorpipe.captions.statistical import statistical_caption
+from sensorpipe.captions.base import CaptionBatch
+from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
-from sensorpipe.labels.base import WindowBatch, events_for_windows, events_to_arrays, labels_for_windows
+from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
+                                    labels_for_windows)
 from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing import raw_features
@@ -57,7 +59,7 @@ class RunContext:
         return {"validate": stable_hash(code_version()), "clean": stable_hash(asdict(c.cleaning)),
                 "window": stable_hash(c.window.__dict__),
                 "channels": stable_hash(list(c.channels)), "impute": stable_hash(c.imputation.__dict__),
-                "normalize": stable_hash(c.normalization.__dict__), "captions": stable_hash(list(c.captions.levels))}
+                "normalize": stable_hash(c.normalization.__dict__), "captions": stable_hash(asdict(c.captions))}
 
 
 @dataclass
@@ -241,30 +243,42 @@ def window_key(source: str, pid: str, start_utc_min: int) -> str:
 def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: int, source: str, pid: str) -> list[dict]:
     """Per window: the source files and the row range of each that fed it.
 
-    One pass over the rows: each row's window (when windows do not overlap)
-    and file index a cell of a [windows x files] min/max table.
+    Rows usually come in a few sorted runs (one per file and field, time and
+    row number increasing), so each run's rows inside a window are one slice
+    found by binary search, and its first and last rows are the range: no pass
+    over the rows beyond finding the runs. Other orders fall back to a
+    min/max table filled with ``ufunc.at``.
     """
     if not len(obs) or not start_utc_min.size:
         return []
-    minute = obs.t_utc_ns // MINUTE_NS
-    n_w, n_f = start_utc_min.size, max(len(obs.files), 1)
+    starts = np.asarray(start_utc_min, np.int64)
+    n_w, n_f = starts.size, max(len(obs.files), 1)
     lo = np.full((n_w, n_f), np.iinfo(np.int64).max)
     hi = np.full((n_w, n_f), -1, np.int64)
-    overlapping = n_w > 1 and np.diff(start_utc_min).min() < W
-    for k in (range(n_w) if overlapping else [None]):  # one pass, or one per window when windows overlap
-        if k is None:
-            w = np.searchsorted(start_utc_min, minute, side="right") - 1
-            inside = (w >= 0) & (minute < start_utc_min[np.maximum(w, 0)] + W)
-        else:
-            inside = (minute >= start_utc_min[k]) & (minute < start_utc_min[k] + W)
-            w = np.full(minute.shape, k)
-        cell = w[inside] * n_f + obs.file_index[inside]
-        np.minimum.at(lo.reshape(-1), cell, obs.source_row[inside])
-        np.maximum.at(hi.reshape(-1), cell, obs.source_row[inside])
+    t, f, r = obs.t_utc_ns, obs.file_index, obs.source_row
+    cut = np.flatnonzero((t[1:] < t[:-1]) | (f[1:] != f[:-1]) | (r[1:] <= r[:-1])) + 1
+    if cut.size < 64:  # few sorted runs: binary search per run
+        edges_ns = np.concatenate([starts, starts + W]) * MINUTE_NS
+        for a, b in zip(np.r_[0, cut].tolist(), np.r_[cut, len(obs)].tolist()):  # one iteration per run
+            pos = np.searchsorted(t[a:b], edges_ns) + a
+            first, stop = pos[:n_w], pos[n_w:]
+            hit = stop > first
+            fi = int(f[a])
+            lo[hit, fi] = np.minimum(lo[hit, fi], r[first[hit]])
+            hi[hit, fi] = np.maximum(hi[hit, fi], r[stop[hit] - 1])
+    else:
+        minute = t // MINUTE_NS
+        last = np.searchsorted(starts, minute, side="right") - 1   # the last window starting at or before the row
+        first = np.searchsorted(starts + W, minute, side="right")  # the first window ending after it
+        for d in range(int((last - first).max()) + 1):  # one pass per window a row can be in (windows overlap)
+            inside = last - d >= first
+            cell = (last[inside] - d) * n_f + f[inside]
+            np.minimum.at(lo.reshape(-1), cell, r[inside])
+            np.maximum.at(hi.reshape(-1), cell, r[inside])
     out = []
-    for k, s in enumerate(start_utc_min):  # one iteration per window
-        files = {obs.files[f]: [int(lo[k, f]), int(hi[k, f])] for f in np.flatnonzero(hi[k] >= 0)}
-        out.append({"key": window_key(source, pid, int(s)), "files": files})
+    for k, s in enumerate(starts.tolist()):  # one iteration per window
+        files = {obs.files[j]: [int(lo[k, j]), int(hi[k, j])] for j in np.flatnonzero(hi[k] >= 0)}
+        out.append({"key": window_key(source, pid, s), "files": files})
     return out
 
 
@@ -302,7 +316,13 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     normed = norm.apply(filled)
     times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
     timer.lap("normalize")
-    captions = [statistical_caption(values[i], observed[i], cfg.channels) for i in range(len(start))]
+    keys = [window_key(summary.source, summary.participant, int(t)) for t in start]
+    events = events_from_arrays(arrays, len(start))
+    rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
+                  for t, evs in zip(start.tolist(), events)]
+    local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
+    captions = CaptionGenerator(cfg.captions).generate(
+        CaptionBatch(values, observed, cfg.channels, local_min, rel_events), keys)
     timer.lap("captions")
     encoder = RecordEncoder(build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
@@ -311,8 +331,9 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
         ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": float(mask.mean()),
               "participant_id": summary.participant, "dataset": summary.source,
               "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
-              "key": window_key(summary.source, summary.participant, int(start[i])),
-              "caption": captions[i], "caption_statistical": captions[i], "labels": _window_labels(labels, i),
+              "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
+              "events": json.dumps([[int(a), int(b), k, n] for a, b, k, n in rel_events[i]], separators=(",", ":")),
+              **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": _window_labels(labels, i),
               "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
         records.append(encoder.encode(ex))
     RecordSpill.write(stem, records)

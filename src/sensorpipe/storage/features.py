@@ -50,6 +50,12 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
         "tz_offset_min": tfds.features.Scalar(np.int32, doc="Local UTC offset in minutes at the window start."),
         "key": tfds.features.Text(doc="Unique window key: dataset/participant/start."),
         "caption": tfds.features.Text(doc="Caption of the window (all levels joined)."),
+        "caption_claims": tfds.features.Text(
+            doc="JSON list of every caption claim (level, kind, template index and the values and local times as "
+                "stated); sensorpipe.captions.faithfulness re-derives each from input, mask, time and events."),
+        "events": tfds.features.Text(
+            doc="JSON list of the label events overlapping the window, [start_min, end_min, kind, name] with "
+                "minutes from the window start (end exclusive; clipped to the window)."),
         "labels": tfds.features.FeaturesDict(label_features),
     }
     for level in caption_levels:

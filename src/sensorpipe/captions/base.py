@@ -1,0 +1,186 @@
+"""The caption model: claims, the window batch a caption level reads, and the level registry.
+
+A caption is never free text generated first and checked later: every level
+produces *claims* (small JSON-able facts with the numbers and times exactly
+as stated), and the text is rendered from the claims with a paraphrase
+template. The record stores both, and the faithfulness checker
+(:mod:`sensorpipe.captions.faithfulness`) re-renders the text from the claims
+and re-derives each claim from the window's data and mask.
+
+Levels are small registered classes (:func:`register_caption_level`); names
+that are not built in are looked up in the ``sensorpipe.captions`` entry-point
+group, like the other extension points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sensorpipe import channels as registry
+from sensorpipe.plugins import lookup, register_named
+
+DAY_MIN = 1440
+
+
+@dataclass
+class Claim:
+    """One stated fact: ``kind`` picks the template family, ``data`` holds the values as stated."""
+
+    level: str
+    kind: str
+    data: dict[str, Any]
+    template: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"level": self.level, "kind": self.kind, "template": self.template, **self.data}
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> "Claim":
+        data = {k: v for k, v in d.items() if k not in ("level", "kind", "template")}
+        return Claim(d["level"], d["kind"], data, int(d.get("template", 0)))
+
+
+@dataclass
+class CaptionBatch:
+    """The windows of one unit in real units, before imputation (only ``observed`` cells are data).
+
+    ``local_min`` is each minute's local clock (minutes after local midnight),
+    so times in captions are local wall-clock times even across a DST change.
+    ``events`` are the label events overlapping each window (clipped to it),
+    as ``(start_min, end_min, kind, name)`` with minutes relative to the window.
+    """
+
+    values: np.ndarray            # [N, W, C] float
+    observed: np.ndarray          # [N, W, C] bool
+    channels: tuple[str, ...]
+    local_min: np.ndarray         # [N, W] int
+    events: list[list[tuple[int, int, str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.events:
+            self.events = [[] for _ in range(self.values.shape[0])]
+
+    @property
+    def size_min(self) -> int:
+        return int(self.values.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def index(self, name: str) -> int | None:
+        return self.channels.index(name) if name in self.channels else None
+
+    def window(self, i: int) -> "CaptionBatch":
+        return CaptionBatch(self.values[i:i + 1], self.observed[i:i + 1], self.channels, self.local_min[i:i + 1],
+                            [self.events[i]])
+
+
+def clock(local_min: np.ndarray, i: int) -> str:
+    """Local ``HH:MM`` of window minute ``i``; ``i == W`` (an exclusive end) is one minute after the last."""
+    W = local_min.shape[0]
+    m = int(local_min[i]) if i < W else (int(local_min[W - 1]) + 1)
+    m %= DAY_MIN
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def duration_text(minutes: int) -> str:
+    h, m = divmod(int(minutes), 60)
+    if not h:
+        return f"{m} min"
+    return f"{h} h" if not m else f"{h} h {m} min"
+
+
+#: How captions name channels whose identifier is not plain English.
+DISPLAY_NAMES = {"hrv_rmssd": "HRV RMSSD", "hrv_sdnn": "HRV SDNN", "spo2": "SpO2", "enmo": "ENMO",
+                 "eda_level": "EDA level", "eda_scr_rate": "EDA SCR rate", "acc_zcr": "accelerometer ZCR",
+                 "acc_mad": "accelerometer MAD"}
+
+
+def label(channel: str) -> str:
+    return DISPLAY_NAMES.get(channel, channel.replace("_", " "))
+
+
+def fmt(x: float, decimals: int) -> str:
+    return f"{x:,.{decimals}f}"
+
+
+def decimals(channel: str) -> int:
+    return registry.get(channel).caption_decimals
+
+
+def stated(x: float, d: int) -> float:
+    """The value as the caption states it (rounded to the channel's decimals)."""
+    return float(round(float(x), d))
+
+
+def tolerance(d: int, actual: float) -> float:
+    """How far a stated number may be from its re-derivation: half the last digit plus float32 noise."""
+    return 0.5 * 10.0 ** -d + 1e-5 * max(1.0, abs(actual))
+
+
+class CaptionLevel:
+    """A caption level: ``claims`` for a batch of windows, templates to state them, and a check per claim.
+
+    Subclasses set ``name`` and ``templates`` (``kind -> paraphrases``; every
+    paraphrase of a kind uses the same fields) and implement ``claims``,
+    ``fields`` (the template fields of a claim) and ``check`` (re-derives a
+    claim from one window's data; returns why it does not hold, or None).
+    """
+
+    name: ClassVar[str] = ""
+    templates: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg            # the CaptionConfig
+
+    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+        raise NotImplementedError
+
+    def fields(self, claim: Claim) -> dict[str, str]:
+        return {k: str(v) for k, v in claim.data.items()}
+
+    def render(self, claims: list[Claim]) -> str:
+        """The level's text: one sentence per claim, in order."""
+        return " ".join(self.sentence(c) for c in claims)
+
+    def sentence(self, claim: Claim) -> str:
+        text = self.templates[claim.kind][claim.template].format(**self.fields(claim))
+        return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+        raise NotImplementedError
+
+
+_LEVELS: dict[str, type[CaptionLevel]] = {}
+
+
+def register_caption_level(cls: type[CaptionLevel]) -> type[CaptionLevel]:
+    """Class decorator (and the ``sensorpipe.captions`` entry-point registry)."""
+    return register_named(_LEVELS, cls, CaptionLevel, "claims", "caption level")
+
+
+def get_level(name: str, path: str = "captions.levels") -> type[CaptionLevel]:
+    import sensorpipe.captions.builtin  # noqa: F401  (registers the built-in levels)
+
+    return lookup("sensorpipe.captions", name, _LEVELS, path, "caption level")
+
+
+def runs(flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and exclusive ends of the True runs of a 1-D bool array (vectorized)."""
+    d = np.diff(np.concatenate(([0], flag.astype(np.int8), [0])))
+    return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+
+
+def bridged_runs(flag: np.ndarray, max_gap: int, min_len: int) -> list[tuple[int, int]]:
+    """Runs of ``flag`` after bridging False gaps of at most ``max_gap`` between True runs; those >= ``min_len``."""
+    s, e = runs(flag)
+    if not s.size:
+        return []
+    keep_break = (s[1:] - e[:-1]) > max_gap
+    starts = np.concatenate(([s[0]], s[1:][keep_break]))
+    ends = np.concatenate((e[:-1][keep_break], [e[-1]]))
+    ok = (ends - starts) >= min_len
+    return list(zip(starts[ok].tolist(), ends[ok].tolist()))

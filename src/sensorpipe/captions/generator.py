@@ -1,0 +1,56 @@
+"""The one caption generator: runs the configured levels over a unit's windows.
+
+Paraphrases: each claim's template is drawn from a ``random.Random`` seeded
+with ``captions.seed`` and the window key, so captions vary between windows
+but a rerun (or another runner) writes the same text. The chosen template
+index is kept in the claim, which lets the faithfulness checker re-render the
+exact text from the claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+
+from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, get_level
+
+
+@dataclass(frozen=True)
+class WindowCaption:
+    texts: dict[str, str]        # level -> text
+    claims_json: str             # every claim of every level, machine-readable
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for t in self.texts.values() if t)
+
+
+def window_rng(seed: int, key: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}\x1f{key}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def claims_to_json(claims: list[Claim]) -> str:
+    return json.dumps([c.to_json() for c in claims], separators=(",", ":"), ensure_ascii=False)
+
+
+class CaptionGenerator:
+    def __init__(self, cfg) -> None:
+        self.cfg = cfg
+        self.levels: list[CaptionLevel] = [get_level(name)(cfg) for name in cfg.levels]
+
+    def generate(self, batch: CaptionBatch, keys: list[str]) -> list[WindowCaption]:
+        per_level = [level.claims(batch) for level in self.levels]
+        out = []
+        for i, key in enumerate(keys):     # one iteration per window
+            rng = window_rng(self.cfg.seed, key)
+            texts, every = {}, []
+            for level, claims in zip(self.levels, per_level):
+                for c in claims[i]:
+                    c.template = rng.randrange(len(level.templates[c.kind]))
+                texts[level.name] = level.render(claims[i])
+                every += claims[i]
+            out.append(WindowCaption(texts, claims_to_json(every)))
+        return out

@@ -1,0 +1,202 @@
+"""Semantic captions: events in the window, in local clock time.
+
+* sleep periods (onset, wake time, duration, minutes asleep) from the
+  ``sleep_stage`` channel;
+* activity bouts of at least ``bout_min_min`` minutes from
+  ``activity_intensity``, else steps, else ENMO, with their type when a logged
+  activity overlaps them;
+* off-wrist periods from an observed ``on_wrist`` = 0, and spans with no data
+  at all (stated as missing data, never guessed as off-wrist);
+* glucose excursions by the consensus event definition of
+  :func:`sensorpipe.labels.cgm.glucose_events` (the same function as the
+  hypo/hyper event labels);
+* stress-protocol condition segments and other logged events from the labels.
+
+Definitions and thresholds are in :class:`sensorpipe.config.SemanticCaptionConfig`.
+Only observed minutes are evidence: an unobserved minute is never asleep,
+active or off-wrist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs, clock, duration_text,
+                                      register_caption_level, runs)
+
+ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel)
+
+
+def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
+    j = batch.index(ch)
+    if j is None:
+        return None
+    return batch.values[i, :, j].astype(np.float64), batch.observed[i, :, j]
+
+
+def _active(batch: CaptionBatch, i: int, cfg) -> tuple[np.ndarray, str] | None:
+    """Active minutes and the criterion used (first channel present: intensity, steps, ENMO)."""
+    for ch, test, text in (("activity_intensity", lambda v: np.round(v) >= 2, "activity intensity moderate or above"),
+                           ("steps", lambda v: v >= cfg.bout_steps_per_min - 1e-3,
+                            f"at least {cfg.bout_steps_per_min:g} steps/min"),
+                           ("enmo", lambda v: v >= cfg.bout_enmo_mg - 1e-3, f"ENMO at least {cfg.bout_enmo_mg:g} mg")):
+        got = _code(batch, i, ch)
+        if got is not None and got[1].any():
+            v, obs = got
+            return obs & test(np.where(obs, v, -np.inf)), text
+    return None
+
+
+def _glucose_events(batch: CaptionBatch, i: int):
+    got = _code(batch, i, "glucose")
+    if got is None or not got[1].any():
+        return []
+    from sensorpipe.labels.cgm import glucose_events
+
+    return glucose_events(np.where(got[1], got[0], np.nan))
+
+
+@register_caption_level
+class SemanticLevel(CaptionLevel):
+    name = "semantic"
+    templates = {
+        "sleep": ("slept from {t0} to {t1} ({duration}, {asleep} of it asleep)",
+                  "a sleep period ran from {t0} to {t1}: {duration}, {asleep} asleep",
+                  "asleep between {t0} and {t1} ({asleep} asleep over {duration})"),
+        "activity_bout": ("a {duration} {type} bout from {t0} to {t1}{steps}",
+                          "from {t0} to {t1}, {duration} of {type}{steps}"),
+        "off_wrist": ("the device was off the wrist from {t0} to {t1} ({duration})",
+                      "off-wrist from {t0} to {t1} ({duration})"),
+        "no_data": ("no data was recorded from {t0} to {t1} ({duration})",
+                    "a {duration} gap without data from {t0} to {t1}"),
+        "glucose_excursion": ("glucose was {direction} from {t0} to {t1}, reaching {extreme} mg/dL",
+                              "a {event} from {t0} to {t1} ({extreme} mg/dL at its extreme)"),
+        "condition": ("{name} condition from {t0} to {t1}",
+                      "the protocol's {name} segment ran from {t0} to {t1}"),
+        "logged_event": ("logged {what} from {t0} to {t1}",
+                         "a logged {what} between {t0} and {t1}"),
+    }
+
+    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+        out = []
+        for i in range(len(batch)):          # one iteration per window; run finding is vectorized per channel
+            lm = batch.local_min[i]
+            claims: list[Claim] = []
+
+            def add(kind, start, end, **data):
+                claims.append(Claim(self.name, kind, {"start_min": int(start), "end_min": int(end),
+                                                      "t0": clock(lm, int(start)), "t1": clock(lm, int(end)),
+                                                      "duration_min": int(end - start), **data}))
+
+            for s, e, n_asleep in self._sleep(batch, i):
+                add("sleep", s, e, asleep_min=n_asleep)
+            for s, e, typ, steps, criterion in self._bouts(batch, i):
+                add("activity_bout", s, e, type=typ, steps=steps, criterion=criterion)
+            for s, e in self._off_wrist(batch, i):
+                add("off_wrist", s, e)
+            for s, e in self._no_data(batch, i):
+                add("no_data", s, e)
+            for ev in _glucose_events(batch, i):
+                add("glucose_excursion", ev.start_min, ev.end_min, event=ev.kind, extreme_mgdl=float(ev.extreme_mgdl))
+            for s, e, kind, name in batch.events[i]:
+                if kind == "condition":
+                    add("condition", s, e, name=name)
+                else:
+                    add("logged_event", s, e, event_kind=kind, name=name)
+            claims.sort(key=lambda c: (c.data["start_min"], c.data["end_min"], c.kind))
+            out.append(claims)
+        return out
+
+    # --- event finders (shared by generation and checking) -------------------------------------------------
+    def _sleep(self, batch, i) -> list[tuple[int, int, int]]:
+        got = _code(batch, i, "sleep_stage")
+        if got is None:
+            return []
+        v, obs = got
+        asleep = obs & np.isin(np.round(np.where(obs, v, 0)), ASLEEP_CODES)
+        c = self.cfg.semantic
+        return [(s, e, int(asleep[s:e].sum())) for s, e in bridged_runs(asleep, c.sleep_merge_gap_min, c.sleep_min_min)]
+
+    def _bouts(self, batch, i) -> list[tuple[int, int, str | None, int | None, str]]:
+        c = self.cfg.semantic
+        got = _active(batch, i, c)
+        if got is None:
+            return []
+        active, criterion = got
+        steps = _code(batch, i, "steps")
+        acts = [(s, e, n) for s, e, k, n in batch.events[i] if k == "activity"]
+        out = []
+        for s, e in bridged_runs(active, c.bout_gap_min, c.bout_min_min):
+            overlap = [(min(e, ae) - max(s, a_s), n) for a_s, ae, n in acts if min(e, ae) > max(s, a_s)]
+            typ = max(overlap)[1] if overlap else None
+            total = None
+            if steps is not None and steps[1][s:e].any():
+                total = int(round(float(np.where(steps[1][s:e], steps[0][s:e], 0.0).sum())))
+            out.append((s, e, typ, total, criterion))
+        return out
+
+    def _off_wrist(self, batch, i) -> list[tuple[int, int]]:
+        got = _code(batch, i, "on_wrist")
+        if got is None:
+            return []
+        v, obs = got
+        s, e = runs(obs & (np.round(np.where(obs, v, 1)) == 0))
+        ok = (e - s) >= self.cfg.semantic.off_wrist_min_min
+        return list(zip(s[ok].tolist(), e[ok].tolist()))
+
+    def _no_data(self, batch, i) -> list[tuple[int, int]]:
+        s, e = runs(~batch.observed[i].any(axis=1))
+        ok = (e - s) >= self.cfg.semantic.no_data_min_min
+        return list(zip(s[ok].tolist(), e[ok].tolist()))
+
+    # --- text -----------------------------------------------------------------------------------------------
+    def fields(self, claim: Claim) -> dict[str, str]:
+        d = claim.data
+        f = {"t0": d["t0"], "t1": d["t1"], "duration": duration_text(d["duration_min"])}
+        if claim.kind == "sleep":
+            f["asleep"] = duration_text(d["asleep_min"])
+        elif claim.kind == "activity_bout":
+            f["type"] = d["type"].replace("_", " ") if d["type"] else "activity"
+            f["steps"] = f" with {d['steps']:,} steps" if d["steps"] is not None else ""
+        elif claim.kind == "glucose_excursion":
+            hypo = d["event"] == "hypo"
+            f["direction"] = "below 70 mg/dL" if hypo else "above 180 mg/dL"
+            f["event"] = "hypoglycaemic event" if hypo else "hyperglycaemic event"
+            f["extreme"] = f"{d['extreme_mgdl']:.0f}"
+        elif claim.kind in ("condition", "logged_event"):
+            f["name"] = d["name"].replace("_", " ")
+            f["what"] = f"{d['name'].replace('_', ' ')}" + ("" if d.get("event_kind") == "activity"
+                                                           else f" ({d.get('event_kind')})")
+        return f
+
+    # --- faithfulness ---------------------------------------------------------------------------------------
+    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+        d = claim.data
+        lm = batch.local_min[0]
+        s, e = d["start_min"], d["end_min"]
+        if clock(lm, s) != d["t0"] or clock(lm, e) != d["t1"] or d["duration_min"] != e - s:
+            return f"times {d['t0']}-{d['t1']} ({d['duration_min']} min) do not match minutes {s}-{e}"
+        k = claim.kind
+        if k == "sleep":
+            found = {(a, b): n for a, b, n in self._sleep(batch, 0)}
+            if found.get((s, e)) != d["asleep_min"]:
+                return f"no sleep period {d['t0']}-{d['t1']} with {d['asleep_min']} min asleep in the data"
+        elif k == "activity_bout":
+            found = {(a, b): (t, n, c) for a, b, t, n, c in self._bouts(batch, 0)}
+            if found.get((s, e)) != (d["type"], d["steps"], d["criterion"]):
+                return f"no activity bout {d['t0']}-{d['t1']} ({d['type']}, {d['steps']} steps) in the data"
+        elif k in ("off_wrist", "no_data"):
+            spans = self._off_wrist(batch, 0) if k == "off_wrist" else self._no_data(batch, 0)
+            if (s, e) not in spans:
+                return f"no {k.replace('_', ' ')} span {d['t0']}-{d['t1']} in the data"
+        elif k == "glucose_excursion":
+            hit = [ev for ev in _glucose_events(batch, 0) if (ev.start_min, ev.end_min, ev.kind) == (s, e, d["event"])]
+            if not hit or abs(float(hit[0].extreme_mgdl) - d["extreme_mgdl"]) > 1e-3 * max(1.0, d["extreme_mgdl"]):
+                return f"no {d['event']} glucose event {d['t0']}-{d['t1']} reaching {d['extreme_mgdl']} mg/dL"
+        elif k in ("condition", "logged_event"):
+            kind = "condition" if k == "condition" else d["event_kind"]
+            if (s, e, kind, d["name"]) not in batch.events[0]:
+                return f"no {kind} label event {d['name']} {d['t0']}-{d['t1']} in the window's labels"
+        else:
+            return f"unknown semantic claim kind {k!r}"
+        return None
