@@ -88,7 +88,8 @@ def _candidates(bm: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
         inc = ok & (change >= d) & (min_step >= -d / 2)
         dec = ok & (-change >= d) & (max_step <= d / 2)
         stable = all_known & (length >= 3) & ((hi - lo) <= d / 2)
-    return {"increasing": np.where(inc, change / d, 0.0), "decreasing": np.where(dec, -change / d, 0.0),
+    tight = 1e-3 * length       # among equal changes, the shortest segment says where the change happened
+    return {"increasing": np.where(inc, change / d - tight, 0.0), "decreasing": np.where(dec, -change / d - tight, 0.0),
             "stable": np.where(stable, length.astype(float), 0.0)}
 
 
