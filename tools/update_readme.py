@@ -1,4 +1,4 @@
-"""Regenerates the README's generated tables (channel registry, supported sources) from the code.
+"""Regenerates the README's generated tables (channels, sources, features, label schema) from the code.
 
 Run after adding a channel or an adapter: ``python tools/update_readme.py``.
 A test fails when the README is out of date.
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sensorpipe.channels import markdown_table
 from sensorpipe.commands import coverage_matrix_markdown, features_markdown_table, sources_markdown_table
+from sensorpipe.labels.schema import markdown_table as labels_markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -26,4 +27,5 @@ if __name__ == "__main__":
     text = replace_block(text, "sources-table", sources_markdown_table())
     text = replace_block(text, "features-table", features_markdown_table())
     text = replace_block(text, "coverage-matrix", coverage_matrix_markdown())
+    text = replace_block(text, "labels-table", labels_markdown_table())
     README.write_text(text)

@@ -193,7 +193,7 @@ def test_e4_headers_rates_and_acc_at_rest(demo):
 # --- (d) outcome cohort -------------------------------------------------------------------
 def test_symptom_onset_for_some_participants(demo):
     people = pd.read_csv(demo / "covid_cohort" / "participants.csv", dtype=str, keep_default_na=False)
-    assert list(people.columns) == ["participant_id", "tz", "symptom_onset_date", "age_band", "sex"]
+    assert list(people.columns) == ["participant_id", "tz", "symptom_onset_date", "age_band", "sex", "bmi"]
     onset = people.symptom_onset_date
     assert 0 < (onset != "").sum() < len(people)
     for pid, tz, date in zip(people.participant_id, people.tz, onset):
@@ -211,4 +211,5 @@ def test_basic_metrics_only(tmp_path):
     root = write_minute_cohort(tmp_path / "bench", 1, 2, seed=5, metrics="basic")
     df = pq.read_table(root / "minute" / "fc001.parquet").to_pandas()
     assert set(df.metric) == {"heart_rate", "steps", "calories", "sleep_stage"}
-    assert (root / "participants.csv").read_text().splitlines()[0] == "participant_id,tz,age_band,sex"
+    assert (root / "participants.csv").read_text().splitlines()[0] == \
+        "participant_id,tz,age,sex,weight_kg,height_cm,due_date"

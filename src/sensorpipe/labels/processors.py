@@ -1,9 +1,8 @@
-"""Built-in label processors for the participants table and condition segments."""
+"""Built-in label processors for condition segments (participants-table labels are in :mod:`.participant`)."""
 
 from __future__ import annotations
 
 import csv
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -12,42 +11,6 @@ import pandas as pd
 from sensorpipe.labels.base import LabelEvent, LabelProcessor
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources.base import SourceError, UnitRef
-
-
-class DiabetesStatus(LabelProcessor):
-    """``diabetes_status`` column of a participants table (metabolic studies)."""
-
-    name = "diabetes_status"
-    produces = ("diabetes_status",)
-
-    def applies(self, unit: UnitRef) -> bool:
-        return "diabetes_status" in unit.participant.attributes
-
-    def window_labels(self, batch):
-        raw = batch.unit.participant.attributes["diabetes_status"].strip().lower()
-        names = BY_NAME["diabetes_status"].names
-        code = names.index(raw) if raw in names else -1
-        return {"diabetes_status": np.full(len(batch), code)}
-
-
-class SymptomOnset(LabelProcessor):
-    """``symptom_onset_date`` (local YYYY-MM-DD) -> days from onset to the window's first local day."""
-
-    name = "symptom_onset"
-    produces = ("days_since_symptom_onset",)
-
-    def applies(self, unit: UnitRef) -> bool:
-        return bool(unit.participant.attributes.get("symptom_onset_date", "").strip())
-
-    def window_labels(self, batch):
-        unit = batch.unit
-        raw = unit.participant.attributes["symptom_onset_date"].strip()
-        try:
-            onset_day = (date.fromisoformat(raw) - date(1970, 1, 1)).days
-        except ValueError:
-            raise SourceError(f"participant {unit.participant.participant_id} of {unit.source.name}: "
-                              f"symptom_onset_date {raw!r} is not YYYY-MM-DD") from None
-        return {"days_since_symptom_onset": (batch.local_day() - onset_day).astype(np.float32)}
 
 
 class ConditionSegments(LabelProcessor):

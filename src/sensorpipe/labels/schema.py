@@ -48,23 +48,27 @@ LABELS: tuple[LabelSpec, ...] = (
               SLEEP_STAGES),
     LabelSpec("total_sleep_min", "float", "Observed minutes asleep (light, deep, REM or unstaged) in the window.",
               unit="min"),
-    LabelSpec("glucose_mean_mgdl", "float", "Mean of the window's CGM readings.", unit="mg/dL"),
-    LabelSpec("glucose_cv_pct", "float", "Coefficient of variation of the window's CGM readings.", unit="%"),
+    LabelSpec("glucose_mean_mgdl", "float", "Mean of the window's CGM readings (every CGM target is missing when "
+              "fewer than 70% of the window's 5-min slots have a reading).", unit="mg/dL"),
+    LabelSpec("glucose_cv_pct", "float", "Coefficient of variation of the window's CGM readings (100 x sample SD / "
+              "mean).", unit="%"),
     LabelSpec("time_in_range_pct", "float", "Share of CGM readings in 70-180 mg/dL.", unit="%"),
     LabelSpec("time_below_range_pct", "float", "Share of CGM readings below 70 mg/dL.", unit="%"),
     LabelSpec("time_above_range_pct", "float", "Share of CGM readings above 180 mg/dL.", unit="%"),
-    LabelSpec("hypo_events", "float", "Hypoglycaemic events (consensus: >= 15 consecutive min below 70 mg/dL).",
-              unit="events"),
-    LabelSpec("hyper_events", "float", "Hyperglycaemic events (consensus: >= 15 consecutive min above 180 mg/dL).",
-              unit="events"),
+    LabelSpec("hypo_events", "float", "Level-1 hypoglycaemic events (Battelino 2023 consensus: >= 15 consecutive "
+              "min below 70 mg/dL, ended by >= 15 consecutive min at >= 70).", unit="events"),
+    LabelSpec("hyper_events", "float", "Level-1 hyperglycaemic events (Battelino 2023 consensus: >= 15 consecutive "
+              "min above 180 mg/dL, ended by >= 15 consecutive min at <= 180).", unit="events"),
     # --- participant-level labels from a participants table -------------------------------------------------
-    LabelSpec("age_band", "class", "Participant's age band.", ("18-29", "30-39", "40-49", "50-59", "60-69", "70+"),
-              scope="participant"),
+    LabelSpec("age_band", "class", "Participant's age band (from the age in years, or a band inside one of these).",
+              ("18-29", "30-39", "40-49", "50-59", "60-69", "70+", "0-17"), scope="participant"),
     LabelSpec("sex", "class", "Participant's sex as recorded by the study.", ("female", "male"), scope="participant"),
-    LabelSpec("bmi", "float", "Participant's body-mass index.", unit="kg/m^2", scope="participant"),
+    LabelSpec("bmi", "float", "Participant's body-mass index (bmi column, else weight_kg / (height_cm/100)^2).",
+              unit="kg/m^2", scope="participant"),
     LabelSpec("diabetes_status", "class", "Participant's diabetes status from the participants table.",
-              ("none", "prediabetes", "type1", "type2"), scope="participant"),
-    LabelSpec("pregnancy_week", "float", "Completed gestational weeks at the window's first local day.",
+              ("none", "prediabetes", "type1", "type2", "gestational"), scope="participant"),
+    LabelSpec("pregnancy_week", "float", "Completed gestational weeks at the window's first local day, from the "
+              "last menstrual period (lmp_date, else conception_date - 14 d, else due_date - 280 d).",
               unit="weeks", scope="participant_time"),
     LabelSpec("days_since_symptom_onset", "float",
               "Local calendar days from symptom onset to the window's first local day (negative before onset).",
@@ -75,3 +79,17 @@ BY_NAME = {s.name: s for s in LABELS}
 
 def missing_value(spec: LabelSpec):
     return float("nan") if spec.kind == "float" else -1
+
+
+_SCOPE_TEXT = {"window": "window", "participant": "participant (fixed)", "participant_time": "participant, by date"}
+
+
+def markdown_table() -> str:
+    """The README's "Unified label schema" table (``python tools/update_readme.py`` writes it)."""
+    rows = [f"Schema version {LABEL_SCHEMA_VERSION}. Missing: class -1, sequence -1 per minute, "
+            "float NaN with `has_<name>` False.", "",
+            "| label | kind | classes / unit | scope | meaning |", "|---|---|---|---|---|"]
+    for s in LABELS:
+        values = ", ".join(f"{i} {n}" for i, n in enumerate(s.names)) if s.names else s.unit
+        rows.append(f"| `{s.name}` | {s.kind} | {values} | {_SCOPE_TEXT[s.scope]} | {s.doc.replace('|', '/')} |")
+    return "\n".join(rows)

@@ -12,6 +12,11 @@ benchmarks):
     baseline / TSST-like stress / recovery protocol.
 (d) ``covid_cohort/``    like (a) with respiratory rate and symptom-onset labels.
 
+Every participants table carries demographics in the shapes real studies use
+(age in years or an age band, sex, BMI or weight and height), and in (a)
+every third participant (index 1, 4, ...) is pregnant, with a due date, so the
+demo has every participant-level label of the unified schema.
+
 Each participant lives in its own IANA zone and behaves on its LOCAL clock
 (sleep ~22:30-07:00, daytime walks and runs, off-wrist gaps), so the date
 range crossing 2024-03-10 exercises the US DST change. Output is a pure
@@ -43,6 +48,11 @@ BASIC_METRICS = ("heart_rate", "steps", "calories", "sleep_stage")
 FULL_METRICS = BASIC_METRICS + ("hrv_rmssd", "spo2", "skin_temp_f", "resting_heart_rate", "eda_scl")
 OUTCOME_METRICS = BASIC_METRICS + ("resting_heart_rate", "respiratory_rate")
 MMOL_PER_MGDL = 1 / 18.0156
+# the participants-table columns each cohort writes (the shapes real studies use)
+MINUTE_DEMOGRAPHICS = ("age", "sex", "weight_kg", "height_cm")
+METABOLIC_DEMOGRAPHICS = ("age_band", "sex", "bmi")
+LAB_DEMOGRAPHICS = ("age", "sex", "height_cm", "weight_kg")
+OUTCOME_DEMOGRAPHICS = ("age_band", "sex", "bmi")
 
 Stream = tuple[np.ndarray, np.ndarray]  # (UTC epoch seconds, values)
 _METRICS: dict[str, Callable[[np.random.Generator, sig.Timeline, int | None], Stream]] = {
@@ -94,7 +104,8 @@ def write_minute_cohort(out_dir, n_participants: int, days: int, seed: int, star
     if isinstance(metrics, str) and metrics not in presets:
         raise ValueError(f"metrics={metrics!r}: use 'full', 'basic' or a list of metric names")
     names = presets[metrics] if isinstance(metrics, str) else metrics
-    return _write_long_cohort(Path(out_dir), "fc", n_participants, days, seed, start_date, tuple(names), None)
+    return _write_long_cohort(Path(out_dir), "fc", n_participants, days, seed, start_date, tuple(names), None,
+                              MINUTE_DEMOGRAPHICS, pregnancies=True)
 
 
 def write_metabolic_study(out_dir, n_participants, days, seed, start_date="2024-03-04") -> Path:
@@ -107,8 +118,9 @@ def write_metabolic_study(out_dir, n_participants, days, seed, start_date="2024-
         _write_wearable_csv(root / "wearable" / f"{pid}.csv", pid, tl)
         t, mgdl = sig.cgm_readings(_rng(seed, p, _CGM), tl, status)
         _write_cgm_csv(root / "cgm" / f"{pid}.csv", pid, sig.utc_to_local(t, tz), mgdl, mmol=p % 2 == 1)
-        rows.append([pid, tz, status, *_demographics(seed, p)])
-    header = ["participant_id", "tz", "diabetes_status", "age_band", "sex"]
+        demo = _demographics(seed, p)
+        rows.append([pid, tz, status, *(demo[c] for c in METABOLIC_DEMOGRAPHICS)])
+    header = ["participant_id", "tz", "diabetes_status", *METABOLIC_DEMOGRAPHICS]
     _write_csv(root / "participants.csv", header, _columns(rows))
     return root
 
@@ -124,9 +136,10 @@ def write_e4_study(out_dir, n_participants, hours: float, seed, start_date="2024
         local_start = day0 + p * sig.DAY + 8.5 * 3600 + int(rng.integers(0, 90 * 60))
         session = sig.e4_session(rng, int(sig.local_to_utc([local_start], tz)[0]), hours)
         _write_e4_folder(root / pid, session)
-        participants.append([pid, tz])
+        demo = _demographics(seed, p)
+        participants.append([pid, tz, *(demo[c] for c in LAB_DEMOGRAPHICS)])
         segments += [[pid, _iso(a), _iso(b), cond] for cond, a, b in session.segments]
-    _write_csv(root / "participants.csv", ["participant_id", "tz"], _columns(participants))
+    _write_csv(root / "participants.csv", ["participant_id", "tz", *LAB_DEMOGRAPHICS], _columns(participants))
     _write_csv(root / "segments.csv", ["participant_id", "start_utc", "end_utc", "condition"], _columns(segments))
     return root
 
@@ -138,7 +151,8 @@ def write_outcome_cohort(out_dir, n_participants, days, seed, start_date="2024-0
     onset_days = [None] * n_participants
     for p in sorted(sick):
         onset_days[p] = int(min(days - 1, rng.integers(2, max(3, days - 1))))
-    return _write_long_cohort(Path(out_dir), "cc", n_participants, days, seed, start_date, OUTCOME_METRICS, onset_days)
+    return _write_long_cohort(Path(out_dir), "cc", n_participants, days, seed, start_date, OUTCOME_METRICS, onset_days,
+                              OUTCOME_DEMOGRAPHICS)
 
 
 def pipeline_config() -> dict:
@@ -192,7 +206,8 @@ def pipeline_config() -> dict:
 
 # --- cohorts ------------------------------------------------------------------------
 def _write_long_cohort(root: Path, prefix: str, n: int, days: int, seed: int, start_date: str,
-                       metrics: tuple[str, ...], onset_days: list[int | None] | None) -> Path:
+                       metrics: tuple[str, ...], onset_days: list[int | None] | None,
+                       demographics: tuple[str, ...], pregnancies: bool = False) -> Path:
     unknown = sorted(set(metrics) - set(_METRICS))
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; choose from {sorted(_METRICS)}")
@@ -206,8 +221,10 @@ def _write_long_cohort(root: Path, prefix: str, n: int, days: int, seed: int, st
         streams = {m: _METRICS[m](_rng(seed, p, _STREAM_ID[m]), tl, onset) for m in metrics}
         pq.write_table(_long_table(pid, streams), root / "minute" / f"{pid}.parquet", compression="zstd")
         extra = [] if onset_days is None else [_date(start_date, onset) if onset is not None else ""]
-        rows.append([pid, tz, *extra, *_demographics(seed, p)])
-    header = ["participant_id", "tz"] + ([] if onset_days is None else ["symptom_onset_date"]) + ["age_band", "sex"]
+        demo = _demographics(seed, p, start_date if pregnancies else None)
+        rows.append([pid, tz, *extra, *(demo[c] for c in demographics)] + ([demo["due_date"]] if pregnancies else []))
+    header = (["participant_id", "tz"] + ([] if onset_days is None else ["symptom_onset_date"]) + list(demographics)
+              + (["due_date"] if pregnancies else []))
     _write_csv(root / "participants.csv", header, _columns(rows))
     return root
 
@@ -324,9 +341,29 @@ def _tz(p: int) -> str:
     return TIME_ZONES[p % len(TIME_ZONES)]
 
 
-def _demographics(seed: int, p: int) -> list[str]:
+def _demographics(seed: int, p: int, pregnancy_start_date: str | None = None) -> dict[str, str]:
+    """One participant's table cells: age, age_band, sex, height_cm, weight_kg, bmi, due_date.
+
+    Adult heights by sex (mean 163 / 177 cm, SD 7) and a right-skewed BMI
+    (median ~26 kg/m^2), so weight = BMI x height^2 stays plausible. With a
+    ``pregnancy_start_date``, participants 1, 4, 7, ... are women of 24-37
+    years, 8-34 weeks pregnant on that date (due date = 40 weeks after the LMP);
+    everyone else has a blank due date.
+    """
     rng = _rng(seed, p, _DEMOGRAPHICS)
-    return [AGE_BANDS[int(rng.integers(0, len(AGE_BANDS)))], "F" if rng.random() < 0.5 else "M"]
+    band = AGE_BANDS[int(rng.integers(0, len(AGE_BANDS)))]
+    sex = "F" if rng.random() < 0.5 else "M"
+    lo = int(band.split("-")[0])
+    age = lo + int(rng.integers(0, 10 if lo >= 30 else 12))
+    z_height, bmi = rng.normal(), float(np.clip(np.exp(rng.normal(np.log(26.0), 0.17)), 17.5, 45.0))
+    week, due = int(rng.integers(8, 35)), ""
+    if pregnancy_start_date is not None and p % 3 == 1:
+        sex, age = "F", 24 + int(rng.integers(0, 14))
+        band = next(b for b in AGE_BANDS if int(b[:2]) <= age <= int(b[3:]))
+        due = _date(pregnancy_start_date, 280 - 7 * week - int(rng.integers(0, 7)))
+    height = round((163.0 if sex == "F" else 177.0) + 7.0 * z_height)
+    return {"age": str(age), "age_band": band, "sex": sex, "height_cm": str(height),
+            "weight_kg": f"{bmi * (height / 100) ** 2:.1f}", "bmi": f"{bmi:.1f}", "due_date": due}
 
 
 def _date(start_date: str, day: int) -> str:
