@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sensorpipe.labels.base import LabelEvent, LabelProcessor
+from sensorpipe.labels.intervals import majority_class
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources.base import SourceError, UnitRef
 
@@ -35,14 +36,7 @@ class ConditionSegments(LabelProcessor):
         unit, start_utc_min, size_min = batch.unit, batch.start_utc_min, batch.size_min
         path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])
         segs = _read_segments(path, unit.participant.participant_id)
-        names = BY_NAME["condition"].names
-        minutes = np.zeros((start_utc_min.shape[0], len(names)), np.int64)
-        for s, e, cond in segs:  # one iteration per segment, vectorized over windows
-            lo = np.maximum(start_utc_min, s)
-            hi = np.minimum(start_utc_min + size_min, e)
-            minutes[:, names.index(cond)] += np.maximum(hi - lo, 0)
-        label = np.where(minutes.sum(axis=1) > 0, minutes.argmax(axis=1), -1)
-        return {"condition": label}
+        return {"condition": majority_class(segs, BY_NAME["condition"].names, start_utc_min, size_min)}
 
 
 def _read_segments(path: Path, pid: str) -> list[tuple[int, int, str]]:

@@ -56,11 +56,30 @@ class Track:
     distance_m: np.ndarray      # float64 cumulative metres, NaN where absent
     has_distance: np.ndarray    # bool: the point carries a distance element/field (even a broken one)
     row: np.ndarray             # int64 1-based trackpoint / record ordinal
+    sport: np.ndarray | None = None  # str per point: the sport its activity/session names ("" when none)
 
 
 def is_step_sport(name: str | None) -> bool:
     low = (name or "").lower()
     return any(s[:3] in low for s in STEP_SPORTS)  # "run", "wal", "hik": Running, trail_running, ...
+
+
+def sport_bouts(track: Track) -> list[tuple[int, int, str]]:
+    """``(start_utc_ns, end_utc_ns, sport)`` of each run of trackpoints of one sport (as the file names it).
+
+    A bout spans its first to its last timed trackpoint plus one second (the
+    devices record at 1 Hz), so pauses inside an activity stay inside it;
+    points without a parseable time or a sport are skipped.
+    """
+    if track.sport is None:
+        return []
+    ok = (track.t_utc_ns != NAT) & (track.sport != "")
+    t, sp = track.t_utc_ns[ok], track.sport[ok]
+    if t.size == 0:
+        return []
+    edges = np.flatnonzero(sp[1:] != sp[:-1]) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, t.size]
+    return [(int(t[a:b].min()), int(t[a:b].max()) + 1_000_000_000, str(sp[a])) for a, b in zip(starts, ends)]
 
 
 def to_float(values: list) -> np.ndarray:

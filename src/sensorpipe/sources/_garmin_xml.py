@@ -37,13 +37,15 @@ class _Points:
         self.cad: list = []
         self.dist: list = []
         self.step: list = []
+        self.sport: list = []
 
-    def add(self, time, hr, cad, dist, step: bool) -> None:
+    def add(self, time, hr, cad, dist, step: bool, sport: str = "") -> None:
         self.time.append(time)
         self.hr.append(hr)
         self.cad.append(cad)
         self.dist.append(dist)
         self.step.append(step)
+        self.sport.append(sport)
 
     def track(self) -> Track:
         n = len(self.time)
@@ -52,7 +54,7 @@ class _Points:
         return Track(time=time, t_utc_ns=t_ns, time_error=err, heart_rate=pa.array(self.hr, pa.string()),
                      cadence=to_float(self.cad), step_sport=np.array(self.step, bool),
                      distance_m=to_float(self.dist), has_distance=np.array([d is not None for d in self.dist], bool),
-                     row=np.arange(1, n + 1, dtype=np.int64))
+                     row=np.arange(1, n + 1, dtype=np.int64), sport=np.array(self.sport, dtype=str))
 
 
 def _events(path: Path, root_name: str, kind: str):
@@ -74,11 +76,12 @@ def _events(path: Path, root_name: str, kind: str):
 
 def read_tcx(path: Path) -> Track:
     pts = _Points()
-    step = False
+    step, sport = False, ""
     for ev, name, el in _events(path, "TrainingCenterDatabase", "TCX"):
         if ev == "start":
             if name == "Activity":
-                step = is_step_sport(el.get("Sport"))
+                sport = (el.get("Sport") or "").strip()
+                step = is_step_sport(sport)
             continue
         if name != "Trackpoint":
             continue
@@ -95,7 +98,7 @@ def read_tcx(path: Path) -> Track:
                 cad = c.text
             elif n == "RunCadence":
                 run_cad = c.text
-        pts.add(t, hr, run_cad if run_cad is not None else cad, dist, step)
+        pts.add(t, hr, run_cad if run_cad is not None else cad, dist, step, sport)
         el.clear()
     return pts.track()
 
@@ -103,18 +106,20 @@ def read_tcx(path: Path) -> Track:
 def read_gpx(path: Path) -> Track:
     pts = _Points()
     step = in_trk = False
+    sport = ""
     depth = 0
     for ev, name, el in _events(path, "gpx", "GPX"):
         if ev == "start":
             depth += 1
             if name == "trk":
-                step, in_trk = False, True
+                step, in_trk, sport = False, True, ""
             continue
         depth -= 1
         if name == "trk":
             in_trk = False
         elif name == "type" and in_trk and depth == 2:  # gpx/trk/type, not a trkpt's or a waypoint's type
-            step = is_step_sport(el.text)
+            sport = (el.text or "").strip()
+            step = is_step_sport(sport)
         if name != "trkpt":
             continue
         t = hr = cad = None
@@ -126,6 +131,6 @@ def read_gpx(path: Path) -> Track:
                 hr = (c.text or "").strip()
             elif n == "cad":
                 cad = c.text
-        pts.add(t, hr, cad, None, step)
+        pts.add(t, hr, cad, None, step, sport)
         el.clear()
     return pts.track()

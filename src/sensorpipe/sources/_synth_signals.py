@@ -13,7 +13,7 @@ passed in, so a seed fixes every value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,7 @@ class Timeline:
     illness: np.ndarray  # 0..1 ramp after symptom onset
     hr: np.ndarray  # minute-mean heart rate, bpm
     kcal: np.ndarray  # kcal/min
+    bouts: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # walks/runs: start, end, is_run
 
     @property
     def day_starts(self) -> np.ndarray:
@@ -140,10 +141,11 @@ def build_timeline(rng: np.random.Generator, profile: Profile, start_date: str, 
     asleep = night_of >= 0
     minute_stage = _minute_stage(t, asleep, stage_t, stage)
     illness = np.zeros(t.size) if onset_day is None else np.clip((local - start_local - onset_day * DAY) / DAY, 0, 1)
-    steps = _steps(rng, profile, t, local, start_local, days, asleep, onset_day)
+    steps, bouts = _steps(rng, profile, t, local, start_local, days, asleep, onset_day)
     intensity = steps / 115.0
     tl = Timeline(profile, start_local, days, t, local, nights, gaps, asleep, ~in_intervals(t, gaps[:, 0], gaps[:, 1]),
                   stage_t, stage, minute_stage, night_of, steps, intensity, illness, np.empty(0), np.empty(0))
+    tl.bouts = bouts
     tl.hr = _minute_hr(rng, tl)
     tl.kcal = _minute_kcal(rng, tl)
     return tl
@@ -213,8 +215,12 @@ def _all_stages(rng, nights: np.ndarray, t0: int, t1: int) -> tuple[np.ndarray, 
     return ep[keep], st[keep]
 
 
-def _steps(rng, prof: Profile, t, local, start_local: int, days: int, asleep, onset_day) -> np.ndarray:
-    """Steps/min: walks (~112/min) and runs (~160/min) of 10-60 min, sporadic steps while awake."""
+def _steps(rng, prof: Profile, t, local, start_local: int, days: int, asleep, onset_day) -> tuple[np.ndarray, np.ndarray]:
+    """Steps/min: walks (~112/min) and runs (~160/min) of 10-60 min, sporadic steps while awake; and the bouts.
+
+    The bouts ``(n, 3)`` are ``[start, end)`` UTC s and 1 for a run (0 a walk),
+    as scheduled (sleep and off-wrist time are not cut out here).
+    """
     counts = 1 + rng.poisson(1.3, days)
     if onset_day is not None:
         sick = np.arange(days) >= onset_day
@@ -234,7 +240,7 @@ def _steps(rng, prof: Profile, t, local, start_local: int, days: int, asleep, on
     moving = rng.random(t.size) < 0.08 + 0.2 * np.exp(-(((hod - 13) / 5) ** 2))
     sporadic = np.where(moving, rng.poisson(rng.uniform(4, 30, t.size)), 0)
     walk = np.where(bout >= 0, cadence[bout.clip(0)] * rng.normal(1, 0.05, t.size), sporadic)
-    return np.where(asleep, 0.0, np.round(walk).clip(0))
+    return np.where(asleep, 0.0, np.round(walk).clip(0)), np.column_stack([start, end, run[order]]).astype(np.int64)
 
 
 def _minute_hr(rng, tl: Timeline) -> np.ndarray:

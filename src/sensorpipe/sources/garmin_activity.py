@@ -81,10 +81,11 @@ def read_fit(path: Path) -> Track:
         err = np.full(n, None, object)
         err[bad] = UNPARSEABLE
     cadence = to_float(cad) + np.nan_to_num(to_float(frac))
+    sport = _record_sport(raw_ts, sessions, sports)
     return Track(time=pa.array([t if isinstance(t, int) else None for t in ts], pa.int64()), t_utc_ns=t_ns,
                  time_error=err, heart_rate=_numbers(hr), cadence=cadence,
-                 step_sport=_step_sport(raw_ts, sessions, sports), distance_m=to_float(dist),
-                 has_distance=np.array(has_dist, bool), row=np.arange(1, n + 1, dtype=np.int64))
+                 step_sport=_step_flags(sport), distance_m=to_float(dist),
+                 has_distance=np.array(has_dist, bool), row=np.arange(1, n + 1, dtype=np.int64), sport=sport)
 
 
 def _numbers(values: list) -> pa.Array:
@@ -95,15 +96,22 @@ def _numbers(values: list) -> pa.Array:
         return pa.array(to_float(values), pa.float64(), from_pandas=True)
 
 
-def _step_sport(raw_ts: np.ndarray, sessions: list[tuple[int, str]], sports: list[str]) -> np.ndarray:
-    """Per record: does its sport count steps? The session that started last before it decides (multisport)."""
+def _record_sport(raw_ts: np.ndarray, sessions: list[tuple[int, str]], sports: list[str]) -> np.ndarray:
+    """Per record, its sport: the session that started last before it decides (multisport); else the file's."""
     if sessions:
         sessions.sort()
         starts = np.array([s for s, _ in sessions], np.int64)
-        flags = np.array([is_step_sport(sp) for _, sp in sessions], bool)
+        names = np.array([sp for _, sp in sessions], dtype=object)
         idx = np.clip(np.searchsorted(starts, raw_ts, side="right") - 1, 0, None)
-        return flags[idx]
-    return np.full(raw_ts.shape[0], bool(sports) and is_step_sport(sports[0]))
+        return names[idx].astype(str)
+    return np.full(raw_ts.shape[0], sports[0] if sports else "", dtype=object).astype(str)
+
+
+def _step_flags(sport: np.ndarray) -> np.ndarray:
+    """Per record: does its sport count steps (one check per distinct sport)."""
+    names, inv = np.unique(sport, return_inverse=True)
+    return np.array([is_step_sport(n) for n in names.tolist()], bool)[inv.reshape(-1)] if sport.size else \
+        np.zeros(0, bool)
 
 
 READERS = {".fit": read_fit, ".tcx": read_tcx, ".gpx": read_gpx}

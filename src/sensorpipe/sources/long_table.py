@@ -82,6 +82,7 @@ class LongTableAdapter(SourceAdapter):
         fields: dict[str, FieldMap]
         tz: str | None = None  # IANA zone for participants missing from the participants table
         participant_id: str | None = None  # for files without a participant column (default: the file stem)
+        activities: str | None = None  # exercise log CSV (relative to the path) for the activity label
 
     def schema(self) -> SourceSchema:
         conv = "; ".join(f"{f.glob}: {TIME_CONVENTIONS[f.time_format]}" for f in self.options.files)

@@ -12,6 +12,10 @@ benchmarks):
     baseline / TSST-like stress / recovery protocol.
 (d) ``covid_cohort/``    like (a) with respiratory rate and symptom-onset labels.
 
+(a) and (d) also get ``activities.csv``, an exercise log of the walks and runs
+the watch recorded (local times with offsets), read by the
+``logged_activities`` label processor (``options.activities``).
+
 Every participants table carries demographics in the shapes real studies use
 (age in years or an age band, sex, BMI or weight and height), and in (a)
 every third participant (index 1, 4, ...) is pregnant, with a due date, so the
@@ -48,6 +52,7 @@ BASIC_METRICS = ("heart_rate", "steps", "calories", "sleep_stage")
 FULL_METRICS = BASIC_METRICS + ("hrv_rmssd", "spo2", "skin_temp_f", "resting_heart_rate", "eda_scl")
 OUTCOME_METRICS = BASIC_METRICS + ("resting_heart_rate", "respiratory_rate")
 MMOL_PER_MGDL = 1 / 18.0156
+MIN_LOGGED_MIN = 10  # shortest logged exercise bout (trackers auto-log from about 10 min)
 # the participants-table columns each cohort writes (the shapes real studies use)
 MINUTE_DEMOGRAPHICS = ("age", "sex", "weight_kg", "height_cm")
 METABOLIC_DEMOGRAPHICS = ("age_band", "sex", "bmi")
@@ -170,9 +175,12 @@ def pipeline_config() -> dict:
     def field_map(names):
         return {n: {"channel": fields[n][0], "unit": fields[n][1]} for n in names}
 
-    def long_source(name, names, files):
+    def long_source(name, names, files, activities=False):
+        options = {"files": files, "fields": field_map(names)}
+        if activities:  # the exercise log written next to the minute files (labels: activity)
+            options["activities"] = "activities.csv"
         return {"name": name, "adapter": "long_table", "path": name, "participants": f"{name}/participants.csv",
-                "options": {"files": files, "fields": field_map(names)}}
+                "options": options}
 
     metabolic_files = [
         {"glob": "wearable/*.csv", "participant_column": "participant", "field_column": "signal",
@@ -187,11 +195,11 @@ def pipeline_config() -> dict:
                                       "glucose": {"channel": "glucose", "unit": "mg/dL"}}
     return {
         "sources": [
-            long_source("fitbit_cohort", FULL_METRICS, minute_files()),
+            long_source("fitbit_cohort", FULL_METRICS, minute_files(), activities=True),
             metabolic,
             {"name": "stress_lab", "adapter": "empatica_e4", "path": "stress_lab",
              "participants": "stress_lab/participants.csv", "options": {"segments": "segments.csv"}},
-            long_source("covid_cohort", OUTCOME_METRICS, minute_files()),
+            long_source("covid_cohort", OUTCOME_METRICS, minute_files(), activities=True),
         ],
         "channels": ["heart_rate", "resting_heart_rate", "hrv_rmssd", "spo2", "respiratory_rate", "steps", "calories",
                      "enmo", "sleep_stage", "eda_level", "skin_temperature", "glucose"],
@@ -213,20 +221,51 @@ def _write_long_cohort(root: Path, prefix: str, n: int, days: int, seed: int, st
         raise ValueError(f"unknown metrics {unknown}; choose from {sorted(_METRICS)}")
     _prepare(root, ["minute/*.parquet"])
     (root / "minute").mkdir(exist_ok=True)
-    rows = []
+    rows, log = [], []
     for p in range(n):  # one iteration per participant
         pid, tz = f"{prefix}{p + 1:03d}", _tz(p)
         onset = onset_days[p] if onset_days else None
         tl = _timeline(seed, p, tz, start_date, days, onset)
         streams = {m: _METRICS[m](_rng(seed, p, _STREAM_ID[m]), tl, onset) for m in metrics}
         pq.write_table(_long_table(pid, streams), root / "minute" / f"{pid}.parquet", compression="zstd")
+        log += _activity_log(pid, tl)
         extra = [] if onset_days is None else [_date(start_date, onset) if onset is not None else ""]
         demo = _demographics(seed, p, start_date if pregnancies else None)
         rows.append([pid, tz, *extra, *(demo[c] for c in demographics)] + ([demo["due_date"]] if pregnancies else []))
     header = (["participant_id", "tz"] + ([] if onset_days is None else ["symptom_onset_date"]) + list(demographics)
               + (["due_date"] if pregnancies else []))
     _write_csv(root / "participants.csv", header, _columns(rows))
+    _write_csv(root / "activities.csv", ["participant_id", "start", "end", "type"], _columns(log))
     return root
+
+
+def _activity_log(pid: str, tl: sig.Timeline) -> list[list[str]]:
+    """Logged walks and runs like a Fitbit/Apple exercise log: local times with their UTC offset.
+
+    Only what the watch saw: the minutes of each scheduled bout that are
+    awake and on-wrist (so the log matches the steps and heart rate), split
+    where sleep or an off-wrist gap cuts a bout, and kept when at least
+    ``MIN_LOGGED_MIN`` minutes long, as trackers auto-log exercise only from
+    about 10 minutes on.
+    """
+    b = tl.bouts
+    idx = sig.interval_index(tl.t, b[:, 0], b[:, 1]) if len(b) else np.full(tl.t.size, -1)
+    idx = np.where(tl.asleep | ~tl.worn, -1, idx)
+    edges = np.flatnonzero(np.diff(idx)) + 1
+    starts, ends = np.r_[0, edges], np.r_[edges, idx.size]
+    keep = (idx[starts] >= 0) & (ends - starts >= MIN_LOGGED_MIN)
+    starts, ends = starts[keep], ends[keep]
+    t0, t1 = tl.t[starts], tl.t[ends - 1] + 60
+    kind = np.where(b[idx[starts], 2] == 1, "running", "walking") if starts.size else np.zeros(0, str)
+    return [[pid, a, z, k] for a, z, k in zip(_iso_local(t0, tl.profile.tz), _iso_local(t1, tl.profile.tz), kind)]
+
+
+def _iso_local(utc_s: np.ndarray, tz: str) -> list[str]:
+    """UTC seconds as local ISO 8601 with the offset in force, e.g. 2024-03-04T08:15:00-05:00."""
+    local = sig.utc_to_local(utc_s, tz)
+    off = (local - np.asarray(utc_s, np.int64)) // 60
+    text = np.datetime_as_string(local.astype("datetime64[s]"), unit="s")
+    return [f"{s}{'-' if o < 0 else '+'}{abs(o) // 60:02d}:{abs(o) % 60:02d}" for s, o in zip(text, off.tolist())]
 
 
 def _timeline(seed: int, p: int, tz: str, start_date: str, days: int, onset: int | None = None) -> sig.Timeline:

@@ -1,0 +1,65 @@
+"""Stress/affect condition labels from WESAD's per-sample label stream.
+
+WESAD (Schmidt et al. 2018) labels every 700-Hz chest sample with its
+protocol condition; :meth:`~sensorpipe.sources.wesad.WesadAdapter.condition_segments`
+turns the stream into UTC intervals (ids 1 baseline, 2 stress, 3 amusement,
+4 meditation; 0 and 5-7 carry no condition). A window's ``condition`` is the
+condition covering most of its labelled time, measured in nanoseconds (the
+segments start and end mid-minute), -1 when no labelled sample falls in it;
+the same intervals become ``condition`` events on whole minutes.
+
+The segments are read once per subject and process (a real subject pickle is
+about 1 GB, and both the window labels and the events need them): the cache
+is keyed by the pickle's path, size and modification time and by the source
+options that place it in time.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
+from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
+from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.sources.base import UnitRef, make_adapter
+
+
+class WesadCondition(LabelProcessor):
+    """``condition`` from the WESAD label stream of each subject pickle."""
+
+    name = "wesad_condition"
+    produces = ("condition",)
+
+    def applies(self, unit: UnitRef) -> bool:
+        return unit.source.adapter == "wesad"
+
+    def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
+        segs = wesad_segments(batch.unit)
+        return {"condition": majority_class_ns(segs, BY_NAME["condition"].names, batch.start_utc_min,
+                                               batch.size_min)}
+
+    def label_events(self, unit: UnitRef) -> list[LabelEvent]:
+        return minute_events(wesad_segments(unit), "condition")
+
+    def events(self, unit: UnitRef) -> np.ndarray:
+        """Segment starts (UTC minutes), for ``window.strategy: event`` (one window per condition onset)."""
+        return np.array([e.start_utc_min for e in self.label_events(unit)], np.int64)
+
+
+def wesad_segments(unit: UnitRef) -> list[Interval]:
+    """``(start_ns, end_ns, condition)`` of the unit's subject, read once per file version and placement."""
+    path = unit.files[0]
+    st = os.stat(path)
+    key = (path, st.st_size, st.st_mtime_ns, repr(sorted(unit.source.options.items())), unit.participant.tz,
+           unit.participant.attributes.get("start_utc", ""))
+    if key not in _CACHE:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = tuple(make_adapter(unit.source, unit.base_dir).condition_segments(unit))
+    return list(_CACHE[key])
+
+
+_CACHE: dict[tuple, tuple[Interval, ...]] = {}
+_CACHE_SIZE = 4

@@ -1,0 +1,20 @@
+"""A :class:`WindowBatch` of given window starts for label-processor tests (no channel data needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sensorpipe.labels.base import WindowBatch
+from sensorpipe.sources.base import UnitRef
+
+
+def minute(iso: str) -> int:
+    """UTC minute of an ISO time without zone (read as UTC)."""
+    return int(np.datetime64(iso, "m").astype(np.int64))
+
+
+def batch(unit: UnitRef, starts_iso: list[str], size_min: int, offset_min: int = 0) -> WindowBatch:
+    starts = np.array([minute(s) for s in starts_iso], np.int64)
+    n = starts.shape[0]
+    return WindowBatch(unit, starts, size_min, np.full((n, size_min), offset_min, np.int16),
+                       np.zeros((n, size_min, 0), np.float32), np.zeros((n, size_min, 0), bool), ())
