@@ -11,7 +11,8 @@ def test_inspect_prints_window_and_writes_plot(local_run, tmp_path, capsys):
     plot = tmp_path / "w.png"
     assert main(["inspect", local_run.output_dir, "--split", "train", "--index", "0", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    for needle in ("heart_rate", "coverage", "missing ratio", "caption: ", "labels: ", "diabetes_status="):
+    for needle in ("heart_rate", "coverage", "missing ratio", "caption (statistical): ", "caption (semantic): ",
+                   "claims (", "labels: ", "diabetes_status="):
         assert needle in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
 
