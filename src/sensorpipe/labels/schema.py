@@ -36,11 +36,11 @@ ACTIVITIES = ("sitting", "standing", "walking", "running", "cycling", "swimming"
 
 LABELS: tuple[LabelSpec, ...] = (
     # --- window labels from time-stamped annotations -------------------------------------------------------
-    LabelSpec("condition", "class", "Study condition covering most labelled minutes of the window (stress/affect "
-              "protocols such as WESAD and the synthetic lab study).",
+    LabelSpec("condition", "class", "Study condition covering most of the window's labelled time (stress/affect "
+              "protocols: WESAD's label stream, segments.csv of the synthetic lab study).",
               ("baseline", "stress", "recovery", "amusement", "meditation")),
-    LabelSpec("activity", "class", "Activity class covering most labelled minutes of the window (logged activities, "
-              "activity-labelled recordings such as BasicMotions).", ACTIVITIES),
+    LabelSpec("activity", "class", "Activity class covering most of the window's labelled time (exercise logs, "
+              "Garmin activity sports, activity-labelled recordings such as BasicMotions).", ACTIVITIES),
     # --- window labels derived from the window's channels ---------------------------------------------------
     LabelSpec("sleep_stage", "class", "Most frequent observed sleep stage of the window (sleep_stage channel).",
               SLEEP_STAGES),
