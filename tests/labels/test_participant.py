@@ -85,3 +85,23 @@ def test_pregnancy_week_at_the_local_date():
 def test_days_since_symptom_onset_counts_local_days():
     lab = _labels({"symptom_onset_date": "2024-03-07"}, ("2024-03-05T00:00", "2024-03-09T23:30"), offset_min=60)
     assert lab["days_since_symptom_onset"].tolist() == [-2.0, 3.0]
+
+
+def test_a_bad_cell_stops_the_pipeline_with_file_participant_and_column(copied_sources, base_config):
+    import copy
+
+    from sensorpipe.runners.driver import run_pipeline
+    from tests.conftest import write_config
+
+    table = copied_sources / "covid_cohort" / "participants.csv"
+    lines = table.read_text().splitlines()
+    head = lines[0].split(",")
+    row = lines[1].split(",")
+    row[head.index("bmi")] = "28.5kg"
+    table.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    cfg = copy.deepcopy(base_config)
+    cfg["sources"] = [s for s in cfg["sources"] if s["name"] == "covid_cohort"]
+    with pytest.raises(SourceError) as err:
+        run_pipeline(str(write_config(copied_sources, cfg, "bad_bmi.yaml")), runner="local")
+    msg = str(err.value)
+    assert str(table) in msg and f"participant {row[0]!r}" in msg and "column 'bmi'" in msg and "kg/m^2" in msg
