@@ -86,9 +86,9 @@ _SCOPE_TEXT = {"window": "window", "participant": "participant (fixed)", "partic
 
 def markdown_table() -> str:
     """The README's "Unified label schema" table (``python tools/update_readme.py`` writes it)."""
-    rows = [f"Schema version {LABEL_SCHEMA_VERSION}. Missing: class -1, sequence -1 per minute, "
-            "float NaN with `has_<name>` False.", "",
-            "| label | kind | classes / unit | scope | meaning |", "|---|---|---|---|---|"]
+    intro = (f"Schema version {LABEL_SCHEMA_VERSION}. Missing: class -1, sequence -1 per minute, "
+             "float NaN with `has_<name>` False.")
+    rows = [intro, "", "| label | kind | classes / unit | scope | meaning |", "|---|---|---|---|---|"]
     for s in LABELS:
         values = ", ".join(f"{i} {n}" for i, n in enumerate(s.names)) if s.names else s.unit
         rows.append(f"| `{s.name}` | {s.kind} | {values} | {_SCOPE_TEXT[s.scope]} | {s.doc.replace('|', '/')} |")
