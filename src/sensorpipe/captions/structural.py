@@ -12,7 +12,8 @@ With ``delta`` the channel's threshold (:data:`MIN_CHANGE` or
 * **stable**: at least 4 bins within ``delta / 2`` of each other (the longest one);
 * **peak / drop**: ``scipy.signal.find_peaks`` on the bin means (negated for
   drops) with prominence >= ``delta``;
-* **spike**: ``find_peaks`` on the observed minutes of mean channels with
+* **spike**: ``find_peaks`` on the observed minutes of mean channels: a
+  minute at least ``2 delta`` above its bin's mean (``height``), with
   prominence >= ``2 delta`` and width <= ``spike_max_width_min``.
 
 Times are local clock times of the bins' edges. Candidate segments are
@@ -20,6 +21,8 @@ enumerated for all windows and channels of a unit at once.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 from scipy.signal import find_peaks, peak_prominences, peak_widths
@@ -93,12 +96,18 @@ def _candidates(bm: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
             "stable": np.where(stable, length.astype(float), 0.0)}
 
 
+@lru_cache(maxsize=8)
+def _bin_grid(nb: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(nb), np.arange(nb), indexing="ij")
+
+
 def _pick(score: np.ndarray, k: int, taken: list[tuple[int, int]]) -> list[tuple[int, int, float]]:
     """Greedy: the ``k`` best segments (a, b) sharing at most an end bin with each other and ``taken``."""
+    if k <= 0 or score.max() <= 0:
+        return []
     score = score.copy()
     out = []
-    nb = score.shape[0]
-    a_idx, b_idx = np.meshgrid(np.arange(nb), np.arange(nb), indexing="ij")
+    a_idx, b_idx = _bin_grid(score.shape[0])
     for a0, b0 in taken:
         score[(a_idx < b0) & (b_idx > a0)] = 0
     while len(out) < k and score.max() > 0:
@@ -114,18 +123,38 @@ def _known_runs(x: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
-def _extrema(x: np.ndarray, prominence: float, max_width: float | None = None) -> list[tuple[int, float]]:
-    """(index, prominence) of the peaks of ``x`` (NaN splits it into runs) with at least ``prominence``."""
-    out = []
-    for s, e in _known_runs(x):
-        if e - s < 3:
-            continue
-        kw = {"prominence": prominence}
-        if max_width is not None:
-            kw["width"] = (None, max_width)
-        idx, props = find_peaks(x[s:e], **kw)
-        out += [(s + int(i), float(p)) for i, p in zip(idx, props["prominences"])]
-    return out
+def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = None,
+                    height: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of each row of ``x [N, L]`` (NaN = unknown) with at least ``prominence``: (row, index, prominence).
+
+    One ``find_peaks`` call for all rows: rows and unknown stretches are
+    separated by a sentinel above every value, which bounds the prominence and
+    width searches exactly as the end of a known run would, and is never
+    reported itself. Same result as one call per known run.
+    """
+    N, L = x.shape
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    sentinel = float(np.abs(finite).max()) * 4 + 1e6
+    flat = np.full((N, L + 1), sentinel)
+    flat[:, :L] = np.where(np.isnan(x), sentinel, x)
+    flat = flat.reshape(-1)
+    kw = {"prominence": prominence}
+    if max_width is not None:
+        kw["width"] = (None, max_width)
+    # height is checked before prominence: the sentinels (and, for spikes, minutes not high enough above their
+    # bin) never reach the costly prominence search
+    low = None
+    if height is not None:
+        low = np.full((N, L + 1), np.inf)
+        low[:, :L] = height
+        low = low.reshape(-1)
+    kw["height"] = (low, sentinel / 2)
+    idx, props = find_peaks(flat, **kw)
+    real = flat[idx] < sentinel
+    idx, prom = idx[real], props["prominences"][real]
+    return idx // (L + 1), idx % (L + 1), prom
 
 
 def _extremum_holds(x: np.ndarray, i: int, prominence: float, max_width: float | None = None) -> str | None:
@@ -184,51 +213,61 @@ class StructuralLevel(CaptionLevel):
         bm = bin_means(batch.values[:, :, js], batch.observed[:, :, js], B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
         cand = _candidates(bm, delta) if bm.shape[1] >= 3 else None
-        for i in range(len(batch)):          # one iteration per window and channel; candidates are vectorized
-            scored: list[tuple[float, Claim]] = []
-            for c, j in enumerate(js):
-                x = bm[i, :, c]
-                if np.isnan(x).all():
-                    continue
-                scored += self._channel_claims(batch, i, j, x, float(delta[c]), B, W,
-                                               None if cand is None else {k: v[i, c] for k, v in cand.items()})
-            scored.sort(key=lambda t: -t[0])
-            kept = [cl for _, cl in scored[:cfg.max_claims]]
-            kept.sort(key=lambda cl: (batch.channels.index(cl.data["channel"]), cl.data["start_min"]))
+        scored: list[list[tuple[float, Claim]]] = [[] for _ in range(len(batch))]
+        for c, j in enumerate(js):    # one iteration per channel: extrema of all windows in one find_peaks call
+            self._extremum_claims(batch, scored, c, j, bm[:, :, c], float(delta[c]), B, W)
+        known = ~np.isnan(bm).all(axis=1)                          # [N, channels]
+        for i in range(len(batch)):   # one iteration per window and channel for the (vectorized) trend choice
+            if cand is not None:
+                for c, j in enumerate(js):
+                    if known[i, c]:
+                        scored[i] += self._trend_claims(batch, i, j, bm[i, :, c], float(delta[c]), B, W,
+                                                        {k: v[i, c] for k, v in cand.items()})
+            ranked = sorted(scored[i], key=lambda t: -t[0])[:cfg.max_claims]
+            kept = [cl for _, cl in ranked]
+            kept.sort(key=lambda cl: (batch.channels.index(cl.data["channel"]), cl.data["start_min"], cl.kind))
             out[i] = kept
         return out
 
-    def _claim(self, kind: str, ch: str, start: int, end: int, B: int, W: int, delta: float, local_min, **values):
+    def _claim(self, kind: str, ch: str, start: int, end: int, B: int, delta: float, local_min, **values):
         d = decimals(ch)
         data = {"channel": ch, "start_min": start, "end_min": end, "t0": clock(local_min, start),
                 "t1": clock(local_min, end), "threshold": delta, "bin_min": B, "decimals": d,
                 **{k: stated(v, d) for k, v in values.items()}}
         return Claim(self.name, kind, data)
 
-    def _channel_claims(self, batch, i, j, x, delta, B, W, cand) -> list[tuple[float, Claim]]:
-        cfg, ch, lm = self.cfg.structural, batch.channels[j], batch.local_min[i]
-        out: list[tuple[float, Claim]] = []
-        end_of = lambda b: min((b + 1) * B, W)  # noqa: E731
-        if cand is not None:
-            taken: list[tuple[int, int]] = []
-            changes = np.maximum(cand["increasing"], cand["decreasing"])
-            for a, b, score in _pick(changes, cfg.max_trends, taken):
-                kind = "increasing" if cand["increasing"][a, b] > 0 else "decreasing"
-                out.append((score, self._claim(kind, ch, a * B, end_of(b), B, W, delta, lm, v0=x[a], v1=x[b])))
-                taken.append((a, b))
-            for a, b, score in _pick(cand["stable"], 1, taken):
-                out.append((score / 4, self._claim("stable", ch, a * B, end_of(b), B, W, delta, lm,
-                                                   v=float(np.mean(x[a:b + 1])))))
-        for kind, sign in (("peak", 1.0), ("drop", -1.0)):
-            ext = sorted(_extrema(sign * x, delta), key=lambda t: -t[1])[:cfg.max_peaks]
-            for k, prom in ext:
-                out.append((prom / delta, self._claim(kind, ch, k * B, end_of(k), B, W, delta, lm, v=x[k])))
-        if registry.get(ch).aggregation == "mean":
-            v = np.where(batch.observed[i, :, j], batch.values[i, :, j].astype(np.float64), np.nan)
-            spikes = sorted(_extrema(v, 2 * delta, cfg.spike_max_width_min), key=lambda t: -t[1])[:cfg.max_peaks]
-            for k, prom in spikes:
-                out.append((prom / delta, self._claim("spike", ch, k, k + 1, B, W, delta, lm, v=v[k])))
+    def _trend_claims(self, batch, i, j, x, delta, B, W, cand) -> list[tuple[float, Claim]]:
+        ch, lm, out = batch.channels[j], batch.local_min[i], []
+        taken: list[tuple[int, int]] = []
+        for a, b, score in _pick(np.maximum(cand["increasing"], cand["decreasing"]), self.cfg.structural.max_trends,
+                                 taken):
+            kind = "increasing" if cand["increasing"][a, b] > 0 else "decreasing"
+            out.append((score, self._claim(kind, ch, a * B, min((b + 1) * B, W), B, delta, lm, v0=x[a], v1=x[b])))
+            taken.append((a, b))
+        for a, b, score in _pick(cand["stable"], 1, taken):
+            out.append((score / 4, self._claim("stable", ch, a * B, min((b + 1) * B, W), B, delta, lm,
+                                               v=float(np.mean(x[a:b + 1])))))
         return out
+
+    def _extremum_claims(self, batch, scored, c, j, bm_c, delta, B, W) -> None:
+        """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window."""
+        cfg, ch = self.cfg.structural, batch.channels[j]
+        found = [("peak", bm_c, batched_extrema(bm_c, delta)), ("drop", bm_c, batched_extrema(-bm_c, delta))]
+        if registry.get(ch).aggregation == "mean":
+            minutes = np.where(batch.observed[:, :, j], batch.values[:, :, j].astype(np.float64), np.nan)
+            floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
+            found.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
+                                                            np.where(np.isnan(floor), np.inf, floor))))
+        for kind, x, (rows, idx, prom) in found:
+            order = np.lexsort((idx, -prom, rows))           # per window, most prominent first
+            count: dict[int, int] = {}
+            for i, k, p in zip(rows[order].tolist(), idx[order].tolist(), prom[order].tolist()):
+                if count.get(i, 0) >= cfg.max_peaks:
+                    continue
+                count[i] = count.get(i, 0) + 1
+                start, end = (k, k + 1) if kind == "spike" else (k * B, min((k + 1) * B, W))
+                scored[i].append((p / delta, self._claim(kind, ch, start, end, B, delta, batch.local_min[i],
+                                                         v=x[i, k])))
 
     def fields(self, claim: Claim) -> dict[str, str]:
         d = claim.data
@@ -251,6 +290,10 @@ class StructuralLevel(CaptionLevel):
         if claim.kind == "spike":
             v = np.where(batch.observed[0, :, j], batch.values[0, :, j].astype(np.float64), np.nan)
             k = d["start_min"]
+            bins = bin_means(batch.values[:, :, j:j + 1], batch.observed[:, :, j:j + 1], B,
+                             self.cfg.structural.min_bin_observed_min)[0, :, 0]
+            if not v[k] >= bins[k // B] + 2 * delta:
+                return f"spike at {d['t0']}: {v[k]:.6g} is not {2 * delta:g} above its bin's mean {bins[k // B]:.6g}"
             why = _extremum_holds(v, k, 2 * delta, self.cfg.structural.spike_max_width_min)
             return f"spike at {d['t0']}: {why}" if why else self._value(v[k], d["v"], d)
         x = bin_means(batch.values[:, :, j:j + 1], batch.observed[:, :, j:j + 1], B,
