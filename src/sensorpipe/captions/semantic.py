@@ -10,7 +10,8 @@
 * glucose excursions by the consensus event definition of
   :func:`sensorpipe.labels.cgm.glucose_events` (the same function as the
   hypo/hyper event labels);
-* stress-protocol condition segments and other logged events from the labels.
+* stress-protocol condition segments and other label events (logged or
+  annotated activities), stated as labels, not as measurements.
 
 Definitions and thresholds are in :class:`sensorpipe.config.SemanticCaptionConfig`.
 Only observed minutes are evidence: an unobserved minute is never asleep,
@@ -73,8 +74,8 @@ class SemanticLevel(CaptionLevel):
                               "a {event} from {t0} to {t1} ({extreme} mg/dL at its extreme)"),
         "condition": ("{name} condition from {t0} to {t1}",
                       "the protocol's {name} segment ran from {t0} to {t1}"),
-        "logged_event": ("logged {what} from {t0} to {t1}",
-                         "a logged {what} between {t0} and {t1}"),
+        "label_event": ("{name} from {t0} to {t1} ({what} label)",
+                        "labelled {name} ({what}) between {t0} and {t1}"),
     }
 
     def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
@@ -102,7 +103,7 @@ class SemanticLevel(CaptionLevel):
                 if kind == "condition":
                     add("condition", s, e, name=name)
                 else:
-                    add("logged_event", s, e, event_kind=kind, name=name)
+                    add("label_event", s, e, event_kind=kind, name=name)
             claims.sort(key=lambda c: (c.data["start_min"], c.data["end_min"], c.kind))
             out.append(claims)
         return out
@@ -163,10 +164,9 @@ class SemanticLevel(CaptionLevel):
             f["direction"] = "below 70 mg/dL" if hypo else "above 180 mg/dL"
             f["event"] = "hypoglycaemic event" if hypo else "hyperglycaemic event"
             f["extreme"] = f"{d['extreme_mgdl']:.0f}"
-        elif claim.kind in ("condition", "logged_event"):
+        elif claim.kind in ("condition", "label_event"):
             f["name"] = d["name"].replace("_", " ")
-            f["what"] = f"{d['name'].replace('_', ' ')}" + ("" if d.get("event_kind") == "activity"
-                                                           else f" ({d.get('event_kind')})")
+            f["what"] = d.get("event_kind", "condition").replace("_", " ")
         return f
 
     # --- faithfulness ---------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class SemanticLevel(CaptionLevel):
             hit = [ev for ev in _glucose_events(batch, 0) if (ev.start_min, ev.end_min, ev.kind) == (s, e, d["event"])]
             if not hit or abs(float(hit[0].extreme_mgdl) - d["extreme_mgdl"]) > 1e-3 * max(1.0, d["extreme_mgdl"]):
                 return f"no {d['event']} glucose event {d['t0']}-{d['t1']} reaching {d['extreme_mgdl']} mg/dL"
-        elif k in ("condition", "logged_event"):
+        elif k in ("condition", "label_event"):
             kind = "condition" if k == "condition" else d["event_kind"]
             if (s, e, kind, d["name"]) not in batch.events[0]:
                 return f"no {kind} label event {d['name']} {d['t0']}-{d['t1']} in the window's labels"

@@ -124,6 +124,9 @@ class LoggedActivities(_BoutProcessor):
     def applies(self, unit: UnitRef) -> bool:
         return bool(unit.source.options.get("activities"))
 
+    def side_files(self, unit: UnitRef) -> list[str]:
+        return [str(Path(unit.base_dir, unit.source.path, unit.source.options["activities"]))]
+
     def bouts(self, unit: UnitRef) -> list[Interval]:
         path = Path(unit.base_dir, unit.source.path, unit.source.options["activities"])
         if not path.is_file():

@@ -84,6 +84,10 @@ class LabelProcessor:
     def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def side_files(self, unit: UnitRef) -> list[str]:
+        """Annotation files the labels are read from (segments, activity logs): part of the unit's cache key."""
+        return []
+
     def label_events(self, unit: UnitRef) -> list[LabelEvent]:
         """Time-stamped annotations of the unit (whole recording); none by default."""
         return []

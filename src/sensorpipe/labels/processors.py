@@ -23,6 +23,9 @@ class ConditionSegments(LabelProcessor):
     def applies(self, unit: UnitRef) -> bool:
         return bool(unit.source.options.get("segments"))
 
+    def side_files(self, unit: UnitRef) -> list[str]:
+        return [str(Path(unit.base_dir, unit.source.path, unit.source.options["segments"]))]
+
     def events(self, unit: UnitRef) -> np.ndarray:
         """Segment starts (int64 UTC minutes): the label events ``window.strategy: event`` centres windows on."""
         path = Path(unit.base_dir, unit.source.path, unit.source.options["segments"])

@@ -32,7 +32,7 @@ from sensorpipe.captions.base import CaptionBatch
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
 from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
-                                    labels_for_windows)
+                                    labels_for_windows, processors_for)
 from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing import raw_features
@@ -142,7 +142,8 @@ def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
 def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     """Pass 1 for one unit (cached by fingerprint)."""
     cfg, timer = ctx.cfg, StageTimer()
-    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files))}
+    side = [f for proc in processors_for(unit) for f in proc.side_files(unit) if os.path.isfile(f)]
+    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files) | set(side))}   # label side files key the cache
     fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, cfg.fingerprint(), code_version()])
     stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
     if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
@@ -174,6 +175,8 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     events = events_to_arrays(events_for_windows(batch))
     lineage = _lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid)
     timer.lap("labels_lineage")
+    fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
+    timer.lap("fit_stats")
     stem.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f"{stem}.tmp.npz", values=win.values, observed=win.observed, offsets=win.tz_offset_min,
              start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()}, **events)
@@ -186,8 +189,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         non_monotonic=vr.non_monotonic, cleaning_counts=cleaning_counts,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
-        stats=RunningStats.of(win.values, win.observed).to_json(), lineage=lineage,
-        fit_stats=FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization).to_json(f"{stem}.sketch.npz"),
+        stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.npz"),
         participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
         cache=f"{stem}.npz", quarantine=q_path,

@@ -23,13 +23,11 @@ from sensorpipe.processing.windowing.base import WindowingStrategy, register_win
 
 def label_events(unit) -> np.ndarray:
     """Sorted UTC minutes of every event the unit's label processors report (duplicates kept)."""
-    import sensorpipe.labels.processors  # noqa: F401  (registers the built-in processors)
-    from sensorpipe.labels.base import _PROCESSORS
+    from sensorpipe.labels.base import processors_for
 
     parts = [np.zeros(0, np.int64)]
-    for name in sorted(_PROCESSORS):  # one per processor
-        proc = _PROCESSORS[name]()
-        if callable(getattr(proc, "events", None)) and proc.applies(unit):
+    for proc in processors_for(unit):  # one per processor (every built-in label module registered)
+        if callable(getattr(proc, "events", None)):
             parts.append(np.asarray(proc.events(unit), np.int64).reshape(-1))
     return np.sort(np.concatenate(parts))
 
