@@ -91,7 +91,8 @@ class SemanticLevel(CaptionLevel):
 
             for s, e, n_asleep in self._sleep(batch, i):
                 add("sleep", s, e, asleep_min=n_asleep)
-            for s, e, typ, steps, criterion in self._bouts(batch, i):
+            bouts = self._bouts(batch, i)
+            for s, e, typ, steps, criterion in bouts:
                 add("activity_bout", s, e, type=typ, steps=steps, criterion=criterion)
             for s, e in self._off_wrist(batch, i):
                 add("off_wrist", s, e)
@@ -100,6 +101,8 @@ class SemanticLevel(CaptionLevel):
             for ev in _glucose_events(batch, i):
                 add("glucose_excursion", ev.start_min, ev.end_min, event=ev.kind, extreme_mgdl=float(ev.extreme_mgdl))
             for s, e, kind, name in batch.events[i]:
+                if kind == "activity" and any(min(e, be) > max(s, bs) and t == name for bs, be, t, _, _ in bouts):
+                    continue     # already the type of a measured bout it overlaps: said once
                 if kind == "condition":
                     add("condition", s, e, name=name)
                 else:
