@@ -13,6 +13,7 @@ and the share of time per stage.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import platform
 import resource
@@ -27,7 +28,9 @@ from sensorpipe.sources import synthetic
 
 
 def _cohort(root: Path, participants: int, days: int, seed: int) -> Path:
-    marker = root / f".cohort-{participants}x{days}-s{seed}"
+    # the generator's source is part of the key: a changed generator (new files, e.g. an activity log) regenerates
+    gen = hashlib.sha256(Path(synthetic.__file__).read_bytes()).hexdigest()[:12]
+    marker = root / f".cohort-{participants}x{days}-s{seed}-{gen}"
     if not marker.exists():
         shutil.rmtree(root, ignore_errors=True)
         synthetic.write_minute_cohort(root / "fitbit_cohort", participants, days, seed=seed)

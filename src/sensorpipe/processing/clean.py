@@ -163,12 +163,13 @@ class CleaningState:
         from sensorpipe.schema.validate import CHANNEL_INDEX
 
         T = self.values.shape[0]
-        minute = self.obs.t_utc_ns // MINUTE_NS - self.start_minute
-        use = (self.obs.channel == CHANNEL_INDEX[ch]) & (minute >= 0) & (minute < T)
+        rows = np.flatnonzero(self.obs.channel == CHANNEL_INDEX[ch])  # the channel's rows first: often none
+        minute = self.obs.t_utc_ns[rows] // MINUTE_NS - self.start_minute
+        use = (minute >= 0) & (minute < T)
         if not use.any():
             return None
         cnt = np.bincount(minute[use], minlength=T)
-        sums = np.bincount(minute[use], weights=self.obs.value[use], minlength=T)
+        sums = np.bincount(minute[use], weights=self.obs.value[rows[use]], minlength=T)
         with np.errstate(invalid="ignore", divide="ignore"):
             return (sums / cnt).astype(np.float32), cnt > 0
 

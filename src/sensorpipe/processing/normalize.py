@@ -47,12 +47,18 @@ class RunningStats:
         C = values.shape[-1]
         v = values.reshape(-1, C).astype(np.float64)
         o = observed.reshape(-1, C)
-        cnt = o.sum(axis=0)
+        cnt = np.count_nonzero(o, axis=0)
         s = np.where(o, v, 0.0).sum(axis=0)
         mean = np.divide(s, cnt, out=np.zeros(C), where=cnt > 0)
-        m2 = np.where(o, (v - mean) ** 2, 0.0).sum(axis=0)
-        mn = np.where(o, v, np.inf).min(axis=0) if v.size else np.full(C, np.inf)
-        mx = np.where(o, v, -np.inf).max(axis=0) if v.size else np.full(C, -np.inf)
+        d = v - mean
+        d *= d
+        m2 = np.where(o, d, 0.0).sum(axis=0)
+        if v.size:  # extremes in the input dtype (exact), without a float64 copy per pass
+            x = values.reshape(-1, C)
+            mn = np.where(o, x, np.inf).min(axis=0).astype(np.float64)
+            mx = np.where(o, x, -np.inf).max(axis=0).astype(np.float64)
+        else:
+            mn, mx = np.full(C, np.inf), np.full(C, -np.inf)
         return cls(cnt.astype(np.int64), mean, m2, mn, mx)
 
     def merge(self, other: "RunningStats") -> "RunningStats":

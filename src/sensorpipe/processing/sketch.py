@@ -74,20 +74,28 @@ class HistogramSketch:
     @classmethod
     def of(cls, values: np.ndarray, observed: np.ndarray, lo: np.ndarray, hi: np.ndarray,
            bins: int = DEFAULT_BINS) -> "HistogramSketch":
-        """Sketch of ``values [..., C]`` where ``observed``; one bincount for all channels."""
+        """Sketch of ``values [..., C]`` where ``observed``; one bincount per channel over its observed values.
+
+        Per channel, the bin arithmetic uses that channel's scalar range
+        (no per-value gathers of ``lo``/``width``), and the exact extremes are
+        the min and max of the same values.
+        """
         sk = cls.zeros(lo, hi, bins)
         C = sk.lo.shape[0]
-        v = values.reshape(-1, C).astype(np.float64)
-        o = observed.reshape(-1, C) & np.isfinite(v)
-        rows, ch = np.nonzero(o)
-        x = v[rows, ch]
-        if not x.size:
-            return sk
-        inner = np.clip(np.floor((x - sk.lo[ch]) / sk.width[ch]), 0, bins - 1).astype(np.int64)  # hi -> last bin
-        cell = np.where(x < sk.lo[ch], 0, np.where(x > sk.hi[ch], bins + 1, inner + 1))  # 0 under, bins+1 over
-        sk.counts += np.bincount(ch * (bins + 2) + cell, minlength=C * (bins + 2)).reshape(C, bins + 2)
-        sk.min = np.where(o, v, np.inf).min(axis=0)
-        sk.max = np.where(o, v, -np.inf).max(axis=0)
+        v = values.reshape(-1, C)
+        o = observed.reshape(-1, C)
+        width = sk.width
+        for j in range(C):  # one iteration per channel
+            x = v[o[:, j], j].astype(np.float64)
+            finite = np.isfinite(x)
+            if not finite.all():
+                x = x[finite]
+            if not x.size:
+                continue
+            inner = np.clip(np.floor((x - sk.lo[j]) / width[j]), 0, bins - 1).astype(np.int64)  # hi -> last bin
+            cell = np.where(x < sk.lo[j], 0, np.where(x > sk.hi[j], bins + 1, inner + 1))  # 0 under, bins+1 over
+            sk.counts[j] += np.bincount(cell, minlength=bins + 2)
+            sk.min[j], sk.max[j] = x.min(), x.max()
         return sk
 
     def merge(self, other: "HistogramSketch") -> "HistogramSketch":

@@ -58,8 +58,8 @@ def parse_epoch(arr: pa.Array | pa.ChunkedArray, unit_ns: int) -> tuple[np.ndarr
     """Epoch numbers (ms when ``unit_ns`` is 1e6, s when 1e9) to UTC ns."""
     limit = np.iinfo(np.int64).max // unit_ns  # beyond it nanoseconds would wrap around silently
     if pa.types.is_integer(arr.type) and arr.null_count == 0:
-        ints = arr.to_numpy(zero_copy_only=False).astype(np.int64)
-        if np.all(np.abs(ints) < limit):
+        ints = np.asarray(arr.to_numpy(zero_copy_only=False), np.int64)  # no copy when already int64
+        if not ints.size or (-limit < int(ints.min()) and int(ints.max()) < limit):  # two reductions, no temporary
             return ints * unit_ns, None
     vals = _to_numpy_float(arr)
     with np.errstate(invalid="ignore"):

@@ -129,14 +129,14 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
     clipped: dict[str, int] = {}
     by_file: dict[str, int] = {}
     starts = np.cumsum([0] + [p.num_rows for p in inp.native])
+    in_order = []
     for part, start in zip(inp.native, starts):
-        obs, q, c = _validate_part(part, schema, clipped, int(start))
+        obs, q, c, file_rows, ordered = _validate_part(part, schema, clipped, int(start))
         obs_parts.append(obs)
         q_parts.append(q)
         _add(counts, c)
-        vc = pc.value_counts(part.column("source_file")).to_pylist()
-        _add(by_file, {str(d["values"]): int(d["counts"]) for d in vc})
-    in_order = [len(o) < 2 or _sorted_streams(o.channel, o.t_utc_ns) for o in obs_parts]
+        _add(by_file, file_rows)
+        in_order.append(len(obs) < 2 or (ordered if ordered is not None else _sorted_streams(obs.channel, obs.t_utc_ns)))
     non_monotonic = sum(_backwards(o) for o, ok in zip(obs_parts, in_order) if not ok)
     obs = Observations.concat(obs_parts)
     single_sorted = sum(1 for o in obs_parts if len(o)) <= 1 and all(in_order)
@@ -250,6 +250,13 @@ def _convert_units(part: pa.Table, vals: np.ndarray, field_codes: np.ndarray, ch
 
 
 def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int):
+    """(observations, quarantine, reason counts, rows per file, in order or None) of one native part."""
+    fast = _clean_part(part, schema, start)
+    if fast is not None:
+        obs, in_order = fast
+        per_file = np.bincount(obs.file_index, minlength=len(obs.files)) if len(obs.files) > 1 else [len(obs)]
+        file_rows = {f: int(k) for f, k in zip(obs.files, per_file) if k}
+        return obs, _quarantine_rows(part.slice(0, 0), np.zeros(0, np.int8)), {}, file_rows, in_order
     n = part.num_rows
     reason = np.zeros(n, np.int8)
 
@@ -300,7 +307,79 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
         obs = Observations(ch, t, vals, file_codes.astype(np.int32), rows, files, np.arange(start, start + n))
     q = _quarantine_rows(part.filter(pa.array(bad)), reason[bad])
     counts = dict(zip(*np.unique(reason[bad], return_counts=True))) if bad.any() else {}
-    return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}
+    vc = pc.value_counts(part.column("source_file")).to_pylist()
+    file_rows = {str(d["values"]): int(d["counts"]) for d in vc}
+    return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}, file_rows, None
+
+
+def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Observations, bool] | None:
+    """The common case in a few passes: every row valid, read straight into observations.
+
+    Returns None as soon as anything might fail a check (a null, an unknown
+    field or unit, a time error, a value out of range), and the caller runs
+    the full per-row checks, which name the reasons. Otherwise the rows need
+    no reason array at all: a part's rows usually come in a few runs of one
+    field each (long exports are sorted by field), so the range and NaN
+    checks are a min and a max per run, and the channel column is a repeat
+    of one code per run. Also says whether every channel is one run with
+    time strictly increasing (what the duplicate check needs to know).
+    """
+    n = part.num_rows
+    cols = {c: part.column(c) for c in ("participant_id", "field", "time_error", "t_utc_ns", "value", "unit",
+                                         "source_file", "source_row")}
+    if (n == 0 or cols["time_error"].null_count != n or cols["unit"].null_count != n
+            or not pa.types.is_floating(cols["value"].type)
+            or any(cols[c].null_count for c in ("participant_id", "field", "t_utc_ns", "value", "source_row"))):
+        return None
+    pid = cols["participant_id"]
+    if not _is_dict(pid) or not all((v or "").strip() for ch in pid.chunks for v in ch.dictionary.to_pylist()):
+        return None  # plain text ids, or a blank one: the per-row checks decide
+    field_col = cols["field"]
+    if _is_dict(field_col) and field_col.num_chunks == 1:  # no copy of the codes
+        codes = np.asarray(field_col.chunk(0).indices.to_numpy())
+        names = [None if v is None else str(v) for v in field_col.chunk(0).dictionary.to_pylist()]
+    else:
+        codes, names = dictionary_codes(field_col)
+    ch_of, scale, offset = _field_tables(schema, names)
+    if not names or (ch_of < 0).any():
+        return None
+    t = cols["t_utc_ns"].to_numpy().astype(np.int64, copy=False)
+    if t.min() < PLAUSIBLE_UTC_NS[0] or t.max() >= PLAUSIBLE_UTC_NS[1]:
+        return None
+    cut = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if cut.size > 255:  # interleaved fields: the per-row checks are as fast
+        return None
+    a_s, b_s = np.r_[0, cut], np.r_[cut, n]
+    run_code = codes[a_s].astype(np.int64)
+    vals = np.asarray(cols["value"].to_numpy(), np.float64)
+    if not vals.flags.writeable:  # a zero-copy view of Arrow's buffer: one copy, which conversion may change
+        vals = vals.copy()
+    lo, hi, _ = _range_tables()
+    run_ch = ch_of[run_code]
+    for a, b, i in zip(a_s.tolist(), b_s.tolist(), run_code.tolist()):  # one iteration per run of a field
+        v = vals[a:b]
+        if scale[i] != 1.0 or offset[i] != 0.0:
+            v *= scale[i]
+            v += offset[i]
+        c = ch_of[i]
+        if not (v.min() >= lo[c] and v.max() <= hi[c]):  # also False for NaN (missing or wrong type)
+            return None
+    ch = np.repeat(run_ch, b_s - a_s)
+    file_col = cols["source_file"]
+    if _is_dict(file_col) and file_col.num_chunks == 1 and len(file_col.chunk(0).dictionary) == 1:
+        file_codes, files = np.zeros(n, np.int32), [str(file_col.chunk(0).dictionary[0])]  # one file: no pass
+    else:
+        file_codes, files = dictionary_codes(file_col)
+    rows = cols["source_row"].to_numpy()
+    obs = Observations(ch, t, vals, file_codes.astype(np.int32, copy=False), rows, files, np.arange(start, start + n))
+    one_run_each = np.unique(run_ch).size == run_ch.size
+    in_order = one_run_each and all(b - a < 2 or bool(np.all(t[a + 1:b] > t[a:b - 1]))
+                                    for a, b in zip(a_s.tolist(), b_s.tolist()))
+    return obs, in_order
+
+
+def _is_dict(col: pa.ChunkedArray) -> bool:
+    return pa.types.is_dictionary(col.type)
 
 
 def _range_tables():
@@ -336,7 +415,7 @@ def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
     if _sorted_streams(obs.channel, obs.t_utc_ns):
         return np.ones(n, bool), None  # one run per channel, time strictly increasing: the common, fast case
     c, t = obs.channel.astype(np.int64), obs.t_utc_ns
-    order = np.lexsort((np.arange(n), t, c))
+    order = _channel_time_order(c, t)
     cs, ts, vs = c[order], t[order], obs.value[order]
     same_prev = np.zeros(n, bool)
     same_prev[1:] = (cs[1:] == cs[:-1]) & (ts[1:] == ts[:-1])
@@ -353,6 +432,25 @@ def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
     code[order[conflicting]] = _CODE["conflicting_duplicate"]
     keep = code == 0
     return keep, code[~keep]
+
+
+def _channel_time_order(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row order by (channel, time, row): rows of equal channel and time end up adjacent, first row first.
+
+    One run per channel with time not decreasing (a stream whose only fault is
+    a repeated instant) needs no sort at all: grouping, not channel order, is
+    what the duplicate check needs. Otherwise one stable sort of a combined
+    integer key (channel, then time since the earliest row) when it fits in
+    int64, which is cheap on the few sorted runs such data has.
+    """
+    n = c.size
+    change = c[1:] != c[:-1]
+    if int(change.sum()) + 1 == np.unique(c).size and bool(np.all((t[1:] >= t[:-1]) | change)):
+        return np.arange(n)
+    t0, span = int(t.min()), int(t.max()) - int(t.min()) + 1
+    if span * (int(c.max()) - int(c.min()) + 1) < 2**62:
+        return np.argsort((c - c.min()) * span + (t - t0), kind="stable")
+    return np.lexsort((np.arange(n), t, c))
 
 
 def range_filter(obs: Observations) -> tuple[Observations, dict[str, int]]:

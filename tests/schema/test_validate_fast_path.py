@@ -1,0 +1,126 @@
+"""The all-valid fast path of validation gives exactly what the per-row checks give, and steps aside on any fault."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from sensorpipe.schema import validate as V
+from sensorpipe.schema.registry import FieldSpec, SourceSchema
+from sensorpipe.sources.base import NATIVE_COLUMNS, repeat_string
+
+SCHEMA = SourceSchema("long_table", 1, "epoch_ms", (
+    FieldSpec("hr", "heart_rate", "bpm"), FieldSpec("steps", "steps", "steps/min"),
+    FieldSpec("temp_f", "skin_temperature", "degF"), FieldSpec("hr2", "heart_rate", "bpm")))
+T0 = 1_709_528_400 * 10**9  # 2024-03-04 UTC
+
+
+def _part(fields: list[str], t_ns: np.ndarray, values: np.ndarray, pid: str = "p1") -> pa.Table:
+    n = len(fields)
+    names = sorted(set(fields))
+    codes = np.array([names.index(f) for f in fields], np.int32)
+    cols = {
+        "participant_id": repeat_string(pid, n),
+        "field": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())),
+        "time": pa.array(t_ns // 10**6), "t_utc_ns": pa.array(t_ns, pa.int64()),
+        "time_error": pa.nulls(n, pa.string()), "value": pa.array(values, pa.float64()),
+        "unit": pa.nulls(n, pa.string()), "source_file": repeat_string("/data/p1.parquet", n),
+        "source_row": pa.array(np.arange(n, dtype=np.int64)),
+    }
+    return pa.table(cols).select(list(NATIVE_COLUMNS))
+
+
+def _sorted_part(per_field: int = 50, **kw) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Rows grouped by field, time increasing within each: what long exports look like."""
+    fields, t, v = [], [], []
+    for name, value in (("hr", 70.0), ("steps", 12.0), ("temp_f", 91.4)):
+        fields += [name] * per_field
+        t.append(T0 + np.arange(per_field, dtype=np.int64) * 60 * 10**9)
+        v.append(value + np.arange(per_field) % 5)
+    return fields, np.concatenate(t), np.concatenate(v)
+
+
+def _both(part: pa.Table, monkeypatch) -> tuple[tuple, tuple]:
+    fast = V._validate_part(part, SCHEMA, clipped_fast := {}, 7)
+    with monkeypatch.context() as m:
+        m.setattr(V, "_clean_part", lambda *a: None)
+        slow = V._validate_part(part, SCHEMA, clipped_slow := {}, 7)
+    assert clipped_fast == clipped_slow
+    return fast, slow
+
+
+def _assert_same(fast: tuple, slow: tuple) -> None:
+    (of, qf, cf, ff, _), (os_, qs, cs, fs, _) = fast, slow
+    for k in ("channel", "t_utc_ns", "value", "file_index", "source_row", "native_index"):
+        a, b = getattr(of, k), getattr(os_, k)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), k
+    assert of.files == os_.files
+    assert qf.equals(qs) and cf == cs and ff == fs
+
+
+def test_fast_path_matches_per_row_checks_on_valid_rows(monkeypatch):
+    fields, t, v = _sorted_part()
+    part = _part(fields, t, v)
+    assert V._clean_part(part, SCHEMA, 7) is not None  # the fast path is taken
+    fast, slow = _both(part, monkeypatch)
+    _assert_same(fast, slow)
+    obs = fast[0]
+    assert fast[4] is True and fast[3] == {"/data/p1.parquet": 150}
+    temp = obs.value[obs.channel == V.CHANNEL_INDEX["skin_temperature"]]
+    np.testing.assert_allclose(temp[:5], (np.array([91.4, 92.4, 93.4, 94.4, 95.4]) - 32) * 5 / 9)
+    assert np.array_equal(obs.native_index, np.arange(7, 157))
+
+
+def test_fast_path_reports_unsorted_or_split_streams(monkeypatch):
+    fields, t, v = _sorted_part()
+    t[10] = t[9]  # a repeated instant: not strictly increasing
+    assert V._clean_part(_part(fields, t, v), SCHEMA, 0)[1] is False
+    fields2 = fields[:25] + ["hr2"] * 25 + fields[50:]  # one channel fed by two fields: two runs
+    ok, in_order = V._clean_part(_part(fields2, *_sorted_part()[1:]), SCHEMA, 0)
+    assert in_order is False and len(ok) == 150
+
+
+@pytest.mark.parametrize("fault", ["nan", "out_of_range", "implausible_time", "unknown_field", "blank_participant",
+                                   "clip"])
+def test_fast_path_steps_aside_on_any_fault(fault, monkeypatch):
+    fields, t, v = _sorted_part()
+    pid = "p1"
+    if fault == "nan":
+        v[3] = np.nan
+    elif fault == "out_of_range":
+        v[60] = 400.0  # steps above 300/min: quarantined
+    elif fault == "implausible_time":
+        t[5] = 10**9
+    elif fault == "unknown_field":
+        fields[120] = "blood_pressure"
+    elif fault == "blank_participant":
+        pid = "  "
+    elif fault == "clip":
+        v[:3] = 300.0  # heart rate above 250: quarantined (the fast path never clips)
+    part = _part(fields, t, v, pid)
+    assert V._clean_part(part, SCHEMA, 0) is None
+    fast, slow = _both(part, monkeypatch)
+    _assert_same(fast, slow)
+    assert sum(fast[2].values()) > 0  # the per-row checks named the reason
+
+
+def test_channel_time_order_groups_like_a_lexsort():
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n = int(rng.integers(2, 400))
+        c = rng.integers(0, 4, n).astype(np.int64)
+        t = rng.integers(0, 50, n).astype(np.int64) * 10**9 + T0
+        if trial % 2:  # one run per channel, time not decreasing: the no-sort case
+            o = np.lexsort((t, c))
+            c, t = c[o], t[o]
+        order = V._channel_time_order(c, t)
+        ref = np.lexsort((np.arange(n), t, c))
+        # same groups of equal (channel, time), each in row order, adjacent
+        key = lambda idx: [tuple(idx[(c[idx] == ci) & (t[idx] == ti)]) for ci, ti in sorted(set(zip(c, t)))]  # noqa: E731
+        assert key(order) == key(ref)
+        pos = np.empty(n, np.int64)
+        pos[order] = np.arange(n)
+        for ci, ti in set(zip(c.tolist(), t.tolist())):
+            p = np.sort(pos[(c == ci) & (t == ti)])
+            assert p[-1] - p[0] == p.size - 1  # contiguous
