@@ -162,3 +162,32 @@ def test_missing_torch_names_the_extra(out, monkeypatch):
     monkeypatch.setattr(m, "torch", None)
     with pytest.raises(ImportError, match=r"sensorpipe\[torch\]"):
         m.SensorTorchDataset(out, "train")
+
+
+def _equal_batches(a, b):
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _equal_batches(a[k], b[k])
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.nan_to_num(), b.nan_to_num())
+        assert torch.isnan(a).equal(torch.isnan(b)) if a.is_floating_point() else True
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batched_fetch_equals_per_example_collate(out, workers):
+    """The DataLoader's batched fetch (numpy examples stacked once, in shared memory in workers) gives the
+    batches that collating the per-example tensors gives."""
+    tds = SensorTorchDataset(out, "train")
+    loader = make_dataloader(tds, batch_size=3, shuffle=False, num_workers=workers,
+                             multiprocessing_context="fork" if workers else None, timeout=120 if workers else 0)
+    if workers:
+        assert loader.persistent_workers and loader.prefetch_factor == 4
+    batches = list(loader)
+    assert sum(len(b["key"]) for b in batches) == len(tds)
+    for j, batch in enumerate(batches):
+        idx = range(3 * j, min(3 * j + 3, len(tds)))
+        _equal_batches(batch, collate([tds[i] for i in idx]))

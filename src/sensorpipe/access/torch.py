@@ -77,17 +77,54 @@ class SensorTorchDataset(SplitExamples, _Base):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {k: to_tensors(v, self._np_dtype.get(k)) for k, v in self.example(i).items()}
 
+    def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        """A batch for the ``DataLoader`` (which calls this when it exists): examples with numpy values
+        (scalars as 0-d arrays of the feature's dtype), so :func:`collate` stacks each array once, straight
+        into the batch tensor, instead of copying every read-only array into a tensor first. Subclasses that
+        override ``__getitem__`` get their own ``__getitem__`` per index."""
+        if type(self).__getitem__ is not SensorTorchDataset.__getitem__:
+            return [self[i] for i in indices]
+        return [{k: _numpy(v, self._np_dtype.get(k)) for k, v in self.example(i).items()} for i in indices]
+
     def __repr__(self) -> str:
         return f"SensorTorchDataset(split={self.split!r}, n={len(self)}, channels={list(self.channels)})"
 
 
+def _numpy(value: Any, np_dtype: Any = None) -> Any:
+    """One decoded value for :func:`collate`: scalars become 0-d arrays of the feature's dtype."""
+    if isinstance(value, dict):
+        dt = np_dtype if isinstance(np_dtype, dict) else {}
+        return {k: _numpy(v, dt.get(k)) for k, v in value.items()}
+    if isinstance(value, (bytes, np.bytes_, str, np.ndarray)):
+        return value
+    dtype = np_dtype if np_dtype is not None and np.dtype(np_dtype) != object else None
+    return np.asarray(value, dtype=dtype)
+
+
+def _batch_tensor(shape: tuple[int, ...], dtype: Any) -> "torch.Tensor":
+    """An empty batch tensor; inside a DataLoader worker in shared memory, as ``default_collate`` does, so
+    handing the batch to the main process copies nothing."""
+    if torch.utils.data.get_worker_info() is not None:
+        numel = int(np.prod(shape))
+        storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(numel)
+        return torch.empty(0, dtype=dtype).new(storage).view(shape)
+    return torch.empty(shape, dtype=dtype)
+
+
 def collate(batch: Sequence[Any]) -> Any:
-    """Stack tensors along a new first axis; keep strings as a list; recurse into dicts."""
+    """Stack tensors and arrays along a new first axis; strings (``str`` or UTF-8 ``bytes``) as a list; recurse
+    into dicts. Arrays are copied once, into the batch tensor (shared memory inside a worker)."""
     first = batch[0]
     if isinstance(first, dict):
         return {k: collate([b[k] for b in batch]) for k in first}
     if torch is not None and isinstance(first, torch.Tensor):
-        return torch.stack(list(batch))
+        return torch.stack(list(batch), out=_batch_tensor((len(batch), *first.shape), first.dtype))
+    if isinstance(first, np.ndarray) and first.dtype != object:
+        out = _batch_tensor((len(batch), *first.shape), torch.from_numpy(np.empty(0, first.dtype)).dtype)
+        np.stack(batch, out=out.numpy())
+        return out
+    if isinstance(first, (np.ndarray, bytes, np.bytes_)):
+        return [to_tensors(b) for b in batch]
     if isinstance(first, str):
         return list(batch)
     if isinstance(first, (list, tuple)):
@@ -167,7 +204,9 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
       ``loader.sampler.set_epoch(e)`` each epoch for a new shuffled order.
     - ``drop_last``: drop the last incomplete batch (per rank).
     - ``num_workers``/``multiprocessing_context`` (e.g. ``"fork"``): readers
-      open lazily in each worker.
+      open lazily in each worker; workers persist across epochs
+      (``persistent_workers=True``) with ``prefetch_factor=4`` (override
+      either through the keyword arguments).
     - other keyword arguments go to ``DataLoader`` (``pin_memory``, ``timeout``, ...).
     """
     _require_torch()
@@ -178,8 +217,12 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
     rank, world_size = _dist_defaults(rank, world_size)
     kwargs: dict[str, Any] = {"batch_size": batch_size, "num_workers": num_workers, "collate_fn": collate,
                               "drop_last": drop_last}
-    if num_workers > 0 and multiprocessing_context is not None:
-        kwargs["multiprocessing_context"] = multiprocessing_context
+    if num_workers > 0:
+        # workers keep their readers and decoders across epochs (start-up is paid once), and each keeps a few
+        # batches ready: one batch of day windows is about 3 MB
+        kwargs.update(persistent_workers=True, prefetch_factor=4)
+        if multiprocessing_context is not None:
+            kwargs["multiprocessing_context"] = multiprocessing_context
     if world_size is not None:
         kwargs["sampler"] = ShardSampler(len(ds), rank, world_size, shuffle=shuffle, seed=seed, even=even_shards)
     elif shuffle:
