@@ -93,6 +93,24 @@ class LabelProcessor:
         return []
 
 
+class ChannelLabelProcessor(LabelProcessor):
+    """Labels derived from one output channel's observed minutes (none when it is not an output channel)."""
+
+    channel_name: ClassVar[str] = ""
+
+    def applies(self, unit: UnitRef) -> bool:
+        return True   # decided per batch: the channel must be an output channel
+
+    def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
+        ch = batch.channel(self.channel_name)
+        if ch is None or len(batch) == 0:
+            return {}
+        return self.from_channel(*ch)
+
+    def from_channel(self, values: np.ndarray, observed: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
 def label_dtype(spec: LabelSpec):
     return np.float32 if spec.kind == "float" else np.int64
 

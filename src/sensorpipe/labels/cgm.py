@@ -37,8 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelProcessor, WindowBatch
-from sensorpipe.sources.base import UnitRef
+from sensorpipe.labels.base import ChannelLabelProcessor
 
 LOW_MGDL = 70.0
 HIGH_MGDL = 180.0
@@ -105,20 +104,14 @@ def cgm_targets(glucose_mgdl: np.ndarray, observed: np.ndarray) -> dict[str, np.
     return {k: np.where(ok, v, np.nan).astype(np.float32) for k, v in out.items()}
 
 
-class CgmTargets(LabelProcessor):
+class CgmTargets(ChannelLabelProcessor):
     """CGM targets of every window of a unit whose output channels include ``glucose``."""
 
     name = "cgm_targets"
     produces = CGM_LABELS
+    channel_name = "glucose"
 
-    def applies(self, unit: UnitRef) -> bool:
-        return True   # decided per batch: the glucose channel must be an output channel
-
-    def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
-        ch = batch.channel("glucose")
-        if ch is None or len(batch) == 0:
-            return {}
-        values, observed = ch
+    def from_channel(self, values, observed):
         return cgm_targets(values, observed)
 
 

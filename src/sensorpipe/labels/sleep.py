@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelProcessor, WindowBatch
+from sensorpipe.labels.base import ChannelLabelProcessor
 from sensorpipe.labels.schema import SLEEP_STAGES
-from sensorpipe.sources.base import UnitRef
 
 AWAKE = SLEEP_STAGES.index("awake")
 
@@ -32,17 +31,12 @@ def sleep_labels(stage: np.ndarray, observed: np.ndarray) -> dict[str, np.ndarra
             "total_sleep_min": np.where(seen, asleep, np.nan).astype(np.float32)}
 
 
-class SleepStages(LabelProcessor):
+class SleepStages(ChannelLabelProcessor):
     """Sleep labels of every window of a unit whose output channels include ``sleep_stage``."""
 
     name = "sleep_stages"
     produces = ("sleep_stage", "sleep_stage_sequence", "total_sleep_min")
+    channel_name = "sleep_stage"
 
-    def applies(self, unit: UnitRef) -> bool:
-        return True   # decided per batch: the sleep_stage channel must be an output channel
-
-    def window_labels(self, batch: WindowBatch) -> dict[str, np.ndarray]:
-        ch = batch.channel("sleep_stage")
-        if ch is None or len(batch) == 0:
-            return {}
-        return sleep_labels(*ch)
+    def from_channel(self, values, observed):
+        return sleep_labels(values, observed)
