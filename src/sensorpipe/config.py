@@ -361,11 +361,8 @@ class StructuralCaptionConfig:
     def validate(self, path: str) -> None:
         if self.bin_min < 0:
             raise ConfigError(f"{path}.bin_min must be >= 0 (0 = window / 36), got {self.bin_min}")
-        for name in ("min_bin_observed_min", "spike_max_width_min"):
-            _positive(getattr(self, name), f"{path}.{name}")
-        for name in ("max_trends", "max_peaks", "max_claims"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{path}.{name} must be >= 0, got {getattr(self, name)}")
+        _check_fields(self, path, positive=("min_bin_observed_min", "spike_max_width_min"),
+                      non_negative=("max_trends", "max_peaks", "max_claims"))
         from sensorpipe import channels as registry
 
         for ch, v in self.min_change.items():
@@ -398,12 +395,9 @@ class SemanticCaptionConfig:
     no_data_min_min: int = 120
 
     def validate(self, path: str) -> None:
-        for name in ("sleep_min_min", "bout_min_min", "bout_steps_per_min", "bout_enmo_mg", "off_wrist_min_min",
-                     "no_data_min_min"):
-            _positive(getattr(self, name), f"{path}.{name}")
-        for name in ("sleep_merge_gap_min", "bout_gap_min"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{path}.{name} must be >= 0, got {getattr(self, name)}")
+        _check_fields(self, path, positive=("sleep_min_min", "bout_min_min", "bout_steps_per_min", "bout_enmo_mg",
+                                            "off_wrist_min_min", "no_data_min_min"),
+                      non_negative=("sleep_merge_gap_min", "bout_gap_min"))
 
 
 @dataclass(frozen=True)
@@ -572,6 +566,14 @@ def stable_hash(obj: Any) -> str:
 def _positive(v: float, path: str) -> None:
     if not v > 0:
         raise ConfigError(f"{path} must be > 0, got {v!r}")
+
+
+def _check_fields(obj: Any, path: str, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    for name in positive:
+        _positive(getattr(obj, name), f"{path}.{name}")
+    for name in non_negative:
+        if getattr(obj, name) < 0:
+            raise ConfigError(f"{path}.{name} must be >= 0, got {getattr(obj, name)}")
 
 
 def _unit_interval(v: float, path: str) -> None:
