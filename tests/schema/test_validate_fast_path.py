@@ -66,7 +66,7 @@ def test_fast_path_matches_per_row_checks_on_valid_rows(monkeypatch):
     fast, slow = _both(part, monkeypatch)
     _assert_same(fast, slow)
     obs = fast[0]
-    assert fast[4] is True and fast[3] == {"/data/p1.parquet": 150}
+    assert fast[4] == V.SORTED and fast[3] == {"/data/p1.parquet": 150}
     temp = obs.value[obs.channel == V.CHANNEL_INDEX["skin_temperature"]]
     np.testing.assert_allclose(temp[:5], (np.array([91.4, 92.4, 93.4, 94.4, 95.4]) - 32) * 5 / 9)
     assert np.array_equal(obs.native_index, np.arange(7, 157))
@@ -74,11 +74,50 @@ def test_fast_path_matches_per_row_checks_on_valid_rows(monkeypatch):
 
 def test_fast_path_reports_unsorted_or_split_streams(monkeypatch):
     fields, t, v = _sorted_part()
-    t[10] = t[9]  # a repeated instant: not strictly increasing
-    assert V._clean_part(_part(fields, t, v), SCHEMA, 0)[1] is False
+    t[10] = t[9]  # a repeated instant: not strictly increasing, but duplicates stay adjacent
+    assert V._clean_part(_part(fields, t, v), SCHEMA, 0)[1] == V.GROUPED
+    t[20] = t[5]  # a step back in time
+    assert V._clean_part(_part(fields, t, v), SCHEMA, 0)[1] == V.UNSORTED
     fields2 = fields[:25] + ["hr2"] * 25 + fields[50:]  # one channel fed by two fields: two runs
-    ok, in_order = V._clean_part(_part(fields2, *_sorted_part()[1:]), SCHEMA, 0)
-    assert in_order is False and len(ok) == 150
+    ok, order = V._clean_part(_part(fields2, *_sorted_part()[1:]), SCHEMA, 0)
+    assert order == V.UNSORTED and len(ok) == 150
+
+
+def _duplicates_reference(c, t, v):
+    """The original formulation: lexsort, then min/max per (channel, time) group with ufunc.at."""
+    n = c.size
+    order = np.lexsort((np.arange(n), t, c))
+    cs, ts, vs = c[order], t[order], v[order]
+    same_prev = np.zeros(n, bool)
+    same_prev[1:] = (cs[1:] == cs[:-1]) & (ts[1:] == ts[:-1])
+    group = np.cumsum(~same_prev) - 1
+    vmin, vmax = np.full(group[-1] + 1, np.inf), np.full(group[-1] + 1, -np.inf)
+    np.minimum.at(vmin, group, vs)
+    np.maximum.at(vmax, group, vs)
+    conflicting = (vmax > vmin)[group]
+    code = np.zeros(n, np.int8)
+    code[order[same_prev & ~conflicting]] = V._CODE["exact_duplicate"]
+    code[order[conflicting]] = V._CODE["conflicting_duplicate"]
+    return code
+
+
+def test_duplicates_match_the_reference_in_every_order():
+    rng = np.random.default_rng(5)
+    for trial in range(80):
+        n = int(rng.integers(2, 500))
+        c = rng.integers(0, 3, n).astype(np.int16)
+        t = T0 + rng.integers(0, n // 2 + 1, n).astype(np.int64) * 10**9
+        v = rng.integers(60, 63, n).astype(np.float64)
+        grouped = trial % 2 == 1
+        if grouped:
+            o = np.lexsort((t, c))
+            c, t, v = c[o], t[o], v[o]
+        obs = V.Observations(c, t, v, np.zeros(n, np.int32), np.arange(n, dtype=np.int64), ["f"], np.arange(n))
+        ref = _duplicates_reference(c.astype(np.int64), t, v)
+        for hint in ((False, True) if grouped else (False,)):
+            keep, reasons = V._duplicates(obs, grouped=hint)
+            assert np.array_equal(keep, ref == 0)
+            assert (reasons is None and not (ref != 0).any()) or np.array_equal(reasons, ref[ref != 0])
 
 
 @pytest.mark.parametrize("fault", ["nan", "out_of_range", "implausible_time", "unknown_field", "blank_participant",
@@ -115,6 +154,9 @@ def test_channel_time_order_groups_like_a_lexsort():
             o = np.lexsort((t, c))
             c, t = c[o], t[o]
         order = V._channel_time_order(c, t)
+        if order is None:  # already grouped: identity
+            assert trial % 2
+            order = np.arange(n)
         ref = np.lexsort((np.arange(n), t, c))
         # same groups of equal (channel, time), each in row order, adjacent
         key = lambda idx: [tuple(idx[(c[idx] == ci) & (t[idx] == ti)]) for ci, ti in sorted(set(zip(c, t)))]  # noqa: E731

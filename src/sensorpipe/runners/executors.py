@@ -7,6 +7,7 @@ merge, record order, shard cut) is identical whichever runner ran.
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm
@@ -50,23 +51,58 @@ class MultiprocessRunner(LocalRunner):
     The forkserver starts clean (no inherited readers, locks or threads, unlike
     fork) and imports the pipeline once; each worker is then a cheap fork of
     it, instead of paying the imports again per spawned worker.
+
+    Starting it still takes about a second (the forkserver's imports), so the
+    pool starts in a background thread and :meth:`map` runs units in this
+    process until the workers are up, then hands the rest to them. Results
+    keep the input order whoever computed them (the stages are pure
+    functions of their arguments), so the output does not depend on it.
     """
 
     name = "multiprocess"
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features"])
-        self._pool = ctx.Pool(workers, initializer=_worker_init)
+        self._pool: Any = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._starter = threading.Thread(target=self._start, name="sensorpipe-pool-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        try:
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features"])
+            self._pool = ctx.Pool(self.workers, initializer=_worker_init)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
+            self._error = e
+        finally:
+            self._ready.set()
+
+    def _started_pool(self) -> Any:
+        self._ready.wait()
+        if self._error is not None:
+            raise RuntimeError(f"could not start the multiprocess runner's worker pool: {self._error}") \
+                from self._error
+        return self._pool
 
     def map(self, fn, items, desc):
-        it = self._pool.imap(_star, [(fn, a) for a in items], chunksize=1)
-        return list(_progress(it, len(items), desc))
+        out: list[Any] = []
+        with tqdm(total=len(items), desc=desc, unit="unit", leave=False, disable=None) as bar:
+            while len(out) < len(items) and not self._ready.is_set():  # the pool is starting: work meanwhile
+                out.append(fn(*items[len(out)]))
+                bar.update()
+            if len(out) < len(items):
+                for r in self._started_pool().imap(_star, [(fn, a) for a in items[len(out):]], chunksize=1):
+                    out.append(r)
+                    bar.update()
+        return out
 
     def close(self) -> None:
-        self._pool.close()
-        self._pool.join()
+        self._ready.wait()
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
 
 
 def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:

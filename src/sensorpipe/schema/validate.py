@@ -39,6 +39,9 @@ _CODE = {r: i for i, r in enumerate(REASONS)}
 PLAUSIBLE_UTC_NS = (946_684_800 * 10**9, 2_208_988_800 * 10**9)  # 2000-01-01 .. 2040-01-01
 CHANNEL_NAMES = tuple(registry.CHANNELS)
 CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNEL_NAMES)}
+# row order of a part's accepted rows: each channel one run with time strictly increasing (no duplicate
+# possible), one run per channel with time not decreasing (duplicates are adjacent), or anything else
+SORTED, GROUPED, UNSORTED = 2, 1, 0
 
 QUARANTINE_SCHEMA = pa.schema([
     ("source", pa.string()), ("participant_id", pa.string()), ("field", pa.string()), ("time", pa.string()),
@@ -114,7 +117,7 @@ class ValidationResult:
         obs = self.observations
         accepted: dict[str, int] = {}
         if len(obs):
-            counts = np.bincount(obs.file_index, minlength=len(obs.files))
+            counts = np.bincount(obs.file_index, minlength=len(obs.files)) if len(obs.files) > 1 else [len(obs)]
             accepted = {obs.files[i]: int(k) for i, k in enumerate(counts) if k}
         quarantined = {str(d["values"]): int(d["counts"])
                        for d in pc.value_counts(self.quarantine.column("source_file")).to_pylist()} \
@@ -129,18 +132,23 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
     clipped: dict[str, int] = {}
     by_file: dict[str, int] = {}
     starts = np.cumsum([0] + [p.num_rows for p in inp.native])
-    in_order = []
+    orders = []  # per part: SORTED, GROUPED or UNSORTED (see _clean_part)
     for part, start in zip(inp.native, starts):
-        obs, q, c, file_rows, ordered = _validate_part(part, schema, clipped, int(start))
+        obs, q, c, file_rows, order = _validate_part(part, schema, clipped, int(start))
         obs_parts.append(obs)
         q_parts.append(q)
         _add(counts, c)
         _add(by_file, file_rows)
-        in_order.append(len(obs) < 2 or (ordered if ordered is not None else _sorted_streams(obs.channel, obs.t_utc_ns)))
-    non_monotonic = sum(_backwards(o) for o, ok in zip(obs_parts, in_order) if not ok)
+        if order is None:
+            order = SORTED if len(obs) < 2 or _sorted_streams(obs.channel, obs.t_utc_ns) else UNSORTED
+        orders.append(order)
+    non_monotonic = sum(_backwards(o) for o, order in zip(obs_parts, orders) if order == UNSORTED)
     obs = Observations.concat(obs_parts)
-    single_sorted = sum(1 for o in obs_parts if len(o)) <= 1 and all(in_order)
-    keep, dup_reason = (np.ones(len(obs), bool), None) if single_sorted else _duplicates(obs)
+    single = sum(1 for o in obs_parts if len(o)) <= 1
+    if single and all(o == SORTED for o in orders):
+        keep, dup_reason = np.ones(len(obs), bool), None
+    else:
+        keep, dup_reason = _duplicates(obs, grouped=single and all(o != UNSORTED for o in orders))
     if dup_reason is not None:
         dropped = obs.take(~keep)
         for part, start, stop in zip(inp.native, starts[:-1], starts[1:]):
@@ -250,13 +258,13 @@ def _convert_units(part: pa.Table, vals: np.ndarray, field_codes: np.ndarray, ch
 
 
 def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int):
-    """(observations, quarantine, reason counts, rows per file, in order or None) of one native part."""
+    """(observations, quarantine, reason counts, rows per file, row order or None) of one native part."""
     fast = _clean_part(part, schema, start)
     if fast is not None:
-        obs, in_order = fast
+        obs, order = fast
         per_file = np.bincount(obs.file_index, minlength=len(obs.files)) if len(obs.files) > 1 else [len(obs)]
         file_rows = {f: int(k) for f, k in zip(obs.files, per_file) if k}
-        return obs, _quarantine_rows(part.slice(0, 0), np.zeros(0, np.int8)), {}, file_rows, in_order
+        return obs, _quarantine_rows(part.slice(0, 0), np.zeros(0, np.int8)), {}, file_rows, order
     n = part.num_rows
     reason = np.zeros(n, np.int8)
 
@@ -312,7 +320,7 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
     return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}, file_rows, None
 
 
-def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Observations, bool] | None:
+def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Observations, int] | None:
     """The common case in a few passes: every row valid, read straight into observations.
 
     Returns None as soon as anything might fail a check (a null, an unknown
@@ -321,8 +329,8 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Obser
     no reason array at all: a part's rows usually come in a few runs of one
     field each (long exports are sorted by field), so the range and NaN
     checks are a min and a max per run, and the channel column is a repeat
-    of one code per run. Also says whether every channel is one run with
-    time strictly increasing (what the duplicate check needs to know).
+    of one code per run. Also says how the rows are ordered (SORTED,
+    GROUPED or UNSORTED), which is what the duplicate check needs to know.
     """
     n = part.num_rows
     cols = {c: part.column(c) for c in ("participant_id", "field", "time_error", "t_utc_ns", "value", "unit",
@@ -372,10 +380,13 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Obser
         file_codes, files = dictionary_codes(file_col)
     rows = cols["source_row"].to_numpy()
     obs = Observations(ch, t, vals, file_codes.astype(np.int32, copy=False), rows, files, np.arange(start, start + n))
-    one_run_each = np.unique(run_ch).size == run_ch.size
-    in_order = one_run_each and all(b - a < 2 or bool(np.all(t[a + 1:b] > t[a:b - 1]))
-                                    for a, b in zip(a_s.tolist(), b_s.tolist()))
-    return obs, in_order
+    order = SORTED if np.unique(run_ch).size == run_ch.size else UNSORTED
+    for a, b in zip(a_s.tolist(), b_s.tolist()):  # one pass over the times, a second only for a run with ties
+        if order == UNSORTED:
+            break
+        if b - a > 1 and not np.all(t[a + 1:b] > t[a:b - 1]):
+            order = GROUPED if np.all(t[a + 1:b] >= t[a:b - 1]) else UNSORTED
+    return obs, order
 
 
 def _is_dict(col: pa.ChunkedArray) -> bool:
@@ -407,35 +418,42 @@ def _sorted_streams(channel: np.ndarray, t: np.ndarray) -> bool:
     return int(change.sum()) + 1 == n_channels and bool(np.all((t[1:] > t[:-1]) | change))
 
 
-def _duplicates(obs: Observations) -> tuple[np.ndarray, np.ndarray | None]:
-    """Keep mask, and the reason code of each dropped row (exact: keep first; conflicting: drop all)."""
+def _duplicates(obs: Observations, grouped: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Keep mask, and the reason code of each dropped row (exact: keep first; conflicting: drop all).
+
+    ``grouped``: the caller knows rows of equal channel and time are already
+    adjacent (GROUPED), so no order is computed. Only the rows that share
+    their channel and time with another (usually a few hundred) are reduced.
+    """
     n = len(obs)
     if n < 2:
         return np.ones(n, bool), None
-    if _sorted_streams(obs.channel, obs.t_utc_ns):
+    if not grouped and _sorted_streams(obs.channel, obs.t_utc_ns):
         return np.ones(n, bool), None  # one run per channel, time strictly increasing: the common, fast case
-    c, t = obs.channel.astype(np.int64), obs.t_utc_ns
-    order = _channel_time_order(c, t)
-    cs, ts, vs = c[order], t[order], obs.value[order]
+    order = None if grouped else _channel_time_order(obs.channel.astype(np.int64), obs.t_utc_ns)
+    cs, ts, vs = ((obs.channel, obs.t_utc_ns, obs.value) if order is None else
+                  (obs.channel[order], obs.t_utc_ns[order], obs.value[order]))
     same_prev = np.zeros(n, bool)
     same_prev[1:] = (cs[1:] == cs[:-1]) & (ts[1:] == ts[:-1])
-    if not same_prev.any():
+    dup = np.flatnonzero(same_prev)
+    if not dup.size:
         return np.ones(n, bool), None
-    group = np.cumsum(~same_prev) - 1
-    vmin = np.full(group[-1] + 1, np.inf)
-    vmax = np.full(group[-1] + 1, -np.inf)
-    np.minimum.at(vmin, group, vs)
-    np.maximum.at(vmax, group, vs)
-    conflicting = (vmax > vmin)[group]
+    members = np.union1d(dup - 1, dup)  # positions of every row in a group of two or more, groups contiguous
+    first = ~same_prev[members]
+    starts = np.flatnonzero(first)
+    conflicting = (np.maximum.reduceat(vs[members], starts) > np.minimum.reduceat(vs[members], starts))
+    conflicting = conflicting[np.cumsum(first) - 1]
     code = np.zeros(n, np.int8)
-    code[order[same_prev & ~conflicting]] = _CODE["exact_duplicate"]
-    code[order[conflicting]] = _CODE["conflicting_duplicate"]
+    code[members if order is None else order[members]] = np.where(
+        conflicting, _CODE["conflicting_duplicate"], np.where(same_prev[members], _CODE["exact_duplicate"], 0))
     keep = code == 0
     return keep, code[~keep]
 
 
-def _channel_time_order(c: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _channel_time_order(c: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     """Row order by (channel, time, row): rows of equal channel and time end up adjacent, first row first.
+
+    None when the rows already are in such an order.
 
     One run per channel with time not decreasing (a stream whose only fault is
     a repeated instant) needs no sort at all: grouping, not channel order, is
@@ -446,7 +464,7 @@ def _channel_time_order(c: np.ndarray, t: np.ndarray) -> np.ndarray:
     n = c.size
     change = c[1:] != c[:-1]
     if int(change.sum()) + 1 == np.unique(c).size and bool(np.all((t[1:] >= t[:-1]) | change)):
-        return np.arange(n)
+        return None
     t0, span = int(t.min()), int(t.max()) - int(t.min()) + 1
     if span * (int(c.max()) - int(c.min()) + 1) < 2**62:
         return np.argsort((c - c.min()) * span + (t - t0), kind="stable")
