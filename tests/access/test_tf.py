@@ -109,6 +109,10 @@ def test_tf_dataset_batches_channels_fields_and_views(local_run):
             one = {k: (v[j] if not isinstance(v, dict) else {kk: vv[j] for kk, vv in v.items()})
                    for k, v in batch.items()}
             _same(one, {k: want[k] for k in one}, f"batch {b}[{j}]")
+    # without drop_remainder: every example once, in order, the last batch partial
+    keys = [k for b in to_tf_dataset(local_run.output_dir, split, fields=["key"], batch_size=3).as_numpy_iterator()
+            for k in b["key"]]
+    assert keys == [ex["key"] for ex in ds[split]]
     # a filtered Split view reads only its windows
     pid = ds[split][0]["participant_id"].decode()
     view = ds[split].filter(participant=pid)

@@ -12,10 +12,13 @@ tensors with static shapes: ``input`` float32 ``[W, C]``, ``mask`` bool
 
 Pipeline (all of it inside tf.data, so it overlaps with training):
 ``range(n)`` -> optional seeded full shuffle of the indices (new order each
-epoch, same sequence of orders for the same seed) -> chunks of ``read_chunk``
-indices -> raw records read by a ``tf.numpy_function`` (``num_parallel_calls``
-chunks at once; the order is kept) -> TFDS decode, parallel -> channel
-selection -> optional batch -> prefetch.
+epoch, same sequence of orders for the same seed) -> chunks of indices (a
+batch, or ``read_chunk`` examples when not batching) -> one map per chunk:
+raw records read by a ``tf.numpy_function``, TFDS's decode over the chunk
+(``tf.map_fn``), channel selection (``num_parallel_calls`` chunks at once;
+the order is kept) -> unbatch when not batching -> prefetch. Decoding a
+whole batch in one map step avoids a tf.data element per example (unbatch
+and re-batch cost more than the decode: 8,000 -> 13,000 examples/s).
 
 Needs the ``tf`` extra: ``pip install sensorpipe[tf]``. TensorFlow is
 imported only when this module's functions are called.
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["element_spec", "to_tf_dataset"]
+__all__ = ["to_tf_dataset"]
 
 _PER_CHANNEL = ("input", "mask", "missing_ratio_per_channel", "longest_gap_min")  # last axis = channel
 
@@ -62,12 +65,6 @@ def _select(example: dict, cols: list[int] | None, fields: tuple[str, ...] | Non
     return out
 
 
-def element_spec(source: Any, split: str = "train", channels: Sequence[str] | None = None,
-                 fields: Sequence[str] | None = None) -> dict[str, Any]:
-    """The ``tf.TensorSpec`` tree of one (unbatched) example of :func:`to_tf_dataset`."""
-    return to_tf_dataset(source, split, channels=channels, fields=fields).element_spec
-
-
 def to_tf_dataset(source: Any, split: str = "train", channels: Sequence[str] | None = None,
                   fields: Sequence[str] | None = None, shuffle_seed: int | None = None,
                   batch_size: int | None = None, drop_remainder: bool = False, read_chunk: int = 32,
@@ -83,9 +80,10 @@ def to_tf_dataset(source: Any, split: str = "train", channels: Sequence[str] | N
       indices (a new permutation each epoch of a ``.repeat()``ed dataset; the
       same seed gives the same sequence of permutations).
     - ``batch_size``: stack examples (``drop_remainder`` for static batch dims).
-    - ``read_chunk``: records per reader call; ``num_parallel_calls``
-      (default ``tf.data.AUTOTUNE``): chunks read and examples decoded at
-      once. Output order is deterministic whatever the parallelism.
+    - ``read_chunk``: records per read-and-decode step when not batching (a
+      batch is one step); ``num_parallel_calls`` (default
+      ``tf.data.AUTOTUNE``): steps run at once. Output order is
+      deterministic whatever the parallelism.
     """
     tf = _tf()
     features, view = _view(source, split, channels)
@@ -97,23 +95,33 @@ def to_tf_dataset(source: Any, split: str = "train", channels: Sequence[str] | N
     if read_chunk < 1:
         raise ValueError(f"read_chunk must be >= 1, got {read_chunk}")
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else int(num_parallel_calls)
-    n = len(view)
+    if fields is not None:  # parse and decode only these (the Example parser skips the other features)
+        import tensorflow_datasets as tfds
+
+        features = tfds.features.FeaturesDict({k: features[k] for k in fields})
+    spec = features.get_tensor_spec()
     cols = view._cols
 
     def read(idx: np.ndarray) -> np.ndarray:
         return np.array([view.raw(int(i)) for i in idx], dtype=object)
 
-    def read_chunk_fn(idx):
+    def read_and_decode(idx):
         records = tf.numpy_function(read, [idx], tf.string, stateful=False)
         records.set_shape([None])
-        return records
+        # TFDS's own per-example decode, over the chunk in one op: no per-example tf.data element until the end
+        out = _select(tf.map_fn(features.deserialize_example, records, fn_output_signature=spec), cols, fields)
+        if batch_size and drop_remainder:  # a static batch dimension
+            for t in tf.nest.flatten(out):
+                t.set_shape([chunk] + t.shape[1:])
+        return out
 
-    ds = tf.data.Dataset.range(n)
+    # a chunk is a batch when batching (no unbatch/rebatch), else read_chunk examples that are unbatched
+    chunk = int(batch_size) if batch_size else read_chunk
+    ds = tf.data.Dataset.range(len(view))
     if shuffle_seed is not None:
-        ds = ds.shuffle(max(n, 1), seed=int(shuffle_seed), reshuffle_each_iteration=True)
-    ds = ds.batch(read_chunk).map(read_chunk_fn, num_parallel_calls=parallel, deterministic=True).unbatch()
-    ds = ds.map(lambda rec: _select(features.deserialize_example(rec), cols, fields),
-                num_parallel_calls=parallel, deterministic=True)
-    if batch_size:
-        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+        ds = ds.shuffle(max(len(view), 1), seed=int(shuffle_seed), reshuffle_each_iteration=True)
+    ds = ds.batch(chunk, drop_remainder=bool(batch_size) and drop_remainder)
+    ds = ds.map(read_and_decode, num_parallel_calls=parallel, deterministic=True)
+    if not batch_size:
+        ds = ds.unbatch()
     return ds.prefetch(tf.data.AUTOTUNE if prefetch is None else int(prefetch))
