@@ -68,3 +68,21 @@ def test_decoder_survives_pickling_and_falls_back_for_unplanned_layouts(local_ru
     blob = ragged.serialize_example({"x": np.arange(3, dtype=np.float32)})
     got = FastDecoder(ragged)(blob)  # no static shape: TFDS's own decode
     np.testing.assert_array_equal(got["x"], np.arange(3, dtype=np.float32))
+
+
+def test_wire_path_copies_payloads_a_view_would_misalign():
+    """A float32 tensor of 400 bytes sits behind a 6-byte header: the wire path copies it (aligned) instead
+    of viewing it, and still returns what TFDS returns."""
+    import tensorflow_datasets as tfds
+
+    features = tfds.features.FeaturesDict({
+        "x": tfds.features.Tensor(shape=(100,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
+        "n": tfds.features.Scalar(dtype=np.int64), "t": tfds.features.Text(),
+        "flag": tfds.features.Scalar(dtype=np.bool_), "f": tfds.features.Scalar(dtype=np.float32)})
+    decoder = FastDecoder(features)
+    for n in (-1, 0, 5, 2**40):
+        record = features.serialize_example({"x": np.linspace(-1, 1, 100, dtype=np.float32), "n": n,
+                                             "t": "é" * 70, "flag": n > 0, "f": 0.25 * n})
+        got = decoder(record)
+        assert _same(got, features.deserialize_example_np(record)) and got["n"] == n
+    assert decoder._wire is not None and decoder._misses == 0

@@ -160,7 +160,7 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
             miss()
         return b[len(header):]
 
-    consts: dict[str, Any] = {"K": tuple(k for k, _ in leaves), "frombuffer": np.frombuffer, "i64": i64,
+    consts: dict[str, Any] = {"K": tuple(k for k, _ in leaves), "ndarray": np.ndarray, "i64": i64,
                               "txt": txt, "miss": miss,
                               "unpack": struct.Struct, "join": b"".join}
     exprs: list[str] = []
@@ -180,10 +180,9 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
             consts.update({f"D{i}": dtype, f"S{i}": shape, f"P{i}": header, f"N{i}": len(header) + nbytes})
             # bytes objects start 16-byte aligned: a view is aligned when the header length is a multiple of
             # the item size (true for our sizes); otherwise copy the payload out, as TFDS's own bytes would be
-            payload = (f"frombuffer(_b, D{i}, -1, {len(header)})" if len(header) % dtype.itemsize == 0
-                       else f"frombuffer(_b[{len(header)}:], D{i})")
-            exprs.append(f"({payload}.reshape(S{i}) if len(_b := {get}) == N{i} and _b.startswith(P{i}) "
-                         f"else miss())")
+            view = (f"ndarray(S{i}, D{i}, _b, {len(header)})" if len(header) % dtype.itemsize == 0
+                    else f"ndarray(S{i}, D{i}, _b[{len(header)}:])")  # read-only, like frombuffer
+            exprs.append(f"({view} if len(_b := {get}) == N{i} and _b.startswith(P{i}) else miss())")
         elif isinstance(feat, (tfds.features.Tensor, tfds.features.ClassLabel)):
             dtype = np.dtype(feat.np_dtype)
             if dtype == np.bool_:
