@@ -227,11 +227,13 @@ class NormParams:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Normalize ``x [..., C]`` (real units) to float32; NaN stays NaN."""
         center, scale, lo, hi = self._arrays()
-        t = np.asarray(x, np.float64).copy()
+        t = np.array(x, np.float64)  # one float64 copy, then every step in place
         for j, norm in self._transforming():  # only channels whose method has a transform
             with np.errstate(invalid="ignore", divide="ignore"):
                 t[..., j] = norm.transform(t[..., j])
-        return np.clip((t - center) / scale, lo, hi).astype(np.float32)
+        t -= center
+        t /= scale
+        return np.clip(t, lo, hi, out=t).astype(np.float32)
 
     def invert(self, z: np.ndarray) -> np.ndarray:
         """Back to real units: the exact inverse of :meth:`apply` for values inside the clip range."""

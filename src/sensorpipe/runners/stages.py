@@ -53,6 +53,11 @@ class RunContext:
     cfg: PipelineConfig
     key: bytes | None
     cache_dir: str
+    config_fingerprint: str = ""  # cfg.fingerprint(), computed once here (it travels to workers with the context)
+
+    def __post_init__(self) -> None:
+        if not self.config_fingerprint:
+            object.__setattr__(self, "config_fingerprint", self.cfg.fingerprint())
 
     def stage_hashes(self) -> dict[str, str]:
         c = self.cfg
@@ -144,7 +149,8 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     cfg, timer = ctx.cfg, StageTimer()
     side = [f for proc in processors_for(unit) for f in proc.side_files(unit) if os.path.isfile(f)]
     fps = {f: file_fingerprint(f) for f in sorted(set(unit.files) | set(side))}   # label side files key the cache
-    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, cfg.fingerprint(), code_version()])
+    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, ctx.config_fingerprint,
+                      code_version()])
     stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
     if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
         return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
