@@ -182,8 +182,9 @@ def test_batched_fetch_equals_per_example_collate(out, workers):
     """The DataLoader's batched fetch (numpy examples stacked once, in shared memory in workers) gives the
     batches that collating the per-example tensors gives."""
     tds = SensorTorchDataset(out, "train")
-    loader = make_dataloader(tds, batch_size=3, shuffle=False, num_workers=workers,
+    loader = make_dataloader(out, "train", batch_size=3, shuffle=False, num_workers=workers,
                              multiprocessing_context="fork" if workers else None, timeout=120 if workers else 0)
+    assert loader.dataset._numpy_batches and not tds._numpy_batches  # only the loader's own dataset
     if workers:
         assert loader.persistent_workers and loader.prefetch_factor == 4
     batches = list(loader)
@@ -191,3 +192,11 @@ def test_batched_fetch_equals_per_example_collate(out, workers):
     for j, batch in enumerate(batches):
         idx = range(3 * j, min(3 * j + 3, len(tds)))
         _equal_batches(batch, collate([tds[i] for i in idx]))
+
+
+def test_custom_collate_gets_per_example_tensors(out):
+    loader = make_dataloader(out, "train", batch_size=2, shuffle=False, fields=("input", "key"),
+                             collate_fn=lambda batch: batch)
+    assert not loader.dataset._numpy_batches
+    first = next(iter(loader))
+    assert len(first) == 2 and isinstance(first[0]["input"], torch.Tensor) and isinstance(first[0]["key"], str)
