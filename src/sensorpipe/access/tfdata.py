@@ -91,7 +91,8 @@ def to_tf_dataset(source: Any, split: str = "train", channels: Sequence[str] | N
         fields = tuple(fields)
         unknown = [f for f in fields if f not in features.keys()]
         if unknown:
-            raise KeyError(f"unknown field(s) {', '.join(unknown)}; examples have: {', '.join(sorted(features.keys()))}")
+            raise KeyError(f"unknown field(s) {', '.join(unknown)}; "
+                           f"examples have: {', '.join(sorted(features.keys()))}")
     if read_chunk < 1:
         raise ValueError(f"read_chunk must be >= 1, got {read_chunk}")
     parallel = tf.data.AUTOTUNE if num_parallel_calls is None else int(num_parallel_calls)
