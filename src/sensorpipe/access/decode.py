@@ -122,8 +122,8 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
     """``decode(map of feature name -> serialized tf.train.Feature bytes) -> nested dict``.
 
     Reads each ``Feature`` from its own bytes instead of through protobuf
-    wrappers: tensors are ``np.frombuffer`` views behind a header that is fixed
-    by the tensor's byte size (checked), every float32 and bool scalar comes
+    wrappers: tensors are read-only numpy views of those bytes behind a header
+    fixed by the tensor's byte size (checked), every float32 and bool scalar comes
     out of one ``struct.unpack`` over their joined bytes (headers checked),
     integers go through a small cache keyed by their bytes, texts are what
     follows a header that the Feature's length fixes (cached per length,
@@ -161,8 +161,7 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
         return b[len(header):]
 
     consts: dict[str, Any] = {"K": tuple(k for k, _ in leaves), "ndarray": np.ndarray, "i64": i64,
-                              "txt": txt, "miss": miss,
-                              "unpack": struct.Struct, "join": b"".join}
+                              "txt": txt, "miss": miss, "join": b"".join}
     exprs: list[str] = []
     fixed_keys: list[int] = []
     fixed_fmt, fixed_hdr = "<", []
