@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -75,10 +76,14 @@ def test_explore_notebook_runs(local_run, monkeypatch):
 
     # the caption printed is a real train caption; labels and stats tables are shown
     caption_out = _outputs(nb, "caption")
-    line = next(ln for ln in _text(caption_out).splitlines() if ln.startswith("Caption: "))
-    captions = {w["caption"].decode() for w in ds["train"]}
-    assert line[len("Caption: "):] in captions and line.strip() != "Caption:"
-    assert "condition" in _text(caption_out)
+    printed = {lvl: next(ln for ln in _text(caption_out).splitlines() if ln.startswith(f"{lvl}: "))[len(lvl) + 2:]
+               for lvl in ("statistical", "structural", "semantic")}
+    windows = [w for w in ds["train"] if w["caption_statistical"].decode() == printed["statistical"]]
+    assert len(windows) == 1 and printed["statistical"]
+    assert all(windows[0][f"caption_{lvl}"].decode() == text for lvl, text in printed.items())
+    n_claims = len(json.loads(windows[0]["caption_claims"].decode()))
+    assert f"{n_claims} claims, 0 not supported by the data" in _text(caption_out)
+    assert "condition" in _text(caption_out) and "sleep_stage_sequence" in _text(caption_out)
     stats_text = _text(_outputs(nb, "stats"))
     assert all(ch in stats_text for ch in ds.channels) and "missing_ratio" in stats_text
     assert "days" in _text(_outputs(nb, "pick-participant"))
