@@ -38,3 +38,22 @@ def test_a_pool_that_cannot_start_is_reported(monkeypatch):
     with pytest.raises(RuntimeError, match="could not start the multiprocess runner's worker pool: no forkserver"):
         runner.map(operator.mul, [(1, 2)] * 3, "test")
     runner.close()
+
+
+def _fail(msg: str) -> None:
+    raise ValueError(msg)
+
+
+def test_submit_returns_or_raises_in_the_callers_order():
+    from sensorpipe.runners.executors import LocalRunner
+
+    local = LocalRunner()
+    assert local.submit(operator.mul, (6, 7)).result() == 42
+    pending = local.submit(_fail, ("shard writer broke",))  # the error waits for result(), like a future's
+    with pytest.raises(ValueError, match="shard writer broke"):
+        pending.result()
+    with MultiprocessRunner(2) as pool:
+        pid, square = pool.submit(_pid_and_square, (9,)).result()
+        assert square == 81 and pid != os.getpid()
+        with pytest.raises(ValueError, match="report broke"):
+            pool.submit(_fail, ("report broke",)).result()

@@ -21,6 +21,13 @@ class LocalRunner:
     def map(self, fn: Callable[..., Any], items: list[Any], desc: str) -> list[Any]:
         return list(_progress((fn(*a) for a in items), len(items), desc))
 
+    def submit(self, fn: Callable[..., Any], args: tuple) -> "Done":
+        """Run ``fn(*args)`` (here: now); ``.result()`` returns its value or raises its error."""
+        try:
+            return Done(fn(*args))
+        except Exception as e:  # noqa: BLE001 - re-raised by result(), in the caller's order of joins
+            return Done(error=e)
+
     def close(self) -> None:
         pass
 
@@ -29,6 +36,28 @@ class LocalRunner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Done:
+    """An already finished :meth:`LocalRunner.submit` call."""
+
+    def __init__(self, value: Any = None, error: BaseException | None = None) -> None:
+        self._value, self._error = value, error
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Pending:
+    """A :meth:`MultiprocessRunner.submit` call in flight; ``result()`` like a future's."""
+
+    def __init__(self, async_result: Any) -> None:
+        self._r = async_result
+
+    def result(self) -> Any:
+        return self._r.get()
 
 
 def _worker_init() -> None:
@@ -72,7 +101,8 @@ class MultiprocessRunner(LocalRunner):
     def _start(self) -> None:
         try:
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features"])
+            ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features",
+                                        "sensorpipe.runners._warm"])
             self._pool = ctx.Pool(self.workers, initializer=_worker_init)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
             self._error = e
@@ -97,6 +127,10 @@ class MultiprocessRunner(LocalRunner):
                     out.append(r)
                     bar.update()
         return out
+
+    def submit(self, fn, args):
+        """Start ``fn(*args)`` in a worker; ``.result()`` waits for it (and raises its error)."""
+        return _Pending(self._started_pool().apply_async(_star, ((fn, args),)))
 
     def close(self) -> None:
         self._ready.wait()
