@@ -47,3 +47,4 @@ def test_runs_of_channels_not_in_the_output_are_skipped():
     g = build_grid(_obs(np.arange(10), ch, t, np.arange(10.0)), ("steps",), "UTC")
     assert g.observed.sum() == 5 and g.values[g.observed[:, 0], 0].tolist() == [5, 6, 7, 8, 9]
     assert build_grid(_obs(np.arange(5), ch, t, np.arange(10.0)), ("steps",), "UTC") is None
+    assert build_grid(Observations.empty(), ("steps",), "UTC") is None

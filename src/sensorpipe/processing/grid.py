@@ -58,8 +58,10 @@ def build_grid(obs: Observations, out_channels: tuple[str, ...], tz: str) -> Min
     out_index = np.full(len(CHANNEL_NAMES), -1, np.int64)
     for j, name in enumerate(out_channels):
         out_index[CHANNEL_NAMES.index(name)] = j
+    if not len(obs):
+        return None
     cut = np.flatnonzero(obs.channel[1:] != obs.channel[:-1]) + 1
-    run_ch = obs.channel[np.r_[0, cut]] if len(obs) else obs.channel
+    run_ch = obs.channel[np.r_[0, cut]]
     if cut.size < 256 and np.unique(run_ch).size == run_ch.size:
         return _grid_from_runs(obs, out_channels, tz, out_index, cut)
     col = out_index[obs.channel]
