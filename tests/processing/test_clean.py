@@ -13,6 +13,7 @@ from sensorpipe.processing import clean
 from sensorpipe.processing.clean import CleaningRule, clean_grid
 from sensorpipe.processing.clean_rules import flatline_rows, hampel_rows
 from sensorpipe.processing.grid import MinuteGrid
+from sensorpipe.storage.writer import load_arrays
 
 
 def make_grid(columns: dict[str, np.ndarray]) -> MinuteGrid:
@@ -213,8 +214,8 @@ def test_cleaning_in_the_pipeline_reaches_windows_and_the_metadata_db(local_run,
     (unit,) = [u for u in result.units if u.key == "fitbit_cohort/fc001"]
     assert unit.cleaning_counts == {"heart_rate:flatline": 40, "heart_rate:spike": 1}
     assert all(u.cleaning_counts == {} for u in result.units if u is not unit)
-    with np.load(unit.cache) as cache:                 # the windows cut after cleaning: those minutes are missing
-        start, observed = cache["start_utc_min"], cache["observed"]
+    cache = load_arrays(unit.cache)                    # the windows cut after cleaning: those minutes are missing
+    start, observed = cache["start_utc_min"], cache["observed"]
     hr = cfg["channels"].index("heart_rate")
     for m in stuck + [spike]:
         (w,) = np.flatnonzero((start <= m) & (m < start + observed.shape[1]))

@@ -43,7 +43,7 @@ from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter
-from sensorpipe.storage.writer import RecordSpill
+from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, ctx.config_fingerprint,
                       code_version()])
     stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
-    if Path(f"{stem}.json").exists() and Path(f"{stem}.npz").exists():
+    if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
         return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
     timer.lap("fingerprint")
     adapter = make_adapter(unit.source, unit.base_dir)
@@ -184,9 +184,9 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
     timer.lap("fit_stats")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(f"{stem}.tmp.npz", values=win.values, observed=win.observed, offsets=win.tz_offset_min,
-             start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()}, **events)
-    os.replace(f"{stem}.tmp.npz", f"{stem}.npz")
+    save_arrays(f"{stem}.arrays", dict(values=win.values, observed=win.observed, offsets=win.tz_offset_min,
+                                        start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()},
+                                        **events))  # the windows pass 2 encodes
     q_path = _write_unit_quarantine(ctx, unit, vr.quarantine, stem)
     summary = UnitSummary(
         key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
@@ -198,7 +198,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.npz"),
         participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
-        cache=f"{stem}.npz", quarantine=q_path,
+        cache=f"{stem}.arrays", quarantine=q_path,
         observed_minutes=grid.observed.sum(axis=0).tolist() if grid is not None else [0] * C,
         grid_minutes=grid.n_minutes if grid is not None else 0)
     timer.lap("cache_write")
@@ -311,8 +311,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
     if Path(stem + ".bin").exists() and Path(stem + ".len.npy").exists():
         return stem, {}
-    with np.load(summary.cache) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = load_arrays(summary.cache)
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
     labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
     timer.lap("cache_read")
