@@ -72,6 +72,17 @@ def test_fast_path_matches_per_row_checks_on_valid_rows(monkeypatch):
     assert np.array_equal(obs.native_index, np.arange(7, 157))
 
 
+def test_an_unused_unknown_name_in_the_dictionary_keeps_the_fast_path(monkeypatch):
+    fields, t, v = _sorted_part()
+    part = _part(fields, t, v)
+    names = part.column("field").chunk(0).dictionary.to_pylist() + ["blood_pressure"]  # no row uses it
+    idx = part.column("field").chunk(0).indices
+    part = part.set_column(part.schema.get_field_index("field"), "field",
+                           pa.DictionaryArray.from_arrays(idx, pa.array(names, pa.string())))
+    assert V._clean_part(part, SCHEMA, 7) is not None
+    _assert_same(*_both(part, monkeypatch))
+
+
 def test_fast_path_reports_unsorted_or_split_streams(monkeypatch):
     fields, t, v = _sorted_part()
     t[10] = t[9]  # a repeated instant: not strictly increasing, but duplicates stay adjacent

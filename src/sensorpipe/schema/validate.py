@@ -348,17 +348,19 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Obser
         names = [None if v is None else str(v) for v in field_col.chunk(0).dictionary.to_pylist()]
     else:
         codes, names = dictionary_codes(field_col)
+    if not names:
+        return None
     ch_of, scale, offset = _field_tables(schema, names)
-    if not names or (ch_of < 0).any():
-        return None
-    t = cols["t_utc_ns"].to_numpy().astype(np.int64, copy=False)
-    if t.min() < PLAUSIBLE_UTC_NS[0] or t.max() >= PLAUSIBLE_UTC_NS[1]:
-        return None
     cut = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     if cut.size > 255:  # interleaved fields: the per-row checks are as fast
         return None
     a_s, b_s = np.r_[0, cut], np.r_[cut, n]
     run_code = codes[a_s].astype(np.int64)
+    if (ch_of[run_code] < 0).any():  # a field no channel maps (names the rows do not use do not matter)
+        return None
+    t = cols["t_utc_ns"].to_numpy().astype(np.int64, copy=False)
+    if t.min() < PLAUSIBLE_UTC_NS[0] or t.max() >= PLAUSIBLE_UTC_NS[1]:
+        return None
     vals = np.asarray(cols["value"].to_numpy(), np.float64)
     if not vals.flags.writeable:  # a zero-copy view of Arrow's buffer: one copy, which conversion may change
         vals = vals.copy()
