@@ -51,69 +51,105 @@ def bin_minutes(cfg, size_min: int) -> int:
 
 
 def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
-    """``[N, bins, C]`` mean of observed minutes per bin (NaN where too few were observed)."""
-    edges = np.arange(0, values.shape[1], bin_min)
-    sums = np.add.reduceat(np.where(observed, values.astype(np.float64), 0.0), edges, axis=1)
-    counts = np.add.reduceat(observed.astype(np.int32), edges, axis=1)
+    """``[N, bins, C]`` mean of observed minutes per bin (NaN where too few were observed).
+
+    Reduced channel-major (contiguous minutes), the last bin shorter when the
+    window is not a whole number of bins.
+    """
+    N, W, C = values.shape
+    v = np.where(observed, values, np.float32(0)).transpose(0, 2, 1)
+    o = observed.transpose(0, 2, 1)
+    if W % bin_min == 0:
+        shape = (N, C, W // bin_min, bin_min)
+        sums = np.ascontiguousarray(v).reshape(shape).sum(axis=-1, dtype=np.float64)
+        counts = np.count_nonzero(np.ascontiguousarray(o).reshape(shape), axis=-1)
+    else:
+        edges = np.arange(0, W, bin_min)
+        sums = np.add.reduceat(v.astype(np.float64), edges, axis=2)
+        counts = np.add.reduceat(o.astype(np.int32), edges, axis=2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts >= min_observed, sums / counts, np.nan)
+        return np.where(counts >= min_observed, sums / counts, np.nan).transpose(0, 2, 1)
 
 
-def _accumulated(x: np.ndarray, ufunc) -> np.ndarray:
-    """``out[..., a, b] = ufunc over x[..., a:b+1]`` for b >= a (NaN elsewhere); NaN propagates."""
-    n = x.shape[-1]
-    out = np.full(x.shape[:-1] + (n, n), np.nan)
-    for a in range(n):   # one iteration per start bin, vectorized over windows, channels and end bins
-        out[..., a, a:] = ufunc.accumulate(x[..., a:], axis=-1)
-    return out
+@lru_cache(maxsize=8)
+def _pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every segment of at least 3 bins as (first bin, last bin) index arrays."""
+    a, b = np.triu_indices(nb, k=2)
+    return a, b
+
+
+@lru_cache(maxsize=8)
+def _sparse_plan(nb: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sparse-table gather indices of each pair: max over a..b = max(T[k, a], T[k, b - 2^k + 1]), 2^k <= length."""
+    a, b = _pairs(nb)
+    k = np.floor(np.log2(b - a + 1)).astype(np.int64)
+    return k * nb + a, k * nb + (b - (1 << k) + 1), int(k.max()) + 1
+
+
+def _range_extreme(x: np.ndarray, ufunc) -> np.ndarray:
+    """``ufunc`` (np.fmax / np.fmin) over ``x[..., a:b+1]`` for every pair of :func:`_pairs`, at once."""
+    nb = x.shape[-1]
+    first, second, levels = _sparse_plan(nb)
+    table = [x]
+    for lvl in range(1, levels):   # log2(bins) levels, vectorized over windows, channels and bins
+        prev, half = table[-1], 1 << (lvl - 1)
+        nxt = np.full_like(x, np.nan)
+        nxt[..., :nb - half] = ufunc(prev[..., :nb - half], prev[..., half:])
+        table.append(nxt)
+    flat = np.concatenate(table, axis=-1)
+    return ufunc(flat[..., first], flat[..., second])
+
+
+def _cum(flags: np.ndarray) -> np.ndarray:
+    """Running count with a leading 0: ``c[b] - c[a]`` = flags among items a..b-1."""
+    return np.concatenate([np.zeros(flags.shape[:-1] + (1,), np.int16), np.cumsum(flags, axis=-1, dtype=np.int16)],
+                          axis=-1)
 
 
 def _candidates(bm: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
-    """Scores ``[N, C, a, b]`` of every trend segment a..b (bins, inclusive); 0 where not a trend."""
+    """Scores ``[N, C, pairs]`` of every segment of :func:`_pairs` as a trend; 0 where it is not one."""
     x = np.moveaxis(bm, 1, 2)                                # [N, C, nb]
-    steps = np.diff(x, axis=-1)                              # [N, C, nb-1]
-    nb = x.shape[-1]
-    min_step = np.full(x.shape[:-1] + (nb, nb), np.nan)
-    max_step = np.full_like(min_step, np.nan)
-    min_step[..., :-1, 1:] = _accumulated(steps, np.fmin)
-    max_step[..., :-1, 1:] = _accumulated(steps, np.fmax)
-    # NaN steps must break a segment: fmin/fmax skip NaN, so count unknown bins instead
-    unknown = np.concatenate([np.zeros(x.shape[:-1] + (1,)), np.cumsum(np.isnan(x), axis=-1)], axis=-1)
-    all_known = (unknown[..., None, 1:] - unknown[..., :-1, None]) == 0           # [N, C, a, b]
-    a_idx, b_idx = np.meshgrid(np.arange(nb), np.arange(nb), indexing="ij")
-    length = b_idx - a_idx
-    change = x[..., None, :] - x[..., :, None]                                     # x[b] - x[a]
-    d = delta[None, :, None, None]
+    a, b = _pairs(x.shape[-1])
+    d = delta[None, :, None]
+    steps = np.diff(x, axis=-1)                              # [N, C, nb-1]; NaN next to an unknown bin
     with np.errstate(invalid="ignore"):
-        hi = _accumulated(x, np.fmax)
-        lo = _accumulated(x, np.fmin)
-        ok = all_known & (length >= 2)
-        inc = ok & (change >= d) & (min_step >= -d / 2)
-        dec = ok & (-change >= d) & (max_step <= d / 2)
-        stable = all_known & (length >= 3) & ((hi - lo) <= d / 2)
+        up = _cum(steps < -d / 2)                            # reversals an increasing trend may not have
+        down = _cum(steps > d / 2)
+    unknown = _cum(np.isnan(x))
+    all_known = (unknown[..., b + 1] - unknown[..., a]) == 0          # bins a..b
+    length = b - a
+    change = x[..., b] - x[..., a]
+    with np.errstate(invalid="ignore"):
+        inc = all_known & (up[..., b] == up[..., a]) & (change >= d)  # steps a..b-1
+        dec = all_known & (down[..., b] == down[..., a]) & (-change >= d)
+        stable = all_known & (length >= 3) & (_range_extreme(x, np.fmax) - _range_extreme(x, np.fmin) <= d / 2)
     tight = 1e-3 * length       # among equal changes, the shortest segment says where the change happened
     return {"increasing": np.where(inc, change / d - tight, 0.0), "decreasing": np.where(dec, -change / d - tight, 0.0),
             "stable": np.where(stable, length.astype(float), 0.0)}
 
 
-@lru_cache(maxsize=8)
-def _bin_grid(nb: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.meshgrid(np.arange(nb), np.arange(nb), indexing="ij")
+def _pick_all(score: np.ndarray, nb: int, k: int, taken: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Greedy for every window and channel at once: the ``k`` best segments sharing at most an end bin.
 
-
-def _pick(score: np.ndarray, k: int, taken: list[tuple[int, int]]) -> list[tuple[int, int, float]]:
-    """Greedy: the ``k`` best segments (a, b) sharing at most an end bin with each other and ``taken``."""
-    if k <= 0 or score.max() <= 0:
-        return []
+    ``score [..., pairs]`` over :func:`_pairs` of ``nb`` bins; ``taken`` are earlier picks (segments they
+    overlap are excluded). Returns one ``[..., 3]`` array (a, b, score; score 0 = none) per pick.
+    """
+    pa, pb = _pairs(nb)
     score = score.copy()
+
+    def exclude(pick: np.ndarray) -> None:
+        lo, hi = pick[..., 0:1], pick[..., 1:2]
+        score[(pa < hi) & (pb > lo) & (pick[..., 2:3] > 0)] = 0
+
+    for pick in taken or []:
+        exclude(pick)
     out = []
-    a_idx, b_idx = _bin_grid(score.shape[0])
-    for a0, b0 in taken:
-        score[(a_idx < b0) & (b_idx > a0)] = 0
-    while len(out) < k and score.max() > 0:
-        a, b = np.unravel_index(int(np.argmax(score)), score.shape)
-        out.append((int(a), int(b), float(score[a, b])))
-        score[(a_idx < b) & (b_idx > a)] = 0
+    for _ in range(k):          # one iteration per pick, vectorized over windows and channels
+        best = np.argmax(score, axis=-1)
+        val = np.take_along_axis(score, best[..., None], axis=-1)[..., 0]
+        pick = np.stack([pa[best], pb[best], np.where(val > 0, val, 0.0)], axis=-1)
+        out.append(pick)
+        exclude(pick)
     return out
 
 
@@ -212,21 +248,18 @@ class StructuralLevel(CaptionLevel):
             return out
         bm = bin_means(batch.values[:, :, js], batch.observed[:, :, js], B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
-        cand = _candidates(bm, delta) if bm.shape[1] >= 3 else None
-        scored: list[list[tuple[float, Claim]]] = [[] for _ in range(len(batch))]
+        # candidates as light tuples (score, kind, channel index, start, end, values); claims only for those kept
+        found: list[list[tuple]] = [[] for _ in range(len(batch))]
         for c, j in enumerate(js):    # one iteration per channel: extrema of all windows in one find_peaks call
-            self._extremum_claims(batch, scored, c, j, bm[:, :, c], float(delta[c]), B, W)
-        known = ~np.isnan(bm).all(axis=1)                          # [N, channels]
-        for i in range(len(batch)):   # one iteration per window and channel for the (vectorized) trend choice
-            if cand is not None:
-                for c, j in enumerate(js):
-                    if known[i, c]:
-                        scored[i] += self._trend_claims(batch, i, j, bm[i, :, c], float(delta[c]), B, W,
-                                                        {k: v[i, c] for k, v in cand.items()})
-            ranked = sorted(scored[i], key=lambda t: -t[0])[:cfg.max_claims]
-            kept = [cl for _, cl in ranked]
-            kept.sort(key=lambda cl: (batch.channels.index(cl.data["channel"]), cl.data["start_min"], cl.kind))
-            out[i] = kept
+            self._extrema(batch, found, j, bm[:, :, c], float(delta[c]), B, W)
+        if bm.shape[1] >= 3:   # a trend spans at least 3 bins
+            self._trends(found, js, bm, delta, B, W)
+        for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
+            kept = sorted(found[i], key=lambda t: -t[0])[:cfg.max_claims]
+            kept.sort(key=lambda t: (t[2], t[3], t[1]))
+            lm = batch.local_min[i]
+            out[i] = [self._claim(kind, batch.channels[j], start, end, B, float(delta[js.index(j)]), lm, **values)
+                      for _, kind, j, start, end, values in kept]
         return out
 
     def _claim(self, kind: str, ch: str, start: int, end: int, B: int, delta: float, local_min, **values):
@@ -236,29 +269,35 @@ class StructuralLevel(CaptionLevel):
                 **{k: stated(v, d) for k, v in values.items()}}
         return Claim(self.name, kind, data)
 
-    def _trend_claims(self, batch, i, j, x, delta, B, W, cand) -> list[tuple[float, Claim]]:
-        ch, lm, out = batch.channels[j], batch.local_min[i], []
-        taken: list[tuple[int, int]] = []
-        for a, b, score in _pick(np.maximum(cand["increasing"], cand["decreasing"]), self.cfg.structural.max_trends,
-                                 taken):
-            kind = "increasing" if cand["increasing"][a, b] > 0 else "decreasing"
-            out.append((score, self._claim(kind, ch, a * B, min((b + 1) * B, W), B, delta, lm, v0=x[a], v1=x[b])))
-            taken.append((a, b))
-        for a, b, score in _pick(cand["stable"], 1, taken):
-            out.append((score / 4, self._claim("stable", ch, a * B, min((b + 1) * B, W), B, delta, lm,
-                                               v=float(np.mean(x[a:b + 1])))))
-        return out
+    def _trends(self, found, js, bm, delta, B, W) -> None:
+        """Changing trends (strongest first) then one stable stretch, for all windows and channels at once."""
+        nb = bm.shape[1]
+        cand = _candidates(bm, delta)
+        inc = cand["increasing"]
+        picks = _pick_all(np.maximum(inc, cand["decreasing"]), nb, self.cfg.structural.max_trends)
+        stable = _pick_all(cand["stable"], nb, 1, picks)
+        pair_index = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(*_pairs(nb)))}
+        for pick, is_stable in [(p, False) for p in picks] + [(p, True) for p in stable]:
+            for i, c in zip(*np.nonzero(pick[..., 2] > 0)):    # one iteration per chosen segment
+                a, b, score = int(pick[i, c, 0]), int(pick[i, c, 1]), float(pick[i, c, 2])
+                x = bm[i, :, c]
+                start, end = a * B, min((b + 1) * B, W)
+                if is_stable:
+                    found[i].append((score / 4, "stable", js[c], start, end, {"v": float(np.mean(x[a:b + 1]))}))
+                else:
+                    kind = "increasing" if inc[i, c, pair_index[a, b]] > 0 else "decreasing"
+                    found[i].append((score, kind, js[c], start, end, {"v0": x[a], "v1": x[b]}))
 
-    def _extremum_claims(self, batch, scored, c, j, bm_c, delta, B, W) -> None:
+    def _extrema(self, batch, found, j, bm_c, delta, B, W) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window."""
         cfg, ch = self.cfg.structural, batch.channels[j]
-        found = [("peak", bm_c, batched_extrema(bm_c, delta)), ("drop", bm_c, batched_extrema(-bm_c, delta))]
+        kinds = [("peak", bm_c, batched_extrema(bm_c, delta)), ("drop", bm_c, batched_extrema(-bm_c, delta))]
         if registry.get(ch).aggregation == "mean":
             minutes = np.where(batch.observed[:, :, j], batch.values[:, :, j].astype(np.float64), np.nan)
             floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
-            found.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
+            kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
                                                             np.where(np.isnan(floor), np.inf, floor))))
-        for kind, x, (rows, idx, prom) in found:
+        for kind, x, (rows, idx, prom) in kinds:
             order = np.lexsort((idx, -prom, rows))           # per window, most prominent first
             count: dict[int, int] = {}
             for i, k, p in zip(rows[order].tolist(), idx[order].tolist(), prom[order].tolist()):
@@ -266,8 +305,7 @@ class StructuralLevel(CaptionLevel):
                     continue
                 count[i] = count.get(i, 0) + 1
                 start, end = (k, k + 1) if kind == "spike" else (k * B, min((k + 1) * B, W))
-                scored[i].append((p / delta, self._claim(kind, ch, start, end, B, delta, batch.local_min[i],
-                                                         v=x[i, k])))
+                found[i].append((p / delta, kind, j, start, end, {"v": x[i, k]}))
 
     def fields(self, claim: Claim) -> dict[str, str]:
         d = claim.data
