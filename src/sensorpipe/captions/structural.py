@@ -79,6 +79,11 @@ def _pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
+def _pair_index(nb: int) -> dict[tuple[int, int], int]:
+    return {(int(a), int(b)): p for p, (a, b) in enumerate(zip(*_pairs(nb)))}
+
+
+@lru_cache(maxsize=8)
 def _sparse_plan(nb: int) -> tuple[np.ndarray, np.ndarray, int]:
     """Sparse-table gather indices of each pair: max over a..b = max(T[k, a], T[k, b - 2^k + 1]), 2^k <= length."""
     a, b = _pairs(nb)
@@ -242,9 +247,13 @@ class StructuralLevel(CaptionLevel):
     def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
         cfg = self.cfg.structural
         W, B = batch.size_min, bin_minutes(self.cfg, batch.size_min)
-        js = self._channels(batch)
         out: list[list[Claim]] = [[] for _ in range(len(batch))]
-        if not js or len(batch) == 0:
+        if len(batch) == 0:
+            return out
+        # a channel the statistical level calls missing (under min_coverage) has no structure to describe
+        covered = batch.observed.sum(axis=1) >= max(self.cfg.min_coverage * W, 1)       # [N, C]
+        js = [j for j in self._channels(batch) if covered[:, j].any()]
+        if not js:
             return out
         bm = bin_means(batch.values[:, :, js], batch.observed[:, :, js], B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
@@ -255,7 +264,7 @@ class StructuralLevel(CaptionLevel):
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
         for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
-            kept = sorted(found[i], key=lambda t: -t[0])[:cfg.max_claims]
+            kept = sorted((t for t in found[i] if covered[i, t[2]]), key=lambda t: -t[0])[:cfg.max_claims]
             kept.sort(key=lambda t: (t[2], t[3], t[1]))
             lm = batch.local_min[i]
             out[i] = [self._claim(kind, batch.channels[j], start, end, B, float(delta[js.index(j)]), lm, **values)
@@ -276,7 +285,7 @@ class StructuralLevel(CaptionLevel):
         inc = cand["increasing"]
         picks = _pick_all(np.maximum(inc, cand["decreasing"]), nb, self.cfg.structural.max_trends)
         stable = _pick_all(cand["stable"], nb, 1, picks)
-        pair_index = {(int(a), int(b)): p for p, (a, b) in enumerate(zip(*_pairs(nb)))}
+        pair_index = _pair_index(nb)
         for pick, is_stable in [(p, False) for p in picks] + [(p, True) for p in stable]:
             for i, c in zip(*np.nonzero(pick[..., 2] > 0)):    # one iteration per chosen segment
                 a, b, score = int(pick[i, c, 0]), int(pick[i, c, 1]), float(pick[i, c, 2])
