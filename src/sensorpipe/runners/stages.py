@@ -305,7 +305,8 @@ def _window_labels(labels: dict[str, np.ndarray], i: int) -> dict:
 
 def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tuple[str, dict[str, float]]:
     """Pass 2: impute, normalize, caption and serialize; returns (spill stem, seconds per stage)."""
-    from sensorpipe.storage.features import RecordEncoder, build_features
+    from sensorpipe.storage.encode import encoder_for
+    from sensorpipe.storage.features import record_plan
 
     cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
@@ -331,7 +332,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     captions = CaptionGenerator(cfg.captions).generate(
         CaptionBatch(values, observed, cfg.channels, local_min, rel_events), keys)
     timer.lap("captions")
-    encoder = RecordEncoder(build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels))
+    # TFDS's layout, planned without importing TFDS; write_version checks the plan against features.json
+    encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
     for i in range(len(start)):  # one iteration per window
         mask = ~observed[i]

@@ -2,20 +2,59 @@
 
 Tensors use ``Encoding.BYTES`` so records are written without TensorFlow and
 read back by TFDS (``as_data_source``) or by :mod:`sensorpipe.access` alike.
+
+:func:`record_plan` is the same layout for the planned encoder
+(:mod:`sensorpipe.storage.encode`) without importing ``tensorflow_datasets``
+(about 0.27 s per process): encoding workers never load TFDS. Writing the
+dataset checks it against the FeaturesDict (:func:`check_plan`), and a test
+does so too, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from sensorpipe.labels.schema import LABELS
+from sensorpipe.storage.encode import LeafPlan, RecordPlan, plan_from_features
 
 TIME_FEATURES = ("minute_of_hour", "hour_of_day", "day_of_week", "month")
-_BYTES = tfds.features.Encoding.BYTES
 
 
-def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> tfds.features.FeaturesDict:
+def record_plan(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> RecordPlan:
+    """The encoder plan of :func:`build_features`'s layout (keys, kinds, dtypes, shapes, class names)."""
+    W, C = size_min, len(channels)
+    leaves = [LeafPlan("input", "tensor", "float32", (W, C)), LeafPlan("mask", "tensor", "bool", (W, C)),
+              LeafPlan("time", "tensor", "int16", (W, 4)), LeafPlan("missingness_ratio", "scalar", "float32"),
+              LeafPlan("missing_ratio_per_channel", "tensor", "float32", (C,)),
+              LeafPlan("longest_gap_min", "tensor", "int32", (C,)),
+              LeafPlan("start_utc", "scalar", "int64"), LeafPlan("tz_offset_min", "scalar", "int32"),
+              *(LeafPlan(k, "text") for k in ("participant_id", "dataset", "key", "caption", "caption_claims",
+                                              "events", *(f"caption_{level}" for level in caption_levels)))]
+    for spec in LABELS:
+        key = f"labels/{spec.name}"
+        if spec.kind == "class":
+            leaves.append(LeafPlan(key, "class", names=tuple(spec.names)))
+        elif spec.kind == "sequence":
+            leaves.append(LeafPlan(key, "tensor", "int8", (W,)))
+        else:
+            leaves += [LeafPlan(key, "scalar", "float32"), LeafPlan(f"labels/has_{spec.name}", "scalar", "bool")]
+    return RecordPlan(tuple(leaves))
+
+
+def check_plan(plan: RecordPlan, features) -> None:
+    """Raise when records encoded with ``plan`` would not be the layout ``features`` (features.json) declares."""
+    declared = plan_from_features(features)
+    if declared != plan:
+        diff = sorted({leaf.key for leaf in set(declared.leaves) ^ set(plan.leaves)})
+        raise ValueError(f"the record encoder's plan differs from the dataset's features at {', '.join(diff)}; "
+                         f"sensorpipe.storage.features.record_plan must mirror build_features")
+
+
+def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]):
+    """The ``tfds.features.FeaturesDict`` of a window record."""
+    import tensorflow_datasets as tfds
+
+    _BYTES = tfds.features.Encoding.BYTES
     W, C = size_min, len(channels)
     label_features = {}
     for spec in LABELS:
@@ -70,9 +109,13 @@ class RecordEncoder:
     order depends on the process's string hash seed, so two processes would
     write different bytes for the same example. Sorting the map keeps the
     bytes identical on every runner while TFDS parses them as usual.
+
+    The pipeline writes with :class:`sensorpipe.storage.encode.PlannedEncoder`
+    (same bytes, about 7x faster, no TFDS import); this is the reference the
+    tests hold it to.
     """
 
-    def __init__(self, features: tfds.features.FeaturesDict) -> None:
+    def __init__(self, features) -> None:
         from tensorflow_datasets.core import example_serializer
 
         self.features = features
