@@ -12,6 +12,8 @@ does so too, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from sensorpipe.labels.schema import LABELS
@@ -22,6 +24,11 @@ TIME_FEATURES = ("minute_of_hour", "hour_of_day", "day_of_week", "month")
 
 def record_plan(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> RecordPlan:
     """The encoder plan of :func:`build_features`'s layout (keys, kinds, dtypes, shapes, class names)."""
+    return _record_plan(tuple(channels), int(size_min), tuple(caption_levels))
+
+
+@functools.lru_cache(maxsize=16)
+def _record_plan(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> RecordPlan:
     W, C = size_min, len(channels)
     leaves = [LeafPlan("input", "tensor", "float32", (W, C)), LeafPlan("mask", "tensor", "bool", (W, C)),
               LeafPlan("time", "tensor", "int16", (W, 4)), LeafPlan("missingness_ratio", "scalar", "float32"),
