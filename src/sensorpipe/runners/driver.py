@@ -95,7 +95,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         seconds["pass2"] = time.perf_counter() - t
         stems = [stem for stem, _ in encoded]
         stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [sec for _, sec in encoded])
-        # the tail: shards and the HTML report go to the workers (a second core; no TFDS or matplotlib
+        # the tail: shards and the HTML report go to the workers (a second core; no TFDS
         # import here) while this process records the metadata, committed once the shards are complete.
         # The report is written concurrently, so its timing table has plan and both passes only.
         t = time.perf_counter()
