@@ -120,7 +120,7 @@ def test_report_shows_reconciliation_and_stats(local_run):
     html = Path(local_run.report).read_text()
     assert "Rows: in = accepted + quarantined" in html and ">yes<" in html and ">NO<" not in html
     assert "exact_duplicate" in html and "conflicting_duplicate" in html   # the demo exports' faults
-    assert "data:image/png;base64," in html
+    assert "<table class=\"bars\"" in html and "missing share of minutes in kept train windows" in html
     assert "Normalization (fitted on train only)" in html
 
 

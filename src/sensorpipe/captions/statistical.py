@@ -14,7 +14,7 @@ import numpy as np
 
 from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, decimals, fmt, label,
-                                      register_caption_level, stated, tolerance)
+                                      register_caption_level, tolerance)
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
 
@@ -66,13 +66,17 @@ class StatisticalLevel(CaptionLevel):
         min_n = self.cfg.min_coverage * W
         order = sorted(range(len(batch.channels)),
                        key=lambda j: GROUP_ORDER.index(registry.get(batch.channels[j]).caption_group))
+        n_obs = m["n"].tolist()
+        # every number as stated, rounded per channel for all windows at once (lists of Python floats)
+        rounded = {k: [np.round(m[k][:, j], decimals(ch)).tolist() for j, ch in enumerate(batch.channels)]
+                   for k in ("mean", "min", "max", "std", "sum")}
         out = []
         for i in range(len(batch)):   # one iteration per window; the statistics above are vectorized
             claims, missing = [], []
             for j in order:
                 ch = batch.channels[j]
                 spec = registry.get(ch)
-                n = int(m["n"][i, j])
+                n = n_obs[i][j]
                 if n == 0 or n < min_n:
                     missing.append((ch, n))
                     continue
@@ -84,11 +88,10 @@ class StatisticalLevel(CaptionLevel):
                         "shares": {spec.categories[k]: int(shares[k]) for k in np.argsort(-shares, kind="stable")
                                    if shares[k] > 0}}))
                     continue
-                d = decimals(ch)
-                data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": d,
-                        **{k: stated(m[k][i, j], d) for k in ("mean", "min", "max", "std")}}
+                data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": decimals(ch),
+                        **{k: rounded[k][j][i] for k in ("mean", "min", "max", "std")}}
                 if spec.aggregation == "sum":
-                    data["total"] = stated(m["sum"][i, j], d)
+                    data["total"] = rounded["sum"][j][i]
                 claims.append(Claim(self.name, "stats", data))
             if missing:
                 claims.append(Claim(self.name, "missing", {

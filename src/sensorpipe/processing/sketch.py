@@ -82,11 +82,11 @@ class HistogramSketch:
         """
         sk = cls.zeros(lo, hi, bins)
         C = sk.lo.shape[0]
-        v = values.reshape(-1, C)
-        o = observed.reshape(-1, C)
+        v = np.ascontiguousarray(values.reshape(-1, C).T)      # channel-major: contiguous gathers
+        o = np.ascontiguousarray(observed.reshape(-1, C).T)
         width = sk.width
         for j in range(C):  # one iteration per channel
-            x = v[o[:, j], j].astype(np.float64)
+            x = v[j, o[j]].astype(np.float64)
             finite = np.isfinite(x)
             if not finite.all():
                 x = x[finite]
