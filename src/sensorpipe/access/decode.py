@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sensorpipe.storage.encode import bytes_feature_header
+
 
 def _leaves(features, prefix: str = "") -> list[tuple[str, Any]]:
     """``(flat key, feature)`` for every leaf, in the features' own order (``a/b`` for nested dicts)."""
@@ -98,21 +100,11 @@ class _Layout(Exception):
     """A record's bytes are not laid out as the wire plan expects (the exact path decodes it)."""
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
 def _text_header(total: int) -> bytes:
     """Header of a ``Feature{bytes_list: {value: [s]}}`` of ``total`` bytes (``s`` follows it); ``b"\\xff"``
     (never a header) when no string length gives that total."""
     for n in range(max(0, total - 10), total):
-        inner = b"\n" + _varint(n)
-        header = b"\n" + _varint(len(inner) + n) + inner
+        header = bytes_feature_header(n)
         if len(header) + n == total:
             return header
     return b"\xff"
@@ -174,8 +166,7 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
                 raise ValueError(f"feature {key}: only static BYTES-encoded tensors are decoded fast")
             dtype, shape = np.dtype(feat.np_dtype), tuple(int(d) for d in feat.shape)
             nbytes = int(np.prod(shape)) * dtype.itemsize
-            inner = b"\n" + _varint(nbytes)  # BytesList: field 1, one value
-            header = b"\n" + _varint(len(inner) + nbytes) + inner  # Feature: bytes_list, field 1
+            header = bytes_feature_header(nbytes)
             consts.update({f"D{i}": dtype, f"S{i}": shape, f"P{i}": header, f"N{i}": len(header) + nbytes})
             # bytes objects start 16-byte aligned: a view is aligned when the header length is a multiple of
             # the item size (true for our sizes); otherwise copy the payload out, as TFDS's own bytes would be

@@ -97,7 +97,7 @@ def plan_from_features(features) -> RecordPlan:
 
 
 # --- wire format ------------------------------------------------------------------------------------------------
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
     """Base-128 varint of ``n`` (negative int64 as its 10-byte two's complement, as protobuf writes it)."""
     n &= 0xFFFFFFFFFFFFFFFF
     out = bytearray()
@@ -108,10 +108,17 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def bytes_feature_header(nbytes: int) -> bytes:
+    """Header of ``Feature{bytes_list: {value: [s]}}`` for one value ``s`` of ``nbytes`` (``s`` follows it):
+    the layout the planned encoder writes and the planned decoder expects."""
+    inner = b"\n" + varint(nbytes)                    # BytesList.value (field 1), one value
+    return b"\n" + varint(len(inner) + nbytes) + inner  # Feature.bytes_list (field 1)
+
+
 def _entry_head(key: bytes, feature_len: int) -> bytes:
     """Bytes of a map entry ``{key: 1, value: 2 (Feature of feature_len bytes)}`` up to the Feature, its tag first."""
-    body_len = 1 + len(_varint(len(key))) + len(key) + 1 + len(_varint(feature_len)) + feature_len
-    return b"\n" + _varint(body_len) + b"\n" + _varint(len(key)) + key + b"\x12" + _varint(feature_len)
+    body_len = 1 + len(varint(len(key))) + len(key) + 1 + len(varint(feature_len)) + feature_len
+    return b"\n" + varint(body_len) + b"\n" + varint(len(key)) + key + b"\x12" + varint(feature_len)
 
 
 def _text_entry(key: bytes) -> Callable[[bytes], bytes]:
@@ -121,8 +128,7 @@ def _text_entry(key: bytes) -> Callable[[bytes], bytes]:
     def entry(s: bytes) -> bytes:
         head = heads.get(len(s))
         if head is None:
-            inner = b"\n" + _varint(len(s))                       # BytesList.value, one value
-            feature = b"\n" + _varint(len(inner) + len(s)) + inner  # Feature.bytes_list
+            feature = bytes_feature_header(len(s))
             head = _entry_head(key, len(feature) + len(s)) + feature
             if len(heads) < 4096:
                 heads[len(s)] = head
@@ -138,9 +144,9 @@ def _int_entry(key: bytes) -> Callable[[int], bytes]:
     def entry(v: int) -> bytes:
         out = cache.get(v)
         if out is None:
-            packed = _varint(v)
-            inner = b"\n" + _varint(len(packed)) + packed           # Int64List.value, packed
-            feature = b"\x1a" + _varint(len(inner)) + inner         # Feature.int64_list
+            packed = varint(v)
+            inner = b"\n" + varint(len(packed)) + packed           # Int64List.value, packed
+            feature = b"\x1a" + varint(len(inner)) + inner         # Feature.int64_list
             out = _entry_head(key, len(feature)) + feature
             if -65536 < v < 65536 and len(cache) < 65536:
                 cache[v] = out
@@ -246,7 +252,7 @@ def _text(key: str) -> Callable[[Any], bytes]:
 # --- code generation --------------------------------------------------------------------------------------------
 def _compile(plan: RecordPlan) -> Callable[[dict], bytes]:
     """``encode(nested example dict) -> serialized tf.train.Example`` for this plan."""
-    ns: dict[str, Any] = {"join": b"".join, "varint": _varint, "check": _check_keys}
+    ns: dict[str, Any] = {"join": b"".join, "varint": varint, "check": _check_keys}
     parts: list[str] = []
     tree: dict[str, Any] = {}
     for i, leaf in enumerate(plan.leaves):
@@ -262,8 +268,7 @@ def _compile(plan: RecordPlan) -> Callable[[dict], bytes]:
         if leaf.kind == "tensor":
             dtype = np.dtype(leaf.dtype)
             nbytes = int(np.prod(leaf.shape, dtype=np.int64)) * dtype.itemsize
-            inner = b"\n" + _varint(nbytes)
-            feature = b"\n" + _varint(len(inner) + nbytes) + inner
+            feature = bytes_feature_header(nbytes)
             ns[f"H{i}"] = _entry_head(kb, len(feature) + nbytes) + feature
             ns[f"V{i}"] = _tensor(dtype, tuple(leaf.shape), leaf.key)
             parts += [f"H{i}", f"V{i}({get})"]
