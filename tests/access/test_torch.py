@@ -200,3 +200,34 @@ def test_custom_collate_gets_per_example_tensors(out):
     assert not loader.dataset._numpy_batches
     first = next(iter(loader))
     assert len(first) == 2 and isinstance(first[0]["input"], torch.Tensor) and isinstance(first[0]["key"], str)
+
+
+class _StrategyProbe(SensorTorchDataset):
+    """Reports the tensor sharing strategy of the process that read each example."""
+
+    def __getitem__(self, i):
+        return {"file_system": torch.tensor(torch.multiprocessing.get_sharing_strategy() == "file_system")}
+
+
+def _record_init(worker_id):
+    os.environ["SENSORPIPE_TEST_INIT_RAN"] = "1"   # the user's init ran in the worker (checked through the batch)
+
+
+class _InitProbe(SensorTorchDataset):
+    def __getitem__(self, i):
+        return {"user_init": torch.tensor(os.environ.get("SENSORPIPE_TEST_INIT_RAN") == "1")}
+
+
+def test_workers_share_tensors_by_file_name_and_keep_the_users_init(out):
+    """Workers hand batches over by shared-memory file name (not one fd round trip per tensor); the main
+    process's own strategy is not changed, and a worker_init_fn passed by the user still runs."""
+    before = torch.multiprocessing.get_sharing_strategy()
+    loader = make_dataloader(_StrategyProbe(out, "train"), batch_size=2, shuffle=False, num_workers=2,
+                             multiprocessing_context="fork", timeout=120)
+    assert all(bool(x) for b in loader for x in b["file_system"])
+    assert torch.multiprocessing.get_sharing_strategy() == before
+    loader = make_dataloader(_InitProbe(out, "train"), batch_size=2, shuffle=False, num_workers=2,
+                             multiprocessing_context="fork", timeout=120, worker_init_fn=_record_init)
+    assert all(bool(x) for b in loader for x in b["user_init"])
+    with pytest.raises(ValueError, match="sharing_strategy 'shm'"):
+        make_dataloader(out, "train", num_workers=1, sharing_strategy="shm")

@@ -190,11 +190,27 @@ def _dist_defaults(rank, world_size):
     return int(rank), int(world_size)
 
 
+class WorkerInit:
+    """``worker_init_fn`` of :func:`make_dataloader`: the worker's tensor sharing strategy, then the user's own
+    init (picklable, for ``spawn``/``forkserver`` worker contexts)."""
+
+    def __init__(self, sharing_strategy: str, then: Any = None) -> None:
+        if sharing_strategy not in torch.multiprocessing.get_all_sharing_strategies():
+            raise ValueError(f"sharing_strategy {sharing_strategy!r}: use one of "
+                             f"{', '.join(sorted(torch.multiprocessing.get_all_sharing_strategies()))}")
+        self.sharing_strategy, self.then = sharing_strategy, then
+
+    def __call__(self, worker_id: int) -> None:
+        torch.multiprocessing.set_sharing_strategy(self.sharing_strategy)
+        if self.then is not None:
+            self.then(worker_id)
+
+
 def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuffle: bool = True, seed: int = 0,
                     num_workers: int = 0, channels: Sequence[str] | None = None, rank: int | None = None,
                     world_size: int | None = None, drop_last: bool = False,
                     multiprocessing_context: Any = None, fields: Sequence[str] | None = None,
-                    even_shards: bool = False, **loader_kwargs: Any):
+                    even_shards: bool = False, sharing_strategy: str = "file_system", **loader_kwargs: Any):
     """A ``torch.utils.data.DataLoader`` over one split, batches collated by :func:`collate`.
 
     - ``shuffle`` + ``seed``: the order comes from a ``torch.Generator`` seeded
@@ -210,6 +226,11 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
       open lazily in each worker; workers persist across epochs
       (``persistent_workers=True``) with ``prefetch_factor=4`` (override
       either through the keyword arguments).
+    - ``sharing_strategy``: how workers hand batch tensors to the main process (set in the workers only;
+      the main process's own setting is left alone). ``file_system`` (default) passes shared-memory file
+      names; torch's default ``file_descriptor`` passes each tensor's descriptor through a socket round
+      trip, which on day windows cost the main process a third of a core and kept 2 workers at 1.5x one
+      worker (1.76x with ``file_system``, BENCHMARKS.md). A ``worker_init_fn`` you pass still runs, after it.
     - other keyword arguments go to ``DataLoader`` (``pin_memory``, ``timeout``, ...).
     """
     _require_torch()
@@ -227,6 +248,7 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
         # workers keep their readers and decoders across epochs (start-up is paid once), and each keeps a few
         # batches ready: one batch of day windows is about 3 MB
         kwargs.update(persistent_workers=True, prefetch_factor=4)
+        kwargs["worker_init_fn"] = WorkerInit(sharing_strategy, loader_kwargs.pop("worker_init_fn", None))
         if multiprocessing_context is not None:
             kwargs["multiprocessing_context"] = multiprocessing_context
     if world_size is not None:
