@@ -166,3 +166,26 @@ def test_levels_are_registered_components_chosen_by_config(monkeypatch):
         build_dataclass(CaptionConfig, {"levels": ["statistical", "nope"]}, "captions")
     with pytest.raises(ConfigError, match="captions.structural.min_change.pulse: unknown channel"):
         build_dataclass(CaptionConfig, {"structural": {"min_change": {"pulse": 3}}}, "captions")
+
+
+def test_claims_hold_on_values_with_float32_denormalization_noise():
+    """A record's values come back from normalization with ~1e-6 relative noise: a CGM reading of exactly
+    70 mg/dL may read 69.99999. Captions and checker both see values quantized to 1e-4, so thresholds agree."""
+    b = _batch()
+    gl = np.full(W, np.nan)
+    gl[::5] = 110.0
+    gl[300:330:5] = [69.0, 68.0, 66.0, 67.0, 65.0, 64.0]      # a 30-min hypoglycaemic event ...
+    gl[330:350:5] = 70.0                                      # ... ended by readings of exactly 70 mg/dL
+    ok = ~np.isnan(gl)
+    j = CHANNELS.index("glucose")
+    b.values[0, ok, j] = gl[ok]
+    b.observed[0, ok, j] = True
+    _set(b, "steps", 600, 640, 60.0)                          # exactly the bout threshold
+    caps, (claims,) = _claims(b)
+    hypo = next(c.data for c in claims if c.kind == "glucose_excursion")
+    assert (hypo["t0"], hypo["t1"]) == ("05:00", "05:30")
+    noisy = b.window(0)
+    noisy.values = (b.values * np.float32(1 - 2e-7)).astype(np.float32)   # 70 -> 69.999986, 60 -> 59.999988
+    assert (noisy.values[0, ok, j] < gl[ok].astype(np.float32)).all()
+    n, findings = check_window(CaptionConfig(), noisy, caps[0].texts, caps[0].claims_json)
+    assert n and findings == []

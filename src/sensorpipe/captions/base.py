@@ -78,6 +78,22 @@ class CaptionBatch:
                             [self.events[i]])
 
 
+#: Captions read values quantized to this many decimals, the generator and the checker alike.
+QUANTUM_DECIMALS = 4
+
+
+def quantized(values: np.ndarray) -> np.ndarray:
+    """Values as captions see them: rounded to 1e-4 of the unit.
+
+    The checker re-derives claims from denormalized records, which carry
+    float32 noise (~1e-6 relative): a CGM reading of exactly 70 mg/dL may come
+    back as 69.99999 and fall below a threshold the caption was right about.
+    Quantizing both sides to 1e-4 (far below any stated precision) gives them
+    the same numbers whenever the noise is below half the quantum.
+    """
+    return np.round(values, QUANTUM_DECIMALS)
+
+
 def clock(local_min: np.ndarray, i: int) -> str:
     """Local ``HH:MM`` of window minute ``i``; ``i == W`` (an exclusive end) is one minute after the last."""
     W = local_min.shape[0]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sensorpipe.captions.base import CaptionBatch, Claim, get_level
+from sensorpipe.captions.base import CaptionBatch, Claim, get_level, quantized
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class FaithfulnessReport:
 def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: str, key: str = "") -> tuple[int, list[Finding]]:
     """(claims checked, findings) for one window (``batch`` of length 1)."""
     claims = [Claim.from_json(c) for c in json.loads(claims_json)]
+    batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
     findings = []
     for name in cfg.levels:
         level = get_level(name)(cfg)
@@ -71,7 +72,7 @@ def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: s
 def record_batch(ds, ex: dict) -> CaptionBatch:
     """A one-window CaptionBatch from a stored record: denormalized values, mask, local clock, label events."""
     mask = np.asarray(ex["mask"])
-    values = ds.denormalize(np.asarray(ex["input"]))
+    values = ds.denormalize(np.asarray(ex["input"]))   # quantized in check_window, like the generator's input
     time = np.asarray(ex["time"]).astype(np.int64)           # minute_of_hour, hour_of_day, day_of_week, month
     local_min = time[:, 1] * 60 + time[:, 0]
     raw = ex.get("events", b"[]")

@@ -14,7 +14,7 @@ import json
 import random
 from dataclasses import dataclass
 
-from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, get_level
+from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, get_level, quantized
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class CaptionGenerator:
         self.levels: list[CaptionLevel] = [get_level(name)(cfg) for name in cfg.levels]
 
     def generate(self, batch: CaptionBatch, keys: list[str]) -> list[WindowCaption]:
+        batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
         per_level = [level.claims(batch) for level in self.levels]
         out = []
         for i, key in enumerate(keys):     # one iteration per window
