@@ -261,7 +261,8 @@ def repeat_string(value: str, n: int) -> pa.Array:
     if _ZERO_CODES.size < n:
         _ZERO_CODES = np.zeros(max(n, 2 * _ZERO_CODES.size), np.int32)
         _ZERO_CODES.flags.writeable = False
-    return pa.DictionaryArray.from_arrays(pa.array(_ZERO_CODES[:n]), pa.array([value], pa.string()))
+    # all codes are 0 and the dictionary has one entry: nothing to validate (safe=True scans every code)
+    return pa.DictionaryArray.from_arrays(pa.array(_ZERO_CODES[:n]), pa.array([value], pa.string()), safe=False)
 
 
 def replace_options(source: SourceConfig, **changes: Any) -> SourceConfig:
