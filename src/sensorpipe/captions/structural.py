@@ -135,14 +135,16 @@ class StructuralLevel(CaptionLevel):
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
                                                             np.where(np.isnan(floor), np.inf, floor))))
         for kind, x, (rows, idx, prom) in kinds:
+            if not rows.size:
+                continue
             order = np.lexsort((idx, -prom, rows))           # per window, most prominent first
-            count: dict[int, int] = {}
-            for i, k, p in zip(rows[order].tolist(), idx[order].tolist(), prom[order].tolist()):
-                if count.get(i, 0) >= cfg.max_peaks:
-                    continue
-                count[i] = count.get(i, 0) + 1
+            rows, idx, prom = rows[order], idx[order], prom[order]
+            first = np.searchsorted(rows, rows)              # index of each row's first (most prominent) extremum
+            keep = (np.arange(rows.size) - first) < cfg.max_peaks
+            values = x[rows[keep], idx[keep]].tolist()
+            for i, k, p, v in zip(rows[keep].tolist(), idx[keep].tolist(), prom[keep].tolist(), values):
                 start, end = (k, k + 1) if kind == "spike" else (k * B, min((k + 1) * B, W))
-                found[i].append((p / delta, kind, j, start, end, {"v": x[i, k]}))
+                found[i].append((p / delta, kind, j, start, end, {"v": v}))
 
     def fields(self, claim: Claim) -> dict[str, str]:
         d = claim.data
