@@ -17,7 +17,7 @@ The parameters travel as :meth:`NormParams.to_json` (``normalization.json``,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -251,8 +251,8 @@ class NormParams:
         return out
 
     def to_json(self) -> dict:
-        """JSON-safe (NaN and infinities become null)."""
-        return {k: _json_safe(v) for k, v in asdict(self).items()}
+        """JSON-safe (NaN and infinities become null). Fields are tuples of numbers: no deep copy needed."""
+        return {f.name: _json_safe(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_json(cls, d: dict) -> "NormParams":
