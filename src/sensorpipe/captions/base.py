@@ -94,9 +94,10 @@ def quantized(values: np.ndarray) -> np.ndarray:
     return np.round(values, QUANTUM_DECIMALS)
 
 
-def clock(local_min: np.ndarray, i: int) -> str:
-    """Local ``HH:MM`` of window minute ``i``; ``i == W`` (an exclusive end) is one minute after the last."""
-    W = local_min.shape[0]
+def clock(local_min, i: int) -> str:
+    """Local ``HH:MM`` of window minute ``i`` (``local_min``: array or list); ``i == W`` (an exclusive end) is
+    one minute after the last."""
+    W = len(local_min)
     m = int(local_min[i]) if i < W else (int(local_min[W - 1]) + 1)
     m %= DAY_MIN
     return f"{m // 60:02d}:{m % 60:02d}"

@@ -79,23 +79,30 @@ class StructuralLevel(CaptionLevel):
         if len(batch) == 0:
             return out
         # a channel the statistical level calls missing (under min_coverage) has no structure to describe
-        covered = batch.observed.sum(axis=1) >= max(self.cfg.min_coverage * W, 1)       # [N, C]
-        js = [j for j in self._channels(batch) if covered[:, j].any()]
+        covered_cw = np.count_nonzero(batch.observed, axis=1) >= max(self.cfg.min_coverage * W, 1)   # [N, C]
+        js = [j for j in self._channels(batch) if covered_cw[:, j].any()]
         if not js:
             return out
+        covered = covered_cw.tolist()
+        # channel-major copies of the described channels: every per-channel pass below reads contiguous minutes
+        values = np.ascontiguousarray(batch.values[:, :, js].transpose(0, 2, 1), dtype=np.float64)
+        observed = np.ascontiguousarray(batch.observed[:, :, js].transpose(0, 2, 1))
         bm = bin_means(batch.values[:, :, js], batch.observed[:, :, js], B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
+        delta_of = {j: float(d) for j, d in zip(js, delta)}
         # candidates as light tuples (score, kind, channel index, start, end, values); claims only for those kept
         found: list[list[tuple]] = [[] for _ in range(len(batch))]
         for c, j in enumerate(js):    # one iteration per channel: extrema of all windows in one find_peaks call
-            self._extrema(batch, found, j, bm[:, :, c], float(delta[c]), B, W)
+            self._extrema(batch.channels[j], values[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
+                          B, W)
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
         for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
-            kept = sorted((t for t in found[i] if covered[i, t[2]]), key=lambda t: -t[0])[:cfg.max_claims]
+            cov = covered[i]
+            kept = sorted((t for t in found[i] if cov[t[2]]), key=lambda t: -t[0])[:cfg.max_claims]
             kept.sort(key=lambda t: (t[2], t[3], t[1]))
-            lm = batch.local_min[i]
-            out[i] = [self._claim(kind, batch.channels[j], start, end, B, float(delta[js.index(j)]), lm, **values)
+            lm = batch.local_min[i].tolist()
+            out[i] = [self._claim(kind, batch.channels[j], start, end, B, delta_of[j], lm, **values)
                       for _, kind, j, start, end, values in kept]
         return out
 
@@ -114,23 +121,27 @@ class StructuralLevel(CaptionLevel):
         picks = pick_all(np.maximum(inc, cand["decreasing"]), nb, self.cfg.structural.max_trends)
         stable = pick_all(cand["stable"], nb, 1, picks)
         index = pair_index(nb)
+        series = bm.transpose(0, 2, 1).tolist()                  # [N][C][bins] as Python floats
         for pick, is_stable in [(p, False) for p in picks] + [(p, True) for p in stable]:
-            for i, c in zip(*np.nonzero(pick[..., 2] > 0)):    # one iteration per chosen segment
-                a, b, score = int(pick[i, c, 0]), int(pick[i, c, 1]), float(pick[i, c, 2])
-                x = bm[i, :, c]
+            chosen = np.nonzero(pick[..., 2] > 0)
+            rows = pick[chosen].tolist()
+            for i, c, (a, b, score) in zip(chosen[0].tolist(), chosen[1].tolist(), rows):  # one per chosen segment
+                a, b = int(a), int(b)
+                x = series[i][c]
                 start, end = a * B, min((b + 1) * B, W)
                 if is_stable:
-                    found[i].append((score / 4, "stable", js[c], start, end, {"v": float(np.mean(x[a:b + 1]))}))
+                    found[i].append((score / 4, "stable", js[c], start, end, {"v": sum(x[a:b + 1]) / (b + 1 - a)}))
                 else:
                     kind = "increasing" if inc[i, c, index[a, b]] > 0 else "decreasing"
                     found[i].append((score, kind, js[c], start, end, {"v0": x[a], "v1": x[b]}))
 
-    def _extrema(self, batch, found, j, bm_c, delta, B, W) -> None:
-        """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window."""
-        cfg, ch = self.cfg.structural, batch.channels[j]
+    def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W) -> None:
+        """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
+        (``values_c``/``observed_c``: its ``[N, W]`` minutes)."""
+        cfg = self.cfg.structural
         kinds = [("peak", bm_c, batched_extrema(bm_c, delta)), ("drop", bm_c, batched_extrema(-bm_c, delta))]
         if registry.get(ch).aggregation == "mean":
-            minutes = np.where(batch.observed[:, :, j], batch.values[:, :, j].astype(np.float64), np.nan)
+            minutes = np.where(observed_c, values_c, np.nan)
             floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
                                                             np.where(np.isnan(floor), np.inf, floor))))
