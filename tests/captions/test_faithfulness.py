@@ -120,3 +120,14 @@ def test_inspect_prints_caption_levels_and_claims(demo_dir):
     ex = sensorpipe.open(demo_dir)["train"][0]
     assert [json.loads(ln) for ln in claim_lines] == json.loads(ex["caption_claims"].decode())
     assert Path(demo_dir).exists()
+
+
+def test_a_dataset_without_claims_gets_a_clear_error(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    import sensorpipe.access.dataset as access
+
+    monkeypatch.setattr(access, "open_dataset", lambda path: SimpleNamespace(features={"caption": None},
+                                                                             version_dir=tmp_path))
+    with pytest.raises(ValueError, match="no caption_claims .* run the pipeline again"):
+        check_dataset(str(tmp_path))

@@ -44,9 +44,9 @@ def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: s
     """(claims checked, findings) for one window (``batch`` of length 1)."""
     claims = [Claim.from_json(c) for c in json.loads(claims_json)]
     batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
+    levels = {name: get_level(name)(cfg) for name in cfg.levels}
     findings = []
-    for name in cfg.levels:
-        level = get_level(name)(cfg)
+    for name, level in levels.items():
         mine = [c for c in claims if c.level == name]
         try:
             rendered = level.render(mine)
@@ -57,11 +57,11 @@ def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: s
             findings.append(Finding(key, name, "text", f"stored text differs from its claims: {texts.get(name)!r} "
                                                        f"vs {rendered!r}"))
     for c in claims:
-        if c.level not in cfg.levels:
+        if c.level not in levels:
             findings.append(Finding(key, c.level, c.kind, "claim of a level the run did not generate"))
             continue
         try:
-            why = get_level(c.level)(cfg).check(c, batch)
+            why = levels[c.level].check(c, batch)
         except (KeyError, IndexError, TypeError, ValueError) as e:
             why = f"malformed claim: {e!r}"
         if why:
@@ -93,6 +93,9 @@ def check_dataset(path: str, splits: list[str] | None = None, limit: int | None 
     from sensorpipe.access.dataset import open_dataset
 
     ds = open_dataset(path)
+    if "caption_claims" not in ds.features:
+        raise ValueError(f"{ds.version_dir}: the records have no caption_claims (written before claims were "
+                         f"stored); run the pipeline again to check its captions")
     cfg = caption_config(ds)
     report = FaithfulnessReport()
     for name in splits or list(ds.splits):
@@ -100,10 +103,12 @@ def check_dataset(path: str, splits: list[str] | None = None, limit: int | None 
             if limit is not None and n >= limit:
                 break
             texts = {lvl: ex[f"caption_{lvl}"].decode() for lvl in cfg.levels}
-            k, found = check_window(cfg, record_batch(ds, ex), texts, ex["caption_claims"].decode(), ex["key"].decode())
+            claims_json = ex["caption_claims"].decode()
+            k, found = check_window(cfg, record_batch(ds, ex), texts, claims_json, ex["key"].decode())
             report.windows += 1
             report.claims += k
             report.findings += found
-            for c in json.loads(ex["caption_claims"].decode()):
-                report.by_kind[f"{c['level']}:{c['kind']}"] = report.by_kind.get(f"{c['level']}:{c['kind']}", 0) + 1
+            for c in json.loads(claims_json):
+                name = f"{c['level']}:{c['kind']}"
+                report.by_kind[name] = report.by_kind.get(name, 0) + 1
     return report

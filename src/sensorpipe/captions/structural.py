@@ -28,7 +28,7 @@ from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, clock, decimals, fmt, label,
                                       register_caption_level, stated, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, bin_means, candidates, extremum_holds, pair_index,
-                                          pairs, pick_all)
+                                          pick_all)
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
 MIN_CHANGE = {"heart_rate": 10.0, "resting_heart_rate": 3.0, "hrv_rmssd": 10.0, "hrv_sdnn": 10.0, "spo2": 2.0,

@@ -39,7 +39,7 @@ from sensorpipe.processing import raw_features
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
-from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
+from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter
