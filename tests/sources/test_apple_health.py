@@ -195,6 +195,8 @@ def test_ios16_export_with_a_broken_dtd_is_read(tmp_path):
     ("", "line 1, column 0: not well-formed XML"),
     ('<?xml version="1.0"?>\n<gpx version="1.1"></gpx>\n', "root element is <gpx>"),
     (None, "line 5"),  # cut in the middle of the 4th record
+    ('<?xml version="1.0" encoding="TF-8"?>\n<HealthData locale="en_US"></HealthData>\n',
+     "encoding is not readable"),   # a damaged declaration (found by the mutation test)
 ])
 def test_broken_exports_name_file_and_line(tmp_path, content, needle):
     if content is None:

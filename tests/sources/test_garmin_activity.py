@@ -201,3 +201,14 @@ def test_zone_is_required_for_unlisted_participants(tmp_path):
     with pytest.raises(SourceError, match="has no time zone"):
         _read(tmp_path, options={})
     assert list(_read(tmp_path, options={"participant_id": "runner", "tz": "Europe/Amsterdam"})) == ["runner"]
+
+
+def test_an_unknown_xml_encoding_is_a_clear_error(tmp_path):
+    """A damaged declaration (found by the mutation test) names the file instead of raising LookupError."""
+    from sensorpipe.sources._garmin_xml import read_gpx, read_tcx
+
+    for name, root, read in (("a.tcx", "TrainingCenterDatabase", read_tcx), ("a.gpx", "gpx", read_gpx)):
+        path = tmp_path / name
+        path.write_text(f'<?xml version="1.0" encoding="TF-8"?>\n<{root}></{root}>\n')
+        with pytest.raises(SourceError, match=f"{name}: the XML declaration's encoding is not readable"):
+            read(path)

@@ -203,6 +203,9 @@ def read_export(path: Path) -> Columns:
             line, col = getattr(e, "position", (0, 0))
             raise SourceError(f"{where}, line {line}, column {col}: not well-formed XML ({e}); the export is "
                               f"damaged or truncated: export it again from the Health app") from None
+        except LookupError as e:   # the XML declaration names an encoding Python does not know
+            raise SourceError(f"{where}: the XML declaration's encoding is not readable ({e}); the export is "
+                              f"damaged: export it again from the Health app (it is UTF-8)") from None
         except (zipfile.BadZipFile, zlib.error, EOFError) as e:
             raise SourceError(f"{where}: the zip file is damaged ({e}); unzip or export it again") from None
     return coll.columns()

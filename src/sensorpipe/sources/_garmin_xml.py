@@ -72,6 +72,9 @@ def _events(path: Path, root_name: str, kind: str):
             yield ev, name, el
     except ET.ParseError as e:
         raise xml_error(path, kind, e) from None
+    except LookupError as e:   # the XML declaration names an encoding Python does not know
+        raise SourceError(f"{path}: the XML declaration's encoding is not readable ({e}); the {kind} file is "
+                          f"damaged: export it again") from None
 
 
 def read_tcx(path: Path) -> Track:
