@@ -13,7 +13,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMP): $(PY) pyproject.toml
+# setup.py and the C decoder's source too: editing either rebuilds the extension (src/sensorpipe/_wire*.so)
+$(STAMP): $(PY) pyproject.toml setup.py src/sensorpipe/_wire.c
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import sensorpipe
-from sensorpipe.access.decode import FastDecoder
+from sensorpipe.access.decode import FastDecoder, compiled_available
+
+PATHS = {True: "compiled", False: "python wire"}
 
 
 def _same(a, b) -> bool:
@@ -18,9 +21,23 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and (a == b or (a != a and b != b))
 
 
-def test_fast_decoder_equals_tfds_for_every_record(local_run):
+def test_the_compiled_decoder_is_built_where_a_compiler_is():
+    """`pip install -e .` builds sensorpipe._wire; a silently failed build would only show up as slow reads."""
+    import shutil
+    import sysconfig
+
+    if not shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]):
+        pytest.skip("no C compiler on this machine: the Python decoders are used")
+    assert compiled_available(), "sensorpipe._wire is missing or stale: rerun `pip install -e .` (make rebuilds it)"
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_fast_decoder_equals_tfds_for_every_record(local_run, compiled):
+    if compiled and not compiled_available():
+        pytest.skip("sensorpipe._wire is not built")
     ds = sensorpipe.open(local_run.output_dir)
-    decoder = FastDecoder(ds.features)
+    decoder = FastDecoder(ds.features, compiled=compiled)
+    assert decoder.path == PATHS[compiled]
     n = 0
     for split in ds.splits.values():
         for i in range(len(split)):
@@ -28,10 +45,11 @@ def test_fast_decoder_equals_tfds_for_every_record(local_run):
             assert _same(decoder(record), ds.features.deserialize_example_np(record)), (split.name, i)
             n += 1
     assert n == sum(local_run.split_sizes.values())
-    assert decoder._wire is not None and decoder._misses == 0  # every record took the wire path
+    assert decoder._fast is not None and decoder._misses == 0  # every record took the fast path
 
 
-def test_records_laid_out_otherwise_take_the_exact_path(local_run):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_records_laid_out_otherwise_take_the_exact_path(local_run, compiled):
     """A record the wire plan does not expect (here: an unpacked float list) decodes exactly all the same."""
     from tensorflow_datasets.proto import tf_example_pb2
 
@@ -48,9 +66,9 @@ def test_records_laid_out_otherwise_take_the_exact_path(local_run):
     raw.features.feature[key] = b"\x12\x05\x0d" + np.float32(value).tobytes()
     other = raw.SerializeToString()
     assert tf_example_pb2.Example.FromString(other).features.feature[key].float_list.value[0] == value
-    decoder = FastDecoder(ds.features)
+    decoder = FastDecoder(ds.features, compiled=compiled)
     assert _same(decoder(other), ds.features.deserialize_example_np(other))
-    assert decoder._misses == 1 and decoder._wire is not None
+    assert decoder._misses == 1 and decoder._fast is not None
     assert _same(decoder(record), ds.features.deserialize_example_np(record)) and decoder._misses == 1
 
 
@@ -70,7 +88,8 @@ def test_decoder_survives_pickling_and_falls_back_for_unplanned_layouts(local_ru
     np.testing.assert_array_equal(got["x"], np.arange(3, dtype=np.float32))
 
 
-def test_wire_path_copies_payloads_a_view_would_misalign():
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_wire_path_copies_payloads_a_view_would_misalign(compiled):
     """A float32 tensor of 400 bytes sits behind a 6-byte header: the wire path copies it (aligned) instead
     of viewing it, and still returns what TFDS returns."""
     import tensorflow_datasets as tfds
@@ -79,10 +98,97 @@ def test_wire_path_copies_payloads_a_view_would_misalign():
         "x": tfds.features.Tensor(shape=(100,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
         "n": tfds.features.Scalar(dtype=np.int64), "t": tfds.features.Text(),
         "flag": tfds.features.Scalar(dtype=np.bool_), "f": tfds.features.Scalar(dtype=np.float32)})
-    decoder = FastDecoder(features)
+    decoder = FastDecoder(features, compiled=compiled)
     for n in (-1, 0, 5, 2**40):
         record = features.serialize_example({"x": np.linspace(-1, 1, 100, dtype=np.float32), "n": n,
                                              "t": "é" * 70, "flag": n > 0, "f": 0.25 * n})
         got = decoder(record)
         assert _same(got, features.deserialize_example_np(record)) and got["n"] == n
-    assert decoder._wire is not None and decoder._misses == 0
+    assert decoder._fast is not None and decoder._misses == 0
+
+
+def _small_features():
+    import tensorflow_datasets as tfds
+
+    return tfds.features.FeaturesDict({
+        "x": tfds.features.Tensor(shape=(3, 2), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
+        "m": tfds.features.Tensor(shape=(3, 2), dtype=np.bool_, encoding=tfds.features.Encoding.BYTES),
+        "n": tfds.features.Scalar(dtype=np.int64), "t": tfds.features.Text(),
+        "labels": tfds.features.FeaturesDict({"flag": tfds.features.Scalar(dtype=np.bool_),
+                                              "f": tfds.features.Scalar(dtype=np.float32),
+                                              "c": tfds.features.ClassLabel(names=["a", "b"])})})
+
+
+def test_compiled_decoder_never_decodes_a_record_differently_from_protobuf():
+    """Mutated records (flipped, dropped and inserted bytes, truncations): the C decoder either returns what
+    decoding through protobuf returns, or None (then the exact path decides, raising what protobuf raises);
+    it never returns another example and never crashes."""
+    if not compiled_available():
+        pytest.skip("sensorpipe._wire is not built")
+    from sensorpipe.access.decode import _compile_c
+
+    features = _small_features()
+    decoder = FastDecoder(features)
+    c_decode = _compile_c(features)
+    rng = np.random.default_rng(0)
+    seeds = [features.serialize_example({"x": rng.normal(size=(3, 2)).astype(np.float32), "m": rng.random((3, 2)) < 0.5,
+                                         "n": int(n), "t": "ü" * int(rng.integers(0, 200)),
+                                         "labels": {"flag": bool(n % 2), "f": float(n) / 3, "c": int(n % 2)}})
+             for n in (-5, 0, 1, 300, 2**40)]
+    decoded = rejected = 0
+    for i in range(4000):
+        record = bytearray(seeds[i % len(seeds)])
+        for _ in range(int(rng.integers(1, 4))):
+            if not record:
+                break
+            at = int(rng.integers(0, len(record)))
+            op = rng.integers(0, 4)
+            if op == 0:
+                record[at] = int(rng.integers(0, 256))
+            elif op == 1:
+                del record[at]
+            elif op == 2:
+                record.insert(at, int(rng.integers(0, 256)))
+            else:
+                del record[at:]
+        record = bytes(record)
+        try:
+            want = decoder._decode(decoder._parse(record).features.feature)
+        except Exception:  # noqa: BLE001 - whatever protobuf / the exact path raises
+            want = None
+        got = c_decode(record)
+        if got is None:
+            rejected += 1
+        else:
+            assert want is not None and _same(got, want), (i, record)
+            decoded += 1
+    assert decoded > 200 and rejected > 1000  # both outcomes exercised
+
+
+def test_compiled_decoder_takes_entries_in_any_order(local_run):
+    """TFDS's own serializer writes map entries in hash order: the C decoder matches keys in any order, and
+    an unknown or repeated key sends the record to the exact path."""
+    if not compiled_available():
+        pytest.skip("sensorpipe._wire is not built")
+    from sensorpipe.access.decode import _compile_c, _raw_example_class
+
+    ds = sensorpipe.open(local_run.output_dir)
+    record = ds["train"].raw(0)
+    c_decode = _compile_c(ds.features)
+    want = ds.features.deserialize_example_np(record)
+    raw = _raw_example_class().FromString(record)
+    entries = list(raw.features.feature.items())
+
+    def assemble(items) -> bytes:
+        from sensorpipe.storage.encode import varint
+
+        body = b"".join(b"\n" + varint(len(e)) + e for e in
+                        (b"\n" + varint(len(k.encode())) + k.encode() + b"\x12" + varint(len(v)) + v for k, v in items))
+        return b"\n" + varint(len(body)) + body
+
+    assert assemble(entries) == record or _same(c_decode(assemble(entries)), want)
+    assert _same(c_decode(assemble(entries[::-1])), want)
+    assert _same(c_decode(assemble(entries[5:] + entries[:5])), want)
+    assert c_decode(assemble(entries + entries[:1])) is None  # a key twice (protobuf: the last one wins)
+    assert c_decode(assemble(entries[1:])) is None  # a key missing
+    assert c_decode(assemble(entries + [("extra", entries[0][1])])) is None
