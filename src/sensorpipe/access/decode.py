@@ -50,29 +50,41 @@ def _leaves(features, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def _expr(i: int, key: str, feat, consts: dict[str, Any]) -> str:
-    """Python source that decodes leaf ``i`` from the feature map ``f`` (``K[i]`` is its key)."""
+def _leaf_kind(key: str, feat) -> tuple[str, np.dtype | None, tuple[int, ...]]:
+    """``(kind, dtype, shape)`` of a leaf the planned decoders take: kind ``text``, ``tensor`` (static,
+    BYTES-encoded), or a scalar ``bool``/``float``/``int``; ValueError naming the feature for anything else."""
     import tensorflow_datasets as tfds
 
-    get = f"f[K[{i}]]"
     if isinstance(feat, tfds.features.Text):
-        return f"{get}.bytes_list.value[0]"
+        return "text", None, ()
     if isinstance(feat, tfds.features.Tensor) and feat.shape != ():
         if feat._encoding != tfds.features.Encoding.BYTES:  # noqa: SLF001 - the layout TFDS wrote
             raise ValueError(f"feature {key}: only BYTES-encoded tensors are decoded fast")
         if any(d is None for d in feat.shape):
             raise ValueError(f"feature {key}: only static shapes are decoded fast")
-        consts[f"D{i}"], consts[f"S{i}"] = np.dtype(feat.np_dtype), tuple(int(d) for d in feat.shape)
-        return f"frombuffer({get}.bytes_list.value[0], D{i}).reshape(S{i})"
-    if isinstance(feat, tfds.features.Tensor) or isinstance(feat, tfds.features.ClassLabel):
+        return "tensor", np.dtype(feat.np_dtype), tuple(int(d) for d in feat.shape)
+    if isinstance(feat, (tfds.features.Tensor, tfds.features.ClassLabel)):
         dtype = np.dtype(feat.np_dtype)
         if dtype == np.bool_:
-            return f"bool({get}.int64_list.value[0])"
+            return "bool", dtype, ()
         if np.issubdtype(dtype, np.floating):
-            return f"{get}.float_list.value[0]"
+            return "float", dtype, ()
         if np.issubdtype(dtype, np.integer):
-            return f"{get}.int64_list.value[0]"
+            return "int", dtype, ()
     raise ValueError(f"feature {key}: {type(feat).__name__} is not decoded fast")
+
+
+def _expr(i: int, key: str, feat, consts: dict[str, Any]) -> str:
+    """Python source that decodes leaf ``i`` from the feature map ``f`` (``K[i]`` is its key)."""
+    kind, dtype, shape = _leaf_kind(key, feat)
+    get = f"f[K[{i}]]"
+    if kind == "text":
+        return f"{get}.bytes_list.value[0]"
+    if kind == "tensor":
+        consts[f"D{i}"], consts[f"S{i}"] = dtype, shape
+        return f"frombuffer({get}.bytes_list.value[0], D{i}).reshape(S{i})"
+    return {"bool": f"bool({get}.int64_list.value[0])", "float": f"{get}.float_list.value[0]",
+            "int": f"{get}.int64_list.value[0]"}[kind]
 
 
 def _display(leaves: list[tuple[str, Any]], exprs: list[str]) -> str:
@@ -132,7 +144,6 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
     """
     import struct
 
-    import tensorflow_datasets as tfds
     from tensorflow_datasets.proto import tf_feature_generated_pb2 as feature_pb2
 
     leaves = _leaves(features)
@@ -168,12 +179,10 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
     fixed_fmt, fixed_hdr = "<", []
     for i, (key, feat) in enumerate(leaves):
         get = f"f[K[{i}]]"
-        if isinstance(feat, tfds.features.Text):
+        kind, dtype, shape = _leaf_kind(key, feat)
+        if kind == "text":
             exprs.append(f"txt({get})")
-        elif isinstance(feat, tfds.features.Tensor) and feat.shape != ():
-            if feat._encoding != tfds.features.Encoding.BYTES or any(d is None for d in feat.shape):  # noqa: SLF001
-                raise ValueError(f"feature {key}: only static BYTES-encoded tensors are decoded fast")
-            dtype, shape = np.dtype(feat.np_dtype), tuple(int(d) for d in feat.shape)
+        elif kind == "tensor":
             nbytes = int(np.prod(shape)) * dtype.itemsize
             header = bytes_feature_header(nbytes)
             consts.update({f"D{i}": dtype, f"S{i}": shape, f"P{i}": header, f"N{i}": len(header) + nbytes})
@@ -182,23 +191,19 @@ def _compile_wire(features) -> Callable[[Any], dict[str, Any]]:
             view = (f"ndarray(S{i}, D{i}, _b, {len(header)})" if len(header) % dtype.itemsize == 0
                     else f"ndarray(S{i}, D{i}, _b[{len(header)}:])")  # read-only, like frombuffer
             exprs.append(f"({view} if len(_b := {get}) == N{i} and _b.startswith(P{i}) else miss())")
-        elif isinstance(feat, (tfds.features.Tensor, tfds.features.ClassLabel)):
-            dtype = np.dtype(feat.np_dtype)
-            if dtype == np.bool_:
+        elif kind == "int":
+            exprs.append(f"i64({get})")
+        else:
+            if kind == "bool":
                 fixed_fmt += "4s?"
                 fixed_hdr.append(b"\x1a\x03\n\x01")  # int64_list, one 1-byte varint
             elif dtype == np.float32:
                 fixed_fmt += "4sf"
                 fixed_hdr.append(b"\x12\x06\n\x04")  # float_list, one packed float
-            elif np.issubdtype(dtype, np.integer):
-                exprs.append(f"i64({get})")
-                continue
             else:
                 raise ValueError(f"feature {key}: {dtype} scalars are not decoded fast")
             exprs.append(f"_s[{2 * len(fixed_keys) + 1}]")
             fixed_keys.append(i)
-        else:
-            raise ValueError(f"feature {key}: {type(feat).__name__} is not decoded fast")
     consts["FIXED"] = struct.Struct(fixed_fmt)
     consts["HDR"] = tuple(fixed_hdr)
     body = ""
@@ -226,34 +231,20 @@ def _compile_c(features) -> Callable[[bytes], dict[str, Any] | None] | None:
     not available. ValueError for a layout it does not plan (like the Python wire decoder)."""
     if not compiled_available():
         return None
-    import tensorflow_datasets as tfds
-
     from sensorpipe import _wire
     from sensorpipe.storage.encode import map_order
 
     written = sorted(_leaves(features), key=lambda kv: map_order(kv[0]))  # the order our writer emits entries
+    codes = {"text": 0, "tensor": 1, "float": 2, "bool": 3, "int": 4}  # the kinds of _wire.c
     specs = []
     for key, feat in written:
-        if isinstance(feat, tfds.features.Text):
-            specs.append((key.encode(), 0, 0, 1, None, None))
-        elif isinstance(feat, tfds.features.Tensor) and feat.shape != ():
-            if feat._encoding != tfds.features.Encoding.BYTES or any(d is None for d in feat.shape):  # noqa: SLF001
-                raise ValueError(f"feature {key}: only static BYTES-encoded tensors are decoded fast")
-            dtype, shape = np.dtype(feat.np_dtype), tuple(int(d) for d in feat.shape)
+        kind, dtype, shape = _leaf_kind(key, feat)
+        if kind == "float" and dtype != np.float32:
+            raise ValueError(f"feature {key}: {dtype} scalars are not decoded fast")
+        if kind == "tensor":
             specs.append((key.encode(), 1, int(np.prod(shape)) * dtype.itemsize, dtype.itemsize, dtype, shape))
-        elif isinstance(feat, (tfds.features.Tensor, tfds.features.ClassLabel)):
-            dtype = np.dtype(feat.np_dtype)
-            if dtype == np.bool_:
-                kind = 3
-            elif dtype == np.float32:
-                kind = 2
-            elif np.issubdtype(dtype, np.integer):
-                kind = 4
-            else:
-                raise ValueError(f"feature {key}: {dtype} scalars are not decoded fast")
-            specs.append((key.encode(), kind, 0, 1, None, None))
         else:
-            raise ValueError(f"feature {key}: {type(feat).__name__} is not decoded fast")
+            specs.append((key.encode(), codes[kind], 0, 1, None, None))
 
     tree: dict[str, Any] = {}  # nested names -> leaf index, keys inserted sorted at every level like TFDS
     for i, (key, _) in enumerate(written):
