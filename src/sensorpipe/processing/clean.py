@@ -132,14 +132,14 @@ class CleaningState:
         hit = rows & self.observed[:, j]
         self.values[hit, j] = np.nan
         self.observed[hit, j] = False
-        return self._count(j, reason, hit.sum())
+        return self._count(j, reason, np.count_nonzero(hit))
 
     def clip(self, j: int, lo: float, hi: float, reason: str) -> int:
         """Clip observed cells of column ``j`` to ``[lo, hi]`` (they stay observed)."""
         col = self.values[:, j]
         hit = self.observed[:, j] & ((col < lo) | (col > hi))
         col[hit] = np.clip(col[hit], lo, hi)
-        return self._count(j, reason, hit.sum())
+        return self._count(j, reason, np.count_nonzero(hit))
 
     def set(self, j: int, rows: np.ndarray, value: float, reason: str) -> int:
         """Make cells of column ``j`` observed with ``value`` where ``rows``; counts cells that changed."""
@@ -147,7 +147,7 @@ class CleaningState:
         hit = rows & ~(self.observed[:, j] & (self.values[:, j] == v))
         self.values[hit, j] = v
         self.observed[hit, j] = True
-        return self._count(j, reason, hit.sum())
+        return self._count(j, reason, np.count_nonzero(hit))
 
     def series(self, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(values [T], observed [T]) of ``ch`` on this grid; None when the unit has no such data.

@@ -27,6 +27,13 @@ from sensorpipe.processing.normalizers import ChannelFitStats, Normalizer, get_n
 from sensorpipe.processing.sketch import HistogramSketch
 
 
+def channel_major(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contiguous ``[C, T]`` copies of ``values``/``observed [..., C]``: per-channel reductions over
+    contiguous minutes run 3-5x faster than across the interleaved channels of ``[T, C]``."""
+    C = values.shape[-1]
+    return np.ascontiguousarray(values.reshape(-1, C).T), np.ascontiguousarray(observed.reshape(-1, C).T)
+
+
 @dataclass
 class RunningStats:
     """Mergeable per-channel moments over observed values (float64)."""
@@ -47,13 +54,14 @@ class RunningStats:
         C = values.shape[-1]
         if not values.size:
             return cls.zeros(C)
-        # channel-major ([C, T], contiguous minutes): the reductions run 3-5x faster than across the
-        # interleaved channels of [T, C]
-        x = np.ascontiguousarray(values.reshape(-1, C).T)
-        o = np.ascontiguousarray(observed.reshape(-1, C).T)
+        return cls.of_channel_major(*channel_major(values, observed))
+
+    @classmethod
+    def of_channel_major(cls, x: np.ndarray, o: np.ndarray) -> "RunningStats":
+        """:meth:`of` from the channel-major copies ``[C, T]`` of :func:`channel_major`."""
         cnt = np.count_nonzero(o, axis=1)
         v = np.where(o, x, 0).astype(np.float64)
-        mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(C), where=cnt > 0)
+        mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(x.shape[0]), where=cnt > 0)
         d = np.where(o, v - mean[:, None], 0.0)
         m2 = np.einsum("ct,ct->c", d, d)
         mn = np.where(o, x, np.inf).min(axis=1).astype(np.float64)    # extremes in the input dtype (exact)
@@ -112,7 +120,8 @@ class FitStats:
            cfg: NormalizationConfig) -> "FitStats":
         """Stats of ``values [..., C]`` where ``observed``; the transform is each channel's method's."""
         lo, hi = _valid_range(channels)
-        raw = RunningStats.of(values, observed)
+        cm = channel_major(values, observed) if values.size else None   # shared by the moments and the sketch
+        raw = RunningStats.of_channel_major(*cm) if cm else RunningStats.zeros(values.shape[-1])
         transforming = [j for j, (method, _) in enumerate(channel_specs(channels, cfg))
                         if type(get_normalizer(method)).transform is not Normalizer.transform]
         transformed = raw
@@ -125,7 +134,7 @@ class FitStats:
                     t[..., j] = norm.transform(np.where(observed[..., j], t[..., j], 0.0))
                 ok[..., j] &= np.isfinite(t[..., j])
             transformed = RunningStats.of(t, ok)
-        return cls(raw, transformed, HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins))
+        return cls(raw, transformed, HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins, channel_major=cm))
 
     def merge(self, other: "FitStats") -> "FitStats":
         return FitStats(self.raw.merge(other.raw), self.transformed.merge(other.transformed),

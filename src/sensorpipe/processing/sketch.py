@@ -73,7 +73,7 @@ class HistogramSketch:
 
     @classmethod
     def of(cls, values: np.ndarray, observed: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-           bins: int = DEFAULT_BINS) -> "HistogramSketch":
+           bins: int = DEFAULT_BINS, channel_major: tuple[np.ndarray, np.ndarray] | None = None) -> "HistogramSketch":
         """Sketch of ``values [..., C]`` where ``observed``; one bincount per channel over its observed values.
 
         Per channel, the bin arithmetic uses that channel's scalar range
@@ -82,8 +82,11 @@ class HistogramSketch:
         """
         sk = cls.zeros(lo, hi, bins)
         C = sk.lo.shape[0]
-        v = np.ascontiguousarray(values.reshape(-1, C).T)      # channel-major: contiguous gathers
-        o = np.ascontiguousarray(observed.reshape(-1, C).T)
+        if channel_major is not None:   # the caller's channel-major copies ([C, T]) of values and observed
+            v, o = channel_major
+        else:
+            v = np.ascontiguousarray(values.reshape(-1, C).T)      # channel-major: contiguous gathers
+            o = np.ascontiguousarray(observed.reshape(-1, C).T)
         width = sk.width
         for j in range(C):  # one iteration per channel
             x = v[j, o[j]].astype(np.float64)
@@ -139,19 +142,39 @@ class HistogramSketch:
                 "min": self.min.tolist(), "max": self.max.tolist()}
 
     def save(self, path: str) -> None:
-        """Write the sketch (sparse npz: only non-zero cells) atomically; the per-unit summary keeps only the path."""
+        """Write the sketch (sparse: only non-zero cells) atomically; the per-unit summary keeps only the path.
+
+        A ``.npz`` path gets an npz; any other the unit array cache format of
+        :func:`sensorpipe.storage.writer.save_arrays` (one index, raw bytes): the
+        driver loads one sketch per unit, and npz's zip members and per-array
+        ``.npy`` headers (parsed with ``ast.literal_eval``) were most of that.
+        """
         flat = np.flatnonzero(self.counts)
+        arrays = dict(lo=self.lo, hi=self.hi, bins=np.int64(self.bins), cells=flat,
+                      counts=self.counts.reshape(-1)[flat], min=self.min, max=self.max)
+        if not path.endswith(".npz"):
+            from sensorpipe.storage.writer import save_arrays
+
+            save_arrays(path, arrays)
+            return
         tmp = f"{path}.tmp.npz"
-        np.savez(tmp, lo=self.lo, hi=self.hi, bins=np.int64(self.bins), cells=flat,
-                            counts=self.counts.reshape(-1)[flat], min=self.min, max=self.max)
+        np.savez(tmp, **arrays)
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str) -> "HistogramSketch":
+        if not path.endswith(".npz"):
+            from sensorpipe.storage.writer import load_arrays
+
+            return cls._from_arrays(load_arrays(path))
         with np.load(path) as d:
-            sk = cls.zeros(d["lo"], d["hi"], int(d["bins"]))
-            sk.counts.reshape(-1)[d["cells"]] = d["counts"]
-            sk.min, sk.max = d["min"].astype(np.float64), d["max"].astype(np.float64)
+            return cls._from_arrays({k: d[k] for k in d.files})
+
+    @classmethod
+    def _from_arrays(cls, d: dict[str, np.ndarray]) -> "HistogramSketch":
+        sk = cls.zeros(d["lo"], d["hi"], int(d["bins"]))
+        sk.counts.reshape(-1)[d["cells"]] = d["counts"]
+        sk.min, sk.max = d["min"].astype(np.float64), d["max"].astype(np.float64)
         return sk
 
     @classmethod

@@ -98,7 +98,8 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     W, T = cfg.size_min, grid.n_minutes
     # a window with no observed minute at all is not a candidate (a gap between recordings, not a
     # too-missing window): one cumulative sum over the grid rules them out before any copy
-    any_obs = np.r_[0, np.cumsum(grid.observed.any(axis=1))]
+    has_obs = grid.observed.any(axis=1)   # minutes with any channel observed (also for _not_windowed)
+    any_obs = np.r_[0, np.cumsum(has_obs)]
     has_data = any_obs[np.clip(starts + W, 0, T)] - any_obs[np.clip(starts, 0, T)] > 0
     if strategy.count_empty:
         _count(dropped, "no_data", ~has_data)
@@ -108,7 +109,9 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     values, observed, offsets = _padded(grid, front, back)
     idx = (starts + front)[:, None] + np.arange(W)[None, :]
     obs_w = observed[idx]
-    n_obs = obs_w.sum(axis=1)                     # int [N, C]: exact, so missing equals the mean over (W, C)
+    # int [N, C]: exact, so missing equals the mean over (W, C). Counted by a float32 product with ones
+    # (BLAS; every partial sum is an integer below 2**24, so exact) instead of a bool reduction (4x slower)
+    n_obs = (np.ones(W, np.float32) @ obs_w.astype(np.float32)).astype(np.int64)
     coverage = n_obs / W
     missing = 1.0 - n_obs.sum(axis=1) / (W * n_obs.shape[1])
     keep = missing <= cfg.max_missing_ratio
@@ -129,17 +132,21 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     kept = kept[chosen]
     k = idx[kept]
     return Windows(starts[kept], values[k], observed[k], offsets[k], dropped,
-                   _not_windowed(grid, starts[kept] + front, W, front))
+                   _not_windowed(grid, starts[kept] + front, W, front, has_obs))
 
 
-def _not_windowed(grid: MinuteGrid, padded_starts: np.ndarray, W: int, front: int) -> int:
-    """Minutes with data that no kept window covers (a difference array, no loop per window)."""
+def _not_windowed(grid: MinuteGrid, padded_starts: np.ndarray, W: int, front: int,
+                  has_obs: np.ndarray | None = None) -> int:
+    """Minutes with data that no kept window covers (a difference array, no loop per window);
+    ``has_obs``: ``grid.observed.any(axis=1)`` when the caller has it."""
     T = grid.n_minutes
     diff = np.zeros(front + T + W + 1, np.int64)
     np.add.at(diff, padded_starts, 1)
     np.add.at(diff, padded_starts + W, -1)
     covered = np.cumsum(diff)[front:front + T] > 0
-    return int((grid.observed.any(axis=1) & ~covered).sum())
+    if has_obs is None:
+        has_obs = grid.observed.any(axis=1)
+    return int(np.count_nonzero(has_obs & ~covered))
 
 
 def time_features(grid_start_minute: int, start_row: np.ndarray, tz_offset_min: np.ndarray) -> np.ndarray:

@@ -9,4 +9,5 @@ from __future__ import annotations
 
 import tensorflow_datasets.core.folder_dataset  # noqa: F401
 
+import sensorpipe.processing.raw_features  # noqa: F401  (raw-signal units; stages imports it on first use)
 import sensorpipe.quality.report  # noqa: F401

@@ -35,7 +35,6 @@ from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from
                                     labels_for_windows, processors_for)
 from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
-from sensorpipe.processing import raw_features
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
@@ -135,6 +134,10 @@ def _empty_windows(W: int, C: int) -> Windows:
 def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
     """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
     counts: dict[str, int] = {}
+    if not inp.raw_signals:
+        return counts
+    from sensorpipe.processing import raw_features  # the feature extractors load only for raw-signal units
+
     for sig in inp.raw_signals:
         mf = raw_features.extract(sig)
         kept, dropped = range_filter(mf.observations)
@@ -173,7 +176,8 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     W, C = cfg.window.size_min, len(cfg.channels)
     win = cut_windows(grid, cfg.window, unit) if grid is not None else _empty_windows(W, C)
     grid_start = grid.start_minute if grid is not None else 0
-    pmean = _participant_mean(grid, C)
+    observed_minutes = np.count_nonzero(grid.observed, axis=0) if grid is not None else np.zeros(C, np.int64)
+    pmean = _participant_mean(grid, observed_minutes)
     start_utc_min = grid_start + win.start_row
     timer.lap("window")
     batch = WindowBatch(unit, start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
@@ -195,11 +199,11 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         non_monotonic=vr.non_monotonic, cleaning_counts=cleaning_counts,
         raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
         windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
-        stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.npz"),
+        stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.arrays"),
         participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
         cache=f"{stem}.arrays", quarantine=q_path,
-        observed_minutes=grid.observed.sum(axis=0).tolist() if grid is not None else [0] * C,
+        observed_minutes=observed_minutes.tolist(),
         grid_minutes=grid.n_minutes if grid is not None else 0)
     timer.lap("cache_write")
     summary.stage_seconds = timer.seconds
@@ -209,11 +213,11 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     return summary
 
 
-def _participant_mean(grid, C: int) -> np.ndarray:
-    """Per channel, the mean of every observed minute of the unit's grid (NaN where never observed)."""
+def _participant_mean(grid, cnt: np.ndarray) -> np.ndarray:
+    """Per channel, the mean of every observed minute of the unit's grid (NaN where never observed);
+    ``cnt``: the observed minutes per channel (counted once for this and the summary)."""
     if grid is None:
-        return np.full(C, np.nan)
-    cnt = grid.observed.sum(axis=0)
+        return np.full(cnt.shape[0], np.nan)
     total = np.where(grid.observed, grid.values, 0.0).sum(axis=0, dtype=np.float64)
     return np.where(cnt > 0, total / np.maximum(cnt, 1), np.nan)
 
@@ -310,7 +314,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
 
     cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
-    if Path(stem + ".bin").exists() and Path(stem + ".len.npy").exists():
+    if Path(stem + ".bin").exists() and Path(stem + ".len").exists():
         return stem, {}
     arrays = load_arrays(summary.cache)
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))

@@ -35,7 +35,8 @@ _AR_OPTIONS = {"none": "uncompressed", "zstd": "zstd:3", "brotli": "brotli:6", "
 
 @dataclass(frozen=True)
 class RecordSpill:
-    """Serialized records of one unit on disk: ``<stem>.bin`` (bytes) and ``<stem>.len.npy``."""
+    """Serialized records of one unit on disk: ``<stem>.bin`` (bytes) and ``<stem>.len`` (little-endian
+    int64 record lengths, no header: read back with one ``fromfile``, not an ``.npy`` header parse per unit)."""
 
     stem: str
 
@@ -45,13 +46,13 @@ class RecordSpill:
         with open(stem + ".bin.tmp", "wb") as fh:
             for r in records:
                 fh.write(r)
-        np.save(stem + ".len.npy.tmp.npy", np.array([len(r) for r in records], np.int64))
+        np.array([len(r) for r in records], "<i8").tofile(stem + ".len.tmp")
         os.replace(stem + ".bin.tmp", stem + ".bin")
-        os.replace(stem + ".len.npy.tmp.npy", stem + ".len.npy")
+        os.replace(stem + ".len.tmp", stem + ".len")
         return RecordSpill(stem)
 
     def lengths(self) -> np.ndarray:
-        return np.load(self.stem + ".len.npy")
+        return np.fromfile(self.stem + ".len", "<i8").astype(np.int64, copy=False)
 
     def __iter__(self) -> Iterator[bytes]:
         lengths = self.lengths()
