@@ -124,7 +124,9 @@ def _grid_from_runs(obs: Observations, out_channels: tuple[str, ...], tz: str, o
             cnt = np.bincount(minute, minlength=n_min)
             sums = np.bincount(minute, weights=val[a:b], minlength=n_min)
             has = cnt > 0
-            values[has, j] = sums[has] / cnt[has] if agg == "mean" else sums[has]
+            # the whole column at once, no masked gathers (np.nan, not 0 / 0's negative NaN: same bytes as before)
+            with np.errstate(invalid="ignore"):
+                values[:, j] = np.where(has, sums / cnt if agg == "mean" else sums, np.nan)
         else:
             v, has = _reduce(agg, minute, val[a:b], t[a:b], n_min)
             values[has, j] = v[has]

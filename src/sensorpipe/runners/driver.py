@@ -221,7 +221,7 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for src in cfg.sources:
-        parts = [pq.read_table(s.quarantine) for s in summaries if s.source == src.name and s.quarantine]
+        parts = [pq.ParquetFile(s.quarantine).read() for s in summaries if s.source == src.name and s.quarantine]
         table = pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table()
         pq.write_table(table, q_dir / f"{src.name}.parquet")
         for s in summaries:

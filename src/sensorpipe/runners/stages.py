@@ -268,7 +268,10 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
     lo = np.full((n_w, n_f), np.iinfo(np.int64).max)
     hi = np.full((n_w, n_f), -1, np.int64)
     t, f, r = obs.t_utc_ns, obs.file_index, obs.source_row
-    cut = np.flatnonzero((t[1:] < t[:-1]) | (f[1:] != f[:-1]) | (r[1:] <= r[:-1])) + 1
+    breaks = (t[1:] < t[:-1]) | (r[1:] <= r[:-1])
+    if n_f > 1:   # one file: no file changes to look for
+        breaks |= f[1:] != f[:-1]
+    cut = np.flatnonzero(breaks) + 1
     if cut.size < 64:  # few sorted runs: binary search per run
         edges_ns = np.concatenate([starts, starts + W]) * MINUTE_NS
         for a, b in zip(np.r_[0, cut].tolist(), np.r_[cut, len(obs)].tolist()):  # one iteration per run
