@@ -62,6 +62,22 @@ class CaptionBatch:
     def __post_init__(self) -> None:
         if not self.events:
             self.events = [[] for _ in range(self.values.shape[0])]
+        self._cache: dict[str, Any] = {}
+
+    def channel_major(self) -> tuple[np.ndarray, np.ndarray]:
+        """``values`` and ``observed`` as contiguous ``[N, C, W]`` copies, made once per batch: every
+        level's per-channel reductions read contiguous minutes (3-5x faster than across interleaved
+        channels), and the levels share the copies instead of transposing the window each."""
+        if "cm" not in self._cache:
+            self._cache["cm"] = (np.ascontiguousarray(self.values.transpose(0, 2, 1)),
+                                 np.ascontiguousarray(self.observed.transpose(0, 2, 1)))
+        return self._cache["cm"]
+
+    def any_observed(self) -> np.ndarray:
+        """``[N, W]``: minutes with at least one channel observed (computed once per batch)."""
+        if "any" not in self._cache:
+            self._cache["any"] = self.observed.any(axis=2)
+        return self._cache["any"]
 
     @property
     def size_min(self) -> int:

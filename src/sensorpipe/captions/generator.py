@@ -32,8 +32,12 @@ def window_rng(seed: int, key: str) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without building an encoder per window
+_CLAIMS_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def claims_to_json(claims: list[Claim]) -> str:
-    return json.dumps([c.to_json() for c in claims], separators=(",", ":"), ensure_ascii=False)
+    return _CLAIMS_ENCODER.encode([c.to_json() for c in claims])
 
 
 class CaptionGenerator:

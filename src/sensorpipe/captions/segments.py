@@ -22,9 +22,14 @@ def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observ
     Reduced channel-major (contiguous minutes), the last bin shorter when the
     window is not a whole number of bins.
     """
-    N, W, C = values.shape
-    v = np.where(observed, values, np.float32(0)).transpose(0, 2, 1)
-    o = observed.transpose(0, 2, 1)
+    return bin_means_cm(values.transpose(0, 2, 1), observed.transpose(0, 2, 1), bin_min, min_observed)
+
+
+def bin_means_cm(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
+    """:func:`bin_means` of channel-major ``[N, C, W]`` values and mask (same numbers; ``[N, bins, C]``)."""
+    N, C, W = values.shape
+    v = np.where(observed, values, np.float32(0))
+    o = observed
     if W % bin_min == 0:
         shape = (N, C, W // bin_min, bin_min)
         sums = np.ascontiguousarray(v).reshape(shape).sum(axis=-1, dtype=np.float64)
@@ -110,7 +115,7 @@ def pick_all(score: np.ndarray, nb: int, k: int, taken: list[np.ndarray] | None 
 
     def exclude(pick: np.ndarray) -> None:
         lo, hi = pick[..., 0:1], pick[..., 1:2]
-        score[(pa < hi) & (pb > lo) & (pick[..., 2:3] > 0)] = 0
+        np.copyto(score, 0.0, where=(pa < hi) & (pb > lo) & (pick[..., 2:3] > 0))   # not a boolean setitem: 2x
 
     for pick in taken or []:
         exclude(pick)

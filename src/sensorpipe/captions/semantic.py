@@ -25,7 +25,7 @@ import numpy as np
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs, clock, duration_text,
                                       register_caption_level, runs)
 
-ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel)
+ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel); consecutive
 
 
 def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -117,7 +117,8 @@ class SemanticLevel(CaptionLevel):
         if got is None:
             return []
         v, obs = got
-        asleep = obs & np.isin(np.round(np.where(obs, v, 0)), ASLEEP_CODES)
+        code = np.round(np.where(obs, v, 0))     # whole numbers: in ASLEEP_CODES (1..4) is a range test
+        asleep = obs & (code >= ASLEEP_CODES[0]) & (code <= ASLEEP_CODES[-1])
         c = self.cfg.semantic
         return [(s, e, int(asleep[s:e].sum())) for s, e in bridged_runs(asleep, c.sleep_merge_gap_min, c.sleep_min_min)]
 
@@ -149,7 +150,7 @@ class SemanticLevel(CaptionLevel):
         return list(zip(s[ok].tolist(), e[ok].tolist()))
 
     def _no_data(self, batch, i) -> list[tuple[int, int]]:
-        s, e = runs(~batch.observed[i].any(axis=1))
+        s, e = runs(~batch.any_observed()[i])
         ok = (e - s) >= self.cfg.semantic.no_data_min_min
         return list(zip(s[ok].tolist(), e[ok].tolist()))
 

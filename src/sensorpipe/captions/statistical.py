@@ -27,8 +27,13 @@ def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.nda
     the one-pass variance ``E[x^2] - mean^2`` of float32 inputs is exact to
     ~1e-11 relative.
     """
-    v = np.ascontiguousarray(values.transpose(0, 2, 1), dtype=np.float32)
-    obs = np.ascontiguousarray(observed.transpose(0, 2, 1))
+    return masked_moments_cm(np.ascontiguousarray(values.transpose(0, 2, 1)),
+                             np.ascontiguousarray(observed.transpose(0, 2, 1)))
+
+
+def masked_moments_cm(v: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`CaptionBatch.channel_major`)."""
+    v = v.astype(np.float32, copy=False)
     vz = np.where(obs, v, np.float32(0)).astype(np.float64)
     n = np.count_nonzero(obs, axis=2)
     total = vz.sum(axis=2)
@@ -39,6 +44,14 @@ def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.nda
     lo = np.where(obs, v, np.float32(np.inf)).min(axis=2)
     hi = np.where(obs, v, np.float32(-np.inf)).max(axis=2)
     return {"n": n, "mean": mean, "std": std, "sum": total, "min": lo.astype(np.float64), "max": hi.astype(np.float64)}
+
+
+def batch_moments(batch: CaptionBatch) -> dict[str, np.ndarray]:
+    """:func:`masked_moments` of a whole batch, computed once and shared by the levels (the structural
+    level's coverage test reads ``n``)."""
+    if "moments" not in batch._cache:
+        batch._cache["moments"] = masked_moments_cm(*batch.channel_major())
+    return batch._cache["moments"]
 
 
 def category_shares(codes: np.ndarray, n_categories: int) -> np.ndarray:
@@ -61,7 +74,7 @@ class StatisticalLevel(CaptionLevel):
     }
 
     def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
-        m = masked_moments(batch.values, batch.observed)
+        m = batch_moments(batch)
         W = batch.size_min
         min_n = self.cfg.min_coverage * W
         order = sorted(range(len(batch.channels)),

@@ -27,8 +27,9 @@ import numpy as np
 from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, clock, decimals, fmt, label,
                                       register_caption_level, stated, tolerance)
-from sensorpipe.captions.segments import (batched_extrema, bin_means, candidates, extremum_holds, pair_index,
-                                          pick_all)
+from sensorpipe.captions.segments import (batched_extrema, bin_means, bin_means_cm, candidates, extremum_holds,
+                                          pair_index, pick_all)
+from sensorpipe.captions.statistical import batch_moments
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
 MIN_CHANGE = {"heart_rate": 10.0, "resting_heart_rate": 3.0, "hrv_rmssd": 10.0, "hrv_sdnn": 10.0, "spo2": 2.0,
@@ -79,15 +80,18 @@ class StructuralLevel(CaptionLevel):
         if len(batch) == 0:
             return out
         # a channel the statistical level calls missing (under min_coverage) has no structure to describe
-        covered_cw = np.count_nonzero(batch.observed, axis=1) >= max(self.cfg.min_coverage * W, 1)   # [N, C]
+        covered_cw = batch_moments(batch)["n"] >= max(self.cfg.min_coverage * W, 1)   # [N, C]
         js = [j for j in self._channels(batch) if covered_cw[:, j].any()]
         if not js:
             return out
         covered = covered_cw.tolist()
-        # channel-major copies of the described channels: every per-channel pass below reads contiguous minutes
-        values = np.ascontiguousarray(batch.values[:, :, js].transpose(0, 2, 1), dtype=np.float64)
-        observed = np.ascontiguousarray(batch.observed[:, :, js].transpose(0, 2, 1))
-        bm = bin_means(batch.values[:, :, js], batch.observed[:, :, js], B, cfg.min_bin_observed_min)
+        # channel-major copies of the described channels (from the batch's shared ones): every per-channel
+        # pass below reads contiguous minutes
+        v_cm, o_cm = batch.channel_major()
+        values_js = v_cm[:, js]
+        values = values_js.astype(np.float64)
+        observed = o_cm[:, js]
+        bm = bin_means_cm(values_js, observed, B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
         delta_of = {j: float(d) for j, d in zip(js, delta)}
         # candidates as light tuples (score, kind, channel index, start, end, values); claims only for those kept
