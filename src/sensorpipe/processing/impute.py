@@ -124,13 +124,14 @@ def impute(values: np.ndarray, observed: np.ndarray, specs: tuple[ImputeSpec, ..
     gaps = gap_lengths(observed) if any(s.max_gap_min is not None for s in specs) else None
     for j, spec in enumerate(specs):  # one iteration per channel
         x, obs = out[:, :, j], observed[:, :, j]
-        x[~obs] = np.nan
+        missing = ~obs
+        np.copyto(x, np.nan, where=missing)      # masked copies in place: no gather of the estimate's cells
         if spec.method == "none":
             continue
         ok = _fillable(obs, None if gaps is None else gaps[:, :, j], spec, bool(np.isfinite(pmean[j])))
         if ok.any():
-            x[ok] = _estimate(spec.method, x, obs, pmean[j])[ok]
-        x[~obs & ~ok] = fallback[j]
+            np.copyto(x, _estimate(spec.method, x, obs, pmean[j]), where=ok)
+        np.copyto(x, fallback[j], where=missing & ~ok)
     return out
 
 
@@ -195,13 +196,13 @@ def _ffill(x: np.ndarray, obs: np.ndarray) -> np.ndarray:
 
 def _linear(x: np.ndarray, obs: np.ndarray) -> np.ndarray:
     W = x.shape[1]
-    pos = np.arange(W)
-    prev = np.where(obs, pos[None, :], -1)
+    pos = np.arange(W, dtype=np.int32)   # minute positions in int32: half the memory traffic of int64, same values
+    prev = np.where(obs, pos[None, :], np.int32(-1))
     np.maximum.accumulate(prev, axis=1, out=prev)
-    nxt = np.where(obs, pos[None, :], W)
+    nxt = np.where(obs, pos[None, :], np.int32(W))
     nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
-    first = np.argmax(obs, axis=1)[:, None]
-    last = (W - 1 - np.argmax(obs[:, ::-1], axis=1))[:, None]
+    first = np.argmax(obs, axis=1).astype(np.int32)[:, None]
+    last = (W - 1 - np.argmax(obs[:, ::-1], axis=1)).astype(np.int32)[:, None]
     p = np.where(prev < 0, first, prev)
     q = np.where(nxt >= W, last, nxt)
     xp = _take_rows(x, p).astype(np.float64)
