@@ -130,24 +130,30 @@ class CleaningState:
     def remove(self, j: int, rows: np.ndarray, reason: str) -> int:
         """Remove observed cells of column ``j`` where ``rows`` (bool [T]) is True; returns how many."""
         hit = rows & self.observed[:, j]
-        self.values[hit, j] = np.nan
-        self.observed[hit, j] = False
-        return self._count(j, reason, np.count_nonzero(hit))
+        n = np.count_nonzero(hit)
+        if n:   # most rules remove nothing from most columns: no masked stores then
+            self.values[hit, j] = np.nan
+            self.observed[hit, j] = False
+        return self._count(j, reason, n)
 
     def clip(self, j: int, lo: float, hi: float, reason: str) -> int:
         """Clip observed cells of column ``j`` to ``[lo, hi]`` (they stay observed)."""
         col = self.values[:, j]
         hit = self.observed[:, j] & ((col < lo) | (col > hi))
-        col[hit] = np.clip(col[hit], lo, hi)
-        return self._count(j, reason, np.count_nonzero(hit))
+        n = np.count_nonzero(hit)
+        if n:
+            col[hit] = np.clip(col[hit], lo, hi)
+        return self._count(j, reason, n)
 
     def set(self, j: int, rows: np.ndarray, value: float, reason: str) -> int:
         """Make cells of column ``j`` observed with ``value`` where ``rows``; counts cells that changed."""
         v = np.float32(value)
         hit = rows & ~(self.observed[:, j] & (self.values[:, j] == v))
-        self.values[hit, j] = v
-        self.observed[hit, j] = True
-        return self._count(j, reason, np.count_nonzero(hit))
+        n = np.count_nonzero(hit)
+        if n:
+            self.values[hit, j] = v
+            self.observed[hit, j] = True
+        return self._count(j, reason, n)
 
     def series(self, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(values [T], observed [T]) of ``ch`` on this grid; None when the unit has no such data.

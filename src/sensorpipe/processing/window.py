@@ -111,7 +111,8 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     obs_w = observed[idx]
     # int [N, C]: exact, so missing equals the mean over (W, C). Counted by a float32 product with ones
     # (BLAS; every partial sum is an integer below 2**24, so exact) instead of a bool reduction (4x slower)
-    n_obs = (np.ones(W, np.float32) @ obs_w.astype(np.float32)).astype(np.int64)
+    n_obs = (np.ones(W, np.float32) @ obs_w.astype(np.float32)).astype(np.int64) if W < 1 << 24 else \
+        np.count_nonzero(obs_w, axis=1).astype(np.int64)
     coverage = n_obs / W
     missing = 1.0 - n_obs.sum(axis=1) / (W * n_obs.shape[1])
     keep = missing <= cfg.max_missing_ratio
