@@ -110,13 +110,16 @@ def quantized(values: np.ndarray) -> np.ndarray:
     return np.round(values, QUANTUM_DECIMALS)
 
 
+#: ``HH:MM`` of every minute of the day, formatted once (captions state thousands of clock times per unit)
+_CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(DAY_MIN))
+
+
 def clock(local_min, i: int) -> str:
     """Local ``HH:MM`` of window minute ``i`` (``local_min``: array or list); ``i == W`` (an exclusive end) is
     one minute after the last."""
     W = len(local_min)
     m = int(local_min[i]) if i < W else (int(local_min[W - 1]) + 1)
-    m %= DAY_MIN
-    return f"{m // 60:02d}:{m % 60:02d}"
+    return _CLOCK[m % DAY_MIN]
 
 
 def duration_text(minutes: int) -> str:

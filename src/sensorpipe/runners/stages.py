@@ -348,9 +348,12 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     # TFDS's layout, planned without importing TFDS; write_version checks the plan against features.json
     encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
+    masks = ~observed
+    # the missing share of each window at once (an exact count over W x C, so the same float as mask.mean())
+    missingness = (np.count_nonzero(masks.reshape(len(start), -1), axis=1) / (masks[0].size if len(start) else 1)).tolist()
     for i in range(len(start)):  # one iteration per window
-        mask = ~observed[i]
-        ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": float(mask.mean()),
+        mask = masks[i]
+        ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
               "participant_id": summary.participant, "dataset": summary.source,
               "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
               "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
