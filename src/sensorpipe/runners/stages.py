@@ -350,7 +350,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     records = []
     masks = ~observed
     # the missing share of each window at once (an exact count over W x C, so the same float as mask.mean())
-    missingness = (np.count_nonzero(masks.reshape(len(start), -1), axis=1) / (masks[0].size if len(start) else 1)).tolist()
+    cells = int(np.prod(masks.shape[1:]))
+    missingness = (np.count_nonzero(masks.reshape(len(start), cells), axis=1) / max(cells, 1)).tolist()
     for i in range(len(start)):  # one iteration per window
         mask = masks[i]
         ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
