@@ -111,11 +111,10 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
     quarantine = []
     for u in result.units:
         if u.quarantine:
-            # counted in Python (a few dozen rows per unit): a DataFrame and groupby per unit cost ~1 ms each;
-            # same groups in the same (sorted) order, rows without a file or reason left out as groupby does
-            t = pq.ParquetFile(u.quarantine).read(columns=["source_file", "reason"])
-            counts = Counter(zip(t.column("source_file").to_pylist(), t.column("reason").to_pylist()))
-            for (f, r), n in sorted((k, n) for k, n in counts.items() if None not in k):
+            # pass 1 counted them (sorted by file and reason; rows without either left out, as a groupby
+            # would); a summary without counts is read back from the unit's quarantine file
+            rows = getattr(u, "quarantine_counts", None) or _quarantine_counts(u.quarantine)
+            for f, r, n in rows:
                 quarantine.append(QuarantineRecord(u.source, str(f), str(r), int(n)))
     schemas = []
     for a in adapters:
@@ -136,3 +135,10 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         units=[UnitRecord(u.source, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
         lineage=lineage)
+
+
+def _quarantine_counts(path: str) -> list[list]:
+    """``[source file, reason, rows]`` of a unit's quarantine file, sorted (no DataFrame: a few dozen rows)."""
+    t = pq.ParquetFile(path).read(columns=["source_file", "reason"])
+    counts = Counter(zip(t.column("source_file").to_pylist(), t.column("reason").to_pylist()))
+    return [[f, r, n] for (f, r), n in sorted((k, n) for k, n in counts.items() if None not in k)]

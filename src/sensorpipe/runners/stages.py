@@ -99,6 +99,7 @@ class UnitSummary:
     fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
     participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
     impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
+    quarantine_counts: list[list] = field(default_factory=list)   # [source file, reason, rows], sorted
 
     @property
     def rows_quarantined(self) -> int:
@@ -199,7 +200,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.arrays"),
         participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
-        cache=f"{stem}.arrays", quarantine=q_path,
+        cache=f"{stem}.arrays", quarantine=q_path, quarantine_counts=_quarantine_counts(vr.quarantine),
         observed_minutes=observed_minutes.tolist(),
         grid_minutes=grid.n_minutes if grid is not None else 0)
     timer.lap("cache_write")
@@ -234,6 +235,18 @@ def _peak_rss_mib() -> float:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
+
+
+def _quarantine_counts(quarantine: pa.Table) -> list[list]:
+    """Quarantined rows per (source file, reason), sorted: the run record's counts, taken here from the
+    table in memory instead of reading the unit's quarantine file back (rows without either are not counted)."""
+    if not quarantine.num_rows:
+        return []
+    pairs = zip(quarantine.column("source_file").to_pylist(), quarantine.column("reason").to_pylist())
+    counts: dict[tuple, int] = {}
+    for k in pairs:
+        counts[k] = counts.get(k, 0) + 1
+    return [[f, r, n] for (f, r), n in sorted((k, n) for k, n in counts.items() if None not in k)]
 
 
 def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, quarantine: pa.Table, stem: Path) -> str:
