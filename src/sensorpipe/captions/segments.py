@@ -73,7 +73,7 @@ def _range_extreme(x: np.ndarray, ufunc) -> np.ndarray:
         nxt[..., :nb - half] = ufunc(prev[..., :nb - half], prev[..., half:])
         table.append(nxt)
     flat = np.concatenate(table, axis=-1)
-    return ufunc(flat[..., first], flat[..., second])
+    return ufunc(np.take(flat, first, axis=-1), np.take(flat, second, axis=-1))   # take: 4x a [..., idx] gather
 
 
 def _cum(flags: np.ndarray) -> np.ndarray:
@@ -84,20 +84,24 @@ def _cum(flags: np.ndarray) -> np.ndarray:
 
 def candidates(bm: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
     """Scores ``[N, C, pairs]`` of every segment of :func:`pairs` as a trend; 0 where it is not one."""
-    x = np.moveaxis(bm, 1, 2)                                # [N, C, nb]
+    x = np.ascontiguousarray(np.moveaxis(bm, 1, 2))         # [N, C, nb]
     a, b = pairs(x.shape[-1])
     d = delta[None, :, None]
+
+    def at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:  # arr[..., idx]: np.take is ~4x the fancy gather
+        return np.take(arr, idx, axis=-1)
+
     steps = np.diff(x, axis=-1)                              # [N, C, nb-1]; NaN next to an unknown bin
     with np.errstate(invalid="ignore"):
         up = _cum(steps < -d / 2)                            # reversals an increasing trend may not have
         down = _cum(steps > d / 2)
     unknown = _cum(np.isnan(x))
-    all_known = (unknown[..., b + 1] - unknown[..., a]) == 0          # bins a..b
+    all_known = (at(unknown, b + 1) - at(unknown, a)) == 0          # bins a..b
     length = b - a
-    change = x[..., b] - x[..., a]
+    change = at(x, b) - at(x, a)
     with np.errstate(invalid="ignore"):
-        inc = all_known & (up[..., b] == up[..., a]) & (change >= d)  # steps a..b-1
-        dec = all_known & (down[..., b] == down[..., a]) & (-change >= d)
+        inc = all_known & (at(up, b) == at(up, a)) & (change >= d)  # steps a..b-1
+        dec = all_known & (at(down, b) == at(down, a)) & (-change >= d)
         stable = all_known & (length >= 3) & (_range_extreme(x, np.fmax) - _range_extreme(x, np.fmin) <= d / 2)
     tight = 1e-3 * length       # among equal changes, the shortest segment says where the change happened
     return {"increasing": np.where(inc, change / d - tight, 0.0), "decreasing": np.where(dec, -change / d - tight, 0.0),
