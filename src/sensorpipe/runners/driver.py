@@ -32,6 +32,7 @@ from sensorpipe.config import PipelineConfig, load_config, stable_hash
 from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
+from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.stages import RunContext, UnitSummary, encode_unit, prepare_unit
 from sensorpipe.schema.validate import QUARANTINE_SCHEMA
@@ -81,7 +82,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
     ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
-    with make_runner(cfg.runner.name, cfg.runner.workers) as pool:  # workers warm up while we plan
+    # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
+    with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers) as pool:  # workers warm up
         adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
         units = [u for a in adapters for u in a.list_units()]
         seconds = {"plan": time.perf_counter() - t0}

@@ -61,10 +61,14 @@ class _Pending:
 
 
 def _worker_init() -> None:
-    """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once."""
+    """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once, freed
+    memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
     import pyarrow as pa
 
+    from sensorpipe.runners._memory import retain_freed_memory
+
     pa.set_cpu_count(1)
+    retain_freed_memory()
     import sensorpipe.runners.stages  # noqa: F401
     import sensorpipe.storage.features  # noqa: F401
 

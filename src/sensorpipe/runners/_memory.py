@@ -1,0 +1,80 @@
+"""Keep freed heap memory in the process while a run is going (glibc only).
+
+Every unit allocates and frees arrays of a few MiB (Arrow columns, the grid,
+windows, channel-major copies, records). With glibc's defaults the top of the
+heap goes back to the kernel as soon as more than 128 KiB of it is free, and
+the next unit's arrays fault the same pages in again, zero-filled: on the
+50 x 14 bench about 250,000 minor page faults and 0.2-0.3 s of a 3 s run, CPU
+time that is neither reading nor computing. During a run the freed memory
+stays in the heap (trim threshold 512 MiB) and arrays up to 256 MiB come from
+it instead of fresh mappings: 50,000 faults. Peak RSS does not change (it is
+the largest unit's working set either way). Afterwards the thresholds go back
+to glibc's default values and the retained memory is returned
+(``malloc_trim``), so the caller's process is as before, except that glibc no
+longer adapts its mmap threshold on its own (any ``mallopt`` call turns that
+off).
+
+Nothing happens on other C libraries, or when the environment already sets
+glibc's own ``MALLOC_*_`` tunables (the user's settings win).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from contextlib import contextmanager
+from typing import Iterator
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+GLIBC_DEFAULT_BYTES = 128 * 1024          # both thresholds' defaults
+RUN_TRIM_THRESHOLD_BYTES = 512 * 1024 * 1024
+RUN_MMAP_THRESHOLD_BYTES = 256 * 1024 * 1024
+_USER_TUNABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_",
+                  "GLIBC_TUNABLES")
+
+
+def _libc():
+    """glibc's handle, or None (another C library, or the user tunes malloc through the environment)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    if any(k in os.environ for k in _USER_TUNABLES):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def retain_freed_memory() -> bool:
+    """Keep freed memory in this process's heap from now on; True when glibc took the settings."""
+    libc = _libc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, RUN_TRIM_THRESHOLD_BYTES)
+                and libc.mallopt(M_MMAP_THRESHOLD, RUN_MMAP_THRESHOLD_BYTES))
+
+
+def release_freed_memory() -> None:
+    """glibc's default thresholds again, and the retained free memory back to the kernel."""
+    libc = _libc()
+    if libc is None:
+        return
+    libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_BYTES)
+    libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT_BYTES)
+    libc.malloc_trim(0)
+
+
+@contextmanager
+def freed_memory_retained() -> Iterator[bool]:
+    """:func:`retain_freed_memory` for the ``with`` block, :func:`release_freed_memory` after it."""
+    applied = retain_freed_memory()
+    try:
+        yield applied
+    finally:
+        if applied:
+            release_freed_memory()
