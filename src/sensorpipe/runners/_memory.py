@@ -8,11 +8,12 @@ the next unit's arrays fault the same pages in again, zero-filled: on the
 time that is neither reading nor computing. During a run the freed memory
 stays in the heap (trim threshold 512 MiB) and arrays up to 256 MiB come from
 it instead of fresh mappings: 50,000 faults. Peak RSS does not change (it is
-the largest unit's working set either way). Afterwards the thresholds go back
-to glibc's default values and the retained memory is returned
-(``malloc_trim``), so the caller's process is as before, except that glibc no
-longer adapts its mmap threshold on its own (any ``mallopt`` call turns that
-off).
+the largest unit's working set either way). Afterwards the retained memory is
+returned (``malloc_trim``) and the thresholds are set to where glibc's own
+adaptive rule ends up once a program has freed large arrays (mmap threshold
+32 MiB, its 64-bit maximum; trim threshold twice that): any ``mallopt`` call
+turns that adaptation off for good, and the initial 128 KiB would leave the
+caller's later array code faulting on every allocation.
 
 Nothing happens on other C libraries, or when the environment already sets
 glibc's own ``MALLOC_*_`` tunables (the user's settings win).
@@ -28,9 +29,10 @@ from typing import Iterator
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-GLIBC_DEFAULT_BYTES = 128 * 1024          # both thresholds' defaults
 RUN_TRIM_THRESHOLD_BYTES = 512 * 1024 * 1024
 RUN_MMAP_THRESHOLD_BYTES = 256 * 1024 * 1024
+AFTER_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024    # glibc's adaptive mmap threshold maximum (64-bit)
+AFTER_TRIM_THRESHOLD_BYTES = 2 * AFTER_MMAP_THRESHOLD_BYTES   # what its adaptive rule pairs with it
 _USER_TUNABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_",
                   "GLIBC_TUNABLES")
 
@@ -60,12 +62,12 @@ def retain_freed_memory() -> bool:
 
 
 def release_freed_memory() -> None:
-    """glibc's default thresholds again, and the retained free memory back to the kernel."""
+    """The retained free memory back to the kernel, and the thresholds glibc's adaptive rule would reach."""
     libc = _libc()
     if libc is None:
         return
-    libc.mallopt(M_TRIM_THRESHOLD, GLIBC_DEFAULT_BYTES)
-    libc.mallopt(M_MMAP_THRESHOLD, GLIBC_DEFAULT_BYTES)
+    libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD_BYTES)
+    libc.mallopt(M_MMAP_THRESHOLD, AFTER_MMAP_THRESHOLD_BYTES)
     libc.malloc_trim(0)
 
 
