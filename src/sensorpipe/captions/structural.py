@@ -125,18 +125,24 @@ class StructuralLevel(CaptionLevel):
         picks = pick_all(np.maximum(inc, cand["decreasing"]), nb, self.cfg.structural.max_trends)
         stable = pick_all(cand["stable"], nb, 1, picks)
         index = pair_index(nb)
+        pos = np.full((nb, nb), -1, np.int64)                    # pair position of (first bin, last bin)
+        pos[tuple(np.array(list(index), np.int64).T)] = list(index.values())
         series = bm.transpose(0, 2, 1).tolist()                  # [N][C][bins] as Python floats
         for pick, is_stable in [(p, False) for p in picks] + [(p, True) for p in stable]:
             chosen = np.nonzero(pick[..., 2] > 0)
-            rows = pick[chosen].tolist()
-            for i, c, (a, b, score) in zip(chosen[0].tolist(), chosen[1].tolist(), rows):  # one per chosen segment
+            sel = pick[chosen]
+            rows = sel.tolist()
+            # increasing or decreasing, for every chosen segment at once (not a numpy scalar lookup each)
+            rising = [] if is_stable else (inc[chosen[0], chosen[1], pos[sel[:, 0].astype(np.int64),
+                                                                        sel[:, 1].astype(np.int64)]] > 0).tolist()
+            for k, (i, c, (a, b, score)) in enumerate(zip(chosen[0].tolist(), chosen[1].tolist(), rows)):
                 a, b = int(a), int(b)
                 x = series[i][c]
                 start, end = a * B, min((b + 1) * B, W)
                 if is_stable:
                     found[i].append((score / 4, "stable", js[c], start, end, {"v": sum(x[a:b + 1]) / (b + 1 - a)}))
                 else:
-                    kind = "increasing" if inc[i, c, index[a, b]] > 0 else "decreasing"
+                    kind = "increasing" if rising[k] else "decreasing"
                     found[i].append((score, kind, js[c], start, end, {"v0": x[a], "v1": x[b]}))
 
     def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W) -> None:
