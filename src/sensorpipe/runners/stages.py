@@ -15,6 +15,7 @@ byte-identical. Memory is bounded by one unit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -329,13 +330,20 @@ def _window_labels(labels: dict[str, np.ndarray], i: int) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _norm_digest(norm: NormParams) -> str:
+    """The normalization's hash in record spill names: one JSON dump per run, not per unit (the local runner
+    passes every unit the same frozen parameters)."""
+    return stable_hash(norm.to_json())
+
+
 def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tuple[str, dict[str, float]]:
     """Pass 2: impute, normalize, caption and serialize; returns (spill stem, seconds per stage)."""
     from sensorpipe.storage.encode import encoder_for
     from sensorpipe.storage.features import record_plan
 
     cfg, timer = ctx.cfg, StageTimer()
-    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{stable_hash(norm.to_json())}")
+    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{_norm_digest(norm)}")
     if Path(stem + ".bin").exists() and Path(stem + ".len").exists():
         return stem, {}
     arrays = load_arrays(summary.cache)
