@@ -220,3 +220,33 @@ def bridged_runs(flag: np.ndarray, max_gap: int, min_len: int) -> list[tuple[int
     ends = np.concatenate((e[:-1][keep_break], [e[-1]]))
     ok = (ends - starts) >= min_len
     return list(zip(starts[ok].tolist(), ends[ok].tolist()))
+
+
+def bridged_runs_rows(flags: np.ndarray, max_gap: int, min_len: int) -> tuple[list[list[tuple[int, int]]], np.ndarray]:
+    """:func:`bridged_runs` of every row of ``flags [N, W]`` at once (same runs, row by row), and the
+    True count of each run as one flat array in the same order.
+
+    The rows are laid end to end with a False cell after each, so no run and
+    no bridge crosses into the next row; one diff finds every run.
+    """
+    N, W = flags.shape
+    flat = np.zeros((N, W + 1), np.int8)
+    flat[:, :W] = flags
+    flat = flat.reshape(-1)
+    d = np.diff(np.concatenate(([0], flat)))
+    s, e = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    out: list[list[tuple[int, int]]] = [[] for _ in range(N)]
+    if not s.size:
+        return out, np.zeros(0, np.int64)
+    row = s // (W + 1)
+    new = np.ones(s.size, bool)
+    new[1:] = ((s[1:] - e[:-1]) > max_gap) | (row[1:] != row[:-1])
+    starts, ends, rows = s[new], e[np.r_[new[1:], True]], row[new]
+    ok = (ends - starts) >= min_len
+    starts, ends, rows = starts[ok], ends[ok], rows[ok]
+    cum = np.concatenate(([0], np.cumsum(flat, dtype=np.int64)))
+    counts = cum[ends] - cum[starts]
+    base = rows * (W + 1)
+    for r, a, b in zip(rows.tolist(), (starts - base).tolist(), (ends - base).tolist()):  # one per run kept
+        out[r].append((a, b))
+    return out, counts

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs, clock, duration_text,
-                                      register_caption_level, runs)
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs, bridged_runs_rows, clock,
+                                      duration_text, register_caption_level, runs)
 
 ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel); consecutive
 
@@ -113,14 +113,22 @@ class SemanticLevel(CaptionLevel):
 
     # --- event finders (shared by generation and checking) -------------------------------------------------
     def _sleep(self, batch, i) -> list[tuple[int, int, int]]:
-        got = _code(batch, i, "sleep_stage")
-        if got is None:
-            return []
-        v, obs = got
+        """Sleep periods of window ``i``: found for every window of the batch at once, the first time."""
+        if "sleep" not in batch._cache:
+            batch._cache["sleep"] = self._sleep_rows(batch)
+        return batch._cache["sleep"][i]
+
+    def _sleep_rows(self, batch) -> list[list[tuple[int, int, int]]]:
+        j = batch.index("sleep_stage")
+        if j is None:
+            return [[] for _ in range(len(batch))]
+        v, obs = batch.values[:, :, j].astype(np.float64), batch.observed[:, :, j]
         code = np.round(np.where(obs, v, 0))     # whole numbers: in ASLEEP_CODES (1..4) is a range test
         asleep = obs & (code >= ASLEEP_CODES[0]) & (code <= ASLEEP_CODES[-1])
         c = self.cfg.semantic
-        return [(s, e, int(asleep[s:e].sum())) for s, e in bridged_runs(asleep, c.sleep_merge_gap_min, c.sleep_min_min)]
+        spans, counts = bridged_runs_rows(asleep, c.sleep_merge_gap_min, c.sleep_min_min)
+        n = iter(counts.tolist())
+        return [[(s, e, next(n)) for s, e in row] for row in spans]
 
     def _bouts(self, batch, i) -> list[tuple[int, int, str | None, int | None, str]]:
         c = self.cfg.semantic
@@ -150,9 +158,11 @@ class SemanticLevel(CaptionLevel):
         return list(zip(s[ok].tolist(), e[ok].tolist()))
 
     def _no_data(self, batch, i) -> list[tuple[int, int]]:
-        s, e = runs(~batch.any_observed()[i])
-        ok = (e - s) >= self.cfg.semantic.no_data_min_min
-        return list(zip(s[ok].tolist(), e[ok].tolist()))
+        """Spans without any data in window ``i`` (for every window of the batch at once, the first time):
+        :func:`runs` of at least ``no_data_min_min`` minutes, which bridging by 0 minutes keeps as they are."""
+        if "no_data" not in batch._cache:
+            batch._cache["no_data"] = bridged_runs_rows(~batch.any_observed(), 0, self.cfg.semantic.no_data_min_min)[0]
+        return batch._cache["no_data"][i]
 
     # --- text -----------------------------------------------------------------------------------------------
     def fields(self, claim: Claim) -> dict[str, str]:
