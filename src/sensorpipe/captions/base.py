@@ -75,8 +75,8 @@ class CaptionBatch:
 
     def any_observed(self) -> np.ndarray:
         """``[N, W]``: minutes with at least one channel observed (computed once per batch)."""
-        if "any" not in self._cache:
-            self._cache["any"] = self.observed.any(axis=2)
+        if "any" not in self._cache:   # over the channel-major copy: rows of minutes OR-ed, 50x the axis-2 any
+            self._cache["any"] = self.channel_major()[1].any(axis=1)
         return self._cache["any"]
 
     @property
