@@ -173,6 +173,34 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
     return idx // (L + 1), idx % (L + 1), prom
 
 
+def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`batched_extrema` of ``x [J, N, L]`` (J series of N rows) with one prominence per series, in one
+    ``find_peaks`` call (per-sample prominence thresholds): a ``(row, index, prominence)`` triple per series,
+    equal to ``batched_extrema(x[j], prominence[j])``.
+
+    Every row ends with a sentinel above every value of every series, which bounds each search exactly
+    as its own series' sentinel would (a value next to a sentinel is never a peak, and a base never
+    crosses one); the sentinel's value itself changes nothing below it.
+    """
+    J, N, L = x.shape
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return [empty] * J
+    sentinel = float(np.abs(finite).max()) * 4 + 1e6
+    flat = np.full((J * N, L + 1), sentinel)
+    flat[:, :L] = np.where(np.isnan(x), sentinel, x).reshape(J * N, L)
+    flat = flat.reshape(-1)
+    low = np.repeat(np.asarray(prominence, np.float64), N * (L + 1))
+    idx, props = find_peaks(flat, height=(None, sentinel / 2), prominence=low)
+    real = flat[idx] < sentinel
+    idx, prom = idx[real], props["prominences"][real]
+    row, pos = idx // (L + 1), idx % (L + 1)
+    series = row // N
+    bounds = np.searchsorted(series, np.arange(J + 1))     # peaks come in flat order: series by series
+    return [(row[a:b] % N, pos[a:b], prom[a:b]) for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist())]
+
+
 def extremum_holds(x: np.ndarray, i: int, prominence: float, max_width: float | None = None) -> str | None:
     """Why ``x[i]`` is not a peak of ``x`` with that prominence (and width), or None."""
     run = next(((s, e) for s, e in _known_runs(x) if s <= i < e), None)

@@ -27,8 +27,8 @@ import numpy as np
 from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, clock, decimals, fmt, label,
                                       register_caption_level, stated, tolerance)
-from sensorpipe.captions.segments import (batched_extrema, bin_means, bin_means_cm, candidates, extremum_holds,
-                                          pair_index, pick_all)
+from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
+                                          candidates, extremum_holds, pair_index, pick_all)
 from sensorpipe.captions.statistical import batch_moments
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
@@ -96,9 +96,12 @@ class StructuralLevel(CaptionLevel):
         delta_of = {j: float(d) for j, d in zip(js, delta)}
         # candidates as light tuples (score, kind, channel index, start, end, values); claims only for those kept
         found: list[list[tuple]] = [[] for _ in range(len(batch))]
-        for c, j in enumerate(js):    # one iteration per channel: extrema of all windows in one find_peaks call
+        bins_cm = np.ascontiguousarray(bm.transpose(2, 0, 1))     # [channels, N, bins]
+        peaks = batched_extrema_channels(bins_cm, delta)          # every channel's peaks in one find_peaks call
+        drops = batched_extrema_channels(-bins_cm, delta)
+        for c, j in enumerate(js):    # one iteration per channel: spikes of all windows in one find_peaks call
             self._extrema(batch.channels[j], values[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
-                          B, W)
+                          B, W, peaks[c], drops[c])
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
         for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
@@ -145,11 +148,13 @@ class StructuralLevel(CaptionLevel):
                     kind = "increasing" if rising[k] else "decreasing"
                     found[i].append((score, kind, js[c], start, end, {"v0": x[a], "v1": x[b]}))
 
-    def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W) -> None:
+    def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
-        (``values_c``/``observed_c``: its ``[N, W]`` minutes)."""
+        (``values_c``/``observed_c``: its ``[N, W]`` minutes); ``peaks``/``drops``: the bin means' extrema
+        when the caller found them for all channels at once."""
         cfg = self.cfg.structural
-        kinds = [("peak", bm_c, batched_extrema(bm_c, delta)), ("drop", bm_c, batched_extrema(-bm_c, delta))]
+        kinds = [("peak", bm_c, batched_extrema(bm_c, delta) if peaks is None else peaks),
+                 ("drop", bm_c, batched_extrema(-bm_c, delta) if drops is None else drops)]
         if registry.get(ch).aggregation == "mean":
             minutes = np.where(observed_c, values_c, np.nan)
             floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
