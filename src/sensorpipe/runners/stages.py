@@ -42,7 +42,7 @@ from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, range_filter, validate_unit
-from sensorpipe.sources.base import UnitRef, make_adapter
+from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
 
 
@@ -112,6 +112,29 @@ def file_fingerprint(path: str) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 
 
+#: inputs up to this size that the adapter decodes from memory are read once, whole (hashed, then decoded)
+PRELOAD_MAX_BYTES = 256 * 1024 * 1024
+
+
+def fingerprint_inputs(paths: list[str], adapter) -> tuple[dict[str, str], dict[str, bytes]]:
+    """(fingerprint per input file, the bytes of those the adapter decodes from memory).
+
+    Hashing reads every file whole anyway: for a file the adapter can decode from a buffer (Parquet), the
+    bytes are kept and handed to its read (:func:`~sensorpipe.sources.base.preloaded_inputs`), which then
+    neither reads the file nor its footer again. Same digests as :func:`file_fingerprint`; larger files and
+    the rest are hashed streaming, so memory stays one unit's (size-capped) inputs.
+    """
+    fps, blobs = {}, {}
+    for f in paths:
+        if adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
+            with open(f, "rb") as fh:
+                blob = fh.read()
+            fps[f], blobs[f] = hashlib.sha256(blob).hexdigest()[:16], blob
+        else:
+            fps[f] = file_fingerprint(f)
+    return fps, blobs
+
+
 class StageTimer:
     """Wall seconds per stage name, summed over units for the benchmark's stage shares."""
 
@@ -150,15 +173,17 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     """Pass 1 for one unit (cached by fingerprint)."""
     cfg, timer = ctx.cfg, StageTimer()
     side = [f for proc in processors_for(unit) for f in proc.side_files(unit) if os.path.isfile(f)]
-    fps = {f: file_fingerprint(f) for f in sorted(set(unit.files) | set(side))}   # label side files key the cache
+    adapter = make_adapter(unit.source, unit.base_dir)
+    fps, blobs = fingerprint_inputs(sorted(set(unit.files) | set(side)), adapter)   # label side files key the cache
     fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, ctx.config_fingerprint,
                       code_version()])
     stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
     if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
         return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
     timer.lap("fingerprint")
-    adapter = make_adapter(unit.source, unit.base_dir)
-    inp = adapter.read_unit(unit)
+    with preloaded_inputs(blobs):
+        inp = adapter.read_unit(unit)
+    del blobs
     timer.lap("read")
     vr = validate_unit(inp, adapter.schema())
     timer.lap("validate")

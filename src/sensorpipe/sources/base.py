@@ -12,6 +12,7 @@ in the shared stages, not in each adapter.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -183,6 +184,12 @@ class SourceAdapter:
     def read_unit(self, unit: UnitRef) -> UnitInput:
         raise NotImplementedError
 
+    def decodes_from_memory(self, path: str) -> bool:
+        """True when :meth:`read_unit` decodes ``path`` from its bytes through :func:`input_source`: pass 1,
+        which reads every input whole to fingerprint it, then hands those bytes over (see
+        :func:`preloaded_inputs`) instead of the adapter reading the file a second time."""
+        return False
+
     def resolve_participant(self, pid: str, table: dict[str, Participant], where: object) -> Participant:
         """The participants-table row, else ``options.tz`` when the adapter has it; else a clear error.
 
@@ -264,6 +271,28 @@ def make_adapter(source: SourceConfig, base_dir: str) -> SourceAdapter:
 
 
 _ZERO_CODES = np.zeros(0, np.int32)
+
+
+#: Input files pass 1 already holds in memory (it hashed their bytes), by path; set only while one unit is read.
+_PRELOADED: dict[str, bytes] = {}
+
+
+@contextlib.contextmanager
+def preloaded_inputs(blobs: dict[str, bytes]):
+    """Within the block, :func:`input_source` serves these files' bytes (by path) instead of the files."""
+    _PRELOADED.clear()
+    _PRELOADED.update(blobs)
+    try:
+        yield
+    finally:
+        _PRELOADED.clear()
+
+
+def input_source(path: str | Path) -> str | Path | pa.BufferReader:
+    """What a reader opens for ``path``: a zero-copy reader over the bytes pass 1 read to fingerprint the file
+    (Parquet footer and column chunks then come from memory, not a second read), else the path itself."""
+    blob = _PRELOADED.get(str(path))
+    return pa.BufferReader(blob) if blob is not None else path
 
 
 def repeat_string(value: str, n: int) -> pa.Array:

@@ -27,7 +27,7 @@ from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
-                                     repeat_string)
+                                     input_source, repeat_string)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class LongTableAdapter(SourceAdapter):
             # low-cardinality text columns stay dictionary-encoded: no per-row strings downstream
             labels = [c for c in (spec.participant_column, spec.field_column, spec.unit_column) if c in columns]
             if path.suffix == ".parquet":  # ParquetFile.read: the dataset layer of read_table costs ~10 %
-                pf = pq.ParquetFile(path, read_dictionary=labels)
+                pf = pq.ParquetFile(input_source(path), read_dictionary=labels)
                 names = pf.schema_arrow.names
                 missing = [c for c in columns if c not in names]
                 if missing:  # ParquetFile.read would skip them silently
@@ -142,6 +142,9 @@ class LongTableAdapter(SourceAdapter):
             raise SourceError(
                 f"{path}: cannot read as {'Parquet' if path.suffix == '.parquet' else 'CSV'} with columns "
                 f"{columns} ({msg}); check the file and sources[{self.source.name}].options.files") from None
+
+    def decodes_from_memory(self, path: str) -> bool:
+        return path.endswith(".parquet")   # CSV stays a path: pyarrow infers .gz/.bz2 compression from its name
 
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts = []
@@ -237,7 +240,7 @@ def _is_zone(name: str) -> bool:
 def _single_value_from_statistics(path: Path, column: str) -> str | None:
     """The column's only value when Parquet row-group statistics prove there is one (no data read)."""
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = pq.ParquetFile(input_source(path)).metadata
         idx = meta.schema.names.index(column)
         values = set()
         for g in range(meta.num_row_groups):
