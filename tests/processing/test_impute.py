@@ -114,6 +114,34 @@ def test_fill_counts_say_how_every_missing_cell_was_filled():
     assert total == int((~observed).sum())
 
 
+def test_fill_counts_match_a_cell_by_cell_classification_on_random_masks():
+    """The counts come from totals (missing - filled - whole empty windows); here every missing cell is
+    classified one by one from the imputation's own fillable mask, on masks with empty windows and long gaps."""
+    from sensorpipe.processing.impute import _fillable
+
+    rng = np.random.default_rng(5)
+    chans = ("heart_rate", "steps", "spo2", "sleep_stage", "eda_level")
+    specs = (ImputeSpec("linear", 3), ImputeSpec("zero"), ImputeSpec("mean"), ImputeSpec("ffill", 2),
+             ImputeSpec("window_mean"))
+    for density in (0.05, 0.5, 0.9):
+        observed = rng.random((6, 40, len(chans))) < density
+        observed[1, :, :] = False                      # a window without any channel
+        observed[2, 5:30, 0] = False                   # a long gap
+        for pmean in (np.arange(len(chans), dtype=float), np.full(len(chans), np.nan)):
+            gaps = gap_lengths(observed)
+            want = {}
+            for j, (ch, spec) in enumerate(zip(chans, specs)):
+                obs = observed[:, :, j]
+                ok = _fillable(obs, gaps[:, :, j], spec, bool(np.isfinite(pmean[j])))
+                cells = {}
+                for i, t in zip(*np.nonzero(~obs)):
+                    kind = (spec.method if ok[i, t] else "fallback_no_observation"
+                            if spec.method == "mean" or not obs[i].any() else "fallback_long_gap")
+                    cells[kind] = cells.get(kind, 0) + 1
+                if cells:
+                    want[ch] = cells
+            assert fill_counts(observed, chans, specs, pmean) == want
+
 def test_specs_resolve_per_channel_then_default_then_registry():
     cfg = build_dataclass(ImputationConfig, {"max_gap_min": 30, "per_channel": {
         "heart_rate": {"method": "linear", "max_gap_min": 10}, "steps": "window_mean", "spo2": "ffill"}},

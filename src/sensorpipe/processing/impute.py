@@ -149,19 +149,20 @@ def fill_counts(observed: np.ndarray, channels: tuple[str, ...], specs: tuple[Im
     out: dict[str, dict[str, int]] = {}
     for j, (ch, spec) in enumerate(zip(channels, specs)):
         obs = observed[:, :, j]
-        missing = int((~obs).sum())
+        missing = obs.size - np.count_nonzero(obs)   # counts, not bool sums (those widen every cell to int64)
         if not missing:
             continue
         if spec.method == "none":
             out[ch] = {"left_missing": missing}
             continue
         ok = _fillable(obs, None if gaps is None else gaps[:, :, j], spec, bool(np.isfinite(pmean[j])))
-        not_filled = ~obs & ~ok
-        # "mean" only falls back when the participant never had the channel; the others when the window has none
-        no_obs = not_filled if spec.method == "mean" else not_filled & ~obs.any(axis=1, keepdims=True)
-        counts = {spec.method: int(ok.sum()), "fallback_long_gap": int((not_filled & ~no_obs).sum()),
-                  "fallback_no_observation": int(no_obs.sum())}
-        out[ch] = {k: v for k, v in counts.items() if v}
+        filled = np.count_nonzero(ok)
+        # "mean" only falls back when the participant never had the channel; the others when the window has
+        # none: then every minute of that window is missing and not fillable (_fillable needs an observation)
+        no_obs = missing - filled if spec.method == "mean" else obs.shape[1] * (obs.shape[0] - np.count_nonzero(
+            obs.any(axis=1)))
+        counts = {spec.method: filled, "fallback_long_gap": missing - filled - no_obs, "fallback_no_observation": no_obs}
+        out[ch] = {k: int(v) for k, v in counts.items() if v}
     return out
 
 
