@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from sensorpipe.config import WindowConfig
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
@@ -34,6 +37,28 @@ def test_minute_offsets_follow_dst():
     start = _utc_ns("2024-03-10T06:58") // MINUTE_NS
     offs = minute_offsets(start * MINUTE_NS, 4, NY)
     assert offs.tolist() == [-300, -300, -240, -240]   # 07:00 UTC = 02:00 EST -> 03:00 EDT
+
+
+def test_minute_offsets_are_shared_read_only_and_match_the_zone_minute_by_minute():
+    """Grids with the same zone and span share one cached array: it must be read-only, and equal to a per-minute
+    zoneinfo look-up (both DST changes of 2024 in New York and Sydney, odd start minutes, other zones between)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    for tz in (NY, "Australia/Sydney", "Asia/Kolkata"):
+        for day, lead in (("2024-03-09T00:00", 0), ("2024-04-06T00:00", 7), ("2024-11-02T00:00", 13)):
+            start_ns = _utc_ns(day) + lead * MINUTE_NS
+            n = 3 * 1440 + 5
+            first = minute_offsets(start_ns, n, tz)
+            assert minute_offsets(start_ns, n, "UTC").tolist() == [0] * n    # another zone between the calls
+            again = minute_offsets(start_ns, n, tz)
+            assert not first.flags.writeable and not again.flags.writeable
+            with pytest.raises(ValueError):
+                again[0] = 1
+            zone = ZoneInfo(tz)
+            want = [int(datetime.fromtimestamp((start_ns // MINUTE_NS + m) * 60, UTC).astimezone(zone)
+                        .utcoffset().total_seconds() // 60) for m in range(n)]
+            assert first.tolist() == again.tolist() == want
 
 
 def _grid_for(day_utc_start: str, days: int):
