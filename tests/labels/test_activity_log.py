@@ -139,6 +139,20 @@ def test_log_times_with_z_offsets_or_local_and_errors_naming_the_line(tmp_path):
         read_activity_log(f, "p1", "UTC")
 
 
+def test_log_times_with_an_offset_parse_to_the_instant_pandas_gives():
+    """Times with an offset take the C ISO parser: the same ns as a pandas Timestamp (fractions, Z, half-hour
+    offsets, before 1970, the ends of the ns range); beyond the range it is still the "not a time" error."""
+    from sensorpipe.labels.activity import _instant
+
+    for text in ("2024-03-04T17:57:00-05:00", "2024-03-04T17:57:00Z", " 2024-03-04 17:57+05:30 ",
+                 "2024-03-04T17:57:00.123456+01:00", "2024-03-04T17:57:00.5-03:30", "1969-12-31T23:59:59.999999Z",
+                 "2262-04-11T23:47:16Z", "1677-09-21T00:12:44Z", "2024-03-04T17:57:00.123456789+01:00", "2024-03-04T17:57:00.1234567Z"):
+        assert _instant(text, "America/New_York", Path("log.csv"), 2, "start") == pd.Timestamp(text.strip()).value
+    for text in ("2500-01-01T00:00:00Z", "1500-01-01T00:00:00+01:00"):
+        with pytest.raises((SourceError, pd.errors.OutOfBoundsDatetime)):
+            _instant(text, "UTC", Path("log.csv"), 2, "start")
+
+
 def test_a_missing_log_file_names_the_option(tmp_path):
     root = cohort()
     unit = _unit(root, "fc001")
