@@ -72,6 +72,22 @@ def test_fast_path_matches_per_row_checks_on_valid_rows(monkeypatch):
     assert np.array_equal(obs.native_index, np.arange(7, 157))
 
 
+def test_fast_path_copies_values_only_to_convert_and_never_changes_the_input(monkeypatch):
+    """Values in canonical units are taken as Arrow's buffer (no copy); a unit conversion works on a copy."""
+    fields, t, v = _sorted_part()
+    keep = np.array([f != "temp_f" for f in fields])
+    plain = _part([f for f, k in zip(fields, keep) if k], t[keep], v[keep])
+    obs, _ = V._clean_part(plain, SCHEMA, 0)
+    assert np.shares_memory(obs.value, plain.column("value").chunk(0).to_numpy())   # zero copy
+    _assert_same(*_both(plain, monkeypatch))
+    part = _part(fields, t, v)
+    before = part.column("value").to_numpy().copy()
+    obs, _ = V._clean_part(part, SCHEMA, 0)
+    assert not np.shares_memory(obs.value, part.column("value").chunk(0).to_numpy())
+    assert np.array_equal(part.column("value").to_numpy(), before)                   # degF still in the input
+    _assert_same(*_both(part, monkeypatch))
+
+
 def test_an_unused_unknown_name_in_the_dictionary_keeps_the_fast_path(monkeypatch):
     fields, t, v = _sorted_part()
     part = _part(fields, t, v)

@@ -362,7 +362,8 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Obser
     if t.min() < PLAUSIBLE_UTC_NS[0] or t.max() >= PLAUSIBLE_UTC_NS[1]:
         return None
     vals = np.asarray(cols["value"].to_numpy(), np.float64)
-    if not vals.flags.writeable:  # a zero-copy view of Arrow's buffer: one copy, which conversion may change
+    converts = bool(((scale[run_code] != 1.0) | (offset[run_code] != 0.0)).any())
+    if converts and not vals.flags.writeable:  # a zero-copy view of Arrow's buffer: copied only to convert units
         vals = vals.copy()
     lo, hi, _ = _range_tables()
     run_ch = ch_of[run_code]
