@@ -48,3 +48,27 @@ def test_runs_of_channels_not_in_the_output_are_skipped():
     assert g.observed.sum() == 5 and g.values[g.observed[:, 0], 0].tolist() == [5, 6, 7, 8, 9]
     assert build_grid(_obs(np.arange(5), ch, t, np.arange(10.0)), ("steps",), "UTC") is None
     assert build_grid(Observations.empty(), ("steps",), "UTC") is None
+
+
+def test_one_row_per_minute_runs_give_the_bincount_grid_bit_for_bit(monkeypatch):
+    """Minute exports (one row per minute and channel) skip the bincounts; the values, -0.0 included, and the
+    observed cells are those of the general path, for a mean and a sum channel with gaps."""
+    import sensorpipe.processing.grid as grid_module
+
+    rng = np.random.default_rng(3)
+    t0 = 1_709_528_400 * 10**9 + 17 * MINUTE_NS
+    parts = []
+    for name in ("heart_rate", "steps"):
+        minutes = np.sort(rng.choice(2 * 1440, 1500, replace=False))
+        v = rng.integers(0, 3, minutes.size) * rng.random(minutes.size)
+        v[rng.random(minutes.size) < 0.2] = -0.0
+        parts.append((np.full(minutes.size, CHANNEL_INDEX[name], np.int16), t0 + minutes * MINUTE_NS + 5, v))
+    ch, t, v = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    calls = []
+    real_bincount = np.bincount
+    monkeypatch.setattr(grid_module.np, "bincount", lambda *a, **k: calls.append(1) or real_bincount(*a, **k))
+    runs = build_grid(_obs(np.arange(ch.size), ch, t, v), ("heart_rate", "steps"), "UTC")
+    assert calls == []                                        # the runs took the one-row-per-minute path
+    mixed = build_grid(_obs(np.argsort(t, kind="stable"), ch, t, v), ("heart_rate", "steps"), "UTC")
+    assert runs.values.tobytes() == mixed.values.tobytes() and np.array_equal(runs.observed, mixed.observed)
+    assert not np.signbit(runs.values[runs.observed]).any()   # -0.0 stored as 0.0, as 0.0 + v does

@@ -120,7 +120,13 @@ def _grid_from_runs(obs: Observations, out_channels: tuple[str, ...], tz: str, o
     for j, a, b in runs:  # one iteration per channel
         agg = registry.get(out_channels[j]).aggregation
         minute = t[a:b] // MINUTE_NS - start
-        if agg in ("mean", "sum"):
+        if agg in ("mean", "sum") and minute.size <= n_min and bool((minute[1:] > minute[:-1]).all()):
+            # one row per minute (a minute export): the mean and the sum are the value itself; + 0.0 turns
+            # -0.0 into 0.0 as the bincount's 0.0 + v does, so the grid is bit-identical
+            has = np.zeros(n_min, bool)
+            has[minute] = True
+            values[minute, j] = val[a:b] + 0.0
+        elif agg in ("mean", "sum"):
             cnt = np.bincount(minute, minlength=n_min)
             sums = np.bincount(minute, weights=val[a:b], minlength=n_min)
             has = cnt > 0
