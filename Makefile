@@ -16,6 +16,9 @@ $(PY):
 # setup.py and the C decoder's source too: editing either rebuilds the extension (src/sensorpipe/_wire*.so)
 $(STAMP): $(PY) pyproject.toml setup.py src/sensorpipe/_wire.c
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@# byte-compile the package as a regular (non-editable) install does: with PYTHONDONTWRITEBYTECODE set
+	@# (as on CI machines) every process would otherwise recompile sensorpipe's source at start-up
+	$(PY) -m compileall -q src/sensorpipe
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -27,6 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)
+	$(PY) -m compileall -q src/sensorpipe
 	$(PY) benchmarks/bench_pipeline.py
 
 clean:
