@@ -193,3 +193,18 @@ def test_channel_time_order_groups_like_a_lexsort():
         for ci, ti in set(zip(c.tolist(), t.tolist())):
             p = np.sort(pos[(c == ci) & (t == ti)])
             assert p[-1] - p[0] == p.size - 1  # contiguous
+
+
+def test_quarantine_counts_per_file_and_reason_like_a_groupby():
+    import pandas as pd
+    import pyarrow as pa
+
+    from sensorpipe.schema.validate import quarantine_counts
+
+    files = ["b.csv", "a.csv", "b.csv", None, "a.csv", "a.csv"]
+    reasons = ["out of range", "unparseable time", "out of range", "duplicate", None, "unparseable time"]
+    table = pa.table({"source_file": pa.array(files).dictionary_encode(), "reason": reasons, "value": list("123456")})
+    want = pd.DataFrame({"f": files, "r": reasons}).groupby(["f", "r"]).size()   # skips rows with a null key
+    assert quarantine_counts(table) == [[f, r, int(n)] for (f, r), n in want.items()] == [
+        ["a.csv", "unparseable time", 2], ["b.csv", "out of range", 2]]
+    assert quarantine_counts(table.slice(0, 0)) == []

@@ -41,6 +41,7 @@ import numpy as np
 
 from sensorpipe import channels as registry
 from sensorpipe.config import GAP_LIMITED_IMPUTATION, ChannelImputation, ImputationConfig
+from sensorpipe.processing.counts import count_true
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,7 @@ def gap_lengths(observed: np.ndarray) -> np.ndarray:
 def window_quality(observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per window and channel: missing share ``[N, C] float32`` and longest gap in minutes ``[N, C] int32``."""
     N, W, C = observed.shape
-    if W < 1 << 24:   # missing minutes by a float32 product with ones: BLAS, exact (integers below 2**24)
-        n_missing = (np.ones(W, np.float32) @ (~observed).astype(np.float32)).astype(np.int64)
-    else:
-        n_missing = np.count_nonzero(~observed, axis=1)
-    missing = (n_missing / W).astype(np.float32)
+    missing = (count_true(~observed) / W).astype(np.float32)
     return missing, _longest_gap(observed)
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
-
-import pyarrow.parquet as pq
 
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
@@ -111,10 +108,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
     quarantine = []
     for u in result.units:
         if u.quarantine:
-            # pass 1 counted them (sorted by file and reason; rows without either left out, as a groupby
-            # would); a summary without counts is read back from the unit's quarantine file
-            rows = getattr(u, "quarantine_counts", None) or _quarantine_counts(u.quarantine)
-            for f, r, n in rows:
+            for f, r, n in u.quarantine_counts:   # counted in pass 1 (schema.validate.quarantine_counts)
                 quarantine.append(QuarantineRecord(u.source, str(f), str(r), int(n)))
     schemas = []
     for a in adapters:
@@ -136,9 +130,3 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
         lineage=lineage)
 
-
-def _quarantine_counts(path: str) -> list[list]:
-    """``[source file, reason, rows]`` of a unit's quarantine file, sorted (no DataFrame: a few dozen rows)."""
-    t = pq.ParquetFile(path).read(columns=["source_file", "reason"])
-    counts = Counter(zip(t.column("source_file").to_pylist(), t.column("reason").to_pylist()))
-    return [[f, r, n] for (f, r), n in sorted((k, n) for k, n in counts.items() if None not in k)]

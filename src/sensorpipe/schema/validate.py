@@ -50,6 +50,16 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 
+def quarantine_counts(quarantine: pa.Table) -> list[list]:
+    """``[source file, reason, rows]`` of a quarantine table, sorted by file and reason: the run record's
+    counts (one Arrow group-by; rows without a file or a reason are not counted, as a groupby would skip them)."""
+    if not quarantine.num_rows:
+        return []
+    groups = quarantine.group_by(["source_file", "reason"]).aggregate([([], "count_all")])
+    rows = zip(*(groups.column(c).to_pylist() for c in ("source_file", "reason", "count_all")))
+    return sorted([f, r, n] for f, r, n in rows if f is not None and r is not None)
+
+
 @dataclass
 class Observations:
     """Accepted rows of one unit as numpy columns (registry channel index, UTC ns, canonical value)."""

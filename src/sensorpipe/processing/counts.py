@@ -1,0 +1,20 @@
+"""Counting True cells of masks along the minute axis, fast.
+
+A bool reduction across the interleaved channels of ``[..., T, C]`` walks the
+array with strides; a float32 product with a vector of ones is one BLAS call
+and 4-5x faster. It is exact while every partial sum is an integer below
+2**24, so longer axes are counted the plain way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EXACT_FLOAT32 = 1 << 24
+
+
+def count_true(mask: np.ndarray) -> np.ndarray:
+    """True cells of ``mask [..., T, C]`` summed over ``T``: int64 ``[..., C]``."""
+    if mask.shape[-2] >= _EXACT_FLOAT32:
+        return np.count_nonzero(mask, axis=-2).astype(np.int64)
+    return (np.ones(mask.shape[-2], np.float32) @ mask.astype(np.float32)).astype(np.int64)
