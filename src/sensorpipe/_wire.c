@@ -17,7 +17,7 @@
  *   inserts : sequence of (dict index, name: str, leaf index or -1 - child dict index), in the
  *             order keys are inserted (sorted at every level, like the Python decoders).
  *   ndarray : numpy.ndarray (called as ndarray(shape, dtype, buffer, offset)).
- * Plan.decode(record: bytes) -> dict | None
+ * Plan.decode(record) -> dict | None (None also for a record that is not a bytes object)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -264,10 +264,8 @@ static PyObject *leaf_value(Plan *self, const Leaf *l, PyObject *record, const u
 }
 
 static PyObject *Plan_decode(Plan *self, PyObject *record) {
-    if (!PyBytes_Check(record)) {
-        PyErr_SetString(PyExc_TypeError, "decode() takes the serialized record as bytes");
-        return NULL;
-    }
+    if (!PyBytes_Check(record)) /* a bytearray or memoryview: the Python paths take any buffer */
+        Py_RETURN_NONE;
     const unsigned char *base = (const unsigned char *)PyBytes_AS_STRING(record);
     const unsigned char *p = base, *end = base + PyBytes_GET_SIZE(record);
     const unsigned char *fs, *fe;

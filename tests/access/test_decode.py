@@ -186,9 +186,11 @@ def test_compiled_decoder_takes_entries_in_any_order(local_run):
                         (b"\n" + varint(len(k.encode())) + k.encode() + b"\x12" + varint(len(v)) + v for k, v in items))
         return b"\n" + varint(len(body)) + body
 
-    assert assemble(entries) == record or _same(c_decode(assemble(entries)), want)
+    assert _same(c_decode(assemble(entries)), want)
     assert _same(c_decode(assemble(entries[::-1])), want)
     assert _same(c_decode(assemble(entries[5:] + entries[:5])), want)
     assert c_decode(assemble(entries + entries[:1])) is None  # a key twice (protobuf: the last one wins)
     assert c_decode(assemble(entries[1:])) is None  # a key missing
     assert c_decode(assemble(entries + [("extra", entries[0][1])])) is None
+    decoder = FastDecoder(ds.features)
+    assert c_decode(bytearray(record)) is None and _same(decoder(bytearray(record)), want)  # any buffer decodes
