@@ -55,7 +55,7 @@ def _long_table_config(tmp_path: Path, window: dict) -> dict:
                            "time_column": "t", "time_format": "iso", "value_column": "value"}]}}],
             "channels": ["heart_rate"], "window": window, "output": {"dir": str(tmp_path / "out"), "name": "tiny"},
             "privacy": {"pseudonymize": False}, "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
-            "runner": {"name": "multiprocess", "workers": 2}}
+            "runner": {"name": "multiprocess", "workers": 2, "start_method": "forkserver"}}  # fresh workers
 
 
 def test_pipeline_uses_the_plugin_strategy_by_name_in_spawned_workers(installed_plugin, tmp_path):

@@ -11,6 +11,7 @@ OutOfRange = Literal["quarantine", "clip"]
 CaptionGroup = Literal["Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic"]
 Alignment = Literal["none", "utc_midnight", "local_midnight"]
 RunnerName = Literal["local", "multiprocess"]
+StartMethod = Literal["auto", "fork", "forkserver", "spawn"]
 OutputFormat = Literal["array_record", "tfrecord"]
 SplitName = Literal["train", "validation", "test"]
 

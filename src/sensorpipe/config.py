@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sensorpipe._typing import Alignment, ImputeMethod, OutputFormat, RunnerName
+from sensorpipe._typing import Alignment, ImputeMethod, OutputFormat, RunnerName, StartMethod
 
 
 class ConfigError(ValueError):
@@ -480,10 +480,19 @@ class MetadataConfig:
 
 @dataclass(frozen=True)
 class RunnerConfig:
-    """Which runner executes the units, and with how many worker processes."""
+    """Which runner executes the units, with how many worker processes, and how they start.
+
+    ``start_method`` (multiprocess only): ``auto`` forks the workers from the
+    driver where that is safe (Linux, no other Python thread running, no
+    TensorFlow runtime loaded), so they start in milliseconds with the
+    driver's imports; otherwise they fork from a clean forkserver, which first
+    imports the pipeline (about a second). ``fork``, ``forkserver`` and ``spawn``
+    force one; the output is the same whichever starts them.
+    """
 
     name: RunnerName = "local"
     workers: int = 2
+    start_method: StartMethod = "auto"
 
     def validate(self, path: str) -> None:
         _positive(self.workers, f"{path}.workers")

@@ -1,14 +1,16 @@
-"""The multiprocess runner starts its pool in the background and keeps result order whoever computed a unit."""
+"""The multiprocess runner: how its workers start, and result order whoever computed a unit."""
 
 from __future__ import annotations
 
 import operator
 import os
+import sys
+import threading
 
 import pytest
 
 from sensorpipe.runners import executors
-from sensorpipe.runners.executors import MultiprocessRunner
+from sensorpipe.runners.executors import MultiprocessRunner, resolve_start_method
 
 
 def _pid_and_square(x: int) -> tuple[int, int]:
@@ -17,7 +19,7 @@ def _pid_and_square(x: int) -> tuple[int, int]:
 
 def test_results_keep_input_order_across_driver_and_workers():
     items = [(i,) for i in range(300)]
-    with MultiprocessRunner(2) as pool:
+    with MultiprocessRunner(2, "forkserver") as pool:
         out = pool.map(_pid_and_square, items, "test")  # the pool is still starting: this process works
         assert [sq for _, sq in out] == [i * i for i in range(300)]
         assert os.getpid() in {pid for pid, _ in out}
@@ -33,7 +35,7 @@ def test_a_pool_that_cannot_start_is_reported(monkeypatch):
         raise OSError("no forkserver here")
 
     monkeypatch.setattr(executors.mp, "get_context", broken)
-    runner = MultiprocessRunner(2)
+    runner = MultiprocessRunner(2, "forkserver")
     runner._ready.wait()
     with pytest.raises(RuntimeError, match="could not start the multiprocess runner's worker pool: no forkserver"):
         runner.map(operator.mul, [(1, 2)] * 3, "test")
@@ -57,3 +59,60 @@ def test_submit_returns_or_raises_in_the_callers_order():
         assert square == 81 and pid != os.getpid()
         with pytest.raises(ValueError, match="report broke"):
             pool.submit(_fail, ("report broke",)).result()
+
+
+_FRESH_DRIVER = """
+import io, os, sys, threading
+from sensorpipe.runners.executors import MultiprocessRunner, resolve_start_method, tqdm
+from tests.runners.test_executors import _pid_and_square
+
+assert resolve_start_method("auto") == "fork"
+with tqdm(total=3, disable=False, file=io.StringIO()) as bar:   # a drawn bar (on a terminal) starts no thread
+    bar.update(3)
+assert threading.active_count() == 1, threading.enumerate()
+for run in range(2):   # a second run in the same process forks too: the first left no thread behind
+    with MultiprocessRunner(2) as pool:
+        assert pool.start_method == "fork" and pool._ready.is_set()   # no background start: the pool is up
+        out = pool.map(_pid_and_square, [(i,) for i in range(40)], "test")
+    assert [sq for _, sq in out] == [i * i for i in range(40)]
+    assert os.getpid() not in {pid for pid, _ in out}                # every unit ran in a worker
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="auto forks on Linux only")
+def test_auto_forks_from_a_single_threaded_driver_and_the_workers_are_ready_at_once():
+    import subprocess
+    from pathlib import Path
+
+    # a fresh interpreter: this test process may hold other tests' threads or TensorFlow
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _FRESH_DRIVER], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_auto_uses_the_forkserver_when_forking_is_unsafe(monkeypatch):
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)       # a second Python thread (a notebook kernel has several)
+    other.start()
+    try:
+        assert resolve_start_method("auto") == "forkserver"
+    finally:
+        stop.set()
+        other.join()
+    monkeypatch.setitem(sys.modules, "tensorflow", object())   # TensorFlow's runtime does not survive a fork
+    assert resolve_start_method("auto") == "forkserver"
+    monkeypatch.setattr(executors.sys, "platform", "darwin")
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    assert resolve_start_method("auto") == "forkserver"
+    assert resolve_start_method("spawn") == "spawn"                # an explicit choice is kept
+
+
+def test_the_start_method_is_a_checked_config_key():
+    from sensorpipe.config import ConfigError, RunnerConfig, coerce
+
+    assert coerce(RunnerConfig, {"name": "multiprocess", "start_method": "forkserver"}, "runner").start_method \
+        == "forkserver"
+    with pytest.raises(ConfigError, match="runner.start_method.*'auto', 'fork', 'forkserver', 'spawn'"):
+        coerce(RunnerConfig, {"name": "multiprocess", "start_method": "thread"}, "runner")

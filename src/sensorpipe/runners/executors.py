@@ -7,10 +7,19 @@ merge, record order, shard cut) is identical whichever runner ran.
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import threading
 from typing import Any, Callable, Iterable, Iterator
 
-from tqdm import tqdm
+from tqdm import tqdm as _tqdm
+
+
+class tqdm(_tqdm):
+    """The runners' progress bar, without tqdm's monitor thread: that thread would outlive the run, and a
+    driver with a second thread no longer forks its workers (:func:`resolve_start_method`). The monitor
+    only shortens the redraw interval of bars that stall; these bars redraw per unit."""
+
+    monitor_interval = 0
 
 
 class LocalRunner:
@@ -78,35 +87,55 @@ def _star(args: tuple[Callable[..., Any], tuple]) -> Any:
     return fn(*a)
 
 
+def resolve_start_method(requested: str = "auto") -> str:
+    """The multiprocessing start method for ``requested`` (``auto``: see :class:`MultiprocessRunner`).
+
+    Forking copies this process's state: only its calling thread runs in the
+    child, so a lock another Python thread holds at that moment (a notebook
+    kernel's output thread, a progress bar's monitor) stays locked there, and
+    TensorFlow's runtime does not survive a fork. numpy's BLAS and Arrow's
+    thread pools re-initialize in the child (they register at-fork handlers).
+    macOS frameworks are not fork-safe, so fork is chosen on Linux only.
+    """
+    if requested != "auto":
+        return requested
+    safe = (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+            and threading.active_count() == 1 and "tensorflow" not in sys.modules)
+    return "fork" if safe else "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
 class MultiprocessRunner(LocalRunner):
-    """A pool of ``workers`` processes forked from a fresh forkserver (never from this process).
+    """A pool of ``workers`` processes; results keep the input order whoever computed them.
 
-    The forkserver starts clean (no inherited readers, locks or threads, unlike
-    fork) and imports the pipeline once; each worker is then a cheap fork of
-    it, instead of paying the imports again per spawned worker.
+    Under ``fork`` (what ``auto`` picks where it is safe: :func:`resolve_start_method`) the
+    workers are copies of this process, pipeline imported, and start in a few milliseconds.
 
-    Starting it still takes about a second (the forkserver's imports), so the
-    pool starts in a background thread and :meth:`map` runs units in this
-    process until the workers are up, then hands the rest to them. Results
-    keep the input order whoever computed them (the stages are pure
-    functions of their arguments), so the output does not depend on it.
+    Under ``forkserver`` (or ``spawn``) a fresh process first imports the
+    pipeline (about a second; workers are then cheap forks of it). The pool
+    starts in a background thread and :meth:`map` runs units in this process
+    until the workers are up, then hands the rest to them. The stages are
+    pure functions of their arguments, so the output does not depend on who ran a unit.
     """
 
     name = "multiprocess"
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, start_method: str = "auto") -> None:
         self.workers = workers
+        self.start_method = resolve_start_method(start_method)  # before any thread of ours starts
         self._pool: Any = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
-        self._starter = threading.Thread(target=self._start, name="sensorpipe-pool-start", daemon=True)
-        self._starter.start()
+        if self.start_method == "fork":
+            self._start()
+        else:
+            threading.Thread(target=self._start, name="sensorpipe-pool-start", daemon=True).start()
 
     def _start(self) -> None:
         try:
-            ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features",
-                                        "sensorpipe.runners._warm"])
+            ctx = mp.get_context(self.start_method)
+            if self.start_method == "forkserver":
+                ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features",
+                                            "sensorpipe.runners._warm"])
             self._pool = ctx.Pool(self.workers, initializer=_worker_init)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
             self._error = e
@@ -147,5 +176,5 @@ def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
     yield from tqdm(it, total=total, desc=desc, unit="unit", leave=False, disable=None)
 
 
-def make_runner(name: str, workers: int) -> LocalRunner:
-    return MultiprocessRunner(workers) if name == "multiprocess" else LocalRunner()
+def make_runner(name: str, workers: int, start_method: str = "auto") -> LocalRunner:
+    return MultiprocessRunner(workers, start_method) if name == "multiprocess" else LocalRunner()
