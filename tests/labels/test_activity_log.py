@@ -8,7 +8,9 @@ the log itself.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,7 +32,9 @@ MIN_NS = 60_000_000_000
 
 @functools.cache
 def cohort() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="activity_log_")) / "fitbit_cohort"
+    tmp = tempfile.mkdtemp(prefix="activity_log_")
+    atexit.register(shutil.rmtree, tmp, True)   # built once per test process, removed when it ends
+    root = Path(tmp) / "fitbit_cohort"
     synthetic.write_minute_cohort(root, 4, 7, seed=11, metrics="basic")
     return root
 
