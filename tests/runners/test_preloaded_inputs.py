@@ -60,5 +60,28 @@ def test_read_decodes_the_preloaded_bytes_and_forgets_them(tmp_path):
     with preloaded_inputs({str(tmp_path / "minute" / "p1.parquet"): sink.getvalue().to_pybytes()}):
         assert _values(adapter.read_unit(unit)) == [63, 70.0, 71.0]
     # ... and only inside the block
-    assert base._PRELOADED == {}
+    assert base._PRELOADED.get() == {}
     assert _values(adapter.read_unit(unit)) == [63, 60.0, 61.0, 62.0]
+
+
+def test_threads_reading_at_once_each_decode_their_own_bytes(tmp_path):
+    import threading
+
+    adapter, unit = _adapter(tmp_path)
+    path = str(tmp_path / "minute" / "p1.parquet")
+    both_inside = threading.Barrier(2)
+    seen: dict[int, list[float]] = {}
+
+    def read(k: int) -> None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(_table([100.0 * k, 100.0 * k + 1]), sink)
+        with preloaded_inputs({path: sink.getvalue().to_pybytes()}):
+            both_inside.wait()                 # the other thread has set its own bytes by now
+            seen[k] = _values(adapter.read_unit(unit))
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {1: [63, 100.0, 101.0], 2: [63, 200.0, 201.0]}

@@ -13,6 +13,7 @@ in the shared stages, not in each adapter.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import dataclasses
 import json
@@ -274,24 +275,25 @@ _ZERO_CODES = np.zeros(0, np.int32)
 
 
 #: Input files pass 1 already holds in memory (it hashed their bytes), by path; set only while one unit is read.
-_PRELOADED: dict[str, bytes] = {}
+#: the preloaded inputs of the unit being read, per thread (or task): a context variable, so two units read
+#: at once in threads of one process (a threaded runner, a user's pool) never see each other's bytes
+_PRELOADED: contextvars.ContextVar[dict[str, bytes]] = contextvars.ContextVar("sensorpipe_preloaded", default={})
 
 
 @contextlib.contextmanager
 def preloaded_inputs(blobs: dict[str, bytes]):
     """Within the block, :func:`input_source` serves these files' bytes (by path) instead of the files."""
-    _PRELOADED.clear()
-    _PRELOADED.update(blobs)
+    token = _PRELOADED.set(dict(blobs))
     try:
         yield
     finally:
-        _PRELOADED.clear()
+        _PRELOADED.reset(token)
 
 
 def input_source(path: str | Path) -> str | Path | pa.BufferReader:
     """What a reader opens for ``path``: a zero-copy reader over the bytes pass 1 read to fingerprint the file
     (Parquet footer and column chunks then come from memory, not a second read), else the path itself."""
-    blob = _PRELOADED.get(str(path))
+    blob = _PRELOADED.get().get(str(path))
     return pa.BufferReader(blob) if blob is not None else path
 
 
