@@ -1,8 +1,8 @@
 """Segment arithmetic of the structural captions, for all windows and channels of a unit at once.
 
 Bin means over observed minutes, every multi-bin segment scored as an
-increasing, decreasing or stable trend (running counts of reversals and
-unknown bins, sparse-table ranges), greedy non-overlapping picks, and
+changing or stable trend (one "reach" per first bin: how far the segment
+may end, so a pair is two compares), greedy non-overlapping picks, and
 ``scipy.signal.find_peaks`` over all windows in one call. Pure numpy: the
 level in :mod:`sensorpipe.captions.structural` turns the results into claims
 and checks them with the same functions.
@@ -50,86 +50,123 @@ def pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=8)
-def pair_index(nb: int) -> dict[tuple[int, int], int]:
-    return {(int(a), int(b)): p for p, (a, b) in enumerate(zip(*pairs(nb)))}
+def _pair_plan(nb: int) -> tuple[np.ndarray, ...]:
+    """Constants of :func:`trend_scores` and :func:`pick_segments` for ``nb`` bins (read-only, cached).
 
-
-@lru_cache(maxsize=8)
-def _sparse_plan(nb: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sparse-table gather indices of each pair: max over a..b = max(T[k, a], T[k, b - 2^k + 1]), 2^k <= length."""
-    a, b = pairs(nb)
-    k = np.floor(np.log2(b - a + 1)).astype(np.int64)
-    return k * nb + a, k * nb + (b - (1 << k) + 1), int(k.max()) + 1
-
-
-def _range_extreme(x: np.ndarray, ufunc) -> np.ndarray:
-    """``ufunc`` (np.fmax / np.fmin) over ``x[..., a:b+1]`` for every pair of :func:`pairs`, at once."""
-    nb = x.shape[-1]
-    first, second, levels = _sparse_plan(nb)
-    table = [x]
-    for lvl in range(1, levels):   # log2(bins) levels, vectorized over windows, channels and bins
-        prev, half = table[-1], 1 << (lvl - 1)
-        nxt = np.full_like(x, np.nan)
-        nxt[..., :nb - half] = ufunc(prev[..., :nb - half], prev[..., half:])
-        table.append(nxt)
-    flat = np.concatenate(table, axis=-1)
-    return ufunc(np.take(flat, first, axis=-1), np.take(flat, second, axis=-1))   # take: 4x a [..., idx] gather
-
-
-def _cum(flags: np.ndarray) -> np.ndarray:
-    """Running count with a leading 0: ``c[b] - c[a]`` = flags among items a..b-1."""
-    return np.concatenate([np.zeros(flags.shape[:-1] + (1,), np.int16), np.cumsum(flags, axis=-1, dtype=np.int16)],
-                          axis=-1)
-
-
-def candidates(bm: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
-    """Scores ``[N, C, pairs]`` of every segment of :func:`pairs` as a trend; 0 where it is not one."""
-    x = np.ascontiguousarray(np.moveaxis(bm, 1, 2))         # [N, C, nb]
-    a, b = pairs(x.shape[-1])
-    d = delta[None, :, None]
-
-    def at(arr: np.ndarray, idx: np.ndarray) -> np.ndarray:  # arr[..., idx]: np.take is ~4x the fancy gather
-        return np.take(arr, idx, axis=-1)
-
-    steps = np.diff(x, axis=-1)                              # [N, C, nb-1]; NaN next to an unknown bin
-    with np.errstate(invalid="ignore"):
-        up = _cum(steps < -d / 2)                            # reversals an increasing trend may not have
-        down = _cum(steps > d / 2)
-    unknown = _cum(np.isnan(x))
-    all_known = (at(unknown, b + 1) - at(unknown, a)) == 0          # bins a..b
-    length = b - a
-    change = at(x, b) - at(x, a)
-    with np.errstate(invalid="ignore"):
-        inc = all_known & (at(up, b) == at(up, a)) & (change >= d)  # steps a..b-1
-        dec = all_known & (at(down, b) == at(down, a)) & (-change >= d)
-        stable = all_known & (length >= 3) & (_range_extreme(x, np.fmax) - _range_extreme(x, np.fmin) <= d / 2)
-    tight = 1e-3 * length       # among equal changes, the shortest segment says where the change happened
-    return {"increasing": np.where(inc, change / d - tight, 0.0), "decreasing": np.where(dec, -change / d - tight, 0.0),
-            "stable": np.where(stable, length.astype(float), 0.0)}
-
-
-def pick_all(score: np.ndarray, nb: int, k: int, taken: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """Greedy for every window and channel at once: the ``k`` best segments sharing at most an end bin.
-
-    ``score [..., pairs]`` over :func:`pairs` of ``nb`` bins; ``taken`` are earlier picks (segments they
-    overlap are excluded). Returns one ``[..., 3]`` array (a, b, score; score 0 = none) per pick.
+    ``counts``: pairs per first bin (pairs are first-bin-major, so ``np.repeat(v, counts)`` is ``v[a]``
+    without a gather); ``keep[q]``: the pairs that share at most an end bin with pair ``q`` (the row
+    after the last pair keeps every pair: "no pick").
     """
-    pa, pb = pairs(nb)
-    score = score.copy()
+    a, b = pairs(nb)
+    length = b - a
+    counts = np.bincount(a, minlength=nb - 1)
+    ends = b.astype(np.int16 if nb < 2 ** 15 else np.int64)     # compared with reaches of the same type
+    tight = 1e-3 * length
+    stable_len = np.where(length >= 3, length.astype(float), 0.0)
+    keep = np.ones((a.size + 1, a.size), bool)
+    keep[:-1] = ~((a[None, :] < b[:, None]) & (b[None, :] > a[:, None]))
+    for arr in (a, b, counts, ends, tight, stable_len, keep):
+        arr.flags.writeable = False
+    return a, b, counts, ends, tight, stable_len, keep
 
-    def exclude(pick: np.ndarray) -> None:
-        lo, hi = pick[..., 0:1], pick[..., 1:2]
-        np.copyto(score, 0.0, where=(pa < hi) & (pb > lo) & (pick[..., 2:3] > 0))   # not a boolean setitem: 2x
 
-    for pick in taken or []:
-        exclude(pick)
+def _first_bad_at_or_after(bad: np.ndarray) -> np.ndarray:
+    """``[S, m]``: index of the first True of ``bad [S, m]`` at or after each position (``m`` when none)."""
+    m = bad.shape[-1]
+    idx = np.where(bad, np.arange(m, dtype=np.int16 if m < 2 ** 15 else np.int64), m)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
+
+
+def _stable_reach(x: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """``[S, nb]``: the last bin ``b`` with bins ``a..b`` all known and ``max - min <= half`` (``a`` itself
+    when ``x[a]`` is unknown), for every first bin ``a``.
+
+    The condition only gets harder as ``b`` grows, so the reach is found by binary lifting over a sparse
+    table of range maxima and minima: log2(bins) steps over ``[S, nb]`` instead of a range per pair.
+    The max and min are the same values a per-pair range takes, so the comparison is the same. Unknown
+    bins are NaN, and so is every table cell past a row's end (each row has a NaN column after it):
+    NaN propagates through maximum/minimum and fails the comparison, which is also the bounds check.
+    """
+    S, nb = x.shape
+    w = nb + 1
+    levels = max((nb - 1).bit_length(), 1)
+    t0 = np.full((S, w), np.nan)
+    t0[:, :nb] = x
+    tmax, tmin = [t0.reshape(-1)], [t0.reshape(-1)]
+    for k in range(1, levels):            # tmax[k][row * w + i] = max of the row's x[i : i + 2^k] (NaN past the end)
+        h = 1 << (k - 1)
+        mx, mn = np.full(S * w, np.nan), np.full(S * w, np.nan)
+        np.maximum(tmax[-1][:-h], tmax[-1][h:], out=mx[:-h])    # a window crossing a row end meets its NaN
+        np.minimum(tmin[-1][:-h], tmin[-1][h:], out=mn[:-h])
+        tmax.append(mx)
+        tmin.append(mn)
+    pos = np.arange(S * w).reshape(S, w)[:, :nb]    # flat index of the reach so far
+    hi, lo = x, x
+    for k in reversed(range(levels)):     # try to extend by 2^k bins, largest first
+        nhi = np.maximum(hi, np.take(tmax[k], pos + 1))
+        nlo = np.minimum(lo, np.take(tmin[k], pos + 1))
+        with np.errstate(invalid="ignore"):
+            ok = nhi - nlo <= half
+        pos = pos + (ok << k)
+        hi = np.where(ok, nhi, hi)
+        lo = np.where(ok, nlo, lo)
+    return pos - np.arange(0, S * w, w)[:, None]
+
+
+def trend_scores(x: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``[S, pairs]`` of every segment of :func:`pairs` of the series ``x [S, nb]`` (NaN = unknown
+    bin; ``delta [S]`` each series' threshold), 0 where the segment is not one:
+
+    * as a changing trend: all bins known, the end ``delta`` or more above (increasing) or below
+      (decreasing) the start and no step back of more than ``delta / 2``; ``|change| / delta`` less
+      ``1e-3`` per bin (among equal changes, the shortest segment says where the change happened). A
+      segment is never both, so one array holds both: the sign of the change says which;
+    * as a stable stretch: at least 4 bins, all known, within ``delta / 2``; its length in bins.
+
+    Known-and-no-reversal and stable are conditions that only get harder as the segment's end moves
+    right, so each is one "reach" per first bin (``[S, nb]``) and a pair holds when its end is within
+    its first bin's reach: two compares per pair instead of running counts and range extremes gathered
+    per pair.
+    """
+    S, nb = x.shape
+    a, b, counts, ends, tight, stable_len, _ = _pair_plan(nb)
+    d = np.asarray(delta, np.float64)[:, None]
+    steps = np.diff(x, axis=-1)                              # [S, nb-1]; NaN next to an unknown bin
+    with np.errstate(invalid="ignore"):
+        # b <= reach[a]: steps a..b-1 all known (so bins a..b are) and none reverses the trend
+        reach_up = np.repeat(_first_bad_at_or_after(~(steps >= -d / 2)), counts, axis=1)
+        reach_down = np.repeat(_first_bad_at_or_after(~(steps <= d / 2)), counts, axis=1)
+        change = np.take(x, b, axis=1) - np.repeat(x[:, :nb - 1], counts, axis=1)
+        trend = ((reach_up >= ends) & (change >= d)) | ((reach_down >= ends) & (change <= -d))
+        score = np.where(trend, np.abs(change) / d - tight, 0.0)
+    reach = _stable_reach(x, d / 2)[:, :nb - 1].astype(ends.dtype)
+    stable = stable_len * (np.repeat(reach, counts, axis=1) >= ends)
+    return score, stable
+
+
+def pick_segments(score: np.ndarray, nb: int, k: int,
+                  taken: list[tuple[np.ndarray, np.ndarray]] = ()) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Greedy per series: the ``k`` best segments of ``score [S, pairs]`` over :func:`pairs` of ``nb``
+    bins (scores >= 0; the first of equal scores) that share at most an end bin with each other and with
+    the ``taken`` picks (earlier results of this function).
+
+    Returns ``(pair index [S], score [S])`` per pick; a score of 0 means no segment. Excluding the
+    segments a pick overlaps is one row gather of the cached ``keep`` table and a multiply (the scores
+    are finite and non-negative, so a multiply by 0/1 is exact).
+    """
+    S, P = score.shape
+    keep = _pair_plan(nb)[-1]
+    score = score.copy() if taken or k > 1 else score
+    for best, val in taken:
+        score *= keep[np.where(val > 0, best, P)]
+    rows = np.arange(S)
     out = []
-    for _ in range(k):          # one iteration per pick, vectorized over windows and channels
-        best = np.argmax(score, axis=-1)
-        val = np.take_along_axis(score, best[..., None], axis=-1)[..., 0]
-        pick = np.stack([pa[best], pb[best], np.where(val > 0, val, 0.0)], axis=-1)
-        out.append(pick)
-        exclude(pick)
+    for n in range(k):
+        best = np.argmax(score, axis=1)
+        val = score[rows, best]
+        out.append((best, val))
+        if n + 1 < k:
+            score *= keep[np.where(val > 0, best, P)]
     return out
 
 

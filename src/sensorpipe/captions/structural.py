@@ -28,7 +28,7 @@ from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, clock, decimals, fmt, label,
                                       register_caption_level, stated, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
-                                          candidates, extremum_holds, pair_index, pick_all)
+                                          extremum_holds, pairs, pick_segments, trend_scores)
 from sensorpipe.captions.statistical import batch_moments
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
@@ -122,31 +122,24 @@ class StructuralLevel(CaptionLevel):
 
     def _trends(self, found, js, bm, delta, B, W) -> None:
         """Changing trends (strongest first) then one stable stretch, for all windows and channels at once."""
-        nb = bm.shape[1]
-        cand = candidates(bm, delta)
-        inc = cand["increasing"]
-        picks = pick_all(np.maximum(inc, cand["decreasing"]), nb, self.cfg.structural.max_trends)
-        stable = pick_all(cand["stable"], nb, 1, picks)
-        index = pair_index(nb)
-        pos = np.full((nb, nb), -1, np.int64)                    # pair position of (first bin, last bin)
-        pos[tuple(np.array(list(index), np.int64).T)] = list(index.values())
-        series = bm.transpose(0, 2, 1).tolist()                  # [N][C][bins] as Python floats
-        for pick, is_stable in [(p, False) for p in picks] + [(p, True) for p in stable]:
-            chosen = np.nonzero(pick[..., 2] > 0)
-            sel = pick[chosen]
-            rows = sel.tolist()
-            # increasing or decreasing, for every chosen segment at once (not a numpy scalar lookup each)
-            rising = [] if is_stable else (inc[chosen[0], chosen[1], pos[sel[:, 0].astype(np.int64),
-                                                                        sel[:, 1].astype(np.int64)]] > 0).tolist()
-            for k, (i, c, (a, b, score)) in enumerate(zip(chosen[0].tolist(), chosen[1].tolist(), rows)):
-                a, b = int(a), int(b)
-                x = series[i][c]
+        N, nb, C = bm.shape
+        x = np.ascontiguousarray(bm.transpose(0, 2, 1)).reshape(N * C, nb)   # series s = window * C + channel
+        trend, stable = trend_scores(x, np.tile(delta, N))
+        picks = pick_segments(trend, nb, self.cfg.structural.max_trends)
+        stretch = pick_segments(stable, nb, 1, picks)
+        pa, pb = (v.tolist() for v in pairs(nb))
+        series = x.tolist()                                      # [N * C][bins] as Python floats
+        for (best, val), is_stable in [(p, False) for p in picks] + [(p, True) for p in stretch]:
+            chosen = np.flatnonzero(val > 0)
+            for s, p, score in zip(chosen.tolist(), best[chosen].tolist(), val[chosen].tolist()):
+                i, c = divmod(s, C)
+                a, b, x_s = pa[p], pb[p], series[s]
                 start, end = a * B, min((b + 1) * B, W)
                 if is_stable:
-                    found[i].append((score / 4, "stable", js[c], start, end, {"v": sum(x[a:b + 1]) / (b + 1 - a)}))
-                else:
-                    kind = "increasing" if rising[k] else "decreasing"
-                    found[i].append((score, kind, js[c], start, end, {"v0": x[a], "v1": x[b]}))
+                    found[i].append((score / 4, "stable", js[c], start, end, {"v": sum(x_s[a:b + 1]) / (b + 1 - a)}))
+                else:   # a trend's change is at least delta (> 0) either way: its sign says which
+                    kind = "increasing" if x_s[b] > x_s[a] else "decreasing"
+                    found[i].append((score, kind, js[c], start, end, {"v0": x_s[a], "v1": x_s[b]}))
 
     def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
