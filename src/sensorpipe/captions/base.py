@@ -14,6 +14,7 @@ group, like the other extension points.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -122,6 +123,17 @@ def clock(local_min, i: int) -> str:
     return _CLOCK[m % DAY_MIN]
 
 
+def clocks(local_min: np.ndarray, rows: list[int], minutes: list[int]) -> list[str]:
+    """:func:`clock` of window ``rows[k]``'s minute ``minutes[k]`` for every k, from one gather of
+    ``local_min [N, W]`` (a level states thousands of times per unit: a numpy scalar each costs more)."""
+    if not rows:
+        return []
+    k = np.asarray(minutes, np.int64)
+    W = local_min.shape[1]
+    m = local_min[np.asarray(rows, np.int64), np.minimum(k, W - 1)].astype(np.int64) + (k >= W)
+    return [_CLOCK[v] for v in (m % DAY_MIN).tolist()]
+
+
 def duration_text(minutes: int) -> str:
     h, m = divmod(int(minutes), 60)
     if not h:
@@ -139,8 +151,18 @@ def label(channel: str) -> str:
     return DISPLAY_NAMES.get(channel, channel.replace("_", " "))
 
 
+@functools.lru_cache(maxsize=256)
+def channel_text(channel: str) -> tuple[str, str]:
+    """A channel's caption name and unit (looked up once: every rendered sentence states them)."""
+    return label(channel), registry.get(channel).unit
+
+
+#: format specs of :func:`fmt` by decimals, built once (not an f-string spec per number)
+_SPECS = tuple(f",.{d}f" for d in range(16))
+
+
 def fmt(x: float, decimals: int) -> str:
-    return f"{x:,.{decimals}f}"
+    return format(x, _SPECS[decimals] if 0 <= decimals < 16 else f",.{decimals}f")
 
 
 def decimals(channel: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, decimals, fmt, label,
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, fmt, label,
                                       register_caption_level, tolerance)
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
@@ -77,53 +77,77 @@ class StatisticalLevel(CaptionLevel):
         m = batch_moments(batch)
         W = batch.size_min
         min_n = self.cfg.min_coverage * W
-        order = sorted(range(len(batch.channels)),
-                       key=lambda j: GROUP_ORDER.index(registry.get(batch.channels[j]).caption_group))
+        chans = batch.channels
+        specs = [registry.get(ch) for ch in chans]
+        order = sorted(range(len(chans)), key=lambda j: GROUP_ORDER.index(specs[j].caption_group))
         n_obs = m["n"].tolist()
-        # every number as stated, rounded per channel for all windows at once (lists of Python floats)
-        rounded = {k: [np.round(m[k][:, j], decimals(ch)).tolist() for j, ch in enumerate(batch.channels)]
-                   for k in ("mean", "min", "max", "std", "sum")}
+        # every number as stated, rounded per channel for all windows at once: [N][C][mean, min, max, std, sum]
+        decs = [spec.caption_decimals for spec in specs]
+        stats = np.stack([m[k] for k in ("mean", "min", "max", "std", "sum")], axis=-1)     # [N, C, 5]
+        rounded = np.empty_like(stats)
+        for d in set(decs):
+            cols = [j for j in range(len(chans)) if decs[j] == d]
+            rounded[:, cols] = np.round(stats[:, cols], d)
+        stated = rounded.tolist()
+        shares = {j: self._shares(batch, j, len(spec.categories)) for j, spec in enumerate(specs) if spec.categories}
+        name, coverage = self.name, self.cfg.min_coverage
         out = []
         for i in range(len(batch)):   # one iteration per window; the statistics above are vectorized
-            claims, missing = [], []
+            claims, missing, row, n_row = [], [], stated[i], n_obs[i]
             for j in order:
-                ch = batch.channels[j]
-                spec = registry.get(ch)
-                n = n_obs[i][j]
+                ch, spec, n = chans[j], specs[j], n_row[j]
                 if n == 0 or n < min_n:
                     missing.append((ch, n))
                     continue
                 if spec.categories:
-                    codes = np.round(batch.values[i, batch.observed[i, :, j], j]).astype(np.int64)
-                    shares = category_shares(codes, len(spec.categories))
-                    claims.append(Claim(self.name, "categories", {
+                    cats = spec.categories
+                    claims.append(Claim(name, "categories", {
                         "channel": ch, "group": spec.caption_group, "n": n,
-                        "shares": {spec.categories[k]: int(shares[k]) for k in np.argsort(-shares, kind="stable")
-                                   if shares[k] > 0}}))
+                        "shares": {cats[k]: v for k, v in shares[j][i] if v > 0}}))
                     continue
-                data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": decimals(ch),
-                        **{k: rounded[k][j][i] for k in ("mean", "min", "max", "std")}}
+                mean, lo, hi, std, total = row[j]
+                data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": decs[j],
+                        "mean": mean, "min": lo, "max": hi, "std": std}
                 if spec.aggregation == "sum":
-                    data["total"] = rounded["sum"][j][i]
-                claims.append(Claim(self.name, "stats", data))
+                    data["total"] = total
+                claims.append(Claim(name, "stats", data))
             if missing:
-                claims.append(Claim(self.name, "missing", {
+                claims.append(Claim(name, "missing", {
                     "channels": [c for c, _ in missing], "observed_min": [n for _, n in missing],
-                    "min_coverage": self.cfg.min_coverage}))
+                    "min_coverage": coverage}))
             out.append(claims)
         return out
+
+    @staticmethod
+    def _shares(batch: CaptionBatch, j: int, n_categories: int) -> list[list[tuple[int, int]]]:
+        """:func:`category_shares` of channel ``j`` in every window at once, as ``(category, percent)`` in the
+        order stated (largest first, ties in category order): one bincount over the unit, not one per window.
+        Codes outside the categories go to the per-window function (and its error)."""
+        obs = batch.observed[:, :, j]
+        codes = np.round(np.where(obs, batch.values[:, :, j], 0)).astype(np.int64)
+        if codes.size and (codes.min() < 0 or codes.max() >= n_categories):
+            rows = [category_shares(codes[i][obs[i]], n_categories) for i in range(len(codes))]
+            return [[(int(k), int(r[k])) for k in np.argsort(-r, kind="stable")] for r in rows]
+        N = codes.shape[0]
+        flat = np.where(obs, codes + (np.arange(N) * (n_categories + 1))[:, None], N * (n_categories + 1) - 1)
+        counts = np.bincount(flat.ravel(), minlength=N * (n_categories + 1)).reshape(N, n_categories + 1)[:, :-1]
+        n = np.count_nonzero(obs, axis=1)
+        shares = np.round(100.0 * counts / np.maximum(n, 1)[:, None]).astype(int)
+        order = np.argsort(-shares, axis=1, kind="stable")
+        return [list(zip(o, r)) for o, r in zip(order.tolist(), np.take_along_axis(shares, order, axis=1).tolist())]
 
     def fields(self, claim: Claim) -> dict[str, str]:
         d = claim.data
         if claim.kind == "missing":
             return {"channels": ", ".join(label(c) for c in d["channels"]), "pct": f"{d['min_coverage']:.0%}"}
+        name, unit = channel_text(d["channel"])
         if claim.kind == "categories":
-            return {"label": label(d["channel"]), "n": f"{d['n']:,}",
+            return {"label": name, "n": f"{d['n']:,}",
                     "shares": ", ".join(f"{k} {v}%" for k, v in d["shares"].items())}
-        spec, dec = registry.get(d["channel"]), d["decimals"]
-        total = f", {fmt(d['total'], dec)} {spec.unit.split('/')[0]} in total" if "total" in d else ""
-        return {"label": label(d["channel"]), "unit": spec.unit, "n": f"{d['n']:,}", "total": total,
-                **{k: fmt(d[k], dec) for k in ("mean", "min", "max", "std")}}
+        dec = d["decimals"]
+        total = f", {fmt(d['total'], dec)} {unit.split('/')[0]} in total" if "total" in d else ""
+        return {"label": name, "unit": unit, "n": f"{d['n']:,}", "total": total, "mean": fmt(d["mean"], dec),
+                "min": fmt(d["min"], dec), "max": fmt(d["max"], dec), "std": fmt(d["std"], dec)}
 
     def render(self, claims: list[Claim]) -> str:
         """Grouped: ``Heart: <phrase>; <phrase>. Activity: ...`` then the missing channels."""
@@ -133,7 +157,7 @@ class StatisticalLevel(CaptionLevel):
             if c.kind == "missing":
                 tail.append(self.sentence(c))
             else:
-                phrase = self.templates[c.kind][c.template].format(**self.fields(c))
+                phrase = self.templates[c.kind][c.template].format_map(self.fields(c))
                 by_group.setdefault(c.data["group"], []).append(phrase)
         parts = [f"{g}: {'; '.join(by_group[g])}." for g in GROUP_ORDER if g in by_group]
         if not parts and not tail:

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, clock, decimals, fmt, label,
-                                      register_caption_level, stated, tolerance)
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt,
+                                      register_caption_level, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, trend_scores)
 from sensorpipe.captions.statistical import batch_moments
@@ -94,7 +94,8 @@ class StructuralLevel(CaptionLevel):
         bm = bin_means_cm(values_js, observed, B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
         delta_of = {j: float(d) for j, d in zip(js, delta)}
-        # candidates as light tuples (score, kind, channel index, start, end, values); claims only for those kept
+        # candidates as light tuples (score, kind, channel index, start, end, value or first value, last value or
+        # None); claims only for those kept
         found: list[list[tuple]] = [[] for _ in range(len(batch))]
         bins_cm = np.ascontiguousarray(bm.transpose(2, 0, 1))     # [channels, N, bins]
         peaks = batched_extrema_channels(bins_cm, delta)          # every channel's peaks in one find_peaks call
@@ -104,21 +105,35 @@ class StructuralLevel(CaptionLevel):
                           B, W, peaks[c], drops[c])
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
+        kept_all = []
         for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
             cov = covered[i]
             kept = sorted((t for t in found[i] if cov[t[2]]), key=lambda t: -t[0])[:cfg.max_claims]
             kept.sort(key=lambda t: (t[2], t[3], t[1]))
-            lm = batch.local_min[i].tolist()
-            out[i] = [self._claim(kind, batch.channels[j], start, end, B, delta_of[j], lm, **values)
-                      for _, kind, j, start, end, values in kept]
+            kept_all.append(kept)
+        # the local clock of every stated start and end in one gather (not a numpy scalar, or a row, per claim)
+        rows = [i for i, kept in enumerate(kept_all) for _ in kept]
+        edges = [t[3] for kept in kept_all for t in kept] + [t[4] for kept in kept_all for t in kept]
+        times = clocks(batch.local_min, rows + rows, edges)
+        t1_at = len(rows)
+        chans, name = batch.channels, self.name
+        dec_of = {j: decimals(chans[j]) for j in js}
+        pos = 0
+        for i, kept in enumerate(kept_all):
+            claims = []
+            for _, kind, j, start, end, v, v1 in kept:
+                d = dec_of[j]
+                data = {"channel": chans[j], "start_min": start, "end_min": end, "t0": times[pos],
+                        "t1": times[t1_at + pos], "threshold": delta_of[j], "bin_min": B, "decimals": d}
+                if v1 is None:     # values are Python floats: round() is what stated() does
+                    data["v"] = round(v, d)
+                else:
+                    data["v0"] = round(v, d)
+                    data["v1"] = round(v1, d)
+                claims.append(Claim(name, kind, data))
+                pos += 1
+            out[i] = claims
         return out
-
-    def _claim(self, kind: str, ch: str, start: int, end: int, B: int, delta: float, local_min, **values):
-        d = decimals(ch)
-        data = {"channel": ch, "start_min": start, "end_min": end, "t0": clock(local_min, start),
-                "t1": clock(local_min, end), "threshold": delta, "bin_min": B, "decimals": d,
-                **{k: stated(v, d) for k, v in values.items()}}
-        return Claim(self.name, kind, data)
 
     def _trends(self, found, js, bm, delta, B, W) -> None:
         """Changing trends (strongest first) then one stable stretch, for all windows and channels at once."""
@@ -136,10 +151,10 @@ class StructuralLevel(CaptionLevel):
                 a, b, x_s = pa[p], pb[p], series[s]
                 start, end = a * B, min((b + 1) * B, W)
                 if is_stable:
-                    found[i].append((score / 4, "stable", js[c], start, end, {"v": sum(x_s[a:b + 1]) / (b + 1 - a)}))
+                    found[i].append((score / 4, "stable", js[c], start, end, sum(x_s[a:b + 1]) / (b + 1 - a), None))
                 else:   # a trend's change is at least delta (> 0) either way: its sign says which
                     kind = "increasing" if x_s[b] > x_s[a] else "decreasing"
-                    found[i].append((score, kind, js[c], start, end, {"v0": x_s[a], "v1": x_s[b]}))
+                    found[i].append((score, kind, js[c], start, end, x_s[a], x_s[b]))
 
     def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
@@ -163,12 +178,16 @@ class StructuralLevel(CaptionLevel):
             values = x[rows[keep], idx[keep]].tolist()
             for i, k, p, v in zip(rows[keep].tolist(), idx[keep].tolist(), prom[keep].tolist(), values):
                 start, end = (k, k + 1) if kind == "spike" else (k * B, min((k + 1) * B, W))
-                found[i].append((p / delta, kind, j, start, end, {"v": v}))
+                found[i].append((p / delta, kind, j, start, end, v, None))
 
     def fields(self, claim: Claim) -> dict[str, str]:
         d = claim.data
-        f = {"label": label(d["channel"]), "unit": registry.get(d["channel"]).unit, "t0": d["t0"], "t1": d["t1"]}
-        f.update({k: fmt(d[k], d["decimals"]) for k in ("v", "v0", "v1") if k in d})
+        name, unit = channel_text(d["channel"])
+        f = {"label": name, "unit": unit, "t0": d["t0"], "t1": d["t1"]}
+        if "v" in d:
+            f["v"] = fmt(d["v"], d["decimals"])
+        else:
+            f["v0"], f["v1"] = fmt(d["v0"], d["decimals"]), fmt(d["v1"], d["decimals"])
         return f
 
     def check(self, claim: Claim, batch: CaptionBatch) -> str | None:

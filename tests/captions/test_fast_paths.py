@@ -1,0 +1,45 @@
+"""The captions' batched text helpers state exactly what the one-at-a-time definitions state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sensorpipe.captions.base import CaptionBatch, clock, clocks, fmt
+from sensorpipe.captions.statistical import StatisticalLevel, category_shares
+
+
+def test_clocks_equal_clock_per_minute_including_the_exclusive_end():
+    rng = np.random.default_rng(3)
+    local_min = np.cumsum(rng.integers(1, 3, (4, 50)), axis=1) + rng.integers(-200, 3000, (4, 1))   # DAY wraps
+    rows = rng.integers(0, 4, 300).tolist()
+    minutes = rng.integers(0, 51, 300).tolist()                                                         # 50 = W
+    assert clocks(local_min, rows, minutes) == [clock(local_min[i], k) for i, k in zip(rows, minutes)]
+    assert clocks(local_min, [], []) == []
+    assert clocks(np.array([[1439, 0]]), [0, 0, 0], [0, 1, 2]) == ["23:59", "00:00", "00:01"]
+
+
+def test_fmt_equals_the_format_spec_it_caches():
+    rng = np.random.default_rng(4)
+    xs = (rng.standard_normal(200) * 10.0 ** rng.integers(-3, 7, 200)).tolist() + [0.0, -0.0, 1e21, 2.5, -2.5]
+    for d in (0, 1, 2, 3, 6, 15, 17):
+        assert [fmt(x, d) for x in xs] == [f"{x:,.{d}f}" for x in xs]
+    assert fmt(1234.5, 0) == "1,234" and fmt(1234.55, 1) == "1,234.5"
+
+
+def test_category_shares_of_every_window_at_once_equal_one_window_at_a_time():
+    rng = np.random.default_rng(5)
+    N, W, K = 30, 60, 5
+    values = rng.integers(0, K, (N, W, 1)).astype(np.float32) + rng.uniform(-0.45, 0.45, (N, W, 1)).astype(np.float32)
+    values[rng.random(values.shape) < 0.1] = np.nan            # never observed cells
+    observed = ~np.isnan(values) & (rng.random(values.shape) < rng.random((N, 1, 1)))
+    observed[0] = False                                          # a window with no observed minute
+    batch = CaptionBatch(values, observed, ("sleep_stage",), np.zeros((N, W), np.int64))
+    got = StatisticalLevel._shares(batch, 0, K)
+    for i in range(N):
+        want = category_shares(np.round(values[i, observed[i, :, 0], 0]).astype(np.int64), K)
+        assert got[i] == [(int(k), int(want[k])) for k in np.argsort(-want, kind="stable")], i
+    assert [v for _, v in got[0]] == [0] * K
+    values[3, 0, 0], observed[3, 0, 0] = K, True               # a code past the categories: the per-window path
+    got = StatisticalLevel._shares(batch, 0, K)
+    want = category_shares(np.round(values[3, observed[3, :, 0], 0]).astype(np.int64), K)
+    assert len(want) == K + 1 and got[3] == [(int(k), int(want[k])) for k in np.argsort(-want, kind="stable")]
