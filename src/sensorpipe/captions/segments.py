@@ -128,8 +128,8 @@ def trend_scores(x: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarr
     its first bin's reach: two compares per pair instead of running counts and range extremes gathered
     per pair.
     """
-    S, nb = x.shape
-    a, b, counts, ends, tight, stable_len, _ = _pair_plan(nb)
+    nb = x.shape[1]
+    _, b, counts, ends, tight, stable_len, _ = _pair_plan(nb)
     d = np.asarray(delta, np.float64)[:, None]
     steps = np.diff(x, axis=-1)                              # [S, nb-1]; NaN next to an unknown bin
     with np.errstate(invalid="ignore"):
