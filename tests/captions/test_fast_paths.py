@@ -43,3 +43,26 @@ def test_category_shares_of_every_window_at_once_equal_one_window_at_a_time():
     got = StatisticalLevel._shares(batch, 0, K)
     want = category_shares(np.round(values[3, observed[3, :, 0], 0]).astype(np.int64), K)
     assert len(want) == K + 1 and got[3] == [(int(k), int(want[k])) for k in np.argsort(-want, kind="stable")]
+
+
+def test_bouts_of_every_window_at_once_use_each_windows_own_criterion():
+    from sensorpipe.captions.semantic import SemanticLevel
+    from sensorpipe.config import CaptionConfig
+
+    W, chans = 240, ("steps", "enmo")
+    values = np.zeros((3, W, 2), np.float32)
+    observed = np.zeros((3, W, 2), bool)
+    observed[0, :, 0] = True
+    values[0, 30:70, 0] = 100.0                 # window 0: steps observed, a 40-min bout of 100 steps/min
+    values[0, 30:70, 1] = 500.0
+    observed[1, :, 1] = True
+    values[1, 100:130, 1] = 150.0               # window 1: no steps, ENMO decides (30 min at 150 mg)
+    observed[2] = False                         # window 2: neither: no bout
+    events = [[(40, 60, "activity", "running")], [], []]
+    level = SemanticLevel(CaptionConfig())
+    batch = CaptionBatch(values, observed, chans, np.tile(np.arange(W), (3, 1)), events)
+    assert level._bouts(batch, 0) == [(30, 70, "running", 4000, "at least 60 steps/min")]
+    assert level._bouts(batch, 1) == [(100, 130, None, None, "ENMO at least 100 mg")]
+    assert level._bouts(batch, 2) == []
+    for i in range(3):   # the same as the window on its own
+        assert level._bouts(batch.window(i), 0) == level._bouts(batch, i)

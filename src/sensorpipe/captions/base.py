@@ -249,25 +249,26 @@ def bridged_runs_rows(flags: np.ndarray, max_gap: int, min_len: int) -> tuple[li
     True count of each run as one flat array in the same order.
 
     The rows are laid end to end with a False cell after each, so no run and
-    no bridge crosses into the next row; one diff finds every run.
+    no bridge crosses into the next row; one compare of neighbours finds every
+    run (its cells alternate: start, end, start, ...), and a bridged run's
+    True count is the sum of the lengths of the runs it joins.
     """
     N, W = flags.shape
-    flat = np.zeros((N, W + 1), np.int8)
-    flat[:, :W] = flags
-    flat = flat.reshape(-1)
-    d = np.diff(np.concatenate(([0], flat)))
-    s, e = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    buf = np.zeros(N * (W + 1) + 1, bool)     # a False before the first row, and after every row
+    buf[1:].reshape(N, W + 1)[:, :W] = flags
+    change = np.flatnonzero(buf[1:] != buf[:-1])
+    s, e = change[0::2], change[1::2]
     out: list[list[tuple[int, int]]] = [[] for _ in range(N)]
     if not s.size:
         return out, np.zeros(0, np.int64)
     row = s // (W + 1)
     new = np.ones(s.size, bool)
     new[1:] = ((s[1:] - e[:-1]) > max_gap) | (row[1:] != row[:-1])
-    starts, ends, rows = s[new], e[np.r_[new[1:], True]], row[new]
+    first = np.flatnonzero(new)
+    starts, ends, rows = s[first], e[np.r_[first[1:] - 1, s.size - 1]], row[first]
+    counts = np.add.reduceat(e - s, first)
     ok = (ends - starts) >= min_len
-    starts, ends, rows = starts[ok], ends[ok], rows[ok]
-    cum = np.concatenate(([0], np.cumsum(flat, dtype=np.int64)))
-    counts = cum[ends] - cum[starts]
+    starts, ends, rows, counts = starts[ok], ends[ok], rows[ok], counts[ok].astype(np.int64)
     base = rows * (W + 1)
     for r, a, b in zip(rows.tolist(), (starts - base).tolist(), (ends - base).tolist()):  # one per run kept
         out[r].append((a, b))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs, bridged_runs_rows, clock,
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs_rows, clock, clocks,
                                       duration_text, register_caption_level, runs)
 
 ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel); consecutive
@@ -35,17 +35,29 @@ def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray]
     return batch.values[i, :, j].astype(np.float64), batch.observed[i, :, j]
 
 
-def _active(batch: CaptionBatch, i: int, cfg) -> tuple[np.ndarray, str] | None:
-    """Active minutes and the criterion used (first channel present: intensity, steps, ENMO)."""
+def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]]:
+    """Active minutes ``[N, W]`` of every window and the criterion each used: the first channel (intensity,
+    steps, ENMO) observed in that window; no criterion (and no active minute) when none is."""
+    N = len(batch)
+    active = np.zeros((N, batch.size_min), bool)
+    criterion: list[str | None] = [None] * N
+    todo = np.ones(N, bool)
     for ch, test, text in (("activity_intensity", lambda v: np.round(v) >= 2, "activity intensity moderate or above"),
                            ("steps", lambda v: v >= cfg.bout_steps_per_min - 1e-3,
                             f"at least {cfg.bout_steps_per_min:g} steps/min"),
                            ("enmo", lambda v: v >= cfg.bout_enmo_mg - 1e-3, f"ENMO at least {cfg.bout_enmo_mg:g} mg")):
-        got = _code(batch, i, ch)
-        if got is not None and got[1].any():
-            v, obs = got
-            return obs & test(np.where(obs, v, -np.inf)), text
-    return None
+        j = batch.index(ch)
+        if j is None:
+            continue
+        use = todo & batch.observed[:, :, j].any(axis=1)
+        if not use.any():
+            continue
+        v, obs = batch.values[use, :, j].astype(np.float64), batch.observed[use, :, j]
+        active[use] = obs & test(np.where(obs, v, -np.inf))
+        for i in np.flatnonzero(use).tolist():
+            criterion[i] = text
+        todo &= ~use
+    return active, criterion
 
 
 def _glucose_events(batch: CaptionBatch, i: int):
@@ -79,34 +91,37 @@ class SemanticLevel(CaptionLevel):
     }
 
     def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
-        out = []
-        for i in range(len(batch)):          # one iteration per window; run finding is vectorized per channel
-            lm = batch.local_min[i]
-            claims: list[Claim] = []
-
-            def add(kind, start, end, **data):
-                claims.append(Claim(self.name, kind, {"start_min": int(start), "end_min": int(end),
-                                                      "t0": clock(lm, int(start)), "t1": clock(lm, int(end)),
-                                                      "duration_min": int(end - start), **data}))
-
-            for s, e, n_asleep in self._sleep(batch, i):
-                add("sleep", s, e, asleep_min=n_asleep)
+        found: list[list[tuple]] = []      # per window: (kind, start, end, data) of each event, in finding order
+        for i in range(len(batch)):          # one iteration per window; run finding is vectorized over windows
+            events = [("sleep", s, e, {"asleep_min": n}) for s, e, n in self._sleep(batch, i)]
             bouts = self._bouts(batch, i)
-            for s, e, typ, steps, criterion in bouts:
-                add("activity_bout", s, e, type=typ, steps=steps, criterion=criterion)
-            for s, e in self._off_wrist(batch, i):
-                add("off_wrist", s, e)
-            for s, e in self._no_data(batch, i):
-                add("no_data", s, e)
-            for ev in _glucose_events(batch, i):
-                add("glucose_excursion", ev.start_min, ev.end_min, event=ev.kind, extreme_mgdl=float(ev.extreme_mgdl))
+            events += [("activity_bout", s, e, {"type": typ, "steps": steps, "criterion": criterion})
+                       for s, e, typ, steps, criterion in bouts]
+            events += [("off_wrist", s, e, {}) for s, e in self._off_wrist(batch, i)]
+            events += [("no_data", s, e, {}) for s, e in self._no_data(batch, i)]
+            events += [("glucose_excursion", ev.start_min, ev.end_min,
+                        {"event": ev.kind, "extreme_mgdl": float(ev.extreme_mgdl)}) for ev in _glucose_events(batch, i)]
             for s, e, kind, name in batch.events[i]:
                 if kind == "activity" and any(min(e, be) > max(s, bs) and t == name for bs, be, t, _, _ in bouts):
                     continue     # already the type of a measured bout it overlaps: said once
                 if kind == "condition":
-                    add("condition", s, e, name=name)
+                    events.append(("condition", s, e, {"name": name}))
                 else:
-                    add("label_event", s, e, event_kind=kind, name=name)
+                    events.append(("label_event", s, e, {"event_kind": kind, "name": name}))
+            found.append(events)
+        # the local clock of every start and end in one gather (not a numpy scalar each)
+        rows = [i for i, events in enumerate(found) for _ in events]
+        edges = [int(ev[1]) for events in found for ev in events] + [int(ev[2]) for events in found for ev in events]
+        times = clocks(batch.local_min, rows + rows, edges)
+        t1_at, pos, name = len(rows), 0, self.name
+        out = []
+        for events in found:
+            claims = []
+            for kind, start, end, data in events:
+                claims.append(Claim(name, kind, {"start_min": edges[pos], "end_min": edges[t1_at + pos],
+                                                 "t0": times[pos], "t1": times[t1_at + pos],
+                                                 "duration_min": int(end - start), **data}))
+                pos += 1
             claims.sort(key=lambda c: (c.data["start_min"], c.data["end_min"], c.kind))
             out.append(claims)
         return out
@@ -131,21 +146,33 @@ class SemanticLevel(CaptionLevel):
         return [[(s, e, next(n)) for s, e in row] for row in spans]
 
     def _bouts(self, batch, i) -> list[tuple[int, int, str | None, int | None, str]]:
+        """Activity bouts of window ``i``: found for every window of the batch at once, the first time."""
+        if "bouts" not in batch._cache:
+            batch._cache["bouts"] = self._bouts_rows(batch)
+        return batch._cache["bouts"][i]
+
+    def _bouts_rows(self, batch) -> list[list[tuple[int, int, str | None, int | None, str]]]:
         c = self.cfg.semantic
-        got = _active(batch, i, c)
-        if got is None:
-            return []
-        active, criterion = got
-        steps = _code(batch, i, "steps")
-        acts = [(s, e, n) for s, e, k, n in batch.events[i] if k == "activity"]
+        active, criteria = _active_rows(batch, c)
+        spans = bridged_runs_rows(active, c.bout_gap_min, c.bout_min_min)[0]
+        j = batch.index("steps")
+        if j is not None:
+            steps_v, steps_o = batch.values[:, :, j].astype(np.float64), batch.observed[:, :, j]
         out = []
-        for s, e in bridged_runs(active, c.bout_gap_min, c.bout_min_min):
-            overlap = [(min(e, ae) - max(s, a_s), n) for a_s, ae, n in acts if min(e, ae) > max(s, a_s)]
-            typ = max(overlap)[1] if overlap else None
-            total = None
-            if steps is not None and steps[1][s:e].any():
-                total = int(round(float(np.where(steps[1][s:e], steps[0][s:e], 0.0).sum())))
-            out.append((s, e, typ, total, criterion))
+        for i, (row, criterion) in enumerate(zip(spans, criteria)):   # one iteration per window with a bout
+            if not row:
+                out.append([])
+                continue
+            acts = [(s, e, n) for s, e, k, n in batch.events[i] if k == "activity"]
+            bouts = []
+            for s, e in row:
+                overlap = [(min(e, ae) - max(s, a_s), n) for a_s, ae, n in acts if min(e, ae) > max(s, a_s)]
+                typ = max(overlap)[1] if overlap else None
+                total = None
+                if j is not None and steps_o[i, s:e].any():
+                    total = int(round(float(np.where(steps_o[i, s:e], steps_v[i, s:e], 0.0).sum())))
+                bouts.append((s, e, typ, total, criterion))
+            out.append(bouts)
         return out
 
     def _off_wrist(self, batch, i) -> list[tuple[int, int]]:
