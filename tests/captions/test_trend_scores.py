@@ -1,4 +1,5 @@
-"""Trend and stable scores from per-first-bin reaches, and the greedy picks, equal a pair-by-pair reference."""
+"""Trend scores from per-first-bin reaches, the greedy picks and the stable stretch from reaches equal a
+pair-by-pair reference."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import numpy as np
 
-from sensorpipe.captions.segments import pairs, pick_segments, trend_scores
+from sensorpipe.captions.segments import pairs, pick_segments, pick_stable, trend_scores
 
 
 def _reference(x: list[float], d: float) -> tuple[list[float], list[float]]:
@@ -59,25 +60,24 @@ def test_scores_and_picks_equal_the_pair_by_pair_definitions():
             x = np.cumsum(x - x.mean(), axis=1)                                            # long trends
         x[rng.random(x.shape) < rng.random() * 0.3] = np.nan
         delta = rng.integers(1, 10, S) * float(rng.choice([0.5, 1.0, 3.0]))
-        trend, stable = trend_scores(x, delta)
+        trend = trend_scores(x, delta)
         picks = pick_segments(trend, nb, k)
-        stretch = pick_segments(stable, nb, 1, picks)
+        first, last, length = pick_stable(x, delta, picks)
         pa, pb = pairs(nb)
         for s in range(S):
             want_t, want_s = _reference(x[s].tolist(), float(delta[s]))
-            assert trend[s].tolist() == want_t and stable[s].tolist() == want_s, (trial, s)
+            assert trend[s].tolist() == want_t, (trial, s)
             want = _greedy(want_t, nb, k, [])
             got = [(int(pa[best[s]]), int(pb[best[s]]), float(val[s])) for best, val in picks]
             assert [w for w in want if w[2] > 0] == [g for g in got if g[2] > 0], (trial, s)
             assert [w[2] > 0 for w in want] == [g[2] > 0 for g in got]
             (a1, b1, v1), = _greedy(want_s, nb, 1, [(a, b) for a, b, v in want if v > 0])
-            best, val = stretch[0]
-            assert float(val[s]) == v1 and (v1 == 0 or (pa[best[s]], pb[best[s]]) == (a1, b1)), (trial, s)
+            assert float(length[s]) == v1 and (v1 == 0 or (first[s], last[s]) == (a1, b1)), (trial, s)
 
 
 def test_reaches_stop_at_unknown_bins_and_reversals():
     x = np.array([[0.0, 10.0, 20.0, 14.0, 30.0, np.nan, 40.0, 50.0, 60.0, 60.0]])
-    trend, stable = trend_scores(x, np.array([10.0]))
+    trend = trend_scores(x, np.array([10.0]))
     pa, pb = (v.tolist() for v in pairs(10))
     score = dict(zip(zip(pa, pb), trend[0].tolist()))
     assert score[(0, 2)] == 20.0 / 10.0 - 2e-3
@@ -85,4 +85,9 @@ def test_reaches_stop_at_unknown_bins_and_reversals():
     assert score[(2, 4)] == 0.0        # bins 2..4 are not a 3-bin trend of 10 or more without that step back
     assert score[(0, 6)] == 0.0 and score[(4, 7)] == 0.0   # bin 5 is unknown
     assert score[(6, 9)] == 20.0 / 10.0 - 3e-3
-    assert stable.max() == 0.0         # no 4 known bins within 5 of each other
+    assert pick_stable(x, np.array([10.0]))[2].tolist() == [0.0]     # no 4 known bins within 5 of each other
+    flat = np.array([[1.0, 2.0, 1.0, 2.0, 9.0, 9.0, 9.0, 9.0, 9.0]])
+    assert [v.tolist() for v in pick_stable(flat, np.array([2.0]))] == [[4], [8], [4.0]]   # the longest
+    index = {ab: p for p, ab in enumerate(zip(*(v.tolist() for v in pairs(9))))}
+    taken = [(np.array([index[(5, 8)]]), np.array([1.0]))]                     # a pick over bins 5..8
+    assert [v.tolist() for v in pick_stable(flat, np.array([2.0]), taken)] == [[0], [3], [3.0]]

@@ -48,13 +48,14 @@ class CaptionGenerator:
     def generate(self, batch: CaptionBatch, keys: list[str]) -> list[WindowCaption]:
         batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
         per_level = [level.claims(batch) for level in self.levels]
+        paraphrases = [{kind: len(t) for kind, t in level.templates.items()} for level in self.levels]
         out = []
         for i, key in enumerate(keys):     # one iteration per window
-            rng = window_rng(self.cfg.seed, key)
+            randrange = window_rng(self.cfg.seed, key).randrange
             texts, every = {}, []
-            for level, claims in zip(self.levels, per_level):
+            for level, n_of, claims in zip(self.levels, paraphrases, per_level):
                 for c in claims[i]:
-                    c.template = rng.randrange(len(level.templates[c.kind]))
+                    c.template = randrange(n_of[c.kind])
                 texts[level.name] = level.render(claims[i])
                 every += claims[i]
             out.append(WindowCaption(texts, claims_to_json(every)))

@@ -58,16 +58,14 @@ def _pair_plan(nb: int) -> tuple[np.ndarray, ...]:
     after the last pair keeps every pair: "no pick").
     """
     a, b = pairs(nb)
-    length = b - a
     counts = np.bincount(a, minlength=nb - 1)
     ends = b.astype(np.int16 if nb < 2 ** 15 else np.int64)     # compared with reaches of the same type
-    tight = 1e-3 * length
-    stable_len = np.where(length >= 3, length.astype(float), 0.0)
+    tight = 1e-3 * (b - a)
     keep = np.ones((a.size + 1, a.size), bool)
     keep[:-1] = ~((a[None, :] < b[:, None]) & (b[None, :] > a[:, None]))
-    for arr in (a, b, counts, ends, tight, stable_len, keep):
+    for arr in (a, b, counts, ends, tight, keep):
         arr.flags.writeable = False
-    return a, b, counts, ends, tight, stable_len, keep
+    return a, b, counts, ends, tight, keep
 
 
 def _first_bad_at_or_after(bad: np.ndarray) -> np.ndarray:
@@ -113,23 +111,20 @@ def _stable_reach(x: np.ndarray, half: np.ndarray) -> np.ndarray:
     return pos - np.arange(0, S * w, w)[:, None]
 
 
-def trend_scores(x: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def trend_scores(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Scores ``[S, pairs]`` of every segment of :func:`pairs` of the series ``x [S, nb]`` (NaN = unknown
-    bin; ``delta [S]`` each series' threshold), 0 where the segment is not one:
+    bin; ``delta [S]`` each series' threshold) as a changing trend, 0 where the segment is not one: all
+    bins known, the end ``delta`` or more above (increasing) or below (decreasing) the start and no step
+    back of more than ``delta / 2``; ``|change| / delta`` less ``1e-3`` per bin (among equal changes, the
+    shortest segment says where the change happened). A segment is never both, so one array holds both:
+    the sign of the change says which.
 
-    * as a changing trend: all bins known, the end ``delta`` or more above (increasing) or below
-      (decreasing) the start and no step back of more than ``delta / 2``; ``|change| / delta`` less
-      ``1e-3`` per bin (among equal changes, the shortest segment says where the change happened). A
-      segment is never both, so one array holds both: the sign of the change says which;
-    * as a stable stretch: at least 4 bins, all known, within ``delta / 2``; its length in bins.
-
-    Known-and-no-reversal and stable are conditions that only get harder as the segment's end moves
-    right, so each is one "reach" per first bin (``[S, nb]``) and a pair holds when its end is within
-    its first bin's reach: two compares per pair instead of running counts and range extremes gathered
-    per pair.
+    Known-and-no-reversal is a condition that only gets harder as the segment's end moves right, so it
+    is one "reach" per first bin (``[S, nb]``) and a pair holds when its end is within its first bin's
+    reach: a compare per pair instead of running counts gathered per pair.
     """
     nb = x.shape[1]
-    _, b, counts, ends, tight, stable_len, _ = _pair_plan(nb)
+    _, b, counts, ends, tight, _ = _pair_plan(nb)
     d = np.asarray(delta, np.float64)[:, None]
     steps = np.diff(x, axis=-1)                              # [S, nb-1]; NaN next to an unknown bin
     with np.errstate(invalid="ignore"):
@@ -138,10 +133,32 @@ def trend_scores(x: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarr
         reach_down = np.repeat(_first_bad_at_or_after(~(steps <= d / 2)), counts, axis=1)
         change = np.take(x, b, axis=1) - np.repeat(x[:, :nb - 1], counts, axis=1)
         trend = ((reach_up >= ends) & (change >= d)) | ((reach_down >= ends) & (change <= -d))
-        score = np.where(trend, np.abs(change) / d - tight, 0.0)
-    reach = _stable_reach(x, d / 2)[:, :nb - 1].astype(ends.dtype)
-    stable = stable_len * (np.repeat(reach, counts, axis=1) >= ends)
-    return score, stable
+        return np.where(trend, np.abs(change) / d - tight, 0.0)
+
+
+def pick_stable(x: np.ndarray, delta: np.ndarray,
+                taken: list[tuple[np.ndarray, np.ndarray]] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The longest stable stretch of each series ``x [S, nb]``: at least 4 bins, all known, within
+    ``delta / 2`` of each other, sharing at most an end bin with each ``taken`` pick (of
+    :func:`pick_segments`); the first of equal lengths in pair order. Returns first bins, last bins and
+    lengths in bins ``[S]`` (length 0: none), as :func:`pick_segments` would over the pairs' lengths.
+
+    No pair is scored: a stretch from bin ``a`` may end anywhere up to its stable reach, and a taken
+    pick ``lo..hi`` caps that end at ``lo`` for every ``a < hi`` (a stretch starting at or after ``hi``
+    is clear of it). The longest stretch from ``a`` ends at that cap, and the first ``a`` with the
+    longest is the first such pair.
+    """
+    S, nb = x.shape
+    pa, pb = pairs(nb)
+    first = np.arange(nb)
+    cap = _stable_reach(x, np.asarray(delta, np.float64)[:, None] / 2)
+    for best, val in taken:
+        lo, hi = np.where(val > 0, pa[best], nb), np.where(val > 0, pb[best], -1)   # no pick: no cap
+        cap = np.where(first < hi[:, None], np.minimum(cap, lo[:, None]), cap)
+    length = cap - first
+    a = np.argmax(length, axis=1)
+    n = length[np.arange(S), a]
+    return a, a + n, np.where(n >= 3, n, 0).astype(np.float64)
 
 
 def pick_segments(score: np.ndarray, nb: int, k: int,
@@ -186,6 +203,12 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
     reported itself. Same result as one call per known run.
     """
     N, L = x.shape
+    if height is not None:
+        with np.errstate(invalid="ignore"):
+            live = np.flatnonzero((x >= height).any(axis=1))
+        if live.size < N:   # a row with no sample at its height has no peak: search the others only (rows are independent)
+            rows, idx, prom = batched_extrema(x[live], prominence, max_width, height[live])
+            return live[rows], idx, prom
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)

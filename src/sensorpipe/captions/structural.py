@@ -22,13 +22,15 @@ enumerated for all windows and channels of a unit at once.
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 import numpy as np
 
 from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt,
                                       register_caption_level, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
-                                          extremum_holds, pairs, pick_segments, trend_scores)
+                                          extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
 from sensorpipe.captions.statistical import batch_moments
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
@@ -108,8 +110,9 @@ class StructuralLevel(CaptionLevel):
         kept_all = []
         for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
             cov = covered[i]
-            kept = sorted((t for t in found[i] if cov[t[2]]), key=lambda t: -t[0])[:cfg.max_claims]
-            kept.sort(key=lambda t: (t[2], t[3], t[1]))
+            # strongest first (reverse keeps equal scores in finding order, as a key of -score does), then in order
+            kept = sorted([t for t in found[i] if cov[t[2]]], key=itemgetter(0), reverse=True)[:cfg.max_claims]
+            kept.sort(key=itemgetter(2, 3, 1))
             kept_all.append(kept)
         # the local clock of every stated start and end in one gather (not a numpy scalar, or a row, per claim)
         rows = [i for i, kept in enumerate(kept_all) for _ in kept]
@@ -139,22 +142,26 @@ class StructuralLevel(CaptionLevel):
         """Changing trends (strongest first) then one stable stretch, for all windows and channels at once."""
         N, nb, C = bm.shape
         x = np.ascontiguousarray(bm.transpose(0, 2, 1)).reshape(N * C, nb)   # series s = window * C + channel
-        trend, stable = trend_scores(x, np.tile(delta, N))
-        picks = pick_segments(trend, nb, self.cfg.structural.max_trends)
-        stretch = pick_segments(stable, nb, 1, picks)
-        pa, pb = (v.tolist() for v in pairs(nb))
+        deltas = np.tile(delta, N)
+        picks = pick_segments(trend_scores(x, deltas), nb, self.cfg.structural.max_trends)
+        pa, pb = pairs(nb)
         series = x.tolist()                                      # [N * C][bins] as Python floats
-        for (best, val), is_stable in [(p, False) for p in picks] + [(p, True) for p in stretch]:
+        for best, val in picks:
             chosen = np.flatnonzero(val > 0)
-            for s, p, score in zip(chosen.tolist(), best[chosen].tolist(), val[chosen].tolist()):
+            for s, a, b, score in zip(chosen.tolist(), pa[best[chosen]].tolist(), pb[best[chosen]].tolist(),
+                                      val[chosen].tolist()):
                 i, c = divmod(s, C)
-                a, b, x_s = pa[p], pb[p], series[s]
-                start, end = a * B, min((b + 1) * B, W)
-                if is_stable:
-                    found[i].append((score / 4, "stable", js[c], start, end, sum(x_s[a:b + 1]) / (b + 1 - a), None))
-                else:   # a trend's change is at least delta (> 0) either way: its sign says which
-                    kind = "increasing" if x_s[b] > x_s[a] else "decreasing"
-                    found[i].append((score, kind, js[c], start, end, x_s[a], x_s[b]))
+                x_s = series[s]      # a trend's change is at least delta (> 0) either way: its sign says which
+                found[i].append((score, "increasing" if x_s[b] > x_s[a] else "decreasing", js[c], a * B,
+                                 min((b + 1) * B, W), x_s[a], x_s[b]))
+        first, last, length = pick_stable(x, deltas, picks)
+        chosen = np.flatnonzero(length > 0)
+        for s, a, b, score in zip(chosen.tolist(), first[chosen].tolist(), last[chosen].tolist(),
+                                  length[chosen].tolist()):
+            i, c = divmod(s, C)
+            x_s = series[s]
+            found[i].append((score / 4, "stable", js[c], a * B, min((b + 1) * B, W),
+                             sum(x_s[a:b + 1]) / (b + 1 - a), None))
 
     def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
