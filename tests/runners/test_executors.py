@@ -76,6 +76,16 @@ for run in range(2):   # a second run in the same process forks too: the first l
         out = pool.map(_pid_and_square, [(i,) for i in range(40)], "test")
     assert [sq for _, sq in out] == [i * i for i in range(40)]
     assert os.getpid() not in {pid for pid, _ in out}                # every unit ran in a worker
+
+# what a later pass needs is imported here during the first pass; the next pass runs in fresh forks that have it
+def has(name): return os.getpid(), name in sys.modules
+with MultiprocessRunner(2, warm=("xml.dom.minidom", "no_such_module_here")) as pool:
+    first = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+    second = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+    third = pool.map(has, [("xml.dom.minidom",)] * 4, "test")   # nothing new imported: the same workers
+assert not any(h for _, h in first) and all(h for _, h in second), (first, second)
+assert not {p for p, _ in first} & {p for p, _ in second} and {p for p, _ in third} <= {p for p, _ in second}
+assert pool.forks == 2 and "xml.dom.minidom" in sys.modules     # a failed warm import is left to its stage
 print("ok")
 """
 

@@ -83,7 +83,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     out = Path(cfg.output_dir)
     ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
     # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
-    with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method) as pool:  # workers warm up
+    with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                 warm=("sensorpipe.runners._warm",)) as pool:
         adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
         units = [u for a in adapters for u in a.list_units()]
         seconds = {"plan": time.perf_counter() - t0}

@@ -6,6 +6,7 @@ merge, record order, shard cut) is identical whichever runner ran.
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import sys
 import threading
@@ -109,9 +110,12 @@ class MultiprocessRunner(LocalRunner):
 
     Under ``fork`` (what ``auto`` picks where it is safe: :func:`resolve_start_method`) the
     workers are copies of this process, pipeline imported, and start in a few milliseconds.
+    What the later passes need (``warm``: module names) is imported by this process in a
+    background thread while the workers run the first pass; the next :meth:`map` then forks
+    fresh workers that have it (instead of each worker importing it, on the critical path).
 
     Under ``forkserver`` (or ``spawn``) a fresh process first imports the
-    pipeline (about a second; workers are then cheap forks of it). The pool
+    pipeline and ``warm`` (about a second; workers are then cheap forks of it). The pool
     starts in a background thread and :meth:`map` runs units in this process
     until the workers are up, then hands the rest to them. The stages are
     pure functions of their arguments, so the output does not depend on who ran a unit.
@@ -119,12 +123,16 @@ class MultiprocessRunner(LocalRunner):
 
     name = "multiprocess"
 
-    def __init__(self, workers: int, start_method: str = "auto") -> None:
+    def __init__(self, workers: int, start_method: str = "auto", warm: tuple[str, ...] = ()) -> None:
         self.workers = workers
         self.start_method = resolve_start_method(start_method)  # before any thread of ours starts
+        self.warm = tuple(warm)
+        self.forks = 0                   # pools forked so far (fork: one per pass that needed new imports)
         self._pool: Any = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
+        self._warming: threading.Thread | None = None
+        self._modules_at_fork = 0
         if self.start_method == "fork":
             self._start()
         else:
@@ -134,9 +142,10 @@ class MultiprocessRunner(LocalRunner):
         try:
             ctx = mp.get_context(self.start_method)
             if self.start_method == "forkserver":
-                ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features",
-                                            "sensorpipe.runners._warm"])
+                ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
+            self._modules_at_fork = len(sys.modules)
             self._pool = ctx.Pool(self.workers, initializer=_worker_init)
+            self.forks += 1
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
             self._error = e
         finally:
@@ -149,14 +158,45 @@ class MultiprocessRunner(LocalRunner):
                 from self._error
         return self._pool
 
+    def _warm_up(self) -> None:
+        """Fork only, once: import ``warm`` here in a background thread while the workers are busy."""
+        if self.start_method != "fork" or not self.warm or self._warming is not None:
+            return
+
+        def imports() -> None:
+            for name in self.warm:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the stage that needs it imports it again and reports the error
+                    pass
+
+        self._warming = threading.Thread(target=imports, name="sensorpipe-warm-up", daemon=True)
+        self._warming.start()
+
+    def _refork_if_imports_grew(self) -> None:
+        """Fork only, between passes (the pool is idle): once the warm-up is done, fork fresh workers when
+        this process imported modules since the last fork, so they need not import them one by one."""
+        if self._warming is not None:
+            self._warming.join()           # no thread may be running (or hold the import lock) at a fork
+        if self._pool is None or self._error is not None or len(sys.modules) == self._modules_at_fork:
+            return
+        self._pool.close()
+        self._pool.join()                  # its handler threads end too
+        self._pool = None
+        self._start()
+
     def map(self, fn, items, desc):
+        if self.start_method == "fork":
+            self._refork_if_imports_grew()
         out: list[Any] = []
         with tqdm(total=len(items), desc=desc, unit="unit", leave=False, disable=None) as bar:
             while len(out) < len(items) and not self._ready.is_set():  # the pool is starting: work meanwhile
                 out.append(fn(*items[len(out)]))
                 bar.update()
             if len(out) < len(items):
-                for r in self._started_pool().imap(_star, [(fn, a) for a in items[len(out):]], chunksize=1):
+                results = self._started_pool().imap(_star, [(fn, a) for a in items[len(out):]], chunksize=1)
+                self._warm_up()            # the workers run this pass; the next one forks with the imports
+                for r in results:
                     out.append(r)
                     bar.update()
         return out
@@ -167,6 +207,8 @@ class MultiprocessRunner(LocalRunner):
 
     def close(self) -> None:
         self._ready.wait()
+        if self._warming is not None:
+            self._warming.join()
         if self._pool is not None:
             self._pool.close()
             self._pool.join()
@@ -176,5 +218,5 @@ def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
     yield from tqdm(it, total=total, desc=desc, unit="unit", leave=False, disable=None)
 
 
-def make_runner(name: str, workers: int, start_method: str = "auto") -> LocalRunner:
-    return MultiprocessRunner(workers, start_method) if name == "multiprocess" else LocalRunner()
+def make_runner(name: str, workers: int, start_method: str = "auto", warm: tuple[str, ...] = ()) -> LocalRunner:
+    return MultiprocessRunner(workers, start_method, warm) if name == "multiprocess" else LocalRunner()
