@@ -56,7 +56,7 @@ def _import_libraries() -> float:
     return time.perf_counter() - t
 
 
-def _config(root: Path, out: Path, runner: str, workers: int) -> Path:
+def _config(root: Path, out: Path, runner: str, workers: int, start_method: str) -> Path:
     demo = synthetic.pipeline_config()
     cfg = {
         "sources": [demo["sources"][0]],
@@ -64,7 +64,7 @@ def _config(root: Path, out: Path, runner: str, workers: int) -> Path:
                      "eda_level", "skin_temperature"],
         "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight", "max_missing_ratio": 0.9},
         "output": {"dir": str(out), "name": "bench", "target_shard_mb": 64.0},
-        "runner": {"name": runner, "workers": workers},
+        "runner": {"name": runner, "workers": workers, "start_method": start_method},
         "privacy": {"pseudonymize": True, "key_file": str(root / "bench.key")},
     }
     (root / "bench.key").write_text("bench-key-0123456789abcdef")
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--runner", choices=("local", "multiprocess"), default="multiprocess")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--start-method", choices=("auto", "fork", "forkserver", "spawn"), default="auto",
+                    help="how multiprocess workers start (runner.start_method)")
     ap.add_argument("--dir", default=".bench")
     args = ap.parse_args(argv)
 
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     gen_s = time.perf_counter() - t
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)
-    config = _config(root / "cohort", out, args.runner, args.workers)
+    config = _config(root / "cohort", out, args.runner, args.workers, args.start_method)
     t = time.perf_counter()
     r = run_pipeline(str(config))
     wall = time.perf_counter() - t
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_child = max((u.peak_rss_mib for u in r.units), default=0.0)  # workers report their own peak
     print(f"machine      {platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(f"cohort       {args.participants} participants x {args.days} days (generated/reused in {gen_s:.1f} s, not timed)")
-    print(f"runner       {args.runner} ({cores} worker{'s' if cores > 1 else ''})")
+    print(f"runner       {r.runner}")
     print(f"input        {obs:,} observations ({r.rows_in:,} rows, {r.raw_samples_in:,} raw samples)")
     print(f"imports      {imports_s:.2f} s of library imports before the timed run (once per process, not timed)")
     print(f"wall         {wall:.2f} s end to end")

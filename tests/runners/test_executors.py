@@ -72,8 +72,9 @@ with tqdm(total=3, disable=False, file=io.StringIO()) as bar:   # a drawn bar (o
 assert threading.active_count() == 1, threading.enumerate()
 for run in range(2):   # a second run in the same process forks too: the first left no thread behind
     with MultiprocessRunner(2) as pool:
-        assert pool.start_method == "fork" and pool._ready.is_set()   # no background start: the pool is up
+        assert pool.start_method == "fork" and pool.forks == 0   # forked at the first map, with its imports
         out = pool.map(_pid_and_square, [(i,) for i in range(40)], "test")
+        assert pool.forks == 1
     assert [sq for _, sq in out] == [i * i for i in range(40)]
     assert os.getpid() not in {pid for pid, _ in out}                # every unit ran in a worker
 

@@ -62,6 +62,7 @@ class RunResult:
     report: str
     seconds: dict[str, float] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)   # summed over units (worker CPU-ish time)
+    runner: str = ""                # which runner ran it, and how its workers started
     units: list[UnitSummary] = field(default_factory=list, repr=False)
 
     @property
@@ -117,7 +118,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
             windows_kept=sum(u.windows_kept for u in summaries),
             windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
             metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
-            stage_seconds=stage_seconds, units=summaries)
+            stage_seconds=stage_seconds, units=summaries, runner=pool.describe())
         from sensorpipe.quality.record import build_run_record
         from sensorpipe.quality.report import write_report
 

@@ -28,6 +28,9 @@ class LocalRunner:
 
     name = "local"
 
+    def describe(self) -> str:
+        return "local (this process)"
+
     def map(self, fn: Callable[..., Any], items: list[Any], desc: str) -> list[Any]:
         return list(_progress((fn(*a) for a in items), len(items), desc))
 
@@ -133,10 +136,11 @@ class MultiprocessRunner(LocalRunner):
         self._ready = threading.Event()
         self._warming: threading.Thread | None = None
         self._modules_at_fork = 0
-        if self.start_method == "fork":
-            self._start()
-        else:
+        if self.start_method != "fork":   # fork: at the first map or submit, with what is imported by then
             threading.Thread(target=self._start, name="sensorpipe-pool-start", daemon=True).start()
+
+    def describe(self) -> str:
+        return f"multiprocess ({self.workers} workers, {self.start_method}; {self.forks} pool(s) started)"
 
     def _start(self) -> None:
         try:
@@ -173,21 +177,22 @@ class MultiprocessRunner(LocalRunner):
         self._warming = threading.Thread(target=imports, name="sensorpipe-warm-up", daemon=True)
         self._warming.start()
 
-    def _refork_if_imports_grew(self) -> None:
-        """Fork only, between passes (the pool is idle): once the warm-up is done, fork fresh workers when
-        this process imported modules since the last fork, so they need not import them one by one."""
+    def _fork_pool(self) -> None:
+        """Fork only, before a pass (the pool is idle): fork the workers, or, once the warm-up is done, fork
+        fresh ones when this process imported modules since the last fork, so they need not import them."""
         if self._warming is not None:
             self._warming.join()           # no thread may be running (or hold the import lock) at a fork
-        if self._pool is None or self._error is not None or len(sys.modules) == self._modules_at_fork:
+        if self._ready.is_set() and (self._error is not None or len(sys.modules) == self._modules_at_fork):
             return
-        self._pool.close()
-        self._pool.join()                  # its handler threads end too
-        self._pool = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()              # its handler threads end too
+            self._pool = None
         self._start()
 
     def map(self, fn, items, desc):
         if self.start_method == "fork":
-            self._refork_if_imports_grew()
+            self._fork_pool()
         out: list[Any] = []
         with tqdm(total=len(items), desc=desc, unit="unit", leave=False, disable=None) as bar:
             while len(out) < len(items) and not self._ready.is_set():  # the pool is starting: work meanwhile
@@ -203,10 +208,13 @@ class MultiprocessRunner(LocalRunner):
 
     def submit(self, fn, args):
         """Start ``fn(*args)`` in a worker; ``.result()`` waits for it (and raises its error)."""
+        if self.start_method == "fork" and not self._ready.is_set():
+            self._fork_pool()              # the first call: later submits share the pool (tasks may be in flight)
         return _Pending(self._started_pool().apply_async(_star, ((fn, args),)))
 
     def close(self) -> None:
-        self._ready.wait()
+        if self.start_method != "fork":
+            self._ready.wait()             # the background start
         if self._warming is not None:
             self._warming.join()
         if self._pool is not None:
