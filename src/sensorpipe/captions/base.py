@@ -26,9 +26,10 @@ from sensorpipe.plugins import lookup, register_named
 DAY_MIN = 1440
 
 
-@dataclass
+@dataclass(slots=True)
 class Claim:
-    """One stated fact: ``kind`` picks the template family, ``data`` holds the values as stated."""
+    """One stated fact: ``kind`` picks the template family, ``data`` holds the values as stated (slots: a unit
+    makes hundreds, each without an attribute dict)."""
 
     level: str
     kind: str
@@ -161,6 +162,11 @@ def channel_text(channel: str) -> tuple[str, str]:
 _SPECS = tuple(f",.{d}f" for d in range(16))
 
 
+def fmt_spec(decimals: int) -> str:
+    """The format spec of :func:`fmt` (for a caller formatting several numbers with the same decimals)."""
+    return _SPECS[decimals] if 0 <= decimals < 16 else f",.{decimals}f"
+
+
 def fmt(x: float, decimals: int) -> str:
     return format(x, _SPECS[decimals] if 0 <= decimals < 16 else f",.{decimals}f")
 
@@ -202,10 +208,10 @@ class CaptionLevel:
 
     def render(self, claims: list[Claim]) -> str:
         """The level's text: one sentence per claim, in order."""
-        return " ".join(self.sentence(c) for c in claims)
+        return " ".join([self.sentence(c) for c in claims])
 
     def sentence(self, claim: Claim) -> str:
-        text = self.templates[claim.kind][claim.template].format(**self.fields(claim))
+        text = self.templates[claim.kind][claim.template].format_map(self.fields(claim))
         return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
     def check(self, claim: Claim, batch: CaptionBatch) -> str | None:

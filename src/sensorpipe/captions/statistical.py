@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, fmt, label,
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, fmt_spec, label,
                                       register_caption_level, tolerance)
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
@@ -144,11 +144,11 @@ class StatisticalLevel(CaptionLevel):
         name, unit = channel_text(d["channel"])
         if claim.kind == "categories":
             return {"label": name, "n": f"{d['n']:,}",
-                    "shares": ", ".join(f"{k} {v}%" for k, v in d["shares"].items())}
-        dec = d["decimals"]
-        total = f", {fmt(d['total'], dec)} {unit.split('/')[0]} in total" if "total" in d else ""
-        return {"label": name, "unit": unit, "n": f"{d['n']:,}", "total": total, "mean": fmt(d["mean"], dec),
-                "min": fmt(d["min"], dec), "max": fmt(d["max"], dec), "std": fmt(d["std"], dec)}
+                    "shares": ", ".join([f"{k} {v}%" for k, v in d["shares"].items()])}
+        spec = fmt_spec(d["decimals"])
+        total = f", {format(d['total'], spec)} {unit.split('/')[0]} in total" if "total" in d else ""
+        return {"label": name, "unit": unit, "n": f"{d['n']:,}", "total": total, "mean": format(d["mean"], spec),
+                "min": format(d["min"], spec), "max": format(d["max"], spec), "std": format(d["std"], spec)}
 
     def render(self, claims: list[Claim]) -> str:
         """Grouped: ``Heart: <phrase>; <phrase>. Activity: ...`` then the missing channels."""

@@ -27,7 +27,7 @@ from operator import itemgetter
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt,
+from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt, fmt_spec,
                                       register_caption_level, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
@@ -194,7 +194,8 @@ class StructuralLevel(CaptionLevel):
         if "v" in d:
             f["v"] = fmt(d["v"], d["decimals"])
         else:
-            f["v0"], f["v1"] = fmt(d["v0"], d["decimals"]), fmt(d["v1"], d["decimals"])
+            spec = fmt_spec(d["decimals"])
+            f["v0"], f["v1"] = format(d["v0"], spec), format(d["v1"], spec)
         return f
 
     def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
