@@ -195,3 +195,21 @@ def test_pipeline_with_every_method_stores_and_inverts_its_parameters(local_run,
             np.testing.assert_allclose(va[inside], vb[inside], rtol=1e-5, atol=2e-3)
             checked += int(inside.sum())
     assert checked > 1000
+
+
+def test_transformed_moments_cover_the_transformed_channels_and_reuse_the_raw_ones_elsewhere():
+    x, obs = _data(3)
+    x, obs = x.reshape(40, 100, 5), obs.reshape(40, 100, 5)
+    x[0, :7, 3], obs[0, :7, 3] = -1.0, True          # log1p(-1) = -inf: observed, but not a finite log
+    st = FitStats.of(x, obs, CHANNELS, _cfg())
+    for j in (0, 1, 2, 4):                            # no transform: the raw moments, bit for bit
+        assert [getattr(st.transformed, f)[j] for f in ("count", "mean", "m2", "min", "max")] == \
+               [getattr(st.raw, f)[j] for f in ("count", "mean", "m2", "min", "max")]
+    steps = x[..., 3][obs[..., 3]].astype(np.float64)
+    with np.errstate(divide="ignore"):
+        logs = np.log1p(steps)
+    logs = logs[np.isfinite(logs)]
+    assert st.raw.count[3] == steps.size and st.transformed.count[3] == logs.size == steps.size - 7
+    np.testing.assert_allclose([st.transformed.mean[3], st.transformed.m2[3], st.transformed.min[3],
+                                st.transformed.max[3]],
+                               [logs.mean(), ((logs - logs.mean()) ** 2).sum(), logs.min(), logs.max()], rtol=1e-12)

@@ -125,15 +125,20 @@ class FitStats:
         transforming = [j for j, (method, _) in enumerate(channel_specs(channels, cfg))
                         if type(get_normalizer(method)).transform is not Normalizer.transform]
         transformed = raw
-        if transforming:  # only then a second pass over transformed values (e.g. log1p)
-            t = values.astype(np.float64, copy=True)
-            ok = observed.copy()
-            for j in transforming:  # one iteration per transformed channel
-                norm = get_normalizer(channel_specs(channels, cfg)[j][0])
+        if transforming and cm:  # a second pass over the transformed channels only (e.g. log1p)
+            x, o = cm
+            specs = channel_specs(channels, cfg)
+            t = np.empty((len(transforming), x.shape[1]))
+            ok = o[transforming]
+            for k, j in enumerate(transforming):  # one iteration per transformed channel
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    t[..., j] = norm.transform(np.where(observed[..., j], t[..., j], 0.0))
-                ok[..., j] &= np.isfinite(t[..., j])
-            transformed = RunningStats.of(t, ok)
+                    t[k] = get_normalizer(specs[j][0]).transform(np.where(o[j], x[j].astype(np.float64), 0.0))
+                ok[k] &= np.isfinite(t[k])
+            part = RunningStats.of_channel_major(t, ok)
+            # the other channels' transformed moments are their raw ones (same values in float64, same order)
+            transformed = RunningStats(*(np.array(a, copy=True) for a in (raw.count, raw.mean, raw.m2, raw.min, raw.max)))
+            for field_name in ("count", "mean", "m2", "min", "max"):
+                getattr(transformed, field_name)[transforming] = getattr(part, field_name)
         return cls(raw, transformed, HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins, channel_major=cm))
 
     def merge(self, other: "FitStats") -> "FitStats":
