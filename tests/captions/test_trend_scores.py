@@ -75,6 +75,30 @@ def test_scores_and_picks_equal_the_pair_by_pair_definitions():
             assert float(length[s]) == v1 and (v1 == 0 or (first[s], last[s]) == (a1, b1)), (trial, s)
 
 
+def test_picks_without_the_keep_table_equal_the_table(monkeypatch):
+    """Many bins (a short bin_min): the overlap table would be pairs squared; picks compare pairs per series."""
+    from sensorpipe.captions import segments
+
+    rng = np.random.default_rng(12)
+    nb = 40
+    x = np.cumsum(rng.normal(0, 3, (6, nb)), axis=1).round(0)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    delta = np.full(6, 4.0)
+    trend = trend_scores(x, delta)
+    with_table = pick_segments(trend, nb, 3)
+    stretch = pick_stable(x, delta, with_table)
+    segments._pair_plan.cache_clear()
+    monkeypatch.setattr(segments, "_KEEP_TABLE_MAX_PAIRS", 10)
+    try:
+        assert segments._pair_plan(nb)[-1] is None
+        without = pick_segments(trend, nb, 3)
+        assert all(np.array_equal(a, b) for p, q in zip(with_table, without) for a, b in zip(p, q))
+        assert all(np.array_equal(a, b) for a, b in zip(stretch, pick_stable(x, delta, without)))
+        assert sum(int((val > 0).sum()) for _, val in without) > 6      # real picks were compared
+    finally:
+        segments._pair_plan.cache_clear()
+
+
 def test_reaches_stop_at_unknown_bins_and_reversals():
     x = np.array([[0.0, 10.0, 20.0, 14.0, 30.0, np.nan, 40.0, 50.0, 60.0, 60.0]])
     trend = trend_scores(x, np.array([10.0]))

@@ -49,21 +49,29 @@ def pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+#: the keep table of :func:`_pair_plan` is (pairs + 1) x pairs bools: 4 MiB at this size (64 bins)
+_KEEP_TABLE_MAX_PAIRS = 2048
+
+
 @lru_cache(maxsize=8)
 def _pair_plan(nb: int) -> tuple[np.ndarray, ...]:
     """Constants of :func:`trend_scores` and :func:`pick_segments` for ``nb`` bins (read-only, cached).
 
     ``counts``: pairs per first bin (pairs are first-bin-major, so ``np.repeat(v, counts)`` is ``v[a]``
     without a gather); ``keep[q]``: the pairs that share at most an end bin with pair ``q`` (the row
-    after the last pair keeps every pair: "no pick").
+    after the last pair keeps every pair: "no pick"), or None when that table would be large (pairs
+    squared: many bins, e.g. a short ``bin_min``).
     """
     a, b = pairs(nb)
     counts = np.bincount(a, minlength=nb - 1)
     ends = b.astype(np.int16 if nb < 2 ** 15 else np.int64)     # compared with reaches of the same type
     tight = 1e-3 * (b - a)
-    keep = np.ones((a.size + 1, a.size), bool)
-    keep[:-1] = ~((a[None, :] < b[:, None]) & (b[None, :] > a[:, None]))
-    for arr in (a, b, counts, ends, tight, keep):
+    keep = None
+    if a.size <= _KEEP_TABLE_MAX_PAIRS:
+        keep = np.ones((a.size + 1, a.size), bool)
+        keep[:-1] = ~((a[None, :] < b[:, None]) & (b[None, :] > a[:, None]))
+        keep.flags.writeable = False
+    for arr in (a, b, counts, ends, tight):
         arr.flags.writeable = False
     return a, b, counts, ends, tight, keep
 
@@ -169,13 +177,22 @@ def pick_segments(score: np.ndarray, nb: int, k: int,
 
     Returns ``(pair index [S], score [S])`` per pick; a score of 0 means no segment. Excluding the
     segments a pick overlaps is one row gather of the cached ``keep`` table and a multiply (the scores
-    are finite and non-negative, so a multiply by 0/1 is exact).
+    are finite and non-negative, so a multiply by 0/1 is exact); with too many pairs for a table, the
+    same pairs are compared per series.
     """
     S, P = score.shape
-    keep = _pair_plan(nb)[-1]
+    pa, pb, *_, keep = _pair_plan(nb)
+
+    def exclude(best: np.ndarray, val: np.ndarray) -> None:
+        if keep is not None:
+            np.multiply(score, keep[np.where(val > 0, best, P)], out=score)
+        else:     # the same pairs, compared per series (no table)
+            lo, hi = pa[best][:, None], pb[best][:, None]
+            np.copyto(score, 0.0, where=(pa < hi) & (pb > lo) & (val > 0)[:, None])
+
     score = score.copy() if taken or k > 1 else score
     for best, val in taken:
-        score *= keep[np.where(val > 0, best, P)]
+        exclude(best, val)
     rows = np.arange(S)
     out = []
     for n in range(k):
@@ -183,7 +200,7 @@ def pick_segments(score: np.ndarray, nb: int, k: int,
         val = score[rows, best]
         out.append((best, val))
         if n + 1 < k:
-            score *= keep[np.where(val > 0, best, P)]
+            exclude(best, val)
     return out
 
 
