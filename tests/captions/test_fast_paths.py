@@ -39,10 +39,14 @@ def test_category_shares_of_every_window_at_once_equal_one_window_at_a_time():
         want = category_shares(np.round(values[i, observed[i, :, 0], 0]).astype(np.int64), K)
         assert got[i] == [(int(k), int(want[k])) for k in np.argsort(-want, kind="stable")], i
     assert [v for _, v in got[0]] == [0] * K
-    values[3, 0, 0], observed[3, 0, 0] = K, True               # a code past the categories: the per-window path
-    got = StatisticalLevel._shares(batch, 0, K)
+    for i in range(N):
+        assert StatisticalLevel._window_shares(batch, i, 0, K) == got[i]
+    values[3, 0, 0], observed[3, 0, 0] = K, True               # a code past the categories: window by window
+    assert StatisticalLevel._shares(batch, 0, K) is None
     want = category_shares(np.round(values[3, observed[3, :, 0], 0]).astype(np.int64), K)
-    assert len(want) == K + 1 and got[3] == [(int(k), int(want[k])) for k in np.argsort(-want, kind="stable")]
+    assert len(want) == K + 1
+    assert StatisticalLevel._window_shares(batch, 3, 0, K) == [(int(k), int(want[k]))
+                                                                for k in np.argsort(-want, kind="stable")]
 
 
 def test_bouts_of_every_window_at_once_use_each_windows_own_criterion():
@@ -66,3 +70,19 @@ def test_bouts_of_every_window_at_once_use_each_windows_own_criterion():
     assert level._bouts(batch, 2) == []
     for i in range(3):   # the same as the window on its own
         assert level._bouts(batch.window(i), 0) == level._bouts(batch, i)
+
+
+def test_a_bad_code_in_a_window_that_states_no_shares_raises_nothing():
+    from sensorpipe import channels as registry
+    from sensorpipe.config import CaptionConfig
+
+    W, K = 100, len(registry.get("sleep_stage").categories)
+    values = np.full((2, W, 1), 1.0, np.float32)
+    observed = np.zeros((2, W, 1), bool)
+    observed[0] = True                          # window 0: every minute light sleep
+    observed[1, :2] = True
+    values[1, :2] = -3.0                        # window 1: 2 minutes (under min_coverage) with a bad code
+    batch = CaptionBatch(values, observed, ("sleep_stage",), np.zeros((2, W), np.int64))
+    first, second = StatisticalLevel(CaptionConfig()).claims(batch)
+    assert first[0].data["shares"] == {registry.get("sleep_stage").categories[1]: 100} and K > 1
+    assert second[0].kind == "missing" and second[0].data["observed_min"] == [2]

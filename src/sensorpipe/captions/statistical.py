@@ -102,9 +102,10 @@ class StatisticalLevel(CaptionLevel):
                     continue
                 if spec.categories:
                     cats = spec.categories
+                    stated_shares = shares[j][i] if shares[j] is not None else self._window_shares(batch, i, j, len(cats))
                     claims.append(Claim(name, "categories", {
                         "channel": ch, "group": spec.caption_group, "n": n,
-                        "shares": {cats[k]: v for k, v in shares[j][i] if v > 0}}))
+                        "shares": {cats[k]: v for k, v in stated_shares if v > 0}}))
                     continue
                 mean, lo, hi, std, total = row[j]
                 data = {"channel": ch, "group": spec.caption_group, "n": n, "decimals": decs[j],
@@ -120,15 +121,21 @@ class StatisticalLevel(CaptionLevel):
         return out
 
     @staticmethod
-    def _shares(batch: CaptionBatch, j: int, n_categories: int) -> list[list[tuple[int, int]]]:
-        """:func:`category_shares` of channel ``j`` in every window at once, as ``(category, percent)`` in the
-        order stated (largest first, ties in category order): one bincount over the unit, not one per window.
-        Codes outside the categories go to the per-window function (and its error)."""
+    def _window_shares(batch: CaptionBatch, i: int, j: int, n_categories: int) -> list[tuple[int, int]]:
+        """:func:`category_shares` of channel ``j`` in window ``i`` as ``(category, percent)`` in the order stated
+        (largest first, ties in category order)."""
+        shares = category_shares(np.round(batch.values[i, batch.observed[i, :, j], j]).astype(np.int64), n_categories)
+        return [(int(k), int(shares[k])) for k in np.argsort(-shares, kind="stable")]
+
+    @staticmethod
+    def _shares(batch: CaptionBatch, j: int, n_categories: int) -> list[list[tuple[int, int]]] | None:
+        """:meth:`_window_shares` of every window at once: one bincount over the unit, not one per window.
+        None when a code falls outside the categories: the windows that state shares then go one at a time
+        (and meet that function's error, or state the extra code, as they would alone)."""
         obs = batch.observed[:, :, j]
         codes = np.round(np.where(obs, batch.values[:, :, j], 0)).astype(np.int64)
         if codes.size and (codes.min() < 0 or codes.max() >= n_categories):
-            rows = [category_shares(codes[i][obs[i]], n_categories) for i in range(len(codes))]
-            return [[(int(k), int(r[k])) for k in np.argsort(-r, kind="stable")] for r in rows]
+            return None
         N = codes.shape[0]
         flat = np.where(obs, codes + (np.arange(N) * (n_categories + 1))[:, None], N * (n_categories + 1) - 1)
         counts = np.bincount(flat.ravel(), minlength=N * (n_categories + 1)).reshape(N, n_categories + 1)[:, :-1]
