@@ -166,6 +166,9 @@ class MultiprocessRunner(LocalRunner):
         """Fork only, once: import ``warm`` here in a background thread while the workers are busy."""
         if self.start_method != "fork" or not self.warm or self._warming is not None:
             return
+        # Arrow (and its bundled mimalloc) must be loaded by this long-lived thread, never first by the
+        # short-lived warm-up thread: pyarrow 25 crashes when it was (apache/arrow#50471)
+        import pyarrow  # noqa: F401
 
         def imports() -> None:
             for name in self.warm:
