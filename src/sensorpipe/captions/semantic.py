@@ -32,7 +32,8 @@ def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray]
     j = batch.index(ch)
     if j is None:
         return None
-    return batch.values[i, :, j].astype(np.float64), batch.observed[i, :, j]
+    v_cm, o_cm = batch.channel_major()
+    return v_cm[i, j].astype(np.float64), o_cm[i, j]
 
 
 def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]]:
@@ -42,6 +43,7 @@ def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]
     active = np.zeros((N, batch.size_min), bool)
     criterion: list[str | None] = [None] * N
     todo = np.ones(N, bool)
+    v_cm, o_cm = batch.channel_major()     # a channel's minutes contiguous: 5x the gather across channels
     for ch, test, text in (("activity_intensity", lambda v: np.round(v) >= 2, "activity intensity moderate or above"),
                            ("steps", lambda v: v >= cfg.bout_steps_per_min - 1e-3,
                             f"at least {cfg.bout_steps_per_min:g} steps/min"),
@@ -49,10 +51,10 @@ def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]
         j = batch.index(ch)
         if j is None:
             continue
-        use = todo & batch.observed[:, :, j].any(axis=1)
+        use = todo & o_cm[:, j].any(axis=1)
         if not use.any():
             continue
-        v, obs = batch.values[use, :, j].astype(np.float64), batch.observed[use, :, j]
+        v, obs = v_cm[use, j].astype(np.float64), o_cm[use, j]
         active[use] = obs & test(np.where(obs, v, -np.inf))
         for i in np.flatnonzero(use).tolist():
             criterion[i] = text
@@ -137,7 +139,8 @@ class SemanticLevel(CaptionLevel):
         j = batch.index("sleep_stage")
         if j is None:
             return [[] for _ in range(len(batch))]
-        v, obs = batch.values[:, :, j].astype(np.float64), batch.observed[:, :, j]
+        v_cm, o_cm = batch.channel_major()
+        v, obs = v_cm[:, j].astype(np.float64), o_cm[:, j]
         code = np.round(np.where(obs, v, 0))     # whole numbers: in ASLEEP_CODES (1..4) is a range test
         asleep = obs & (code >= ASLEEP_CODES[0]) & (code <= ASLEEP_CODES[-1])
         c = self.cfg.semantic
@@ -157,7 +160,8 @@ class SemanticLevel(CaptionLevel):
         spans = bridged_runs_rows(active, c.bout_gap_min, c.bout_min_min)[0]
         j = batch.index("steps")
         if j is not None:
-            steps_v, steps_o = batch.values[:, :, j].astype(np.float64), batch.observed[:, :, j]
+            v_cm, o_cm = batch.channel_major()
+            steps_v, steps_o = v_cm[:, j].astype(np.float64), o_cm[:, j]
         out = []
         for i, (row, criterion) in enumerate(zip(spans, criteria)):   # one iteration per window with a bout
             if not row:

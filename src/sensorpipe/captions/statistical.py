@@ -132,8 +132,9 @@ class StatisticalLevel(CaptionLevel):
         """:meth:`_window_shares` of every window at once: one bincount over the unit, not one per window.
         None when a code falls outside the categories: the windows that state shares then go one at a time
         (and meet that function's error, or state the extra code, as they would alone)."""
-        obs = batch.observed[:, :, j]
-        codes = np.round(np.where(obs, batch.values[:, :, j], 0)).astype(np.int64)
+        v_cm, o_cm = batch.channel_major()      # the channel's minutes contiguous
+        obs = o_cm[:, j]
+        codes = np.round(np.where(obs, v_cm[:, j], 0)).astype(np.int64)
         if codes.size and (codes.min() < 0 or codes.max() >= n_categories):
             return None
         N = codes.shape[0]
