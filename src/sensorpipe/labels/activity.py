@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +38,7 @@ import pandas as pd
 from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
 from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
 from sensorpipe.labels.schema import ACTIVITIES, BY_NAME
+from sensorpipe.sources._memo import Memo, file_versions
 from sensorpipe.sources.base import SourceError, UnitRef, make_adapter
 
 #: (substring of the lower-cased native name, activity); first match wins, so specific words come first
@@ -106,13 +106,11 @@ class GarminSport(_BoutProcessor):
 
 
 def garmin_bouts(files: tuple[str, ...]) -> list[Interval]:
-    from sensorpipe.sources._garmin_common import sport_bouts
-    from sensorpipe.sources.garmin_activity import READERS
+    from sensorpipe.sources.garmin_activity import file_sport_bouts
 
     out = []
-    for f in files:  # one iteration per activity file
-        path = Path(f)
-        for s, e, sport in sport_bouts(READERS[path.suffix.lower()](path)):
+    for f in files:  # one iteration per activity file (each parsed once per process: the read stored its bouts)
+        for s, e, sport in file_sport_bouts(Path(f)):
             activity = activity_of(sport)
             if activity is not None:
                 out.append((s, e, activity))
@@ -225,17 +223,11 @@ def _instant(text: str, tz: str, path: Path, line: int, column: str) -> int:
 
 
 # --- per-process cache: the window labels and the events of a unit need the same bouts --------------------------
-_CACHE: dict[tuple, tuple[Interval, ...]] = {}
-_CACHE_SIZE = 8
+_CACHE = Memo(8)
 
 
 def _cached(unit: UnitRef, kind: str, read, extra_files: tuple[str, ...] = ()) -> list[Interval]:
     """``read()`` once per unit and file versions (paths, sizes, modification times) and options."""
-    stamps = tuple((f, st.st_size, st.st_mtime_ns) for f in (*unit.files, *extra_files) for st in [os.stat(f)])
-    key = (kind, unit.key, stamps, repr(sorted(unit.source.options.items())), unit.participant.tz,
-           repr(sorted(unit.participant.attributes.items())))
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = tuple(read())
-    return list(_CACHE[key])
+    key = (kind, unit.key, file_versions((*unit.files, *extra_files)), repr(sorted(unit.source.options.items())),
+           unit.participant.tz, repr(sorted(unit.participant.attributes.items())))
+    return list(_CACHE.get(key, lambda: tuple(read())))

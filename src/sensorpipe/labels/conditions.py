@@ -9,14 +9,12 @@ segments start and end mid-minute), -1 when no labelled sample falls in it;
 the same intervals become ``condition`` events on whole minutes.
 
 The segments are read once per subject and process (a real subject pickle is
-about 1 GB, and both the window labels and the events need them): the cache
-is keyed by the pickle's path, size and modification time and by the source
-options that place it in time.
+about 1 GB, and the read, the window labels and the events all need them):
+the adapter derives them while reading the subject and keeps them by the
+pickle's path, size and modification time and what places it in time.
 """
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
@@ -49,17 +47,7 @@ class WesadCondition(LabelProcessor):
 
 
 def wesad_segments(unit: UnitRef) -> list[Interval]:
-    """``(start_ns, end_ns, condition)`` of the unit's subject, read once per file version and placement."""
-    path = unit.files[0]
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime_ns, repr(sorted(unit.source.options.items())), unit.participant.tz,
-           unit.participant.attributes.get("start_utc", ""))
-    if key not in _CACHE:
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = tuple(make_adapter(unit.source, unit.base_dir).condition_segments(unit))
-    return list(_CACHE[key])
-
-
-_CACHE: dict[tuple, tuple[Interval, ...]] = {}
-_CACHE_SIZE = 4
+    """``(start_ns, end_ns, condition)`` of the unit's subject: derived by the unit's read in this process, else
+    from the pickle (:meth:`~sensorpipe.sources.wesad.WesadAdapter.condition_segments` keeps them per file
+    version and placement)."""
+    return make_adapter(unit.source, unit.base_dir).condition_segments(unit)

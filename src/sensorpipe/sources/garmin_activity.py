@@ -31,8 +31,9 @@ import pyarrow as pa
 
 from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources._garmin_common import Track, is_step_sport, to_float, track_tables
+from sensorpipe.sources._garmin_common import Track, is_step_sport, sport_bouts, to_float, track_tables
 from sensorpipe.sources._garmin_xml import read_gpx, read_tcx
+from sensorpipe.sources._memo import Memo, file_versions
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
 
 #: seconds from 1970-01-01 to the FIT epoch 1989-12-31 00:00 UTC
@@ -116,6 +117,15 @@ def _step_flags(sport: np.ndarray) -> np.ndarray:
 
 READERS = {".fit": read_fit, ".tcx": read_tcx, ".gpx": read_gpx}
 
+#: each file's sport bouts, stored by the read (a few per file): the ``garmin_sport`` labels need them too
+_BOUTS = Memo(4096)
+
+
+def file_sport_bouts(path: Path) -> list[tuple[int, int, str]]:
+    """``(start_utc_ns, end_utc_ns, sport)`` of the activity file (see ``sport_bouts``): from the unit's read
+    in this process when the file is unchanged since, else parsed here."""
+    return _BOUTS.get(file_versions([path]), lambda: sport_bouts(READERS[path.suffix.lower()](path)))
+
 
 class GarminActivityAdapter(SourceAdapter):
     """Garmin FIT/TCX/GPX activity files; heart rate, distance per minute and running steps."""
@@ -162,5 +172,7 @@ class GarminActivityAdapter(SourceAdapter):
         parts: list[pa.Table] = []
         for f in unit.files:
             path = Path(f)
-            parts.extend(track_tables(READERS[path.suffix.lower()](path), unit.participant, path))
+            track = READERS[path.suffix.lower()](path)
+            _BOUTS.put(file_versions([path]), sport_bouts(track))
+            parts.extend(track_tables(track, unit.participant, path))
         return UnitInput(unit, parts)

@@ -65,6 +65,7 @@ import pyarrow as pa
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources import _recording_start
+from sensorpipe.sources._memo import Memo, file_versions
 from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
 from sensorpipe.sources.opensignals import read_header
 
@@ -135,6 +136,10 @@ class WesadAdapter(SourceAdapter):
         path = Path(unit.files[0])
         data = load_subject(path, self.root)
         start_ns = self._start_ns(unit, path)
+        try:   # the condition labels need the label stream too: derived here, not by unpickling again
+            _SEGMENTS.put(self._segments_key(unit, path), label_segments(data["label"], start_ns, CHEST_HZ, str(path)))
+        except SourceError:
+            pass   # a bad label stream is reported by the condition labels (condition_segments), not by the read
         signals = []
         for device, key in USED[self.options.prefer]:
             kind, native_unit, rate, _ = SIGNALS[(device, key)]
@@ -150,9 +155,20 @@ class WesadAdapter(SourceAdapter):
         and 7 give no segment; any other id is an error naming the file.
         """
         path = Path(unit.files[0])
-        label = load_subject(path, self.root)["label"]
-        start_ns = self._start_ns(unit, path)
-        return label_segments(label, start_ns, CHEST_HZ, str(path))
+
+        def from_pickle() -> list[tuple[int, int, str]]:
+            return label_segments(load_subject(path, self.root)["label"], self._start_ns(unit, path), CHEST_HZ, str(path))
+
+        return list(_SEGMENTS.get(self._segments_key(unit, path), from_pickle))
+
+    def _segments_key(self, unit: UnitRef, pkl: Path) -> tuple:
+        """What places a subject's segments: the pickle's version, and the start (options, the participant's
+        zone and start_utc, the RespiBAN header's version when the start comes from it)."""
+        files = [pkl]
+        if self.options.start_from == "respiban" and pkl.with_name(f"{pkl.stem}_respiban.txt").is_file():
+            files.append(pkl.with_name(f"{pkl.stem}_respiban.txt"))
+        return (file_versions(files), repr(sorted(self.source.options.items())), unit.participant.tz,
+                unit.participant.attributes.get("start_utc", ""))
 
     def _start_ns(self, unit: UnitRef, pkl: Path) -> int:
         if self.options.start_from == "respiban":
@@ -172,6 +188,10 @@ class WesadAdapter(SourceAdapter):
             raise SourceError(f"participants table {self.source.participants}: start_utc {text!r} of "
                               f"{unit.participant.participant_id} is not ISO 8601 with Z or an offset")
         return int(t_ns[0])
+
+
+#: condition segments per subject (small), stored by the read: a subject pickle is about 1 GB
+_SEGMENTS = Memo(64)
 
 
 def label_segments(label: np.ndarray, start_ns: int, rate_hz: float, where: str) -> list[tuple[int, int, str]]:
