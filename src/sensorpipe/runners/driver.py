@@ -83,6 +83,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
     ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+    code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
     # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
     with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
                                                  warm=("sensorpipe.runners._warm",)) as pool:
