@@ -17,7 +17,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter, lfilter_zi
+
+
+def lfilter(*args, **kwargs):
+    """``scipy.signal.lfilter``, imported on first use: importing the demo sources (for their config, as the
+    benchmark does) does not load scipy.signal (half a second); generating signals, or a run, does."""
+    from scipy.signal import lfilter as f
+
+    return f(*args, **kwargs)
+
+
+def lfilter_zi(*args, **kwargs):
+    from scipy.signal import lfilter_zi as f
+
+    return f(*args, **kwargs)
+
 
 DAY = 86_400
 STAGE_WAKE, STAGE_LIGHT, STAGE_DEEP, STAGE_REM = 0, 1, 2, 3
