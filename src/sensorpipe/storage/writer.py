@@ -172,17 +172,26 @@ def write_split(version_dir: Path, name: str, split: str, spills: list[RecordSpi
     """Write one split in one format; returns (records per shard, total bytes)."""
     lengths = np.concatenate([s.lengths() for s in spills]) if spills else np.zeros(0, np.int64)
     n_shards, shard_of = shard_assignment(lengths, target_bytes)
-    writers = []
-    for i in range(n_shards):
+
+    def open_shard(i: int):
         path = str(_shard_path(version_dir, name, split, fmt, i, n_shards))
-        writers.append(_ArrayRecordWriter(path, compression) if fmt == "array_record" else _TFRecordWriter(path))
+        return _ArrayRecordWriter(path, compression) if fmt == "array_record" else _TFRecordWriter(path)
+
+    # records go to shards in order (shard_of never decreases): one writer open at a time, so a writer's
+    # buffers are held for one shard, not for all of them at once (memory stays flat as the split grows)
+    current, writer = 0, open_shard(0)
     k = 0
     for spill in spills:
         for record in spill:
-            writers[shard_of[k]].write(record)
+            while shard_of[k] > current:    # the next shard (an empty one in between, too, is created)
+                writer.close()
+                current += 1
+                writer = open_shard(current)
+            writer.write(record)
             k += 1
-    for w in writers:
-        w.close()
+    writer.close()
+    for i in range(current + 1, n_shards):  # shards after the last record (none with records): empty files
+        open_shard(i).close()
     return np.bincount(shard_of, minlength=n_shards).tolist(), int(lengths.sum())
 
 
