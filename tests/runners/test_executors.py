@@ -127,3 +127,41 @@ def test_the_start_method_is_a_checked_config_key():
         == "forkserver"
     with pytest.raises(ConfigError, match="runner.start_method.*'auto', 'fork', 'forkserver', 'spawn'"):
         coerce(RunnerConfig, {"name": "multiprocess", "start_method": "thread"}, "runner")
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from sensorpipe.runners.executors import MultiprocessRunner
+from tests.runners.test_executors import _die_in_a_worker
+
+with MultiprocessRunner(2, sys.argv[1]) as pool:
+    try:
+        pool.map(_die_in_a_worker, [(i, os.getpid()) for i in range(int(sys.argv[2]))], "pass 1: prepare")
+    except RuntimeError as e:
+        print(e)
+"""
+
+
+def _die_in_a_worker(i: int, driver_pid: int) -> int:
+    import signal
+    import time
+
+    if i >= 5 and os.getpid() != driver_pid:
+        os.kill(os.getpid(), signal.SIGKILL)       # what the kernel's out-of-memory killer does
+    time.sleep(0.05)
+    return i
+
+
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_a_worker_killed_mid_pass_is_an_error_not_a_hang(start):
+    import subprocess
+    from pathlib import Path
+
+    if start not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip(f"no {start} here")
+    root = Path(__file__).resolve().parents[2]
+    items = 12 if start == "fork" else 80      # the forkserver's workers come up after ~1 s of items here
+    done = subprocess.run([sys.executable, "-c", _KILLED_WORKER, start, str(items)], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "a worker process died during 'pass 1: prepare'" in done.stdout and "runner: local" in done.stdout

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import sys
 import threading
 from typing import Any, Callable, Iterable, Iterator
@@ -63,16 +65,6 @@ class Done:
         return self._value
 
 
-class _Pending:
-    """A :meth:`MultiprocessRunner.submit` call in flight; ``result()`` like a future's."""
-
-    def __init__(self, async_result: Any) -> None:
-        self._r = async_result
-
-    def result(self) -> Any:
-        return self._r.get()
-
-
 def _worker_init() -> None:
     """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once, freed
     memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
@@ -86,9 +78,8 @@ def _worker_init() -> None:
     import sensorpipe.storage.features  # noqa: F401
 
 
-def _star(args: tuple[Callable[..., Any], tuple]) -> Any:
-    fn, a = args
-    return fn(*a)
+def _no_op() -> None:
+    """Run once per pool start: the workers exist (and their initializer ran) before the first pass."""
 
 
 def resolve_start_method(requested: str = "auto") -> str:
@@ -148,14 +139,15 @@ class MultiprocessRunner(LocalRunner):
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
             self._modules_at_fork = len(sys.modules)
-            self._pool = ctx.Pool(self.workers, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+            self._pool.submit(_no_op).result()   # the workers start now (fork: before any thread of ours)
             self.forks += 1
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
             self._error = e
         finally:
             self._ready.set()
 
-    def _started_pool(self) -> Any:
+    def _started_pool(self) -> ProcessPoolExecutor:
         self._ready.wait()
         if self._error is not None:
             raise RuntimeError(f"could not start the multiprocess runner's worker pool: {self._error}") \
@@ -188,8 +180,7 @@ class MultiprocessRunner(LocalRunner):
         if self._ready.is_set() and (self._error is not None or len(sys.modules) == self._modules_at_fork):
             return
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()              # its handler threads end too
+            self._pool.shutdown(wait=True)  # its workers and its manager thread end too
             self._pool = None
         self._start()
 
@@ -202,10 +193,17 @@ class MultiprocessRunner(LocalRunner):
                 out.append(fn(*items[len(out)]))
                 bar.update()
             if len(out) < len(items):
-                results = self._started_pool().imap(_star, [(fn, a) for a in items[len(out):]], chunksize=1)
+                first = len(out)
+                pool = self._started_pool()
+                futures = [pool.submit(fn, *a) for a in items[first:]]
                 self._warm_up()            # the workers run this pass; the next one forks with the imports
-                for r in results:
-                    out.append(r)
+                for i, f in enumerate(futures, start=first):   # in input order, whoever finished first
+                    try:
+                        out.append(f.result())
+                    except BrokenProcessPool as e:
+                        for g in futures:
+                            g.cancel()
+                        raise RuntimeError(_died(desc, i, len(items))) from e
                     bar.update()
         return out
 
@@ -213,7 +211,7 @@ class MultiprocessRunner(LocalRunner):
         """Start ``fn(*args)`` in a worker; ``.result()`` waits for it (and raises its error)."""
         if self.start_method == "fork" and not self._ready.is_set():
             self._fork_pool()              # the first call: later submits share the pool (tasks may be in flight)
-        return _Pending(self._started_pool().apply_async(_star, ((fn, args),)))
+        return self._started_pool().submit(fn, *args)
 
     def close(self) -> None:
         if self.start_method != "fork":
@@ -221,8 +219,14 @@ class MultiprocessRunner(LocalRunner):
         if self._warming is not None:
             self._warming.join()
         if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _died(desc: str, done: int, total: int) -> str:
+    """What to tell the user when a worker vanished (its unit is one of those not done), and what to try."""
+    return (f"a worker process died during {desc!r} with {done} of {total} units done: the operating system "
+            f"killed it (out of memory?) or it crashed. Rerun with fewer workers (runner.workers) or with "
+            f"runner: local, which reports the error itself")
 
 
 def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
