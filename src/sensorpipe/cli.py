@@ -17,10 +17,12 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import StrictModeError
+    from sensorpipe.runners.executors import RunnerError
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
-    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError)
+    return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
+                          RunnerError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -165,3 +165,20 @@ def test_a_worker_killed_mid_pass_is_an_error_not_a_hang(start):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "a worker process died during 'pass 1: prepare'" in done.stdout and "runner: local" in done.stdout
+
+
+def test_the_cli_reports_a_runner_that_cannot_start_as_a_message(monkeypatch, sources_dir, base_config, tmp_path,
+                                                                  capsys):
+    from sensorpipe.cli import main
+    from tests.conftest import write_config
+
+    def broken(method):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(executors.mp, "get_context", broken)
+    cfg = dict(base_config, output=dict(base_config["output"], dir=str(tmp_path / "out")),
+               runner={"name": "multiprocess", "workers": 2, "start_method": "fork"})
+    assert main(["run", str(write_config(sources_dir, cfg, "broken-runner.yaml"))]) == 2
+    err = capsys.readouterr().err
+    assert "sensorpipe run: error: could not start the multiprocess runner's worker pool: no processes here" in err
+    assert "Traceback" not in err

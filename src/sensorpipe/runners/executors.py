@@ -25,6 +25,10 @@ class tqdm(_tqdm):
     monitor_interval = 0
 
 
+class RunnerError(RuntimeError):
+    """The worker pool could not start, or a worker died: the CLI prints it as a message, not a traceback."""
+
+
 class LocalRunner:
     """Runs every unit in this process: for notebooks and debugging."""
 
@@ -150,7 +154,7 @@ class MultiprocessRunner(LocalRunner):
     def _started_pool(self) -> ProcessPoolExecutor:
         self._ready.wait()
         if self._error is not None:
-            raise RuntimeError(f"could not start the multiprocess runner's worker pool: {self._error}") \
+            raise RunnerError(f"could not start the multiprocess runner's worker pool: {self._error}") \
                 from self._error
         return self._pool
 
@@ -203,7 +207,7 @@ class MultiprocessRunner(LocalRunner):
                     except BrokenProcessPool as e:
                         for g in futures:
                             g.cancel()
-                        raise RuntimeError(_died(desc, i, len(items))) from e
+                        raise RunnerError(_died(desc, i, len(items))) from e
                     bar.update()
         return out
 
