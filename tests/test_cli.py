@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 from sensorpipe.cli import main
@@ -49,6 +51,7 @@ def test_run_prints_summary_with_paths(sources_dir, base_config, tmp_path, capsy
     out = capsys.readouterr().out
     assert "rows      in" in out and "= accepted" in out
     assert Path(out.split("report    ")[1].split()[0]).exists()
+    assert re.search(r"time      [\d.]+ s on local \(this process\)", out)
 
 
 def test_inspect_lists_a_participants_windows(local_run, capsys):

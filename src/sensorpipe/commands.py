@@ -25,6 +25,7 @@ def summarize(r) -> str:
         f"rows      in {r.rows_in:,} = accepted {r.rows_accepted:,} + quarantined {r.rows_quarantined:,}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(r.quarantine_by_reason.items()))})" if r.quarantine_by_reason else ""),
         f"raw       {r.raw_samples_in:,} waveform samples",
+        f"time      {r.seconds.get('total', 0):.1f} s on {r.runner}" if r.runner else
         f"time      {r.seconds.get('total', 0):.1f} s",
         f"metadata  {r.metadata_url}",
         f"quarantine {Path(r.output_dir) / 'quarantine'}",
