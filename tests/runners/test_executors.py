@@ -85,8 +85,9 @@ with MultiprocessRunner(2, warm=("xml.dom.minidom", "no_such_module_here")) as p
     second = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
     third = pool.map(has, [("xml.dom.minidom",)] * 4, "test")   # nothing new imported: the same workers
 assert not any(h for _, h in first) and all(h for _, h in second), (first, second)
-assert not {p for p, _ in first} & {p for p, _ in second} and {p for p, _ in third} <= {p for p, _ in second}
-assert pool.forks == 2 and "xml.dom.minidom" in sys.modules     # a failed warm import is left to its stage
+assert not {p for p, _ in first} & {p for p, _ in second}, (first, second)
+assert {p for p, _ in third} <= {p for p, _ in second}, (second, third)
+assert pool.forks == 2 and "xml.dom.minidom" in sys.modules, pool.forks   # a failed warm import is left to its stage
 print("ok")
 """
 

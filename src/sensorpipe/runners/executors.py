@@ -142,9 +142,11 @@ class MultiprocessRunner(LocalRunner):
             ctx = mp.get_context(self.start_method)
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
-            self._modules_at_fork = len(sys.modules)
+            modules = len(sys.modules)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
             self._pool.submit(_no_op).result()   # the workers start now (fork: before any thread of ours)
+            # what starting the pool imported here (multiprocessing's own parts) is no reason to fork again
+            self._modules_at_fork = max(modules, len(sys.modules))
             self.forks += 1
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread by map/close
             self._error = e
