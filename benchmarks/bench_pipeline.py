@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runner       {r.runner}")
     print(f"input        {obs:,} observations ({r.rows_in:,} rows, {r.raw_samples_in:,} raw samples)")
     if args.cold:
-        print(f"imports      TFDS, scipy.signal, SQLAlchemy imported inside the timed run (--cold)")
+        print("imports      TFDS, scipy.signal, SQLAlchemy imported inside the timed run (--cold)")
     else:
         print(f"imports      {imports_s:.2f} s of library imports before the timed run (once per process)")
     print(f"wall         {wall:.2f} s end to end")
