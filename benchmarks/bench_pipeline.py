@@ -4,10 +4,13 @@ The cohort (Fitbit-style minute data: 5-s heart rate, steps, calories, sleep
 stages, HRV, SpO2, skin temperature, EDA scans) is generated to disk first and
 reused, so generation is never timed. Each measured run starts from an empty
 output folder (no cache). Prints input observations per second (total and per
-core), windows per second, peak RSS of the driver and of the largest worker,
-and the share of time per stage.
+core; without and with the per-process library imports, which are timed on
+their own line: ``--cold`` times them inside the run instead), windows per
+second, peak RSS of the driver and of the largest worker, and the share of
+time per stage.
 
-    python benchmarks/bench_pipeline.py --participants 50 --days 14 --runner multiprocess --workers 2 [--start-method fork]
+    python benchmarks/bench_pipeline.py --participants 50 --days 14 --runner multiprocess --workers 2 \
+        [--start-method fork|forkserver] [--cold]
 """
 
 from __future__ import annotations
