@@ -213,3 +213,27 @@ def test_transformed_moments_cover_the_transformed_channels_and_reuse_the_raw_on
     np.testing.assert_allclose([st.transformed.mean[3], st.transformed.m2[3], st.transformed.min[3],
                                 st.transformed.max[3]],
                                [logs.mean(), ((logs - logs.mean()) ** 2).sum(), logs.min(), logs.max()], rtol=1e-12)
+
+
+def test_unit_moments_are_the_whole_row_where_formulas_bit_for_bit():
+    """FitStats.of takes the extremes from each channel's observed values and the deviations in place; the
+    moments must be those of ``where(o, x, 0)`` row sums and ``where(o, v - mean, 0)`` (what merging and the
+    stored parameters were built on), to the bit, with an empty channel and observed infinities."""
+    x, obs = _data(8)
+    x, obs = x.reshape(50, 80, 5), obs.reshape(50, 80, 5)
+    obs[..., 2] = False                                  # a channel never observed
+    x[3, 4, 4], obs[3, 4, 4] = np.inf, True              # an observed infinity
+    with np.errstate(invalid="ignore"):                 # inf - inf in the deviations: NaN m2, as before
+        st = FitStats.of(x, obs, CHANNELS, _cfg())
+    xc, oc = np.ascontiguousarray(x.reshape(-1, 5).T), np.ascontiguousarray(obs.reshape(-1, 5).T)  # as summed
+    v = np.where(oc, xc, 0).astype(np.float64)
+    cnt = oc.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(5), where=cnt > 0)
+        d = np.where(oc, v - mean[:, None], 0.0)
+        m2 = np.einsum("ct,ct->c", d, d)
+    np.testing.assert_array_equal(st.raw.count, cnt)
+    for got, want in ((st.raw.mean, mean), (st.raw.m2, m2), (st.raw.min, np.where(oc, xc, np.inf).min(axis=1)),
+                      (st.raw.max, np.where(oc, xc, -np.inf).max(axis=1))):
+        np.testing.assert_array_equal(got, want)
+    assert st.raw.max[4] == np.inf and st.sketch.max[4] == 4.0 and st.sketch.count[2] == 0

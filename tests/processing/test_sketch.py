@@ -72,3 +72,35 @@ def test_edges_empty_channels_and_out_of_range_values():
     x4 = np.array([[5.0], [700.0], [800.0], [900.0]], np.float32)   # order statistics 1, 2 overflow: reported as hi
     sk4 = HistogramSketch.of(x4, np.ones_like(x4, bool), LO[2:], HI[2:], 100)
     assert sk4.quantile([1 / 3, 2 / 3])[0].tolist() == [600.0, 600.0]
+
+
+def _reference_counts(x: np.ndarray, obs: np.ndarray, lo: np.ndarray, hi: np.ndarray, bins: int) -> np.ndarray:
+    """Cell of every observed finite value by the stated formula, one value at a time."""
+    counts = np.zeros((x.shape[1], bins + 2), np.int64)
+    width = (hi - lo) / bins
+    for j in range(x.shape[1]):
+        for v in x[obs[:, j], j].astype(np.float64):
+            if not np.isfinite(v):
+                continue
+            inner = int(min(max(np.floor((v - lo[j]) / width[j]), 0), bins - 1)) + 1
+            counts[j, 0 if v < lo[j] else bins + 1 if v > hi[j] else inner] += 1
+    return counts
+
+
+def test_cells_match_the_stated_formula_in_and_out_of_range_and_with_non_finite_values():
+    """In-range channels skip the under/overflow tests; the counts must be the per-value formula's either way."""
+    rng = np.random.default_rng(11)
+    bins = 37
+    edges = LO[:, None] + (HI - LO)[:, None] * np.arange(bins + 1) / bins       # values on bin edges
+    x = np.concatenate([rng.uniform(LO, HI, (400, 3)), edges.T, rng.uniform(LO - 50, HI + 50, (50, 3))])
+    x = x.astype(np.float32)
+    obs = rng.random(x.shape) > 0.2
+    x[: 3, 1] = [np.nan, np.inf, -np.inf]                              # non-finite observed values are skipped
+    obs[: 3, 1] = True
+    obs[-50:, 0] = False                                               # channel 0: every value inside [lo, hi]
+    sk = HistogramSketch.of(x, obs, LO, HI, bins)
+    np.testing.assert_array_equal(sk.counts, _reference_counts(x, obs, LO, HI, bins))
+    for j in range(3):
+        fin = x[obs[:, j], j][np.isfinite(x[obs[:, j], j])]
+        assert sk.min[j] == fin.min() and sk.max[j] == fin.max()
+    assert sk.out_of_range[0] == 0 and sk.out_of_range[2] > 0

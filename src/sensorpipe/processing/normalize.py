@@ -24,7 +24,7 @@ import numpy as np
 from sensorpipe import channels as registry
 from sensorpipe.config import ChannelNormalization, NormalizationConfig
 from sensorpipe.processing.normalizers import ChannelFitStats, Normalizer, get_normalizer, register_normalizer
-from sensorpipe.processing.sketch import HistogramSketch
+from sensorpipe.processing.sketch import HistogramSketch, observed_by_channel
 
 
 def channel_major(values: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,15 +57,26 @@ class RunningStats:
         return cls.of_channel_major(*channel_major(values, observed))
 
     @classmethod
-    def of_channel_major(cls, x: np.ndarray, o: np.ndarray) -> "RunningStats":
-        """:meth:`of` from the channel-major copies ``[C, T]`` of :func:`channel_major`."""
+    def of_channel_major(cls, x: np.ndarray, o: np.ndarray,
+                         extremes: tuple[np.ndarray, np.ndarray] | None = None) -> "RunningStats":
+        """:meth:`of` from the channel-major copies ``[C, T]`` of :func:`channel_major`; ``extremes``: the
+        observed values' min and max per channel (inf / -inf where none) when the caller has them.
+
+        Sums run over whole rows (zeros where not observed), the deviations are
+        taken in place where observed: the same float64 operations in the same
+        order as ``where(o, x, 0)`` then ``where(o, v - mean, 0)``, one buffer.
+        """
         cnt = np.count_nonzero(o, axis=1)
-        v = np.where(o, x, 0).astype(np.float64)
+        v = np.zeros(x.shape, np.float64)
+        np.copyto(v, x, where=o)
         mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(x.shape[0]), where=cnt > 0)
-        d = np.where(o, v - mean[:, None], 0.0)
-        m2 = np.einsum("ct,ct->c", d, d)
-        mn = np.where(o, x, np.inf).min(axis=1).astype(np.float64)    # extremes in the input dtype (exact)
-        mx = np.where(o, x, -np.inf).max(axis=1).astype(np.float64)
+        np.subtract(v, mean[:, None], out=v, where=o)   # the deviations; 0 stays where not observed
+        m2 = np.einsum("ct,ct->c", v, v)
+        if extremes is None:
+            mn = np.where(o, x, np.inf).min(axis=1).astype(np.float64)    # extremes in the input dtype (exact)
+            mx = np.where(o, x, -np.inf).max(axis=1).astype(np.float64)
+        else:
+            mn, mx = (np.asarray(a, np.float64) for a in extremes)
         return cls(cnt.astype(np.int64), mean, m2, mn, mx)
 
     def merge(self, other: "RunningStats") -> "RunningStats":
@@ -121,7 +132,13 @@ class FitStats:
         """Stats of ``values [..., C]`` where ``observed``; the transform is each channel's method's."""
         lo, hi = _valid_range(channels)
         cm = channel_major(values, observed) if values.size else None   # shared by the moments and the sketch
-        raw = RunningStats.of_channel_major(*cm) if cm else RunningStats.zeros(values.shape[-1])
+        raw, sketch = RunningStats.zeros(values.shape[-1]), HistogramSketch.zeros(lo, hi, cfg.sketch_bins)
+        if cm:  # each channel's observed values once: the extremes of the moments and the sketch's input
+            per = observed_by_channel(*cm)
+            extremes = (np.array([p.min() if p.size else np.inf for p in per], np.float64),
+                        np.array([p.max() if p.size else -np.inf for p in per], np.float64))
+            raw = RunningStats.of_channel_major(*cm, extremes=extremes)
+            sketch = HistogramSketch.of_observed(per, lo, hi, cfg.sketch_bins, extremes=extremes)
         transforming = [j for j, (method, _) in enumerate(channel_specs(channels, cfg))
                         if type(get_normalizer(method)).transform is not Normalizer.transform]
         transformed = raw
@@ -139,7 +156,7 @@ class FitStats:
             transformed = RunningStats(*(np.array(a, copy=True) for a in (raw.count, raw.mean, raw.m2, raw.min, raw.max)))
             for field_name in ("count", "mean", "m2", "min", "max"):
                 getattr(transformed, field_name)[transforming] = getattr(part, field_name)
-        return cls(raw, transformed, HistogramSketch.of(values, observed, lo, hi, cfg.sketch_bins, channel_major=cm))
+        return cls(raw, transformed, sketch)
 
     def merge(self, other: "FitStats") -> "FitStats":
         return FitStats(self.raw.merge(other.raw), self.transformed.merge(other.transformed),

@@ -33,6 +33,12 @@ import numpy as np
 DEFAULT_BINS = 8192
 
 
+def observed_by_channel(v: np.ndarray, o: np.ndarray) -> list[np.ndarray]:
+    """Each channel's observed values (views of one compress) from channel-major ``v``/``o`` ``[C, T]``."""
+    cnt = np.count_nonzero(o, axis=1)
+    return np.split(v[o], np.cumsum(cnt)[:-1])
+
+
 @dataclass
 class HistogramSketch:
     """Counts ``[C, bins + 2]`` (cell 0 underflow, cell ``bins + 1`` overflow) over ``[lo, hi]`` per channel."""
@@ -80,25 +86,46 @@ class HistogramSketch:
         (no per-value gathers of ``lo``/``width``), and the exact extremes are
         the min and max of the same values.
         """
-        sk = cls.zeros(lo, hi, bins)
-        C = sk.lo.shape[0]
+        C = np.shape(lo)[0]
         if channel_major is not None:   # the caller's channel-major copies ([C, T]) of values and observed
             v, o = channel_major
         else:
             v = np.ascontiguousarray(values.reshape(-1, C).T)      # channel-major: contiguous gathers
             o = np.ascontiguousarray(observed.reshape(-1, C).T)
+        return cls.of_observed(observed_by_channel(v, o), lo, hi, bins)
+
+    @classmethod
+    def of_observed(cls, per_channel: list[np.ndarray], lo: np.ndarray, hi: np.ndarray, bins: int = DEFAULT_BINS,
+                    extremes: tuple[np.ndarray, np.ndarray] | None = None) -> "HistogramSketch":
+        """Sketch of each channel's observed values (float32 or float64, non-finite ones are skipped);
+        ``extremes``: their min and max per channel when the caller has them (NaN or inf among them is fine).
+
+        The bin of ``x`` is ``floor((x - lo) / width)`` in float64, clipped to the
+        inner bins; when the channel's extremes lie inside ``[lo, hi]`` (the usual
+        case) no value needs the under/overflow tests, and truncating the clipped
+        quotient is that floor (it is never negative).
+        """
+        sk = cls.zeros(lo, hi, bins)
         width = sk.width
-        for j in range(C):  # one iteration per channel
-            x = v[j, o[j]].astype(np.float64)
-            finite = np.isfinite(x)
-            if not finite.all():
-                x = x[finite]
+        for j, x in enumerate(per_channel):  # one iteration per channel
             if not x.size:
                 continue
-            inner = np.clip(np.floor((x - sk.lo[j]) / width[j]), 0, bins - 1).astype(np.int64)  # hi -> last bin
-            cell = np.where(x < sk.lo[j], 0, np.where(x > sk.hi[j], bins + 1, inner + 1))  # 0 under, bins+1 over
-            sk.counts[j] += np.bincount(cell, minlength=bins + 2)
-            sk.min[j], sk.max[j] = x.min(), x.max()
+            mn, mx = (x.min(), x.max()) if extremes is None else (extremes[0][j], extremes[1][j])
+            if not (np.isfinite(mn) and np.isfinite(mx)):   # a NaN or an infinity among them
+                x = x[np.isfinite(x)]
+                if not x.size:
+                    continue
+                mn, mx = x.min(), x.max()
+            q = np.subtract(x, sk.lo[j], dtype=np.float64)
+            q /= width[j]
+            np.clip(q, 0, bins - 1, out=q)   # hi -> last bin
+            inner = q.astype(np.int64)
+            if sk.lo[j] <= mn and mx <= sk.hi[j]:
+                sk.counts[j, 1:bins + 1] += np.bincount(inner, minlength=bins)
+            else:
+                cell = np.where(x < sk.lo[j], 0, np.where(x > sk.hi[j], bins + 1, inner + 1))  # 0 under, bins+1 over
+                sk.counts[j] += np.bincount(cell, minlength=bins + 2)
+            sk.min[j], sk.max[j] = mn, mx
         return sk
 
     def merge(self, other: "HistogramSketch") -> "HistogramSketch":
