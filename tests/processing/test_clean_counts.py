@@ -69,3 +69,23 @@ def test_hampel_matches_the_per_window_definition():
         obs = rng.random(T) < rng.choice([0.3, 0.8, 1.0])
         k, md = float(rng.choice([2.0, 4.0])), float(rng.choice([0.0, 5.0]))
         assert np.array_equal(hampel_rows(v, obs, window, k, md), _hampel_direct(v, obs, window, k, md)), trial
+
+
+def test_hampel_dense_and_sparse_columns_both_match_the_definition():
+    """A minute-resolution column (shifted views over every cell) and a sparse one (gathers at the cells
+    that can flag), with spikes, ties, a long gap and windows of 3 to 15 minutes."""
+    from sensorpipe.processing.clean_rules import hampel_rows
+
+    rng = np.random.default_rng(4)
+    T = 3000
+    v = np.round(rng.normal(70, 4, T) + (rng.random(T) < 0.03) * rng.choice([-45, 45], T)).astype(np.float32)
+    dense = rng.random(T) < 0.97
+    dense[1000:1100] = False
+    sparse = rng.random(T) < 0.55
+    flagged = 0
+    for obs in (dense, sparse):
+        for window in (3, 5, 9, 15):
+            got = hampel_rows(v, obs, window, 3.0, 5.0)
+            assert np.array_equal(got, _hampel_direct(v, obs, window, 3.0, 5.0)), (obs.mean(), window)
+            flagged += int(got.sum())
+    assert flagged > 100

@@ -85,26 +85,42 @@ def _row_nanmedian(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(n > 0, (lo + hi) / 2, np.nan), n
 
 
-def _sorted_median(s: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Median of each column of ``s`` ([window, cells], sorted along axis 0) over its first ``n`` (> 0) entries."""
-    cells = s.shape[1]
-    flat, r = s.reshape(-1), np.arange(cells)     # flat gathers: ~2x faster than s[rows, r] pairs
-    return (flat[(n - 1) // 2 * cells + r] + flat[n // 2 * cells + r]) / 2
+def _order_stats(rows: list[np.ndarray], ranks: range) -> dict[int, np.ndarray]:
+    """The order statistics ``ranks`` (0 = smallest) across a few equally long arrays, element-wise.
 
-
-def _sort_columns(rows: list[np.ndarray]) -> np.ndarray:
-    """Sort element-wise across a few equally long arrays: [len(rows), cells], ascending along axis 0.
-
-    An odd-even transposition network of min/max over whole arrays: for a
-    window of 5 that is 10 compare-exchanges, far cheaper than sorting each
-    5-value window with ``np.sort``. The arrays hold no NaN (the caller uses
-    +inf for "not observed", which sorts last just like NaN would).
+    An odd-even transposition network of min/max over whole arrays (for 5
+    arrays, 10 compare-exchanges: far cheaper than sorting each 5-value window
+    with ``np.sort``), pruned to the compare-exchanges, and the halves of them,
+    that reach the wanted ranks (17 of 20 min/max passes for the middle two of
+    5). Order statistics are exact, so any correct network gives the same
+    values. The arrays hold no NaN (the caller uses +inf for "not observed",
+    which sorts last just like NaN would).
     """
+    m = len(rows)
+    need, ops = set(ranks), []
+    for i in reversed([i for r in range(m) for i in range(r % 2, m - 1, 2)]):  # the network, last layer first
+        lo, hi = i in need, i + 1 in need
+        if lo or hi:
+            ops.append((i, lo, hi))
+            need |= {i, i + 1}
     rows = list(rows)
-    for r in range(len(rows)):
-        for i in range(r % 2, len(rows) - 1, 2):
-            rows[i], rows[i + 1] = np.minimum(rows[i], rows[i + 1]), np.maximum(rows[i], rows[i + 1])
-    return np.stack(rows)
+    for i, lo, hi in reversed(ops):
+        a, b = rows[i], rows[i + 1]
+        rows[i], rows[i + 1] = (np.minimum(a, b) if lo else a), (np.maximum(a, b) if hi else b)
+    return {r: rows[r] for r in ranks}
+
+
+def _window_median(cols: list[np.ndarray], n: np.ndarray) -> np.ndarray:
+    """Median of each cell's window (``cols``: the window's values, +inf where missing) over its ``n`` finite
+    values, ``n`` at least half the window: ``(s[(n - 1) // 2] + s[n // 2]) / 2`` of the sorted window."""
+    window = len(cols)
+    ranks = range((window // 2) // 2, window // 2 + 1)     # (n - 1) // 2 .. n // 2 for n in window // 2 + 1 .. window
+    s = _order_stats(cols, ranks)
+    lo, hi = s[ranks[0]], s[ranks[0]]
+    for r in ranks[1:]:   # thresholds, not divisions: (n - 1) // 2 >= r iff n >= 2r + 1, n // 2 >= r iff n >= 2r
+        lo = np.where(n >= 2 * r + 1, s[r], lo)
+        hi = np.where(n >= 2 * r, s[r], hi)
+    return (lo + hi) / 2
 
 
 def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float, min_deviation: float) -> np.ndarray:
@@ -112,33 +128,50 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
 
     Windows with fewer than half their minutes observed can never flag, so the
     finite count of every window comes first (a running count, not a pass per
-    window row) and only the others are sorted, twice: for the median and the
+    window row) and only the others are ordered, twice: for the median and the
     MAD, with a min/max network across the window's columns (windows up to 15
-    minutes). Same numbers as :func:`_row_nanmedian` on every window.
+    minutes). When most cells qualify (a minute-resolution channel) those
+    columns are shifted views of the padded series and every cell is computed
+    (the others are not used); otherwise they are gathered at the qualifying
+    cells. Same numbers as :func:`_row_nanmedian` on every window.
     """
-    out = np.zeros(values.shape[0], bool)
-    idx = np.flatnonzero(observed)
-    if idx.size == 0:
-        return out
-    x = np.where(observed, values, np.nan).astype(np.float64)
-    xp = np.pad(x, window // 2, constant_values=np.nan)
-    nan_before = np.concatenate([[0], np.cumsum(np.isnan(xp))])
-    n = window - (nan_before[window:] - nan_before[:-window])[idx]  # finite values in each cell's window
-    enough = n >= window // 2 + 1
-    idx, n = idx[enough], n[enough]
-    if idx.size == 0:
-        return out
+    T = values.shape[0]
+    h = window // 2
+    xp = np.full(T + 2 * h, np.nan)
+    np.copyto(xp[h:h + T], values, where=observed)   # float64, NaN where not observed, padded by NaN
+    x = xp[h:h + T]
+    nan = np.isnan(xp)
+    nan_before = np.concatenate([[0], np.cumsum(nan)])
+    n_all = window - (nan_before[window:] - nan_before[:-window])   # finite values in each cell's window
+    ok = observed & (n_all >= h + 1)     # the cells that can flag
+    count = np.count_nonzero(ok)
+    if not count:
+        return np.zeros(T, bool)
     if np.isinf(x).any() or window > 15:  # rows sorted one by one (keeps inf - inf = NaN exactly as before)
+        idx = np.flatnonzero(ok)
         win = sliding_window_view(xp, window)[idx]  # [cells, window]
         med, _ = _row_nanmedian(win)
         mad, _ = _row_nanmedian(np.abs(win - med[:, None]))
-    else:  # +inf for missing sorts last like NaN; no finite value moves, so the order statistics are the same
-        xp[np.isnan(xp)] = np.inf
-        cols = [xp[idx + i] for i in range(window)]  # the window as `window` arrays over the cells
-        med = _sorted_median(_sort_columns(cols), n)
-        mad = _sorted_median(_sort_columns([np.abs(c - med) for c in cols]), n)
-    limit = np.maximum(k * MAD_TO_SD * mad, min_deviation)
-    out[idx] = np.abs(x[idx] - med) > limit
+        out = np.zeros(T, bool)
+        out[idx] = np.abs(x[idx] - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
+        return out
+    # +inf for missing sorts last like NaN; no finite value moves, so the order statistics are the same
+    np.copyto(xp, np.inf, where=nan)
+    if count * 4 >= T * 3:   # most cells can flag: whole shifted views, no gathers
+        cols = [xp[i:i + T] for i in range(window)]
+        n = np.maximum(n_all, h + 1)
+        with np.errstate(invalid="ignore"):   # cells that cannot flag: inf - inf, not used
+            med = _window_median(cols, n)
+            mad = _window_median([np.abs(c - med) for c in cols], n)
+            flag = np.abs(x - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
+        return flag & ok
+    idx = np.flatnonzero(ok)
+    n = n_all[idx]
+    cols = [xp[idx + i] for i in range(window)]  # the window as `window` arrays over the cells
+    med = _window_median(cols, n)
+    mad = _window_median([np.abs(c - med) for c in cols], n)
+    out = np.zeros(T, bool)
+    out[idx] = np.abs(x[idx] - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
     return out
 
 
