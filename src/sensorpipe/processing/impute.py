@@ -121,9 +121,10 @@ def impute(values: np.ndarray, observed: np.ndarray, specs: tuple[ImputeSpec, ..
     """Return an imputed float32 copy of ``values [N, W, C]`` (``observed`` is not changed).
 
     Works on a channel-major copy (each channel's minutes contiguous), and
-    ``ffill``/``linear`` compute only the cells they fill (:func:`_held_or_interpolated`):
-    a heart-rate channel misses a few percent of its minutes, so whole-window
-    passes were mostly wasted work.
+    ``ffill``/``linear`` work gap by gap (:func:`_fill_gaps`): a heart-rate
+    channel misses a few percent of its minutes and an HRV channel observes a
+    few, so whole-window passes, or per-cell neighbour searches, were mostly
+    wasted work.
     """
     N, W, C = values.shape
     out = np.empty((C, N, W), np.float32)
@@ -137,14 +138,12 @@ def impute(values: np.ndarray, observed: np.ndarray, specs: tuple[ImputeSpec, ..
             np.copyto(x, np.nan, where=missing)
             continue
         # every missing cell gets the estimate or the fallback below; the estimates read observed cells only
+        if spec.method in _BY_GAP:
+            _fill_gaps(spec, x, obs, fallback[j])
+            continue
         gaps = gap_lengths(obs) if spec.max_gap_min is not None else None
         ok = _fillable(obs, gaps, spec, bool(np.isfinite(pmean[j])))
-        if spec.method in _AT_CELLS:
-            cells, est, all_filled = _held_or_interpolated(spec.method, x, obs, missing, ok)
-            x.reshape(-1)[cells] = est
-            if all_filled:   # no cell left for the fallback
-                continue
-        elif ok.any():
+        if ok.any():
             np.copyto(x, _estimate(spec.method, x, obs, pmean[j]), where=ok)
         np.copyto(x, fallback[j], where=missing & ~ok)
     return np.ascontiguousarray(out.transpose(1, 2, 0))
@@ -190,44 +189,56 @@ def _estimate(method: str, x: np.ndarray, obs: np.ndarray, participant_mean: flo
     raise ValueError(f"unknown imputation method {method!r}")  # pragma: no cover - config validation rejects it
 
 
-_AT_CELLS = ("ffill", "linear", "lsm")   # methods computed at the filled cells only
+_BY_GAP = ("ffill", "linear", "lsm")   # methods filled gap by gap (_fill_gaps)
 
 
-def _held_or_interpolated(method: str, x: np.ndarray, obs: np.ndarray, missing: np.ndarray,
-                          ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """``ffill`` or ``linear`` (``lsm``) at the cells ``ok`` of ``x [N, W]`` marks fillable: (their flat
-    positions, their float32 values, whether those are all the missing cells).
+def _expand(first: np.ndarray, length: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flat cells ``first[i] .. first[i] + length[i] - 1`` of every run, each cell's 1-based place in its run)."""
+    starts = np.cumsum(length) - length
+    k1 = np.arange(1, int(length.sum()) + 1) - np.repeat(starts, length)
+    return np.repeat(first - 1, length) + k1, k1
 
-    The observations either side of a missing cell are found from its rank among
-    the missing cells (its flat position minus that rank counts the observations
-    before it): no scan or search over every minute. One before the cell's
-    window start means a leading gap (both sides take the window's first
-    observation); one at or after its end, a trailing gap (both take the
-    last). ``linear`` computes ``xp + (xq - xp) * frac`` in float64 with
-    ``frac = (t - p) / (q - p)`` (0 where ``p == q``), rounded once to float32:
-    the values of a scan over whole windows.
+
+def _fill_gaps(spec: ImputeSpec, x: np.ndarray, obs: np.ndarray, fallback: np.float32) -> None:
+    """``ffill`` or ``linear`` (``lsm``) of the missing cells of ``x [N, W]`` in place, one gap at a time; the
+    cells of a window without observations, or of a gap over ``spec.max_gap_min``, get ``fallback``.
+
+    A gap is a run of missing minutes inside one window (a virtual observation
+    after each window's end keeps runs apart), found from one diff of the mask.
+    Per gap: the observations either side (a leading gap holds the window's
+    first observation, a trailing one its last) and their values; per cell only
+    ``xp + (xq - xp) * frac`` in float64, ``frac = (t - p) / (q - p)``, and 0 for
+    a held gap (its span is made infinite, its ``t - p`` kept positive), rounded
+    once to float32: the values of the scans over whole windows, to the bit.
     """
-    W = x.shape[1]
+    N, W = x.shape
     xf = x.reshape(-1)
-    miss = np.flatnonzero(missing)
-    r = miss - np.arange(miss.size)                  # observations before each missing cell
-    fill = ok.reshape(-1)[miss]
-    all_filled = bool(fill.all())
-    cells = miss if all_filled else miss[fill]
-    if not cells.size:
-        return cells, np.zeros(0, np.float32), all_filled
-    if not all_filled:
-        r = r[fill]
-    seen = np.flatnonzero(obs)                       # observed cells, increasing
-    row_start = cells // W * W
-    p = seen[np.maximum(r - 1, 0)]
-    q = seen[np.minimum(r, seen.size - 1)]
-    p = np.where((r == 0) | (p < row_start), q, p)               # leading gap: hold the window's first observation
-    q = np.where((r == seen.size) | (q >= row_start + W), p, q)   # trailing gap: hold the last
-    if method == "ffill":
-        return cells, xf[p], all_filled
+    m = np.ones((N, W + 1), np.int8)
+    m[:, :W] = obs
+    d = np.diff(m.reshape(-1), prepend=np.int8(1))
+    s, e = np.flatnonzero(d == -1), np.flatnonzero(d == 1)   # each gap's first missing and next observed cell
+    if not s.size:
+        return
+    row = s // (W + 1)
+    cs, ce = s - row * (W + 1), e - row * (W + 1)             # the gap is minutes [cs, ce) of window `row`
+    length, lead, trail, base = ce - cs, cs == 0, ce == W, row * W
+    fill = ~(lead & trail)                                     # a window with no observation: fallback
+    if spec.max_gap_min is not None:
+        fill &= length <= spec.max_gap_min                     # gaps are measured to the window's edge
+    if not fill.all():
+        rest = ~fill
+        xf[_expand(base[rest] + cs[rest], length[rest])[0]] = fallback
+        length, lead, trail, base, cs, ce = (a[fill] for a in (length, lead, trail, base, cs, ce))
+        if not length.size:
+            return
+    p = base + np.where(lead, ce, cs - 1)          # the observation before (leading gap: the first after)
+    cells, k1 = _expand(base + cs, length)
+    if spec.method == "ffill":
+        xf[cells] = np.repeat(xf[p], length)
+        return
+    q = base + np.where(trail, cs - 1, ce)         # the observation after (trailing gap: the last before)
     xp = xf[p].astype(np.float64)
-    xq = xf[q].astype(np.float64)
-    span = q - p
-    frac = np.where(span > 0, (cells - p) / np.maximum(span, 1), 0.0)
-    return cells, (xp + (xq - xp) * frac).astype(np.float32), all_filled
+    span = (q - p).astype(np.float64)
+    span[span == 0] = np.inf                       # a held gap: frac = k / inf = 0.0
+    frac = k1 / np.repeat(span, length)            # interior gap: t - p = k1, the cell's place in the gap
+    xf[cells] = (np.repeat(xp, length) + np.repeat(xf[q].astype(np.float64) - xp, length) * frac).astype(np.float32)
