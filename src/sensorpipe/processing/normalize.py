@@ -257,13 +257,20 @@ class NormParams:
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Normalize ``x [..., C]`` (real units) to float32; NaN stays NaN."""
         center, scale, lo, hi = self._arrays()
-        t = np.array(x, np.float64)  # one float64 copy, then every step in place
+        x = np.asarray(x)
+        C = x.shape[-1]
+        # one float64 copy, channel-major, then every step in place: a channel's minutes are one contiguous
+        # row with scalar parameters (broadcasting [C] over [..., C] ran the loops C elements at a time)
+        t = np.array(x.reshape(-1, C).T, np.float64, order="C")
         for j, norm in self._transforming():  # only channels whose method has a transform
             with np.errstate(invalid="ignore", divide="ignore"):
-                t[..., j] = norm.transform(t[..., j])
-        t -= center
-        t /= scale
-        return np.clip(t, lo, hi, out=t).astype(np.float32)
+                t[j] = norm.transform(t[j])
+        t -= center[:, None]
+        t /= scale[:, None]
+        np.clip(t, lo[:, None], hi[:, None], out=t)
+        out = np.empty(x.shape, np.float32)
+        out.reshape(-1, C)[...] = t.T      # back to [..., C], rounded once to float32
+        return out
 
     def invert(self, z: np.ndarray) -> np.ndarray:
         """Back to real units: the exact inverse of :meth:`apply` for values inside the clip range."""
