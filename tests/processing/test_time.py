@@ -135,3 +135,20 @@ def test_epoch_numbers_too_large_for_nanoseconds_are_unparseable():
     assert t[0] == 1_710_054_000_000 * 1_000_000 and t[1] == NAT and err[1] == "unparseable_time"
     t, err = parse_epoch(pa.array([1.7e12, 1e300, float("nan")]), 1_000_000)
     assert t[0] == int(1.7e18) and (t[1:] == NAT).all() and err[0] is None
+
+
+def test_time_features_match_the_calendar_minute_by_minute():
+    """Day of week and month come from per-day tables; every minute must still be the calendar's own
+    local time, across month and year ends, before 1970 and with odd offsets."""
+    import datetime as dt
+
+    rng = np.random.default_rng(2)
+    start = np.array([-1_000_000, 0, 26_297_280 - 700, 28_401_120 - 500], np.int64)  # 1968, 1970, New Year 2020, 2024
+    off = rng.integers(-840, 841, (4, 1500)).astype(np.int16)
+    got = time_features(3, start, off)
+    epoch = dt.datetime(1970, 1, 1)
+    for i in range(4):
+        for m in rng.integers(0, 1500, 60).tolist() + [0, 1499]:
+            t = epoch + dt.timedelta(minutes=int(3 + start[i] + m + off[i, m]))
+            assert got[i, m].tolist() == [t.minute, t.hour, t.weekday(), t.month], (i, m)
+    assert got.dtype == np.int16 and time_features(0, start[:0], off[:0]).shape == (0, 1500, 4)

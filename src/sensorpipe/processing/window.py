@@ -147,11 +147,26 @@ def _not_windowed(grid: MinuteGrid, padded_starts: np.ndarray, W: int, front: in
 
 
 def time_features(grid_start_minute: int, start_row: np.ndarray, tz_offset_min: np.ndarray) -> np.ndarray:
-    """``[N, W, 4]`` int16 local minute of hour, hour of day, day of week (Mon=0), month (1-12)."""
-    W = tz_offset_min.shape[1]
-    local = grid_start_minute + start_row[:, None] + np.arange(W)[None, :] + tz_offset_min.astype(np.int64)
-    minute_of_hour = local % 60
-    hour = (local // 60) % 24
-    dow = (local // DAY_MIN + 3) % 7  # 1970-01-01 was a Thursday
-    month = local.astype("datetime64[m]").astype("datetime64[M]").astype(np.int64) % 12 + 1
-    return np.stack([minute_of_hour, hour, dow, month], axis=-1).astype(np.int16)
+    """``[N, W, 4]`` int16 local minute of hour, hour of day, day of week (Mon=0), month (1-12).
+
+    Written field by field into the int16 result; the day of week and the
+    month come from each minute's local day through tables over the few days
+    the windows span (one datetime conversion per day, not per minute).
+    """
+    N, W = tz_offset_min.shape
+    local = grid_start_minute + start_row.astype(np.int64)[:, None] + np.arange(W) + tz_offset_min.astype(np.int64)
+    out = np.empty((N, W, 4), np.int16)
+    if not local.size:
+        return out
+    hours = local // 60
+    out[..., 0] = local - hours * 60            # minute of hour (local % 60, minutes are >= 0 here or not)
+    out[..., 1] = hours % 24
+    day = local // DAY_MIN
+    first = int(day.min())
+    days = np.arange(first, int(day.max()) + 1)
+    dow = (days + 3) % 7                        # 1970-01-01 was a Thursday
+    month = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12 + 1
+    rel = day - first
+    out[..., 2] = dow[rel]
+    out[..., 3] = month[rel]
+    return out
