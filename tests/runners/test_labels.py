@@ -56,3 +56,44 @@ def test_days_since_onset_counts_local_days(local_run, sources_dir):
         assert lab["days_since_symptom_onset"] == (local_start - np.datetime64(day)).astype(int)
         checked += 1
     assert checked > 0
+
+
+def test_record_label_and_event_fields_are_the_per_window_conversions():
+    """The record loop converts label columns once and writes event JSON from cached strings: the values
+    must be what per-window int()/float()/astype(int8) and json.dumps give, escapes included."""
+    import json
+
+    from sensorpipe.labels.schema import LABELS
+    from sensorpipe.runners.stages import _events_json, _window_labels
+
+    rng = np.random.default_rng(1)
+    n, W = 3, 6
+    labels = {}
+    for spec in LABELS:
+        if spec.kind == "sequence":
+            labels[spec.name] = rng.integers(-1, 4, (n, W)).astype(np.int64)
+        elif spec.kind == "float":
+            labels[spec.name] = np.array([1.5, np.nan, -0.0], np.float32)
+        else:
+            labels[spec.name] = np.array([-1, 0, 2], np.int64)
+    rows = _window_labels(labels, n)
+    for i, row in enumerate(rows):
+        want = {}
+        for spec in LABELS:
+            v = labels[spec.name][i]
+            if spec.kind == "sequence":
+                want[spec.name] = v.astype(np.int8)
+                continue
+            want[spec.name] = int(v) if spec.kind == "class" else float(v)
+            if spec.kind == "float":
+                want[f"has_{spec.name}"] = bool(np.isfinite(v))
+        assert list(row) == list(want)
+        for k, v in want.items():
+            got = row[k]
+            if isinstance(v, np.ndarray):
+                assert got.dtype == np.int8 and got.tobytes() == v.tobytes()
+            else:
+                assert type(got) is type(v) and (got == v or (v != v and got != got)), k
+    events = [(0, 12, "activity", "walking"), (-3, 1440, 'say "hi"', "caf\u00e9 \\ run")]
+    for evs in ([], events):
+        assert _events_json(evs) == json.dumps([[a, b, k, nm] for a, b, k, nm in evs], separators=(",", ":"))

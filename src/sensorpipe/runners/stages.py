@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -323,17 +324,33 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
     return out
 
 
-def _window_labels(labels: dict[str, np.ndarray], i: int) -> dict:
-    out = {}
+def _window_labels(labels: dict[str, np.ndarray], n: int) -> list[dict]:
+    """Each window's ``labels`` feature dict: class codes as ints, floats with their ``has_`` flag, sequences
+    as int8 rows. Columns are converted once (``tolist``, one int8 copy) rather than per window and label."""
+    cols = []
     for spec in LABELS:
-        v = labels[spec.name][i]
-        if spec.kind == "sequence":
-            out[spec.name] = v.astype(np.int8)
-            continue
-        out[spec.name] = int(v) if spec.kind == "class" else float(v)
-        if spec.kind == "float":
-            out[f"has_{spec.name}"] = bool(np.isfinite(v))
+        v = labels[spec.name]
+        cols.append((spec.name, spec.kind, v.astype(np.int8) if spec.kind == "sequence" else v.tolist()))
+    out = []
+    for i in range(n):  # one iteration per window
+        row = {}
+        for name, kind, col in cols:
+            row[name] = col[i]
+            if kind == "float":
+                row[f"has_{name}"] = math.isfinite(col[i])
+        out.append(row)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _json_str(s: str) -> str:
+    return json.dumps(s)
+
+
+def _events_json(events: list[tuple]) -> str:
+    """``json.dumps([[start, end, kind, name], ...], separators=(",", ":"))`` of a window's relative events,
+    with each kind's and name's JSON string made once (a handful of distinct names across a run)."""
+    return "[" + ",".join(f"[{int(a)},{int(b)},{_json_str(k)},{_json_str(n)}]" for a, b, k, n in events) + "]"
 
 
 @functools.lru_cache(maxsize=8)
@@ -379,14 +396,16 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     # the missing share of each window at once (an exact count over W x C, so the same float as mask.mean())
     cells = int(np.prod(masks.shape[1:]))
     missingness = (np.count_nonzero(masks.reshape(len(start), cells), axis=1) / max(cells, 1)).tolist()
+    starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
+    window_labels = _window_labels(labels, len(start))
     for i in range(len(start)):  # one iteration per window
         mask = masks[i]
         ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
               "participant_id": summary.participant, "dataset": summary.source,
-              "start_utc": int(start[i]) * 60, "tz_offset_min": int(offsets[i, 0]),
+              "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
               "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
-              "events": json.dumps([[int(a), int(b), k, n] for a, b, k, n in rel_events[i]], separators=(",", ":")),
-              **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": _window_labels(labels, i),
+              "events": _events_json(rel_events[i]),
+              **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
               "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
         records.append(encoder.encode(ex))
     RecordSpill.write(stem, records)
