@@ -49,6 +49,7 @@ def test_linear_interpolates_in_time_and_holds_the_edges():
     expected = [10, 10, 10, 12, 14, 16, 18, 20, 16, 16, 16, 16]
     np.testing.assert_allclose(_one("linear"), expected)
     np.testing.assert_allclose(_one("lsm"), expected)   # the LSM recipe = linear without a gap limit
+    np.testing.assert_allclose(_one("lsm", 2), expected)  # a gap limit only binds ffill/linear (as fill_counts says)
 
 
 def test_max_gap_leaves_longer_gaps_whole_and_gives_them_the_fallback():

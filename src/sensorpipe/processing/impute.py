@@ -153,24 +153,29 @@ def fill_counts(observed: np.ndarray, channels: tuple[str, ...], specs: tuple[Im
                 participant_mean: np.ndarray | None = None) -> dict[str, dict[str, int]]:
     """Missing cells per channel by what happened to them: ``<method>`` (filled by it),
     ``fallback_long_gap``, ``fallback_no_observation`` or ``left_missing`` (method ``none``)."""
-    C = observed.shape[2] if observed.ndim == 3 else len(channels)
+    if not observed.size:
+        return {}
+    N, W, C = observed.shape
     pmean = np.full(C, np.nan) if participant_mean is None else np.asarray(participant_mean, np.float64)
-    gaps = gap_lengths(observed) if observed.size and any(s.max_gap_min is not None for s in specs) else None
+    seen = count_true(observed)     # [N, C] observed minutes per window: what the counts need without gap limits
     out: dict[str, dict[str, int]] = {}
     for j, (ch, spec) in enumerate(zip(channels, specs)):
-        obs = observed[:, :, j]
-        missing = obs.size - np.count_nonzero(obs)   # counts, not bool sums (those widen every cell to int64)
+        missing = N * W - int(seen[:, j].sum())
         if not missing:
             continue
         if spec.method == "none":
             out[ch] = {"left_missing": missing}
             continue
-        ok = _fillable(obs, None if gaps is None else gaps[:, :, j], spec, bool(np.isfinite(pmean[j])))
-        filled = np.count_nonzero(ok)
-        # "mean" only falls back when the participant never had the channel; the others when the window has
-        # none: then every minute of that window is missing and not fillable (_fillable needs an observation)
-        no_obs = missing - filled if spec.method == "mean" else obs.shape[1] * (obs.shape[0] - np.count_nonzero(
-            obs.any(axis=1)))
+        empty = W * (N - np.count_nonzero(seen[:, j]))      # the minutes of windows without the channel
+        if spec.method == "mean":   # falls back only when the participant never had the channel
+            filled = missing if np.isfinite(pmean[j]) else 0
+            no_obs = missing - filled
+        elif spec.max_gap_min is not None and spec.method in GAP_LIMITED_IMPUTATION:
+            obs = np.ascontiguousarray(observed[:, :, j])
+            filled = np.count_nonzero(_fillable(obs, gap_lengths(obs), spec, False))
+            no_obs = empty
+        else:   # every missing minute of a window with an observation is filled
+            filled, no_obs = missing - empty, empty
         counts = {spec.method: filled, "fallback_long_gap": missing - filled - no_obs, "fallback_no_observation": no_obs}
         out[ch] = {k: int(v) for k, v in counts.items() if v}
     return out
@@ -223,7 +228,7 @@ def _fill_gaps(spec: ImputeSpec, x: np.ndarray, obs: np.ndarray, fallback: np.fl
     cs, ce = s - row * (W + 1), e - row * (W + 1)             # the gap is minutes [cs, ce) of window `row`
     length, lead, trail, base = ce - cs, cs == 0, ce == W, row * W
     fill = ~(lead & trail)                                     # a window with no observation: fallback
-    if spec.max_gap_min is not None:
+    if spec.max_gap_min is not None and spec.method in GAP_LIMITED_IMPUTATION:   # as _fillable: not lsm
         fill &= length <= spec.max_gap_min                     # gaps are measured to the window's edge
     if not fill.all():
         rest = ~fill
