@@ -96,7 +96,7 @@ def test_vectorized_linear_and_ffill_match_pandas_per_window():
 def _scan_reference(x: np.ndarray, obs: np.ndarray, method: str) -> np.ndarray:
     """ffill / linear over whole windows ``[N, W]`` by prefix scans (the implementation before the
     at-cells one), float64 arithmetic rounded once to float32."""
-    N, W = x.shape
+    W = x.shape[1]
     pos = np.arange(W)
     prev = np.maximum.accumulate(np.where(obs, pos, -1), axis=1)
     nxt = np.minimum.accumulate(np.where(obs, pos, W)[:, ::-1], axis=1)[:, ::-1]

@@ -93,7 +93,7 @@ def test_record_label_and_event_fields_are_the_per_window_conversions():
             if isinstance(v, np.ndarray):
                 assert got.dtype == np.int8 and got.tobytes() == v.tobytes()
             else:
-                assert type(got) is type(v) and (got == v or (v != v and got != got)), k
+                assert type(got) is type(v) and (got == v or (np.isnan(v) and np.isnan(got))), k
     events = [(0, 12, "activity", "walking"), (-3, 1440, 'say "hi"', "caf\u00e9 \\ run")]
     for evs in ([], events):
         assert _events_json(evs) == json.dumps([[a, b, k, nm] for a, b, k, nm in evs], separators=(",", ":"))

@@ -27,6 +27,7 @@ from sensorpipe.processing.clean import (
     CleaningState,
     register_cleaning_rule,
 )
+from sensorpipe.processing.counts import any_true
 
 Series = tuple[np.ndarray, np.ndarray]  # (values [T], observed [T])
 
@@ -75,7 +76,7 @@ class NonwearRule(CleaningRule):
         off = detect(state.series("enmo"), state.series("heart_rate"), state.series("skin_temperature"),
                              nw_cfg, state.values.shape[0])
         masked = [j for j, ch in enumerate(state.channels) if ch in nw_cfg.mask_channels]
-        physiology = state.observed[:, masked].any(axis=1) if masked else np.zeros(len(off), bool)
+        physiology = any_true(state.observed[:, masked]) if masked else np.zeros(len(off), bool)
         for j in masked:
             state.remove(j, off, "non_wear")
         if "on_wrist" in state.channels:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sensorpipe.config import WindowConfig
-from sensorpipe.processing.counts import count_true
+from sensorpipe.processing.counts import any_true, count_true
 from sensorpipe.processing.grid import DAY_MIN, MinuteGrid
 from sensorpipe.processing.windowing import Candidates, make_strategy
 from sensorpipe.processing.windowing.fixed import fixed_starts
@@ -99,7 +99,7 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     W, T = cfg.size_min, grid.n_minutes
     # a window with no observed minute at all is not a candidate (a gap between recordings, not a
     # too-missing window): one cumulative sum over the grid rules them out before any copy
-    has_obs = grid.observed.any(axis=1)   # minutes with any channel observed (also for _not_windowed)
+    has_obs = any_true(grid.observed)   # minutes with any channel observed (also for _not_windowed)
     any_obs = np.r_[0, np.cumsum(has_obs)]
     has_data = any_obs[np.clip(starts + W, 0, T)] - any_obs[np.clip(starts, 0, T)] > 0
     if strategy.count_empty:
