@@ -129,6 +129,8 @@ class CleaningState:
 
     def remove(self, j: int, rows: np.ndarray, reason: str) -> int:
         """Remove observed cells of column ``j`` where ``rows`` (bool [T]) is True; returns how many."""
+        if not rows.any():   # most rules flag nothing in most columns: no pass over the strided column then
+            return 0
         hit = rows & self.observed[:, j]
         n = np.count_nonzero(hit)
         if n:   # most rules remove nothing from most columns: no masked stores then
