@@ -135,7 +135,7 @@ def labels_for_windows(batch: WindowBatch) -> dict[str, np.ndarray]:
     out = empty_labels(len(batch), batch.size_min)
     for proc in processors_for(batch.unit):
         for label, arr in proc.window_labels(batch).items():
-            out[label] = np.asarray(arr).astype(out[label].dtype)
+            out[label] = np.asarray(arr).astype(out[label].dtype, copy=False)   # a copy only to convert
     return out
 
 
@@ -147,11 +147,16 @@ def events_for_windows(batch: WindowBatch) -> list[list[LabelEvent]]:
         return out
     starts = np.array([e.start_utc_min for e in events], np.int64)
     ends = np.array([e.end_utc_min for e in events], np.int64)
-    for i, s in enumerate(batch.start_utc_min.tolist()):   # one iteration per window, vectorized over events
-        e_hit = np.flatnonzero((starts < s + batch.size_min) & (ends > s))
-        out[i] = sorted((LabelEvent(max(int(starts[k]), s), min(int(ends[k]), s + batch.size_min),
-                                    events[k].kind, events[k].name) for k in e_hit),
-                        key=lambda e: (e.start_utc_min, e.end_utc_min, e.kind, e.name))
+    w_start = np.asarray(batch.start_utc_min, np.int64)
+    # every (window, event) overlap at once, in window order and event order within a window
+    rows, ks = np.nonzero((starts[None, :] < (w_start + batch.size_min)[:, None]) & (ends[None, :] > w_start[:, None]))
+    clip_start = np.maximum(starts[ks], w_start[rows]).tolist()
+    clip_end = np.minimum(ends[ks], w_start[rows] + batch.size_min).tolist()
+    for i, k, a, b in zip(rows.tolist(), ks.tolist(), clip_start, clip_end):
+        out[i].append(LabelEvent(a, b, events[k].kind, events[k].name))
+    for evs in out:
+        if len(evs) > 1:
+            evs.sort(key=lambda e: (e.start_utc_min, e.end_utc_min, e.kind, e.name))
     return out
 
 
