@@ -43,3 +43,28 @@ def test_trailing_shards_without_records_are_written_empty(tmp_path):
     lengths, _ = write_split(tmp_path, "ds", "test", [spill], "tfrecord", "none", 1700)
     assert len(lengths) == n == len(list(tmp_path.glob("ds-test.tfrecord-*"))) and sum(lengths) == 3
     assert lengths == np.bincount(shard_of, minlength=n).tolist()
+
+
+def test_one_shard_writer_is_open_at_a_time(tmp_path, monkeypatch):
+    """Memory stays one shard's writer whatever the split's size: a writer closes before the next opens."""
+    from sensorpipe.storage import writer
+
+    open_now, most = [0], [0]
+    real = writer._TFRecordWriter
+
+    class Counting(real):
+        def __init__(self, path: str) -> None:
+            super().__init__(path)
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+
+        def close(self) -> None:
+            super().close()
+            open_now[0] -= 1
+
+    monkeypatch.setattr(writer, "_TFRecordWriter", Counting)
+    sizes = [100] * 40
+    spill = RecordSpill.write(str(tmp_path / "spill" / "a"), _records(sizes))
+    lengths, _ = write_split(tmp_path, "ds", "train", [spill], "tfrecord", "none", 450)
+    assert len(lengths) == 9 and sum(lengths) == 40
+    assert most[0] == 1 and open_now[0] == 0
