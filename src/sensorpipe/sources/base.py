@@ -275,8 +275,7 @@ _ZERO_CODES = np.zeros(0, np.int32)
 
 
 #: Input files pass 1 already holds in memory (it hashed their bytes), by path; set only while one unit is read.
-#: the preloaded inputs of the unit being read, per thread (or task): a context variable, so two units read
-#: at once in threads of one process (a threaded runner, a user's pool) never see each other's bytes
+#: A context variable, so two units read at once in threads of one process never see each other's bytes.
 _PRELOADED: contextvars.ContextVar[dict[str, bytes]] = contextvars.ContextVar("sensorpipe_preloaded", default={})
 
 
