@@ -27,3 +27,21 @@ def test_readme_feature_set_and_matrix_match_code():
 
     text = README.read_text()
     assert features_markdown_table() in text and coverage_matrix_markdown() in text
+
+
+def test_readme_filter_example_returns_windows_of_fused_sources(local_run):
+    """The README's `filter(dataset=..., max_missing=...)` line, run on the demo formats, keeps windows."""
+    import re
+
+    import sensorpipe
+
+    call = re.search(r"= train\.filter\((dataset=\"(\w+)\", max_missing=([\d.]+))\)", README.read_text())
+    dataset, max_missing = call.group(2), float(call.group(3))
+    train = sensorpipe.open(local_run.output_dir)["train"]
+    view = train.filter(dataset=dataset, max_missing=max_missing)
+    assert len(view) > 0
+    for ex in view:
+        assert ex["sources"].decode() == "metabolic_study,metabolic_cgm"     # the wearable and the CGM, fused
+        mask = ex["mask"]
+        assert (~mask[:, train.channels.index("glucose")]).sum() > 200
+        assert (~mask[:, train.channels.index("heart_rate")]).sum() > 200

@@ -14,6 +14,7 @@ RunnerName = Literal["local", "multiprocess"]
 StartMethod = Literal["auto", "fork", "forkserver", "spawn"]
 OutputFormat = Literal["array_record", "tfrecord"]
 SplitName = Literal["train", "validation", "test"]
+MissingnessBasis = Literal["measured", "all_channels"]
 
 IMPUTE_METHODS: tuple[str, ...] = ("none", "zero", "mean", "window_mean", "ffill", "linear", "lsm")
 NORMALIZE_METHODS: tuple[str, ...] = ("zscore", "robust", "minmax", "log1p", "none")

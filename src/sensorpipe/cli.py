@@ -50,7 +50,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     if args.participant:
         from sensorpipe.commands import participant_windows
 
-        print(participant_windows(args.dir, args.participant))
+        print(participant_windows(args.dir, args.participant, key_file=args.key_file))
     else:
         print(inspect_window(args.dir, args.split, args.index, plot=args.plot))
 
@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--index", type=int, default=0)
     i.add_argument("--plot", default=None, help="write a PNG plot of the window (mask shaded) to this file")
     i.add_argument("--participant", default=None,
-                   help="list this (pseudonymized) participant's windows in every split instead")
+                   help="list this participant's windows in every split instead: a pseudonym, or a raw study "
+                        "participant id when the pseudonymization key is available")
+    i.add_argument("--key-file", default=None,
+                   help="pseudonymization key file for --participant RAW_ID (default: the environment variable "
+                        "named by the run's privacy.key_env)")
     i.set_defaults(fn=cmd_inspect)
 
     sc = sub.add_parser("schema", help="show or diff the source schemas recorded in the metadata database")

@@ -160,21 +160,50 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     return "\n".join(lines)
 
 
-def participant_windows(out_dir: str, participant: str) -> str:
-    """Every window of one participant: split, index to pass to ``inspect``, start, missingness."""
+def participant_windows(out_dir: str, participant: str, key_file: str | None = None) -> str:
+    """Every window of one participant: split, index to pass to ``inspect``, start, missingness.
+
+    ``participant`` is a pseudonym as stored, or a raw study participant id:
+    with the pseudonymization key (``key_file``, else the environment variable
+    the run read it from) the raw id is turned into its pseudonym in each of
+    the dataset's studies, so one person's windows are found across sources.
+    """
     from sensorpipe.access.dataset import open_dataset
 
     ds = open_dataset(out_dir)
-    lines = [f"{'split':10} {'index':>6}  {'start (UTC)':20} {'missing':>8}  key"]
+    wanted = {participant, *_pseudonyms(ds, participant, key_file)}
+    lines = [f"{'split':10} {'index':>6}  {'start (UTC)':20} {'missing':>8}  {'sources':24} key"]
     for name, split in ds.splits.items():
-        view = split.filter(participant=participant)
+        view = split.filter(participant=sorted(wanted))
         for i, ex in zip(view.indices, view):
+            srcs = ex["sources"].decode() if "sources" in ex else ""
             lines.append(f"{name:10} {int(i):>6}  {str(np.datetime64(int(ex['start_utc']), 's')):20} "
-                         f"{float(ex['missingness_ratio']):8.3f}  {ex['key'].decode()}")
+                         f"{float(ex['missingness_ratio']):8.3f}  {srcs:24} {ex['key'].decode()}")
     if len(lines) == 1:
+        hint = ("" if len(wanted) > 1 else "; to look a raw participant id up, give the pseudonymization key "
+                "(--key-file, or the environment variable named by privacy.key_env)")
         raise KeyError(f"no window of participant {participant!r}; participant ids in the output are pseudonyms "
-                       f"(see `sensorpipe inspect DIR --index I`)")
+                       f"(see `sensorpipe inspect DIR --index I`){hint}")
     return "\n".join(lines)
+
+
+def _pseudonyms(ds, raw_id: str, key_file: str | None) -> list[str]:
+    """``raw_id``'s pseudonym in each study of the dataset, when the key is at hand (else none)."""
+    import os
+
+    from sensorpipe.privacy.pseudonym import pseudonym
+
+    privacy = ds.config.get("privacy", {})
+    if not privacy.get("pseudonymize", True):
+        return []
+    if key_file:
+        path = Path(key_file).expanduser()
+        if not path.exists():
+            raise KeyError(f"--key-file {path} does not exist")
+        key = path.read_bytes().strip()
+    else:
+        key = os.environ.get(privacy.get("key_env") or "SENSORPIPE_PSEUDONYM_KEY", "").encode()
+    return [pseudonym(key, study, raw_id) for study in ds.studies] if key else []
 
 
 def _caption_lines(ex: dict) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
-from sensorpipe._typing import Alignment, ImputeMethod, OutputFormat, RunnerName, StartMethod
+from sensorpipe._typing import Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, StartMethod
 
 
 class ConfigError(ValueError):
@@ -35,6 +35,28 @@ class SourceConfig:
     path: str
     participants: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: sources with the same study describe the same people (one unit, one grid, one pseudonym and split per
+    #: person); empty means the source's own name, so a source on its own is a study of its own
+    study: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.study:
+            object.__setattr__(self, "study", self.name)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """How the sources of one study fuse (see :mod:`sensorpipe.sources.study`).
+
+    ``id_map``: a CSV with columns ``source``, ``source_participant_id`` and
+    ``participant_id`` linking a source's own id of a person to the study's id
+    (sources that already use the study's ids need no row). ``priority``: per
+    channel, the sources in the order they win a minute both observed; channels
+    not listed follow the order of ``sources``.
+    """
+
+    id_map: str | None = None
+    priority: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -191,13 +213,18 @@ class WindowConfig:
     exceeds ``max_missing_ratio`` are dropped and counted under ``too_missing``;
     those with a required channel observed less than ``required_coverage[ch]``
     under ``below_min_coverage:<ch>``. ``options`` go to a plugin strategy's own
-    ``Options`` dataclass.
+    ``Options`` dataclass. ``missingness_basis`` says which channels the missing
+    share (``max_missing_ratio`` and the records' ``missingness_ratio``) counts:
+    ``measured`` (default) only the output channels the person's sources can
+    provide, so a complete CGM day is not "97 % missing" in a wide dataset;
+    ``all_channels`` every output channel.
     """
 
     size_min: int = 1440
     stride_min: int = 1440
     alignment: Alignment = "local_midnight"
     max_missing_ratio: float = 0.8
+    missingness_basis: MissingnessBasis = "measured"
     strategy: str = "fixed"
     required_coverage: dict[str, float] = field(default_factory=dict)
     stratified: StratifiedWindowConfig = field(default_factory=StratifiedWindowConfig)
@@ -517,6 +544,7 @@ class PipelineConfig:
 
     sources: tuple[SourceConfig, ...]
     channels: tuple[str, ...]
+    studies: dict[str, StudyConfig] = field(default_factory=dict)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     cleaning: CleaningConfig = field(default_factory=CleaningConfig)
     window: WindowConfig = field(default_factory=WindowConfig)
@@ -733,6 +761,8 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
     if len(set(names)) != len(names):
         raise ConfigError("sources: two sources share a name; each dataset name must be unique")
     for i, s in enumerate(cfg.sources):
+        if not s.study.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"sources[{i}].study must be letters, digits, '_' or '-', got {s.study!r}")
         adapter_cls = source_base.get_adapter(s.adapter, f"sources[{i}].adapter")
         build_dataclass(adapter_cls.Options, s.options, f"sources[{i}].options")
         try:
@@ -740,3 +770,25 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
         except (KeyError, ValueError) as e:
             msg = e.args[0] if isinstance(e, KeyError) else str(e)
             raise ConfigError(f"sources[{i}] ({s.name}): {msg}") from None
+    _check_studies(cfg)
+
+
+def _check_studies(cfg: PipelineConfig) -> None:
+    """``studies.<name>`` must name a study of ``sources``, and its priorities that study's sources."""
+    members: dict[str, list[str]] = {}
+    for s in cfg.sources:
+        members.setdefault(s.study, []).append(s.name)
+    for study, sc in cfg.studies.items():
+        where = f"studies.{study}"
+        if study not in members:
+            raise ConfigError(f"{where}: no source declares study {study!r}; studies of the sources: "
+                              f"{', '.join(sorted(members))} (set sources[].study)")
+        for ch, order in sc.priority.items():
+            if ch not in cfg.channels:
+                raise ConfigError(f"{where}.priority.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
+            for k, name in enumerate(order):
+                if name not in members[study]:
+                    raise ConfigError(f"{where}.priority.{ch}[{k}]: {name!r} is not a source of study {study!r} "
+                                      f"({', '.join(members[study])})")
+            if len(set(order)) != len(order):
+                raise ConfigError(f"{where}.priority.{ch}: a source is listed twice")

@@ -72,13 +72,32 @@ def test_loader_same_examples(out, ref, workers):
         _same(got[want["key"]], want)
 
 
-def test_loader_shards_cover_once(out, ref):
+@pytest.mark.parametrize("shard_count", [2, 3, 4])
+def test_loader_shards_cover_once(out, ref, shard_count):
+    """Every record once across the shards, also when they do not divide the split evenly (Grain 0.2's
+    DataLoader alone drops that remainder)."""
     n = len(ref["train"])
     keys = []
-    for s in range(3):
+    for s in range(shard_count):
         keys += [_key(ex) for ex in make_grain_loader(out, "train", shuffle=True, seed=0, shard_index=s,
-                                                      shard_count=3)]
+                                                      shard_count=shard_count)]
     assert sorted(keys) == sorted(ref["train"][i]["key"] for i in range(n))
+
+
+def test_uneven_shards_read_every_record_once():
+    from grain._src.core.sharding import even_split
+
+    from sensorpipe.access.grain import _ShardSource
+
+    got, sizes = [], []
+    for s in range(3):
+        lo, hi = even_split(19, grain.sharding.ShardOptions(shard_index=s, shard_count=3, drop_remainder=False))
+        shard = _ShardSource(list(range(19)), lo, hi)
+        got += [shard[i] for i in range(len(shard))]
+        sizes.append(len(shard))
+        with pytest.raises(IndexError):
+            shard[len(shard)]
+    assert sorted(got) == list(range(19)) and sizes == [7, 6, 6]
 
 
 def test_missing_grain_names_the_extra(out, monkeypatch):

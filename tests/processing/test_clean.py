@@ -222,11 +222,11 @@ def test_cleaning_in_the_pipeline_reaches_windows_and_the_metadata_db(local_run,
         assert not observed[w, m - start[w], hr]
     assert observed[w, :, hr].sum() > 1000             # the rest of that day's heart rate is kept
     quality = {(q["scope"], q["name"]): q["value"] for q in MetadataStore(result.metadata_url).quality(result.fingerprint)}
-    assert quality[("fitbit_cohort", "cleaned:heart_rate:flatline")] == 40
-    assert quality[("fitbit_cohort", "cleaned:heart_rate:spike")] == 1
+    assert quality[("study:fitbit_cohort", "cleaned:heart_rate:flatline")] == 40   # one grid per person of a study
+    assert quality[("study:fitbit_cohort", "cleaned:heart_rate:spike")] == 1
     assert quality[("channel:heart_rate", "cleaned:flatline")] == 40
     assert quality[("channel:heart_rate", "cleaned:spike")] == 1
-    assert not any(name.startswith("cleaned:") and scope != "fitbit_cohort" and scope != "channel:heart_rate"
+    assert not any(name.startswith("cleaned:") and scope != "study:fitbit_cohort" and scope != "channel:heart_rate"
                    for scope, name in quality)
     assert "<td>heart_rate</td><td>flatline</td><td>40</td>" in Path(result.report).read_text()
 

@@ -64,16 +64,24 @@ def test_cgm_readings_land_in_their_minutes(local_run, sources_dir):
     seen_units = set()
     for ex in _windows_of(ds, "metabolic_study"):
         pid = _participant_of(ex, "metabolic_study", list(zones))
-        cgm = pd.read_csv(sources_dir / "metabolic_study" / "cgm" / f"{pid}.csv")
+        # the demo ships the CGM as Dexcom Clarity exports (a second source of the study): read the EGV rows
+        cgm = pd.read_csv(sources_dir / "metabolic_study" / "cgm" / f"{pid}.csv", encoding="utf-8-sig", dtype=str)
+        unit = "mmol/L" if "Glucose Value (mmol/L)" in cgm.columns else "mg/dL"
+        egv = cgm[cgm["Event Type"] == "EGV"]
         tz = ZoneInfo(zones[pid])
         # independent recomputation: Python's zoneinfo (fold=0: first occurrence) per reading
-        utc_min = [int(dt.datetime.strptime(s, "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz).timestamp()) // 60
-                   for s in cgm.local_time]
-        mgdl = np.where(cgm.unit == "mmol/L", cgm.glucose * 18.0156, cgm.glucose)
-        expected = pd.Series(mgdl, index=utc_min).groupby(level=0).last().reindex(_window_minutes(ex)).to_numpy()
+        utc_min = [int(dt.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=tz).timestamp()) // 60
+                   for s in egv["Timestamp (YYYY-MM-DDThh:mm:ss)"]]
+        text = egv[f"Glucose Value ({unit})"]
+        value = pd.to_numeric(text, errors="coerce").to_numpy() * (18.0156 if unit == "mmol/L" else 1.0)
+        value = np.where(text == "Low", -1.0, np.where(text == "High", np.inf, value))   # censored: checked below
+        expected = pd.Series(value, index=utc_min).groupby(level=0).last().reindex(_window_minutes(ex)).to_numpy()
         has = ~np.isnan(expected)
         np.testing.assert_array_equal(~ex["mask"][:, j], has)
-        np.testing.assert_allclose(ds.denormalize(ex["input"])[has, j], expected[has], rtol=1e-5, atol=1e-2)
+        got = ds.denormalize(ex["input"])[:, j]
+        real = has & np.isfinite(expected) & (expected > 0)
+        np.testing.assert_allclose(got[real], expected[real], rtol=1e-5, atol=1e-2)
+        assert (got[expected == -1.0] <= 40).all() and (got[expected == np.inf] >= 400).all()
         assert 250 <= has.sum() <= 288   # a reading every 5 minutes, with sensor gaps
-        seen_units.add(cgm.unit.iloc[0])
+        seen_units.add(unit)
     assert seen_units == {"mg/dL", "mmol/L"}

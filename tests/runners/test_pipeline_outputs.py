@@ -60,7 +60,7 @@ def test_no_participant_in_two_splits(local_run):
 
 
 def test_normalization_depends_on_train_split_only(local_run, copied_sources, base_config):
-    units = [u for u in local_run.units if u.source == "fitbit_cohort"]
+    units = [u for u in local_run.units if u.study == "fitbit_cohort"]
     val = next(u for u in units if u.split != "train")
     pid = val.key.split("/", 1)[1]
     path = copied_sources / "fitbit_cohort" / "minute" / f"{pid}.parquet"

@@ -26,7 +26,7 @@ def test_changed_schema_gets_a_new_version_and_diff_shows_it(local_run, sources_
     out = str(tmp_path / "o")
     assert main(["schema", "show", "metabolic_study", out]) == 0
     text = capsys.readouterr().out
-    assert "version 2 of [1, 2]" in text and "beats/min" in text and "local wall clock" in text
+    assert "version 2 of [1, 2]" in text and "beats/min" in text and "wearable/*.csv: ISO-8601 with Z" in text
     assert main(["schema", "show", "metabolic_study", out, "--version", "1"]) == 0
     assert "kcal" in capsys.readouterr().out
     assert main(["schema", "diff", "metabolic_study", "1", "2", out]) == 0

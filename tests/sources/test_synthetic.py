@@ -62,12 +62,13 @@ def test_same_seed_gives_byte_identical_files(demo, tmp_path):
 def test_pipeline_yaml_and_key(demo):
     cfg = yaml.safe_load((demo / "pipeline.yaml").read_text())
     assert [(s["name"], s["adapter"]) for s in cfg["sources"]] == [
-        ("fitbit_cohort", "long_table"), ("metabolic_study", "long_table"), ("stress_lab", "empatica_e4"),
-        ("covid_cohort", "long_table")]
+        ("fitbit_cohort", "long_table"), ("metabolic_study", "long_table"), ("metabolic_cgm", "dexcom_clarity"),
+        ("stress_lab", "empatica_e4"), ("covid_cohort", "long_table")]
+    assert cfg["sources"][2]["study"] == "metabolic_study"     # the CGM exports are the same people's
     for s in cfg["sources"]:
         assert (demo / s["path"]).is_dir() and (demo / s["participants"]).is_file()
     assert cfg["sources"][0]["options"]["fields"]["skin_temp_f"] == {"channel": "skin_temperature", "unit": "degF"}
-    assert set(cfg["sources"][3]["options"]["fields"]) == {"heart_rate", "steps", "calories", "sleep_stage",
+    assert set(cfg["sources"][4]["options"]["fields"]) == {"heart_rate", "steps", "calories", "sleep_stage",
                                                            "resting_heart_rate", "respiratory_rate"}
     assert cfg["window"]["alignment"] == "local_midnight" and cfg["privacy"]["key_file"] == "pseudonym.key"
     key = (demo / "pseudonym.key").read_text()
@@ -141,18 +142,31 @@ def test_off_wrist_gaps_in_daytime(demo):
 def test_cgm_units_and_dst_hour(demo):
     people = pd.read_csv(demo / "metabolic_study" / "participants.csv")
     assert set(people.diabetes_status) <= {"none", "prediabetes", "type2"}
+
     for i, (pid, tz) in enumerate(zip(people.participant_id, people.tz)):
-        cgm = pd.read_csv(demo / "metabolic_study" / "cgm" / f"{pid}.csv", dtype={"local_time": str})
-        assert list(cgm.columns) == ["participant_id", "local_time", "glucose", "unit"]
-        assert set(cgm.unit) == {"mmol/L" if i % 2 else "mg/dL"}
-        mgdl = cgm.glucose * (18.0156 if i % 2 else 1.0)  # mmol/L values are mg/dL / 18.0156
+        path = demo / "metabolic_study" / "cgm" / f"{pid}.csv"
+        raw = path.read_bytes()
+        assert raw.startswith(b"\xef\xbb\xbf\"Index\",") and b"\r\n" in raw   # Clarity's BOM, quoting, CRLF
+        cgm = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
+        unit = "mmol/L" if i % 2 else "mg/dL"
+        assert list(cgm.columns)[:8] == ["Index", "Timestamp (YYYY-MM-DDThh:mm:ss)", "Event Type", "Event Subtype",
+                                         "Patient Info", "Device Info", "Source Device ID", f"Glucose Value ({unit})"]
+        egv = cgm[cgm["Event Type"] == "EGV"]
+        assert cgm["Event Type"].iloc[:3].tolist() == ["FirstName", "LastName", "DateOfBirth"]
+        text = egv[f"Glucose Value ({unit})"]
+        censored = text.isin(["Low", "High"])
+        assert (egv["Event Subtype"].fillna("") == text.where(censored, "")).all()   # Clarity's own flag
+
+        value = pd.to_numeric(text[~censored])
+        mgdl = value * (18.0156 if i % 2 else 1.0)  # mmol/L values are mg/dL / 18.0156
         assert 70 <= mgdl.median() <= 250 and mgdl.between(39, 401).all()
-        assert (cgm.glucose == cgm.glucose.round(1 if i % 2 else 0)).all()
+        assert (value == value.round(1 if i % 2 else 0)).all()
+        stamps = egv["Timestamp (YYYY-MM-DDThh:mm:ss)"]
         if tz in US_ZONES:
-            day = cgm.local_time[cgm.local_time.str.startswith("2024-03-10 ")].str[11:13]
+            day = stamps[stamps.str.startswith("2024-03-10T")].str[11:13]
             assert "02" not in set(day) and {"01", "03"} <= set(day)
-        gaps = pd.to_datetime(cgm.local_time).diff().dt.total_seconds()
-        assert (gaps == 300).mean() > 0.95
+        gaps = pd.to_datetime(stamps).diff().dt.total_seconds()
+        assert (gaps.between(300, 301)).mean() > 0.95 and (gaps == 301).any()   # the transmitter clock drifts
     wear = pd.read_csv(demo / "metabolic_study" / "wearable" / "ms001.csv")
     assert list(wear.columns) == ["participant", "timestamp_utc", "signal", "value"]
     assert set(wear.signal) == {"hr", "steps", "kcal"} and wear.timestamp_utc.str.endswith("Z").all()

@@ -43,7 +43,8 @@ def _example(seed: int = 0, **changes) -> dict:
     rng = np.random.default_rng(seed)
     ex = {"input": rng.normal(size=(W, 3)).astype(np.float32), "mask": rng.random((W, 3)) < 0.3,
           "time": rng.integers(0, 60, (W, 4)).astype(np.int16), "missingness_ratio": 0.3,
-          "participant_id": "p-1", "dataset": "fitbit", "start_utc": 1_700_000_000, "tz_offset_min": -300,
+          "participant_id": "p-1", "dataset": "fitbit", "sources": "fitbit", "start_utc": 1_700_000_000,
+          "tz_offset_min": -300,
           "key": "fitbit/p-1/2023-11-14T22:13:20Z", "caption": "Heart rate rose.", "caption_claims": "[]",
           "events": "[]", "caption_statistical": "mean 61 bpm", "caption_structural": "", "labels": _labels(rng),
           "missing_ratio_per_channel": rng.random(3).astype(np.float32),

@@ -350,9 +350,16 @@ class SensorDataset:
         self.channels: tuple[str, ...] = tuple(extra["channels"])
         self.fingerprint: str = extra["fingerprint"]
         self.norm = NormParams.from_json(extra["normalization"])
+        #: the run's configuration as recorded (no key file path); its sources name the studies
+        self.config: dict = extra.get("config", {})
         self.splits = {s["name"]: Split(self.version_dir, self.name, s["name"], [int(x) for x in s["shardLengths"]],
                                         self.features, channels=self.channels, norm=self.norm, store=store)
                        for s in info["splits"]}
+
+    @property
+    def studies(self) -> tuple[str, ...]:
+        """The studies of the run's sources (a source's own name where it declares none), in config order."""
+        return tuple(dict.fromkeys(s.get("study") or s["name"] for s in self.config.get("sources", ())))
 
     def __getitem__(self, split: str) -> Split:
         try:

@@ -40,6 +40,30 @@ class SensorGrainSource(SplitExamples):
                 f"fields={None if self.fields is None else list(self.fields)})")
 
 
+class _ShardSource:
+    """Records ``[start, stop)`` of a source, as a source of their own (picklable; the reader stays lazy).
+
+    Grain 0.2's ``DataLoader`` sizes a sharded epoch as ``len(sampler) //
+    shard_count`` whatever ``drop_remainder`` says, so with 19 records and 3
+    hosts one record was never read. Sharding the source itself into Grain's
+    own contiguous ranges (``even_split``) reads every record exactly once.
+    """
+
+    def __init__(self, source: Any, start: int, stop: int) -> None:
+        self.source, self.start, self.stop = source, int(start), int(stop)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"record {i} of a shard of {len(self)}")
+        return self.source[self.start + i]
+
+    def __repr__(self) -> str:
+        return f"{self.source!r}[{self.start}:{self.stop}]"
+
+
 def make_map_dataset(path: Any, split: str = "train", channels: Sequence[str] | None = None,
                      fields: Sequence[str] | None = None, shuffle: bool = False, seed: int = 0,
                      batch_size: int | None = None, drop_remainder: bool = False):
@@ -79,9 +103,13 @@ def make_grain_loader(path: Any, split: str = "train", batch_size: int | None = 
     src = path if isinstance(path, SensorGrainSource) else SensorGrainSource(path, split, channels, fields)
     if (shard_index is None) != (shard_count is None):
         raise ValueError("pass both shard_index and shard_count (or neither)")
-    shard = (grain.sharding.NoSharding() if shard_count is None
-             else grain.sharding.ShardOptions(shard_index=int(shard_index), shard_count=int(shard_count),
-                                              drop_remainder=False))
+    if shard_count is not None:
+        from grain._src.core.sharding import even_split   # the ranges ShardOptions stands for
+
+        start, stop = even_split(len(src), grain.sharding.ShardOptions(
+            shard_index=int(shard_index), shard_count=int(shard_count), drop_remainder=False))
+        src = _ShardSource(src, start, stop)
+    shard = grain.sharding.NoSharding()
     sampler = grain.samplers.IndexSampler(num_records=len(src), shard_options=shard, shuffle=shuffle,
                                           num_epochs=num_epochs, seed=int(seed))
     ops = [grain.transforms.Batch(batch_size=batch_size, drop_remainder=drop_remainder)] if batch_size else []

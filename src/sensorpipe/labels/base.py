@@ -9,7 +9,7 @@ missing (see :mod:`sensorpipe.labels.schema`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -130,18 +130,45 @@ def processors_for(unit: UnitRef) -> list[LabelProcessor]:
     return [p for p in (_PROCESSORS[n]() for n in sorted(_PROCESSORS)) if p.applies(unit)]
 
 
-def labels_for_windows(batch: WindowBatch) -> dict[str, np.ndarray]:
-    """All unified labels for the windows of one unit, missing where no processor knows them."""
-    out = empty_labels(len(batch), batch.size_min)
-    for proc in processors_for(batch.unit):
-        for label, arr in proc.window_labels(batch).items():
-            out[label] = np.asarray(arr).astype(out[label].dtype, copy=False)   # a copy only to convert
+def labels_for_windows(batch: WindowBatch, units: tuple[UnitRef, ...] | list[UnitRef] = ()) -> dict[str, np.ndarray]:
+    """All unified labels for the windows of one unit, missing where no processor knows them.
+
+    ``units``: the person's sources (default: ``batch.unit`` alone). Each
+    source's processors label the fused windows; where two sources know the
+    same label, the first source in config order wins and a later one only
+    fills what is still missing. A processor that reads the windows' channels
+    (CGM, sleep) runs once, since every source sees the same fused grid.
+    """
+    units = tuple(units) or (batch.unit,)
+    out: dict[str, np.ndarray] = {}
+    ran: set[str] = set()
+    for unit in units:
+        part = batch if unit is batch.unit else replace(batch, unit=unit)
+        mine = empty_labels(len(batch), batch.size_min)
+        for proc in processors_for(unit):
+            if isinstance(proc, ChannelLabelProcessor) and proc.name in ran:
+                continue
+            ran.add(proc.name)
+            for label, arr in proc.window_labels(part).items():
+                mine[label] = np.asarray(arr).astype(mine[label].dtype, copy=False)   # a copy only to convert
+        if not out:
+            out = mine
+            continue
+        for spec in LABELS:   # a later source fills only what the earlier ones left missing
+            gap = _is_missing(spec, out[spec.name])
+            if gap.any():
+                out[spec.name] = np.where(gap, mine[spec.name], out[spec.name])
     return out
 
 
-def events_for_windows(batch: WindowBatch) -> list[list[LabelEvent]]:
-    """Per window, the label events overlapping it, clipped to the window (sorted by start)."""
-    events = [e for proc in processors_for(batch.unit) for e in proc.label_events(batch.unit)]
+def _is_missing(spec: LabelSpec, arr: np.ndarray) -> np.ndarray:
+    return np.isnan(arr) if spec.kind == "float" else arr == missing_value(spec)
+
+
+def events_for_windows(batch: WindowBatch, units: tuple[UnitRef, ...] | list[UnitRef] = ()) -> list[list[LabelEvent]]:
+    """Per window, the label events of every source (``units``, default ``batch.unit``) overlapping it,
+    clipped to the window (sorted by start)."""
+    events = [e for unit in units or (batch.unit,) for proc in processors_for(unit) for e in proc.label_events(unit)]
     out: list[list[LabelEvent]] = [[] for _ in range(len(batch))]
     if not events:
         return out

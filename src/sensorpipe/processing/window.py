@@ -10,7 +10,8 @@ for every strategy, so each drop is counted by reason in ``Windows.dropped``
    device left at home) are not windows: neither kept nor counted, except for
    strategies that set ``count_empty`` (``event``: ``no_data``); two
    candidates at the same start give one window (``duplicate_start``);
-2. ``too_missing``: missing share over all channels above ``max_missing_ratio``;
+2. ``too_missing``: missing share above ``max_missing_ratio``, over the channels the person's sources can
+   provide (``missingness_basis: measured``, the default) or over all output channels;
 3. ``below_min_coverage:<channel>``: a channel of ``required_coverage``
    observed in less than its share of the window's minutes (the first such
    channel, in config order, is the reason);
@@ -89,8 +90,9 @@ def _coverage_filter(cfg: WindowConfig, grid: MinuteGrid, coverage: np.ndarray, 
     return keep
 
 
-def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
-    """The kept windows of one unit; ``unit`` (a UnitRef) feeds event and per-participant strategies."""
+def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, measured: np.ndarray | None = None) -> Windows:
+    """The kept windows of one unit; ``unit`` (a PersonUnit or UnitRef) feeds event and per-participant
+    strategies; ``measured`` (bool [C], default all) are the channels the missing share counts."""
     strategy = make_strategy(cfg)
     raw = np.asarray(strategy.starts(grid, unit), np.int64).reshape(-1)
     starts = np.unique(raw)
@@ -112,7 +114,8 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None) -> Windows:
     obs_w = np.take(observed, idx, axis=0)        # rows by a 2-D index: take is ~5x the fancy gather
     n_obs = count_true(obs_w)                     # int [N, C]: exact, so missing equals the mean over (W, C)
     coverage = n_obs / W
-    missing = 1.0 - n_obs.sum(axis=1) / (W * n_obs.shape[1])
+    counted = n_obs if measured is None or measured.all() or not measured.any() else n_obs[:, measured]
+    missing = 1.0 - counted.sum(axis=1) / (W * counted.shape[1])
     keep = missing <= cfg.max_missing_ratio
     _count(dropped, "too_missing", ~keep)
     keep = _coverage_filter(cfg, grid, coverage, keep, dropped)

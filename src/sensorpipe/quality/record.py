@@ -7,8 +7,11 @@ reconciliation (rows in = accepted + quarantined) per source, and per
 channel how its missing cells were imputed (``imputed_cells:<method>``,
 ``imputed_cells:fallback_long_gap``, ``imputed_cells:fallback_no_observation``,
 ``imputed_cells:left_missing``). Grid cells changed by cleaning are counted
-per source (``cleaned:<channel>:<reason>``) and per channel
-(``channel:<ch>`` / ``cleaned:<reason>``).
+per study (scope ``study:<name>``, ``cleaned:<channel>:<reason>``; a person's sources share one grid)
+and per channel (``channel:<ch>`` / ``cleaned:<reason>``). Per source: readings
+outranked by another source of the person (``fusion_overridden:<channel>``)
+and the windows it fed; per study: persons, windows, windows fed by several
+sources and the observed share of each channel in its windows (fused coverage).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
     q += [QualityRecord("dataset", f"rows_quarantined:{k}", v) for k, v in sorted(result.quarantine_by_reason.items())]
     q.append(QualityRecord("dataset", "minutes_not_windowed", sum(u.minutes_not_windowed for u in result.units)))
     for src in cfg.sources:
-        us = [u for u in result.units if u.source == src.name]
+        us = [p for u in result.units for p in u.parts if p.source == src.name]
         rows_in = sum(u.rows_in for u in us)
         oor = sum(u.reason_counts.get("out_of_range", 0) + sum(u.clipped.values()) for u in us)
         q.append(QualityRecord(src.name, "out_of_range_rate", oor / rows_in if rows_in else 0.0))
@@ -64,11 +67,12 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         q.append(QualityRecord(src.name, "non_monotonic_rows", sum(u.non_monotonic for u in us)))
         files = {f: c for u in us for f, c in u.rows_in_by_file.items()}
         q.append(QualityRecord(src.name, "files_not_reconciling", sum(1 for a, b, c in files.values() if a != b + c)))
-        q.append(QualityRecord(src.name, "windows_kept", sum(u.windows_kept for u in us)))
+        q.append(QualityRecord(src.name, "windows_kept", sum(u.windows for u in us)))   # windows it fed
         for k in sorted({k for u in us for k in u.raw_counts}):
             q.append(QualityRecord(src.name, f"raw:{k}", sum(u.raw_counts.get(k, 0) for u in us)))
-        for k in sorted({k for u in us for k in u.cleaning_counts}):  # k = "<channel>:<reason>"
-            q.append(QualityRecord(src.name, f"cleaned:{k}", sum(u.cleaning_counts.get(k, 0) for u in us)))
+        for ch in sorted({ch for u in us for ch in u.overridden}):
+            q.append(QualityRecord(src.name, f"fusion_overridden:{ch}", sum(u.overridden.get(ch, 0) for u in us)))
+    q += study_metrics(cfg, result)
     grid = sum(u.grid_minutes for u in result.units)
     for j, ch in enumerate(cfg.channels):
         seen = sum(u.observed_minutes[j] for u in result.units)
@@ -80,6 +84,29 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for how in sorted({k for u in result.units for k in u.impute_counts.get(ch, {})}):
             q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}",
                                    sum(u.impute_counts.get(ch, {}).get(how, 0) for u in result.units)))
+    return q
+
+
+def study_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
+    """Per study: persons, windows, grid cells changed by cleaning (the fused grid is cleaned once, so
+    cleaning is counted per study) and the fused coverage: per channel, the share of the kept windows'
+    minutes observed (``window_observed:<channel>``), and windows with 2+ sources."""
+    q = []
+    W = cfg.window.size_min
+    for study in dict.fromkeys(s.study for s in cfg.sources):
+        us = [u for u in result.units if u.study == study]
+        kept = sum(u.windows_kept for u in us)
+        scope = f"study:{study}"
+        q += [QualityRecord(scope, "persons", len(us)), QualityRecord(scope, "windows_kept", kept),
+              QualityRecord(scope, "windows_multi_source", sum(u.windows_multi_source for u in us))]
+        for k in sorted({k for u in us for k in u.cleaning_counts}):  # k = "<channel>:<reason>"
+            q.append(QualityRecord(scope, f"cleaned:{k}", sum(u.cleaning_counts.get(k, 0) for u in us)))
+        if kept:
+            raw = RunningStats.zeros(len(cfg.channels))
+            for u in us:
+                raw = raw.merge(RunningStats.from_json(u.stats))
+            for j, ch in enumerate(cfg.channels):
+                q.append(QualityRecord(scope, f"window_observed:{ch}", int(raw.count[j]) / (kept * W)))
     return q
 
 
@@ -103,13 +130,13 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
     stages_json = json.dumps(stages, sort_keys=True)    # the same for every window of the run
     for u in result.units:
         for w in u.lineage:
-            lineage.append(LineageRecord(w["key"], u.split, u.source, u.participant, json.dumps(sorted(w["files"])),
+            lineage.append(LineageRecord(w["key"], u.split, u.study, u.participant, json.dumps(sorted(w["files"])),
                                          json.dumps(w["files"], sort_keys=True), stages_json))
     quarantine = []
-    for u in result.units:
-        if u.quarantine:
-            for f, r, n in u.quarantine_counts:   # counted in pass 1 (schema.validate.quarantine_counts)
-                quarantine.append(QuarantineRecord(u.source, str(f), str(r), int(n)))
+    for p in (p for u in result.units for p in u.parts):
+        if p.quarantine:
+            for f, r, n in p.quarantine_counts:   # counted in pass 1 (schema.validate.quarantine_counts)
+                quarantine.append(QuarantineRecord(p.source, str(f), str(r), int(n)))
     schemas = []
     for a in adapters:
         s = a.schema()
@@ -126,7 +153,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
         normalization=normalization_records(norm),
         quality=quality_metrics(cfg, result), quarantine=quarantine,
-        units=[UnitRecord(u.source, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
+        units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
         lineage=lineage)
 

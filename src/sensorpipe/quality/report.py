@@ -46,9 +46,25 @@ def _missing_bars(record: RunRecord) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def _study_table(record: RunRecord, q: dict) -> str:
+    """Per study: persons, windows, windows fed by 2+ sources, and each channel's observed share of the windows."""
+    studies = sorted({m.scope for m in record.quality if m.scope.startswith("study:")})
+    channels = [m.name.split(":", 1)[1] for m in record.quality
+                if studies and m.scope == studies[0] and m.name.startswith("window_observed:")]
+    if not channels:
+        channels = sorted({m.name.split(":", 1)[1] for m in record.quality if m.name.startswith("window_observed:")})
+    rows = [[s.split(":", 1)[1], int(q[(s, "persons")]), int(q[(s, "windows_kept")]),
+             int(q[(s, "windows_multi_source")]),
+             *(f"{q[(s, f'window_observed:{c}')]:.1%}" if (s, f"window_observed:{c}") in q else "-" for c in channels)]
+            for s in studies]
+    return _table(["study", "persons", "windows", "windows from 2+ sources",
+                   *(f"{c} observed" for c in channels)], rows)
+
+
 def render(record: RunRecord, result=None) -> str:
     q = {(m.scope, m.name): m.value for m in record.quality}
-    sources = sorted({m.scope for m in record.quality if m.scope not in ("dataset",) and not m.scope.startswith("channel:")})
+    sources = sorted({m.scope for m in record.quality
+                      if m.scope != "dataset" and not m.scope.startswith(("channel:", "study:"))})
     recon = [[s, int(q[(s, "rows_in")]), int(q[(s, "rows_accepted")]), int(q[(s, "rows_quarantined")]),
               "yes" if q[(s, "rows_in")] == q[(s, "rows_accepted")] + q[(s, "rows_quarantined")] else "NO",
               int(q[(s, "raw_samples_in")]), int(q[(s, "windows_kept")]), q[(s, "out_of_range_rate")]]
@@ -58,8 +74,10 @@ def render(record: RunRecord, result=None) -> str:
         reasons[(r.source, r.reason)] = reasons.get((r.source, r.reason), 0) + r.count
     dropped = [[m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                if m.scope == "dataset" and m.name.startswith("windows_dropped:")]
-    cleaned = [[m.scope, *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
-               if not m.scope.startswith("channel:") and m.scope != "dataset" and m.name.startswith("cleaned:")]
+    cleaned = [[m.scope.split(":", 1)[1], *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
+               if m.scope.startswith("study:") and m.name.startswith("cleaned:")]
+    overridden = [[m.scope, m.name.split(":", 1)[1], int(m.value)] for m in record.quality
+                  if m.name.startswith("fusion_overridden:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
     norm = [[n.channel, n.method, n.mean, n.std, n.clip_sigma, n.count] for n in record.normalization]
     timing = ""
@@ -78,7 +96,10 @@ td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</s
 <h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())],
                                            "no row was quarantined")}
 <h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped, "no window was dropped")}
-<h2>Cleaning: grid minutes changed by channel and reason</h2>{_table(["source", "channel", "reason", "minutes"], cleaned,
+<h2>Studies: fused coverage</h2>{_study_table(record, q)}
+<h2>Fusion: readings outranked by another source of the same person</h2>{_table(
+    ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
+<h2>Cleaning: grid minutes changed by channel and reason</h2>{_table(["study", "channel", "reason", "minutes"], cleaned,
                                                                      "cleaning changed no minute")}
 <h2>Missingness</h2>{_missing_bars(record)}
 <h2>Channel statistics (observed minutes of kept windows, real units)</h2>

@@ -34,9 +34,10 @@ from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.executors import make_runner
-from sensorpipe.runners.stages import RunContext, UnitSummary, encode_unit, prepare_unit
+from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary, encode_unit, prepare_unit
 from sensorpipe.schema.validate import QUARANTINE_SCHEMA
 from sensorpipe.sources.base import make_adapter
+from sensorpipe.sources.study import plan_persons
 from sensorpipe.storage.writer import RecordSpill, write_dataset
 
 SPLITS = ("train", "validation", "test")
@@ -88,7 +89,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
                                                  warm=("sensorpipe.runners._warm",)) as pool:
         adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
-        units = [u for a in adapters for u in a.list_units()]
+        units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
         seconds = {"plan": time.perf_counter() - t0}
         t = time.perf_counter()
         summaries: list[UnitSummary] = pool.map(prepare_unit, [(ctx, u) for u in units], "pass 1: prepare")
@@ -162,7 +163,7 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
     if not cfg.validation.strict:
         return
     for src in cfg.sources:
-        us = [u for u in summaries if u.source == src.name]
+        us = source_parts(summaries, src.name)
         rows_in = sum(u.rows_in for u in us)
         bad = sum(u.rows_quarantined for u in us)
         if rows_in and bad / rows_in > cfg.validation.max_quarantine_rate:
@@ -171,8 +172,8 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
             raise StrictModeError(
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
-                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.quarantine.parquet; fix the source or "
-                f"raise the threshold")
+                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.parquet; fix the "
+                f"source or raise the threshold")
 
 
 def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:
@@ -195,9 +196,9 @@ def dataset_fingerprint(cfg: PipelineConfig, summaries: list[UnitSummary]) -> st
 
 
 def _order_spills(summaries: list[UnitSummary], stems: list[str]) -> dict[str, list[RecordSpill]]:
-    """Records of each split ordered by (participant pseudonym, dataset); windows by start."""
+    """Records of each split ordered by (participant pseudonym, study); windows by start."""
     out: dict[str, list[RecordSpill]] = {}
-    pairs = sorted(zip(summaries, stems), key=lambda p: (p[0].participant, p[0].source))
+    pairs = sorted(zip(summaries, stems), key=lambda p: (p[0].participant, p[0].study))
     for s in SPLITS:
         spills = [RecordSpill(stem) for u, stem in pairs if u.split == s and u.windows_kept]
         if spills:
@@ -226,14 +227,19 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for src in cfg.sources:
-        parts = [pq.ParquetFile(s.quarantine).read() for s in summaries if s.source == src.name and s.quarantine]
+        mine = source_parts(summaries, src.name)
+        parts = [pq.ParquetFile(p.quarantine).read() for p in mine if p.quarantine]
         table = pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table()
         pq.write_table(table, q_dir / f"{src.name}.parquet")
-        for s in summaries:
-            if s.source == src.name:
-                for k, v in s.reason_counts.items():
-                    counts[k] = counts.get(k, 0) + v
+        for p in mine:
+            for k, v in p.reason_counts.items():
+                counts[k] = counts.get(k, 0) + v
     return counts
+
+
+def source_parts(summaries: list[UnitSummary], source: str) -> list[SourcePart]:
+    """Every person's part from one source, in unit order."""
+    return [p for s in summaries for p in s.parts if p.source == source]
 
 
 def _sum_dicts(ds) -> dict:

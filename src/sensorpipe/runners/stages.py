@@ -1,8 +1,13 @@
 """The two per-unit passes every runner maps over units.
 
-Pass 1 (:func:`prepare_unit`): read -> validate -> raw features -> minute grid
--> cleaning -> windows -> labels, lineage and mergeable statistics. Its arrays are cached
-on disk under the unit's fingerprint (inputs + stage configs), so a re-run or
+A unit is one person of one study (:class:`~sensorpipe.sources.study.PersonUnit`):
+every source of the study that has the person contributes.
+
+Pass 1 (:func:`prepare_unit`): per source read -> validate (quarantine per
+source and file) -> raw features; then fuse the sources (per-channel priority,
+:mod:`sensorpipe.processing.fuse`) -> minute grid -> cleaning -> windows ->
+labels, lineage and mergeable statistics. Its arrays are cached on disk under
+the unit's fingerprint (every source's inputs + stage configs), so a re-run or
 a resumed run skips finished units.
 
 Pass 2 (:func:`encode_unit`): impute -> normalize (train-fitted parameters)
@@ -45,7 +50,9 @@ from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
+from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
+from sensorpipe.sources.study import PersonUnit
 from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
 
 
@@ -71,15 +78,10 @@ class RunContext:
 
 
 @dataclass
-class UnitSummary:
-    """Small, JSON-able result of pass 1 for one unit."""
+class SourcePart:
+    """One source's share of a person's unit: its row accounting, quarantine and what it contributed."""
 
-    key: str
     source: str
-    participant: str             # pseudonym
-    split: str
-    fingerprint: str
-    input_fingerprints: dict[str, str]
     rows_in: int
     rows_accepted: int
     reason_counts: dict[str, int]
@@ -87,27 +89,70 @@ class UnitSummary:
     rows_in_by_file: dict[str, list[int]]      # file -> [rows in, accepted, quarantined]
     raw_samples_in: int
     raw_counts: dict[str, int]
-    windows_kept: int
-    windows_dropped: dict[str, int]
-    minutes_not_windowed: int
-    stats: dict = field(default_factory=dict)
-    lineage: list[dict] = field(default_factory=list)
-    cache: str = ""
-    quarantine: str = ""
-    observed_minutes: list[int] = field(default_factory=list)
-    grid_minutes: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    peak_rss_mib: float = 0.0   # of the process that prepared the unit (memory is bounded per unit)
     non_monotonic: int = 0
-    cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
-    fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
-    participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
-    impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
+    quarantine: str = ""                        # this source's quarantined rows of the person (Parquet)
     quarantine_counts: list[list] = field(default_factory=list)   # [source file, reason, rows], sorted
+    overridden: dict[str, int] = field(default_factory=dict)     # channel -> readings another source outranked
+    windows: int = 0                            # kept windows it contributed an observed minute to
 
     @property
     def rows_quarantined(self) -> int:
         return sum(self.reason_counts.values())
+
+
+@dataclass
+class UnitSummary:
+    """Small, JSON-able result of pass 1 for one unit: one person of one study, all their sources."""
+
+    key: str
+    study: str                   # the records' ``dataset``
+    participant: str             # pseudonym
+    split: str
+    fingerprint: str
+    input_fingerprints: dict[str, str]
+    parts: list[SourcePart]      # one per source of the person, in config order
+    windows_kept: int
+    windows_dropped: dict[str, int]
+    minutes_not_windowed: int
+    windows_multi_source: int = 0   # kept windows with observed minutes from two or more sources
+    measured_channels: list[str] = field(default_factory=list)   # output channels the sources can provide
+    stats: dict = field(default_factory=dict)
+    lineage: list[dict] = field(default_factory=list)
+    cache: str = ""
+    observed_minutes: list[int] = field(default_factory=list)
+    grid_minutes: int = 0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mib: float = 0.0   # of the process that prepared the unit (memory is bounded per unit)
+    cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
+    fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
+    participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
+    impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
+
+    def __post_init__(self) -> None:
+        self.parts = [p if isinstance(p, SourcePart) else SourcePart(**p) for p in self.parts]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @property
+    def sources(self) -> list[str]:
+        return [p.source for p in self.parts]
+
+    @property
+    def rows_in(self) -> int:
+        return sum(p.rows_in for p in self.parts)
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(p.rows_accepted for p in self.parts)
+
+    @property
+    def raw_samples_in(self) -> int:
+        return sum(p.raw_samples_in for p in self.parts)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(p.rows_quarantined for p in self.parts)
 
 
 def file_fingerprint(path: str) -> str:
@@ -172,72 +217,121 @@ def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
     return counts
 
 
-def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
-    """Pass 1 for one unit (cached by fingerprint)."""
+def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
+    """Pass 1 for one person of one study, all their sources (cached by fingerprint)."""
     cfg, timer = ctx.cfg, StageTimer()
-    side = [f for proc in processors_for(unit) for f in proc.side_files(unit) if os.path.isfile(f)]
-    adapter = make_adapter(unit.source, unit.base_dir)
-    fps, blobs = fingerprint_inputs(sorted(set(unit.files) | set(side)), adapter)   # label side files key the cache
-    fp = stable_hash([unit.key, unit.participant.__dict__, unit.source.options, fps, ctx.config_fingerprint,
-                      code_version()])
-    stem = Path(ctx.cache_dir) / "units" / f"{unit.source.name}__{fp}"
+    adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
+    fps: dict[str, str] = {}
+    blobs: list[dict[str, bytes]] = []
+    for u, adapter in zip(person.parts, adapters):   # one iteration per source of the person
+        side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
+        part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter)  # side files key it too
+        fps.update(part_fps)
+        blobs.append(part_blobs)
+    fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
+                      ctx.config_fingerprint, code_version()])
+    stem = Path(ctx.cache_dir) / "units" / f"{person.study}__{fp}"
     if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
         return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
     timer.lap("fingerprint")
-    with preloaded_inputs(blobs):
-        inp = adapter.read_unit(unit)
-    del blobs
-    timer.lap("read")
-    vr = validate_unit(inp, adapter.schema())
-    timer.lap("validate")
-    parts = [vr.observations]
-    raw_counts = _raw_observations(inp, parts)
-    obs = Observations.concat(parts)
-    timer.lap("raw_features")
-    pid = pseudonym(ctx.key, unit.source.name, unit.participant.participant_id)
-    split = assign_split(cfg.splits, unit.source.name, unit.participant.participant_id)
-    grid = build_grid(obs, cfg.channels, unit.participant.tz) if len(obs) else None
+    pid = pseudonym(ctx.key, person.study, person.participant_id)
+    split = assign_split(cfg.splits, person.study, person.participant_id)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    part_obs, parts, raw_kinds = [], [], set()
+    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
+        with preloaded_inputs(blobs[i]):
+            inp = adapter.read_unit(u)
+        blobs[i] = {}
+        timer.lap("read")
+        vr = validate_unit(inp, adapter.schema())
+        timer.lap("validate")
+        obs_parts = [vr.observations]
+        raw_counts = _raw_observations(inp, obs_parts)
+        raw_kinds.update(sig.kind for sig in inp.raw_signals)
+        part_obs.append(Observations.concat(obs_parts))
+        timer.lap("raw_features")
+        parts.append(SourcePart(
+            source=u.source.name, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
+            reason_counts=vr.reason_counts, clipped=vr.clipped,
+            rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
+            raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
+            quarantine=_write_unit_quarantine(ctx, u, pid, vr.quarantine, f"{stem}.{u.source.name}"),
+            quarantine_counts=quarantine_counts(vr.quarantine)))
+        del inp, vr
+        timer.lap("cache_write")
+    fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
+    for part, lost in zip(parts, fused.overridden):
+        part.overridden = lost
+    obs = fused.obs
+    del part_obs
+    grid = build_grid(obs, cfg.channels, person.tz) if len(obs) else None
     timer.lap("grid")
     cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
     timer.lap("clean")
     W, C = cfg.window.size_min, len(cfg.channels)
-    win = cut_windows(grid, cfg.window, unit) if grid is not None else _empty_windows(W, C)
+    measured = measured_channels(cfg, adapters, raw_kinds)
+    win = cut_windows(grid, cfg.window, person, measured) if grid is not None else _empty_windows(W, C)
     grid_start = grid.start_minute if grid is not None else 0
     observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
     pmean = _participant_mean(grid, observed_minutes)
     start_utc_min = grid_start + win.start_row
+    contributed = window_sources(fused, grid, len(parts), win.start_row, W)
+    for part, n in zip(parts, contributed.sum(axis=0).tolist()):
+        part.windows = int(n)
     timer.lap("window")
-    batch = WindowBatch(unit, start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
-    labels = labels_for_windows(batch)
-    events = events_to_arrays(events_for_windows(batch))
-    lineage = _lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid)
+    batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
+    labels = labels_for_windows(batch, person.parts)
+    events = events_to_arrays(events_for_windows(batch, person.parts))
+    lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
     timer.lap("labels_lineage")
     fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
     timer.lap("fit_stats")
-    stem.parent.mkdir(parents=True, exist_ok=True)
     save_arrays(f"{stem}.arrays", dict(values=win.values, observed=win.observed, offsets=win.tz_offset_min,
-                                        start_utc_min=start_utc_min, **{f"label_{k}": v for k, v in labels.items()},
+                                        start_utc_min=start_utc_min, window_sources=contributed,
+                                        **{f"label_{k}": v for k, v in labels.items()},
                                         **events))  # the windows pass 2 encodes
-    q_path = _write_unit_quarantine(ctx, unit, vr.quarantine, stem)
     summary = UnitSummary(
-        key=unit.key, source=unit.source.name, participant=pid, split=split, fingerprint=fp,
-        input_fingerprints=fps, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
-        reason_counts=vr.reason_counts, clipped=vr.clipped, rows_in_by_file={f: list(v) for f, v in vr.by_file().items()},
-        non_monotonic=vr.non_monotonic, cleaning_counts=cleaning_counts,
-        raw_samples_in=inp.n_raw_samples, raw_counts=raw_counts, windows_kept=len(win),
-        windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
-        stats=fit.raw.to_json(), lineage=lineage, fit_stats=fit.to_json(f"{stem}.sketch.arrays"),
-        participant_mean=pmean.tolist(),
+        key=person.key, study=person.study, participant=pid, split=split, fingerprint=fp, input_fingerprints=fps,
+        parts=parts, windows_kept=len(win), windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
+        windows_multi_source=int(np.count_nonzero(contributed.sum(axis=1) >= 2)),
+        measured_channels=[c for c, m in zip(cfg.channels, measured.tolist()) if m],
+        cleaning_counts=cleaning_counts, stats=fit.raw.to_json(), lineage=lineage,
+        fit_stats=fit.to_json(f"{stem}.sketch.arrays"), participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
-        cache=f"{stem}.arrays", quarantine=q_path, quarantine_counts=quarantine_counts(vr.quarantine),
-        observed_minutes=observed_minutes.tolist(),
+        cache=f"{stem}.arrays", observed_minutes=observed_minutes.tolist(),
         grid_minutes=grid.n_minutes if grid is not None else 0)
     timer.lap("cache_write")
     summary.stage_seconds = timer.seconds
     summary.peak_rss_mib = _peak_rss_mib()
-    Path(f"{stem}.json.tmp").write_text(json.dumps(summary.__dict__))
+    Path(f"{stem}.json.tmp").write_text(summary.to_json())
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+def measured_channels(cfg: PipelineConfig, adapters: list, raw_kinds: set[str]) -> np.ndarray:
+    """bool [C]: the output channels a person's sources can provide (what ``missingness_basis: measured`` counts).
+
+    A source provides the channels its schema maps fields to or its format
+    declares, and the minute features of the raw signal kinds it delivered for
+    the person (an EDF with only an ECG provides heart rate, not EDA); ``on_wrist`` comes with any channel the
+    non-wear rule reads or masks, when that rule runs. ``all_channels`` counts
+    every output channel.
+    """
+    if cfg.window.missingness_basis == "all_channels":
+        return np.ones(len(cfg.channels), bool)
+    from sensorpipe.processing.raw_features import kind_channels
+
+    provided: set[str] = set()
+    for a in adapters:
+        provided.update(f.channel for f in a.schema().fields)
+        provided.update(type(a).channels)
+    kinds = kind_channels()
+    provided.update(c for k in raw_kinds for c in kinds.get(k, ()))
+    nw = cfg.cleaning.nonwear
+    if (cfg.cleaning.enabled and "nonwear" in cfg.cleaning.rules
+            and provided & {*nw.mask_channels, "enmo", "skin_temperature"}):
+        provided.add("on_wrist")
+    return np.array([c in provided for c in cfg.channels], bool)
 
 
 def _participant_mean(grid, cnt: np.ndarray) -> np.ndarray:
@@ -257,20 +351,20 @@ def _peak_rss_mib() -> float:
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024  # bytes on macOS, KiB on Linux
 
 
-def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, quarantine: pa.Table, stem: Path) -> str:
+def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, pid: str, quarantine: pa.Table, stem: str) -> str:
+    """One source's quarantined rows of a person, its participant ids replaced by the person's pseudonym."""
     if not quarantine.num_rows:
         return ""
     path = f"{stem}.quarantine.parquet"
     col = quarantine.schema.get_field_index("participant_id")
     pq.write_table(quarantine.set_column(col, "participant_id",
-                                         _pseudonymize_column(ctx, unit, quarantine.column("participant_id"))), path)
+                                         _pseudonymize_column(unit, pid, quarantine.column("participant_id"))), path)
     return path
 
 
-def _pseudonymize_column(ctx: RunContext, unit: UnitRef, col: pa.ChunkedArray) -> pa.Array:
+def _pseudonymize_column(unit: UnitRef, pid: str, col: pa.ChunkedArray) -> pa.Array:
     ids = pc.fill_null(pc.cast(col, pa.string()), "")
-    mapped = pc.if_else(pc.equal(ids, unit.participant.participant_id),
-                        pseudonym(ctx.key, unit.source.name, unit.participant.participant_id), ids)
+    mapped = pc.if_else(pc.equal(ids, unit.participant.participant_id), pid, ids)
     return pc.if_else(pc.equal(ids, ""), "", mapped) if unit.participant.participant_id else ids
 
 
@@ -342,6 +436,27 @@ def _window_labels(labels: dict[str, np.ndarray], n: int) -> list[dict]:
     return out
 
 
+def measured_mask(channels: tuple[str, ...], measured: list[str]) -> np.ndarray:
+    """bool [C] of the channels a window's missing share counts; all of them when none is measured."""
+    mask = np.array([c in measured for c in channels], bool)
+    return mask if mask.any() else np.ones(len(channels), bool)
+
+
+def missing_share(masks: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """Per window, the missing share of the ``counted`` channels' cells of ``masks [N, W, C]`` (True = missing):
+    an exact count, so with every channel counted it is the same float as ``mask.mean()``."""
+    sub = masks if counted.all() else masks[:, :, counted]
+    cells = int(np.prod(sub.shape[1:]))
+    return np.count_nonzero(sub.reshape(sub.shape[0], cells), axis=1) / max(cells, 1)
+
+
+def _sources_text(names: list[str], contributed: np.ndarray) -> list[str]:
+    """Each window's ``sources`` feature: the contributing sources' names in config order, comma-separated."""
+    if len(names) == 1:
+        return [names[0] if c else "" for c in contributed[:, 0].tolist()]
+    return [",".join(n for n, c in zip(names, row) if c) for row in contributed.tolist()]
+
+
 @functools.lru_cache(maxsize=256)
 def _json_str(s: str) -> str:
     return json.dumps(s)
@@ -366,7 +481,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     from sensorpipe.storage.features import record_plan
 
     cfg, timer = ctx.cfg, StageTimer()
-    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{_norm_digest(norm)}")
+    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
     if Path(stem + ".bin").exists() and Path(stem + ".len").exists():
         return stem, {}
     arrays = load_arrays(summary.cache)
@@ -381,7 +496,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     normed = norm.apply(filled)
     times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
     timer.lap("normalize")
-    keys = [window_key(summary.source, summary.participant, int(t)) for t in start]
+    keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
     events = events_from_arrays(arrays, len(start))
     rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
                   for t, evs in zip(start.tolist(), events)]
@@ -393,15 +508,14 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
     masks = ~observed
-    # the missing share of each window at once (an exact count over W x C, so the same float as mask.mean())
-    cells = int(np.prod(masks.shape[1:]))
-    missingness = (np.count_nonzero(masks.reshape(len(start), cells), axis=1) / max(cells, 1)).tolist()
+    missingness = missing_share(masks, measured_mask(cfg.channels, summary.measured_channels)).tolist()
+    sources = _sources_text(summary.sources, arrays["window_sources"])
     starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
     window_labels = _window_labels(labels, len(start))
     for i in range(len(start)):  # one iteration per window
         mask = masks[i]
         ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
-              "participant_id": summary.participant, "dataset": summary.source,
+              "participant_id": summary.participant, "dataset": summary.study, "sources": sources[i],
               "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
               "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
               "events": _events_json(rel_events[i]),

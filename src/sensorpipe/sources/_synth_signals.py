@@ -378,7 +378,8 @@ def glucose_minutes(rng, tl: Timeline, status: str) -> np.ndarray:
 
 
 def cgm_readings(rng, tl: Timeline, status: str) -> tuple[np.ndarray, np.ndarray]:
-    """5-min CGM readings (UTC s, integer mg/dL) with a sensor offset, noise and short gaps."""
+    """5-min CGM readings (UTC s, integer mg/dL) with a sensor offset, noise and short gaps; values beyond the
+    sensor's 40-400 mg/dL reporting range are kept (an export writes them as ``Low`` / ``High``)."""
     g = glucose_minutes(rng, tl, status)
     sel = np.arange(tl.t.size) % 5 == rng.integers(0, 5)
     n_gaps = max(1, int(rng.poisson(3 * tl.days / 7)))
@@ -386,7 +387,7 @@ def cgm_readings(rng, tl: Timeline, status: str) -> tuple[np.ndarray, np.ndarray
     gaps = np.column_stack([gs, gs + 60 * rng.integers(5, 31, n_gaps)])
     sel &= ~in_intervals(tl.t, gaps[:, 0], gaps[:, 1])
     v = g * rng.normal(1, 0.04) + rng.normal(0, GLUCOSE[status][6], g.size)
-    return tl.t[sel], np.round(v[sel]).clip(40, 400)
+    return tl.t[sel], np.round(v[sel]).clip(20, 600)
 
 
 # --- Empatica E4 session --------------------------------------------------------

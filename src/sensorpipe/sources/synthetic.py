@@ -6,8 +6,10 @@ whole pipeline can run end to end without real data (examples, tests,
 benchmarks):
 
 (a) ``fitbit_cohort/``   Fitbit-like minute/second data, long Parquet per participant.
-(b) ``metabolic_study/`` wearable CSV (UTC ISO times) + CGM CSV on the local wall clock,
-    half the participants in mg/dL and half in mmol/L.
+(b) ``metabolic_study/`` wearable CSV (UTC ISO times) and, as a second source of the same
+    study, Dexcom Clarity CSV exports of the same people's CGM (``cgm/<id>.csv``, local
+    wall clock, half the participants in mg/dL and half in mmol/L, ``Low``/``High``
+    beyond the sensor's range): the two fuse into one grid per person.
 (c) ``stress_lab/``      Empatica E4 session folders (BVP/ACC/EDA/TEMP/HR/tags) with a
     baseline / TSST-like stress / recovery protocol.
 (d) ``covid_cohort/``    like (a) with respiratory rate and symptom-onset labels.
@@ -43,6 +45,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from sensorpipe.sources import _synth_signals as sig
+from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
 
 TIME_ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles", "Australia/Sydney",
               "Europe/London")
@@ -51,7 +54,6 @@ DIABETES = ("none", "prediabetes", "type2")
 BASIC_METRICS = ("heart_rate", "steps", "calories", "sleep_stage")
 FULL_METRICS = BASIC_METRICS + ("hrv_rmssd", "spo2", "skin_temp_f", "resting_heart_rate", "eda_scl")
 OUTCOME_METRICS = BASIC_METRICS + ("resting_heart_rate", "respiratory_rate")
-MMOL_PER_MGDL = 1 / 18.0156
 MIN_LOGGED_MIN = 10  # shortest logged exercise bout (trackers auto-log from about 10 min)
 # the participants-table columns each cohort writes (the shapes real studies use)
 MINUTE_DEMOGRAPHICS = ("age", "sex", "weight_kg", "height_cm")
@@ -114,15 +116,19 @@ def write_minute_cohort(out_dir, n_participants: int, days: int, seed: int, star
 
 
 def write_metabolic_study(out_dir, n_participants, days, seed, start_date="2024-03-04") -> Path:
-    """Dataset (b): wearable minute CSV (UTC ISO) and 5-min CGM CSV (local wall clock). Returns the dataset dir."""
+    """Dataset (b): wearable minute CSV (UTC ISO) and 5-min CGM Clarity exports (local wall clock). Returns the
+    dataset dir."""
     root = _prepare(Path(out_dir), ["wearable/*.csv", "cgm/*.csv"])
     rows = []
     for p in range(n_participants):
         pid, tz, status = f"ms{p + 1:03d}", _tz(p), DIABETES[p % 3]
         tl = _timeline(seed, p, tz, start_date, days)
         _write_wearable_csv(root / "wearable" / f"{pid}.csv", pid, tl)
-        t, mgdl = sig.cgm_readings(_rng(seed, p, _CGM), tl, status)
-        _write_cgm_csv(root / "cgm" / f"{pid}.csv", pid, sig.utc_to_local(t, tz), mgdl, mmol=p % 2 == 1)
+        rng = _rng(seed, p, _CGM)
+        t, mgdl = sig.cgm_readings(rng, tl, status)
+        local_s = sig.utc_to_local(t + clarity_seconds(rng, t.size), tz)   # the drift is in time, not on the clock
+        write_clarity_csv(root / "cgm" / f"{pid}.csv", local_s, mgdl, mmol=p % 2 == 1,
+                          transmitter=f"8{p:02d}DEM", first_name=pid.upper())
         demo = _demographics(seed, p)
         rows.append([pid, tz, status, *(demo[c] for c in METABOLIC_DEMOGRAPHICS)])
     header = ["participant_id", "tz", "diabetes_status", *METABOLIC_DEMOGRAPHICS]
@@ -184,19 +190,19 @@ def pipeline_config() -> dict:
 
     metabolic_files = [
         {"glob": "wearable/*.csv", "participant_column": "participant", "field_column": "signal",
-         "time_column": "timestamp_utc", "time_format": "iso", "value_column": "value"},
-        {"glob": "cgm/*.csv", "participant_column": "participant_id", "field": "glucose", "time_column": "local_time",
-         "time_format": "local", "local_time_format": "%Y-%m-%d %H:%M:%S", "value_column": "glucose",
-         "unit_column": "unit"}]
+         "time_column": "timestamp_utc", "time_format": "iso", "value_column": "value"}]
     metabolic = long_source("metabolic_study", [], metabolic_files)
     metabolic["options"]["fields"] = {"hr": {"channel": "heart_rate", "unit": "bpm"},
                                       "steps": {"channel": "steps", "unit": "steps/min"},
-                                      "kcal": {"channel": "calories", "unit": "kcal/min"},
-                                      "glucose": {"channel": "glucose", "unit": "mg/dL"}}
+                                      "kcal": {"channel": "calories", "unit": "kcal/min"}}
+    # the same people's CGM, as the Dexcom Clarity exports a study receives: a second source of the study
+    cgm = {"name": "metabolic_cgm", "adapter": "dexcom_clarity", "path": "metabolic_study/cgm",
+           "participants": "metabolic_study/participants.csv", "study": "metabolic_study"}
     return {
         "sources": [
             long_source("fitbit_cohort", FULL_METRICS, minute_files(), activities=True),
             metabolic,
+            cgm,
             {"name": "stress_lab", "adapter": "empatica_e4", "path": "stress_lab",
              "participants": "stress_lab/participants.csv", "options": {"segments": "segments.csv"}},
             long_source("covid_cohort", OUTCOME_METRICS, minute_files(), activities=True),
@@ -339,14 +345,6 @@ def _export_faults(pid: str, order: np.ndarray, is_hr: np.ndarray, values: np.nd
         extra.append(j)
         overrides[idx.size + len(extra) - 1] = ""
     return np.r_[idx, np.array(extra, np.int64)], overrides
-
-
-def _write_cgm_csv(path: Path, pid: str, local_s: np.ndarray, mgdl: np.ndarray, mmol: bool) -> None:
-    local = np.datetime_as_string(local_s.astype("datetime64[s]"), unit="s")
-    value = _fixed(mgdl * MMOL_PER_MGDL, 1) if mmol else _fixed(mgdl, 0)
-    _write_csv(path, ["participant_id", "local_time", "glucose", "unit"],
-               [pa.array(np.full(local_s.size, pid)), pc.replace_substring(pa.array(local), "T", " "), value,
-                pa.array(np.full(local_s.size, "mmol/L" if mmol else "mg/dL"))])
 
 
 def _write_e4_folder(folder: Path, s: sig.E4Session) -> None:

@@ -35,7 +35,7 @@ def _record_plan(channels: tuple[str, ...], size_min: int, caption_levels: tuple
               LeafPlan("missing_ratio_per_channel", "tensor", "float32", (C,)),
               LeafPlan("longest_gap_min", "tensor", "int32", (C,)),
               LeafPlan("start_utc", "scalar", "int64"), LeafPlan("tz_offset_min", "scalar", "int32"),
-              *(LeafPlan(k, "text") for k in ("participant_id", "dataset", "key", "caption", "caption_claims",
+              *(LeafPlan(k, "text") for k in ("participant_id", "dataset", "sources", "key", "caption", "caption_claims",
                                               "events", *(f"caption_{level}" for level in caption_levels)))]
     for spec in LABELS:
         key = f"labels/{spec.name}"
@@ -82,7 +82,9 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
                                      doc="True = the minute was missing and its value imputed."),
         "time": tfds.features.Tensor(shape=(W, 4), dtype=np.int16, encoding=_BYTES,
                                      doc="Local time per minute: " + ", ".join(TIME_FEATURES) + " (Monday = 0)."),
-        "missingness_ratio": tfds.features.Scalar(np.float32, doc="Share of masked cells in the window."),
+        "missingness_ratio": tfds.features.Scalar(
+            np.float32, doc="Share of masked cells in the window, over the channels the participant's sources can "
+                            "provide (window.missingness_basis: measured) or over every channel (all_channels)."),
         "missing_ratio_per_channel": tfds.features.Tensor(
             shape=(C,), dtype=np.float32, encoding=_BYTES,
             doc=f"Share of the window's minutes missing (masked), per channel in order: {', '.join(channels)}."),
@@ -91,7 +93,9 @@ def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tup
             doc="Longest run of missing minutes in the window, per channel (an edge gap counts up to the "
                 "window's edge; W = channel never observed in the window)."),
         "participant_id": tfds.features.Text(doc="Pseudonymized participant id (keyed hash)."),
-        "dataset": tfds.features.Text(doc="Source dataset name."),
+        "dataset": tfds.features.Text(doc="Study name (sources[].study; a source's own name by default)."),
+        "sources": tfds.features.Text(doc="The sources that contributed an observed minute to the window, "
+                                          "comma-separated in config order (sources[].name)."),
         "start_utc": tfds.features.Scalar(np.int64, doc="Window start, seconds since 1970-01-01 UTC."),
         "tz_offset_min": tfds.features.Scalar(np.int32, doc="Local UTC offset in minutes at the window start."),
         "key": tfds.features.Text(doc="Unique window key: dataset/participant/start."),

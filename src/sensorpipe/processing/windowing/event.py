@@ -22,13 +22,15 @@ from sensorpipe.processing.windowing.base import WindowingStrategy, register_win
 
 
 def label_events(unit) -> np.ndarray:
-    """Sorted UTC minutes of every event the unit's label processors report (duplicates kept)."""
+    """Sorted UTC minutes of every event the unit's label processors report (duplicates kept); for a person,
+    those of each of their sources."""
     from sensorpipe.labels.base import processors_for
 
     parts = [np.zeros(0, np.int64)]
-    for proc in processors_for(unit):  # one per processor (every built-in label module registered)
-        if callable(getattr(proc, "events", None)):
-            parts.append(np.asarray(proc.events(unit), np.int64).reshape(-1))
+    for ref in getattr(unit, "parts", (unit,)):   # a person: every source's events
+        for proc in processors_for(ref):  # one per processor (every built-in label module registered)
+            if callable(getattr(proc, "events", None)):
+                parts.append(np.asarray(proc.events(ref), np.int64).reshape(-1))
     return np.sort(np.concatenate(parts))
 
 
