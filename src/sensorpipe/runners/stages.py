@@ -156,7 +156,7 @@ def _empty_windows(W: int, C: int) -> Windows:
                    np.zeros((0, W), np.int16), {}, 0)
 
 
-def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
+def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, int]:
     """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
     counts: dict[str, int] = {}
     if not inp.raw_signals:
@@ -165,7 +165,7 @@ def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
 
     for sig in inp.raw_signals:
         mf = raw_features.extract(sig)
-        kept, dropped = range_filter(mf.observations)
+        kept, dropped = range_filter(mf.observations, validation)
         parts.append(kept)
         for k, v in {**mf.counts, **{f"{sig.kind}_{r}": n for r, n in dropped.items()}}.items():
             counts[k] = counts.get(k, 0) + v
@@ -188,10 +188,10 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
         inp = adapter.read_unit(unit)
     del blobs
     timer.lap("read")
-    vr = validate_unit(inp, adapter.schema())
+    vr = validate_unit(inp, adapter.schema(), cfg.validation)
     timer.lap("validate")
     parts = [vr.observations]
-    raw_counts = _raw_observations(inp, parts)
+    raw_counts = _raw_observations(inp, parts, cfg.validation)
     obs = Observations.concat(parts)
     timer.lap("raw_features")
     pid = pseudonym(ctx.key, unit.source.name, unit.participant.participant_id)
