@@ -100,8 +100,7 @@ class EdfAdapter(SourceAdapter):
                             raw_signals=tuple(f"{'|'.join(p)}:{k}" for k, p in sorted(self.options.kinds.items())))
 
     def list_units(self) -> list[UnitRef]:
-        root = self.root
-        paths = sorted(p for p in root.glob(self.options.glob) if p.is_file())
+        root, paths = self.files_matching(self.options.glob)
         if not paths:
             raise SourceError(f"source {self.source.name!r}: no file matches {self.options.glob!r} under {root}")
         table = self.participants()

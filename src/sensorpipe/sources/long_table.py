@@ -92,11 +92,12 @@ class LongTableAdapter(SourceAdapter):
     # --- units -----------------------------------------------------------
     def list_units(self) -> list[UnitRef]:
         table = self.participants()
+        root = self.folder_root("the files that options.files[].glob patterns match, relative to it")
         files_of: dict[str, set[tuple[str, int]]] = {}
         for spec_i, spec in enumerate(self.options.files):
-            paths = sorted(self.root.glob(spec.glob))
+            paths = sorted(root.glob(spec.glob))
             if not paths:
-                raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {self.root}")
+                raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {root}")
             for p in paths:
                 for pid in self._participants_in(p, spec):
                     files_of.setdefault(pid, set()).add((str(p), spec_i))

@@ -163,14 +163,13 @@ class OpenSignalsAdapter(SourceAdapter):
                             raw_signals=tuple(f"{s}:{k}[{KIND_UNITS[k]}]" for s, k in sorted(SENSOR_KINDS.items())))
 
     def list_units(self) -> list[UnitRef]:
-        root = self.root
+        root, paths = self.files_matching(self.options.glob)
         table = self.participants()
         files: dict[str, list[Path]] = {}
-        for p in sorted(root.glob(self.options.glob)):
-            if p.is_file():
-                rel = p.relative_to(root)
-                pid = rel.parts[0] if len(rel.parts) > 1 else p.stem
-                files.setdefault(pid, []).append(p)
+        for p in paths:
+            rel = p.relative_to(root)
+            pid = rel.parts[0] if len(rel.parts) > 1 else p.stem
+            files.setdefault(pid, []).append(p)
         if not files:
             raise SourceError(f"source {self.source.name!r}: no file matches {self.options.glob!r} under {root}")
         return [self.unit_ref(_recording_start.participant(pid, table, self.options.tz, str(fs[0]),

@@ -119,6 +119,12 @@ class WesadAdapter(SourceAdapter):
     def list_units(self) -> list[UnitRef]:
         root = self.root
         table = self.participants()
+        if root.is_file():  # one subject's S<k>/S<k>.pkl: that subject alone (load_subject checks the name)
+            if not (_SUBJECT.fullmatch(root.stem) and root.suffix == ".pkl" and root.parent.name == root.stem):
+                raise SourceError(f"source {self.source.name!r}: {root} is not a WESAD subject file S<k>/S<k>.pkl; "
+                                  f"give one (e.g. WESAD/S2/S2.pkl) or the WESAD folder holding the S<k> folders")
+            who = _recording_start.participant(root.stem, table, self.options.tz, str(root), self.source.participants)
+            return [self.unit_ref(who, [root])]
         units = []
         for folder in sorted((p for p in root.iterdir() if p.is_dir() and _SUBJECT.fullmatch(p.name)),
                              key=lambda p: int(p.name[1:])):
