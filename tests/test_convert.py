@@ -204,3 +204,22 @@ def test_pipeline_stage_counts_raw_minutes_outside_the_range(tmp_path):
     assert sum(v for k, v in counts.items() if k.endswith("_implausible_time")) == n_kept
     assert {k for k in counts if k.endswith("_implausible_time")} == {
         f"{k}_implausible_time" for k in ("ppg", "acc", "eda", "temp")}
+
+
+def test_convert_one_fitabase_merged_csv(tmp_path, capsys):
+    folder = DUMMY_ROOT / "fitbit_fitabase"
+    f = folder / "Fitabase Data 3.9.24-11.3.24" / "minuteStepsNarrow_merged.csv"
+    out = tmp_path / "steps.parquet"
+    assert main(["convert", "--source", "fitbit_fitabase", str(f), "-o", str(out), "--participants",
+                 str(folder / "participants.csv")]) == 0
+    df = pq.read_table(out).to_pandas()
+    src = pd.read_csv(f)
+    assert set(df.channel) == {"steps"} and set(df.source_file) == {str(f)}
+    assert sorted(df.participant_id.unique()) == sorted(src.Id.astype(str).unique())
+    first = df[(df.participant_id == "1503960366")].sort_values("t_utc").iloc[0]
+    assert first.value == 13 and first.t_utc == pd.Timestamp("2024-03-10 06:00", tz="UTC")   # 1:00 AM EST
+    capsys.readouterr()
+    other = tmp_path / "dailyActivity_merged.csv"
+    other.write_text("Id,ActivityDate\n")
+    assert main(["convert", "--source", "fitbit_fitabase", str(other), "-o", str(out), "--tz", "UTC"]) == 2
+    assert "'dailyActivity_merged.csv' is not a Fitabase file read here" in capsys.readouterr().err

@@ -121,3 +121,14 @@ def test_duplicates_within_the_channel_tolerance_keep_the_first_copy(tmp_path):
     q = res.quarantine.to_pandas().set_index("value")
     assert q.loc["6.680002212524414", "reason"] == "exact_duplicate"
     assert set(q.index[q.reason == "conflicting_duplicate"]) == {"7.0", "7.5", "80", "80.001"}
+
+
+def test_readme_names_every_duplicate_tolerance():
+    from tests.test_readme import README
+
+    text = README.read_text()
+    tolerant = {c.name: c.duplicate_tolerance for c in registry.CHANNELS.values() if c.duplicate_tolerance}
+    assert tolerant == {"distance": 0.01, "calories": 0.001, "skin_temperature": 0.01}
+    for name, tol in tolerant.items():
+        assert f"`{name}` {tol:g}" in text
+    assert all(c.duplicate_tolerance >= 0 for c in registry.CHANNELS.values())

@@ -9,6 +9,9 @@ recording; files are grouped into units by participant:
   relative to the source path separated by ``;`` (a file no row names is an
   error naming it).
 
+The source path may also be one recording file: it is then read alone, as if
+it were the only file of its folder.
+
 The header's patient field (name, birth date, sex) is personal data: it is
 never read into the output, the ids or the error messages.
 

@@ -2,8 +2,10 @@
 
 Each participant's export lies in ``<root>/<participant_id>/`` (any depth
 below, e.g. ``Takeout/Fitbit/Global Export Data/``); with
-``options.participant_id`` the source path is one export. Files are
-recognized by name wherever they are:
+``options.participant_id`` the source path is one export. The path may also
+be one export file (``heart_rate-2024-03-10.json``): its participant is
+``options.participant_id``, else its folder's name unless that is one of
+Takeout's own folders. Files are recognized by name wherever they are:
 
 ==========================================================  ===============================  ==================
 file                                                        shape                            channel

@@ -8,8 +8,10 @@ cohorts use it, and so can any export that is already "one row per reading".
 
 Time conventions: ``epoch_ms``/``epoch_s`` (UTC), ``iso`` (offset required),
 ``local`` (wall clock in the participant's zone; DST rules in
-:mod:`sensorpipe.processing.timeparse`). Row numbers are 1-based text line
-numbers for CSV (the header is line 1) and 0-based row indices for Parquet.
+:mod:`sensorpipe.processing.timeparse`; a ``local_time_format`` with ``%z``
+reads times that carry their own offset, placed as written). Row numbers are
+1-based text line numbers for CSV (the header is line 1) and 0-based row
+indices for Parquet. The source path is the folder the globs are relative to.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ side, in the devices' ``position`` order.
 Participants: files matching ``options.glob`` under the source path; a file in
 a sub-folder belongs to the participant named by its top folder
 (``<path>/<participant_id>/...``), a file directly in the path to its stem.
+The source path may also be one recording file (its stem names the participant).
 
 Time: ``date`` + ``time`` is the acquisition start as a local wall clock with
 no zone; it is placed in the participant's IANA zone (participants table, else

@@ -1,6 +1,7 @@
 """WESAD (Schmidt et al. 2018): chest RespiBAN and wrist Empatica E4 recordings of a lab stress protocol.
 
 Layout: ``<path>/S<k>/S<k>.pkl``, one per subject, as the dataset ships it
+(or ``<path>`` is one ``S<k>/S<k>.pkl``: that subject alone)
 (the folders also hold ``S<k>_quest.csv``, ``S<k>_readme.txt``,
 ``S<k>_respiban.txt`` and ``S<k>_E4_Data.zip``, which are not read, except
 ``S<k>_respiban.txt``'s header with ``start_from: respiban``). The pickle is
