@@ -25,6 +25,13 @@ class Channel:
     them: ``quarantine`` rejects the row (kept in the quarantine file with its
     reason), ``clip`` keeps the row at the bound and counts it as clipped.
     ``categories`` names the integer codes of categorical channels.
+    ``duplicate_tolerance`` (in ``unit``): two rows of the channel at the same
+    instant whose values differ by at most this much are one reading exported
+    twice (validation keeps the first as an ``exact_duplicate``), not a
+    conflict. 0 = equal values only. It is set where one recording's exports
+    differ by float rounding: a Garmin ride's per-record distance from FIT and
+    from TCX differs by micrometres, a calorie or skin-temperature value by the
+    last digit a float32 or a unit conversion keeps.
     """
 
     name: str
@@ -39,6 +46,7 @@ class Channel:
     description: str
     caption_decimals: int = 0
     categories: tuple[str, ...] = ()
+    duplicate_tolerance: float = 0.0
 
 
 _CHANNELS: tuple[Channel, ...] = (
@@ -63,7 +71,7 @@ _CHANNELS: tuple[Channel, ...] = (
     Channel("steps", "steps/min", 0, 300, "quarantine", "sum", "zero", "zscore", "Activity",
             "Step count per minute (sum of readings in the minute)."),
     Channel("calories", "kcal/min", 0, 50, "quarantine", "sum", "zero", "zscore", "Activity",
-            "Energy expenditure per minute.", 2),
+            "Energy expenditure per minute.", 2, duplicate_tolerance=0.001),
     Channel("enmo", "mg", 0, 4000, "clip", "mean", "zero", "zscore", "Activity",
             "Euclidean norm minus one g of the accelerometer, negatives set to 0, minute mean."),
     Channel("acc_mad", "mg", 0, 4000, "clip", "mean", "zero", "zscore", "Activity",
@@ -83,11 +91,11 @@ _CHANNELS: tuple[Channel, ...] = (
     Channel("eda_scr_rate", "peaks/min", 0, 60, "clip", "mean", "linear", "log1p", "EDA",
             "Skin conductance responses (phasic peaks of at least 0.05 uS) per minute.", 1),
     Channel("skin_temperature", "degC", 20, 45, "quarantine", "mean", "linear", "zscore", "Temperature",
-            "Skin temperature, minute mean.", 1),
+            "Skin temperature, minute mean.", 1, duplicate_tolerance=0.01),
     Channel("glucose", "mg/dL", 20, 600, "clip", "last", "linear", "zscore", "Metabolic",
             "Interstitial glucose (CGM), placed in the minute of the reading."),
     Channel("distance", "m/min", 0, 1000, "quarantine", "sum", "zero", "zscore", "Activity",
-            "Distance covered per minute.", 1),
+            "Distance covered per minute.", 1, duplicate_tolerance=0.01),
 )
 
 CHANNELS: dict[str, Channel] = {c.name: c for c in _CHANNELS}

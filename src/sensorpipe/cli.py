@@ -38,10 +38,11 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
-    from sensorpipe.convert import convert, load_options
+    from sensorpipe.convert import convert, load_options, validation_options
 
     print(convert(args.source, args.paths, args.output, tz=args.tz, participant=args.participant,
-                  options=load_options(args.options), participants=args.participants).summary())
+                  options=load_options(args.options), participants=args.participants,
+                  validation=validation_options(args.plausible_from, args.plausible_until)).summary())
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--participant", default=None, help="participant id when the files do not name one")
     c.add_argument("--participants", default=None, help="participants CSV (participant_id, tz, ...)")
     c.add_argument("--options", default=None, help="YAML file with the adapter's options (e.g. column mapping)")
+    c.add_argument("--plausible-from", default=None, metavar="YYYY-MM-DD",
+                   help="earliest plausible UTC date (default 2000-01-01; like validation.plausible_from)")
+    c.add_argument("--plausible-until", default=None, metavar="YYYY-MM-DD",
+                   help="first implausible UTC date (default 2040-01-01; like validation.plausible_until)")
     c.set_defaults(fn=cmd_convert)
 
     i = sub.add_parser("inspect", help="show one window: channels, coverage, caption, labels")

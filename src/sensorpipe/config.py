@@ -9,6 +9,7 @@ what is allowed, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import types
@@ -61,13 +62,37 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    """Strict mode stops a run whose quarantine share in any source exceeds ``max_quarantine_rate``."""
+    """Row validation: the plausible-time range, and strict mode.
+
+    A row (or a raw waveform's minute) timed before ``plausible_from`` or at or
+    after ``plausible_until`` (UTC midnights, ISO dates) is quarantined as
+    ``implausible_time``: a device clock reset to 1970 or a typo'd year should
+    not become a window. The default range suits consumer wearables; archived
+    actigraphy from the 1990s needs an earlier ``plausible_from``. Strict mode
+    stops a run whose quarantine share in any source exceeds ``max_quarantine_rate``.
+    """
 
     strict: bool = False
     max_quarantine_rate: float = 0.05
+    plausible_from: dt.date = dt.date(2000, 1, 1)
+    plausible_until: dt.date = dt.date(2040, 1, 1)
 
     def validate(self, path: str) -> None:
         _unit_interval(self.max_quarantine_rate, f"{path}.max_quarantine_rate")
+        if not self.plausible_from < self.plausible_until:
+            raise ConfigError(f"{path}: plausible_from ({self.plausible_from}) must be before plausible_until "
+                              f"({self.plausible_until})")
+        for name in ("plausible_from", "plausible_until"):  # what int64 nanoseconds since 1970 can hold
+            if not dt.date(1678, 1, 1) <= getattr(self, name) <= dt.date(2261, 12, 31):
+                raise ConfigError(f"{path}.{name}: {getattr(self, name)} is outside 1678-01-01 .. 2261-12-31, "
+                                  f"the span UTC nanosecond timestamps can hold")
+
+    @property
+    def plausible_utc_ns(self) -> tuple[int, int]:
+        """``[from, until)`` as UTC nanoseconds (midnight UTC of each date)."""
+        epoch = dt.date(1970, 1, 1)
+        return ((self.plausible_from - epoch).days * 86_400 * 10**9,
+                (self.plausible_until - epoch).days * 86_400 * 10**9)
 
 
 @dataclass(frozen=True)
@@ -588,7 +613,7 @@ class PipelineConfig:
         d = self.to_dict()
         d.pop("runner")
         d.pop("metadata")
-        d.pop("validation")
+        d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}
         d["sources"] = [{k: v for k, v in s.items() if k not in ("path", "participants")} for s in d["sources"]]
@@ -682,6 +707,15 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    if tp is dt.date:  # YAML reads an unquoted 2000-01-01 as a date; quoted, JSON or a dict give text
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value.strip())
+            except ValueError:
+                raise ConfigError(f"{path}: {value!r} is not an ISO date; write YYYY-MM-DD") from None
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            raise ConfigError(f"{path}: expected an ISO date (YYYY-MM-DD), got {value!r}")
         return value
     raise ConfigError(f"{path}: unsupported type {tp!r}")  # pragma: no cover - programming error
 

@@ -9,12 +9,18 @@ source_file, source_row``
 
 Raw waveforms appear as their minute features (``source_row`` is then the
 index of the minute's first sample). Rows that fail validation go to
-``<OUT>.quarantine.parquet`` next to it, with their reason.
+``<OUT>.quarantine.parquet`` next to it, with their reason; raw-waveform
+minutes that fail (outside the plausible-time range, out of range) are counted
+by ``<kind>_<reason>`` in the summary.
+
+Paths given on the command line (inputs, ``--participants``, ``--options``)
+are relative to the working directory, like any command's arguments.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sensorpipe.config import ConfigError, SourceConfig
+from sensorpipe.config import ConfigError, SourceConfig, ValidationConfig, coerce
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.timeparse import minute_offsets
 from sensorpipe.schema.validate import CHANNEL_NAMES, QUARANTINE_SCHEMA, Observations, range_filter, validate_unit
@@ -44,6 +50,7 @@ class ConvertResult:
     raw_samples_in: int = 0
     per_channel: Counter = field(default_factory=Counter)
     per_reason: Counter = field(default_factory=Counter)
+    raw_dropped: Counter = field(default_factory=Counter)   # raw-waveform minutes not emitted, by <kind>_<reason>
 
     def summary(self) -> str:
         lines = [f"wrote {self.output}: {sum(self.per_channel.values()):,} observations",
@@ -53,6 +60,9 @@ class ConvertResult:
         if self.per_reason:
             lines.append(f"quarantine {self.quarantine}:")
             lines += [f"  {r:22} {n:>10,}" for r, n in sorted(self.per_reason.items())]
+        if self.raw_dropped:
+            lines.append("raw-waveform minutes not emitted:")
+            lines += [f"  {r:22} {n:>10,}" for r, n in sorted(self.raw_dropped.items())]
         return "\n".join(lines)
 
 
@@ -69,6 +79,16 @@ def load_options(path: str | None) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--options: {p} must hold a mapping of the adapter's option keys")
     return data
+
+
+def validation_options(plausible_from: str | None = None, plausible_until: str | None = None) -> ValidationConfig:
+    """The validation section from ``--plausible-from`` / ``--plausible-until`` (ISO dates), checked like the
+    pipeline config's ``validation.plausible_from`` / ``plausible_until``."""
+    given = {k: coerce(dt.date, v, f"--{k.replace('_', '-')}")
+             for k, v in (("plausible_from", plausible_from), ("plausible_until", plausible_until)) if v is not None}
+    cfg = dataclasses.replace(ValidationConfig(), **given)
+    cfg.validate("--plausible-from/--plausible-until")
+    return cfg
 
 
 def utc_offsets(t_utc_ns: np.ndarray, tz: str) -> np.ndarray:
@@ -95,8 +115,16 @@ def _source_config(adapter: str, path: Path, tz: str | None, participant: str | 
 
 
 def convert(adapter: str, paths: list[str], output: str, tz: str | None = None, participant: str | None = None,
-            options: dict | None = None, participants: str | None = None) -> ConvertResult:
-    """Read ``paths`` with one adapter, validate, write the observation table and its quarantine."""
+            options: dict | None = None, participants: str | None = None,
+            validation: ValidationConfig | None = None) -> ConvertResult:
+    """Read ``paths`` with one adapter, validate, write the observation table and its quarantine.
+
+    ``participants`` (like ``paths``) is relative to the working directory; ``validation`` gives the
+    plausible-time range (default: the pipeline's, 2000-01-01 .. 2040-01-01).
+    """
+    validation = validation or ValidationConfig()
+    if participants is not None:
+        participants = str(Path(participants).expanduser().resolve())
     out = Path(output)
     q_path = out.with_name(out.stem + ".quarantine.parquet")
     result = ConvertResult(str(out), str(q_path))
@@ -110,10 +138,12 @@ def convert(adapter: str, paths: list[str], output: str, tz: str | None = None, 
         schema = ad.schema()
         for unit in ad.list_units():
             inp = ad.read_unit(unit)
-            vr = validate_unit(inp, schema)
+            vr = validate_unit(inp, schema, validation)
             parts = [vr.observations]
             for sig in inp.raw_signals:
-                parts.append(range_filter(raw_features.extract(sig).observations)[0])
+                kept, dropped = range_filter(raw_features.extract(sig).observations, validation)
+                parts.append(kept)
+                result.raw_dropped.update({f"{sig.kind}_{r}": n for r, n in dropped.items() if r != "clipped"})
             obs = Observations.concat(parts)
             result.rows_in += vr.rows_in
             result.rows_accepted += len(vr.observations)

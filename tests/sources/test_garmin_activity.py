@@ -138,6 +138,44 @@ def test_same_real_ride_as_fit_tcx_gpx_gives_the_same_heart_rate_minutes(tmp_pat
     _same_heart_rate_minutes(fit, [got["tcx"][1], got["gpx"][1]], n_minutes=3)
 
 
+def test_one_ride_exported_as_fit_and_tcx_is_duplicates_not_conflicts(tmp_path):
+    """Both exports of the 2020-06-01 ride in one participant's folder: the TCX rows repeat the FIT rows.
+
+    TCX stores the cumulative distance as text of a float32, so its per-record
+    increments differ from the FIT's by micrometres; within distance's
+    duplicate_tolerance (0.01 m) they are the same reading: the FIT copy (the
+    first file) is kept and the TCX copy counted as exact_duplicate.
+    """
+    both = tmp_path / "both"
+    (both / "p").mkdir(parents=True)
+    for name in ("2020-06-01-16-52-40.fit", "activity_5039744860.tcx"):
+        shutil.copy(REAL / name, both / "p")
+    fit_res, fit_grid = _read(_only(tmp_path, "2020-06-01-16-52-40.fit"))["p"]
+    res, grid = _read(both)["p"]
+    assert res.reason_counts.get("conflicting_duplicate", 0) == 0
+    assert res.reason_counts == {"unknown_field": 8, "exact_duplicate": 192}     # 96 heart rates + 96 distances
+    assert res.rows_in == len(res.observations) + res.rows_quarantined
+    # what is kept is the FIT copy, value for value, and the minute grid equals the FIT's alone
+    assert _rows(res, "distance") == _rows(fit_res, "distance")
+    assert _rows(res, "heart_rate") == _rows(fit_res, "heart_rate")
+    np.testing.assert_array_equal(grid.values, fit_grid.values)
+    q = res.quarantine.to_pandas()
+    dups = q[(q.reason == "exact_duplicate") & (q.field == "distance_increment")]
+    assert len(dups) == 96 and dups.source_file.str.endswith(".tcx").all()
+    fit_by_time = {int(np.datetime64(t.rstrip("Z"), "ns").astype(np.int64)): v
+                   for t, v in zip(dups.time, dups.value.astype(float))}
+    spread = [abs(v - _rows(fit_res, "distance")[t]) for t, v in fit_by_time.items()]
+    assert 0 < max(spread) < 1e-4                                    # float rounding, far below 0.01 m
+
+
+def _only(tmp_path, name: str):
+    """A folder ``p`` holding only ``name`` (the FIT alone, to compare with)."""
+    one = tmp_path / "alone"
+    (one / "p").mkdir(parents=True)
+    shutil.copy(REAL / name, one / "p")
+    return one
+
+
 def _same_heart_rate_minutes(ref, others, n_minutes: int) -> None:
     j = ref.channels.index("heart_rate")
     ref_min = np.flatnonzero(ref.observed[:, j]) + ref.start_minute

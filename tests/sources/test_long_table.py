@@ -90,3 +90,39 @@ def test_fall_back_hour_in_a_local_time_file(tmp_path):
     utc = [str(np.datetime64(int(t), "ns").astype("datetime64[m]")) for t in res.observations.t_utc_ns]
     assert utc == ["2024-11-03T04:58", "2024-11-03T05:00", "2024-11-03T05:30", "2024-11-03T05:59",
                    "2024-11-03T06:00", "2024-11-03T06:30", "2024-11-03T06:59", "2024-11-03T07:00"]
+
+
+def test_local_time_format_with_offset_is_absolute_across_dst(tmp_path):
+    """``%z`` in local_time_format: each row carries its offset, so it is placed as written; the local
+    offset of the output still follows the participant's zone (Berlin, spring forward and fall back 2021)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+    import yaml
+
+    from sensorpipe.cli import main
+
+    rows = ["participant,time,field,value",
+            "p1,2021-03-28 01:59:00+0100,hr,60",      # CET, the last minute before the change
+            "p1,2021-03-28 03:00:00+0200,hr,61",      # CEST: one real minute later
+            "p1,2021-03-28 03:01:00+02:00,hr,62",     # colon in the offset is read too
+            "p1,2021-03-28 02:30:00,hr,63",           # no offset: not what the format says, unparseable
+            "p1,2021-10-31 02:30:00+0200,hr,64",      # the repeated hour, first pass (CEST)
+            "p1,2021-10-31 02:30:00+0100,hr,65"]      # and second pass (CET): a different instant, no guessing
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "hr.csv").write_text("\n".join(rows) + "\n")
+    opts = {"files": [{"glob": "*.csv", "participant_column": "participant", "field_column": "field",
+                       "time_column": "time", "time_format": "local", "local_time_format": "%Y-%m-%d %H:%M:%S%z",
+                       "value_column": "value"}],
+            "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"}}}
+    (tmp_path / "opts.yaml").write_text(yaml.safe_dump(opts))
+    out = tmp_path / "hr.parquet"
+    assert main(["convert", "--source", "long_table", str(tmp_path / "d"), "-o", str(out), "--options",
+                 str(tmp_path / "opts.yaml"), "--tz", "Europe/Berlin"]) == 0
+    df = pq.read_table(out).to_pandas().sort_values("t_utc")
+    assert df.value.tolist() == [60, 61, 62, 64, 65]
+    assert [str(t) for t in df.t_utc.dt.strftime("%Y-%m-%d %H:%M")] == [
+        "2021-03-28 00:59", "2021-03-28 01:00", "2021-03-28 01:01", "2021-10-31 00:30", "2021-10-31 01:30"]
+    assert df.tz_offset_min.tolist() == [60, 120, 120, 120, 60]
+    q = pq.read_table(tmp_path / "hr.quarantine.parquet").to_pandas()
+    assert q.reason.tolist() == ["unparseable_time"] and q.time.tolist() == ["2021-03-28 02:30:00"]
+    assert pd.api.types.is_datetime64_any_dtype(df.t_utc)

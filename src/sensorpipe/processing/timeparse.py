@@ -16,6 +16,13 @@ later instant (standard time) from then on; a wall-clock value already seen
 in the stream is always the later instant. A device that logs continuously
 therefore keeps every reading once, even when its seconds drift (CGMs do),
 and no minute is counted twice.
+
+A ``local`` format that carries its own offset (``%z``, e.g.
+``%Y-%m-%d %H:%M:%S%z`` for ``2024-03-10 01:30:00-0500``) is absolute, not
+wall clock: each row is placed with the offset it was written with (DST
+rules do not apply; a row without an offset is unparseable). The local offset
+recorded per minute downstream still comes from the participant's zone, like
+every other source, so one zone rule describes a participant's day.
 """
 
 from __future__ import annotations
@@ -85,9 +92,28 @@ def parse_iso(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray |
     return out, _errors(bad, UNPARSEABLE)
 
 
+def has_offset(fmt: str | None) -> bool:
+    """True when a strftime format reads a UTC offset or zone name (``%z``, ``%Z``): its times are absolute."""
+    return fmt is not None and ("%z" in fmt or "%Z" in fmt)
+
+
+def parse_with_offset(arr: pa.Array | pa.ChunkedArray, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Strings that carry their own offset (``fmt`` has ``%z``) to UTC ns; offsets may differ row to row."""
+    s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
+    parsed = _in_ns_range(pd.to_datetime(s, format=fmt, utc=True, errors="coerce"))
+    bad = parsed.isna().to_numpy()
+    out = np.where(bad, NAT, parsed.to_numpy("datetime64[ns]").astype(np.int64))
+    return out, _errors(bad, UNPARSEABLE)
+
+
 def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
                 stream: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Naive local wall-clock strings in ``tz`` to UTC ns (DST rules in the module doc)."""
+    """Naive local wall-clock strings in ``tz`` to UTC ns (DST rules in the module doc).
+
+    A ``fmt`` with ``%z`` reads absolute times instead (:func:`parse_with_offset`); ``tz`` is then unused.
+    """
+    if has_offset(fmt):
+        return parse_with_offset(arr, fmt)
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     naive = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce", format="mixed")
     naive = _in_ns_range(naive)

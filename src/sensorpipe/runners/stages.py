@@ -201,7 +201,7 @@ def _empty_windows(W: int, C: int) -> Windows:
                    np.zeros((0, W), np.int16), {}, 0)
 
 
-def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
+def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, int]:
     """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
     counts: dict[str, int] = {}
     if not inp.raw_signals:
@@ -210,7 +210,7 @@ def _raw_observations(inp, parts: list[Observations]) -> dict[str, int]:
 
     for sig in inp.raw_signals:
         mf = raw_features.extract(sig)
-        kept, dropped = range_filter(mf.observations)
+        kept, dropped = range_filter(mf.observations, validation)
         parts.append(kept)
         for k, v in {**mf.counts, **{f"{sig.kind}_{r}": n for r, n in dropped.items()}}.items():
             counts[k] = counts.get(k, 0) + v
@@ -243,10 +243,10 @@ def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
             inp = adapter.read_unit(u)
         blobs[i] = {}
         timer.lap("read")
-        vr = validate_unit(inp, adapter.schema())
+        vr = validate_unit(inp, adapter.schema(), cfg.validation)
         timer.lap("validate")
         obs_parts = [vr.observations]
-        raw_counts = _raw_observations(inp, obs_parts)
+        raw_counts = _raw_observations(inp, obs_parts, cfg.validation)
         raw_kinds.update(sig.kind for sig in inp.raw_signals)
         part_obs.append(Observations.concat(obs_parts))
         timer.lap("raw_features")

@@ -8,12 +8,18 @@ quarantined`` always holds, per file and per unit.
 
 Reasons, in the order they are checked: ``no_participant``,
 ``unknown_field``, ``unparseable_time``, ``nonexistent_local_time``,
-``implausible_time`` (outside 2000-01-01 .. 2040-01-01 UTC),
+``implausible_time`` (outside ``validation.plausible_from`` ..
+``plausible_until``, by default 2000-01-01 .. 2040-01-01 UTC),
 ``missing_value``, ``wrong_type``, ``unknown_unit``, ``out_of_range``
-(channels whose rule is ``quarantine``), ``exact_duplicate`` (same channel,
-instant and value as an earlier row: the first is kept) and
-``conflicting_duplicate`` (same channel and instant, different values: all of
-them are quarantined, since none can be trusted over the others).
+(channels whose rule is ``quarantine``; on ``clip`` channels only values that
+cannot be a reading at all, see :func:`absurd`), ``exact_duplicate`` (same
+channel and instant, value equal to an earlier row's within the channel's
+``duplicate_tolerance``: the first is kept) and ``conflicting_duplicate`` (same
+channel and instant, values further apart: all of them are quarantined, since
+none can be trusted over the others).
+
+Raw waveforms are held to the same time range through :func:`range_filter`:
+a minute feature outside it is dropped and counted as ``implausible_time``.
 
 Everything is vectorized over the whole unit; no Python loop runs per row.
 """
@@ -28,6 +34,7 @@ import pyarrow.compute as pc
 
 from sensorpipe import channels as registry
 from sensorpipe._arrow import dictionary_codes
+from sensorpipe.config import ValidationConfig
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources.base import UnitInput
 from sensorpipe.units import UnitError, affine
@@ -36,7 +43,7 @@ REASONS = ("ok", "no_participant", "unknown_field", "unparseable_time", "nonexis
            "implausible_time", "missing_value", "wrong_type", "unknown_unit", "out_of_range",
            "exact_duplicate", "conflicting_duplicate")
 _CODE = {r: i for i, r in enumerate(REASONS)}
-PLAUSIBLE_UTC_NS = (946_684_800 * 10**9, 2_208_988_800 * 10**9)  # 2000-01-01 .. 2040-01-01
+DEFAULT_VALIDATION = ValidationConfig()
 CHANNEL_NAMES = tuple(registry.CHANNELS)
 CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNEL_NAMES)}
 # row order of a part's accepted rows: each channel one run with time strictly increasing (no duplicate
@@ -135,8 +142,13 @@ class ValidationResult:
         return {f: (n, accepted.get(f, 0), quarantined.get(f, 0)) for f, n in sorted(self.rows_in_by_file.items())}
 
 
-def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
-    """Validate every native part of a unit; see the module docstring for the rules."""
+def validate_unit(inp: UnitInput, schema: SourceSchema, validation: ValidationConfig = DEFAULT_VALIDATION
+                  ) -> ValidationResult:
+    """Validate every native part of a unit; see the module docstring for the rules.
+
+    ``validation`` carries the plausible-time range (the pipeline config's ``validation`` section).
+    """
+    plausible = validation.plausible_utc_ns
     obs_parts, q_parts = [], []
     counts: dict[str, int] = {}
     clipped: dict[str, int] = {}
@@ -144,7 +156,7 @@ def validate_unit(inp: UnitInput, schema: SourceSchema) -> ValidationResult:
     starts = np.cumsum([0] + [p.num_rows for p in inp.native])
     orders = []  # per part: SORTED, GROUPED or UNSORTED (see _clean_part)
     for part, start in zip(inp.native, starts):
-        obs, q, c, file_rows, order = _validate_part(part, schema, clipped, int(start))
+        obs, q, c, file_rows, order = _validate_part(part, schema, clipped, int(start), plausible)
         obs_parts.append(obs)
         q_parts.append(q)
         _add(counts, c)
@@ -267,9 +279,10 @@ def _convert_units(part: pa.Table, vals: np.ndarray, field_codes: np.ndarray, ch
     return unknown
 
 
-def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int):
+def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int], start: int,
+                   plausible: tuple[int, int] = DEFAULT_VALIDATION.plausible_utc_ns):
     """(observations, quarantine, reason counts, rows per file, row order or None) of one native part."""
-    fast = _clean_part(part, schema, start)
+    fast = _clean_part(part, schema, start, plausible)
     if fast is not None:
         obs, order = fast
         per_file = np.bincount(obs.file_index, minlength=len(obs.files)) if len(obs.files) > 1 else [len(obs)]
@@ -297,7 +310,7 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
         mark(te == "unparseable_time", "unparseable_time")
         mark(te == "nonexistent_local_time", "nonexistent_local_time")
     t = part.column("t_utc_ns").to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    mark((t < PLAUSIBLE_UTC_NS[0]) | (t >= PLAUSIBLE_UTC_NS[1]), "implausible_time")
+    mark((t < plausible[0]) | (t >= plausible[1]), "implausible_time")
     vals, missing = _parse_values(part, field_codes, names, schema)
     mark(missing, "missing_value")
     mark(np.isnan(vals), "wrong_type")
@@ -307,7 +320,8 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
     ok_ch = np.where(ch >= 0, ch, 0)
     with np.errstate(invalid="ignore"):
         outside = (reason == 0) & ((vals < lo[ok_ch]) | (vals > hi[ok_ch]))
-    mark(outside & ~rule[ok_ch], "out_of_range")
+    mark(outside & (~rule[ok_ch] | absurd(vals, lo[ok_ch], hi[ok_ch])), "out_of_range")
+    outside &= reason == 0
     clip_rows = outside & rule[ok_ch]
     if clip_rows.any():
         for c in np.unique(ch[clip_rows]):
@@ -330,7 +344,8 @@ def _validate_part(part: pa.Table, schema: SourceSchema, clipped: dict[str, int]
     return obs, q, {REASONS[int(k)]: int(v) for k, v in counts.items()}, file_rows, None
 
 
-def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Observations, int] | None:
+def _clean_part(part: pa.Table, schema: SourceSchema, start: int,
+                plausible: tuple[int, int] = DEFAULT_VALIDATION.plausible_utc_ns) -> tuple[Observations, int] | None:
     """The common case in a few passes: every row valid, read straight into observations.
 
     Returns None as soon as anything might fail a check (a null, an unknown
@@ -369,7 +384,7 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int) -> tuple[Obser
     if (ch_of[run_code] < 0).any():  # a field no channel maps (names the rows do not use do not matter)
         return None
     t = cols["t_utc_ns"].to_numpy().astype(np.int64, copy=False)
-    if t.min() < PLAUSIBLE_UTC_NS[0] or t.max() >= PLAUSIBLE_UTC_NS[1]:
+    if t.min() < plausible[0] or t.max() >= plausible[1]:
         return None
     vals = np.asarray(cols["value"].to_numpy(), np.float64)
     converts = bool(((scale[run_code] != 1.0) | (offset[run_code] != 0.0)).any())
@@ -410,6 +425,25 @@ def _range_tables():
     chans = list(registry.CHANNELS.values())
     return (np.array([c.valid_min for c in chans]), np.array([c.valid_max for c in chans]),
             np.array([c.out_of_range == "clip" for c in chans]))
+
+
+def absurd(vals: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Values no reading can have, so even a ``clip`` channel quarantines them instead of clipping.
+
+    Clipping is for a sensor that saturates a little past its range (a CGM's
+    "HIGH" at 401 mg/dL); ``inf``, ``-inf`` or a value beyond the valid range
+    by more than the range's own width (glucose 20-600 mg/dL: below -560 or
+    above 1180; a parse of ``1e308``) is a broken export, and clipping it would
+    turn it into a plausible reading. NaN is not absurd here: rows have it
+    quarantined as missing or of the wrong type before.
+    """
+    width = hi - lo
+    with np.errstate(invalid="ignore"):
+        return np.isinf(vals) | (vals < lo - width) | (vals > hi + width)
+
+
+def _tolerance_table() -> np.ndarray:
+    return np.array([c.duplicate_tolerance for c in registry.CHANNELS.values()])
 
 
 def _quarantine_rows(bad: pa.Table, reasons: np.ndarray) -> pa.Table:
@@ -454,7 +488,8 @@ def _duplicates(obs: Observations, grouped: bool = False) -> tuple[np.ndarray, n
     members = np.union1d(dup - 1, dup)  # positions of every row in a group of two or more, groups contiguous
     first = ~same_prev[members]
     starts = np.flatnonzero(first)
-    conflicting = (np.maximum.reduceat(vs[members], starts) > np.minimum.reduceat(vs[members], starts))
+    spread = np.maximum.reduceat(vs[members], starts) - np.minimum.reduceat(vs[members], starts)
+    conflicting = spread > _tolerance_table()[cs[members][starts].astype(np.int64)]  # within it: one reading
     conflicting = conflicting[np.cumsum(first) - 1]
     code = np.zeros(n, np.int8)
     code[members if order is None else order[members]] = np.where(
@@ -484,19 +519,34 @@ def _channel_time_order(c: np.ndarray, t: np.ndarray) -> np.ndarray | None:
     return np.lexsort((np.arange(n), t, c))
 
 
-def range_filter(obs: Observations) -> tuple[Observations, dict[str, int]]:
-    """Apply the registry's range rules to derived observations (raw-signal features)."""
+def range_filter(obs: Observations, validation: ValidationConfig = DEFAULT_VALIDATION
+                 ) -> tuple[Observations, dict[str, int]]:
+    """Apply the row rules to derived observations (raw-signal minute features): the plausible-time range
+    first, then the registry's range rules; returns the kept rows and counts by reason.
+
+    Every raw waveform's minutes pass here, so a recording dated outside
+    ``validation.plausible_from`` .. ``plausible_until`` (an E4 clock at 2100)
+    yields no minutes, whichever adapter read it; its minutes are counted as
+    ``implausible_time`` (the run reports them as ``raw:<kind>_implausible_time``).
+    """
     if not len(obs):
         return obs, {}
+    t_lo, t_hi = validation.plausible_utc_ns
+    counts = {}
+    late_or_early = (obs.t_utc_ns < t_lo) | (obs.t_utc_ns >= t_hi)
+    if late_or_early.any():
+        counts["implausible_time"] = int(late_or_early.sum())
+        obs = obs.take(~late_or_early)
     lo, hi, rule = _range_tables()
     c = obs.channel.astype(np.int64)
-    outside = (obs.value < lo[c]) | (obs.value > hi[c])
-    clip = outside & rule[c]
-    counts = {}
+    with np.errstate(invalid="ignore"):
+        outside = (obs.value < lo[c]) | (obs.value > hi[c])
+    bad = absurd(obs.value, lo[c], hi[c])
+    clip = outside & rule[c] & ~bad
     if clip.any():
         obs.value[clip] = np.clip(obs.value[clip], lo[c[clip]], hi[c[clip]])
         counts["clipped"] = int(clip.sum())
-    drop = outside & ~rule[c]
+    drop = (outside & ~rule[c]) | bad
     if drop.any():
         counts["out_of_range"] = int(drop.sum())
         obs = obs.take(~drop)

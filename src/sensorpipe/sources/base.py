@@ -168,6 +168,32 @@ class SourceAdapter:
             raise SourceError(f"source {self.source.name!r}: path {root} does not exist; fix sources[].path")
         return root
 
+    def folder_root(self, holds: str, levels_up: int = 1) -> Path:
+        """The source path, which this format needs to be a folder (``holds``: what lies in it).
+
+        A file there is a :class:`SourceError` naming it and the folder to give
+        instead (``levels_up`` folders above the file), not an ``OSError`` from
+        listing a file as a folder.
+        """
+        root = self.root
+        if not root.is_dir():
+            raise SourceError(f"source {self.source.name!r}: {root} is a file, but the {self.name} adapter reads a "
+                              f"folder ({holds}); point sources[].path (or `sensorpipe convert`'s PATH) at that "
+                              f"folder, here probably {root.parents[levels_up - 1]}")
+        return root
+
+    def files_matching(self, glob: str) -> tuple[Path, list[Path]]:
+        """``(folder, files)``: the files under the source path matching ``glob``, relative to that folder.
+
+        For formats with one recording per file, the source path may be one
+        such file: it is then the only file, and its folder the one ids and
+        paths are taken relative to.
+        """
+        root = self.root
+        if root.is_file():
+            return root.parent, [root]
+        return root, sorted(p for p in root.glob(glob) if p.is_file())
+
     # --- participants ------------------------------------------------------
     def participants(self) -> dict[str, Participant]:
         """Participants table: CSV with ``participant_id`` and ``tz`` columns, others kept as attributes."""

@@ -9,6 +9,9 @@ recording; files are grouped into units by participant:
   relative to the source path separated by ``;`` (a file no row names is an
   error naming it).
 
+The source path may also be one recording file: it is then read alone, as if
+it were the only file of its folder.
+
 The header's patient field (name, birth date, sex) is personal data: it is
 never read into the output, the ids or the error messages.
 
@@ -100,8 +103,7 @@ class EdfAdapter(SourceAdapter):
                             raw_signals=tuple(f"{'|'.join(p)}:{k}" for k, p in sorted(self.options.kinds.items())))
 
     def list_units(self) -> list[UnitRef]:
-        root = self.root
-        paths = sorted(p for p in root.glob(self.options.glob) if p.is_file())
+        root, paths = self.files_matching(self.options.glob)
         if not paths:
             raise SourceError(f"source {self.source.name!r}: no file matches {self.options.glob!r} under {root}")
         table = self.participants()

@@ -52,7 +52,9 @@ class EmpaticaE4Adapter(SourceAdapter):
     def list_units(self) -> list[UnitRef]:
         table = self.participants()
         units = []
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        root = self.folder_root("one session folder per participant: <participant_id>/BVP.csv, ACC.csv, ...",
+                                levels_up=2)
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             files = [folder / f for f in SIGNAL_FILES if (folder / f).exists()]
             if not files:
                 continue
@@ -62,7 +64,10 @@ class EmpaticaE4Adapter(SourceAdapter):
                                   f"{self.source.participants}; add a row with its IANA tz")
             units.append(self.unit_ref(table[pid], files))
         if not units:
-            raise SourceError(f"source {self.source.name!r}: no E4 session folder (with BVP.csv, ACC.csv, ...) under {self.root}")
+            inside = any((root / f).exists() for f in SIGNAL_FILES)
+            raise SourceError(f"source {self.source.name!r}: no E4 session folder (with BVP.csv, ACC.csv, ...) under "
+                              f"{root}" + (f"; {root} is itself a session: give its parent folder {root.parent}, "
+                                           f"where the folder name {root.name!r} is the participant id" if inside else ""))
         return units
 
     def read_unit(self, unit: UnitRef) -> UnitInput:

@@ -128,6 +128,11 @@ class FitbitFitabaseAdapter(SourceAdapter):
     # --- units -----------------------------------------------------------
     def _files(self) -> list[Path]:
         root = self.root
+        if root.is_file():  # one merged CSV: its Id column still names the participants
+            if root.name not in (self.options.files or KINDS):
+                raise SourceError(f"source {self.source.name!r}: {root.name!r} is not a Fitabase file read here (known: "
+                                  f"{', '.join(self.options.files or KINDS)}); give the file or its folder")
+            return [root]
         paths = []
         for name in self.options.files or tuple(KINDS):
             for p in sorted(root.rglob(name)):

@@ -2,8 +2,10 @@
 
 Each participant's export lies in ``<root>/<participant_id>/`` (any depth
 below, e.g. ``Takeout/Fitbit/Global Export Data/``); with
-``options.participant_id`` the source path is one export. Files are
-recognized by name wherever they are:
+``options.participant_id`` the source path is one export. The path may also
+be one export file (``heart_rate-2024-03-10.json``): its participant is
+``options.participant_id``, else its folder's name unless that is one of
+Takeout's own folders. Files are recognized by name wherever they are:
 
 ==========================================================  ===============================  ==================
 file                                                        shape                            channel
@@ -178,6 +180,8 @@ class FitbitTakeoutAdapter(SourceAdapter):
 
     def list_units(self) -> list[UnitRef]:
         table, root = self.participants(), self.root
+        if root.is_file():
+            return [self._single_file_unit(root, table)]
         if self.options.participant_id:
             groups = [(self.options.participant_id, root)]
         else:
@@ -201,6 +205,22 @@ class FitbitTakeoutAdapter(SourceAdapter):
             raise SourceError(f"source {self.source.name!r}: no Fitbit export file (heart_rate-*.json, "
                               f"sleep-*.json, ...) under {root}")
         return units
+
+    def _single_file_unit(self, path: Path, table: dict[str, Participant]) -> UnitRef:
+        """One export file (``heart_rate-2024-03-10.json``) as its own unit: the participant is
+        ``options.participant_id`` (``convert --participant``), else the folder the export lies in unless
+        that is one of Takeout's own folder names (``Global Export Data``), which name nobody."""
+        kind = kind_of(path.name)
+        if kind is None or kind not in set(self.options.metrics or KINDS):
+            raise SourceError(f"{path}: not a Fitbit export file this source reads (heart_rate-YYYY-MM-DD.json, "
+                              f"sleep-YYYY-MM-DD.json, Minute SpO2 - <date>.csv, ...; options.metrics: "
+                              f"{', '.join(self.options.metrics) or 'all'}); give such a file or the export folder")
+        pid = self.options.participant_id or path.parent.name
+        if not self.options.participant_id and pid in GENERIC_FOLDERS:
+            raise SourceError(f"{path}: one export file names no participant (it lies in Takeout's own folder "
+                              f"{pid!r}): set sources[{self.source.name}].options.participant_id (convert: "
+                              f"--participant ID)")
+        return UnitRef(self.source, self.base_dir, self.resolve_participant(pid, table, path), (str(path),))
 
     # --- reading ---------------------------------------------------------
     def read_unit(self, unit: UnitRef) -> UnitInput:

@@ -8,8 +8,10 @@ cohorts use it, and so can any export that is already "one row per reading".
 
 Time conventions: ``epoch_ms``/``epoch_s`` (UTC), ``iso`` (offset required),
 ``local`` (wall clock in the participant's zone; DST rules in
-:mod:`sensorpipe.processing.timeparse`). Row numbers are 1-based text line
-numbers for CSV (the header is line 1) and 0-based row indices for Parquet.
+:mod:`sensorpipe.processing.timeparse`; a ``local_time_format`` with ``%z``
+reads times that carry their own offset, placed as written). Row numbers are
+1-based text line numbers for CSV (the header is line 1) and 0-based row
+indices for Parquet. The source path is the folder the globs are relative to.
 """
 
 from __future__ import annotations
@@ -92,11 +94,12 @@ class LongTableAdapter(SourceAdapter):
     # --- units -----------------------------------------------------------
     def list_units(self) -> list[UnitRef]:
         table = self.participants()
+        root = self.folder_root("the files that options.files[].glob patterns match, relative to it")
         files_of: dict[str, set[tuple[str, int]]] = {}
         for spec_i, spec in enumerate(self.options.files):
-            paths = sorted(self.root.glob(spec.glob))
+            paths = sorted(root.glob(spec.glob))
             if not paths:
-                raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {self.root}")
+                raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {root}")
             for p in paths:
                 for pid in self._participants_in(p, spec):
                     files_of.setdefault(pid, set()).add((str(p), spec_i))

@@ -16,6 +16,7 @@ side, in the devices' ``position`` order.
 Participants: files matching ``options.glob`` under the source path; a file in
 a sub-folder belongs to the participant named by its top folder
 (``<path>/<participant_id>/...``), a file directly in the path to its stem.
+The source path may also be one recording file (its stem names the participant).
 
 Time: ``date`` + ``time`` is the acquisition start as a local wall clock with
 no zone; it is placed in the participant's IANA zone (participants table, else
@@ -163,14 +164,13 @@ class OpenSignalsAdapter(SourceAdapter):
                             raw_signals=tuple(f"{s}:{k}[{KIND_UNITS[k]}]" for s, k in sorted(SENSOR_KINDS.items())))
 
     def list_units(self) -> list[UnitRef]:
-        root = self.root
+        root, paths = self.files_matching(self.options.glob)
         table = self.participants()
         files: dict[str, list[Path]] = {}
-        for p in sorted(root.glob(self.options.glob)):
-            if p.is_file():
-                rel = p.relative_to(root)
-                pid = rel.parts[0] if len(rel.parts) > 1 else p.stem
-                files.setdefault(pid, []).append(p)
+        for p in paths:
+            rel = p.relative_to(root)
+            pid = rel.parts[0] if len(rel.parts) > 1 else p.stem
+            files.setdefault(pid, []).append(p)
         if not files:
             raise SourceError(f"source {self.source.name!r}: no file matches {self.options.glob!r} under {root}")
         return [self.unit_ref(_recording_start.participant(pid, table, self.options.tz, str(fs[0]),

@@ -1,6 +1,7 @@
 """WESAD (Schmidt et al. 2018): chest RespiBAN and wrist Empatica E4 recordings of a lab stress protocol.
 
 Layout: ``<path>/S<k>/S<k>.pkl``, one per subject, as the dataset ships it
+(or ``<path>`` is one ``S<k>/S<k>.pkl``: that subject alone)
 (the folders also hold ``S<k>_quest.csv``, ``S<k>_readme.txt``,
 ``S<k>_respiban.txt`` and ``S<k>_E4_Data.zip``, which are not read, except
 ``S<k>_respiban.txt``'s header with ``start_from: respiban``). The pickle is
@@ -119,6 +120,12 @@ class WesadAdapter(SourceAdapter):
     def list_units(self) -> list[UnitRef]:
         root = self.root
         table = self.participants()
+        if root.is_file():  # one subject's S<k>/S<k>.pkl: that subject alone (load_subject checks the name)
+            if not (_SUBJECT.fullmatch(root.stem) and root.suffix == ".pkl" and root.parent.name == root.stem):
+                raise SourceError(f"source {self.source.name!r}: {root} is not a WESAD subject file S<k>/S<k>.pkl; "
+                                  f"give one (e.g. WESAD/S2/S2.pkl) or the WESAD folder holding the S<k> folders")
+            who = _recording_start.participant(root.stem, table, self.options.tz, str(root), self.source.participants)
+            return [self.unit_ref(who, [root])]
         units = []
         for folder in sorted((p for p in root.iterdir() if p.is_dir() and _SUBJECT.fullmatch(p.name)),
                              key=lambda p: int(p.name[1:])):
