@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import ConfigError, SourceConfig
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.schema.validate import validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
 from sensorpipe.sources.dexcom_clarity import censored_counts
@@ -76,23 +77,41 @@ def test_mg_dl_readings_land_at_their_utc_instant(dummy):
     assert rows[47] == (utc_ns(2024, 6, 1, 10, 10, 10, tz="America/New_York"), 101.0)  # last, new transmitter
 
 
-def test_high_and_low_become_the_bounds_and_are_counted(dummy):
+def test_high_and_low_become_the_registry_bounds_and_are_counted(dummy):
     inp, res = dummy["dx01"]
     rows = by_row(res)
-    assert rows[25] == (utc_ns(2024, 6, 1, 8, 47, 41, tz="America/New_York"), 400.0)  # "High"
-    assert rows[38] == (utc_ns(2024, 6, 1, 9, 42, 41, tz="America/New_York"), 40.0)  # "Low"
+    assert rows[25] == (utc_ns(2024, 6, 1, 8, 47, 41, tz="America/New_York"), 600.0)  # "High": glucose valid_max
+    assert rows[38] == (utc_ns(2024, 6, 1, 9, 42, 41, tz="America/New_York"), 20.0)  # "Low": glucose valid_min
     assert censored_counts(inp) == {"egv_high": 1, "egv_low": 1}
     assert censored_counts(dummy["dx02"][0]) == {"egv_high": 0, "egv_low": 1}
     native = inp.native[0].to_pandas()
     assert native.loc[native.field == "egv_high", "value"].tolist() == ["High"]  # original text kept
 
 
-def test_bounds_are_options():
-    got = read(DUMMY, DUMMY / "participants.csv", high_mg_dl=401, low_mg_dl=39)
-    rows = by_row(got["dx01"][1])
-    assert rows[25][1] == 401.0 and rows[38][1] == 39.0
-    with pytest.raises(ConfigError, match="low_mg_dl"):
-        read(DUMMY, DUMMY / "participants.csv", high_mg_dl=40, low_mg_dl=40)
+def test_a_low_never_ranks_above_a_real_reading_nor_a_high_below_one(tmp_path):
+    """A Low and a real 2.2 mmol/L (39.6 mg/dL) reading in one export: the Low stays below, flagged censored."""
+    f = tmp_path / "p.csv"
+    f.write_text(HEADER.replace("mg/dL", "mmol/L") + "\n"
+                 "1,2024-06-01T08:00:00,EGV,,,,G7,2.2,,,,,100,T1\n"
+                 "2,2024-06-01T08:05:00,EGV,,,,G7,Low,,,,,400,T1\n"
+                 "3,2024-06-01T08:10:00,EGV,,,,G7,33.3,,,,,700,T1\n"    # 599.9 mg/dL: the highest real reading
+                 "4,2024-06-01T08:15:00,EGV,,,,G7,High,,,,,1000,T1\n")
+    (_, res), = read(f, tz="UTC").values()
+    rows = by_row(res)
+    real_low, low, real_high, high = (rows[r][1] for r in (2, 3, 4, 5))
+    assert real_low == pytest.approx(39.63, abs=0.01) and low == 20.0 and low < real_low
+    assert real_high == pytest.approx(599.92, abs=0.01) and high == 600.0 and high > real_high
+    assert res.rows_in == 4 and len(res.observations) == 4 and res.reason_counts == {}
+    codes = censored_flag_observations(res.observations, ("glucose", "glucose_censored"))
+    assert dict(zip(codes.source_row.tolist(), codes.value.tolist())) == {2: 0, 3: 1, 4: 0, 5: 2}
+    assert not len(censored_flag_observations(res.observations, ("glucose",)))  # only as an output channel
+
+
+def test_declared_reading_interval_and_removed_bound_options():
+    assert make_adapter(SourceConfig("cgm", "dexcom_clarity", str(DUMMY)), ".").reading_interval_min == \
+        {"glucose": 5.0}
+    with pytest.raises(ConfigError, match="low_mg_dl"):   # High/Low are the registry bounds, not options
+        read(DUMMY, DUMMY / "participants.csv", low_mg_dl=39)
 
 
 def test_mmol_export_from_xlsx_is_converted(dummy):
@@ -100,7 +119,7 @@ def test_mmol_export_from_xlsx_is_converted(dummy):
     t, v = rows[12]  # 4.2 mmol/L at 07:01:15 CEST
     assert t == utc_ns(2024, 6, 1, 7, 1, 15, tz="Europe/Berlin") and v == pytest.approx(4.2 * MMOL)
     assert rows[24][1] == pytest.approx(6.8 * MMOL)
-    assert rows[17][1] == 40.0  # "Low" is the mg/dL bound, not 40 * 18
+    assert rows[17][1] == 20.0  # "Low" is the mg/dL bound, not 20 * 18
     q = dummy["dx02"][1].quarantine.to_pandas()
     assert q.loc[q.reason == "unparseable_time", "source_row"].tolist() == [19]
 
@@ -168,7 +187,7 @@ def test_mmol_csv_header_sets_the_unit(tmp_path):
                  '2,2024-06-01T08:05:00,EGV,High,,,android G7,High,,,,,400,312345678901\n')
     (_, res), = read(f, tz="UTC").values()
     assert by_row(res) == {2: (utc_ns(2024, 6, 1, 8, 0, tz="UTC"), pytest.approx(5.5 * MMOL)),
-                           3: (utc_ns(2024, 6, 1, 8, 5, tz="UTC"), 400.0)}
+                           3: (utc_ns(2024, 6, 1, 8, 5, tz="UTC"), 600.0)}
 
 
 def test_single_file_participant_and_zone_options(tmp_path):
@@ -223,3 +242,4 @@ def test_damaged_xlsx_names_the_file(tmp_path):
     with pytest.raises(SourceError, match="cannot read as XLSX") as e:
         read(f, tz="UTC")
     assert "p.xlsx" in str(e.value)
+

@@ -11,7 +11,9 @@ import pytest
 
 from sensorpipe.config import SourceConfig
 from sensorpipe.schema.validate import validate_unit
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.sources.base import SourceError, make_adapter
+from sensorpipe.sources.libreview import censored_counts
 from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase
 
 DUMMY = DUMMY_ROOT / "libreview"
@@ -177,3 +179,30 @@ def test_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(SourceError, match="lacks") as e:
         read(f, tz="UTC")
     assert "p.csv" in str(e.value)
+
+
+def test_lo_and_hi_are_censored_at_the_registry_bounds_in_any_unit(tmp_path):
+    """LO/HI of an mmol/L export: kept (not wrong_type), at 20/600 mg/dL, never beyond a real reading."""
+    f = tmp_path / "p.csv"
+    header = HEADER.replace("Historic Glucose mg/dL", "Historic Glucose mmol/L").replace("Scan Glucose mg/dL",
+                                                                                        "Scan Glucose mmol/L")
+    export(f, [("06-01-2024 08:00 AM", 0, "2.2"), ("06-01-2024 08:15 AM", 0, "LO"), ("06-01-2024 08:30 AM", 0, "HI"),
+               ("06-01-2024 08:15 AM", 1, "LO"),      # a scan in the historic LO's minute: superseded
+               ("06-01-2024 08:20 AM", 1, "HI")])
+    f.write_text(f.read_text().replace(HEADER, header))
+    (inp, res), = read(f, tz="UTC").values()
+    assert res.rows_in == 5 and res.reason_counts == {"unknown_field": 1} and len(res.observations) == 4
+    rows = by_row(res)
+    assert rows[3][1] == pytest.approx(2.2 * MMOL) and rows[3][1] == pytest.approx(39.63, abs=0.01)
+    assert rows[4] == (utc_ns(2024, 6, 1, 8, 15, tz="UTC"), 20.0) and rows[4][1] < rows[3][1]
+    assert rows[5][1] == 600.0 and rows[7][1] == 600.0
+    assert censored_counts(inp) == {"historic_low": 1, "historic_high": 1, "scan_low": 0, "scan_high": 1}
+    q = res.quarantine.to_pandas()
+    assert q[["field", "value"]].values.tolist() == [["scan_superseded", "LO"]]
+    flags = censored_flag_observations(res.observations, ("glucose", "glucose_censored"))
+    assert dict(zip(flags.source_row.tolist(), flags.value.tolist())) == {3: 0, 4: 1, 5: 2, 7: 2}
+
+
+def test_declares_the_15_minute_historic_interval():
+    adapter = make_adapter(SourceConfig("cgm", "libreview", str(DUMMY)), ".")
+    assert adapter.reading_interval_min == {"glucose": 15.0}

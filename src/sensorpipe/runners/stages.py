@@ -40,6 +40,7 @@ from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
@@ -190,7 +191,7 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     timer.lap("read")
     vr = validate_unit(inp, adapter.schema())
     timer.lap("validate")
-    parts = [vr.observations]
+    parts = [vr.observations, censored_flag_observations(vr.observations, cfg.channels)]  # glucose_censored
     raw_counts = _raw_observations(inp, parts)
     obs = Observations.concat(parts)
     timer.lap("raw_features")
