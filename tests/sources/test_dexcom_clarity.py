@@ -243,3 +243,49 @@ def test_damaged_xlsx_names_the_file(tmp_path):
         read(f, tz="UTC")
     assert "p.xlsx" in str(e.value)
 
+
+def test_a_jittered_clarity_day_with_lows_end_to_end(tmp_path):
+    """Adapter -> validation -> minute grid -> labels (runners.stages.prepare_unit) on a realistic export:
+    readings every 300 s written at second 59 or 00 (minute bins 4-6 apart), a hypo of six readings whose
+    last three are 'Low'; then a day missing every other reading, which the declared 5-min interval (not an
+    inferred 10) leaves without targets."""
+    from sensorpipe.config import load_config
+    from sensorpipe.runners.stages import RunContext, prepare_unit
+    from sensorpipe.storage.writer import load_arrays
+
+    start = dt.datetime(2024, 6, 2, 0, 1, 59)
+    k = np.arange(288)
+    instants = [start + dt.timedelta(seconds=int(s)) for s in 300 * k + (k % 5 == 2)]
+    values = ["120"] * 288
+    values[100:106] = ["60", "58", "55", "Low", "Low", "Low"]      # 30 min below 70, 15 min of it 'Low'
+    day2 = [start + dt.timedelta(days=1, seconds=600 * j) for j in range(144)]   # every other reading missing
+    instants, values = instants + day2, values + ["130"] * 144
+    egvs = [(i.strftime("%Y-%m-%dT%H:%M:%S"), v, "8AAAAA") for i, v in zip(instants, values)]
+    clarity_csv(tmp_path / "p1.csv", egvs)
+    cfg = load_config({"sources": [{"name": "cgm", "adapter": "dexcom_clarity", "path": "p1.csv",
+                                    "options": {"tz": "UTC"}}],
+                       "channels": ["glucose", "glucose_censored"],
+                       "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight",
+                                  "max_missing_ratio": 0.95},
+                       "privacy": {"pseudonymize": False}}, str(tmp_path))
+    unit, = make_adapter(cfg.sources[0], cfg.base_dir).list_units()
+    summary = prepare_unit(RunContext(cfg, None, str(tmp_path / "cache")), unit)
+    assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (434, 432, 2)  # 2 name rows
+    arrays = load_arrays(summary.cache)
+    day = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 288)
+    assert day.size == 1
+    i = int(day[0])
+    g, flag = arrays["values"][i, :, 0], arrays["values"][i, :, 1]
+    seen = arrays["observed"][i, :, 0]
+    assert (arrays["observed"][i, :, 1] == seen).all()
+    assert sorted(np.unique(flag[seen]).tolist()) == [0.0, 1.0] and int((flag[seen] == 1).sum()) == 3
+    assert (g[seen & (flag == 1)] == 20.0).all()
+    labels = {name[len("label_"):]: v[i] for name, v in arrays.items() if name.startswith("label_")}
+    assert labels["hypo_events"] == 1 and labels["hypo_l2_events"] == 1   # 3 x 'Low' = 15 min below 54
+    assert labels["time_below_range_pct"] == pytest.approx(100 * 6 / 288, rel=1e-5)
+    assert labels["time_below_range_l2_pct"] == pytest.approx(100 * 3 / 288, rel=1e-5)
+    mean = (282 * 120 + 60 + 58 + 55 + 3 * 40) / 288                     # a 'Low' enters the mean as 40
+    assert labels["glucose_mean_mgdl"] == pytest.approx(mean, rel=1e-5)
+    assert labels["gmi_pct"] == pytest.approx(3.31 + 0.02392 * mean, rel=1e-5)
+    sparse, = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 144)
+    assert np.isnan(arrays["label_glucose_mean_mgdl"][sparse])   # 144 of 288 readings at the declared 5 min

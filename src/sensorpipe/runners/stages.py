@@ -208,7 +208,8 @@ def prepare_unit(ctx: RunContext, unit: UnitRef) -> UnitSummary:
     pmean = _participant_mean(grid, observed_minutes)
     start_utc_min = grid_start + win.start_row
     timer.lap("window")
-    batch = WindowBatch(unit, start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
+    batch = WindowBatch(unit, start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels,
+                        reading_interval_min=dict(adapter.reading_interval_min))  # declared cadence (CGM)
     labels = labels_for_windows(batch)
     events = events_to_arrays(events_for_windows(batch))
     lineage = _lineage(obs, grid_start, start_utc_min, W, unit.source.name, pid)
