@@ -176,6 +176,18 @@ def test_two_jittered_readings_are_still_not_fifteen_minutes():
     assert glucose_events(g, 5.0) == []
 
 
+def test_a_run_a_jitter_minute_short_counts_only_with_enough_readings():
+    # three 5-min readings below 70, the first written a second late: minute bins 4 and 5 apart, 14 minutes
+    g = _minutes({0: 120.0, 6: 60.0, 10: 60.0, 15: 60.0, 20: 120.0, 25: 120.0, 30: 120.0, 35: 120.0}, 40)
+    assert glucose_events(g, 5.0) == [GlucoseEvent(6, 20, "hypo", 60.0, 1)]
+    # a Libre reading below 54 written a minute late, then the next one on time: 14 minutes, still 15-min worth
+    g = _minutes({0: 100.0, 16: 50.0, 30: 100.0, 45: 100.0}, 60)
+    assert glucose_events(g, 15.0) == [GlucoseEvent(16, 30, "hypo", 50.0, 1), GlucoseEvent(16, 30, "hypo", 50.0, 2)]
+    # two 5-min readings before a gap hold 12 minutes, and two readings are never 15 minutes' worth
+    g = _minutes({0: 120.0, 5: 60.0, 11: 60.0, 19: 120.0}, 30)
+    assert glucose_events(g, 5.0) == []
+
+
 def test_a_declared_interval_is_an_upper_bound_and_inference_fills_in():
     every_10 = _minutes({m: 120.0 for m in range(0, W, 10)})       # a 5-min Dexcom missing every other reading
     declared = cgm_targets(np.nan_to_num(every_10)[None], np.isfinite(every_10)[None], 5.0)

@@ -206,3 +206,36 @@ def test_lo_and_hi_are_censored_at_the_registry_bounds_in_any_unit(tmp_path):
 def test_declares_the_15_minute_historic_interval():
     adapter = make_adapter(SourceConfig("cgm", "libreview", str(DUMMY)), ".")
     assert adapter.reading_interval_min == {"glucose": 15.0}
+
+
+def test_a_complete_libre_day_gets_its_cgm_labels_end_to_end(tmp_path):
+    """96 historic readings (every 15 min, some a minute late) with a hypo: adapter -> grid -> labels."""
+    from sensorpipe.config import load_config
+    from sensorpipe.runners.stages import RunContext, prepare_unit
+    from sensorpipe.storage.writer import load_arrays
+
+    start = dt.datetime(2024, 6, 2, 0, 7)
+    values = ["110"] * 96
+    values[30:33] = ["65", "LO", "58"]                  # 07:37-08:22: 45 min below 70, 15 min of it below 54
+    rows = [((start + dt.timedelta(minutes=15 * k + (k % 7 == 3))).strftime("%m-%d-%Y %I:%M %p"), 0, v)
+            for k, v in enumerate(values)]
+    export(tmp_path / "p1.csv", rows)
+    cfg = load_config({"sources": [{"name": "libre", "adapter": "libreview", "path": "p1.csv",
+                                    "options": {"tz": "UTC"}}],
+                       "channels": ["glucose", "glucose_censored"],
+                       "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight",
+                                  "max_missing_ratio": 0.95},   # a 15-min series observes 1 minute in 15
+                       "privacy": {"pseudonymize": False}}, str(tmp_path))
+    unit, = make_adapter(cfg.sources[0], cfg.base_dir).list_units()
+    summary = prepare_unit(RunContext(cfg, None, str(tmp_path / "cache")), unit)
+    assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (96, 96, 0)
+    arrays = load_arrays(summary.cache)
+    i, = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 96)
+    labels = {name[len("label_"):]: v[i] for name, v in arrays.items() if name.startswith("label_")}
+    mean = (93 * 110 + 65 + 40 + 58) / 96             # the LO enters the mean as 40
+    assert labels["glucose_mean_mgdl"] == pytest.approx(mean, rel=1e-5)
+    assert labels["time_below_range_pct"] == pytest.approx(100 * 3 / 96, rel=1e-5)
+    assert labels["time_below_range_l2_pct"] == pytest.approx(100 / 96, rel=1e-5)
+    assert (labels["hypo_events"], labels["hypo_l2_events"], labels["hyper_events"]) == (1.0, 1.0, 0.0)
+    flag = arrays["values"][i, :, 1][arrays["observed"][i, :, 1]]
+    assert flag.tolist().count(1.0) == 1 and flag.tolist().count(0.0) == 95

@@ -32,9 +32,13 @@ following ones up to the next reading, at most interval +
 (Dexcom 22:11:59 then 22:17:00 land in minutes 6 apart), and without the
 tolerance such a pair would leave a one-minute hole that breaks a run of lows.
 Three consecutive 5-min readings below 70 are 15 minutes below 70, two are 10
-(not an event); one 15-min Libre reading is 15 minutes. A gap (minutes no
-reading covers) is neither low nor in range: it interrupts the 15-minute runs
-that start or end an event, but does not end an event by itself.
+(not an event); one 15-min Libre reading is 15 minutes. The same jitter can
+shorten a run by a minute (readings 4 minutes apart after one written late):
+a run of 15 - :data:`JITTER_TOLERANCE_MIN` minutes still counts as 15 when
+its readings x interval make 15 (three 5-min readings, one 15-min reading),
+never with fewer readings. A gap (minutes no reading covers) is neither low
+nor in range: it interrupts the 15-minute runs that start or end an event,
+but does not end an event by itself.
 
 **Targets** (per window; Battelino et al., "Clinical targets for continuous
 glucose monitoring data interpretation: recommendations from the international
@@ -249,11 +253,12 @@ def _held_readings(g: np.ndarray, interval_min: np.ndarray) -> tuple[np.ndarray,
 def _window_events(g: np.ndarray, interval_min: int) -> list[GlucoseEvent]:
     level, covered = _held_readings(g[None], np.array([interval_min]))
     level, covered = level[0], covered[0]
+    readings_before = np.r_[0, np.cumsum(np.isfinite(g))]   # readings in minutes [a, b): [b] - [a]
     events = []
     for kind, lvl, threshold, beyond_fn in _EVENT_TYPES:
         with np.errstate(invalid="ignore"):
             beyond = covered & beyond_fn(level, threshold)
-        events += _events(g, beyond, covered & ~beyond, kind, lvl)
+        events += _events(g, beyond, covered & ~beyond, kind, lvl, readings_before, interval_min)
     return sorted(events, key=lambda e: (e.start_min, e.kind, e.level))
 
 
@@ -263,18 +268,28 @@ def _runs(flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(d == 1), np.flatnonzero(d == -1)
 
 
-def _events(g: np.ndarray, beyond: np.ndarray, back: np.ndarray, kind: str, level: int) -> list[GlucoseEvent]:
+def _lasts(start: np.ndarray, end: np.ndarray, need_min: int, readings_before: np.ndarray,
+           interval_min: int) -> np.ndarray:
+    """Runs of at least ``need_min`` minutes, or one jitter minute short with readings x interval enough."""
+    minutes = end - start
+    readings = readings_before[end] - readings_before[start]
+    return (minutes >= need_min) | ((minutes >= need_min - JITTER_TOLERANCE_MIN) & (readings * interval_min >= need_min))
+
+
+def _events(g: np.ndarray, beyond: np.ndarray, back: np.ndarray, kind: str, level: int,
+            readings_before: np.ndarray, interval_min: int) -> list[GlucoseEvent]:
     """Events from runs beyond the threshold; a run of >= RECOVERY_MIN minutes back across it closes one."""
     b_start, b_end = _runs(beyond)
-    if not (b_end - b_start >= EVENT_MIN).any():
+    starts = _lasts(b_start, b_end, EVENT_MIN, readings_before, interval_min)
+    if not starts.any():
         return []
     r_start, r_end = _runs(back)
-    keep = r_end - r_start >= RECOVERY_MIN
+    keep = _lasts(r_start, r_end, RECOVERY_MIN, readings_before, interval_min)
     r_start, r_end = r_start[keep], r_end[keep]
     extreme = np.fmin if kind == "hypo" else np.fmax
     out: list[GlucoseEvent] = []
     cur: list[int] | None = None          # [start, end] of the open event
-    for s, e in zip(b_start.tolist(), b_end.tolist()):   # one iteration per excursion, not per minute
+    for s, e, qualifies in zip(b_start.tolist(), b_end.tolist(), starts.tolist()):   # one iteration per excursion
         if cur is not None:
             k = np.searchsorted(r_start, cur[1])
             if k < r_start.size and r_end[k] <= s:        # a full recovery between: the open event ended
@@ -283,7 +298,7 @@ def _events(g: np.ndarray, beyond: np.ndarray, back: np.ndarray, kind: str, leve
             else:
                 cur[1] = e
                 continue
-        if e - s >= EVENT_MIN:
+        if qualifies:
             cur = [s, e]
     if cur is not None:
         out.append(_event(g, cur, kind, level, extreme))
