@@ -7,7 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sensorpipe.captions.base import Claim
+from sensorpipe.captions.base import CaptionBatch, Claim
+from sensorpipe.captions.faithfulness import check_window
+from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.captions.semantic import SemanticLevel
 from sensorpipe.config import CaptionConfig
 from sensorpipe.labels.base import labels_for_windows
@@ -225,10 +227,22 @@ def test_censored_readings_count_beyond_every_threshold_and_enter_the_mean_at_th
                                           GlucoseEvent(300, 320, "hypo", 20.0, 2)]
 
 
-def test_captions_say_a_censored_extreme_as_beyond_the_reporting_limit():
+def test_captions_say_a_censored_extreme_as_beyond_the_reporting_limit_and_hold():
     level = SemanticLevel(CaptionConfig())
     base = {"t0": "05:00", "t1": "05:20", "duration_min": 20, "start_min": 300, "end_min": 320}
     low = level.fields(Claim("semantic", "glucose_excursion", {**base, "event": "hypo", "extreme_mgdl": 20.0}))
     high = level.fields(Claim("semantic", "glucose_excursion", {**base, "event": "hyper", "extreme_mgdl": 600.0}))
     real = level.fields(Claim("semantic", "glucose_excursion", {**base, "event": "hypo", "extreme_mgdl": 39.6}))
     assert (low["extreme"], high["extreme"], real["extreme"]) == ("under 40", "over 400", "40")
+    # a day with four 'Low' readings, its glucose_censored flag channel, captioned and checked
+    g = _minutes({**{m: 100.0 for m in range(0, W, 5)}, 300: 20.0, 305: 20.0, 310: 20.0, 315: 20.0})
+    seen = np.isfinite(g)
+    values = np.stack([np.where(seen, g, 100.0), np.where(seen & (g == 20.0), 1.0, 0.0)], axis=1)[None]
+    batch = CaptionBatch(values.astype(np.float32), np.stack([seen, seen], axis=1)[None],
+                         ("glucose", "glucose_censored"), np.arange(W)[None], [[]])
+    cap, = CaptionGenerator(CaptionConfig()).generate(batch, ["w0"])
+    text = cap.texts["semantic"]
+    assert "under 40 mg/dL" in text and "20 mg/dL" not in text
+    assert text.count("05:00") == 1 and "05:20" in text     # the level-2 event inside the level-1 one: said once
+    n, findings = check_window(CaptionConfig(), batch.window(0), cap.texts, cap.claims_json)
+    assert n and findings == []
