@@ -93,7 +93,11 @@ _CHANNELS: tuple[Channel, ...] = (
     Channel("skin_temperature", "degC", 20, 45, "quarantine", "mean", "linear", "zscore", "Temperature",
             "Skin temperature, minute mean.", 1, duplicate_tolerance=0.01),
     Channel("glucose", "mg/dL", 20, 600, "clip", "last", "linear", "zscore", "Metabolic",
-            "Interstitial glucose (CGM), placed in the minute of the reading."),
+            "Interstitial glucose (CGM), placed in the minute of the reading; a reading beyond the sensor's "
+            "range (Dexcom Low/High, Libre LO/HI) sits at this channel's bound (20 / 600)."),
+    Channel("glucose_censored", "code", 0, 2, "quarantine", "last", "zero", "none", "Metabolic",
+            "Censoring of the minute's CGM reading: 0 a real reading, 1 below the sensor's reporting range "
+            "(Low/LO), 2 above it (High/HI).", 0, ("real", "below_range", "above_range")),
     Channel("distance", "m/min", 0, 1000, "quarantine", "sum", "zero", "zscore", "Activity",
             "Distance covered per minute.", 1, duplicate_tolerance=0.01),
 )

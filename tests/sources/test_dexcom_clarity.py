@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import ConfigError, SourceConfig
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.schema.validate import validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
 from sensorpipe.sources.dexcom_clarity import censored_counts
@@ -76,23 +77,41 @@ def test_mg_dl_readings_land_at_their_utc_instant(dummy):
     assert rows[47] == (utc_ns(2024, 6, 1, 10, 10, 10, tz="America/New_York"), 101.0)  # last, new transmitter
 
 
-def test_high_and_low_become_the_bounds_and_are_counted(dummy):
+def test_high_and_low_become_the_registry_bounds_and_are_counted(dummy):
     inp, res = dummy["dx01"]
     rows = by_row(res)
-    assert rows[25] == (utc_ns(2024, 6, 1, 8, 47, 41, tz="America/New_York"), 400.0)  # "High"
-    assert rows[38] == (utc_ns(2024, 6, 1, 9, 42, 41, tz="America/New_York"), 40.0)  # "Low"
+    assert rows[25] == (utc_ns(2024, 6, 1, 8, 47, 41, tz="America/New_York"), 600.0)  # "High": glucose valid_max
+    assert rows[38] == (utc_ns(2024, 6, 1, 9, 42, 41, tz="America/New_York"), 20.0)  # "Low": glucose valid_min
     assert censored_counts(inp) == {"egv_high": 1, "egv_low": 1}
     assert censored_counts(dummy["dx02"][0]) == {"egv_high": 0, "egv_low": 1}
     native = inp.native[0].to_pandas()
     assert native.loc[native.field == "egv_high", "value"].tolist() == ["High"]  # original text kept
 
 
-def test_bounds_are_options():
-    got = read(DUMMY, DUMMY / "participants.csv", high_mg_dl=401, low_mg_dl=39)
-    rows = by_row(got["dx01"][1])
-    assert rows[25][1] == 401.0 and rows[38][1] == 39.0
-    with pytest.raises(ConfigError, match="low_mg_dl"):
-        read(DUMMY, DUMMY / "participants.csv", high_mg_dl=40, low_mg_dl=40)
+def test_a_low_never_ranks_above_a_real_reading_nor_a_high_below_one(tmp_path):
+    """A Low and a real 2.2 mmol/L (39.6 mg/dL) reading in one export: the Low stays below, flagged censored."""
+    f = tmp_path / "p.csv"
+    f.write_text(HEADER.replace("mg/dL", "mmol/L") + "\n"
+                 "1,2024-06-01T08:00:00,EGV,,,,G7,2.2,,,,,100,T1\n"
+                 "2,2024-06-01T08:05:00,EGV,,,,G7,Low,,,,,400,T1\n"
+                 "3,2024-06-01T08:10:00,EGV,,,,G7,33.3,,,,,700,T1\n"    # 599.9 mg/dL: the highest real reading
+                 "4,2024-06-01T08:15:00,EGV,,,,G7,High,,,,,1000,T1\n")
+    (_, res), = read(f, tz="UTC").values()
+    rows = by_row(res)
+    real_low, low, real_high, high = (rows[r][1] for r in (2, 3, 4, 5))
+    assert real_low == pytest.approx(39.63, abs=0.01) and low == 20.0 and low < real_low
+    assert real_high == pytest.approx(599.92, abs=0.01) and high == 600.0 and high > real_high
+    assert res.rows_in == 4 and len(res.observations) == 4 and res.reason_counts == {}
+    codes = censored_flag_observations(res.observations, ("glucose", "glucose_censored"))
+    assert dict(zip(codes.source_row.tolist(), codes.value.tolist())) == {2: 0, 3: 1, 4: 0, 5: 2}
+    assert not len(censored_flag_observations(res.observations, ("glucose",)))  # only as an output channel
+
+
+def test_declared_reading_interval_and_removed_bound_options():
+    assert make_adapter(SourceConfig("cgm", "dexcom_clarity", str(DUMMY)), ".").reading_interval_min == \
+        {"glucose": 5.0}
+    with pytest.raises(ConfigError, match="low_mg_dl"):   # High/Low are the registry bounds, not options
+        read(DUMMY, DUMMY / "participants.csv", low_mg_dl=39)
 
 
 def test_mmol_export_from_xlsx_is_converted(dummy):
@@ -100,7 +119,7 @@ def test_mmol_export_from_xlsx_is_converted(dummy):
     t, v = rows[12]  # 4.2 mmol/L at 07:01:15 CEST
     assert t == utc_ns(2024, 6, 1, 7, 1, 15, tz="Europe/Berlin") and v == pytest.approx(4.2 * MMOL)
     assert rows[24][1] == pytest.approx(6.8 * MMOL)
-    assert rows[17][1] == 40.0  # "Low" is the mg/dL bound, not 40 * 18
+    assert rows[17][1] == 20.0  # "Low" is the mg/dL bound, not 20 * 18
     q = dummy["dx02"][1].quarantine.to_pandas()
     assert q.loc[q.reason == "unparseable_time", "source_row"].tolist() == [19]
 
@@ -168,7 +187,7 @@ def test_mmol_csv_header_sets_the_unit(tmp_path):
                  '2,2024-06-01T08:05:00,EGV,High,,,android G7,High,,,,,400,312345678901\n')
     (_, res), = read(f, tz="UTC").values()
     assert by_row(res) == {2: (utc_ns(2024, 6, 1, 8, 0, tz="UTC"), pytest.approx(5.5 * MMOL)),
-                           3: (utc_ns(2024, 6, 1, 8, 5, tz="UTC"), 400.0)}
+                           3: (utc_ns(2024, 6, 1, 8, 5, tz="UTC"), 600.0)}
 
 
 def test_single_file_participant_and_zone_options(tmp_path):
@@ -223,3 +242,50 @@ def test_damaged_xlsx_names_the_file(tmp_path):
     with pytest.raises(SourceError, match="cannot read as XLSX") as e:
         read(f, tz="UTC")
     assert "p.xlsx" in str(e.value)
+
+
+def test_a_jittered_clarity_day_with_lows_end_to_end(tmp_path):
+    """Adapter -> validation -> minute grid -> labels (runners.stages.prepare_unit) on a realistic export:
+    readings every 300 s written at second 59 or 00 (minute bins 4-6 apart), a hypo of six readings whose
+    last three are 'Low'; then a day missing every other reading, which the declared 5-min interval (not an
+    inferred 10) leaves without targets."""
+    from sensorpipe.config import load_config
+    from sensorpipe.runners.stages import RunContext, prepare_unit
+    from sensorpipe.storage.writer import load_arrays
+
+    start = dt.datetime(2024, 6, 2, 0, 1, 59)
+    k = np.arange(288)
+    instants = [start + dt.timedelta(seconds=int(s)) for s in 300 * k + (k % 5 == 2)]
+    values = ["120"] * 288
+    values[100:106] = ["60", "58", "55", "Low", "Low", "Low"]      # 30 min below 70, 15 min of it 'Low'
+    day2 = [start + dt.timedelta(days=1, seconds=600 * j) for j in range(144)]   # every other reading missing
+    instants, values = instants + day2, values + ["130"] * 144
+    egvs = [(i.strftime("%Y-%m-%dT%H:%M:%S"), v, "8AAAAA") for i, v in zip(instants, values)]
+    clarity_csv(tmp_path / "p1.csv", egvs)
+    cfg = load_config({"sources": [{"name": "cgm", "adapter": "dexcom_clarity", "path": "p1.csv",
+                                    "options": {"tz": "UTC"}}],
+                       "channels": ["glucose", "glucose_censored"],
+                       "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight",
+                                  "max_missing_ratio": 0.95},
+                       "privacy": {"pseudonymize": False}}, str(tmp_path))
+    unit, = make_adapter(cfg.sources[0], cfg.base_dir).list_units()
+    summary = prepare_unit(RunContext(cfg, None, str(tmp_path / "cache")), unit)
+    assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (434, 432, 2)  # 2 name rows
+    arrays = load_arrays(summary.cache)
+    day = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 288)
+    assert day.size == 1
+    i = int(day[0])
+    g, flag = arrays["values"][i, :, 0], arrays["values"][i, :, 1]
+    seen = arrays["observed"][i, :, 0]
+    assert (arrays["observed"][i, :, 1] == seen).all()
+    assert sorted(np.unique(flag[seen]).tolist()) == [0.0, 1.0] and int((flag[seen] == 1).sum()) == 3
+    assert (g[seen & (flag == 1)] == 20.0).all()
+    labels = {name[len("label_"):]: v[i] for name, v in arrays.items() if name.startswith("label_")}
+    assert labels["hypo_events"] == 1 and labels["hypo_l2_events"] == 1   # 3 x 'Low' = 15 min below 54
+    assert labels["time_below_range_pct"] == pytest.approx(100 * 6 / 288, rel=1e-5)
+    assert labels["time_below_range_l2_pct"] == pytest.approx(100 * 3 / 288, rel=1e-5)
+    mean = (282 * 120 + 60 + 58 + 55 + 3 * 40) / 288                     # a 'Low' enters the mean as 40
+    assert labels["glucose_mean_mgdl"] == pytest.approx(mean, rel=1e-5)
+    assert labels["gmi_pct"] == pytest.approx(3.31 + 0.02392 * mean, rel=1e-5)
+    sparse, = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 144)
+    assert np.isnan(arrays["label_glucose_mean_mgdl"][sparse])   # 144 of 288 readings at the declared 5 min

@@ -11,7 +11,9 @@ import pytest
 
 from sensorpipe.config import SourceConfig
 from sensorpipe.schema.validate import validate_unit
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.sources.base import SourceError, make_adapter
+from sensorpipe.sources.libreview import censored_counts
 from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase
 
 DUMMY = DUMMY_ROOT / "libreview"
@@ -177,3 +179,63 @@ def test_unreadable_files_name_the_file(tmp_path):
     with pytest.raises(SourceError, match="lacks") as e:
         read(f, tz="UTC")
     assert "p.csv" in str(e.value)
+
+
+def test_lo_and_hi_are_censored_at_the_registry_bounds_in_any_unit(tmp_path):
+    """LO/HI of an mmol/L export: kept (not wrong_type), at 20/600 mg/dL, never beyond a real reading."""
+    f = tmp_path / "p.csv"
+    header = HEADER.replace("Historic Glucose mg/dL", "Historic Glucose mmol/L").replace("Scan Glucose mg/dL",
+                                                                                        "Scan Glucose mmol/L")
+    export(f, [("06-01-2024 08:00 AM", 0, "2.2"), ("06-01-2024 08:15 AM", 0, "LO"), ("06-01-2024 08:30 AM", 0, "HI"),
+               ("06-01-2024 08:15 AM", 1, "LO"),      # a scan in the historic LO's minute: superseded
+               ("06-01-2024 08:20 AM", 1, "HI")])
+    f.write_text(f.read_text().replace(HEADER, header))
+    (inp, res), = read(f, tz="UTC").values()
+    assert res.rows_in == 5 and res.reason_counts == {"unknown_field": 1} and len(res.observations) == 4
+    rows = by_row(res)
+    assert rows[3][1] == pytest.approx(2.2 * MMOL) and rows[3][1] == pytest.approx(39.63, abs=0.01)
+    assert rows[4] == (utc_ns(2024, 6, 1, 8, 15, tz="UTC"), 20.0) and rows[4][1] < rows[3][1]
+    assert rows[5][1] == 600.0 and rows[7][1] == 600.0
+    assert censored_counts(inp) == {"historic_low": 1, "historic_high": 1, "scan_low": 0, "scan_high": 1}
+    q = res.quarantine.to_pandas()
+    assert q[["field", "value"]].values.tolist() == [["scan_superseded", "LO"]]
+    flags = censored_flag_observations(res.observations, ("glucose", "glucose_censored"))
+    assert dict(zip(flags.source_row.tolist(), flags.value.tolist())) == {3: 0, 4: 1, 5: 2, 7: 2}
+
+
+def test_declares_the_15_minute_historic_interval():
+    adapter = make_adapter(SourceConfig("cgm", "libreview", str(DUMMY)), ".")
+    assert adapter.reading_interval_min == {"glucose": 15.0}
+
+
+def test_a_complete_libre_day_gets_its_cgm_labels_end_to_end(tmp_path):
+    """96 historic readings (every 15 min, some a minute late) with a hypo: adapter -> grid -> labels."""
+    from sensorpipe.config import load_config
+    from sensorpipe.runners.stages import RunContext, prepare_unit
+    from sensorpipe.storage.writer import load_arrays
+
+    start = dt.datetime(2024, 6, 2, 0, 7)
+    values = ["110"] * 96
+    values[30:33] = ["65", "LO", "58"]                  # 07:37-08:22: 45 min below 70, 15 min of it below 54
+    rows = [((start + dt.timedelta(minutes=15 * k + (k % 7 == 3))).strftime("%m-%d-%Y %I:%M %p"), 0, v)
+            for k, v in enumerate(values)]
+    export(tmp_path / "p1.csv", rows)
+    cfg = load_config({"sources": [{"name": "libre", "adapter": "libreview", "path": "p1.csv",
+                                    "options": {"tz": "UTC"}}],
+                       "channels": ["glucose", "glucose_censored"],
+                       "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight",
+                                  "max_missing_ratio": 0.95},   # a 15-min series observes 1 minute in 15
+                       "privacy": {"pseudonymize": False}}, str(tmp_path))
+    unit, = make_adapter(cfg.sources[0], cfg.base_dir).list_units()
+    summary = prepare_unit(RunContext(cfg, None, str(tmp_path / "cache")), unit)
+    assert (summary.rows_in, summary.rows_accepted, summary.rows_quarantined) == (96, 96, 0)
+    arrays = load_arrays(summary.cache)
+    i, = np.flatnonzero(arrays["observed"][:, :, 0].sum(axis=1) == 96)
+    labels = {name[len("label_"):]: v[i] for name, v in arrays.items() if name.startswith("label_")}
+    mean = (93 * 110 + 65 + 40 + 58) / 96             # the LO enters the mean as 40
+    assert labels["glucose_mean_mgdl"] == pytest.approx(mean, rel=1e-5)
+    assert labels["time_below_range_pct"] == pytest.approx(100 * 3 / 96, rel=1e-5)
+    assert labels["time_below_range_l2_pct"] == pytest.approx(100 / 96, rel=1e-5)
+    assert (labels["hypo_events"], labels["hypo_l2_events"], labels["hyper_events"]) == (1.0, 1.0, 0.0)
+    flag = arrays["values"][i, :, 1][arrays["observed"][i, :, 1]]
+    assert flag.tolist().count(1.0) == 1 and flag.tolist().count(0.0) == 95

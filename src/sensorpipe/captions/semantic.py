@@ -7,9 +7,10 @@
   activity overlaps them;
 * off-wrist periods from an observed ``on_wrist`` = 0, and spans with no data
   at all (stated as missing data, never guessed as off-wrist);
-* glucose excursions by the consensus event definition of
+* glucose excursions by the consensus level-1 event definition of
   :func:`sensorpipe.labels.cgm.glucose_events` (the same function as the
-  hypo/hyper event labels);
+  hypo/hyper event labels; the reading interval inferred from the window); a
+  censored extreme (Low/LO, High/HI) is said as "under 40" / "over 400";
 * stress-protocol condition segments and other label events (logged or
   annotated activities), stated as labels, not as measurements.
 
@@ -68,7 +69,21 @@ def _glucose_events(batch: CaptionBatch, i: int):
         return []
     from sensorpipe.labels.cgm import glucose_events
 
-    return glucose_events(np.where(got[1], got[0], np.nan))
+    return [e for e in glucose_events(np.where(got[1], got[0], np.nan)) if e.level == 1]
+
+
+def _extreme_text(mgdl: float) -> str:
+    """A glucose extreme as said: a censored reading (stored at the channel's bound) is beyond the sensor's
+    reporting limit, not the bound's number."""
+    from sensorpipe.labels.cgm import CENSORED_HIGH_AS_MGDL, CENSORED_LOW_AS_MGDL
+    from sensorpipe.processing.glucose_censoring import ABOVE_RANGE, BELOW_RANGE, censoring_codes
+
+    code = int(censoring_codes(np.array([mgdl]))[0])
+    if code == BELOW_RANGE:
+        return f"under {CENSORED_LOW_AS_MGDL:.0f}"
+    if code == ABOVE_RANGE:
+        return f"over {CENSORED_HIGH_AS_MGDL:.0f}"
+    return f"{mgdl:.0f}"
 
 
 @register_caption_level
@@ -208,7 +223,7 @@ class SemanticLevel(CaptionLevel):
             hypo = d["event"] == "hypo"
             f["direction"] = "below 70 mg/dL" if hypo else "above 180 mg/dL"
             f["event"] = "hypoglycaemic event" if hypo else "hyperglycaemic event"
-            f["extreme"] = f"{d['extreme_mgdl']:.0f}"
+            f["extreme"] = _extreme_text(d["extreme_mgdl"])
         elif claim.kind in ("condition", "label_event"):
             f["name"] = d["name"].replace("_", " ")
             f["what"] = d.get("event_kind", "condition").replace("_", " ")

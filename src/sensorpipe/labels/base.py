@@ -9,7 +9,7 @@ missing (see :mod:`sensorpipe.labels.schema`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -36,6 +36,10 @@ class WindowBatch:
 
     ``values`` are real units before imputation (only ``observed`` cells are
     data), so window-derived labels never count an imputed minute.
+    ``reading_interval_min`` maps a channel to the reading interval (minutes)
+    its sources declare (``SourceAdapter.reading_interval_min``, e.g. Dexcom
+    glucose every 5); a channel not in it has its interval inferred from the
+    data (see :mod:`sensorpipe.labels.cgm`).
     """
 
     unit: UnitRef
@@ -45,6 +49,7 @@ class WindowBatch:
     values: np.ndarray             # [N, W, C] float32, real units
     observed: np.ndarray           # [N, W, C] bool
     channels: tuple[str, ...]
+    reading_interval_min: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.start_utc_min.shape[0])

@@ -1,4 +1,4 @@
-"""The unified label schema (version 2): every dataset's labels map onto these.
+"""The unified label schema (version 3): every dataset's labels map onto these.
 
 Defined once here; the TFDS features, the README table and the label
 processors are all derived from this list, so they cannot drift apart.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LABEL_SCHEMA_VERSION = 2
+LABEL_SCHEMA_VERSION = 3   # 3: CGM level-2 ranges and events, GMI; coverage at the device's interval
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,35 @@ LABELS: tuple[LabelSpec, ...] = (
               SLEEP_STAGES),
     LabelSpec("total_sleep_min", "float", "Observed minutes asleep (light, deep, REM or unstaged) in the window.",
               unit="min"),
-    LabelSpec("glucose_mean_mgdl", "float", "Mean of the window's CGM readings (every CGM target is missing when "
-              "fewer than 70% of the window's 5-min slots have a reading).", unit="mg/dL"),
+    # CGM targets (sensorpipe.labels.cgm): Battelino 2019 consensus on time in ranges (Diabetes Care
+    # 2019;42:1593) and Battelino 2023 consensus on events (Lancet Diabetes Endocrinol 2023;11:42-57)
+    LabelSpec("glucose_mean_mgdl", "float", "Mean of the window's CGM readings; a Low/LO enters as 40 and a "
+              "High/HI as 400 mg/dL. Every CGM target is missing below 70% of the possible readings at the "
+              "device's reading interval (declared by the source, else inferred: Dexcom 5 min, Libre 15 min).",
+              unit="mg/dL"),
     LabelSpec("glucose_cv_pct", "float", "Coefficient of variation of the window's CGM readings (100 x sample SD / "
-              "mean).", unit="%"),
-    LabelSpec("time_in_range_pct", "float", "Share of CGM readings in 70-180 mg/dL.", unit="%"),
-    LabelSpec("time_below_range_pct", "float", "Share of CGM readings below 70 mg/dL.", unit="%"),
-    LabelSpec("time_above_range_pct", "float", "Share of CGM readings above 180 mg/dL.", unit="%"),
+              "mean; censored readings as in the mean).", unit="%"),
+    LabelSpec("gmi_pct", "float", "Glucose management indicator, 3.31 + 0.02392 x mean glucose in mg/dL (Bergenstal "
+              "2018, adopted by the Battelino 2019 consensus): estimated HbA1c, meaningful over >= 14 days.",
+              unit="%"),
+    LabelSpec("time_in_range_pct", "float", "Share of CGM readings in 70-180 mg/dL (TIR, Battelino 2019).", unit="%"),
+    LabelSpec("time_below_range_pct", "float", "Share of CGM readings below 70 mg/dL (TBR levels 1+2, Battelino "
+              "2019; a Low/LO counts).", unit="%"),
+    LabelSpec("time_below_range_l2_pct", "float", "Share of CGM readings below 54 mg/dL (TBR level 2, Battelino 2019; "
+              "a Low/LO counts).", unit="%"),
+    LabelSpec("time_above_range_pct", "float", "Share of CGM readings above 180 mg/dL (TAR levels 1+2, Battelino "
+              "2019; a High/HI counts).", unit="%"),
+    LabelSpec("time_above_range_l2_pct", "float", "Share of CGM readings above 250 mg/dL (TAR level 2, Battelino "
+              "2019; a High/HI counts).", unit="%"),
     LabelSpec("hypo_events", "float", "Level-1 hypoglycaemic events (Battelino 2023 consensus: >= 15 consecutive "
-              "min below 70 mg/dL, ended by >= 15 consecutive min at >= 70).", unit="events"),
+              "min below 70 mg/dL, ended by >= 15 consecutive min at >= 70; a reading covers its interval).",
+              unit="events"),
+    LabelSpec("hypo_l2_events", "float", "Level-2 hypoglycaemic events (Battelino 2023 consensus: >= 15 consecutive "
+              "min below 54 mg/dL, ended by >= 15 consecutive min at >= 54).", unit="events"),
     LabelSpec("hyper_events", "float", "Level-1 hyperglycaemic events (Battelino 2023 consensus: >= 15 consecutive "
               "min above 180 mg/dL, ended by >= 15 consecutive min at <= 180).", unit="events"),
+    LabelSpec("hyper_l2_events", "float", "Level-2 hyperglycaemic events (Battelino 2023 consensus: >= 15 "
+              "consecutive min above 250 mg/dL, ended by >= 15 consecutive min at <= 250).", unit="events"),
     # --- participant-level labels from a participants table -------------------------------------------------
     LabelSpec("age_band", "class", "Participant's age band (from the age in years, or a band inside one of these).",
               ("18-29", "30-39", "40-49", "50-59", "60-69", "70+", "0-17"), scope="participant"),

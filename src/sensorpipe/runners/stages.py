@@ -45,12 +45,13 @@ from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
+from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
+from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
-from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.study import PersonUnit
 from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
@@ -217,9 +218,10 @@ def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, i
     return counts
 
 
-def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
-    """Pass 1 for one person of one study, all their sources (cached by fingerprint)."""
-    cfg, timer = ctx.cfg, StageTimer()
+def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
+    """Pass 1 for one person of one study, all their sources (cached by fingerprint); a single source's unit
+    is a person of that source's study."""
+    cfg, timer, person = ctx.cfg, StageTimer(), PersonUnit.of(person)
     adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
     fps: dict[str, str] = {}
     blobs: list[dict[str, bytes]] = []
@@ -262,7 +264,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
     fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
     for part, lost in zip(parts, fused.overridden):
         part.overridden = lost
-    obs = fused.obs
+    # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
+    obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
     del part_obs
     grid = build_grid(obs, cfg.channels, person.tz) if len(obs) else None
     timer.lap("grid")
@@ -279,7 +282,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
     for part, n in zip(parts, contributed.sum(axis=0).tolist()):
         part.windows = int(n)
     timer.lap("window")
-    batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels)
+    batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels,
+                        reading_interval_min=declared_intervals(adapters))  # the devices' cadence (CGM)
     labels = labels_for_windows(batch, person.parts)
     events = events_to_arrays(events_for_windows(batch, person.parts))
     lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
@@ -306,6 +310,15 @@ def prepare_unit(ctx: RunContext, person: PersonUnit) -> UnitSummary:
     Path(f"{stem}.json.tmp").write_text(summary.to_json())
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+def declared_intervals(adapters: list) -> dict[str, float]:
+    """Per channel, the reading interval the person's devices declare (the shortest where two declare one)."""
+    out: dict[str, float] = {}
+    for a in adapters:
+        for ch, minutes in a.reading_interval_min.items():
+            out[ch] = min(out.get(ch, minutes), minutes)
+    return out
 
 
 def measured_channels(cfg: PipelineConfig, adapters: list, raw_kinds: set[str]) -> np.ndarray:

@@ -128,6 +128,9 @@ class SourceAdapter:
     raw_kinds: ClassVar[tuple[str, ...]] = ()
     #: what the adapter deliberately does not keep, and why (README "Supported sources")
     drops: ClassVar[str] = ""
+    #: channel -> the device's nominal reading interval in minutes (e.g. CGM glucose every 5); label processors
+    #: get it through ``WindowBatch.reading_interval_min`` and infer it from the data for channels not listed
+    reading_interval_min: ClassVar[dict[str, float]] = {}
 
     @dataclass(frozen=True)
     class Options:

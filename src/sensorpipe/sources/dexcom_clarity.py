@@ -24,12 +24,14 @@ What becomes what:
 - ``EGV`` rows -> native field ``egv`` (channel ``glucose``) in the header's
   unit (a ``mmol/L`` export sets the row unit, converted by validation).
 - ``EGV`` rows whose value is the text ``High`` / ``Low`` (the reading is
-  beyond the sensor's range) -> fields ``egv_high`` / ``egv_low``, also
-  channel ``glucose``: validation maps the text to ``options.high_mg_dl`` /
-  ``low_mg_dl`` (400 / 40 mg/dL, the G6/G7 reporting limits). The value keeps
-  the original text, and the field name is the flag: :func:`censored_counts`
-  gives the per-unit count (a quality figure: a minute at 400 means "400 or
-  more").
+  beyond the sensor's range, above 400 / below 40 mg/dL) -> fields
+  ``egv_high`` / ``egv_low``, also channel ``glucose``: validation maps the
+  text to the glucose channel's registry bound (600 / 20 mg/dL), so a Low
+  never ranks above a real reading of any source (a real 2.2 mmol/L reading
+  is 39.6) nor a High below one, and the ``glucose_censored`` channel flags
+  the minute (1 below range, 2 above; see
+  :mod:`sensorpipe.processing.glucose_censoring`). The native value keeps the
+  original text, and :func:`censored_counts` gives the per-unit count.
 - every other row -> field ``event:<Event Type>[/<Event Subtype>]``, which
   the schema does not map: validation quarantines it as ``unknown_field``
   (counted, kept). Patient-info rows (``FirstName``, ``LastName``,
@@ -67,6 +69,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensorpipe import channels as registry
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.config import ConfigError
 from sensorpipe.processing import timeparse
@@ -94,33 +97,31 @@ class DexcomClarityAdapter(SourceAdapter):
     time_convention = ("local wall clock YYYY-MM-DDThh:mm:ss without offset, in the participant's IANA zone "
                        "(participants table, else options.tz); skipped DST hour quarantined; repeated hour: earlier "
                        "instant until the wall clock steps back within one transmitter, later instant after")
-    channels = ("glucose",)
+    channels = ("glucose", "glucose_censored")
+    reading_interval_min = {"glucose": 5.0}  # every Dexcom CGM (G4-G7) records an EGV every 5 minutes
     drops = ("non-EGV rows (patient info, device, alert settings, fingerstick calibrations, insulin, carbs, "
              "exercise, health) are returned as unmapped fields event:<type>[/<subtype>] and quarantined as "
              "unknown_field; patient-info values (names, birth date) are replaced by '<redacted>'; High/Low "
-             "EGVs are kept at the options' bounds under fields egv_high/egv_low (counted by censored_counts); "
-             "rate of change, transmitter time and device columns are not kept; blank lines are not rows")
+             "EGVs are kept at the glucose channel's bounds (600/20 mg/dL) under fields egv_high/egv_low, flagged "
+             "in glucose_censored (counted by censored_counts); rate of change, transmitter time and device "
+             "columns are not kept; blank lines are not rows")
 
     @dataclass(frozen=True)
     class Options:
         participant_id: str | None = None  # when path is one export file (default: its file stem)
         tz: str | None = None  # IANA zone for participants missing from the participants table
-        high_mg_dl: int = 400  # value of a "High" EGV (sensor upper reporting limit)
-        low_mg_dl: int = 40  # value of a "Low" EGV (sensor lower reporting limit)
         time_format: str = "%Y-%m-%dT%H:%M:%S"
 
         def validate(self, path: str) -> None:
             check_zone_option(self.tz, f"{path}.tz")
-            if not 0 < self.low_mg_dl < self.high_mg_dl:
-                raise ConfigError(f"{path}: need 0 < low_mg_dl < high_mg_dl, got {self.low_mg_dl} and "
-                                  f"{self.high_mg_dl}")
 
     def schema(self) -> SourceSchema:
-        o = self.options
-        return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=(
+        low, high = censored_values_mg_dl()
+        # version 2: High/Low at the registry bounds (version 1 used the high_mg_dl/low_mg_dl options, 400/40)
+        return SourceSchema(adapter=self.name, version=2, time_convention=self.time_convention, fields=(
             FieldSpec(EGV, "glucose", "mg/dL"),
-            FieldSpec(EGV_HIGH, "glucose", "mg/dL", {"High": o.high_mg_dl}),
-            FieldSpec(EGV_LOW, "glucose", "mg/dL", {"Low": o.low_mg_dl}),
+            FieldSpec(EGV_HIGH, "glucose", "mg/dL", {"High": high}),
+            FieldSpec(EGV_LOW, "glucose", "mg/dL", {"Low": low}),
         ))
 
     def list_units(self) -> list[UnitRef]:
@@ -173,9 +174,16 @@ class DexcomClarityAdapter(SourceAdapter):
         return native_table(participant, field, time_text, t_ns, err, value, unit_col, path, lines)
 
 
-def censored_counts(inp: UnitInput) -> dict[str, int]:
-    """Per-unit count of EGV readings reported as ``High`` / ``Low`` (beyond the sensor's range)."""
-    out = {EGV_HIGH: 0, EGV_LOW: 0}
+def censored_values_mg_dl() -> tuple[float, float]:
+    """(below-range, above-range) glucose value of a censored CGM reading: the glucose channel's registry
+    bounds, which no accepted real reading passes (validation clips to them), so the order of readings holds."""
+    ch = registry.get("glucose")
+    return float(ch.valid_min), float(ch.valid_max)
+
+
+def censored_counts(inp: UnitInput, fields: tuple[str, ...] = (EGV_HIGH, EGV_LOW)) -> dict[str, int]:
+    """Per-unit count of native rows of each censored-reading field (Dexcom: EGVs reported ``High`` / ``Low``)."""
+    out = {f: 0 for f in fields}
     for part in inp.native:
         codes, names = dictionary_codes(part.column("field"))
         counts = np.bincount(codes[codes >= 0], minlength=len(names))

@@ -26,6 +26,13 @@ Record types and what becomes what:
   that minute) and the scan becomes field ``scan_superseded``, unmapped, so
   validation counts and keeps it as ``unknown_field``. No minute is counted
   twice.
+- a historic or scan value that is the text ``LO`` / ``HI`` (the reading is
+  beyond the sensor's range: below 40 mg/dL, above 500 on Libre 1/2 and 400
+  on Libre 3) -> fields ``historic_low`` / ``historic_high`` / ``scan_low`` /
+  ``scan_high``, channel ``glucose`` at the registry bounds (20 / 600 mg/dL,
+  flagged in ``glucose_censored``; see
+  :mod:`sensorpipe.processing.glucose_censoring`), whatever the export's
+  unit. :func:`censored_counts` counts them per unit.
 - every other type (2 strip glucose, 3 ketone, 4 insulin, 5 food, 6 notes and
   sensor events, ...) -> field ``record_type:<n>``, unmapped
   (``unknown_field``). Its value is the first non-empty value column; free-text
@@ -57,8 +64,9 @@ import pyarrow as pa
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef
-from sensorpipe.sources.dexcom_clarity import (check_zone_option, list_export_units, malformed_rows, native_table,
-                                               read_csv_columns, read_head, strip_text)
+from sensorpipe.sources.dexcom_clarity import (censored_values_mg_dl, check_zone_option, list_export_units,
+                                               malformed_rows, native_table, read_csv_columns, read_head, strip_text)
+from sensorpipe.sources.dexcom_clarity import censored_counts as _censored_counts
 
 MAX_PREAMBLE = 3  # title lines tolerated above the header
 TIME_COL, TYPE_COL, SERIAL_COL = "Device Timestamp", "Record Type", "Serial Number"
@@ -71,6 +79,10 @@ OTHER_VALUE_COLS = ("Strip Glucose mg/dL", "Strip Glucose mmol/L", "Ketone mmol/
                     "Carbohydrates (servings)", "Non-numeric Rapid-Acting Insulin", "Non-numeric Food",
                     "Non-numeric Long-Acting Insulin")
 HISTORIC, SCAN, SUPERSEDED = "historic", "scan", "scan_superseded"
+#: fields of readings beyond the sensor's range, by record field and side
+CENSORED_FIELDS = {(HISTORIC, "low"): "historic_low", (HISTORIC, "high"): "historic_high",
+                   (SCAN, "low"): "scan_low", (SCAN, "high"): "scan_high"}
+LOW_TEXTS, HIGH_TEXTS = ("LO", "Lo", "lo", "LOW", "Low", "low"), ("HI", "Hi", "hi", "HIGH", "High", "high")
 NOTE_REDACTED = "<redacted note>"
 US_FORMAT, DAY_FIRST_FORMAT = "%m-%d-%Y %I:%M %p", "%d-%m-%Y %H:%M"
 
@@ -84,12 +96,17 @@ class LibreViewAdapter(SourceAdapter):
                        "participant's IANA zone (participants table, else options.tz); skipped DST hour "
                        "quarantined; repeated hour: earlier instant until the wall clock steps back within one "
                        "serial and record type, later instant after")
-    channels = ("glucose",)
+    channels = ("glucose", "glucose_censored")
+    #: Libre 1/2 store a historic reading every 15 min; a Libre 3 export's 5-min historic series is found
+    #: faster by the CGM labels' inference, which a declared interval does not override (it is an upper bound)
+    reading_interval_min = {"glucose": 15.0}
     drops = ("the title line(s) above the header (report name, date, account holder's name) are not data rows and "
              "are never returned; scans in the same minute as a historic reading are returned as unmapped "
              "field scan_superseded (the historic one wins); strip glucose, ketone, insulin, food, notes and "
              "sensor events are returned as unmapped fields record_type:<n>; note texts are replaced by "
-             "'<redacted note>'; all of these are quarantined as unknown_field; blank lines are not rows")
+             "'<redacted note>'; all of these are quarantined as unknown_field; LO/HI readings are kept at the "
+             "glucose channel's bounds (20/600 mg/dL) under fields historic_low/_high and scan_low/_high, flagged "
+             "in glucose_censored; blank lines are not rows")
 
     @dataclass(frozen=True)
     class Options:
@@ -101,10 +118,15 @@ class LibreViewAdapter(SourceAdapter):
             check_zone_option(self.tz, f"{path}.tz")
 
     def schema(self) -> SourceSchema:
-        return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=(
+        low, high = censored_values_mg_dl()
+        censored = tuple(FieldSpec(name, "glucose", "mg/dL", dict.fromkeys(LOW_TEXTS if side == "low" else HIGH_TEXTS,
+                                                                           low if side == "low" else high))
+                         for (_, side), name in CENSORED_FIELDS.items())
+        # version 2: LO/HI readings kept (version 1 quarantined them as wrong_type)
+        return SourceSchema(adapter=self.name, version=2, time_convention=self.time_convention, fields=(
             FieldSpec(HISTORIC, "glucose", "mg/dL"),
             FieldSpec(SCAN, "glucose", "mg/dL"),
-        ))
+        ) + censored)
 
     def list_units(self) -> list[UnitRef]:
         return list_export_units(self, (".csv",), "LibreView export")
@@ -144,6 +166,8 @@ class LibreViewAdapter(SourceAdapter):
         t_ns, err = timeparse.parse_local(pa.array(time_text, pa.string()), fmt, participant.tz,
                                            col(SERIAL_COL) + "|" + rtype)
         field[superseded_scans(field, t_ns, value)] = SUPERSEDED
+        for (kind, side), name in CENSORED_FIELDS.items():   # after the scan rule: a historic LO still wins
+            field[(field == kind) & np.isin(value, LOW_TEXTS if side == "low" else HIGH_TEXTS)] = name
         units = {HISTORIC_COLS[hist], SCAN_COLS.get(scan, "mg/dL")}
         unit_col = pa.nulls(n, pa.string())
         if units != {"mg/dL"}:  # per-row unit overrides the schema's mg/dL
@@ -159,6 +183,11 @@ class LibreViewAdapter(SourceAdapter):
             return self.options.time_format
         ampm = pd.Series(time_text, dtype=object).str.contains(r"[AaPp]\.?[Mm]\.?$", regex=True, na=False)
         return US_FORMAT if ampm.any() else DAY_FIRST_FORMAT
+
+
+def censored_counts(inp: UnitInput) -> dict[str, int]:
+    """Per-unit count of readings reported as ``LO`` / ``HI`` (beyond the sensor's range), by field."""
+    return _censored_counts(inp, tuple(CENSORED_FIELDS.values()))
 
 
 def superseded_scans(field: np.ndarray, t_ns: np.ndarray, value: np.ndarray) -> np.ndarray:

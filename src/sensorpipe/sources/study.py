@@ -37,6 +37,13 @@ class PersonUnit:
     participant_id: str
     parts: tuple[UnitRef, ...]
 
+    @classmethod
+    def of(cls, unit: "PersonUnit | UnitRef") -> "PersonUnit":
+        """A person as it is, or one source's unit as a person of that source's study (no id map)."""
+        if isinstance(unit, PersonUnit):
+            return unit
+        return cls(unit.source.study, unit.participant.participant_id, (unit,))
+
     @property
     def key(self) -> str:
         return f"{self.study}/{self.participant_id}"
