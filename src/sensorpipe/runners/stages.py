@@ -377,8 +377,9 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
 
     cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.source}__{summary.fingerprint}__{_norm_digest(norm)}")
-    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and Path(stem + ".clipped.json").exists():
-        return EncodedUnit(stem, {}, json.loads(Path(stem + ".clipped.json").read_text()))
+    counts = Path(stem + ".clipped.json")   # written only when normalization clips (nothing to count otherwise)
+    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not norm.clips or counts.exists()):
+        return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {})
     arrays = load_arrays(summary.cache)
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
     labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
@@ -421,8 +422,9 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
               "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
         records.append(encoder.encode(ex))
     clipped_cells = {ch: int(n) for ch, n in zip(cfg.channels, clipped.tolist()) if n}
-    Path(stem).parent.mkdir(parents=True, exist_ok=True)
-    Path(stem + ".clipped.json").write_text(json.dumps(clipped_cells))   # before the spill: the cache needs both
+    if norm.clips:  # before the spill: a cached re-run needs both
+        counts.parent.mkdir(parents=True, exist_ok=True)
+        counts.write_text(json.dumps(clipped_cells))
     RecordSpill.write(stem, records)
     timer.lap("serialize")
     return EncodedUnit(stem, timer.seconds, clipped_cells)
