@@ -239,7 +239,7 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
 
 
 def _clipped_by_source(summaries: list[UnitSummary], encoded) -> dict[str, dict[str, int]]:
-    """Pass 2's clipped observed cells, summed per source and channel (sources in config order of units)."""
+    """Pass 2's clipped observed cells, summed per source and channel."""
     out: dict[str, dict[str, int]] = {}
     for s, e in zip(summaries, encoded):
         out[s.source] = _sum_dicts([out.get(s.source, {}), e.clipped_cells])
