@@ -46,7 +46,7 @@ def test_every_channel_has_a_documented_prior_inside_its_valid_range():
         assert len(c.prior_basis) > 20, c.name          # a reference or a derivation, not a placeholder
     hr = registry.get("heart_rate")
     assert (hr.prior_center, hr.prior_scale) == (70.0, 12.0)
-    assert registry.priors_markdown_table() in README.read_text(), "regenerate the README table: priors_markdown_table()"
+    assert registry.priors_markdown_table() in README.read_text(), "regenerate: channels.priors_markdown_table()"
 
 
 def test_a_channel_without_train_data_is_fitted_from_the_prior_per_method(caplog):

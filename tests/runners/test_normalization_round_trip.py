@@ -115,7 +115,8 @@ def test_prior_channels_are_reported_and_recorded(default_run):
     assert rows["spo2"]["fitted_on_split"] == "prior" and rows["heart_rate"]["fitted_on_split"] == "train"
     assert rows["sleep_stage"]["fitted_on_split"] in ("train", "fixed")
     q = {(m["scope"], m["name"]): m["value"] for m in store.quality(default_run.fingerprint)}
-    assert q[("channel:spo2", "normalized_with_prior")] == 1 and ("channel:heart_rate", "normalized_with_prior") not in q
+    assert q[("channel:spo2", "normalized_with_prior")] == 1
+    assert ("channel:heart_rate", "normalized_with_prior") not in q
     assert not any(name.startswith("clipped_normalized") for _, name in q)      # clipping is off: nothing counted
     assert "normalization clipped" not in html and ds.norm.clips is False
 

@@ -267,12 +267,11 @@ class NormParams:
                                 float(tr.mean[j]), float(tr.std[j]), sk, j)
             if n:
                 center, scale = norm.fit(s)
-                source, fallback = SOURCE_TRAIN, None
-            else:   # no train data: the population prior; imputation falls back to the prior's typical value
+                source = SOURCE_TRAIN
+            else:   # no train data: the population prior
                 center, scale = norm.fit_prior(ChannelPrior(ch, c.prior_center, c.prior_scale, c.valid_min,
                                                             c.valid_max))
                 source = SOURCE_PRIOR if norm.fitted else SOURCE_FIXED
-                fallback = float(c.prior_center) if norm.fitted else 0.0
             if not (np.isfinite(center) and np.isfinite(scale) and scale > 0):
                 raise ValueError(f"normalizer {method!r} fitted center={center!r}, scale={scale!r} for {ch}"
                                  f"{' from its prior' if not n else ''}; scale must be a finite number > 0 "
@@ -281,10 +280,12 @@ class NormParams:
                 log.warning("channel %s had no train observations; normalized with the registry prior (%s: center "
                             "%g, scale %g, from %g +/- %g %s). Set normalization.missing_train: error to stop instead",
                             ch, method, center, scale, c.prior_center, c.prior_scale, c.unit)
+            # what imputation gives cells it cannot fill; without train data the prior's typical value
+            fallback = norm.fallback(s, center, scale) if n else float(c.prior_center) if norm.fitted else 0.0
             lo, hi = _clip_range(norm.clip, sigma)
             nan = float("nan")
             for k, v in (("methods", method), ("center", float(center)), ("scale", float(scale)), ("clip_low", lo),
-                         ("clip_high", hi), ("fallback", norm.fallback(s, center, scale) if fallback is None else fallback),
+                         ("clip_high", hi), ("fallback", fallback),
                          ("count", n), ("mean", s.mean if n else nan), ("std", s.std if n else nan),
                          ("median", float(quart[j, 1])), ("iqr", float(quart[j, 2] - quart[j, 0])),
                          ("min", s.min if n else nan), ("max", s.max if n else nan),
