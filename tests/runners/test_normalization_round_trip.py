@@ -108,7 +108,8 @@ def test_prior_channels_are_reported_and_recorded(default_run):
                                                                                           split="test")
                         if s["channel"] == "spo2")["count"]
     assert test_minutes > 0
-    assert (f"channel spo2 had no train observations ({test_minutes:,} observed minutes in test); normalized with "
+    minutes = f"{test_minutes:,} observed minute{'' if test_minutes == 1 else 's'}"
+    assert (f"channel spo2 had no train observations ({minutes} in test); normalized with "
             f"the registry prior (97 +/- 2 %): zscore center 97, scale 2.") in html
     store = MetadataStore(default_run.metadata_url)
     rows = store.normalization(default_run.fingerprint)

@@ -56,7 +56,7 @@ def _warnings(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
         if n.fitted_on_split != "prior":
             continue
         elsewhere = {s.split: s.count for s in record.channel_stats if s.channel == n.channel and s.count}
-        seen = (", ".join(f"{k:,} observed minutes in {split}" for split, k in elsewhere.items())
+        seen = (", ".join(f"{k:,} observed minute{'' if k == 1 else 's'} in {split}" for split, k in elsewhere.items())
                 if elsewhere else "observed in no split")
         c = CHANNELS.get(n.channel)
         prior = f" ({c.prior_center:g} +/- {c.prior_scale:g} {c.unit})" if c else ""
@@ -66,7 +66,8 @@ def _warnings(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
     clipped = [(n.channel, int(q.get((f"channel:{n.channel}", "clipped_normalized"), 0))) for n in record.normalization]
     clipped = [(ch, k) for ch, k in clipped if k]
     if clipped:
-        items.append("normalization clipped " + ", ".join(f"{k:,} observed {ch} minutes" for ch, k in clipped)
+        items.append("normalization clipped " + ", ".join(f"{k:,} observed {ch} minute{'' if k == 1 else 's'}"
+                                                          for ch, k in clipped)
                      + " to the clip range: denormalize returns the bound for them (normalization.clip_sigma: null "
                        "keeps every value)")
     if not items:
