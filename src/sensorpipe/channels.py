@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from sensorpipe._typing import Aggregation, CaptionGroup, ImputeMethod, NormalizeMethod, OutOfRange
 
@@ -32,6 +32,10 @@ class Channel:
     differ by float rounding: a Garmin ride's per-record distance from FIT and
     from TCX differs by micrometres, a calorie or skin-temperature value by the
     last digit a float32 or a unit conversion keeps.
+    ``prior_center``/``prior_scale`` are a documented population prior in
+    ``unit`` (a typical value and spread of one minute of an adult; why in
+    ``prior_basis``): normalization falls back to them for a channel the train
+    split never observed, instead of parameters that fit nothing.
     """
 
     name: str
@@ -47,6 +51,9 @@ class Channel:
     caption_decimals: int = 0
     categories: tuple[str, ...] = ()
     duplicate_tolerance: float = 0.0
+    prior_center: float = float("nan")
+    prior_scale: float = float("nan")
+    prior_basis: str = ""
 
 
 _CHANNELS: tuple[Channel, ...] = (
@@ -102,6 +109,64 @@ _CHANNELS: tuple[Channel, ...] = (
             "Distance covered per minute.", 1, duplicate_tolerance=0.01),
 )
 
+#: Population priors: (center, scale, basis) per channel, in the channel's unit. They describe one minute
+#: of a typical adult's free-living recording (not a patient group), and only stand in for train statistics a
+#: dataset lacks; a table of their own so the rows above stay one line of measurement rules each.
+_PRIORS: dict[str, tuple[float, float, str]] = {
+    "heart_rate": (70, 12, "resting 65 +/- 8 bpm across 92,457 adults (Quer et al. 2020, PLoS One); day minutes "
+                           "with activity run higher and wider"),
+    "resting_heart_rate": (65, 8, "daily resting heart rate 65.5 +/- 7.7 bpm across 92,457 wearable users "
+                                  "(Quer et al. 2020, PLoS One)"),
+    "hrv_rmssd": (42, 15, "short-term RMSSD 42 +/- 15 ms in healthy adults (Nunan et al. 2010, PACE, "
+                          "systematic review of normal values)"),
+    "hrv_sdnn": (50, 16, "short-term SDNN 50 +/- 16 ms in healthy adults (Nunan et al. 2010, PACE)"),
+    "hrv_rmssd_5min": (42, 15, "5-minute RMSSD: as hrv_rmssd (Nunan et al. 2010 pooled 5-minute recordings)"),
+    "hrv_sdnn_5min": (50, 16, "5-minute SDNN: as hrv_sdnn (Nunan et al. 2010 pooled 5-minute recordings)"),
+    "ppg_sqi": (0.5, 0.29, "no population norm for a 0-1 quality index: the midpoint, and the SD of a uniform "
+                           "over 0-1 (1/sqrt(12))"),
+    "spo2": (97, 2, "healthy adults at sea level read 95-100 % (WHO Pulse Oximetry Training Manual 2011)"),
+    "respiratory_rate": (15, 3, "adults at rest breathe 12-20 breaths/min (the clinical normal range)"),
+    "steps": (5, 23, "about 7,000 steps/day (Tudor-Locke et al. 2011) over 1,440 min = 5 steps/min; minutes are "
+                     "0 or near walking cadence 110 steps/min (Tudor-Locke et al. 2018), SD 110*sqrt(p(1-p)) = 23 "
+                     "for p = 5/110"),
+    "calories": (1.5, 1.0, "about 2,200 kcal/day of adult energy expenditure = 1.5 kcal/min; 1 MET is about "
+                           "1.2 kcal/min at 70 kg and brisk walking (4 MET) about 5 kcal/min"),
+    "enmo": (28, 40, "wrist ENMO averages about 28 mg over a week in UK Biobank (Doherty et al. 2017, PLoS One); "
+                     "minutes range from ~5 mg at rest to >100 mg walking"),
+    "acc_mad": (30, 60, "mean amplitude deviation: sedentary < 22.5 mg, light to 91 mg, moderate to 414 mg "
+                        "(Vaha-Ypya et al. 2015); free-living minutes are mostly sedentary or light"),
+    "acc_zcr": (2.5, 1.5, "a signal band-passed to 0.5-3 Hz crosses zero about twice per cycle: 1-6 /s, about "
+                          "4 /s at walking's 1.8-2 Hz step frequency"),
+    "activity_intensity": (0.5, 0.6, "adults spend about 55 % of waking minutes sedentary, most of the rest light "
+                                     "and a few % moderate-vigorous (Matthews et al. 2008, NHANES accelerometry)"),
+    "sleep_stage": (0.6, 1.0, "about 2/3 of minutes awake (0); sleep is ~55 % light, ~20 % deep, ~20 % REM "
+                              "(Ohayon et al. 2004): code mean 0.6, SD 1.0"),
+    "on_wrist": (0.9, 0.3, "a wear share of about 90 % of minutes: Bernoulli SD sqrt(0.9 * 0.1) = 0.3"),
+    "eda_level": (3, 4, "skin conductance level is typically 2-20 uS at the palm (Boucsein 2012); wrist levels "
+                        "are lower, mostly 0.1-10 uS"),
+    "eda_scr_rate": (2, 2, "1-3 non-specific skin conductance responses per minute at rest (Boucsein 2012)"),
+    "skin_temperature": (33, 1.5, "wrist skin temperature of about 32-35 degC over the day in normal living "
+                                  "(Sarabia et al. 2008, Physiol Behav)"),
+    "glucose": (120, 40, "between the CGM mean of healthy adults, 99 mg/dL (Shah et al. 2019, JCEM), and of people "
+                         "with diabetes, 150-160 mg/dL; center +/- 1.5 scales (60-180 mg/dL) spans the "
+                         "70-180 mg/dL target range (Battelino et al. 2019)"),
+    "glucose_censored": (0.02, 0.15, "a code (0 real, 1 below, 2 above the sensor's range), normalized with none: "
+                                     "about 2 % of CGM readings lie beyond the 40-400 mg/dL range in type 1 "
+                                     "diabetes (Battelino et al. 2019 targets < 1 % below 54 mg/dL), code SD 0.15"),
+    "distance": (3.5, 16, "about 5 km/day (7,000 steps of 0.7 m) over 1,440 min = 3.5 m/min; minutes are 0 or "
+                          "near walking speed 80 m/min, SD 80*sqrt(p(1-p)) = 16 for p = 3.5/80"),
+}
+
+
+def _with_priors(rows: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    missing = [c.name for c in rows if c.name not in _PRIORS]
+    if missing:
+        raise RuntimeError(f"channels without a population prior in channels._PRIORS: {', '.join(missing)}")
+    return tuple(replace(c, prior_center=float(_PRIORS[c.name][0]), prior_scale=float(_PRIORS[c.name][1]),
+                         prior_basis=_PRIORS[c.name][2]) for c in rows)
+
+
+_CHANNELS = _with_priors(_CHANNELS)
 CHANNELS: dict[str, Channel] = {c.name: c for c in _CHANNELS}
 
 
@@ -131,4 +196,12 @@ def markdown_table() -> str:
             f"| `{c.name}` | {c.unit} | {c.valid_min:g} to {c.valid_max:g} | {c.out_of_range} | "
             f"{c.aggregation} | {c.impute} | {c.normalize} | {c.caption_group} |"
         )
+    return "\n".join(rows)
+
+
+def priors_markdown_table() -> str:
+    """The population priors (normalization's fallback for a channel without train data) as the README shows them."""
+    rows = ["| channel | unit | prior center | prior scale | basis |", "|---|---|---|---|---|"]
+    for c in _CHANNELS:
+        rows.append(f"| `{c.name}` | {c.unit} | {c.prior_center:g} | {c.prior_scale:g} | {c.prior_basis} |")
     return "\n".join(rows)

@@ -335,8 +335,8 @@ class ImputationConfig:
 class ChannelNormalization:
     """One channel's normalization: a method (built in or a plugin's name) and its clipping.
 
-    ``clip_sigma`` null means the section's ``clip_sigma``; ``clip: false``
-    turns clipping off for this channel.
+    ``clip_sigma`` null means the section's ``clip_sigma`` (itself null, no
+    clipping, by default); ``clip: false`` turns clipping off for this channel.
     """
 
     method: str
@@ -353,21 +353,26 @@ class ChannelNormalization:
 
 @dataclass(frozen=True)
 class NormalizationConfig:
-    """Per-channel normalization fitted on the train split, then clipped.
+    """Per-channel normalization fitted on the train split; clipping only when asked.
 
     A channel uses ``per_channel[ch]`` (a method name, or ``{method,
     clip_sigma, clip}``), else ``default``, else the registry's default.
     Methods: ``zscore``, ``robust`` (median/IQR), ``minmax``, ``log1p``
     (log1p, then z-score), ``none``, or an installed ``sensorpipe.normalizers``
-    plugin. Normalized values are clipped to +/- ``clip_sigma`` (min-max to
-    [0, 1]); null turns clipping off. ``sketch_bins`` sets the quantile
-    sketch's resolution: quantiles are exact to half a bin of the channel's
-    valid range.
+    plugin. ``clip_sigma`` (default null: off, so every observed value
+    survives ``denormalize``) clips normalized values to +/- ``clip_sigma``
+    (min-max to [0, 1]); clipped observed cells are counted per channel.
+    ``missing_train`` says what a channel with no observed value in the train
+    split gets: ``prior`` fits the method from the channel registry's
+    population prior (and the report warns), ``error`` stops the run naming
+    the channel. ``sketch_bins`` sets the quantile sketch's resolution:
+    quantiles are exact to half a bin of the channel's valid range.
     """
 
     default: str | None = None
     per_channel: dict[str, Any] = field(default_factory=dict)   # str | ChannelNormalization
-    clip_sigma: float | None = 10.0
+    clip_sigma: float | None = None
+    missing_train: Literal["prior", "error"] = "prior"
     sketch_bins: int = 8192
 
     def __post_init__(self) -> None:

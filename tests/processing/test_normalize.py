@@ -55,7 +55,10 @@ def test_each_method_fits_the_statistics_it_names():
     logs = np.log1p(col["steps"])
     np.testing.assert_allclose([p.center[3], p.scale[3]], [logs.mean(), logs.std()], rtol=1e-10)
     assert (p.center[4], p.scale[4]) == (0.0, 1.0)
-    assert p.clip_low == (-10.0, -10.0, 0.0, -10.0, None) and p.clip_high == (10.0, 10.0, 1.0, 10.0, None)
+    assert p.source == ("train",) * 5
+    assert p.clip_low == p.clip_high == (None,) * 5 and not p.clips     # clipping is off by default
+    pc = _fit(x, obs, _cfg(clip_sigma=10.0))
+    assert pc.clip_low == (-10.0, -10.0, 0.0, -10.0, None) and pc.clip_high == (10.0, 10.0, 1.0, 10.0, None)
 
 
 def test_round_trip_is_exact_for_every_method_inside_the_clip_range():
@@ -77,7 +80,7 @@ def test_round_trip_is_exact_for_every_method_inside_the_clip_range():
 
 def test_clipping_per_method_and_per_channel():
     x, obs = _data(3)
-    p = _fit(x, obs)
+    p = _fit(x, obs, _cfg(clip_sigma=10.0))
     far = np.array([[1000.0, 6000.0, 50.0, 1e9, 4.0], [-1000.0, -6000.0, 100.0, 0.0, 0.0]], np.float32)
     z = p.apply(far)
     assert z[0, 0] == 10.0 and z[1, 0] == -10.0                      # z-score at +/- clip_sigma

@@ -7,9 +7,16 @@ a :class:`~sensorpipe.processing.sketch.HistogramSketch` for quantiles (integer
 counts; its error bound is stated there). The driver merges the train units'
 stats in unit order, so the parameters are identical on every runner, and
 :meth:`NormParams.fit` asks each channel's :class:`Normalizer` for ``center``
-and ``scale``. Pass two applies ``clip((transform(x) - center) / scale)``;
-:meth:`NormParams.invert` undoes it exactly for values inside the clip range
-(float64 arithmetic, rounded once to float32).
+and ``scale``. A channel with no observed train value is fitted from the
+channel registry's population prior (``normalization.missing_train: prior``,
+recorded in :attr:`NormParams.source` and warned about) or stops the run
+(``error``, :class:`MissingTrainDataError`): fitting it to nothing gave 0 and 1,
+which turned every heart-rate minute into 10 bpm after clipping.
+
+Pass two applies ``clip((transform(x) - center) / scale)``; clipping is off
+unless ``clip_sigma`` is set, and :meth:`NormParams.apply_and_count` counts the
+observed cells it clips. :meth:`NormParams.invert` undoes it exactly for values
+inside the clip range (float64 arithmetic, rounded once to float32).
 
 The parameters travel as :meth:`NormParams.to_json` (``normalization.json``,
 ``sensorpipe.json``) and as one metadata row per channel.
@@ -17,13 +24,15 @@ The parameters travel as :meth:`NormParams.to_json` (``normalization.json``,
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.config import ChannelNormalization, NormalizationConfig
-from sensorpipe.processing.normalizers import ChannelFitStats, Normalizer, get_normalizer, register_normalizer
+from sensorpipe.config import ChannelNormalization, ConfigError, NormalizationConfig
+from sensorpipe.processing.normalizers import (ChannelFitStats, ChannelPrior, Normalizer, get_normalizer,
+                                               register_normalizer)
 from sensorpipe.processing.sketch import HistogramSketch, observed_by_channel
 
 
@@ -188,7 +197,16 @@ def _valid_range(channels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
 
 
 _PER_CHANNEL = ("methods", "center", "scale", "clip_low", "clip_high", "fallback", "count", "mean", "std",
-                "median", "iqr", "min", "max", "quantile_error")
+                "median", "iqr", "min", "max", "quantile_error", "source")
+
+#: where a channel's center and scale came from (:attr:`NormParams.source`)
+SOURCE_TRAIN, SOURCE_PRIOR, SOURCE_FIXED = "train", "prior", "fixed"
+
+log = logging.getLogger(__name__)
+
+
+class MissingTrainDataError(ConfigError):
+    """``normalization.missing_train: error`` and a channel has no observed value in the train split."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +218,10 @@ class NormParams:
     imputation gives cells it cannot fill. ``mean``, ``std``, ``median``,
     ``iqr``, ``min``, ``max`` describe the train split in real units (median and
     IQR within ``quantile_error``); ``clip_sigma`` is the section default.
+    ``source`` says where ``center``/``scale`` came from: ``train`` (fitted on
+    the train split), ``prior`` (the registry's population prior: the train
+    split never observed the channel) or ``fixed`` (a method without
+    parameters, ``none``, and no train data).
     """
 
     channels: tuple[str, ...]
@@ -218,15 +240,24 @@ class NormParams:
     max: tuple[float, ...]
     quantile_error: tuple[float, ...]
     clip_sigma: float | None
+    source: tuple[str, ...] = ()
 
     @classmethod
     def fit(cls, channels: tuple[str, ...], stats: FitStats, cfg: NormalizationConfig) -> "NormParams":
+        """Fit every channel on the merged train ``stats``; a channel without train data from its prior.
+
+        Raises :class:`MissingTrainDataError` (naming every such channel)
+        instead when ``cfg.missing_train`` is ``error``.
+        """
         specs = channel_specs(channels, cfg)
         raw, tr, sk = stats.raw, stats.transformed, stats.sketch
         quart = sk.quantile([0.25, 0.5, 0.75])
+        norms = [get_normalizer(method, f"normalization.per_channel.{ch}") for ch, (method, _) in zip(channels, specs)]
+        unfit = [ch for j, ch in enumerate(channels) if not raw.count[j] and norms[j].fitted]
+        if unfit and cfg.missing_train == "error":
+            raise MissingTrainDataError(_missing_train_message(unfit, specs, channels))
         rows: dict[str, list] = {k: [] for k in _PER_CHANNEL}
-        for j, (ch, (method, sigma)) in enumerate(zip(channels, specs)):  # one iteration per channel
-            norm = get_normalizer(method, f"normalization.per_channel.{ch}")
+        for j, (ch, (method, sigma), norm) in enumerate(zip(channels, specs, norms)):  # one iteration per channel
             c = registry.get(ch)
             why = norm.check_channel(ch, c.valid_min, c.valid_max)
             if why:
@@ -234,20 +265,38 @@ class NormParams:
             n = int(raw.count[j])
             s = ChannelFitStats(ch, n, float(raw.mean[j]), float(raw.std[j]), float(raw.min[j]), float(raw.max[j]),
                                 float(tr.mean[j]), float(tr.std[j]), sk, j)
-            center, scale = norm.fit(s) if n else (0.0, 1.0)
+            if n:
+                center, scale = norm.fit(s)
+                source = SOURCE_TRAIN
+            else:   # no train data: the population prior
+                center, scale = norm.fit_prior(ChannelPrior(ch, c.prior_center, c.prior_scale, c.valid_min,
+                                                            c.valid_max))
+                source = SOURCE_PRIOR if norm.fitted else SOURCE_FIXED
             if not (np.isfinite(center) and np.isfinite(scale) and scale > 0):
-                raise ValueError(f"normalizer {method!r} fitted center={center!r}, scale={scale!r} for {ch}; "
-                                 f"scale must be a finite number > 0 (fix the plugin's fit)")
+                raise ValueError(f"normalizer {method!r} fitted center={center!r}, scale={scale!r} for {ch}"
+                                 f"{' from its prior' if not n else ''}; scale must be a finite number > 0 "
+                                 f"(fix the plugin's {'fit' if n else 'fit_prior'})")
+            if source == SOURCE_PRIOR:
+                log.warning("channel %s had no train observations; normalized with the registry prior (%s: center "
+                            "%g, scale %g, from %g +/- %g %s). Set normalization.missing_train: error to stop instead",
+                            ch, method, center, scale, c.prior_center, c.prior_scale, c.unit)
+            # what imputation gives cells it cannot fill; without train data the prior's typical value
+            fallback = norm.fallback(s, center, scale) if n else float(c.prior_center) if norm.fitted else 0.0
             lo, hi = _clip_range(norm.clip, sigma)
             nan = float("nan")
             for k, v in (("methods", method), ("center", float(center)), ("scale", float(scale)), ("clip_low", lo),
-                         ("clip_high", hi), ("fallback", norm.fallback(s, center, scale) if n else 0.0),
+                         ("clip_high", hi), ("fallback", fallback),
                          ("count", n), ("mean", s.mean if n else nan), ("std", s.std if n else nan),
                          ("median", float(quart[j, 1])), ("iqr", float(quart[j, 2] - quart[j, 0])),
                          ("min", s.min if n else nan), ("max", s.max if n else nan),
-                         ("quantile_error", float(sk.error_bound[j]))):
+                         ("quantile_error", float(sk.error_bound[j])), ("source", source)):
                 rows[k].append(v)
         return cls(tuple(channels), **{k: tuple(v) for k, v in rows.items()}, clip_sigma=cfg.clip_sigma)
+
+    @property
+    def clips(self) -> bool:
+        """Whether any channel is clipped (``apply`` may then store a value other than the observed one)."""
+        return any(v is not None for v in self.clip_low + self.clip_high)
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         lo = np.array([-np.inf if v is None else v for v in self.clip_low], np.float64)
@@ -256,6 +305,21 @@ class NormParams:
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Normalize ``x [..., C]`` (real units) to float32; NaN stays NaN."""
+        return self._apply(x, None)[0]
+
+    def apply_and_count(self, x: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`apply`, plus per channel (int64 ``[C]``) the observed cells it clipped.
+
+        A cell counts when ``observed`` is True and its normalized value lay
+        strictly outside the channel's clip range, so the record stores the
+        bound instead of the value (a value exactly at the bound, such as the
+        train minimum under minmax, is not clipped). Imputed cells are not
+        counted: the mask marks them missing anyway. All zeros, at no cost,
+        when no channel clips.
+        """
+        return self._apply(x, np.asarray(observed, bool))
+
+    def _apply(self, x: np.ndarray, observed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         center, scale, lo, hi = self._arrays()
         x = np.asarray(x)
         C = x.shape[-1]
@@ -267,10 +331,16 @@ class NormParams:
                 t[j] = norm.transform(t[j])
         t -= center[:, None]
         t /= scale[:, None]
+        clipped = np.zeros(C, np.int64)
+        clipping = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi))
+        if observed is not None and clipping.size and t.size:   # only the clipped channels' rows
+            outside = (t[clipping] < lo[clipping, None]) | (t[clipping] > hi[clipping, None])
+            outside &= observed.reshape(-1, C)[:, clipping].T
+            clipped[clipping] = np.count_nonzero(outside, axis=1)
         np.clip(t, lo[:, None], hi[:, None], out=t)
         out = np.empty(x.shape, np.float32)
         out.reshape(-1, C)[...] = t.T      # back to [..., C], rounded once to float32
-        return out
+        return out, clipped
 
     def invert(self, z: np.ndarray) -> np.ndarray:
         """Back to real units: the exact inverse of :meth:`apply` for values inside the clip range."""
@@ -294,13 +364,27 @@ class NormParams:
 
     @classmethod
     def from_json(cls, d: dict) -> "NormParams":
+        """Reads every version: files without ``source`` (written before priors) fitted a channel without
+        train data to center 0, scale 1, which reads as ``fixed``."""
         if "center" not in d:   # written before robust/minmax/log1p existed: z-score or identity
             d = _from_v1(d)
         f = lambda k: tuple(float("nan") if v is None else float(v) for v in d[k])  # noqa: E731
+        count = tuple(int(v) for v in d["count"])
+        source = d.get("source") or [SOURCE_TRAIN if n else SOURCE_FIXED for n in count]
         return cls(tuple(d["channels"]), tuple(d["methods"]), f("center"), f("scale"), tuple(d["clip_low"]),
-                   tuple(d["clip_high"]), f("fallback"), tuple(int(v) for v in d["count"]), f("mean"), f("std"),
+                   tuple(d["clip_high"]), f("fallback"), count, f("mean"), f("std"),
                    f("median"), f("iqr"), f("min"), f("max"), f("quantile_error"),
-                   None if d["clip_sigma"] is None else float(d["clip_sigma"]))
+                   None if d["clip_sigma"] is None else float(d["clip_sigma"]), tuple(source))
+
+
+def _missing_train_message(unfit: list[str], specs: list[tuple[str, float | None]], channels: tuple[str, ...]) -> str:
+    methods = dict(zip(channels, (m for m, _ in specs)))
+    names = ", ".join(f"{ch} ({methods[ch]})" for ch in unfit)
+    return (f"normalization.missing_train is 'error' and the train split has no observed value of {names}, so "
+            f"{'its' if len(unfit) == 1 else 'their'} normalization cannot be fitted. Fix: add train participants "
+            f"who record {'it' if len(unfit) == 1 else 'them'}, remove {'it' if len(unfit) == 1 else 'them'} from "
+            f"`channels`, set normalization.per_channel.{unfit[0]}: none, or set normalization.missing_train: prior "
+            f"to use the channel registry's population prior")
 
 
 def _clip_range(kind: str, sigma: float | None) -> tuple[float | None, float | None]:
@@ -326,4 +410,4 @@ def _from_v1(d: dict) -> dict:
             "median": nan, "iqr": nan, "min": nan, "max": nan, "quantile_error": nan}
 
 
-__all__ = ["RunningStats", "FitStats", "NormParams", "channel_specs", "register_normalizer"]
+__all__ = ["RunningStats", "FitStats", "NormParams", "MissingTrainDataError", "channel_specs", "register_normalizer"]

@@ -13,6 +13,12 @@ from the train split's :class:`ChannelFitStats`: exact moments of ``x`` and of
 ``clip`` says how the output is clipped: ``"sigma"`` to +/- ``clip_sigma``,
 ``"unit"`` to [0, 1], ``"never"``.
 
+A channel the train split never observed has nothing to fit: with
+``normalization.missing_train: prior`` the method's :meth:`Normalizer.fit_prior`
+derives ``center`` and ``scale`` from the channel registry's population prior
+(:class:`ChannelPrior`) instead, so its observed minutes in validation and test
+are still scaled like the physiology they measure (not by 0 and 1).
+
 Built-ins:
 
 * ``zscore``: mean / standard deviation;
@@ -25,6 +31,13 @@ Built-ins:
   deviation of ``log1p(x)``: counts (steps, calories) are heavy-tailed, and
   z-scoring after the log puts them on the scale of the other channels;
 * ``none``: identity, never clipped (categorical channels keep their codes).
+
+From the prior (center ``c``, scale ``s`` in real units): ``zscore`` uses
+``c``/``s``; ``robust`` the median ``c`` and the IQR of a normal with SD ``s``
+(1.349 ``s``); ``minmax`` the channel's valid range (every validated value lies
+in it, so nothing saturates); ``log1p`` ``log1p(c)`` and the secant
+``log1p(c + s) - log1p(c)`` (any transforming plugin gets the same secant);
+``none`` stays the identity.
 
 A plugin subclasses :class:`Normalizer`, sets ``name`` and implements
 ``fit`` (and ``transform``/``inverse_transform`` if it has one); it is found
@@ -43,6 +56,8 @@ from sensorpipe.processing.sketch import HistogramSketch
 GROUP = "sensorpipe.normalizers"
 _NORMALIZERS: dict[str, type["Normalizer"]] = {}
 TINY = 1e-12
+#: interquartile range of a normal distribution in standard deviations (2 * 0.6745)
+NORMAL_IQR_PER_SD = 1.3489795003921634
 
 
 @dataclass(frozen=True)
@@ -69,11 +84,28 @@ class ChannelFitStats:
         return float(self.sketch.error_bound[self.index])
 
 
+@dataclass(frozen=True)
+class ChannelPrior:
+    """The registry's population prior of one channel (real units), for a channel without train data."""
+
+    channel: str
+    center: float
+    scale: float
+    valid_min: float
+    valid_max: float
+
+
 class Normalizer:
-    """Subclass, set ``name`` and implement :meth:`fit`; register with :func:`register_normalizer`."""
+    """Subclass, set ``name`` and implement :meth:`fit`; register with :func:`register_normalizer`.
+
+    ``fitted`` False marks a method whose parameters never depend on data
+    (``none``): a channel without train data is then not reported as fitted
+    from the prior.
+    """
 
     name: ClassVar[str] = ""
     clip: ClassVar[str] = "sigma"       # "sigma" | "unit" | "never"
+    fitted: ClassVar[bool] = True
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Elementwise, invertible map applied before centering (float64 in, float64 out)."""
@@ -85,6 +117,18 @@ class Normalizer:
     def fit(self, s: ChannelFitStats) -> tuple[float, float]:
         """``(center, scale)`` in transformed units; ``scale`` must be > 0. Called only when ``s.count > 0``."""
         raise NotImplementedError
+
+    def fit_prior(self, p: ChannelPrior) -> tuple[float, float]:
+        """``(center, scale)`` from the population prior, for a channel the train split never observed.
+
+        Default: the prior itself for a method without a transform; otherwise
+        ``transform(center)`` and the secant ``transform(center + scale) -
+        transform(center)``, the transformed distance one prior scale spans.
+        """
+        if type(self).transform is Normalizer.transform:
+            return float(p.center), float(p.scale)
+        c = float(self.transform(np.array(p.center, np.float64)))
+        return c, float(self.transform(np.array(p.center + p.scale, np.float64))) - c
 
     def fallback(self, s: ChannelFitStats, center: float, scale: float) -> float:
         """Real-unit value that imputation gives cells it cannot fill: by default the one normalizing to 0."""
@@ -139,6 +183,9 @@ class Robust(Normalizer):
         q25, median, q75 = s.sketch.quantile([0.25, 0.5, 0.75])[s.index]
         return float(median), _positive_or(q75 - q25, s.std if s.count > 1 else 0.0)
 
+    def fit_prior(self, p: ChannelPrior) -> tuple[float, float]:
+        return float(p.center), NORMAL_IQR_PER_SD * float(p.scale)
+
 
 @register_normalizer
 class MinMax(Normalizer):
@@ -147,6 +194,9 @@ class MinMax(Normalizer):
 
     def fit(self, s: ChannelFitStats) -> tuple[float, float]:
         return s.min, _positive_or(s.max - s.min)
+
+    def fit_prior(self, p: ChannelPrior) -> tuple[float, float]:
+        return float(p.valid_min), _positive_or(p.valid_max - p.valid_min)
 
     def fallback(self, s: ChannelFitStats, center: float, scale: float) -> float:
         return s.mean
@@ -172,12 +222,16 @@ class Log1p(ZScore):
 class Identity(Normalizer):
     name = "none"
     clip = "never"
+    fitted = False
 
     def fit(self, s: ChannelFitStats) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    def fit_prior(self, p: ChannelPrior) -> tuple[float, float]:
         return 0.0, 1.0
 
     def fallback(self, s: ChannelFitStats, center: float, scale: float) -> float:
         return 0.0
 
 
-__all__ = ["ChannelFitStats", "Normalizer", "register_normalizer", "get_normalizer", "normalizer_names"]
+__all__ = ["ChannelFitStats", "ChannelPrior", "Normalizer", "register_normalizer", "get_normalizer", "normalizer_names"]

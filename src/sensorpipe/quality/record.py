@@ -12,6 +12,11 @@ and per channel (``channel:<ch>`` / ``cleaned:<reason>``). Per source: readings
 outranked by another source of the person (``fusion_overridden:<channel>``)
 and the windows it fed; per study: persons, windows, windows fed by several
 sources and the observed share of each channel in its windows (fused coverage).
+When normalization clips, the observed cells it clipped are counted per
+channel (``channel:<ch>`` / ``clipped_normalized``, zeros included), per study
+(``study:<name>`` / ``clipped_normalized:<ch>``) and in all (``dataset`` /
+``clipped_normalized``); a channel normalized with the registry prior because
+the train split never observed it has ``channel:<ch>`` / ``normalized_with_prior`` = 1.
 """
 
 from __future__ import annotations
@@ -110,15 +115,38 @@ def study_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
     return q
 
 
+def normalization_metrics(norm: NormParams, result) -> list[QualityRecord]:
+    """Clipped observed cells (only where clipping is on) and channels fitted from the registry prior."""
+    q = []
+    clipping = [ch for j, ch in enumerate(norm.channels)
+                if norm.clip_low[j] is not None or norm.clip_high[j] is not None]
+    by_study = getattr(result, "clipped_cells", {}) or {}
+    if clipping:
+        q.append(QualityRecord("dataset", "clipped_normalized",
+                               sum(n for counts in by_study.values() for n in counts.values())))
+        for study in sorted(by_study):
+            q += [QualityRecord(f"study:{study}", f"clipped_normalized:{ch}", n)
+                  for ch, n in sorted(by_study[study].items())]
+        for ch in clipping:
+            q.append(QualityRecord(f"channel:{ch}", "clipped_normalized",
+                                   sum(counts.get(ch, 0) for counts in by_study.values())))
+    for j, ch in enumerate(norm.channels):
+        if norm.source and norm.source[j] == "prior":
+            q.append(QualityRecord(f"channel:{ch}", "normalized_with_prior", 1))
+    return q
+
+
 def normalization_records(norm: NormParams) -> list[NormalizationRecord]:
-    """One row per channel: method, fitted center/scale/clip range, fallback and train statistics."""
+    """One row per channel: method, fitted center/scale/clip range, fallback and train statistics;
+    ``fitted_on_split`` is where center/scale came from (``NormParams.source``: train, prior or fixed)."""
     nan = float("nan")
     sigma = nan if norm.clip_sigma is None else norm.clip_sigma
     out = []
     for j, ch in enumerate(norm.channels):
         lo, hi = norm.clip_low[j], norm.clip_high[j]
         out.append(NormalizationRecord(
-            ch, norm.methods[j], norm.mean[j], norm.std[j], sigma, "train", norm.count[j], norm.center[j],
+            ch, norm.methods[j], norm.mean[j], norm.std[j], sigma, norm.source[j] if norm.source else "train",
+            norm.count[j], norm.center[j],
             norm.scale[j], nan if lo is None else lo, nan if hi is None else hi, norm.fallback[j], norm.median[j],
             norm.iqr[j], norm.min[j], norm.max[j], norm.quantile_error[j]))
     return out
@@ -152,7 +180,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         input_fingerprints={f: h for u in result.units for f, h in u.input_fingerprints.items()},
         split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
         normalization=normalization_records(norm),
-        quality=quality_metrics(cfg, result), quarantine=quarantine,
+        quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
         lineage=lineage)

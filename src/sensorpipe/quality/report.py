@@ -61,6 +61,40 @@ def _study_table(record: RunRecord, q: dict) -> str:
                    *(f"{c} observed" for c in channels)], rows)
 
 
+def _warnings(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
+    """Run warnings a reader must see before trusting the numbers: channels normalized with the registry's
+    population prior (no train observation) and observed values normalization clipped."""
+    from sensorpipe.channels import CHANNELS
+
+    items = []
+    for n in record.normalization:
+        if n.fitted_on_split != "prior":
+            continue
+        elsewhere = {s.split: s.count for s in record.channel_stats if s.channel == n.channel and s.count}
+        seen = (", ".join(f"{k:,} observed minute{'' if k == 1 else 's'} in {split}" for split, k in elsewhere.items())
+                if elsewhere else "observed in no split")
+        c = CHANNELS.get(n.channel)
+        prior = f" ({c.prior_center:g} +/- {c.prior_scale:g} {c.unit})" if c else ""
+        items.append(f"channel {n.channel} had no train observations ({seen}); normalized with the registry "
+                     f"prior{prior}: {n.method} center {n.center:.6g}, scale {n.scale:.6g}. "
+                     f"normalization.missing_train: error stops such a run instead.")
+    clipped = [(n.channel, int(q.get((f"channel:{n.channel}", "clipped_normalized"), 0))) for n in record.normalization]
+    clipped = [(ch, k) for ch, k in clipped if k]
+    if clipped:
+        items.append("normalization clipped " + ", ".join(f"{k:,} observed {ch} minute{'' if k == 1 else 's'}"
+                                                          for ch, k in clipped)
+                     + " to the clip range: denormalize returns the bound for them (normalization.clip_sigma: null "
+                       "keeps every value)")
+    if not items:
+        return ""
+    return "<h2>Warnings</h2><ul>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
+
+
+def _clipped_cell(q: dict[tuple[str, str], float], channel: str) -> object:
+    v = q.get((f"channel:{channel}", "clipped_normalized"))
+    return "not clipped" if v is None else int(v)
+
+
 def render(record: RunRecord, result=None) -> str:
     q = {(m.scope, m.name): m.value for m in record.quality}
     sources = sorted({m.scope for m in record.quality
@@ -79,7 +113,8 @@ def render(record: RunRecord, result=None) -> str:
     overridden = [[m.scope, m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                   if m.name.startswith("fusion_overridden:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
-    norm = [[n.channel, n.method, n.mean, n.std, n.clip_sigma, n.count] for n in record.normalization]
+    norm = [[n.channel, n.method, n.fitted_on_split, n.center, n.scale, n.mean, n.std, n.count,
+             _clipped_cell(q, n.channel)] for n in record.normalization]
     timing = ""
     if result is not None and result.seconds:
         timing = "<h2>Time per stage (s)</h2>" + _table(list(result.seconds), [[round(v, 3) for v in result.seconds.values()]])
@@ -90,6 +125,7 @@ td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</s
 <h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
 {f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
+{_warnings(record, q)}
 <h2>Splits (windows)</h2>{_table(list(record.split_sizes), [list(record.split_sizes.values())])}
 <h2>Rows: in = accepted + quarantined</h2>{_table(["source", "rows in", "accepted", "quarantined", "reconciles",
                                                    "raw samples", "windows kept", "out-of-range rate"], recon)}
@@ -104,7 +140,11 @@ td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</s
 <h2>Missingness</h2>{_missing_bars(record)}
 <h2>Channel statistics (observed minutes of kept windows, real units)</h2>
 {_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
-<h2>Normalization (fitted on train only)</h2>{_table(["channel", "method", "mean", "std", "clip sigma", "count"], norm)}
+<h2>Normalization (fitted on train only)</h2><p>center and scale in transformed units; fitted from
+<em>train</em>, or from the channel registry's population <em>prior</em> where the train split never observed the
+channel, or <em>fixed</em> (a method without parameters)</p>
+{_table(["channel", "method", "fitted from", "center", "scale", "train mean", "train std", "train count",
+         "observed cells clipped"], norm)}
 {timing}</body></html>"""
 
 

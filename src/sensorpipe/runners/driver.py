@@ -64,6 +64,7 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)   # summed over units (worker CPU-ish time)
     runner: str = ""                # which runner ran it, and how its workers started
+    clipped_cells: dict[str, dict[str, int]] = field(default_factory=dict)  # study -> channel -> cells clipped
     units: list[UnitSummary] = field(default_factory=list, repr=False)
 
     @property
@@ -99,8 +100,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         t = time.perf_counter()
         encoded = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
         seconds["pass2"] = time.perf_counter() - t
-        stems = [stem for stem, _ in encoded]
-        stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [sec for _, sec in encoded])
+        stems = [e.stem for e in encoded]
+        stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
         # the tail: shards and the HTML report go to the workers (a second core; no TFDS
         # import here) while this process records the metadata, committed once the shards are complete.
         # The report is written concurrently, so its timing table has plan and both passes only.
@@ -120,7 +121,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
             windows_kept=sum(u.windows_kept for u in summaries),
             windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
             metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
-            stage_seconds=stage_seconds, units=summaries, runner=pool.describe())
+            stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
+            clipped_cells=_clipped_by_study(summaries, encoded))
         from sensorpipe.quality.record import build_run_record
         from sensorpipe.quality.report import write_report
 
@@ -240,6 +242,14 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
 def source_parts(summaries: list[UnitSummary], source: str) -> list[SourcePart]:
     """Every person's part from one source, in unit order."""
     return [p for s in summaries for p in s.parts if p.source == source]
+
+
+def _clipped_by_study(summaries: list[UnitSummary], encoded) -> dict[str, dict[str, int]]:
+    """Pass 2's clipped observed cells, summed per study and channel."""
+    out: dict[str, dict[str, int]] = {}
+    for s, e in zip(summaries, encoded):
+        out[s.study] = _sum_dicts([out.get(s.study, {}), e.clipped_cells])
+    return out
 
 
 def _sum_dicts(ds) -> dict:

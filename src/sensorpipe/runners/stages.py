@@ -488,15 +488,26 @@ def _norm_digest(norm: NormParams) -> str:
     return stable_hash(norm.to_json())
 
 
-def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tuple[str, dict[str, float]]:
-    """Pass 2: impute, normalize, caption and serialize; returns (spill stem, seconds per stage)."""
+@dataclass(frozen=True)
+class EncodedUnit:
+    """What pass 2 returns for one unit: its record spill, seconds per stage, and per channel the observed
+    cells normalization clipped (``NormParams.apply_and_count``; empty when nothing was clipped)."""
+
+    stem: str
+    seconds: dict[str, float]
+    clipped_cells: dict[str, int]
+
+
+def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> EncodedUnit:
+    """Pass 2: impute, normalize, caption and serialize (cached: a re-run reads the spill and its clip counts)."""
     from sensorpipe.storage.encode import encoder_for
     from sensorpipe.storage.features import record_plan
 
     cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
-    if Path(stem + ".bin").exists() and Path(stem + ".len").exists():
-        return stem, {}
+    counts = Path(stem + ".clipped.json")   # written only when normalization clips (nothing to count otherwise)
+    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not norm.clips or counts.exists()):
+        return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {})
     arrays = load_arrays(summary.cache)
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
     labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
@@ -506,7 +517,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     filled = impute(values, observed, specs_for(cfg.channels, cfg.imputation), fallback, pmean)
     missing_c, longest_gap = window_quality(observed)
     timer.lap("impute")
-    normed = norm.apply(filled)
+    normed, clipped = norm.apply_and_count(filled, observed)
     times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
     timer.lap("normalize")
     keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
@@ -514,8 +525,10 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
     rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
                   for t, evs in zip(start.tolist(), events)]
     local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
+    # captions state what the record stores: where normalization clips, the denormalized stored values
+    caption_values = norm.invert(normed) if norm.clips else values
     captions = CaptionGenerator(cfg.captions).generate(
-        CaptionBatch(values, observed, cfg.channels, local_min, rel_events), keys)
+        CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
     timer.lap("captions")
     # TFDS's layout, planned without importing TFDS; write_version checks the plan against features.json
     encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
@@ -535,6 +548,10 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> tupl
               **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
               "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
         records.append(encoder.encode(ex))
+    clipped_cells = {ch: int(n) for ch, n in zip(cfg.channels, clipped.tolist()) if n}
+    if norm.clips:  # before the spill: a cached re-run needs both
+        counts.parent.mkdir(parents=True, exist_ok=True)
+        counts.write_text(json.dumps(clipped_cells))
     RecordSpill.write(stem, records)
     timer.lap("serialize")
-    return stem, timer.seconds
+    return EncodedUnit(stem, timer.seconds, clipped_cells)
