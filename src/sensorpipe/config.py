@@ -241,8 +241,9 @@ class WindowConfig:
     ``Options`` dataclass. ``missingness_basis`` says which channels the missing
     share (``max_missing_ratio`` and the records' ``missingness_ratio``) counts:
     ``measured`` (default) only the output channels the person's sources can
-    provide, so a complete CGM day is not "97 % missing" in a wide dataset;
-    ``all_channels`` every output channel.
+    provide, each reading of a device with a declared interval covering that
+    many minutes, so a complete CGM day is not "97 % missing" in a wide
+    dataset; ``all_channels`` every output channel, minute by minute.
     """
 
     size_min: int = 1440

@@ -202,16 +202,26 @@ def test_missingness_counts_the_channels_a_persons_sources_provide(study):
     sl003 = pseudonym(KEY.encode(), "trial", "sl003")            # no lab: enmo and EDA are not measured for them
     mine = [ex for _, ex in _windows(ds) if ex["participant_id"].decode() == sl003]
     assert len(mine) >= DAYS - 1                                 # whole local days, kept at max_missing_ratio 0.7
-    measured = [CHANNELS.index(c) for c in ("heart_rate", "steps", "glucose")]
-    for ex in mine:
-        assert ex["missingness_ratio"] == pytest.approx(ex["mask"][:, measured].mean(), abs=1e-6)
+    for ex in mine:   # heart rate and steps minute by minute, each 5-min Dexcom reading covering 5 minutes
+        assert ex["missingness_ratio"] == pytest.approx(_expected_ratio(ex, ("heart_rate", "steps", "glucose")),
+                                                        abs=1e-6)
         assert ex["mask"].mean() > 0.5                           # over every channel it would have been dropped
     (u,) = [u for u in result.units if u.key == "trial/sl003"]
     assert u.measured_channels == ["heart_rate", "steps", "glucose"]
     sl001 = pseudonym(KEY.encode(), "trial", "sl001")
     ex = next(ex for _, ex in _windows(ds) if ex["participant_id"].decode() == sl001)
-    assert ex["missingness_ratio"] == pytest.approx(ex["mask"].mean(), abs=1e-6)   # the lab provides all five
+    assert ex["missingness_ratio"] == pytest.approx(_expected_ratio(ex, CHANNELS), abs=1e-6)   # the lab: all five
     assert sum(len(ds[s].filter(max_missing=0.7)) for s in ds.splits) == sum(len(ds[s]) for s in ds.splits)
+
+
+def _expected_ratio(ex, measured) -> float:
+    """Missing share over ``measured``: minute by minute, except glucose (Dexcom: a reading covers 5 minutes)."""
+    W = ex["mask"].shape[0]
+    missing = []
+    for ch in measured:
+        observed = int((~ex["mask"][:, CHANNELS.index(ch)]).sum())
+        missing.append(W - min(W, observed * (5 if ch == "glucose" else 1)))
+    return sum(missing) / (W * len(measured))
 
 
 def test_all_channels_basis_restores_the_old_rule(study, tmp_path):
@@ -232,7 +242,7 @@ def test_all_channels_basis_restores_the_old_rule(study, tmp_path):
 def test_cut_windows_counts_only_measured_channels():
     from sensorpipe.config import WindowConfig
     from sensorpipe.processing.grid import MINUTE_NS, build_grid
-    from sensorpipe.processing.window import cut_windows
+    from sensorpipe.processing.window import MissingBasis, cut_windows
     from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
 
     t = DAY0 * 10**9 + MINUTE_NS * np.arange(3 * 1440)          # glucose every minute, nothing else, 3 UTC days
@@ -240,10 +250,31 @@ def test_cut_windows_counts_only_measured_channels():
                        np.zeros(t.size, np.int32), np.arange(t.size), ["cgm.csv"], np.arange(t.size))
     grid = build_grid(obs, tuple(CHANNELS), "UTC")
     cfg = WindowConfig(alignment="utc_midnight", max_missing_ratio=0.5)
-    measured = np.array([c == "glucose" for c in CHANNELS])
-    assert len(cut_windows(grid, cfg, None, measured)) == 3      # complete days of the one measured channel
+    glucose_only = np.array([c == "glucose" for c in CHANNELS])
+    assert len(cut_windows(grid, cfg, None, MissingBasis(glucose_only, np.ones(5)))) == 3   # complete days
     everything = cut_windows(grid, cfg, None)
     assert len(everything) == 0 and everything.dropped == {"too_missing": 3}   # 80 % missing over 5 channels
+
+
+def test_a_complete_15_minute_libre_day_is_complete():
+    from sensorpipe.config import WindowConfig
+    from sensorpipe.processing.grid import MINUTE_NS, build_grid
+    from sensorpipe.processing.window import MissingBasis, cut_windows
+    from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
+
+    t = DAY0 * 10**9 + 15 * MINUTE_NS * np.arange(3 * 96)       # a historic reading every 15 min, 3 UTC days
+    t[96:192] += np.arange(96) % 2 * 60 * 10**9                 # day 2: the reader's clock a minute off every other
+    obs = Observations(np.full(t.size, CHANNEL_NAMES.index("glucose"), np.int16), t, np.full(t.size, 120.0),
+                       np.zeros(t.size, np.int32), np.arange(t.size), ["libre.csv"], np.arange(t.size))
+    grid = build_grid(obs, ("glucose",), "UTC")
+    cfg = WindowConfig(alignment="utc_midnight")                # the default max_missing_ratio, 0.8
+    libre = MissingBasis(np.ones(1, bool), np.full(1, 15.0))
+    win = cut_windows(grid, cfg, None, libre)
+    assert len(win) == 3 and win.observed.sum(axis=(1, 2)).tolist() == [96, 96, 96]
+    assert libre.share(1440 - win.observed.sum(axis=1), 1440).tolist() == [0.0, 0.0, 0.0]
+    half = libre.share(np.array([[1440 - 48]]), 1440)          # 48 of 96 readings: half the day
+    assert half.tolist() == [0.5]
+    assert len(cut_windows(grid, cfg, None)) == 0               # minute by minute, 93 % missing: dropped
 
 
 def test_inspect_finds_a_person_by_raw_id_with_the_key(study, capsys, monkeypatch):

@@ -11,7 +11,8 @@ for every strategy, so each drop is counted by reason in ``Windows.dropped``
    strategies that set ``count_empty`` (``event``: ``no_data``); two
    candidates at the same start give one window (``duplicate_start``);
 2. ``too_missing``: missing share above ``max_missing_ratio``, over the channels the person's sources can
-   provide (``missingness_basis: measured``, the default) or over all output channels;
+   provide, each reading covering its device's interval (``missingness_basis: measured``, the default;
+   :class:`MissingBasis`), or over all output channels minute by minute;
 3. ``below_min_coverage:<channel>``: a channel of ``required_coverage``
    observed in less than its share of the window's minutes (the first such
    channel, in config order, is the reason);
@@ -54,6 +55,39 @@ class Windows:
         return int(self.start_row.shape[0])
 
 
+@dataclass(frozen=True)
+class MissingBasis:
+    """What a window's missing share counts: which channels, and how many minutes one reading stands for.
+
+    ``counted`` (bool [C]) are the channels the person's sources can provide
+    (all of them when none is, or with ``missingness_basis: all_channels``).
+    ``minutes_per_reading`` (float [C]) is 1 for a channel read every minute
+    and the device's declared reading interval otherwise (Dexcom 5, LibreView
+    15): each reading covers that many minutes of the window, at most the
+    whole window, so a complete 15-minute Libre day is complete, not 93 %
+    missing. The records' ``mask`` still marks exactly the minutes without a
+    reading.
+    """
+
+    counted: np.ndarray
+    minutes_per_reading: np.ndarray
+
+    @classmethod
+    def every_channel(cls, n_channels: int) -> "MissingBasis":
+        return cls(np.ones(n_channels, bool), np.ones(n_channels))
+
+    def share(self, n_missing: np.ndarray, size_min: int) -> np.ndarray:
+        """Per window, the missing share from ``n_missing`` (int [N, C], minutes without a reading per
+        channel). With every minute counted as itself it is an exact count over the cells, the same
+        float as ``mask.mean()`` over the counted channels."""
+        cols = self.counted if self.counted.any() else np.ones_like(self.counted)
+        missing = n_missing[:, cols]
+        per = self.minutes_per_reading[cols]
+        if (per != 1).any():   # readings cover their interval: the minutes they could not cover are missing
+            missing = size_min - np.minimum((size_min - missing) * per, size_min)
+        return missing.sum(axis=1) / (size_min * missing.shape[1])
+
+
 def window_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
     """Candidate start rows of the ``fixed`` strategy that overlap the observed span of the grid."""
     return fixed_starts(grid, cfg)
@@ -90,9 +124,9 @@ def _coverage_filter(cfg: WindowConfig, grid: MinuteGrid, coverage: np.ndarray, 
     return keep
 
 
-def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, measured: np.ndarray | None = None) -> Windows:
+def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, basis: MissingBasis | None = None) -> Windows:
     """The kept windows of one unit; ``unit`` (a PersonUnit or UnitRef) feeds event and per-participant
-    strategies; ``measured`` (bool [C], default all) are the channels the missing share counts."""
+    strategies; ``basis`` says what the missing share counts (default: every channel, minute by minute)."""
     strategy = make_strategy(cfg)
     raw = np.asarray(strategy.starts(grid, unit), np.int64).reshape(-1)
     starts = np.unique(raw)
@@ -114,8 +148,8 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, measured: np.nda
     obs_w = np.take(observed, idx, axis=0)        # rows by a 2-D index: take is ~5x the fancy gather
     n_obs = count_true(obs_w)                     # int [N, C]: exact, so missing equals the mean over (W, C)
     coverage = n_obs / W
-    counted = n_obs if measured is None or measured.all() or not measured.any() else n_obs[:, measured]
-    missing = 1.0 - counted.sum(axis=1) / (W * counted.shape[1])
+    basis = basis or MissingBasis.every_channel(n_obs.shape[1])
+    missing = basis.share(W - n_obs, W)
     keep = missing <= cfg.max_missing_ratio
     _count(dropped, "too_missing", ~keep)
     keep = _coverage_filter(cfg, grid, coverage, keep, dropped)

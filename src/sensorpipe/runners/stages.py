@@ -50,7 +50,7 @@ from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
-from sensorpipe.processing.window import Windows, cut_windows, time_features
+from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.study import PersonUnit
@@ -117,6 +117,7 @@ class UnitSummary:
     minutes_not_windowed: int
     windows_multi_source: int = 0   # kept windows with observed minutes from two or more sources
     measured_channels: list[str] = field(default_factory=list)   # output channels the sources can provide
+    minutes_per_reading: dict[str, float] = field(default_factory=dict)   # of measured channels read every k min
     stats: dict = field(default_factory=dict)
     lineage: list[dict] = field(default_factory=list)
     cache: str = ""
@@ -272,8 +273,9 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
     timer.lap("clean")
     W, C = cfg.window.size_min, len(cfg.channels)
-    measured = measured_channels(cfg, adapters, raw_kinds)
-    win = cut_windows(grid, cfg.window, person, measured) if grid is not None else _empty_windows(W, C)
+    intervals = declared_intervals(adapters)
+    basis = missing_basis(cfg, adapters, raw_kinds, intervals)
+    win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
     grid_start = grid.start_minute if grid is not None else 0
     observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
     pmean = _participant_mean(grid, observed_minutes)
@@ -283,7 +285,7 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         part.windows = int(n)
     timer.lap("window")
     batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels,
-                        reading_interval_min=declared_intervals(adapters))  # the devices' cadence (CGM)
+                        reading_interval_min=intervals)  # the devices' cadence (CGM)
     labels = labels_for_windows(batch, person.parts)
     events = events_to_arrays(events_for_windows(batch, person.parts))
     lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
@@ -298,7 +300,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         key=person.key, study=person.study, participant=pid, split=split, fingerprint=fp, input_fingerprints=fps,
         parts=parts, windows_kept=len(win), windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
         windows_multi_source=int(np.count_nonzero(contributed.sum(axis=1) >= 2)),
-        measured_channels=[c for c, m in zip(cfg.channels, measured.tolist()) if m],
+        measured_channels=[c for c, m in zip(cfg.channels, basis.counted.tolist()) if m],
+        minutes_per_reading={c: k for c, k in zip(cfg.channels, basis.minutes_per_reading.tolist()) if k != 1},
         cleaning_counts=cleaning_counts, stats=fit.raw.to_json(), lineage=lineage,
         fit_stats=fit.to_json(f"{stem}.sketch.arrays"), participant_mean=pmean.tolist(),
         impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
@@ -321,17 +324,20 @@ def declared_intervals(adapters: list) -> dict[str, float]:
     return out
 
 
-def measured_channels(cfg: PipelineConfig, adapters: list, raw_kinds: set[str]) -> np.ndarray:
-    """bool [C]: the output channels a person's sources can provide (what ``missingness_basis: measured`` counts).
+def missing_basis(cfg: PipelineConfig, adapters: list, raw_kinds: set[str], intervals: dict[str, float]
+                  ) -> MissingBasis:
+    """What a person's windows' missing share counts (``missingness_basis: measured``): the output channels
+    their sources can provide, each reading covering its device's declared interval (``intervals``).
 
     A source provides the channels its schema maps fields to or its format
     declares, and the minute features of the raw signal kinds it delivered for
-    the person (an EDF with only an ECG provides heart rate, not EDA); ``on_wrist`` comes with any channel the
-    non-wear rule reads or masks, when that rule runs. ``all_channels`` counts
-    every output channel.
+    the person (an EDF with only an ECG provides heart rate, not EDA);
+    ``on_wrist`` comes with any channel the non-wear rule reads or masks, when
+    that rule runs. ``all_channels`` counts every output channel, minute by
+    minute.
     """
     if cfg.window.missingness_basis == "all_channels":
-        return np.ones(len(cfg.channels), bool)
+        return MissingBasis.every_channel(len(cfg.channels))
     from sensorpipe.processing.raw_features import kind_channels
 
     provided: set[str] = set()
@@ -344,7 +350,9 @@ def measured_channels(cfg: PipelineConfig, adapters: list, raw_kinds: set[str]) 
     if (cfg.cleaning.enabled and "nonwear" in cfg.cleaning.rules
             and provided & {*nw.mask_channels, "enmo", "skin_temperature"}):
         provided.add("on_wrist")
-    return np.array([c in provided for c in cfg.channels], bool)
+    counted = np.array([c in provided for c in cfg.channels], bool)
+    return MissingBasis(counted, np.array([intervals.get(c, 1.0) if m else 1.0
+                                           for c, m in zip(cfg.channels, counted.tolist())], np.float64))
 
 
 def _participant_mean(grid, cnt: np.ndarray) -> np.ndarray:
@@ -449,18 +457,10 @@ def _window_labels(labels: dict[str, np.ndarray], n: int) -> list[dict]:
     return out
 
 
-def measured_mask(channels: tuple[str, ...], measured: list[str]) -> np.ndarray:
-    """bool [C] of the channels a window's missing share counts; all of them when none is measured."""
-    mask = np.array([c in measured for c in channels], bool)
-    return mask if mask.any() else np.ones(len(channels), bool)
-
-
-def missing_share(masks: np.ndarray, counted: np.ndarray) -> np.ndarray:
-    """Per window, the missing share of the ``counted`` channels' cells of ``masks [N, W, C]`` (True = missing):
-    an exact count, so with every channel counted it is the same float as ``mask.mean()``."""
-    sub = masks if counted.all() else masks[:, :, counted]
-    cells = int(np.prod(sub.shape[1:]))
-    return np.count_nonzero(sub.reshape(sub.shape[0], cells), axis=1) / max(cells, 1)
+def summary_basis(channels: tuple[str, ...], summary: UnitSummary) -> MissingBasis:
+    """The missing-share basis pass 1 used for the unit, rebuilt from its summary for the records."""
+    return MissingBasis(np.array([c in summary.measured_channels for c in channels], bool),
+                        np.array([summary.minutes_per_reading.get(c, 1.0) for c in channels], np.float64))
 
 
 def _sources_text(names: list[str], contributed: np.ndarray) -> list[str]:
@@ -534,7 +534,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
     encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
     masks = ~observed
-    missingness = missing_share(masks, measured_mask(cfg.channels, summary.measured_channels)).tolist()
+    missingness = summary_basis(cfg.channels, summary).share(np.count_nonzero(masks, axis=1),
+                                                             cfg.window.size_min).tolist()
     sources = _sources_text(summary.sources, arrays["window_sources"])
     starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
     window_labels = _window_labels(labels, len(start))
