@@ -79,11 +79,14 @@ def window_sources(fused: Fused, grid: MinuteGrid | None, n_parts: int, start_ro
 
     A part contributed a minute when one of its kept readings lies in a cell
     the grid still marks observed; per window, a cumulative count over minutes
-    says whether any such minute lies inside (no loop over windows).
+    says whether any such minute lies inside (no loop over windows). Cells
+    derived after fusion (``on_wrist``, ``glucose_censored``) belong to no part.
     """
     N = int(start_row.shape[0])
     if grid is None or not N:
         return np.zeros((N, n_parts), bool)
+    if n_parts == 1:   # one source: it fed every window that has an observed minute (cut_windows keeps no other)
+        return np.ones((N, 1), bool)
     T = grid.n_minutes
     col_of = np.full(len(CHANNEL_NAMES), -1, np.int64)
     for j, name in enumerate(grid.channels):

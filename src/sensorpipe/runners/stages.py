@@ -338,14 +338,15 @@ def missing_basis(cfg: PipelineConfig, adapters: list, raw_kinds: set[str], inte
     """
     if cfg.window.missingness_basis == "all_channels":
         return MissingBasis.every_channel(len(cfg.channels))
-    from sensorpipe.processing.raw_features import kind_channels
-
     provided: set[str] = set()
     for a in adapters:
         provided.update(f.channel for f in a.schema().fields)
         provided.update(type(a).channels)
-    kinds = kind_channels()
-    provided.update(c for k in raw_kinds for c in kinds.get(k, ()))
+    if raw_kinds:   # the feature extractors load only for raw-signal units (as in _raw_observations)
+        from sensorpipe.processing.raw_features import kind_channels
+
+        kinds = kind_channels()
+        provided.update(c for k in raw_kinds for c in kinds.get(k, ()))
     nw = cfg.cleaning.nonwear
     if (cfg.cleaning.enabled and "nonwear" in cfg.cleaning.rules
             and provided & {*nw.mask_channels, "enmo", "skin_temperature"}):
