@@ -309,3 +309,23 @@ def test_an_id_map_that_sends_two_ids_to_one_person_is_an_error(study, tmp_path)
     _csv(bad, ["source", "source_participant_id", "participant_id"], [["wearable", "DX-7731", "sl001"]])
     with pytest.raises(SourceError, match=r"ids.csv, line 2: source 'wearable' is not a source of this study"):
         run_pipeline(_load(root, cfg), runner="local")
+
+
+def test_sources_that_disagree_on_the_zone_are_reported_without_the_raw_id(study, tmp_path, caplog):
+    import shutil
+
+    from sensorpipe.runners.driver import run_pipeline
+
+    root, _, _ = study
+    shutil.copytree(root / "cgm", tmp_path / "cgm")
+    _csv(tmp_path / "cgm" / "participants.csv", ["participant_id", "tz"],
+         [[CGM_IDS[p], "Asia/Tokyo" if p == "sl003" else synthetic._tz(k)] for k, p in enumerate(PIDS)])
+    cfg = _config(root, str(tmp_path / "out"))
+    cfg["sources"] = cfg["sources"][:2]
+    cfg["sources"][1]["path"], cfg["sources"][1]["participants"] = str(tmp_path / "cgm"), str(tmp_path / "cgm" /
+                                                                                               "participants.csv")
+    cfg["studies"]["trial"]["priority"] = {}
+    with caplog.at_level("WARNING", logger="sensorpipe.runners.stages"):
+        run_pipeline(_load(root, cfg), runner="local")
+    (msg,) = [r.getMessage() for r in caplog.records if "different time zones" in r.getMessage()]
+    assert pseudonym(KEY.encode(), "trial", "sl003") in msg and "sl003" not in msg and "Asia/Tokyo" in msg

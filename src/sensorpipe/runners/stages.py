@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -55,6 +56,8 @@ from sensorpipe.schema.validate import Observations, quarantine_counts, range_fi
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.study import PersonUnit
 from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -239,29 +242,19 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     timer.lap("fingerprint")
     pid = pseudonym(ctx.key, person.study, person.participant_id)
     split = assign_split(cfg.splits, person.study, person.participant_id)
+    zones = sorted({u.participant.tz for u in person.parts})
+    if len(zones) > 1:
+        log.warning("study %s, participant %s: their sources are in different time zones (%s); local time follows "
+                    "%s (source %s, first in config order)", person.study, pid, ", ".join(zones), person.tz,
+                    person.parts[0].source.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
     part_obs, parts, raw_kinds = [], [], set()
     for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
-        with preloaded_inputs(blobs[i]):
-            inp = adapter.read_unit(u)
+        obs, part, kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}", timer)
         blobs[i] = {}
-        timer.lap("read")
-        vr = validate_unit(inp, adapter.schema(), cfg.validation)
-        timer.lap("validate")
-        obs_parts = [vr.observations]
-        raw_counts = _raw_observations(inp, obs_parts, cfg.validation)
-        raw_kinds.update(sig.kind for sig in inp.raw_signals)
-        part_obs.append(Observations.concat(obs_parts))
-        timer.lap("raw_features")
-        parts.append(SourcePart(
-            source=u.source.name, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
-            reason_counts=vr.reason_counts, clipped=vr.clipped,
-            rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
-            raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
-            quarantine=_write_unit_quarantine(ctx, u, pid, vr.quarantine, f"{stem}.{u.source.name}"),
-            quarantine_counts=quarantine_counts(vr.quarantine)))
-        del inp, vr
-        timer.lap("cache_write")
+        part_obs.append(obs)
+        parts.append(part)
+        raw_kinds |= kinds
     fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
     for part, lost in zip(parts, fused.overridden):
         part.overridden = lost
@@ -313,6 +306,30 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     Path(f"{stem}.json.tmp").write_text(summary.to_json())
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes], pid: str, stem: str,
+                 timer: StageTimer) -> tuple[Observations, SourcePart, set[str]]:
+    """One source's share of a person: read, validated (its quarantine written under ``stem``), its raw
+    waveforms turned into minute features. Returns the accepted observations, the source's accounting and the
+    raw signal kinds it delivered."""
+    with preloaded_inputs(blobs):
+        inp = adapter.read_unit(unit)
+    timer.lap("read")
+    vr = validate_unit(inp, adapter.schema(), ctx.cfg.validation)
+    timer.lap("validate")
+    obs_parts = [vr.observations]
+    raw_counts = _raw_observations(inp, obs_parts, ctx.cfg.validation)
+    timer.lap("raw_features")
+    part = SourcePart(
+        source=unit.source.name, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
+        reason_counts=vr.reason_counts, clipped=vr.clipped,
+        rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
+        raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
+        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.quarantine, stem),
+        quarantine_counts=quarantine_counts(vr.quarantine))
+    timer.lap("cache_write")
+    return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
 
 
 def declared_intervals(adapters: list) -> dict[str, float]:
