@@ -129,6 +129,11 @@ def test_one_pseudonym_and_one_split_per_person(study):
 
 def test_a_window_carries_every_channel_its_sources_observed(study):
     root, result, ds = study
+    import json
+
+    info = json.loads((Path(result.version_dir) / "dataset_info.json").read_text())
+    assert "studies (sources): trial (watch, cgm, lab)" in info["description"]
+    assert "`sources` lists the sources that contributed" in info["description"]
     sl001 = pseudonym(KEY.encode(), "trial", "sl001")
     lab_day = [ex for _, ex in _windows(ds)
                if ex["participant_id"].decode() == sl001 and "lab" in ex["sources"].decode()]

@@ -209,10 +209,16 @@ def _order_spills(summaries: list[UnitSummary], stems: list[str]) -> dict[str, l
 
 
 def _description(cfg: PipelineConfig) -> str:
+    studies: dict[str, list[str]] = {}
+    for src in cfg.sources:
+        studies.setdefault(src.study, []).append(src.name)
+    listed = "; ".join(f"{study} ({', '.join(names)})" for study, names in studies.items())
     return (f"sensorpipe dataset of {len(cfg.channels)} minute channels ({', '.join(cfg.channels)}) in windows of "
             f"{cfg.window.size_min} min (stride {cfg.window.stride_min}, alignment {cfg.window.alignment}) from "
-            f"sources: {', '.join(s.name for s in cfg.sources)}. `input` is normalized with train-split "
-            f"parameters (sensorpipe.json); `mask` True = missing (imputed).")
+            f"studies (sources): {listed}. `dataset` is the study; one person of a study has one pseudonymized "
+            f"`participant_id` and one split, and each window fuses all their sources; `sources` lists the sources "
+            f"that contributed an observed minute to the window (comma-separated, config order). `input` is "
+            f"normalized with train-split parameters (sensorpipe.json); `mask` True = missing (imputed).")
 
 
 def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fingerprint: str) -> None:
