@@ -45,3 +45,8 @@ def test_readme_filter_example_returns_windows_of_fused_sources(local_run):
         mask = ex["mask"]
         assert (~mask[:, train.channels.index("glucose")]).sum() > 200
         assert (~mask[:, train.channels.index("heart_rate")]).sum() > 200
+    report = Path(local_run.report).read_text()                     # the report shows the fused coverage per study
+    table = report[report.index("Studies: fused coverage"):report.index("Fusion: readings outranked")]
+    row = table[table.index("<td>metabolic_study</td>"):].split("</tr>")[0]
+    persons, windows, multi = (int(x.replace(",", "")) for x in re.findall(r"<td>([\d,]+)</td>", row)[:3])
+    assert persons == 3 and windows == multi > 0                    # every metabolic window has wearable and CGM
