@@ -89,7 +89,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
     with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
                                                  warm=("sensorpipe.runners._warm",)) as pool:
-        adapters = [make_adapter(s, cfg.base_dir) for s in cfg.sources]
+        # shared multi-participant files are partitioned under .work once here (sources.partition)
+        adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
         units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
         seconds = {"plan": time.perf_counter() - t0}
         t = time.perf_counter()

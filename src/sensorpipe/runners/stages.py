@@ -54,6 +54,7 @@ from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
+from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit
 from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
 
@@ -160,25 +161,26 @@ class UnitSummary:
         return sum(p.rows_quarantined for p in self.parts)
 
 
-def file_fingerprint(path: str) -> str:
-    with open(path, "rb") as fh:   # one reused read buffer (not a new 4 MiB bytes object per block)
-        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
-
-
 #: inputs up to this size that the adapter decodes from memory are read once, whole (hashed, then decoded)
 PRELOAD_MAX_BYTES = 256 * 1024 * 1024
 
 
-def fingerprint_inputs(paths: list[str], adapter) -> tuple[dict[str, str], dict[str, bytes]]:
+def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None = None
+                       ) -> tuple[dict[str, str], dict[str, bytes]]:
     """(fingerprint per input file, the bytes of those the adapter decodes from memory).
+
+    ``known``: files planning already hashed (a shared file it partitioned): neither hashed nor read here,
+    since the unit reads its own partition of them.
 
     Hashing reads every file whole anyway: for a file the adapter can decode from a buffer (Parquet), the
     bytes are kept and handed to its read (:func:`~sensorpipe.sources.base.preloaded_inputs`), which then
     neither reads the file nor its footer again. Same digests as :func:`file_fingerprint`; larger files and
     the rest are hashed streaming, so memory stays one unit's (size-capped) inputs.
     """
-    fps, blobs = {}, {}
+    fps, blobs = dict(known or {}), {}
     for f in paths:
+        if f in fps:
+            continue
         if adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
             with open(f, "rb") as fh:
                 blob = fh.read()
@@ -231,7 +233,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     blobs: list[dict[str, bytes]] = []
     for u, adapter in zip(person.parts, adapters):   # one iteration per source of the person
         side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
-        part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter)  # side files key it too
+        part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it too
+                                                  u.known_fingerprints())
         fps.update(part_fps)
         blobs.append(part_blobs)
     fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,

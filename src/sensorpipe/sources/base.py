@@ -78,6 +78,13 @@ class UnitRef:
     participant: Participant
     files: tuple[str, ...]
     file_groups: tuple[int, ...] = ()  # adapter-specific group of each file (e.g. its column layout)
+    #: per file, this participant's rows of a shared file as partitioned at planning ("" = read the file itself)
+    partitions: tuple[str, ...] = ()
+    #: per file, its content fingerprint when planning already hashed it ("" = hash it in pass 1)
+    fingerprints: tuple[str, ...] = ()
+
+    def known_fingerprints(self) -> dict[str, str]:
+        return {f: fp for f, fp in zip(self.files, self.fingerprints) if fp}
 
     @property
     def key(self) -> str:
@@ -153,9 +160,12 @@ class SourceAdapter:
             raise TypeError(f"source adapter name {cls.name!r} is already registered by {_ADAPTERS[cls.name].__module__}")
         _ADAPTERS[cls.name] = cls
 
-    def __init__(self, source: SourceConfig, base_dir: str = ".") -> None:
+    def __init__(self, source: SourceConfig, base_dir: str = ".", work_dir: str | None = None) -> None:
         self.source = source
         self.base_dir = base_dir
+        #: the run's work folder (``<output>/.work``): planning partitions shared multi-participant files
+        #: there (:mod:`sensorpipe.sources.partition`); None outside a run, where files are read whole
+        self.work_dir = work_dir
         self.options = _parsed_options(type(self), source)
 
 
@@ -296,8 +306,8 @@ def registered_adapters() -> dict[str, type[SourceAdapter]]:
     return dict(sorted(_ADAPTERS.items()))
 
 
-def make_adapter(source: SourceConfig, base_dir: str) -> SourceAdapter:
-    return get_adapter(source.adapter)(source, base_dir)
+def make_adapter(source: SourceConfig, base_dir: str, work_dir: str | None = None) -> SourceAdapter:
+    return get_adapter(source.adapter)(source, base_dir, work_dir)
 
 
 _ZERO_CODES = np.zeros(0, np.int32)

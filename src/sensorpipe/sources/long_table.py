@@ -30,6 +30,7 @@ from sensorpipe._arrow import dictionary_codes
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
                                      input_source, repeat_string)
+from sensorpipe.sources.partition import partition_file, read_stream
 
 
 @dataclass(frozen=True)
@@ -95,73 +96,126 @@ class LongTableAdapter(SourceAdapter):
     def list_units(self) -> list[UnitRef]:
         table = self.participants()
         root = self.folder_root("the files that options.files[].glob patterns match, relative to it")
-        files_of: dict[str, set[tuple[str, int]]] = {}
+        # participant -> {(file, group, partition stream or "", fingerprint or "")}
+        files_of: dict[str, set[tuple[str, int, str, str]]] = {}
         for spec_i, spec in enumerate(self.options.files):
             paths = sorted(root.glob(spec.glob))
             if not paths:
                 raise SourceError(f"source {self.source.name!r}: no file matches {spec.glob!r} under {root}")
             for p in paths:
-                for pid in self._participants_in(p, spec):
-                    files_of.setdefault(pid, set()).add((str(p), spec_i))
+                for pid, stream, fp in self._participants_in(p, spec):
+                    files_of.setdefault(pid, set()).add((str(p), spec_i, stream, fp))
         units = []
         for pid in sorted(files_of):
             entries = sorted(files_of[pid])
             participant = self.resolve_participant(pid, table, entries[0][0])
-            units.append(UnitRef(self.source, self.base_dir, participant, tuple(f for f, _ in entries),
-                                 tuple(g for _, g in entries)))
+            units.append(UnitRef(self.source, self.base_dir, participant, tuple(e[0] for e in entries),
+                                 tuple(e[1] for e in entries), partitions=tuple(e[2] for e in entries),
+                                 fingerprints=tuple(e[3] for e in entries)))
         return units
 
-    def _participants_in(self, path: Path, spec: FileSpec) -> list[str]:
+    def _participants_in(self, path: Path, spec: FileSpec) -> list[tuple[str, str, str]]:
+        """(participant id, partition stream or "", file fingerprint or "") of every participant in the file.
+
+        A file whose Parquet statistics prove one participant is read whole by
+        its unit, as is every file outside a run. Any other file with a
+        participant column is partitioned once (:mod:`sensorpipe.sources.partition`),
+        so no unit reads or hashes the whole file again.
+        """
         if spec.participant_column is None:
-            return [self.options.participant_id or path.stem]
+            return [(self.options.participant_id or path.stem, "", "")]
         if path.suffix == ".parquet":
             single = _single_value_from_statistics(path, spec.participant_column)
             if single is not None:
-                return [single]
+                return [(single, "", "")]
+        if self.work_dir is not None:
+            part = partition_file(path, Path(self.work_dir) / "partitions" / self.source.name,
+                                  spec.participant_column, lambda: self._batches(path, spec))
+            return [(pid, stream, part.fingerprint) for pid, (stream, _) in sorted(part.streams.items())]
         col = self._read(path, spec, columns=[spec.participant_column]).column(0)
         ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
         # rows with no participant form their own unit, so validation quarantines them (never lost)
-        return sorted({(i or "").strip() for i in ids})
+        return [(pid, "", "") for pid in sorted({(i or "").strip() for i in ids})]
 
     # --- reading ---------------------------------------------------------
     def _read(self, path: Path, spec: FileSpec, columns: list[str]) -> pa.Table:
         try:
-            # low-cardinality text columns stay dictionary-encoded: no per-row strings downstream
-            labels = [c for c in (spec.participant_column, spec.field_column, spec.unit_column) if c in columns]
             if path.suffix == ".parquet":  # ParquetFile.read: the dataset layer of read_table costs ~10 %
-                pf = pq.ParquetFile(input_source(path), read_dictionary=labels)
-                names = pf.schema_arrow.names
-                missing = [c for c in columns if c not in names]
-                if missing:  # ParquetFile.read would skip them silently
-                    raise pa.ArrowInvalid(f"no column {', '.join(map(repr, missing))} (it has {', '.join(names)})")
-                return pf.read(columns=columns)
-            types = {c: pa.dictionary(pa.int32(), pa.string()) if c in labels else pa.string() for c in columns
-                     if c != spec.time_column or spec.time_format in ("iso", "local")}
-            convert = pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
+                return self._parquet(path, spec, columns).read(columns=columns)
             return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                  convert_options=convert)
+                                  convert_options=self._csv_convert(spec, columns))
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
-            msg = str(e).splitlines()[0]
-            raise SourceError(
-                f"{path}: cannot read as {'Parquet' if path.suffix == '.parquet' else 'CSV'} with columns "
-                f"{columns} ({msg}); check the file and sources[{self.source.name}].options.files") from None
+            raise self._unreadable(path, columns, e) from None
+
+    def _parquet(self, path: Path, spec: FileSpec, columns: list[str]) -> pq.ParquetFile:
+        """The file (from memory when pass 1 holds its bytes), its label columns dictionary-encoded (no per-row
+        strings downstream), after checking it has ``columns`` (a Parquet read would skip missing ones)."""
+        labels = [c for c in (spec.participant_column, spec.field_column, spec.unit_column) if c in columns]
+        pf = pq.ParquetFile(input_source(path), read_dictionary=labels)
+        missing = [c for c in columns if c not in pf.schema_arrow.names]
+        if missing:
+            raise pa.ArrowInvalid(f"no column {', '.join(map(repr, missing))} (it has "
+                                  f"{', '.join(pf.schema_arrow.names)})")
+        return pf
+
+    def _unreadable(self, path: Path, columns: list[str], e: Exception) -> SourceError:
+        return SourceError(f"{path}: cannot read as {'Parquet' if path.suffix == '.parquet' else 'CSV'} with columns "
+                           f"{columns} ({str(e).splitlines()[0]}); check the file and "
+                           f"sources[{self.source.name}].options.files")
+
+    def _columns(self, spec: FileSpec, with_participant: bool = True) -> list[str]:
+        value_cols = list(spec.value_columns) or [spec.value_column]
+        return [c for c in (spec.participant_column if with_participant else None, spec.field_column,
+                            spec.time_column, *value_cols, spec.unit_column, spec.tz_column) if c]
+
+    def _batches(self, path: Path, spec: FileSpec):
+        """The file in batches, each with the row number of its first row: Parquet row group by row group, CSV
+        block by block, with the column types a whole-file read gives (so a unit's rows are the same)."""
+        cols = self._columns(spec)
+        try:
+            if path.suffix == ".parquet":
+                pf, first = self._parquet(path, spec, cols), 0
+                for g in range(pf.num_row_groups):   # one iteration per row group
+                    for batch in pf.read_row_group(g, columns=cols).to_batches():
+                        yield batch, first
+                        first += batch.num_rows
+                return
+            first = 2   # line 1 is the header
+            with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20),
+                                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                convert_options=self._csv_convert(spec, cols)) as reader:
+                for batch in reader:   # one iteration per block
+                    yield batch, first
+                    first += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
+            raise self._unreadable(path, cols, e) from None
+
+    def _csv_convert(self, spec: FileSpec, columns: list[str]) -> pacsv.ConvertOptions:
+        """Labels dictionary-encoded, every other column as its text, except epoch times (numbers)."""
+        labels = [c for c in (spec.participant_column, spec.field_column, spec.unit_column) if c in columns]
+        types = {c: pa.dictionary(pa.int32(), pa.string()) if c in labels else pa.string() for c in columns
+                 if c != spec.time_column or spec.time_format in ("iso", "local")}
+        return pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
 
     def decodes_from_memory(self, path: str) -> bool:
         return path.endswith(".parquet")   # CSV stays a path: pyarrow infers .gz/.bz2 compression from its name
 
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts = []
-        for path, spec_i in zip(unit.files, unit.file_groups):
-            parts.extend(self._read_file(Path(path), self.options.files[spec_i], unit.participant))
+        streams = unit.partitions or ("",) * len(unit.files)
+        for path, spec_i, stream in zip(unit.files, unit.file_groups, streams):
+            parts.extend(self._read_file(Path(path), self.options.files[spec_i], unit.participant, stream))
         return UnitInput(unit, parts)
 
-    def _read_file(self, path: Path, spec: FileSpec, participant: Participant) -> list[pa.Table]:
+    def _read_file(self, path: Path, spec: FileSpec, participant: Participant, stream: str = "") -> list[pa.Table]:
         value_cols = list(spec.value_columns) or [spec.value_column]
+        if stream:   # this participant's rows of a shared file, as the partition step routed them
+            t, rows = read_stream(stream)
+            return self._native_parts(t, rows, path, spec, participant, value_cols)
         # a Parquet file whose statistics prove it holds only this participant: no need to read the ids
         by_stats = (spec.participant_column is not None and path.suffix == ".parquet" and bool(participant.participant_id)
                     and _single_value_from_statistics(path, spec.participant_column) == participant.participant_id)
-        cols = [c for c in (None if by_stats else spec.participant_column, spec.field_column, spec.time_column,
-                            *value_cols, spec.unit_column, spec.tz_column) if c]
+        cols = self._columns(spec, with_participant=not by_stats)
         t = self._read(path, spec, columns=cols)
         first_row = 0 if path.suffix == ".parquet" else 2
         rows = np.arange(first_row, first_row + t.num_rows, dtype=np.int64)
@@ -172,6 +226,11 @@ class LongTableAdapter(SourceAdapter):
             if not keep.all():
                 t = t.filter(pa.array(keep))
                 rows = rows[keep]
+        return self._native_parts(t, rows, path, spec, participant, value_cols)
+
+    def _native_parts(self, t: pa.Table, rows: np.ndarray, path: Path, spec: FileSpec, participant: Participant,
+                      value_cols: list[str]) -> list[pa.Table]:
+        """One participant's rows of one file as native table parts (one per value column)."""
         n = t.num_rows
         raw_time = t.column(spec.time_column)
         common = {

@@ -1,0 +1,132 @@
+"""Read a multi-participant file once and route each participant's rows to a file of their own.
+
+Fitabase merges, multi-subject CGM research files and warehouse dumps hold
+many participants in one file. Reading that file whole for every participant
+(and hashing it for every participant's cache key) made ingest grow with the
+square of the cohort. The partition step reads each such file once, in
+batches (Parquet row groups, CSV blocks), and appends every participant's
+rows, with their original row numbers, to one Arrow IPC stream per
+participant under ``<output>/.work/partitions/<source>/<file sha256>/``. A
+participant's unit then reads only their own stream; the shared file is
+hashed once per run, and a re-run with an unchanged file reuses the
+partition (an ``index.json`` written last marks it complete). This is the
+step a Beam runner does as a GroupByKey.
+
+Memory is one batch plus one open writer per participant, whatever the file
+size. Rows keep their order, values and dictionary encodings, so a unit reads
+the same native rows as from the whole file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sensorpipe._arrow import dictionary_codes
+
+ROW_COLUMN = "__source_row"
+INDEX = "index.json"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Where each participant's rows of one file are: ``participant id -> (stream path, rows)``."""
+
+    fingerprint: str
+    streams: dict[str, tuple[str, int]]
+
+    @property
+    def participants(self) -> list[str]:
+        return sorted(self.streams)
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """A file's content fingerprint: the first 16 hex digits of its sha256 (every input's cache key)."""
+    with open(path, "rb") as fh:   # one reused read buffer (not a new 4 MiB bytes object per block)
+        return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
+
+
+def partition_file(path: Path, root: Path, participant_column: str,
+                   batches: Callable[[], Iterator[tuple[pa.RecordBatch, int]]]) -> Partition:
+    """The file's partition under ``root``: reused when complete, else written from ``batches()``.
+
+    ``batches`` yields ``(record batch, row number of its first row)`` in file
+    order; the batch holds ``participant_column`` and the columns a unit reads.
+    Participant ids are stripped; rows with none go to the id "" (validation
+    quarantines them as ``no_participant``).
+    """
+    fp = file_fingerprint(path)
+    done = root / fp
+    if (done / INDEX).exists():
+        index = json.loads((done / INDEX).read_text())
+        return Partition(fp, {pid: (str(done / name), int(n)) for pid, (name, n) in index.items()})
+    tmp = root / f".{fp}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    writers: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, str]] = {}
+    rows: dict[str, int] = {}
+    try:
+        for batch, first_row in batches():   # one iteration per batch, not per row
+            for pid, part in _split_by_participant(batch, participant_column, first_row):
+                if pid not in writers:
+                    name = f"p{len(writers):05d}.arrows"
+                    writers[pid] = (pa.ipc.new_stream(str(tmp / name), part.schema), name)
+                    rows[pid] = 0
+                writers[pid][0].write_batch(part)
+                rows[pid] += part.num_rows
+    except BaseException:
+        for writer, _ in writers.values():
+            writer.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for writer, _ in writers.values():
+        writer.close()
+    (tmp / INDEX).write_text(json.dumps({pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}))
+    if done.exists():     # an incomplete partition left by a killed run
+        shutil.rmtree(done)
+    os.replace(tmp, done)
+    return Partition(fp, {pid: (str(done / name), rows[pid]) for pid, (_, name) in writers.items()})
+
+
+def read_stream(path: str) -> tuple[pa.Table, np.ndarray]:
+    """One participant's rows of a partitioned file and their row numbers in the original file."""
+    with pa.ipc.open_stream(pa.memory_map(path)) as reader:
+        table = reader.read_all()
+    rows = table.column(ROW_COLUMN).to_numpy()
+    return table.drop_columns([ROW_COLUMN]), rows
+
+
+def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
+                          ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The batch's rows per participant (in row order within each), with their row numbers appended."""
+    codes, ids = dictionary_codes(batch.column(column))
+    names = [(i or "").strip() for i in ids] + [""]              # code -1 (null): no participant
+    key = np.where(codes < 0, len(ids), codes)
+    # one stable sort groups the rows by id; ids that strip to the same text are one participant
+    merged = {}
+    for code, name in enumerate(names):
+        merged.setdefault(name, []).append(code)
+    group = np.empty(len(names), np.int64)
+    order_of_name = {name: k for k, name in enumerate(sorted(merged))}
+    for name, codes_of in merged.items():
+        group[codes_of] = order_of_name[name]
+    g = group[key]
+    order = np.argsort(g, kind="stable")
+    bounds = np.flatnonzero(np.diff(g[order])) + 1
+    with_rows = batch.drop_columns([column]).append_column(
+        ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
+    taken = with_rows.take(pa.array(order))
+    sorted_names = sorted(merged)
+    for a, b in zip(np.r_[0, bounds].tolist(), np.r_[bounds, order.size].tolist()):
+        yield sorted_names[int(g[order[a]])], taken.slice(a, b - a)
+
+
+__all__ = ["Partition", "partition_file", "read_stream", "file_fingerprint", "ROW_COLUMN"]

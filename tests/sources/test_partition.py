@@ -1,0 +1,136 @@
+"""A shared multi-participant file is read and hashed once per run, and its partition is reused on a re-run."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+import sensorpipe
+from sensorpipe.config import load_config
+from sensorpipe.sources import partition, synthetic
+from sensorpipe.sources.base import make_adapter
+
+N, DAYS = 4, 2
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """The minute cohort as one shared Parquet (small row groups: several batches) and one shared CSV,
+    plus a few rows with no participant id."""
+    root = tmp_path_factory.mktemp("shared")
+    synthetic.write_minute_cohort(root / "per", N, DAYS, seed=3)
+    t = pa.concat_tables([pq.read_table(f) for f in sorted((root / "per" / "minute").glob("*.parquet"))])
+    orphans = t.slice(100, 3).set_column(0, "user_id", pa.array([None, "", "  "], pa.string()))
+    t = pa.concat_tables([t.slice(0, 50_000), orphans, t.slice(50_000)])
+    (root / "single").mkdir()
+    pq.write_table(t, root / "single" / "all.parquet", row_group_size=40_000)
+    pacsv.write_csv(t, root / "single" / "all.csv")
+    shutil.copy(root / "per" / "participants.csv", root / "single" / "participants.csv")
+    return root, t
+
+
+def _config(root: Path, ext: str, out: Path, per_participant: bool = False) -> dict:
+    cfg = synthetic.pipeline_config()
+    src = cfg["sources"][0]
+    src.pop("participants")
+    src["path"] = str(root / ("per" if per_participant else "single"))
+    src["participants"] = str(root / ("per" if per_participant else "single") / "participants.csv")
+    src["options"].pop("activities", None)
+    src["options"]["files"][0]["glob"] = "minute/*.parquet" if per_participant else f"all.{ext}"
+    return {"sources": [src], "channels": ["heart_rate", "steps", "calories", "sleep_stage"],
+            "window": {"max_missing_ratio": 0.9}, "output": {"dir": str(out), "name": "shared"},
+            "privacy": {"pseudonymize": False}}
+
+
+def _shards(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("shared/*/shared-*.array_record-*"))}
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_a_shared_file_is_read_and_hashed_once_and_gives_the_per_participant_records(shared, ext, tmp_path,
+                                                                                      monkeypatch):
+    from sensorpipe.runners import stages
+    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe.sources import long_table
+
+    root, table = shared
+    path = str(root / "single" / f"all.{ext}")
+    hashed, whole_reads, batches = Counter(), Counter(), Counter()
+    for module in (partition, stages):
+        real_fp = module.file_fingerprint
+        monkeypatch.setattr(module, "file_fingerprint",
+                            lambda p, real=real_fp: (hashed.update([str(p)]), real(p))[1])
+    real_read, real_batches = long_table.LongTableAdapter._read, long_table.LongTableAdapter._batches
+    monkeypatch.setattr(long_table.LongTableAdapter, "_read",
+                        lambda self, p, spec, columns: (whole_reads.update([str(p)]), real_read(self, p, spec, columns))[1])
+
+    def counted_batches(self, p, spec):
+        for batch, first in real_batches(self, p, spec):
+            batches.update([str(p)])
+            yield batch, first
+
+    monkeypatch.setattr(long_table.LongTableAdapter, "_batches", counted_batches)
+    result = run_pipeline(load_config(_config(root, ext, tmp_path / "out")), runner="local")
+    assert hashed[path] == 1 and whole_reads[path] == 0          # once for every participant, not once each
+    expected_batches = pq.ParquetFile(path).metadata.num_row_groups if ext == "parquet" else None
+    assert batches[path] == expected_batches if ext == "parquet" else 1 <= batches[path] <= 3
+    assert sorted(u.key for u in result.units) == ["fitbit_cohort/"] + [f"fitbit_cohort/fc{p:03d}" for p in
+                                                                       range(1, N + 1)]
+    assert result.rows_in == table.num_rows
+    assert result.quarantine_by_reason["no_participant"] == 3    # the rows without an id: counted, never lost
+    # the records equal those of the same rows laid out one file per participant
+    reference = run_pipeline(load_config(_config(root, ext, tmp_path / "ref", per_participant=True)),
+                             runner="local")
+    assert reference.windows_kept == result.windows_kept > 0
+    mine, theirs = sensorpipe.open(tmp_path / "out"), sensorpipe.open(tmp_path / "ref")
+    for split in mine.splits:
+        for a, b in zip(mine[split], theirs[split]):
+            assert a["key"] == b["key"] and a["input"].tobytes() == b["input"].tobytes()
+    # a re-run reuses the partition: the file is hashed again (it might have changed) but not decoded
+    hashed.clear(), batches.clear()
+    shutil.rmtree(tmp_path / "out" / "shared")
+    run_pipeline(load_config(_config(root, ext, tmp_path / "out")), runner="local")
+    assert hashed[path] == 1 and batches[path] == 0
+
+
+def test_a_unit_reads_the_same_rows_from_its_partition_as_from_the_whole_file(shared, tmp_path):
+    root, _ = shared
+    cfg = load_config(_config(root, "csv", tmp_path / "out"))
+    whole = make_adapter(cfg.sources[0], cfg.base_dir)                      # outside a run: files read whole
+    parted = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
+    units_whole, units_parted = whole.list_units(), parted.list_units()
+    assert [u.participant for u in units_whole] == [u.participant for u in units_parted]
+    assert all(u.partitions == ("",) for u in units_whole)
+    assert all(u.partitions[0].endswith(".arrows") and u.fingerprints[0] for u in units_parted)
+    for a, b in zip(units_whole, units_parted):
+        ta, tb = (pa.concat_tables(x.read_unit(u).native) for x, u in ((whole, a), (parted, b)))
+        assert ta.num_rows == tb.num_rows > 0
+        for name in ta.schema.names:
+            assert ta.column(name).to_pylist() == tb.column(name).to_pylist(), name
+        rows = tb.column("source_row").to_numpy()
+        assert (np.diff(rows) > 0).all() and rows.min() >= 2             # CSV line numbers, in file order
+
+
+def test_an_interrupted_partition_is_redone(shared, tmp_path):
+    root, _ = shared
+    path = root / "single" / "all.parquet"
+    calls = []
+
+    def failing():
+        yield from ()
+        calls.append(1)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        partition.partition_file(path, tmp_path, "user_id", failing)
+    assert not any(tmp_path.iterdir())                                   # nothing half-written is left
+    cfg = load_config(_config(root, "parquet", tmp_path / "out"))
+    adapter = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
+    assert len(adapter.list_units()) == N + 1
