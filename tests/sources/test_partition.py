@@ -134,3 +134,20 @@ def test_an_interrupted_partition_is_redone(shared, tmp_path):
     cfg = load_config(_config(root, "parquet", tmp_path / "out"))
     adapter = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
     assert len(adapter.list_units()) == N + 1
+
+
+@pytest.mark.parametrize("ids", [
+    ["b", "b", "a", "a", "a", None],                 # one run per participant: zero-copy slices
+    ["b", "a", " b", "a", None, "b", ""],            # interleaved: grouped by one stable sort; " b" is "b"
+])
+def test_rows_are_routed_per_participant_in_file_order(ids):
+    batch = pa.record_batch({"pid": pa.array(ids, pa.string()), "v": pa.array(np.arange(len(ids), dtype=float))})
+    got = {pid: part for pid, part in partition._split_by_participant(batch, "pid", 10)}
+    want: dict[str, list[int]] = {}
+    for k, i in enumerate(ids):
+        want.setdefault((i or "").strip(), []).append(k)
+    assert sorted(got) == sorted(want)
+    for pid, rows in want.items():
+        assert got[pid].column(partition.ROW_COLUMN).to_pylist() == [10 + r for r in rows]
+        assert got[pid].column("v").to_pylist() == [float(r) for r in rows]
+        assert got[pid].schema.names == ["v", partition.ROW_COLUMN]

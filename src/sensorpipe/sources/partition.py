@@ -106,27 +106,28 @@ def read_stream(path: str) -> tuple[pa.Table, np.ndarray]:
 
 def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
                           ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """The batch's rows per participant (in row order within each), with their row numbers appended."""
+    """The batch's rows per participant (in row order within each), with their row numbers appended.
+
+    Exports usually list one participant after another: then each
+    participant's rows are one zero-copy slice. Otherwise one stable sort
+    (radix, on 16-bit group numbers) groups them.
+    """
     codes, ids = dictionary_codes(batch.column(column))
-    names = [(i or "").strip() for i in ids] + [""]              # code -1 (null): no participant
-    key = np.where(codes < 0, len(ids), codes)
-    # one stable sort groups the rows by id; ids that strip to the same text are one participant
-    merged = {}
-    for code, name in enumerate(names):
-        merged.setdefault(name, []).append(code)
-    group = np.empty(len(names), np.int64)
-    order_of_name = {name: k for k, name in enumerate(sorted(merged))}
-    for name, codes_of in merged.items():
-        group[codes_of] = order_of_name[name]
-    g = group[key]
-    order = np.argsort(g, kind="stable")
-    bounds = np.flatnonzero(np.diff(g[order])) + 1
+    names = [(i or "").strip() for i in ids] + [""]              # the last code stands for null: no participant
+    people = sorted(set(names))                                 # ids that strip to the same text are one person
+    group = np.array([people.index(n) for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
+    g = group[np.where(codes < 0, len(ids), codes)]
     with_rows = batch.drop_columns([column]).append_column(
         ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
-    taken = with_rows.take(pa.array(order))
-    sorted_names = sorted(merged)
-    for a, b in zip(np.r_[0, bounds].tolist(), np.r_[bounds, order.size].tolist()):
-        yield sorted_names[int(g[order[a]])], taken.slice(a, b - a)
+    if not g.size:
+        return
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    if starts.size != np.count_nonzero(np.bincount(g)):      # a participant in several runs: group them
+        order = np.argsort(g, kind="stable")
+        g, with_rows = g[order], with_rows.take(pa.array(order))
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    for a, b in zip(starts.tolist(), np.r_[starts[1:], g.size].tolist()):
+        yield people[int(g[a])], with_rows.slice(a, b - a)
 
 
 __all__ = ["Partition", "partition_file", "read_stream", "file_fingerprint", "ROW_COLUMN"]
