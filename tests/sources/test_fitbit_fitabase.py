@@ -176,3 +176,35 @@ def test_minute_sleep_without_log_id_column(tmp_path):
         f"Id,date,value\n{A},11/3/2024 1:30:30 AM,1\n{A},11/3/2024 1:30:30 AM,3\n")
     res = read(tmp_path, participants=None, tz="America/New_York")[A]
     assert series(res, "sleep_stage") == {utc_ns(2024, 11, 3, 5, 30, 30): 4.0, utc_ns(2024, 11, 3, 6, 30, 30): 0.0}
+
+
+def test_a_run_partitions_each_merged_file_once_and_units_read_the_same_rows(tmp_path, monkeypatch):
+    """Every participant is in every merged file: a run reads each file once (its partition), and each unit's
+    rows, malformed lines included, equal what reading the whole file gives."""
+    import pyarrow as pa
+
+    src = SourceConfig("fb", "fitbit_fitabase", str(DUMMY), str(DUMMY / "participants.csv"), {})
+    whole = make_adapter(src, str(DUMMY))
+    parted = make_adapter(src, str(DUMMY), str(tmp_path / "work"))
+    units_whole, units_parted = whole.list_units(), parted.list_units()
+    assert [u.participant for u in units_whole] == [u.participant for u in units_parted]
+    assert [u.files for u in units_whole] == [u.files for u in units_parted]
+    streams = {s for u in units_parted for s in u.partitions}
+    assert all(s.endswith(".arrows") for s in streams) and len(streams) == sum(len(u.files) for u in units_parted)
+    for a, b in zip(units_whole, units_parted):
+        ta, tb = (pa.concat_tables(x.read_unit(u).native) for x, u in ((whole, a), (parted, b)))
+        assert ta.num_rows == tb.num_rows > 0
+        for name in ta.schema.names:
+            assert ta.column(name).to_pylist() == tb.column(name).to_pylist(), name
+        assert (validate_unit(whole.read_unit(a), whole.schema()).reason_counts ==
+                validate_unit(parted.read_unit(b), parted.schema()).reason_counts)
+    assert any("malformed_line" in pa.concat_tables(parted.read_unit(u).native).column("field").to_pylist()
+               for u in units_parted)                                   # the malformed line went with its Id
+    decoded = []
+    real = type(parted)._batches
+    monkeypatch.setattr(type(parted), "_batches", lambda self, path, kind: (decoded.append(path), real(self, path,
+                                                                                                     kind))[1])
+    again = make_adapter(src, str(DUMMY), str(tmp_path / "work")).list_units()   # a re-run: partitions reused
+    assert [u.partitions for u in again] == [u.partitions for u in units_parted] and decoded == []
+    make_adapter(src, str(DUMMY), str(tmp_path / "other")).list_units()          # a fresh work folder
+    assert sorted(decoded) == sorted({Path(f) for u in units_parted for f in u.files})   # each file read once

@@ -52,9 +52,11 @@ from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
                                      check_zone_option, repeat_string)
+from sensorpipe.sources.partition import partition_file, read_stream
 
 FITABASE_TIME = "%m/%d/%Y %I:%M:%S %p"
 MALFORMED = "malformed_line"      # unmapped field: a line with the wrong number of columns
+MALFORMED_TEXT = "__malformed_text"   # in a partition: a malformed line's text (null on a well-formed row)
 SLEEP_OTHER = "minuteSleep.value_not_1_2_3"
 SLEEP_CODES = {"1": 4, "2": 0, "3": 0}   # asleep -> asleep (unstaged); restless, awake -> awake
 
@@ -146,37 +148,81 @@ class FitbitFitabaseAdapter(SourceAdapter):
 
     def list_units(self) -> list[UnitRef]:
         table = self.participants()
-        files_of: dict[str, set[str]] = {}
+        files_of: dict[str, set[tuple[str, str, str]]] = {}   # participant -> {(file, partition stream, fingerprint)}
         for p in self._files():
-            t, _, bad = read_text_csv(p, ["Id"])
-            ids = set(pc.unique(_trimmed(t.column("Id"))).to_pylist()) | {_first_cell(x) for _, x in bad}
-            for pid in ids:
-                files_of.setdefault(pid, set()).add(str(p))
+            for pid, stream, fp in self._participants_in(p):
+                files_of.setdefault(pid, set()).add((str(p), stream, fp))
         units = []
         for pid in sorted(files_of):
-            files = sorted(files_of[pid])
-            units.append(UnitRef(self.source, self.base_dir, self.resolve_participant(pid, table, files[0]), tuple(files)))
+            entries = sorted(files_of[pid])
+            units.append(UnitRef(self.source, self.base_dir, self.resolve_participant(pid, table, entries[0][0]),
+                                 tuple(e[0] for e in entries), partitions=tuple(e[1] for e in entries),
+                                 fingerprints=tuple(e[2] for e in entries)))
         return units
+
+    def _participants_in(self, path: Path) -> list[tuple[str, str, str]]:
+        """(participant id, partition stream or "", fingerprint or "") of every participant of a merged file.
+
+        In a run every merged file is read once and partitioned per ``Id``
+        (:mod:`sensorpipe.sources.partition`), malformed lines going with the
+        participant their first cell names; outside a run only the ids are read.
+        """
+        if self.work_dir is not None:
+            part = partition_file(path, Path(self.work_dir) / "partitions" / self.source.name, "Id",
+                                  lambda: self._batches(path, KINDS[path.name]))
+            return [(pid, stream, part.fingerprint) for pid, (stream, _) in sorted(part.streams.items())]
+        t, _, bad = read_text_csv(path, ["Id"])
+        ids = set(pc.unique(_trimmed(t.column("Id"))).to_pylist()) | {_first_cell(x) for _, x in bad}
+        return [(pid, "", "") for pid in sorted(ids)]
+
+    def _batches(self, path: Path, kind: _Kind):
+        """The whole file as partition batches: every line in order (row number = line number), a malformed
+        line as a row holding its text in MALFORMED_TEXT and its first cell as ``Id``."""
+        t, lines, bad = read_text_csv(path, _columns(kind), optional=_optional(kind))
+        t = t.append_column(MALFORMED_TEXT, pa.nulls(t.num_rows, pa.string()))
+        if bad:
+            cells = {c: pa.nulls(len(bad), pa.string()) for c in t.column_names}
+            cells["Id"] = pa.array([_first_cell(x) for _, x in bad], pa.string())
+            cells[MALFORMED_TEXT] = pa.array([x for _, x in bad], pa.string())
+            t = pa.concat_tables([t, pa.table(cells, schema=t.schema)])
+            lines = np.r_[lines, [b[0] for b in bad]]
+            t = t.take(pa.array(np.argsort(lines, kind="stable")))
+        first = 2   # line 1 is the header; every later line is a row here (read_text_csv numbers them all)
+        for batch in t.to_batches():
+            yield batch, first
+            first += batch.num_rows
 
     # --- reading ---------------------------------------------------------
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts: list[pa.Table] = []
-        for f in unit.files:
+        streams = unit.partitions or ("",) * len(unit.files)
+        for f, stream in zip(unit.files, streams):
             path = Path(f)
             kind = KINDS[path.name]
-            parts.extend(self._read_wide(path, kind, unit.participant) if kind.wide_of
-                         else self._read_narrow(path, kind, unit.participant))
+            parts.extend(self._read_wide(path, kind, unit.participant, stream) if kind.wide_of
+                         else self._read_narrow(path, kind, unit.participant, stream))
         return UnitInput(unit, parts)
 
-    def _read_narrow(self, path: Path, kind: _Kind, who: Participant) -> list[pa.Table]:
-        sleep = kind.field == "minuteSleep.value"
-        t, lines, bad = read_text_csv(path, ["Id", kind.time_column, kind.value_column],
-                                      optional=("logId",) if sleep else ())
+    def _rows_of(self, path: Path, kind: _Kind, who: Participant, stream: str):
+        """(table, line numbers, malformed lines) of one participant: their partition, else the whole file
+        filtered (``bad`` holds every malformed line then; :func:`malformed_part` keeps theirs)."""
+        if stream:
+            t, rows = read_stream(stream)
+            text = t.column(MALFORMED_TEXT)
+            bad_rows = text.is_valid().to_numpy(zero_copy_only=False)
+            bad = list(zip(rows[bad_rows].tolist(), text.filter(pa.array(bad_rows)).to_pylist()))
+            keep = ~bad_rows
+            return t.drop_columns([MALFORMED_TEXT]).filter(pa.array(keep)), rows[keep], bad
+        t, lines, bad = read_text_csv(path, _columns(kind), optional=_optional(kind))
         keep = pc.equal(_trimmed(t.column("Id")), who.participant_id).to_numpy(zero_copy_only=False)
-        t, lines = t.filter(pa.array(keep)), lines[keep]
+        return t.filter(pa.array(keep)), lines[keep], bad
+
+    def _read_narrow(self, path: Path, kind: _Kind, who: Participant, stream: str = "") -> list[pa.Table]:
+        sleep = kind.field == "minuteSleep.value"
+        t, lines, bad = self._rows_of(path, kind, who, stream)
         raw_time = _flat(t.column(kind.time_column))
-        stream = _codes(t.column("logId")) if sleep and "logId" in t.column_names else None
-        t_ns, err = parse_local_safe(raw_time, FITABASE_TIME, who.tz, stream, path)
+        log_ids = _codes(t.column("logId")) if sleep and "logId" in t.column_names else None
+        t_ns, err = parse_local_safe(raw_time, FITABASE_TIME, who.tz, log_ids, path)
         value = _flat(t.column(kind.value_column))
         field: str | pa.Array = kind.field
         if sleep:  # a number other than 1/2/3 is no known sleep code: never read it as a stage
@@ -187,11 +233,9 @@ class FitbitFitabaseAdapter(SourceAdapter):
         parts = [native_part(who.participant_id, field, raw_time, t_ns, err, value, path, lines)]
         return parts + malformed_part(who.participant_id, bad, path, by_first_cell=True)
 
-    def _read_wide(self, path: Path, kind: _Kind, who: Participant) -> list[pa.Table]:
-        minute_cols = [f"{kind.value_column}{m:02d}" for m in range(60)]
-        t, lines, bad = read_text_csv(path, ["Id", kind.time_column, *minute_cols])
-        keep = pc.equal(_trimmed(t.column("Id")), who.participant_id).to_numpy(zero_copy_only=False)
-        t, lines = t.filter(pa.array(keep)), lines[keep]
+    def _read_wide(self, path: Path, kind: _Kind, who: Participant, stream: str = "") -> list[pa.Table]:
+        minute_cols = _minute_columns(kind)
+        t, lines, bad = self._rows_of(path, kind, who, stream)
         n = t.num_rows
         hours = _flat(t.column(kind.time_column))
         t_hour, err_hour = parse_local_safe(hours, FITABASE_TIME, who.tz, None, path)
@@ -204,6 +248,19 @@ class FitbitFitabaseAdapter(SourceAdapter):
         parts = [native_part(who.participant_id, kind.field, time, t_ns,
                              None if err_hour is None else err_hour[row], value, path, lines[row])]
         return parts + malformed_part(who.participant_id, bad, path, by_first_cell=True)
+
+
+def _minute_columns(kind: _Kind) -> list[str]:
+    return [f"{kind.value_column}{m:02d}" for m in range(60)]
+
+
+def _columns(kind: _Kind) -> list[str]:
+    """The columns a file of this kind is read with (a wide file: its 60 minute columns)."""
+    return ["Id", kind.time_column, *(_minute_columns(kind) if kind.wide_of else [kind.value_column])]
+
+
+def _optional(kind: _Kind) -> tuple[str, ...]:
+    return ("logId",) if kind.field == "minuteSleep.value" else ()
 
 
 # --- shared helpers (also used by fitbit_takeout) ---------------------------------------------
