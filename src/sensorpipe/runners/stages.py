@@ -326,8 +326,8 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
         reason_counts=vr.reason_counts, clipped=vr.clipped,
         rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
         raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
-        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.quarantine, stem),
-        quarantine_counts=quarantine_counts(vr.quarantine))
+        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.stored_quarantine, stem),
+        quarantine_counts=quarantine_counts(vr.stored_quarantine))
     timer.lap("cache_write")
     return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
 
