@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,8 @@ import pyarrow.parquet as pq
 from sensorpipe.config import ConfigError, SourceConfig, ValidationConfig, coerce
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.timeparse import minute_offsets
-from sensorpipe.schema.validate import CHANNEL_NAMES, QUARANTINE_SCHEMA, Observations, range_filter, validate_unit
+from sensorpipe.schema.quarantine import QuarantineWriter
+from sensorpipe.schema.validate import CHANNEL_NAMES, Observations, range_filter, validate_unit
 from sensorpipe.sources.base import SourceError, get_adapter
 
 OBSERVATION_SCHEMA = pa.schema([
@@ -132,23 +132,17 @@ def convert(adapter: str, paths: list[str], output: str, tz: str | None = None, 
     result = ConvertResult(str(out), str(q_path))
     tables = []
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = q_path.with_name(q_path.name + ".partial")   # a failed convert leaves no half-written file
-    try:
-        with pq.ParquetWriter(partial, QUARANTINE_SCHEMA) as quarantine:   # one unit's rows in memory at a time
-            for p in paths:
-                _convert_path(adapter, Path(p), tz, participant, options, participants, validation, result, tables,
-                              quarantine)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, q_path)
+    with QuarantineWriter(q_path) as quarantine:   # one unit's rows at a time; no half-written file on failure
+        for p in paths:
+            _convert_path(adapter, Path(p), tz, participant, options, participants, validation, result, tables,
+                          quarantine)
     pq.write_table(pa.concat_tables(tables) if tables else OBSERVATION_SCHEMA.empty_table(), out)
     return result
 
 
 def _convert_path(adapter: str, p: Path, tz: str | None, participant: str | None, options: dict | None,
                   participants: str | None, validation: ValidationConfig, result: ConvertResult, tables: list,
-                  quarantine: pq.ParquetWriter) -> None:
+                  quarantine: QuarantineWriter) -> None:
     """One input path's units: counts into ``result``, observation tables into ``tables``, quarantined rows
     (stored form, :mod:`sensorpipe.schema.quarantine`) into ``quarantine``."""
     path = Path(p).resolve()
@@ -172,8 +166,7 @@ def _convert_path(adapter: str, p: Path, tz: str | None, participant: str | None
         result.per_reason.update(vr.reason_counts)
         result.per_channel.update(_channel_counts(obs))
         tables.append(_observation_table(obs, unit.participant.participant_id, unit.participant.tz))
-        if vr.stored_quarantine.num_rows:
-            quarantine.write_table(vr.stored_quarantine)
+        quarantine.write(vr.stored_quarantine)
 
 
 def _channel_counts(obs: Observations) -> dict[str, int]:

@@ -9,9 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from sensorpipe import read_quarantine
-from sensorpipe.runners import driver
 from sensorpipe.runners.driver import run_pipeline
-from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
+from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA, QuarantineWriter, read_spill
 
 PARTICIPANTS = 6
 MINUTES = 2 * 1440
@@ -45,25 +44,21 @@ def _cohort(root, share: float) -> dict:
     }
 
 
-class _CountingWriter(pq.ParquetWriter):
-    """Records the rows of every table the driver hands to a quarantine writer."""
-
-    writes: list[int] = []
-
-    def write_table(self, table, row_group_size=None):
-        _CountingWriter.writes.append(table.num_rows)
-        super().write_table(table, row_group_size)
-
-
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
+    """A run at 35 % quarantined, recording the size of every table the driver hands to a quarantine writer."""
     root = tmp_path_factory.mktemp("quarantine35")
     cfg = _cohort(root, 0.35)
-    _CountingWriter.writes = []
+    writes, write = [], QuarantineWriter.write
+
+    def counting(self, stored):
+        writes.append(stored.num_rows)
+        write(self, stored)
+
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(driver.pq, "ParquetWriter", _CountingWriter)
+        m.setattr(QuarantineWriter, "write", counting)
         result = run_pipeline(cfg)
-    return root, cfg, result, list(_CountingWriter.writes)
+    return root, cfg, result, writes
 
 
 def test_driver_appends_one_unit_at_a_time(faulty_run):
@@ -71,15 +66,14 @@ def test_driver_appends_one_unit_at_a_time(faulty_run):
     per_unit = [p.rows_quarantined for u in result.units for p in u.parts if p.rows_quarantined]
     assert len(per_unit) == PARTICIPANTS and result.rows_quarantined == sum(per_unit) > 0.3 * result.rows_in
     assert sum(writes) == result.rows_quarantined
-    assert max(writes) <= max(per_unit)          # never more than one unit's rows in one piece, never a concat
-    assert len(writes) >= PARTICIPANTS
+    assert writes == per_unit                    # one unit's spill at a time, in unit order, never a concat
 
 
 def test_run_quarantine_is_the_units_files_in_unit_order(faulty_run):
     root, _, result, _ = faulty_run
     out = pq.read_table(root / "out" / "quarantine" / "band.parquet")
     assert out.schema.equals(QUARANTINE_SCHEMA)
-    units = pa.concat_tables([pq.read_table(p.quarantine) for u in result.units for p in u.parts if p.quarantine])
+    units = pa.concat_tables([read_spill(p.quarantine) for u in result.units for p in u.parts if p.quarantine])
     assert out.equals(units)
     assert out.column("value").null_count == out.num_rows      # typed values stayed typed on the way
 
@@ -112,3 +106,36 @@ def test_clean_data_gives_an_empty_quarantine_file(tmp_path):
     q = read_quarantine(tmp_path / "out" / "quarantine" / "band.parquet")
     assert q.num_rows == 0 and q.column_names == ["source", "participant_id", "field", "time", "value", "unit",
                                                    "source_file", "source_row", "reason"]
+
+
+def test_writer_buffers_small_pieces_and_writes_large_ones_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(QuarantineWriter, "ROW_GROUP_ROWS", 100)
+    piece = _stored_rows(30)
+    with QuarantineWriter(tmp_path / "q.parquet") as w:
+        for _ in range(5):        # 30 + 30 + 30 + 30 -> one group of 120, then 30 left
+            w.write(piece)
+        assert not (tmp_path / "q.parquet").exists()          # only under its name once complete
+        w.write(_stored_rows(500))   # 530 buffered rows: one group
+    f = pq.ParquetFile(tmp_path / "q.parquet")
+    assert [f.metadata.row_group(i).num_rows for i in range(f.num_row_groups)] == [120, 530]
+    assert read_quarantine(tmp_path / "q.parquet").column("source_row").to_pylist() == \
+        list(range(30)) * 5 + list(range(500))
+
+
+def test_a_failed_writer_leaves_no_file(tmp_path):
+    with pytest.raises(RuntimeError):
+        with QuarantineWriter(tmp_path / "q.parquet") as w:
+            w.write(_stored_rows(10))
+            raise RuntimeError("the input broke")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _stored_rows(n: int) -> pa.Table:
+    from sensorpipe.schema.quarantine import keep_typed
+
+    text = pa.array(["x"] * n)
+    cols = {"source": text, "participant_id": text, "field": text,
+            **keep_typed(pa.chunked_array([pa.array(np.arange(n) * 60_000 + T0_MS, pa.timestamp("ms", "UTC"))]), "time"),
+            **keep_typed(pa.chunked_array([pa.array(np.full(n, 999.0))]), "value"), "unit": pa.nulls(n, pa.string()),
+            "source_file": text, "source_row": pa.array(np.arange(n, dtype=np.int64)), "reason": text}
+    return pa.table(cols).select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA)

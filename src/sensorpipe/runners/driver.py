@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import shutil
 import time
 import uuid
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
@@ -35,7 +33,7 @@ from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary, encode_unit, prepare_unit
-from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
+from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
 from sensorpipe.storage.writer import RecordSpill, write_dataset
@@ -174,7 +172,8 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
             raise StrictModeError(
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
-                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.parquet; fix the "
+                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.arrow "
+                f"(sensorpipe.read_quarantine reads one); fix the "
                 f"source or raise the threshold")
 
 
@@ -233,23 +232,18 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
 def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary]) -> dict[str, int]:
     """One quarantine Parquet per source (always written, empty when nothing failed); returns rows by reason.
 
-    Each unit's file under ``.work/`` is appended to its source's writer one row group at a time, in unit
-    order: the file is the same whatever the runner, and memory holds at most one row group of one unit,
-    whatever the share of rows quarantined. The per-unit files stay, so a resumed run reuses them.
+    Each unit's spill under ``.work/`` is appended to its source's writer in unit order: the file is the
+    same whatever the runner, and memory holds one unit's rows (and the writer's small buffer), whatever
+    the share of rows quarantined. The spills stay, so a resumed run reuses them.
     """
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for src in cfg.sources:
         mine = source_parts(summaries, src.name)
-        path = q_dir / f"{src.name}.parquet"
-        partial = path.with_name(path.name + ".partial")   # a killed run leaves the last complete file
-        with pq.ParquetWriter(partial, QUARANTINE_SCHEMA) as writer:
+        with QuarantineWriter(q_dir / f"{src.name}.parquet") as writer:
             for p in mine:
                 if p.quarantine:
-                    unit_file = pq.ParquetFile(p.quarantine)
-                    for i in range(unit_file.num_row_groups):
-                        writer.write_table(unit_file.read_row_group(i))
-        os.replace(partial, path)
+                    writer.write(read_spill(p.quarantine))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v

@@ -181,9 +181,9 @@ def validate_unit(inp: UnitInput, schema: SourceSchema, validation: ValidationCo
         _add(counts, {REASONS[int(k)]: int(v) for k, v in zip(*np.unique(dup_reason, return_counts=True))})
         obs = obs.take(keep)
     src = inp.unit.source.name
-    quarantine = pa.concat_tables([q.append_column("source", repeat_text(src, q.num_rows))
-                                   .select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA) for q in q_parts
-                                   if q.num_rows]) if any(q.num_rows for q in q_parts) else QUARANTINE_SCHEMA.empty_table()
+    q_parts = [q.append_column("source", repeat_text(src, q.num_rows)).select(QUARANTINE_SCHEMA.names)
+               .cast(QUARANTINE_SCHEMA) for q in q_parts if q.num_rows]
+    quarantine = pa.concat_tables(q_parts) if q_parts else QUARANTINE_SCHEMA.empty_table()
     return ValidationResult(obs, quarantine, int(starts[-1]), counts, clipped, by_file, non_monotonic)
 
 
