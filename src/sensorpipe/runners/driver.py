@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import PipelineConfig, load_config, stable_hash
