@@ -1,7 +1,7 @@
 """sensorpipe: heterogeneous wearable-sensor datasets -> one versioned, sharded training set.
 
 Public API: :func:`open` (read a written dataset), :func:`run` (run a pipeline
-config), :func:`load_config`. Sources live in :mod:`sensorpipe.sources`.
+config), :func:`load_config`, :func:`read_quarantine` (a quarantine file as text). Sources live in :mod:`sensorpipe.sources`.
 """
 
 from __future__ import annotations
@@ -36,3 +36,11 @@ def load_config(path):
     from sensorpipe.config import load_config as _load
 
     return _load(path)
+
+
+def read_quarantine(path):
+    """A quarantine Parquet file (``<output>/quarantine/<source>.parquet`` or ``convert``'s
+    ``OUT.quarantine.parquet``) as a table with the original time and value as text."""
+    from sensorpipe.schema.quarantine import read_quarantine as _read
+
+    return _read(path)

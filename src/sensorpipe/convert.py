@@ -9,7 +9,8 @@ source_file, source_row``
 
 Raw waveforms appear as their minute features (``source_row`` is then the
 index of the minute's first sample). Rows that fail validation go to
-``<OUT>.quarantine.parquet`` next to it, with their reason; raw-waveform
+``<OUT>.quarantine.parquet`` next to it, with their reason (read it with
+:func:`sensorpipe.read_quarantine`, which renders typed values as text); raw-waveform
 minutes that fail (outside the plausible-time range, out of range) are counted
 by ``<kind>_<reason>`` in the summary.
 
@@ -32,7 +33,8 @@ import pyarrow.parquet as pq
 from sensorpipe.config import ConfigError, SourceConfig, ValidationConfig, coerce
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.timeparse import minute_offsets
-from sensorpipe.schema.validate import CHANNEL_NAMES, QUARANTINE_SCHEMA, Observations, range_filter, validate_unit
+from sensorpipe.schema.quarantine import QuarantineWriter
+from sensorpipe.schema.validate import CHANNEL_NAMES, Observations, range_filter, validate_unit
 from sensorpipe.sources.base import SourceError, get_adapter
 
 OBSERVATION_SCHEMA = pa.schema([
@@ -128,34 +130,43 @@ def convert(adapter: str, paths: list[str], output: str, tz: str | None = None, 
     out = Path(output)
     q_path = out.with_name(out.stem + ".quarantine.parquet")
     result = ConvertResult(str(out), str(q_path))
-    tables, quarantines = [], []
-    for p in paths:
-        path = Path(p).resolve()
-        if not path.exists():
-            raise SourceError(f"{path} does not exist")
-        src = _source_config(adapter, path, tz, participant, options or {}, participants)
-        ad = get_adapter(adapter)(src, str(path.parent))
-        schema = ad.schema()
-        for unit in ad.list_units():
-            inp = ad.read_unit(unit)
-            vr = validate_unit(inp, schema, validation)
-            parts = [vr.observations]
-            for sig in inp.raw_signals:
-                kept, dropped = range_filter(raw_features.extract(sig).observations, validation)
-                parts.append(kept)
-                result.raw_dropped.update({f"{sig.kind}_{r}": n for r, n in dropped.items() if r != "clipped"})
-            obs = Observations.concat(parts)
-            result.rows_in += vr.rows_in
-            result.rows_accepted += len(vr.observations)
-            result.raw_samples_in += inp.n_raw_samples
-            result.per_reason.update(vr.reason_counts)
-            result.per_channel.update(_channel_counts(obs))
-            tables.append(_observation_table(obs, unit.participant.participant_id, unit.participant.tz))
-            quarantines.append(vr.quarantine)
+    tables = []
     out.parent.mkdir(parents=True, exist_ok=True)
+    with QuarantineWriter(q_path) as quarantine:   # one unit's rows at a time; no half-written file on failure
+        for p in paths:
+            _convert_path(adapter, Path(p), tz, participant, options, participants, validation, result, tables,
+                          quarantine)
     pq.write_table(pa.concat_tables(tables) if tables else OBSERVATION_SCHEMA.empty_table(), out)
-    pq.write_table(pa.concat_tables(quarantines) if quarantines else QUARANTINE_SCHEMA.empty_table(), q_path)
     return result
+
+
+def _convert_path(adapter: str, p: Path, tz: str | None, participant: str | None, options: dict | None,
+                  participants: str | None, validation: ValidationConfig, result: ConvertResult, tables: list,
+                  quarantine: QuarantineWriter) -> None:
+    """One input path's units: counts into ``result``, observation tables into ``tables``, quarantined rows
+    (stored form, :mod:`sensorpipe.schema.quarantine`) into ``quarantine``."""
+    path = Path(p).resolve()
+    if not path.exists():
+        raise SourceError(f"{path} does not exist")
+    src = _source_config(adapter, path, tz, participant, options or {}, participants)
+    ad = get_adapter(adapter)(src, str(path.parent))
+    schema = ad.schema()
+    for unit in ad.list_units():
+        inp = ad.read_unit(unit)
+        vr = validate_unit(inp, schema, validation)
+        parts = [vr.observations]
+        for sig in inp.raw_signals:
+            kept, dropped = range_filter(raw_features.extract(sig).observations, validation)
+            parts.append(kept)
+            result.raw_dropped.update({f"{sig.kind}_{r}": n for r, n in dropped.items() if r != "clipped"})
+        obs = Observations.concat(parts)
+        result.rows_in += vr.rows_in
+        result.rows_accepted += len(vr.observations)
+        result.raw_samples_in += inp.n_raw_samples
+        result.per_reason.update(vr.reason_counts)
+        result.per_channel.update(_channel_counts(obs))
+        tables.append(_observation_table(obs, unit.participant.participant_id, unit.participant.tz))
+        quarantine.write(vr.stored_quarantine)
 
 
 def _channel_counts(obs: Observations) -> dict[str, int]:

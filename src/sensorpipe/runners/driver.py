@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import PipelineConfig, load_config, stable_hash
@@ -35,7 +32,7 @@ from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary, encode_unit, prepare_unit
-from sensorpipe.schema.validate import QUARANTINE_SCHEMA
+from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
 from sensorpipe.storage.writer import RecordSpill, write_dataset
@@ -175,7 +172,8 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
             raise StrictModeError(
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
-                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.parquet; fix the "
+                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.arrow "
+                f"(sensorpipe.read_quarantine reads one); fix the "
                 f"source or raise the threshold")
 
 
@@ -232,14 +230,20 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
 
 
 def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary]) -> dict[str, int]:
-    """One quarantine Parquet per source (always written, empty when nothing failed)."""
+    """One quarantine Parquet per source (always written, empty when nothing failed); returns rows by reason.
+
+    Each unit's spill under ``.work/`` is appended to its source's writer in unit order: the file is the
+    same whatever the runner, and memory holds one unit's rows (and the writer's small buffer), whatever
+    the share of rows quarantined. The spills stay, so a resumed run reuses them.
+    """
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for src in cfg.sources:
         mine = source_parts(summaries, src.name)
-        parts = [pq.ParquetFile(p.quarantine).read() for p in mine if p.quarantine]
-        table = pa.concat_tables(parts) if parts else QUARANTINE_SCHEMA.empty_table()
-        pq.write_table(table, q_dir / f"{src.name}.parquet")
+        with QuarantineWriter(q_dir / f"{src.name}.parquet") as writer:
+            for p in mine:
+                if p.quarantine:
+                    writer.write(read_spill(p.quarantine))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v

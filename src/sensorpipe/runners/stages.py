@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from sensorpipe._version import code_version
 from sensorpipe.captions.base import CaptionBatch
@@ -52,6 +51,7 @@ from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
+from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.partition import file_fingerprint
@@ -329,8 +329,8 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
         reason_counts=vr.reason_counts, clipped=vr.clipped,
         rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
         raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
-        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.quarantine, stem),
-        quarantine_counts=quarantine_counts(vr.quarantine))
+        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.stored_quarantine, stem),
+        quarantine_counts=quarantine_counts(vr.stored_quarantine))
     timer.lap("cache_write")
     return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
 
@@ -394,13 +394,14 @@ def _peak_rss_mib() -> float:
 
 
 def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, pid: str, quarantine: pa.Table, stem: str) -> str:
-    """One source's quarantined rows of a person, its participant ids replaced by the person's pseudonym."""
+    """One source's quarantined rows of a person (stored form, see schema/quarantine.py), its participant ids
+    replaced by the person's pseudonym; the driver appends the spill to the source's quarantine file."""
     if not quarantine.num_rows:
         return ""
-    path = f"{stem}.quarantine.parquet"
+    path = f"{stem}.quarantine.arrow"
     col = quarantine.schema.get_field_index("participant_id")
-    pq.write_table(quarantine.set_column(col, "participant_id",
-                                         _pseudonymize_column(unit, pid, quarantine.column("participant_id"))), path)
+    write_spill(quarantine.set_column(col, "participant_id",
+                                      _pseudonymize_column(unit, pid, quarantine.column("participant_id"))), path)
     return path
 
 

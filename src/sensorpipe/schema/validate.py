@@ -2,8 +2,9 @@
 
 Every row an adapter read ends in exactly one of two places: the observation
 table (parsed, converted to the channel's unit, in range or clipped) or the
-quarantine table (its original field, time and value as text, its file and
-row, and the first reason it failed). So ``rows_in == accepted +
+quarantine table (its original field, time and value, its file and row, and
+the first reason it failed; a number keeps its type until a reader renders it
+as text, see :mod:`sensorpipe.schema.quarantine`). So ``rows_in == accepted +
 quarantined`` always holds, per file and per unit.
 
 Reasons, in the order they are checked: ``no_participant``,
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 from sensorpipe import channels as registry
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.config import ValidationConfig
+from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA, keep_typed, quarantine_text, repeat_text
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources.base import UnitInput
 from sensorpipe.units import UnitError, affine
@@ -49,13 +51,6 @@ CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNEL_NAMES)}
 # row order of a part's accepted rows: each channel one run with time strictly increasing (no duplicate
 # possible), one run per channel with time not decreasing (duplicates are adjacent), or anything else
 SORTED, GROUPED, UNSORTED = 2, 1, 0
-
-QUARANTINE_SCHEMA = pa.schema([
-    ("source", pa.string()), ("participant_id", pa.string()), ("field", pa.string()), ("time", pa.string()),
-    ("value", pa.string()), ("unit", pa.string()), ("source_file", pa.string()), ("source_row", pa.int64()),
-    ("reason", pa.string()),
-])
-
 
 def quarantine_counts(quarantine: pa.Table) -> list[list]:
     """``[source file, reason, rows]`` of a quarantine table, sorted by file and reason: the run record's
@@ -118,12 +113,17 @@ def _index_of(items: list[str], item: str) -> int:
 @dataclass
 class ValidationResult:
     observations: Observations
-    quarantine: pa.Table
+    stored_quarantine: pa.Table   # QUARANTINE_SCHEMA: typed values kept typed; what the pipeline writes
     rows_in: int
     reason_counts: dict[str, int] = field(default_factory=dict)
     clipped: dict[str, int] = field(default_factory=dict)
     rows_in_by_file: dict[str, int] = field(default_factory=dict)
     non_monotonic: int = 0   # accepted rows earlier than a previous row of their stream (file order)
+
+    @property
+    def quarantine(self) -> pa.Table:
+        """The quarantined rows as a user reads them (QUARANTINE_TEXT_SCHEMA): rendered on each access."""
+        return quarantine_text(self.stored_quarantine)
 
     @property
     def rows_quarantined(self) -> int:
@@ -137,8 +137,8 @@ class ValidationResult:
             counts = np.bincount(obs.file_index, minlength=len(obs.files)) if len(obs.files) > 1 else [len(obs)]
             accepted = {obs.files[i]: int(k) for i, k in enumerate(counts) if k}
         quarantined = {str(d["values"]): int(d["counts"])
-                       for d in pc.value_counts(self.quarantine.column("source_file")).to_pylist()} \
-            if self.quarantine.num_rows else {}
+                       for d in pc.value_counts(self.stored_quarantine.column("source_file")).to_pylist()} \
+            if self.stored_quarantine.num_rows else {}
         return {f: (n, accepted.get(f, 0), quarantined.get(f, 0)) for f, n in sorted(self.rows_in_by_file.items())}
 
 
@@ -181,9 +181,9 @@ def validate_unit(inp: UnitInput, schema: SourceSchema, validation: ValidationCo
         _add(counts, {REASONS[int(k)]: int(v) for k, v in zip(*np.unique(dup_reason, return_counts=True))})
         obs = obs.take(keep)
     src = inp.unit.source.name
-    quarantine = pa.concat_tables([q.append_column("source", pa.array([src] * q.num_rows, pa.string()))
-                                   .select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA) for q in q_parts]) \
-        if q_parts else QUARANTINE_SCHEMA.empty_table()
+    q_parts = [q.append_column("source", repeat_text(src, q.num_rows)).select(QUARANTINE_SCHEMA.names)
+               .cast(QUARANTINE_SCHEMA) for q in q_parts if q.num_rows]
+    quarantine = pa.concat_tables(q_parts) if q_parts else QUARANTINE_SCHEMA.empty_table()
     return ValidationResult(obs, quarantine, int(starts[-1]), counts, clipped, by_file, non_monotonic)
 
 
@@ -447,14 +447,17 @@ def _tolerance_table() -> np.ndarray:
 
 
 def _quarantine_rows(bad: pa.Table, reasons: np.ndarray) -> pa.Table:
+    """The quarantine columns of ``bad`` (all but ``source``): ids and file as text, which they mostly are
+    already (dictionaries decode cheaply), ``time`` and ``value`` in their file's own type (see
+    :mod:`sensorpipe.schema.quarantine`), the reason from its code."""
     def text(name: str) -> pa.Array:
         return pc.cast(bad.column(name), pa.string())
 
+    reason = pa.DictionaryArray.from_arrays(pa.array(reasons.astype(np.int8, copy=False)), pa.array(REASONS))
     return pa.table({
-        "participant_id": text("participant_id"), "field": text("field"), "time": text("time"),
-        "value": text("value"), "unit": text("unit"), "source_file": text("source_file"),
-        "source_row": bad.column("source_row"),
-        "reason": pa.array(np.asarray(REASONS, dtype=object)[reasons.astype(np.int64)], pa.string()),
+        "participant_id": text("participant_id"), "field": text("field"), **keep_typed(bad.column("time"), "time"),
+        **keep_typed(bad.column("value"), "value"), "unit": text("unit"), "source_file": text("source_file"),
+        "source_row": bad.column("source_row"), "reason": pc.cast(reason, pa.string()),
     })
 
 
