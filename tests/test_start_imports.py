@@ -48,7 +48,9 @@ def _one_day_config(tmp_path: Path) -> Path:
         "window": {"size_min": 1440, "stride_min": 1440},
         "captions": {"levels": ["statistical", "structural", "semantic"]},   # validated: registers the levels
         "output": {"dir": str(tmp_path / "out"), "name": "start"},
+        "privacy": {"pseudonymize": True, "key_file": str(tmp_path / "pseudonym.key")},
     }
+    (tmp_path / "pseudonym.key").write_text("start-test-key-0123456789")
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -66,3 +68,22 @@ def test_cli_and_config_load_import_no_heavy_library(tmp_path):
     assert seen["before"] == [], f"imported before any stage ran: {seen['before']}"
     # the probe is not vacuous: the warm-up module loads the run's heavy libraries under these names
     assert {"scipy.signal", "tensorflow_datasets", "sqlalchemy"} <= set(seen["after"])
+
+
+def test_a_whole_cli_process_leaves_a_complete_version(tmp_path):
+    """``sensorpipe run`` as its own process, through interpreter exit (the CLI freezes the objects still alive
+    before exit instead of having the collector walk them): the published version, its metadata and the
+    report are all there afterwards."""
+    from sensorpipe.commands import list_versions
+
+    config = _one_day_config(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, "-m", "sensorpipe.cli", "run", str(config)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "windows   train 1, validation 0, test 0" in proc.stdout
+    out = tmp_path / "out"
+    versions = list_versions(str(out)).splitlines()
+    assert len(versions) == 2 and versions[1].split()[:2] == ["start", "1.0.0"] and "succeeded" in versions[1]
+    assert list((out / "start" / "1.0.0").glob("start-train.array_record-*"))
+    assert (out / "report.html").stat().st_size > 1000
