@@ -33,9 +33,11 @@ args = sensorpipe.cli.build_parser().parse_args(["run", sys.argv[1]])
 cfg = load_config(args.config)
 before = sorted(m for m in heavy if m in sys.modules)
 registered = "sensorpipe.captions.structural" in sys.modules
+pandas_loaded = "pandas" in sys.modules
 import sensorpipe.runners._warm   # what pass 2 and the run's tail load: every heavy library the run needs
 after = sorted(m for m in heavy if m in sys.modules)
-print(json.dumps({{"levels": list(cfg.captions.levels), "registered": registered, "before": before,
+print(json.dumps({{"levels": list(cfg.captions.levels), "registered": registered, "pandas": pandas_loaded,
+                  "before": before,
                   "after": after}}))
 """
 
@@ -65,6 +67,9 @@ def test_cli_and_config_load_import_no_heavy_library(tmp_path):
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "structural" in seen["levels"]      # the level whose peak finding needs scipy.signal is configured
     assert seen["registered"]                  # ... and its module was imported by the config's validation
+    # pass 1 needs pandas (pyarrow imports it at its first pa.array): the stages import it, so a multiprocess
+    # run's forked (or forkserver-preloaded) workers inherit it instead of each importing it at its first unit
+    assert seen["pandas"]
     assert seen["before"] == [], f"imported before any stage ran: {seen['before']}"
     # the probe is not vacuous: the warm-up module loads the run's heavy libraries under these names
     assert {"scipy.signal", "tensorflow_datasets", "sqlalchemy"} <= set(seen["after"])
