@@ -68,8 +68,10 @@ class _FirstImporter:
         if name in heavy and name not in first:
             frames = [f for f in traceback.extract_stack()[:-1] if "sensorpipe" + os.sep in f.filename]
             calls = [f for f in frames if f.name != "<module>"]    # the function behind a chain of module imports
-            f = (calls or frames or [None])[-1]
-            first[name] = f"{{f.filename.rsplit('sensorpipe' + os.sep, 1)[-1]}}:{{f.name}}" if f else "?"
+            where = [f"{{f.filename.rsplit('sensorpipe' + os.sep, 1)[-1]}}:{{f.name}}" for f in frames]
+            first[name] = where[frames.index(calls[-1])] if calls else (where[-1] if where else "?")
+            if frames and frames[-1].name == "<module>" and calls:      # and the module whose import line it is
+                first[name] += " via " + where[-1].rsplit(":", 1)[0]
         return None
 
 sys.meta_path.insert(0, _FirstImporter())
@@ -101,8 +103,9 @@ def import_breakdown(stderr: str) -> list[tuple[str, float, str]]:
     """``(library, cumulative ms, first importer)`` of each :data:`HEAVY` library the traced run imported.
 
     Milliseconds come from the ``-X importtime`` lines (the first, cumulative import of the library); the
-    importer is the innermost sensorpipe function on the stack at that import (``file:function``; a module
-    when only module-level imports led there), which names the stage that needs it. A library that another library imported first is counted there, not here.
+    importer is the innermost sensorpipe function on the stack at that import (``file:function``, which
+    names the stage that needs it), followed by ``via file`` when a module-level import line in that file
+    did the importing. A library that another library imported first is counted there, not here.
     """
     first = json.loads(stderr.rsplit("FIRST-IMPORTERS ", 1)[1].splitlines()[0])
     out = []
