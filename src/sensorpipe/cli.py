@@ -158,8 +158,9 @@ def _freeze_before_exit() -> None:
     SQLAlchemy): about 0.25 s, a sixth of a one-day ``sensorpipe run``.
     Garbage is still collected (finalizers run) and atexit handlers still run
     (this one runs before those registered earlier, e.g. logging's flush);
-    only the live objects are left for the operating system to reclaim, as
-    CPython does for whatever it cannot free at exit anyway.
+    teardown still frees what reference counts free, and only cycles among
+    the frozen objects are left to the operating system, as CPython leaves
+    whatever it cannot free at exit.
     """
     gc.collect()
     gc.freeze()
