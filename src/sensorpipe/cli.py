@@ -7,6 +7,8 @@ printed as one clear message with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import sys
 
 from sensorpipe.config import ConfigError
@@ -148,7 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _freeze_before_exit() -> None:
+    """At interpreter exit: collect what the command left, then freeze every object still alive.
+
+    Exit tears down every imported module, and the garbage collector then
+    walks all the objects of the libraries a run loads (scipy, pandas, TFDS,
+    SQLAlchemy): about 0.25 s, a sixth of a one-day ``sensorpipe run``.
+    Garbage is still collected (finalizers run) and atexit handlers still run
+    (this one runs before those registered earlier, e.g. logging's flush);
+    teardown still frees what reference counts free, and only cycles among
+    the frozen objects are left to the operating system, as CPython leaves
+    whatever it cannot free at exit.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> int:
+    atexit.unregister(_freeze_before_exit)    # once per process, however often main runs (tests call it)
+    atexit.register(_freeze_before_exit)
     args = build_parser().parse_args(argv)
     try:
         args.fn(args)

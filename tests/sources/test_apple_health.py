@@ -219,6 +219,7 @@ def test_zip_without_export_xml(tmp_path):
 
 MEASURE = """
 import json, sys, tracemalloc
+import pandas  # noqa: F401  (loaded on first use by the reader: its import is not the rows' memory)
 import pyarrow as pa
 from sensorpipe.config import SourceConfig
 from sensorpipe.sources.base import make_adapter

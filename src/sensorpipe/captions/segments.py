@@ -6,6 +6,12 @@ may end, so a pair is two compares), greedy non-overlapping picks, and
 ``scipy.signal.find_peaks`` over all windows in one call. Pure numpy: the
 level in :mod:`sensorpipe.captions.structural` turns the results into claims
 and checks them with the same functions.
+
+``scipy.signal`` (about 0.6 s to import) is imported by the functions that
+find peaks, when captions are made, not with this module: loading a config
+registers the caption levels, and a multiprocess run's driver loads it before
+its first workers start (:mod:`sensorpipe.runners._warm` imports it during
+pass 1 instead).
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.signal import find_peaks, peak_prominences, peak_widths
 
 
 def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
@@ -244,6 +249,8 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
         low[:, :L] = height
         low = low.reshape(-1)
     kw["height"] = (low, sentinel / 2)
+    from scipy.signal import find_peaks
+
     idx, props = find_peaks(flat, **kw)
     real = flat[idx] < sentinel
     idx, prom = idx[real], props["prominences"][real]
@@ -269,6 +276,8 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
     flat[:, :L] = np.where(np.isnan(x), sentinel, x).reshape(J * N, L)
     flat = flat.reshape(-1)
     low = np.repeat(np.asarray(prominence, np.float64), N * (L + 1))
+    from scipy.signal import find_peaks
+
     idx, props = find_peaks(flat, height=(None, sentinel / 2), prominence=low)
     real = flat[idx] < sentinel
     idx, prom = idx[real], props["prominences"][real]
@@ -280,6 +289,8 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
 
 def extremum_holds(x: np.ndarray, i: int, prominence: float, max_width: float | None = None) -> str | None:
     """Why ``x[i]`` is not a peak of ``x`` with that prominence (and width), or None."""
+    from scipy.signal import find_peaks, peak_prominences, peak_widths
+
     run = next(((s, e) for s, e in _known_runs(x) if s <= i < e), None)
     if run is None:
         return "its value is unknown"

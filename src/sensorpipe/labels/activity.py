@@ -33,7 +33,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
 from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
@@ -189,7 +188,8 @@ def _log_rows(path: Path) -> dict[str, list[tuple[int, dict]]]:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_NS_BOUNDS = (pd.Timestamp.min.value, pd.Timestamp.max.value)
+#: what a pandas Timestamp holds (``Timestamp.min.value``, ``Timestamp.max.value``): int64 ns less NaT
+_NS_BOUNDS = (-(2 ** 63 - 1), 2 ** 63 - 1)
 
 
 def _instant(text: str, tz: str, path: Path, line: int, column: str) -> int:
@@ -206,6 +206,8 @@ def _instant(text: str, tz: str, path: Path, line: int, column: str) -> int:
         if _NS_BOUNDS[0] <= ns <= _NS_BOUNDS[1]:
             return ns
     # local times (DST rules), nanosecond fractions and anything unusual: pandas decides, as always
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(text.strip())
     except ValueError:

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sensorpipe.labels.base import LabelEvent, LabelProcessor
 from sensorpipe.labels.intervals import majority_class
@@ -45,6 +44,8 @@ class ConditionSegments(LabelProcessor):
 def _read_segments(path: Path, pid: str) -> list[tuple[int, int, str]]:
     if not path.exists():
         raise SourceError(f"segments file {path} does not exist; fix options.segments")
+    import pandas as pd
+
     names = BY_NAME["condition"].names
     out = []
     with path.open(newline="") as fh:

@@ -28,11 +28,14 @@ every other source, so one zone rule describes a participant's day.
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NAT = np.iinfo(np.int64).min
 UNPARSEABLE = "unparseable_time"
@@ -41,6 +44,8 @@ NONEXISTENT = "nonexistent_local_time"
 
 def _to_numpy_float(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type):
+        import pandas as pd
+
         return pd.to_numeric(pd.Series(np.asarray(arr.to_pylist(), dtype=object)), errors="coerce").to_numpy(np.float64)
     return pc.cast(arr, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
 
@@ -54,13 +59,15 @@ def _errors(bad: np.ndarray, reason: str) -> np.ndarray | None:
 
 
 #: what int64 nanoseconds can hold (pandas' own limits, rounded inward); outside is unparseable here
-_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
+_NS_MIN, _NS_MAX = "1678-01-01", "2261-12-31"
 
 
 def _in_ns_range(parsed: pd.Series) -> pd.Series:
     """Blank out parsed times that nanoseconds cannot represent, instead of crashing or wrapping."""
+    import pandas as pd
+
     naive = parsed.dt.tz_localize(None) if getattr(parsed.dt, "tz", None) is not None else parsed
-    return parsed.where((naive >= _NS_MIN) & (naive <= _NS_MAX))
+    return parsed.where((naive >= pd.Timestamp(_NS_MIN)) & (naive <= pd.Timestamp(_NS_MAX)))
 
 
 def parse_epoch(arr: pa.Array | pa.ChunkedArray, unit_ns: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -84,6 +91,8 @@ def parse_iso(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray |
         if arr.type.tz is None:
             raise ValueError("timestamps have no time zone; declare time_format: local")
         return pc.cast(arr, pa.timestamp("ns", "UTC")).to_numpy(zero_copy_only=False).astype(np.int64), None
+    import pandas as pd
+
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     has_offset = s.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=False).to_numpy()
     parsed = _in_ns_range(pd.to_datetime(s.where(has_offset), utc=True, errors="coerce", format="ISO8601"))
@@ -99,6 +108,8 @@ def has_offset(fmt: str | None) -> bool:
 
 def parse_with_offset(arr: pa.Array | pa.ChunkedArray, fmt: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Strings that carry their own offset (``fmt`` has ``%z``) to UTC ns; offsets may differ row to row."""
+    import pandas as pd
+
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     parsed = _in_ns_range(pd.to_datetime(s, format=fmt, utc=True, errors="coerce"))
     bad = parsed.isna().to_numpy()
@@ -114,6 +125,8 @@ def parse_local(arr: pa.Array | pa.ChunkedArray, fmt: str | None, tz: str,
     """
     if has_offset(fmt):
         return parse_with_offset(arr, fmt)
+    import pandas as pd
+
     s = pd.Series(np.asarray(arr.to_pylist(), dtype=object))
     naive = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce", format="mixed")
     naive = _in_ns_range(naive)
@@ -143,6 +156,8 @@ def _earlier_instant(wall_ns: np.ndarray, stream: np.ndarray | None) -> np.ndarr
     group turns "later" at its first backwards step, and any repeat of a
     wall value already seen in the stream is later too.
     """
+    import pandas as pd
+
     n = wall_ns.shape[0]
     codes = np.zeros(n, np.int64) if stream is None else pd.factorize(stream)[0].astype(np.int64)
     _, first = np.unique(np.rec.fromarrays([codes, wall_ns]), return_index=True)
@@ -174,6 +189,8 @@ def minute_offsets(start_utc_ns: int, n_minutes: int, tz: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _minute_offsets(start_utc_ns: int, n_minutes: int, tz: str) -> np.ndarray:
+    import pandas as pd
+
     block = 15
     start_min = start_utc_ns // 60_000_000_000
     lead = int(start_min % block)  # align blocks to UTC quarter hours

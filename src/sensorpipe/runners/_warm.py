@@ -15,6 +15,7 @@ would cost every worker their import time at the start of pass 2.
 
 from __future__ import annotations
 
+import scipy.signal  # noqa: F401  (the structural captions' peak finding; segments imports it on first use)
 import tensorflow_datasets.core.folder_dataset  # noqa: F401
 
 import sensorpipe.captions.builtin  # noqa: F401

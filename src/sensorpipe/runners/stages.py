@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas  # noqa: F401  (pyarrow imports it at the first pa.array of pass 1: here, forked workers inherit it)
 import pyarrow as pa
 import pyarrow.compute as pc
 

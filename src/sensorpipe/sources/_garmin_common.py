@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from sensorpipe.processing.timeparse import NAT
@@ -84,6 +83,8 @@ def sport_bouts(track: Track) -> list[tuple[int, int, str]]:
 
 def to_float(values: list) -> np.ndarray:
     """Numbers or number-like text to float64 (NaN where absent or not a number)."""
+    import pandas as pd
+
     return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
 
 

@@ -22,7 +22,6 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
-import pandas as pd
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
@@ -57,6 +56,8 @@ def local_start_ns(wall: dt.datetime, tz: str, where: str) -> int:
 
 def repeat_shift_ns(wall: dt.datetime, tz: str) -> int:
     """How far the second occurrence of an ambiguous (fall-back) wall clock is after the first; 0 if unambiguous."""
+    import pandas as pd
+
     ts = pd.Timestamp(wall)
     try:
         return int(ts.tz_localize(tz, ambiguous=False).value - ts.tz_localize(tz, ambiguous=True).value)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 
 def lfilter(*args, **kwargs):
@@ -40,6 +39,8 @@ STAGE_WAKE, STAGE_LIGHT, STAGE_DEEP, STAGE_REM = 0, 1, 2, 3
 # --- small helpers ---------------------------------------------------------
 def local_to_utc(local_s, tz: str) -> np.ndarray:
     """Naive local wall-clock epoch seconds -> UTC epoch seconds (skipped DST times shift forward)."""
+    import pandas as pd
+
     idx = pd.DatetimeIndex(np.asarray(local_s, np.int64).astype("datetime64[s]"))
     aware = idx.tz_localize(tz, nonexistent="shift_forward", ambiguous=np.zeros(len(idx), bool))
     return aware.tz_convert("UTC").tz_localize(None).values.astype("datetime64[s]").astype(np.int64)
@@ -47,6 +48,8 @@ def local_to_utc(local_s, tz: str) -> np.ndarray:
 
 def utc_to_local(utc_s, tz: str) -> np.ndarray:
     """UTC epoch seconds -> naive local wall-clock epoch seconds in ``tz``."""
+    import pandas as pd
+
     idx = pd.DatetimeIndex(np.asarray(utc_s, np.int64).astype("datetime64[s]")).tz_localize("UTC")
     return idx.tz_convert(tz).tz_localize(None).values.astype("datetime64[s]").astype(np.int64)
 

@@ -65,7 +65,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -256,6 +255,8 @@ def read_csv_columns(path: Path, header_line: str, header_index: int):
     Blank lines are not rows; line numbers stay exact (unless a quoted field
     spans lines).
     """
+    import pandas as pd
+
     try:
         header = [h.strip() for h in next(csv.reader([header_line]))]
     except (csv.Error, StopIteration):

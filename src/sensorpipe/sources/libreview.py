@@ -58,7 +58,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
@@ -181,6 +180,8 @@ class LibreViewAdapter(SourceAdapter):
     def _format(self, time_text: np.ndarray) -> str:
         if self.options.time_format != "auto":
             return self.options.time_format
+        import pandas as pd
+
         ampm = pd.Series(time_text, dtype=object).str.contains(r"[AaPp]\.?[Mm]\.?$", regex=True, na=False)
         return US_FORMAT if ampm.any() else DAY_FIRST_FORMAT
 

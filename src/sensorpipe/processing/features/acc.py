@@ -34,7 +34,6 @@ All from the vector magnitude ``r = |(x, y, z)|`` in mg, per minute:
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from sensorpipe.processing.features.base import (
     FeatureExtractor,
@@ -100,6 +99,8 @@ def _band_passed_magnitude(r_mg: np.ndarray, fs: float) -> tuple[np.ndarray, flo
         m = v.size // k
         v = v[: m * k].reshape(m, k).mean(axis=1)
     fs_d = fs / k
+    from scipy.signal import butter, sosfiltfilt   # on first use: registering the extractors stays light
+
     sos = butter(4, STEP_BAND_HZ, btype="bandpass", fs=fs_d, output="sos")
     try:
         return sosfiltfilt(sos, v), fs_d, k
@@ -109,6 +110,8 @@ def _band_passed_magnitude(r_mg: np.ndarray, fs: float) -> tuple[np.ndarray, flo
 
 def step_times(v: np.ndarray, fs: float) -> np.ndarray:
     """Times (s) of the peaks of ``v`` that count as steps: prominent, and in a regular run (see module doc)."""
+    from scipy.signal import find_peaks
+
     pk, _ = find_peaks(v, distance=max(int(STEP_MIN_DISTANCE_S * fs), 1), prominence=STEP_MIN_PROMINENCE_G)
     if pk.size < STEP_MIN_RUN:
         return np.zeros(0)

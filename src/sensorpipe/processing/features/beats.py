@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 from sensorpipe.processing.features.base import MinuteIndex, minute_median
 
@@ -77,6 +76,8 @@ class Intervals:
         in_range = (ibi_s >= interval_s[0]) & (ibi_s <= interval_s[1])
         nn = in_range.copy()
         if in_range.any():
+            from scipy.ndimage import median_filter   # on first use: registering the extractors stays light
+
             local = median_filter(ibi_s[in_range], size=NN_MEDIAN_INTERVALS, mode="nearest")
             nn[in_range] = np.abs(ibi_s[in_range] - local) <= NN_MAX_DEVIATION * local
         minute = index.of_times(event_s[1:]) if ibi_s.size else np.zeros(0, np.int64)

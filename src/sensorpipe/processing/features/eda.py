@@ -42,7 +42,6 @@ from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
-from scipy.signal import find_peaks, resample_poly
 
 from sensorpipe.processing.features.base import (
     FeatureExtractor,
@@ -96,6 +95,8 @@ def on_grid(x: np.ndarray, t: np.ndarray, fs: float) -> tuple[np.ndarray, np.nda
         t8 = np.arange(int(t[-1] * EDA_RATE_HZ) + 1) / EDA_RATE_HZ
         return t8, np.interp(t8, t, x), EDA_RATE_HZ
     ratio = Fraction(EDA_RATE_HZ / fs).limit_denominator(1000)
+    from scipy.signal import resample_poly   # on first use: registering the extractors stays light
+
     x8 = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")  # no ramp to 0 at the ends
     fs8 = fs * ratio.numerator / ratio.denominator
     return np.arange(x8.size) / fs8, x8, fs8
@@ -122,4 +123,6 @@ def scr_peaks(phasic: np.ndarray) -> np.ndarray:
     prominence >= the threshold; tests/processing/test_raw_features_eda.py
     checks the equality).
     """
+    from scipy.signal import find_peaks
+
     return find_peaks(phasic, prominence=SCR_MIN_AMPLITUDE_US)[0].astype(np.int64)
