@@ -29,7 +29,6 @@ import sys
 import uuid
 import weakref
 from collections.abc import Sequence
-from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 

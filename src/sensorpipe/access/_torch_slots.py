@@ -23,6 +23,7 @@ loader.
 
 from __future__ import annotations
 
+import os
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
@@ -53,8 +54,8 @@ def _is_array(value: Any) -> bool:
 
 
 class SlotPool:
-    """One worker's reusable shared-memory batch buffers and their in-flight flags (1 = sent, not yet copied
-    out by the main process)."""
+    """One worker's reusable shared-memory batch buffers and their flags (1 = sent, not yet released by the
+    main process)."""
 
     def __init__(self, n_slots: int, pool_id: str) -> None:
         self.id = pool_id
@@ -65,7 +66,7 @@ class SlotPool:
 
     def take(self, layout: tuple) -> int | None:
         """A free slot for a batch of ``layout`` ((path, shape, dtype) per array), allocating it if needed;
-        None when every slot is in flight."""
+        None when every slot is in use."""
         free = np.flatnonzero(self._flags == 0)
         if not free.size:
             return None
@@ -89,8 +90,6 @@ class SlotCollate:
     def __call__(self, batch: Sequence[Any]) -> Any:
         if torch.utils.data.get_worker_info() is None or not isinstance(batch[0], dict):
             return self.collate(batch)
-        import os
-
         pool = _POOLS.get((os.getpid(), self.key))
         if pool is None:
             pool = _POOLS[(os.getpid(), self.key)] = SlotPool(self.n_slots, f"{self.key}-{os.getpid()}")
