@@ -46,7 +46,7 @@ def _dataset(root: Path, participants: int, days: int, seed: int) -> Path:
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
         _cohort(root / "cohort", participants, days, seed)
-        run_pipeline(str(_config(root / "cohort", out, "multiprocess", os.cpu_count() or 1)))
+        run_pipeline(str(_config(root / "cohort", out, "multiprocess", os.cpu_count() or 1, "auto")))
         print(f"wrote the loader benchmark dataset ({participants} x {days} days) in "
               f"{time.perf_counter() - t:.0f} s: {out}")
         marker.touch()

@@ -30,8 +30,9 @@ def lineage_rows(n: int) -> list[LineageRecord]:
     return out
 
 
-def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    n = int(args[0]) if args else 100_000
     lineage = lineage_rows(n)
     base = RunRecord(
         run_id="bench-0", started_at="2024-01-01T00:00:00+00:00", finished_at="2024-01-01T01:00:00+00:00",
@@ -45,7 +46,8 @@ def main() -> None:
             store.record_run(replace(base, run_id=f"bench-{i}"))
             print(f"record_run #{i + 1} with {n} lineage rows: {time.perf_counter() - t0:.3f} s")
         store.close()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

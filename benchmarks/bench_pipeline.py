@@ -9,8 +9,25 @@ their own line: ``--cold`` times them inside the run instead), windows per
 second, peak RSS of the driver and of the largest worker, and the share of
 time per stage.
 
+``--layout single-file`` puts every participant's rows in ONE long-format
+Parquet (as Fitabase merges and warehouse dumps do; default
+``per-participant``: one file each), and ``--quarantine-share F`` makes that
+fraction of the rows invalid in the ways exports are (a -999 sentinel, an
+unmapped field, a missing time; ``benchmarks/_inputs.py``), so they go to
+quarantine. Both layouts of a cohort hold the same rows.
+
+``--vs-baseline`` instead times the peer baseline, the pandas pipeline of
+``../shared/benchmarks/lsm_baseline.py`` (beside the repository; ``--baseline``
+to point elsewhere), against ``sensorpipe run`` on the SAME input: the
+baseline's own ``gen`` file (participant_id, channel, t_utc as
+timestamp[ns, UTC], value; 10 channels), laid out and invalidated as asked for
+sensorpipe (the baseline always reads one file). Each side runs as a whole
+process (imports count), alternated ``--repeats`` times; it prints the min of
+each, the peak RSS of each and the ratio.
+
     python benchmarks/bench_pipeline.py --participants 50 --days 14 --runner multiprocess --workers 2 \
-        [--start-method fork|forkserver] [--cold]
+        [--start-method fork|forkserver] [--cold] [--layout single-file] [--quarantine-share 0.35]
+    python benchmarks/bench_pipeline.py --vs-baseline --participants 50 --days 14 --runner local --layout single-file
 """
 
 from __future__ import annotations
@@ -27,7 +44,13 @@ from pathlib import Path
 
 import yaml
 
-from sensorpipe.sources import synthetic
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _inputs import LAYOUTS, LongColumns, derived  # noqa: E402
+from _vs_baseline import compare_with_baseline  # noqa: E402
+
+from sensorpipe.sources import synthetic  # noqa: E402
+
+_COHORT_COLUMNS = LongColumns(participant="user_id", field="metric", time="timestamp_ms", value="value")
 
 
 def _cohort(root: Path, participants: int, days: int, seed: int) -> Path:
@@ -39,6 +62,22 @@ def _cohort(root: Path, participants: int, days: int, seed: int) -> Path:
         synthetic.write_minute_cohort(root / "fitbit_cohort", participants, days, seed=seed)
         marker.touch()
     return root
+
+
+def _laid_out(root: Path, participants: int, days: int, seed: int, layout: str, share: float) -> tuple[Path, dict]:
+    """The folder holding ``fitbit_cohort`` in ``layout`` with ``share`` of its rows invalid (the generated
+    cohort itself when that is one file per participant, all valid), and the invalid rows per kind."""
+    base = _cohort(root / "cohort", participants, days, seed)
+    if layout == "per-participant" and not share:
+        return base, {}
+    src = base / "fitbit_cohort"
+    key = next(base.glob(".cohort-*")).name
+    folder = root / "laid_out"
+    _, counts = derived(folder / "fitbit_cohort", sorted((src / "minute").glob("*.parquet")), layout, share, seed,
+                        _COHORT_COLUMNS, key, files_dir="minute")
+    for name in ("participants.csv", "activities.csv"):
+        shutil.copyfile(src / name, folder / "fitbit_cohort" / name)
+    return folder, counts
 
 
 def _import_libraries(cold: bool) -> float:
@@ -87,19 +126,33 @@ def main(argv: list[str] | None = None) -> int:
                     help="how multiprocess workers start (runner.start_method)")
     ap.add_argument("--cold", action="store_true",
                     help="time the run's own imports (TFDS, scipy.signal, SQLAlchemy) inside the run")
+    ap.add_argument("--layout", choices=LAYOUTS, default="per-participant",
+                    help="single-file: all participants in one long Parquet; per-participant: one file each")
+    ap.add_argument("--quarantine-share", type=float, default=0.0, metavar="F",
+                    help="fraction of rows made invalid (sentinel value, unmapped field, missing time)")
+    ap.add_argument("--vs-baseline", action="store_true",
+                    help="time ../shared/benchmarks/lsm_baseline.py against `sensorpipe run` on its own input, "
+                         "whole processes, alternated")
+    ap.add_argument("--baseline", default=None, help="path of lsm_baseline.py (default: ../shared/benchmarks/ "
+                                                     "beside the repository)")
+    ap.add_argument("--repeats", type=int, default=3, help="--vs-baseline: alternated runs of each (min is kept)")
     ap.add_argument("--dir", default=".bench")
     args = ap.parse_args(argv)
+    if not 0.0 <= args.quarantine_share < 1.0:
+        ap.error(f"--quarantine-share {args.quarantine_share}: give a fraction in [0, 1)")
+    root = Path(args.dir).resolve()
+    if args.vs_baseline:
+        return compare_with_baseline(args, root)
 
     imports_s = _import_libraries(args.cold)
     from sensorpipe.runners.driver import run_pipeline
 
-    root = Path(args.dir).resolve()
     t = time.perf_counter()
-    _cohort(root / "cohort", args.participants, args.days, args.seed)
+    folder, invalid = _laid_out(root, args.participants, args.days, args.seed, args.layout, args.quarantine_share)
     gen_s = time.perf_counter() - t
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)
-    config = _config(root / "cohort", out, args.runner, args.workers, args.start_method)
+    config = _config(folder, out, args.runner, args.workers, args.start_method)
     t = time.perf_counter()
     r = run_pipeline(str(config))
     wall = time.perf_counter() - t
@@ -111,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cohort       {args.participants} participants x {args.days} days (generated/reused in {gen_s:.1f} s, not timed)")
     print(f"runner       {r.runner}")
     print(f"input        {obs:,} observations ({r.rows_in:,} rows, {r.raw_samples_in:,} raw samples)")
+    print(f"layout       {args.layout}; {sum(invalid.values()):,} rows made invalid ("
+          + ", ".join(f"{k} {v:,}" for k, v in invalid.items()) + f"); {r.rows_quarantined:,} quarantined "
+          f"({r.rows_quarantined / max(r.rows_in, 1):.1%} of rows): "
+          + ", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantine_by_reason.items())))
     if args.cold:
         print("imports      TFDS, scipy.signal, SQLAlchemy imported inside the timed run (--cold)")
     else:

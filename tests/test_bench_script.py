@@ -1,21 +1,130 @@
-"""The pipeline benchmark script runs (tiny cohort): `make bench` must not break silently."""
+"""Every benchmark script runs at a tiny size, so a signature change breaks the build, not the benchmark.
+
+Each script in ``benchmarks/`` (``bench_*.py``) runs as users run it: a
+whole ``python benchmarks/<script>.py`` process with ``src`` on the path, a
+few seconds each. A new script without an entry in :data:`TINY` fails
+:func:`test_every_benchmark_script_has_a_tiny_run`.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_pipeline", ROOT / "benchmarks" / "bench_pipeline.py")
+    spec = importlib.util.spec_from_file_location("bench_pipeline", BENCH / "bench_pipeline.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _script(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, str(BENCH / name), *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _rates(out: str) -> dict[str, float]:
+    """The summary table of bench_loaders: reader name -> median examples/s."""
+    table = out.split("median of the timed epochs", 1)[1]
+    return {m.group(1).strip(): float(m.group(2).replace(",", ""))
+            for m in re.finditer(r"^(\S[^\n]*?)\s{2,}([\d,]+) examples/s", table, re.M)}
+
+
+def _tiny_pipeline(tmp):
+    out = _script("bench_pipeline.py", "--participants", "2", "--days", "2", "--runner", "multiprocess",
+                  "--workers", "2", "--layout", "single-file", "--quarantine-share", "0.2", "--dir", str(tmp)).stdout
+    assert "runner       multiprocess" in out
+    made = int(re.search(r"layout\s+single-file; ([\d,]+) rows made invalid", out).group(1).replace(",", ""))
+    quarantined = int(re.search(r"invalid \(.*\); ([\d,]+) quarantined", out).group(1).replace(",", ""))
+    rows = int(re.search(r"input\s+[\d,]+ observations \(([\d,]+) rows", out).group(1).replace(",", ""))
+    assert made == quarantined and abs(made / rows - 0.2) < 1e-3
+    assert list((tmp / "out" / "bench").glob("*/bench-train.array_record-*"))
+
+
+def _tiny_loaders(tmp):
+    out = _script("bench_loaders.py", "--participants", "2", "--days", "3", "--repeats", "1", "--dir",
+                  str(tmp)).stdout
+    rates = _rates(out)
+    expected = {"raw ArrayRecord bytes (limit)", "sensorpipe.open() random access", "torch DataLoader, 0 workers",
+                "torch DataLoader, 1 workers", "torch DataLoader, 2 workers", "grain DataLoader, 0 workers",
+                "grain DataLoader, 2 workers", "tf.data from ArrayRecord"}
+    assert set(rates) == expected and all(r > 0 for r in rates.values()), out
+    n = int(re.search(r"split train: (\d+) examples of \(1440, 9\)", out).group(1))
+    assert n >= 2
+    t = {w: rates[f"torch DataLoader, {w} workers"] for w in (0, 1, 2)}
+    line = re.search(r"torch 2 workers / 1 worker: ([\d.]+)x; 2 workers / in-process: ([\d.]+)x", out)
+    assert float(line.group(2)) == pytest.approx(t[2] / t[0], abs=0.01)
+
+
+def _tiny_features(tmp):
+    out = _script("bench_features.py", "--hours", "1").stdout
+    minutes = re.search(r"sensorpipe wall .*'ppg_minute_values': (\d+), 'acc_minute_values': (\d+)", out)
+    assert 50 <= int(minutes.group(2)) <= 60 * 9   # 60 minutes, ACC values per minute per feature
+    assert re.search(r"neurokit2 wall\s+[\d.]+ s", out) and "sensorpipe / baseline wall time:" in out
+
+
+def _tiny_metadata(tmp):
+    out = _script("bench_metadata.py", "2000").stdout
+    assert re.findall(r"record_run #(\d) with 2000 lineage rows: [\d.]+ s", out) == ["1", "2", "3"]
+
+
+def _tiny_vs_baseline(tmp):
+    """--vs-baseline on the baseline's own 1 x 2 file: both sides make the same day windows; the printed
+    ratio is the quotient of the printed minimums."""
+    out = _script("bench_pipeline.py", "--vs-baseline", "--participants", "1", "--days", "2", "--runner", "local",
+                  "--layout", "single-file", "--repeats", "1", "--dir", str(tmp)).stdout
+    base = float(re.search(r"pandas baseline\s+min\s+([\d.]+) s", out).group(1))
+    ours = float(re.search(r"sensorpipe run\s+min\s+([\d.]+) s", out).group(1))
+    ratio = float(re.search(r"baseline / sensorpipe = ([\d.]+)", out).group(1))
+    assert ratio == pytest.approx(base / ours, abs=0.01 + 0.01 * ratio)
+    split = re.search(r"windows\s+baseline (\d+); sensorpipe train (\d+), validation (\d+), test (\d+)", out)
+    assert int(split.group(1)) == 2 == sum(int(split.group(i)) for i in (2, 3, 4)), out
+    assert re.search(r"in ([\d,]+) = accepted \1 \+ quarantined 0", out), out
+
+
+TINY = {
+    "bench_pipeline.py": _tiny_pipeline,
+    "bench_loaders.py": _tiny_loaders,
+    "bench_features.py": _tiny_features,
+    "bench_metadata.py": _tiny_metadata,
+}
+
+
+def test_every_benchmark_script_has_a_tiny_run():
+    assert sorted(p.name for p in BENCH.glob("bench_*.py")) == sorted(TINY)
+    assert not [p.name for p in BENCH.glob("*.py") if not p.name.startswith(("bench_", "_"))]
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_benchmark_script_runs_at_a_tiny_size(name, tmp_path):
+    TINY[name](tmp_path)
+
+
+def test_vs_baseline_times_both_sides_on_the_same_input(tmp_path):
+    _tiny_vs_baseline(tmp_path)
+
+
+def test_vs_baseline_without_the_baseline_script_says_where_it_looked(tmp_path):
+    proc = _script("bench_pipeline.py", "--vs-baseline", "--baseline", str(tmp_path / "nowhere.py"), "--dir",
+                   str(tmp_path), check=False)
+    assert proc.returncode == 2
+    assert f"the peer baseline {tmp_path / 'nowhere.py'} does not exist" in proc.stderr
+    assert "pass --baseline PATH" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("extra", [["--runner", "local"], ["--runner", "local", "--cold"]])

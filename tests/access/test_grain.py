@@ -106,3 +106,28 @@ def test_missing_grain_names_the_extra(out, monkeypatch):
     monkeypatch.setitem(sys.modules, "grain", None)
     with pytest.raises(ImportError, match=r"sensorpipe\[grain\]"):
         make_map_dataset(out, "train")
+
+
+def test_workers_reuse_shared_memory_and_kept_batches_never_change(out):
+    """With workers, batches cross through a few reused shared-memory slots per worker (worker_buffer_size +
+    6), each freed only once no array here uses it: batches (and views) kept while the loader goes on keep
+    their values, and the batches dropped at once let the workers reuse the same slots."""
+    from sensorpipe.access import _grain_slots
+
+    src = SensorGrainSource(out, "train", fields=("input", "key"))
+    index_of = {_key(src[i]): i for i in range(len(src))}
+    loader = make_grain_loader(out, "train", batch_size=1, worker_count=2, fields=("input", "key"), num_epochs=3)
+    kept, seen = [], 0
+    for batch in loader:
+        seen += 1
+        if seen % 9 == 0:
+            kept.append((bytes(batch["key"][0]), batch["input"]))
+        elif seen % 9 == 1:
+            kept.append((bytes(batch["key"][0]), batch["input"][:, :5]))   # a view alone holds its slot too
+    assert seen == 3 * len(src) and len(kept) > 2
+    for key, arr in kept:
+        want = src[index_of[key]]["input"]
+        assert arr.tobytes() == want[None, : arr.shape[1]].tobytes()
+    pools = [p for p in _grain_slots._MAIN.values() if p["slots"]]
+    assert len(pools) == 2 and all(len(p["slots"]) <= 7 for p in pools)     # 2 workers, 7 slots at most each
+    assert sum(len(p["slots"]) for p in pools) < seen

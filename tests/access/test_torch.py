@@ -231,3 +231,40 @@ def test_workers_share_tensors_by_file_name_and_keep_the_users_init(out):
     assert all(bool(x) for b in loader for x in b["user_init"])
     with pytest.raises(ValueError, match="sharing_strategy 'shm'"):
         make_dataloader(out, "train", num_workers=1, sharing_strategy="shm")
+
+
+def _shm_name(t):
+    return t.untyped_storage()._share_filename_cpu_()[1]
+
+
+def test_workers_reuse_their_shared_memory_for_later_batches(out):
+    """Batches cross from a worker through a few reused shared-memory slots (prefetch_factor + 4), not a fresh
+    segment per batch, once the caller has let go of them."""
+    loader = make_dataloader(out, "train", batch_size=1, shuffle=False, num_workers=1, prefetch_factor=1,
+                             multiprocessing_context="fork", fields=("input", "mask"), timeout=120)
+    names, n = set(), 0
+    for batch in loader:
+        names.add(_shm_name(batch["input"]))
+        n += 1
+    assert n == len(SensorTorchDataset(out, "train")) and n > 8
+    assert len(names) <= 5
+
+
+def test_batches_kept_by_the_caller_never_change_while_workers_reuse_slots(out):
+    tds = SensorTorchDataset(out, "train")
+    loader = make_dataloader(out, "train", batch_size=1, shuffle=False, num_workers=2, prefetch_factor=1,
+                             multiprocessing_context="fork", timeout=120)
+    kept = {}
+    for i, batch in enumerate(loader):
+        if i % 3 == 0:
+            kept[i] = batch
+        elif i % 3 == 1:
+            kept[i] = {"input": batch["input"][0, :5]}   # a view alone keeps its slot in use too
+    for i, batch in kept.items():
+        want = collate([tds[i]])
+        if "key" in batch:
+            _equal_batches(batch, want)
+        else:
+            assert torch.equal(batch["input"].nan_to_num(), want["input"][0, :5].nan_to_num())
+    # more kept than the two workers' 10 slots: the slots fill up and later batches take fresh memory
+    assert len(kept) > 10

@@ -126,3 +126,70 @@ def test_local_time_format_with_offset_is_absolute_across_dst(tmp_path):
     q = pq.read_table(tmp_path / "hr.quarantine.parquet").to_pandas()
     assert q.reason.tolist() == ["unparseable_time"] and q.time.tolist() == ["2021-03-28 02:30:00"]
     assert pd.api.types.is_datetime64_any_dtype(df.t_utc)
+
+
+
+def _timestamp_adapter(folder, table):
+    """A long_table source over one Parquet file whose ``t_utc`` is a typed timestamp column."""
+    import pyarrow.parquet as pq
+
+    from sensorpipe.config import SourceConfig
+
+    folder.mkdir()
+    pq.write_table(table, folder / "all.parquet")
+    src = SourceConfig("wh", "long_table", str(folder), options={
+        "tz": "UTC",
+        "files": [{"glob": "*.parquet", "participant_column": "participant_id", "field_column": "channel",
+                   "time_column": "t_utc", "time_format": "timestamp", "value_column": "value"}],
+        "fields": {"heart_rate": {"channel": "heart_rate", "unit": "bpm"}}})
+    return make_adapter(src, str(folder))
+
+
+def test_timestamp_column_with_a_zone_is_absolute_and_naive_is_utc(tmp_path):
+    """``time_format: timestamp``: a typed column, as the LSM baseline's long file and pandas write it. The
+    same three instants typed four ways land on the same UTC minutes."""
+    import pandas as pd
+    import pyarrow as pa
+
+    utc = np.array(["2024-03-01T00:00:20", "2024-03-01T00:01:40", "2024-03-01T00:03:00"], "datetime64[ns]")
+    typed = {
+        "utc_ns": pa.array(utc, pa.timestamp("ns", "UTC")),
+        "naive_us": pa.array(utc.astype("datetime64[us]"), pa.timestamp("us")),     # naive: read as UTC
+        "berlin_ms": pa.array(utc.astype("datetime64[ms]"), pa.timestamp("ms", "UTC")).cast(
+            pa.timestamp("ms", "Europe/Berlin")),                                    # stored instants, shown +01:00
+        "utc_s": pa.array(utc.astype("datetime64[s]"), pa.timestamp("s", "UTC")),
+    }
+    assert str(typed["berlin_ms"].to_pandas()[0]) == "2024-03-01 01:00:20+01:00"
+    expect = {("heart_rate", _utc_min("2024-03-01T00:00")): 60.0, ("heart_rate", _utc_min("2024-03-01T00:01")): 61.0,
+              ("heart_rate", _utc_min("2024-03-01T00:03")): 62.0}
+    for name, t in typed.items():
+        adapter = _timestamp_adapter(tmp_path / name, pa.table(
+            {"participant_id": ["p1"] * 3, "channel": ["heart_rate"] * 3, "t_utc": t, "value": [60.0, 61.0, 62.0]}))
+        assert _observations(adapter, "p1") == expect, name
+    # exact to the nanosecond, not just the minute
+    unit = _timestamp_adapter(tmp_path / "exact", pa.table(
+        {"participant_id": ["p1"] * 3, "channel": ["heart_rate"] * 3, "t_utc": typed["berlin_ms"],
+         "value": [60.0, 61.0, 62.0]}))
+    res = validate_unit(unit.read_unit(unit.list_units()[0]), unit.schema())
+    assert sorted(res.observations.t_utc_ns.tolist()) == utc.astype(np.int64).tolist()
+    assert pd.Timestamp(int(res.observations.t_utc_ns.min()), tz="UTC").isoformat() == "2024-03-01T00:00:20+00:00"
+
+
+def test_timestamp_column_nulls_and_far_times_are_quarantined_and_text_is_refused(tmp_path):
+    import pyarrow as pa
+    import pytest
+
+    from sensorpipe.sources.base import SourceError
+
+    us = np.array(["2024-03-01T00:00", "2024-03-01T00:01", "2300-01-01T00:00"], "datetime64[us]").astype(np.int64)
+    times = pa.array(us, pa.int64(), mask=np.array([False, True, False])).cast(pa.timestamp("us", "UTC"))
+    adapter = _timestamp_adapter(tmp_path / "bad", pa.table(
+        {"participant_id": ["p1"] * 3, "channel": ["heart_rate"] * 3, "t_utc": times, "value": [60.0, 61.0, 62.0]}))
+    res = validate_unit(adapter.read_unit(adapter.list_units()[0]), adapter.schema())
+    assert res.rows_quarantined == 2 and len(res.observations.t_utc_ns) == 1
+    assert dict(res.reason_counts) == {"unparseable_time": 2}
+    text = _timestamp_adapter(tmp_path / "text", pa.table(
+        {"participant_id": ["p1"], "channel": ["heart_rate"], "t_utc": ["2024-03-01T00:00:00Z"], "value": [60.0]}))
+    with pytest.raises(SourceError, match=r"all\.parquet: column 't_utc': it holds string, not timestamps; use "
+                                          r"time_format: iso"):
+        text.read_unit(text.list_units()[0])

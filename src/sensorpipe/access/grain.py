@@ -97,7 +97,10 @@ def make_grain_loader(path: Any, split: str = "train", batch_size: int | None = 
     threads: decoding a record is Python and holds the GIL, so reader threads
     only hand the GIL back and forth (day windows in process, 2 cores: 16
     threads 2,400 examples/s, 2 threads 5,500-7,000, none 7,700-8,500);
-    ``None`` takes Grain's default.
+    ``None`` takes Grain's default. With workers, batches reach this process
+    through shared-memory buffers each worker reuses once no array here uses
+    them (:mod:`sensorpipe.access._grain_slots`), instead of a fresh segment
+    per array per batch, which cost as much as reading the batch.
     """
     grain = _grain()
     src = path if isinstance(path, SensorGrainSource) else SensorGrainSource(path, split, channels, fields)
@@ -112,7 +115,15 @@ def make_grain_loader(path: Any, split: str = "train", batch_size: int | None = 
     shard = grain.sharding.NoSharding()
     sampler = grain.samplers.IndexSampler(num_records=len(src), shard_options=shard, shuffle=shuffle,
                                           num_epochs=num_epochs, seed=int(seed))
-    ops = [grain.transforms.Batch(batch_size=batch_size, drop_remainder=drop_remainder)] if batch_size else []
+    batch_fn = None
+    if worker_count > 0:
+        from sensorpipe.access._grain_slots import SlotBatchFn
+
+        # batches cross from the workers through reused shared memory (sensorpipe/access/_grain_slots.py):
+        # a slot per batch a worker may have buffered, plus the batches the caller still holds
+        batch_fn = SlotBatchFn(n_slots=worker_buffer_size + 6)
+    ops = ([grain.transforms.Batch(batch_size=batch_size, drop_remainder=drop_remainder, batch_fn=batch_fn)]
+           if batch_size else [])
     read_options = grain.ReadOptions(num_threads=read_threads) if read_threads is not None else None
     return grain.DataLoader(data_source=src, sampler=sampler, operations=ops, worker_count=worker_count,
                             worker_buffer_size=worker_buffer_size, shard_options=shard, read_options=read_options)

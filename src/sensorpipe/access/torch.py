@@ -225,7 +225,10 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
     - ``num_workers``/``multiprocessing_context`` (e.g. ``"fork"``): readers
       open lazily in each worker; workers persist across epochs
       (``persistent_workers=True``) with ``prefetch_factor=4`` (override
-      either through the keyword arguments).
+      either through the keyword arguments). Workers stack each batch into
+      shared-memory buffers they reuse once nothing in the main process uses
+      them (:mod:`sensorpipe.access._torch_slots`): allocating fresh shared
+      memory per batch cost more than reading and decoding it.
     - ``sharing_strategy``: how workers hand batch tensors to the main process (set in the workers only;
       the main process's own setting is left alone). ``file_system`` (default) passes shared-memory file
       names; torch's default ``file_descriptor`` passes each tensor's descriptor through a socket round
@@ -251,6 +254,13 @@ def make_dataloader(path: Any, split: str = "train", batch_size: int = 32, shuff
         kwargs["worker_init_fn"] = WorkerInit(sharing_strategy, loader_kwargs.pop("worker_init_fn", None))
         if multiprocessing_context is not None:
             kwargs["multiprocessing_context"] = multiprocessing_context
+        if loader_kwargs.get("collate_fn", collate) is collate:
+            from sensorpipe.access._torch_slots import SlotCollate
+
+            # batches cross to the main process through reused shared memory: one slot per batch a worker
+            # may have queued, plus the batches the caller still holds (sensorpipe/access/_torch_slots.py)
+            loader_kwargs.pop("collate_fn", None)
+            kwargs["collate_fn"] = SlotCollate(collate, loader_kwargs.get("prefetch_factor", 4) + 4)
     if world_size is not None:
         kwargs["sampler"] = ShardSampler(len(ds), rank, world_size, shuffle=shuffle, seed=seed, even=even_shards)
     elif shuffle:

@@ -101,6 +101,23 @@ def parse_iso(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray |
     return out, _errors(bad, UNPARSEABLE)
 
 
+def parse_timestamp(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
+    """An Arrow/Parquet timestamp column (any unit) to UTC ns: with a zone it is absolute, naive is UTC.
+
+    Warehouse dumps and pandas' ``to_parquet`` store typed timestamps, so no text is parsed. A null, or a
+    time that nanoseconds cannot hold (a ``us``/``ms`` column may reach past 2262), is ``unparseable_time``.
+    """
+    if not pa.types.is_timestamp(arr.type):
+        raise ValueError(f"it holds {arr.type}, not timestamps; use time_format: iso, local, epoch_ms or epoch_s")
+    per_unit = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[arr.type.unit]
+    raw = pc.cast(arr, pa.int64())   # the stored count of units since 1970-01-01 UTC, whatever the zone
+    limit = np.iinfo(np.int64).max // per_unit
+    ints = np.asarray(pc.fill_null(raw, 0).to_numpy(zero_copy_only=False), np.int64)
+    bad = np.asarray(pc.is_null(raw).to_numpy(zero_copy_only=False), bool) | (np.abs(ints) >= limit)
+    out = np.where(bad, NAT, ints * per_unit) if bad.any() else ints * per_unit
+    return out, _errors(bad, UNPARSEABLE)
+
+
 def has_offset(fmt: str | None) -> bool:
     """True when a strftime format reads a UTC offset or zone name (``%z``, ``%Z``): its times are absolute."""
     return fmt is not None and ("%z" in fmt or "%Z" in fmt)

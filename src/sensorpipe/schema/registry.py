@@ -15,12 +15,13 @@ from sensorpipe import channels as registry
 from sensorpipe.config import stable_hash
 from sensorpipe.units import affine
 
-TimeFormat = Literal["epoch_ms", "epoch_s", "iso", "local"]
+TimeFormat = Literal["epoch_ms", "epoch_s", "iso", "local", "timestamp"]
 TIME_CONVENTIONS = {
     "epoch_ms": "UTC, integer milliseconds since 1970-01-01",
     "epoch_s": "UTC, seconds since 1970-01-01",
     "iso": "ISO-8601 with Z or an explicit offset",
     "local": "local wall clock with no offset, in the participant's IANA zone",
+    "timestamp": "Arrow/Parquet timestamp column: absolute with a zone, UTC when naive",
 }
 
 

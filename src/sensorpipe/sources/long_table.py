@@ -76,7 +76,8 @@ class LongTableAdapter(SourceAdapter):
 
     name = "long_table"
     description = "Generic long-format CSV/Parquet (participant, field, time, value[, unit])"
-    time_convention = "per file group: epoch_ms | epoch_s | iso (with offset) | local (participant's IANA zone)"
+    time_convention = ("per file group: epoch_ms | epoch_s | iso (with offset) | local (participant's IANA zone) | "
+                       "timestamp (typed column; naive = UTC)")
     drops = "nothing: rows of fields not mapped in options.fields are quarantined as unknown_field"
 
     @dataclass(frozen=True)
@@ -259,6 +260,8 @@ class LongTableAdapter(SourceAdapter):
                 return timeparse.parse_epoch(raw, 1_000_000_000)
             if spec.time_format == "iso":
                 return timeparse.parse_iso(raw)
+            if spec.time_format == "timestamp":
+                return timeparse.parse_timestamp(raw)
             stream = dictionary_codes(fields)[0] if spec.field_column else None
             if spec.tz_column:
                 return _parse_local_per_zone(raw, spec, t.column(spec.tz_column), stream, path)
