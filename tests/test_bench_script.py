@@ -83,6 +83,33 @@ def _tiny_metadata(tmp):
     assert re.findall(r"record_run #(\d) with 2000 lineage rows: [\d.]+ s", out) == ["1", "2", "3"]
 
 
+def _tiny_quarantine(tmp):
+    """Both shares on a 2 x 1 cohort: rows in as generated, about 35 % of them quarantined at the second."""
+    out = _script("bench_quarantine.py", "--participants", "2", "--days", "1", "--shares", "0", "0.35",
+                  "--repeat", "1", "--dir", str(tmp)).stdout
+    rows = re.findall(r"^this\s+2x1\s+(\d+)%\s+([\d,]+)\s+([\d,]+)\s+([\d.]+) s .* \d+-(\d+) MiB$", out, re.M)
+    assert [r[0] for r in rows] == ["0", "35"]
+    per_day = 1440 * 12 + 1440                         # 5-s heart rate and minute steps
+    assert all(int(r[2].replace(",", "")) == 2 * per_day for r in rows)
+    quarantined = [int(r[1].replace(",", "")) for r in rows]
+    assert quarantined[0] == 0 and 0.3 < quarantined[1] / (2 * per_day) < 0.4
+    assert all(float(r[3]) > 0 and int(r[4]) > 50 for r in rows)
+
+
+def _tiny_start(tmp):
+    """One timed run; the import breakdown names the stage that loads each heavy library."""
+    out = _script("bench_start.py", "--repeat", "1", "--dir", str(tmp)).stdout
+    m = re.search(r"this tree\s+min ([\d.]+) s, median ([\d.]+) s", out)
+    assert m and 0 < float(m.group(1)) <= float(m.group(2))
+    importer = dict(re.findall(r"^\s+(\S+)\s+[\d.]+ ms\s+(.+)$", out, re.M))
+    # the libraries come in with the stages that need them, not at start-up
+    assert importer["scipy.signal"].startswith("captions/segments.py:")
+    assert importer["tensorflow_datasets"].startswith("storage/")
+    assert importer["sqlalchemy"].startswith(("runners/driver.py:", "quality/", "metadata/"))
+    assert importer["sqlalchemy"].endswith("via metadata/store.py")
+    assert list((tmp / "out" / "bench").glob("*/bench-train.array_record-*"))
+
+
 def _tiny_vs_baseline(tmp):
     """--vs-baseline on the baseline's own 1 x 2 file: both sides make the same day windows; the printed
     ratio is the quotient of the printed minimums."""
@@ -102,6 +129,8 @@ TINY = {
     "bench_loaders.py": _tiny_loaders,
     "bench_features.py": _tiny_features,
     "bench_metadata.py": _tiny_metadata,
+    "bench_quarantine.py": _tiny_quarantine,
+    "bench_start.py": _tiny_start,
 }
 
 
