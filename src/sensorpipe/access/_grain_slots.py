@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from sensorpipe.access._nested import leaves, nest
+
 _ALIGN = 64
 
 
@@ -48,22 +50,6 @@ _POOLS: dict[tuple[int, str], _WorkerPool] = {}
 #: main process, per pool: the flag segment, each slot's (segment, memoryview, baseline refcount), and the slots
 #: handed out and not yet marked free
 _MAIN: dict[str, dict[str, Any]] = {}
-
-
-def _leaves(value: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
-    if isinstance(value, dict) and value:
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
-    return [(path, value)]
-
-
-def _nest(order: Sequence[tuple], leaves: dict[tuple, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for path in order:
-        node = out
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = leaves[path]
-    return out
 
 
 class _WorkerPool:
@@ -116,7 +102,7 @@ class SlotBatchFn:
         pool = _POOLS.get((os.getpid(), self.key))
         if pool is None:
             pool = _POOLS[(os.getpid(), self.key)] = _WorkerPool(self.n_slots, f"{self.key}-{os.getpid()}")
-        flat = [dict(_leaves(v)) for v in values]
+        flat = [dict(leaves(v)) for v in values]
         arrays = [p for p, v in flat[0].items() if isinstance(v, np.ndarray) and not v.dtype.hasobject]
         layout, offset = [], 0
         for p in arrays:
@@ -179,7 +165,7 @@ def _receive(pool_id: str, flags_name: str, slot: int, shm_name: str, layout: tu
         shm = _attach(shm_name)
         entry = state["slots"][slot] = [shm, np.frombuffer(shm.buf, np.uint8), 0]
         entry[2] = _references(entry)
-    leaves = {p: np.ndarray(shape, np.dtype(dt), buffer=entry[1], offset=off) for p, shape, dt, off in layout}
-    leaves.update(rest)
+    values = {p: np.ndarray(shape, np.dtype(dt), buffer=entry[1], offset=off) for p, shape, dt, off in layout}
+    values.update(rest)
     state["handed"].add(slot)
-    return _nest(order, leaves)
+    return nest(order, values)

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sensorpipe.access._nested import leaves, nest
+
 #: main process, per pool (one per worker process and loader): each slot's storages, held so they stay mapped,
 #: and the slots handed out to the caller and not yet marked free
 _MAPPED: dict[str, dict[int, list]] = {}
@@ -41,12 +43,6 @@ _POOLS: dict[tuple[int, str], SlotPool] = {}
 
 def _shared(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     return torch.empty(shape, dtype=dtype).share_memory_()
-
-
-def _leaves(value: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
-    if isinstance(value, dict) and value:
-        return [leaf for k, v in value.items() for leaf in _leaves(v, (*path, k))]
-    return [(path, value)]
 
 
 def _is_array(value: Any) -> bool:
@@ -93,7 +89,7 @@ class SlotCollate:
         pool = _POOLS.get((os.getpid(), self.key))
         if pool is None:
             pool = _POOLS[(os.getpid(), self.key)] = SlotPool(self.n_slots, f"{self.key}-{os.getpid()}")
-        flat = [dict(_leaves(ex)) for ex in batch]
+        flat = [dict(leaves(ex)) for ex in batch]
         arrays = [p for p, v in flat[0].items() if _is_array(v)]
         layout = tuple((p, (len(batch), *flat[0][p].shape), torch.from_numpy(np.empty(0, flat[0][p].dtype)).dtype)
                        for p in arrays)
@@ -139,11 +135,4 @@ def _receive(pool_id: str, flags: torch.Tensor, slot: int, tensors: dict[tuple, 
             handed.discard(s)
     mapped[slot] = [t.untyped_storage() for t in tensors.values()]
     handed.add(slot)
-    leaves = {**tensors, **rest}
-    out: dict[str, Any] = {}
-    for path in order:
-        node = out
-        for k in path[:-1]:
-            node = node.setdefault(k, {})
-        node[path[-1]] = leaves[path]
-    return out
+    return nest(order, {**tensors, **rest})
