@@ -49,10 +49,7 @@ def _missing_bars(record: RunRecord) -> str:
 def _study_table(record: RunRecord, q: dict) -> str:
     """Per study: persons, windows, windows fed by 2+ sources, and each channel's observed share of the windows."""
     studies = sorted({m.scope for m in record.quality if m.scope.startswith("study:")})
-    channels = [m.name.split(":", 1)[1] for m in record.quality
-                if studies and m.scope == studies[0] and m.name.startswith("window_observed:")]
-    if not channels:
-        channels = sorted({m.name.split(":", 1)[1] for m in record.quality if m.name.startswith("window_observed:")})
+    channels = list(dict.fromkeys(s.channel for s in record.channel_stats))   # the output channels, in order
     rows = [[s.split(":", 1)[1], int(q[(s, "persons")]), int(q[(s, "windows_kept")]),
              int(q[(s, "windows_multi_source")]),
              *(f"{q[(s, f'window_observed:{c}')]:.1%}" if (s, f"window_observed:{c}") in q else "-" for c in channels)]

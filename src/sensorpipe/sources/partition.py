@@ -43,10 +43,6 @@ class Partition:
     fingerprint: str
     streams: dict[str, tuple[str, int]]
 
-    @property
-    def participants(self) -> list[str]:
-        return sorted(self.streams)
-
 
 def file_fingerprint(path: str | Path) -> str:
     """A file's content fingerprint: the first 16 hex digits of its sha256 (every input's cache key)."""
@@ -115,7 +111,8 @@ def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
     codes, ids = dictionary_codes(batch.column(column))
     names = [(i or "").strip() for i in ids] + [""]              # the last code stands for null: no participant
     people = sorted(set(names))                                 # ids that strip to the same text are one person
-    group = np.array([people.index(n) for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
+    number = {name: k for k, name in enumerate(people)}
+    group = np.array([number[n] for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
     g = group[np.where(codes < 0, len(ids), codes)]
     with_rows = batch.drop_columns([column]).append_column(
         ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
