@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 import sys
@@ -69,9 +70,45 @@ class Done:
         return self._value
 
 
-def _worker_init() -> None:
-    """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once, freed
-    memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
+#: seconds between a worker's checks that its parent is still alive (the portable fallback)
+PARENT_POLL_S = 0.5
+
+
+def _exit_with_parent(start_method: str) -> None:
+    """Make this worker die with the process that started it, so a killed driver leaves no worker behind.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, delivered when the parent *thread* that forked this process
+    ends; that is the driver's main thread under ``fork`` and the forkserver's (which itself exits when the
+    driver goes) under ``forkserver``. ``spawn`` may start workers from a short-lived thread, so it gets
+    only the fallback every platform has: a daemon thread that exits the worker once it is orphaned
+    (``os.getppid()`` changes when the parent dies).
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux") and start_method in ("fork", "forkserver"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)     # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass                                       # the watchdog below still runs
+    if os.getppid() != parent:                         # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            threading.Event().wait(PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="sensorpipe-parent-watch", daemon=True).start()
+
+
+def _worker_init(start_method: str = "spawn") -> None:
+    """Warm a worker: die with the driver, one Arrow thread per process (the pool is the parallelism), heavy
+    imports once, freed memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
+    _exit_with_parent(start_method)
     import pyarrow as pa
 
     from sensorpipe.runners._memory import retain_freed_memory
@@ -143,7 +180,8 @@ class MultiprocessRunner(LocalRunner):
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
             modules = len(sys.modules)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                             initargs=(self.start_method,))
             self._pool.submit(_no_op).result()   # the workers start now (fork: before any thread of ours)
             # what starting the pool imported here (multiprocessing's own parts) is no reason to fork again
             self._modules_at_fork = max(modules, len(sys.modules))
