@@ -205,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if not is_disk_full(e):
             raise
-        print(f"sensorpipe {args.command}: error: {disk_full(e, '.')}", file=sys.stderr)
+        print(f"sensorpipe {args.command}: error: {disk_full(e, getattr(args, 'dir', None) or '.')}",
+              file=sys.stderr)
         return 2
     return 0
 
