@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -80,6 +81,11 @@ def test_cli_flag_and_no_partial_cache_entry_after_the_file_is_fixed(cohort, cap
     r = run_pipeline(str(path))
     assert r.units_skipped == [] and _participants(r.output_dir) == ["p1", "p2", "p3"]
     assert r.units_cached == {"pass1": 2, "pass2": 0}    # p2 computed afresh; p1, p3 from the cache
+    engine = sa.create_engine(r.metadata_url)
+    with engine.connect() as conn:   # the database keeps pass 1's count per run
+        assert [tuple(x) for x in conn.execute(sa.text("SELECT units_cached FROM runs ORDER BY id"))] == [(0,), (2,)]
+    engine.dispose()
+    assert "units from the cache: pass 1 2 of 3, pass 2 0 of 3" in Path(r.report).read_text()
     write_cohort(cohort / "fresh", ("p1", "p2", "p3"))
     fresh = run_pipeline(load_config(config(cohort, cohort / "fresh", out="fresh")))
     assert shard_bytes(fresh.version_dir) == shard_bytes(r.version_dir)
