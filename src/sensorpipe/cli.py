@@ -20,11 +20,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import StrictModeError
     from sensorpipe.runners.executors import RunnerError
+    from sensorpipe.runners.preflight import DiskFullError
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
-                          RunnerError)
+                          RunnerError, DiskFullError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -36,7 +37,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from sensorpipe.commands import run_and_summarize
 
-    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None))
+    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None,
+                            on_unit_error=args.on_unit_error))
+
+
+def cmd_cache(args: argparse.Namespace) -> None:
+    from sensorpipe.commands import clean_cache
+
+    print(clean_cache(args.dir, dry_run=args.dry_run))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -97,7 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="override runner.workers")
     r.add_argument("--strict", action="store_true",
                    help="fail when a source's quarantine share passes validation.max_quarantine_rate")
+    r.add_argument("--on-unit-error", choices=("stop", "skip"), default=None,
+                   help="override run.on_unit_error: stop at a unit's error (default), or skip the unit, report it "
+                        "and go on")
     r.set_defaults(fn=cmd_run)
+
+    ca = sub.add_parser("cache", help="manage the per-unit cache under OUT/.work")
+    ca_sub = ca.add_subparsers(dest="cache_command", required=True)
+    clean = ca_sub.add_parser("clean", help="remove cache entries that no published version's last successful "
+                                            "run used; prints each and the bytes freed")
+    clean.add_argument("dir", help="output directory of a run (output.dir)")
+    clean.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    ca.set_defaults(fn=cmd_cache)
 
     c = sub.add_parser("convert", help="one adapter + validation -> the canonical observation table (Parquet)")
     c.add_argument("--source", required=True, help="adapter name (see `sensorpipe sources`)")
@@ -172,11 +191,59 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.fn(args)
+        sys.stdout.flush()        # here, where a closed pipe is caught, not at interpreter exit
+    except BrokenPipeError:
+        if _stdout_alive():
+            raise                 # another pipe broke (a worker's): not the reader of our output
+        return _stdout_gone()
     except _user_errors() as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"sensorpipe {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except OSError as e:
+        from sensorpipe.runners.preflight import disk_full, is_disk_full
+
+        if not is_disk_full(e):
+            raise
+        print(f"sensorpipe {args.command}: error: {disk_full(e, getattr(args, 'dir', None) or '.')}",
+              file=sys.stderr)
+        return 2
     return 0
+
+
+def _stdout_alive() -> bool:
+    """Whether stdout can still be written: its reader has not gone (a pipe's write end reports POLLERR once
+    the read end is closed), and what is left in its buffer flushes."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        if any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0)):
+            return False
+    except (AttributeError, OSError, ValueError):   # no poll (Windows) or no descriptor: the flush decides
+        pass
+    try:
+        sys.stdout.flush()
+        return True
+    except (BrokenPipeError, ValueError):
+        return False
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (``sensorpipe versions | head -1``): stop quietly.
+
+    Python's documented recipe: point stdout at /dev/null so the interpreter's
+    final flush of the unwritten rest does not raise again, then exit 1.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):   # stdout without a descriptor (tests capture it): nothing to flush later
+        pass
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,10 +10,30 @@ from sensorpipe import channels as registry
 
 
 def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
-                      strict: bool | None = None) -> str:
-    from sensorpipe.runners.driver import run_pipeline
+                      strict: bool | None = None, on_unit_error: str | None = None) -> str:
+    """Run a config and summarize it; ``on_unit_error`` overrides ``run.on_unit_error`` (stop | skip)."""
+    import dataclasses
 
-    return summarize(run_pipeline(config, runner=runner, workers=workers, strict=strict))
+    from sensorpipe.config import load_config
+    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe.runners.preflight import disk_full, is_disk_full
+
+    cfg = load_config(config)
+    if on_unit_error:
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, on_unit_error=on_unit_error))
+    try:
+        return summarize(run_pipeline(cfg, runner=runner, workers=workers, strict=strict))
+    except OSError as e:
+        if is_disk_full(e):
+            raise disk_full(e, cfg.output_dir) from e
+        raise
+
+
+def clean_cache(out_dir: str, dry_run: bool = False) -> str:
+    """``sensorpipe cache clean``: remove the cache entries no published version uses (see runners/cache.py)."""
+    from sensorpipe.runners.cache import clean_cache as clean
+
+    return clean(out_dir, dry_run=dry_run).text()
 
 
 def summarize(r) -> str:
@@ -25,6 +45,7 @@ def summarize(r) -> str:
         f"rows      in {r.rows_in:,} = accepted {r.rows_accepted:,} + quarantined {r.rows_quarantined:,}"
         + (f" ({', '.join(f'{k} {v}' for k, v in sorted(r.quarantine_by_reason.items()))})" if r.quarantine_by_reason else ""),
         f"raw       {r.raw_samples_in:,} waveform samples",
+        *_cache_and_skip_lines(r),
         f"time      {r.seconds.get('total', 0):.1f} s on {r.runner}" if r.runner else
         f"time      {r.seconds.get('total', 0):.1f} s",
         f"metadata  {r.metadata_url}",
@@ -32,6 +53,19 @@ def summarize(r) -> str:
         f"report    {r.report}",
     ]
     return "\n".join(lines)
+
+
+def _cache_and_skip_lines(r) -> list[str]:
+    """How many units each pass took from the cache; every unit skipped under ``run.on_unit_error: skip``."""
+    out = []
+    cached, n = getattr(r, "units_cached", None), len(r.units)
+    if cached:
+        out.append(f"cache     units from the cache: pass 1 {cached['pass1']} of {n}, pass 2 {cached['pass2']} of {n}")
+    skipped = getattr(r, "units_skipped", [])
+    if skipped:
+        out.append(f"skipped   {len(skipped)} unit{'s' if len(skipped) != 1 else ''} (run.on_unit_error: skip):")
+        out += [f"  {f.line()}" for f in skipped]
+    return out
 
 
 def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: str | None = None,

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -522,6 +523,8 @@ class OutputConfig:
         _positive(self.target_shard_mb, f"{path}.target_shard_mb")
         if "array_record" not in self.formats:
             raise ConfigError(f"{path}.formats must include 'array_record' (random access); got {list(self.formats)}")
+        check_safe_name(self.name, f"{path}.name")
+        check_safe_name(self.version, f"{path}.version")
         parts = self.version.split(".")
         if len(parts) != 3 or not all(p.isdigit() for p in parts):
             raise ConfigError(f"{path}.version must look like 1.2.3, got {self.version!r}")
@@ -570,6 +573,20 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """How a run treats a unit (one person of one study) whose pass 1 or pass 2 raises.
+
+    ``stop`` (default): the run stops with the error, which names the file and the
+    fix. ``skip``: the unit is left out and the run goes on; every skipped unit is
+    listed with its error in the CLI summary, the HTML report and the metadata
+    database (table ``unit_errors``). Not part of the dataset fingerprint: a
+    skipped unit's inputs are missing from the dataset's inputs, which changes it.
+    """
+
+    on_unit_error: Literal["stop", "skip"] = "stop"
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """The whole job; ``base_dir`` resolves relative paths (the YAML's folder)."""
 
@@ -587,6 +604,7 @@ class PipelineConfig:
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     base_dir: str = "."
 
     def resolve(self, p: str) -> str:
@@ -619,6 +637,7 @@ class PipelineConfig:
         d = self.to_dict()
         d.pop("runner")
         d.pop("metadata")
+        d.pop("run")   # the failure policy shapes no record (see RunConfig)
         d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}
@@ -647,6 +666,38 @@ def _check_fields(obj: Any, path: str, positive: tuple[str, ...] = (), non_negat
 def _unit_interval(v: float, path: str) -> None:
     if not 0.0 <= v <= 1.0:
         raise ConfigError(f"{path} must be between 0 and 1, got {v!r}")
+
+
+#: what a name that becomes a path component may look like (sources, studies, output name and version)
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SAFE_NAME_RULE = ("1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit, no '..' "
+                  "(it becomes a folder or file name)")
+
+
+def check_safe_name(value: str, path: str) -> None:
+    """Refuse a name that could leave the output folder or clash as a path (``../../x``, ``a/b``, ``.hidden``)."""
+    if not SAFE_NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(f"{path}: {value!r} is not a safe name; use {SAFE_NAME_RULE}")
+
+
+#: minutes in 366 days: the longest span a minute-valued setting (a window, a gap, a duration) may have
+MAX_MINUTES = 366 * 24 * 60
+INT64 = (-(1 << 63), (1 << 63) - 1)
+#: allowed range of integer settings by key name; keys ending in ``_min`` are minutes (0 .. MAX_MINUTES) and
+#: any other integer (plugin and adapter options included) must fit int64, where numpy would overflow
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "size_min": (1, MAX_MINUTES), "stride_min": (1, MAX_MINUTES), "workers": (1, 4096),
+    "per_bucket": (1, 10**9), "sketch_bins": (16, 1 << 20), "seed": (0, (1 << 63) - 1),
+    "max_trends": (0, 10_000), "max_peaks": (0, 10_000), "max_claims": (0, 10_000),
+}
+
+
+def int_range(path: str) -> tuple[int, int]:
+    """The allowed range of the integer setting at ``path`` (see :data:`INT_RANGES`)."""
+    name = path.rsplit(".", 1)[-1]
+    if name in INT_RANGES:
+        return INT_RANGES[name]
+    return (0, MAX_MINUTES) if name.endswith("_min") else INT64
 
 
 def _describe(tp: Any) -> str:
@@ -705,6 +756,10 @@ def coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        lo, hi = int_range(path)
+        if not lo <= value <= hi:
+            unit = " minutes" if (lo, hi) == (0, MAX_MINUTES) or path.endswith(("size_min", "stride_min")) else ""
+            raise ConfigError(f"{path} must be between {lo} and {hi}{unit}, got {value}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -801,8 +856,8 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
     if len(set(names)) != len(names):
         raise ConfigError("sources: two sources share a name; each dataset name must be unique")
     for i, s in enumerate(cfg.sources):
-        if not s.study.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"sources[{i}].study must be letters, digits, '_' or '-', got {s.study!r}")
+        check_safe_name(s.name, f"sources[{i}].name")
+        check_safe_name(s.study, f"sources[{i}].study")
         adapter_cls = source_base.get_adapter(s.adapter, f"sources[{i}].adapter")
         build_dataclass(adapter_cls.Options, s.options, f"sources[{i}].options")
         try:

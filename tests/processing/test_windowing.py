@@ -165,11 +165,11 @@ def test_a_registered_strategy_gets_duplicates_counted(monkeypatch):
      "window.event.offset_before_min (1440) must be below window.size_min (1440)"),
     ({"strategy": "missingness_stratified", "stratified": {"buckets": [0, 0.5, 0.4, 1]}},
      "window.stratified.buckets must rise strictly from 0 to 1"),
-    ({"strategy": "missingness_stratified", "stratified": {"per_bucket": 0}}, "window.stratified.per_bucket must be > 0"),
+    ({"strategy": "missingness_stratified", "stratified": {"per_bucket": 0}}, "window.stratified.per_bucket must be between 1 and 1000000000, got 0"),
     ({"required_coverage": {"glucose": 0.5}}, "window.required_coverage.glucose: not one of the output channels"),
     ({"required_coverage": {"heart_rate": 1.5}}, "window.required_coverage.heart_rate must be between 0 and 1"),
     ({"options": {"every_h": 2}}, "window.options: strategy 'fixed' takes no options"),
-    ({"event": {"offset_before_min": -5}, "strategy": "event"}, "window.event.offset_before_min must be >= 0"),
+    ({"event": {"offset_before_min": -5}, "strategy": "event"}, "window.event.offset_before_min must be between 0 and 527040 minutes, got -5"),
 ])
 def test_bad_window_config_is_named(base_config, tmp_path, window, expected):
     cfg = copy.deepcopy(base_config)

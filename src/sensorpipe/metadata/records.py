@@ -104,6 +104,18 @@ class LineageRecord:
 
 
 @dataclass(frozen=True)
+class UnitErrorRecord:
+    """A unit (one person of one study) left out under ``run.on_unit_error: skip``, with its error."""
+
+    study: str
+    participant: str       # pseudonymized id
+    source: str            # the failing source (comma-separated sources when the error names none)
+    source_file: str       # the file the error names ("" when none)
+    stage: str             # prepare (pass 1) | encode (pass 2)
+    error: str             # "<ExceptionType>: <message>", one line
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything one finished run records."""
 
@@ -128,3 +140,5 @@ class RunRecord:
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     units: list[UnitRecord] = field(default_factory=list)
     lineage: list[LineageRecord] = field(default_factory=list)
+    unit_errors: list[UnitErrorRecord] = field(default_factory=list)
+    units_cached: int | None = None   # units whose pass 1 came from the cache (None: not counted)

@@ -164,7 +164,7 @@ class MetadataStore:
                 "runner": run.runner, "workers": run.workers, "status": run.status,
                 "code_version": run.code_version, "output_dir": run.output_dir,
                 "split_sizes_json": _dumps(run.split_sizes), "input_fingerprints_json": inputs_json,
-                "recorded_at": now,
+                "recorded_at": now, "units_cached": run.units_cached,
             }])
             links = [{"run_id": run.run_id, "source": s.source, "schema_id": self._register(conn, s)[0]}
                      for s in run.schemas]

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 2   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
+DB_SCHEMA_VERSION = 3   # 2: normalization_params gained center/scale/clip/fallback/quantile columns; 3: runs.units_cached
 
 metadata = MetaData()
 
@@ -85,6 +85,7 @@ runs = Table(
     Column("split_sizes_json", Text, nullable=False),
     Column("input_fingerprints_json", Text, nullable=False),
     Column("recorded_at", String(40), nullable=False),
+    Column("units_cached", Integer),   # units whose pass 1 came from the cache; NULL: not counted
 )
 
 schemas = Table(
@@ -198,6 +199,19 @@ lineage = Table(
     Index("ix_lineage_window_key", "window_key"),
 )
 
+unit_errors = Table(
+    "unit_errors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("study", String(256), nullable=False),
+    Column("participant", String(256), nullable=False),   # pseudonym
+    Column("source", String(256), nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("error", Text, nullable=False),
+)
+
 privacy_audit = Table(
     "privacy_audit",
     metadata,
@@ -216,6 +230,7 @@ DETAIL_TABLES = {
     "quarantine": quarantine_counts,
     "units": unit_accounting,
     "lineage": lineage,
+    "unit_errors": unit_errors,
 }
 
 

@@ -44,6 +44,14 @@ def pseudonym(key: bytes | None, dataset: str, participant_id: str) -> str:
     return hmac.new(key, f"{dataset}/{participant_id}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def key_digest(key: bytes | None) -> str:
+    """A digest that changes with the key, for cache keys and fingerprints: an HMAC under the key of a
+    fixed label, so it cannot be inverted to the key, nor brute-forced without it. "none": no pseudonyms."""
+    if key is None:
+        return "none"
+    return hmac.new(key, b"sensorpipe/cache-key/v1", hashlib.sha256).hexdigest()[:16]
+
+
 def assign_split(cfg: SplitConfig, dataset: str, participant_id: str) -> str:
     """Split of a participant from a salted hash of its identity: stable, independent of the others."""
     h = hashlib.sha256(f"{cfg.salt}\0{dataset}\0{participant_id}".encode()).digest()

@@ -27,7 +27,7 @@ import json
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
-                                         QuarantineRecord, RunRecord, SchemaRecord, UnitRecord)
+                                         QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
 from sensorpipe.processing.normalize import NormParams, RunningStats
 
 
@@ -183,5 +183,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
-        lineage=lineage)
+        lineage=lineage, units_cached=getattr(result, "units_cached", {}).get("pass1"),
+        unit_errors=[UnitErrorRecord(f.study, f.participant, f.source, f.source_file, f.stage, f.error)
+                     for f in getattr(result, "units_skipped", ())])
 

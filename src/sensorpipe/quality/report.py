@@ -92,6 +92,17 @@ def _clipped_cell(q: dict[tuple[str, str], float], channel: str) -> object:
     return "not clipped" if v is None else int(v)
 
 
+def _cache_line(record: RunRecord, result=None) -> str:
+    """How many units came from the cache: both passes from the run's result, else pass 1 from the record."""
+    cached = getattr(result, "units_cached", None)
+    if cached:
+        n = len(result.units)
+        return html.escape(f"units from the cache: pass 1 {cached['pass1']} of {n}, pass 2 {cached['pass2']} of {n}")
+    if record.units_cached is not None:
+        return html.escape(f"units from the cache: pass 1 {record.units_cached} of {len(record.units)}")
+    return ""
+
+
 def render(record: RunRecord, result=None) -> str:
     q = {(m.scope, m.name): m.value for m in record.quality}
     sources = sorted({m.scope for m in record.quality
@@ -112,6 +123,7 @@ def render(record: RunRecord, result=None) -> str:
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
     norm = [[n.channel, n.method, n.fitted_on_split, n.center, n.scale, n.mean, n.std, n.count,
              _clipped_cell(q, n.channel)] for n in record.normalization]
+    skipped = [[e.study, e.participant, e.source, e.source_file, e.stage, e.error] for e in record.unit_errors]
     timing = ""
     if result is not None and result.seconds:
         timing = "<h2>Time per stage (s)</h2>" + _table(list(result.seconds), [[round(v, 3) for v in result.seconds.values()]])
@@ -123,6 +135,9 @@ td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</s
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
 {f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
 {_warnings(record, q)}
+<p>{_cache_line(record, result)}</p>
+<h2>Skipped units</h2>{_table(["study", "participant", "source", "file", "pass", "error"], skipped,
+                              "no unit was skipped")}
 <h2>Splits (windows)</h2>{_table(list(record.split_sizes), [list(record.split_sizes.values())])}
 <h2>Rows: in = accepted + quarantined</h2>{_table(["source", "rows in", "accepted", "quarantined", "reconciles",
                                                    "raw samples", "windows kept", "out-of-range rate"], recon)}

@@ -30,8 +30,11 @@ from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
+from sensorpipe.runners.cache import cache_counts, write_manifest
 from sensorpipe.runners.executors import make_runner
-from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary, encode_unit, prepare_unit
+from sensorpipe.runners.failures import UnitFailure, encode_or_skip, prepare_or_skip, split_encoded, split_prepared
+from sensorpipe.runners.preflight import check_output_dir
+from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
@@ -63,6 +66,8 @@ class RunResult:
     runner: str = ""                # which runner ran it, and how its workers started
     clipped_cells: dict[str, dict[str, int]] = field(default_factory=dict)  # study -> channel -> cells clipped
     units: list[UnitSummary] = field(default_factory=list, repr=False)
+    units_cached: dict[str, int] = field(default_factory=dict)       # pass1 / pass2 -> units read from the cache
+    units_skipped: list[UnitFailure] = field(default_factory=list)   # run.on_unit_error: skip
 
     @property
     def observations_in(self) -> int:
@@ -81,6 +86,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
+    check_output_dir(out)
     ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
     code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
     # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
@@ -91,12 +97,14 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
         seconds = {"plan": time.perf_counter() - t0}
         t = time.perf_counter()
-        summaries: list[UnitSummary] = pool.map(prepare_unit, [(ctx, u) for u in units], "pass 1: prepare")
+        summaries, skipped = split_prepared(pool.map(prepare_or_skip, [(ctx, u) for u in units], "pass 1: prepare"))
         seconds["pass1"] = time.perf_counter() - t
         check_quarantine_rates(cfg, summaries)
         norm = fit_normalization(cfg, summaries)
         t = time.perf_counter()
-        encoded = pool.map(encode_unit, [(ctx, s, norm) for s in summaries], "pass 2: encode")
+        summaries, encoded, failed = split_encoded(
+            summaries, pool.map(encode_or_skip, [(ctx, s, norm) for s in summaries], "pass 2: encode"))
+        skipped += failed
         seconds["pass2"] = time.perf_counter() - t
         stems = [e.stem for e in encoded]
         stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
@@ -105,7 +113,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         # The report is written concurrently, so its timing table has plan and both passes only.
         t = time.perf_counter()
         version_dir = out / cfg.output.name / cfg.output.version
-        fingerprint = dataset_fingerprint(cfg, summaries)
+        fingerprint = dataset_fingerprint(cfg, summaries, ctx.key_id)
         if version_dir.exists():
             shutil.rmtree(version_dir)
         writing = pool.submit(write_version, (version_dir, _order_spills(summaries, stems), cfg))
@@ -120,7 +128,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
             windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
             metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
             stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
-            clipped_cells=_clipped_by_study(summaries, encoded))
+            clipped_cells=_clipped_by_study(summaries, encoded), units_cached=cache_counts(summaries, encoded),
+            units_skipped=skipped)
         from sensorpipe.quality.record import build_run_record
         from sensorpipe.quality.report import write_report
 
@@ -141,6 +150,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         store.record_run(record)                             # committed only once the dataset is complete
         seconds["metadata"] += time.perf_counter() - t
         reporting.result()
+        write_manifest(ctx.cache_dir, cfg.output.name, cfg.output.version, version_dir, result.run_id, summaries, stems)
     seconds["total"] = time.perf_counter() - t0
     return result
 
@@ -190,10 +200,12 @@ def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> Norm
     return NormParams.fit(cfg.channels, stats, cfg.normalization)
 
 
-def dataset_fingerprint(cfg: PipelineConfig, summaries: list[UnitSummary]) -> str:
+def dataset_fingerprint(cfg: PipelineConfig, summaries: list[UnitSummary], key_id: str = "") -> str:
+    """``key_id``: the pseudonymization key's digest (RunContext.key_id): another key, other pseudonyms."""
     inputs = sorted((f, h) for s in summaries for f, h in s.input_fingerprints.items())
     return stable_hash({"config": cfg.fingerprint(), "inputs": [h for _, h in inputs], "code": code_version(),
-                        "channels": registry_fingerprint(), "labels": LABEL_SCHEMA_VERSION})
+                        "channels": registry_fingerprint(), "labels": LABEL_SCHEMA_VERSION,
+                        **({"key": key_id} if key_id else {})})
 
 
 def _order_spills(summaries: list[UnitSummary], stems: list[str]) -> dict[str, list[RecordSpill]]:

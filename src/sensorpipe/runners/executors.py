@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 import sys
@@ -69,9 +70,66 @@ class Done:
         return self._value
 
 
-def _worker_init() -> None:
-    """Warm a worker: one Arrow thread per process (the pool is the parallelism), heavy imports once, freed
-    memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
+#: seconds between a worker's checks that the driver is still alive, where it cannot wait on a pidfd
+PARENT_POLL_S = 0.5
+
+
+def _exit_with_driver(start_method: str, driver_pid: int) -> None:
+    """Make this worker die with the driver, so a killed driver (kill -9, OOM killer) leaves no worker behind.
+
+    Linux, ``fork``: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``, delivered when the thread that forked this process
+    ends (the driver's main thread). That does not cover ``forkserver`` (the parent is the forkserver,
+    which outlives the driver while a worker holds its inherited "alive" pipe) nor ``spawn`` (a short-lived
+    thread may start the worker), so every worker also watches the driver itself from a daemon thread:
+    blocked on a pidfd of the driver (Linux 5.3+; readable once it exits), else polling every
+    :data:`PARENT_POLL_S` seconds whether the driver still exists and is still its parent.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux") and start_method == "fork":
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass                                       # the watch below still runs
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(driver_pid)
+    except (AttributeError, OSError):                  # not Linux 5.3+, or the driver is already gone
+        pass
+    if not _driver_alive(driver_pid, parent, start_method):
+        os._exit(1)
+
+    def watch() -> None:
+        if pidfd is not None:
+            import select
+
+            select.select([pidfd], [], [])             # returns when the driver exits
+            os._exit(1)
+        while _driver_alive(driver_pid, parent, start_method):
+            threading.Event().wait(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sensorpipe-driver-watch", daemon=True).start()
+
+
+def _driver_alive(driver_pid: int, parent: int, start_method: str) -> bool:
+    if start_method != "forkserver" and os.getppid() != parent:   # orphaned: the driver was the parent
+        return False
+    try:
+        os.kill(driver_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _worker_init(start_method: str = "spawn", driver_pid: int = 0) -> None:
+    """Warm a worker: die with the driver, one Arrow thread per process (the pool is the parallelism), heavy
+    imports once, freed memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
+    _exit_with_driver(start_method, driver_pid or os.getppid())
     import pyarrow as pa
 
     from sensorpipe.runners._memory import retain_freed_memory
@@ -143,7 +201,8 @@ class MultiprocessRunner(LocalRunner):
             if self.start_method == "forkserver":
                 ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
             modules = len(sys.modules)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
+                                             initargs=(self.start_method, os.getpid()))
             self._pool.submit(_no_op).result()   # the workers start now (fork: before any thread of ours)
             # what starting the pool imported here (multiprocessing's own parts) is no reason to fork again
             self._modules_at_fork = max(modules, len(sys.modules))

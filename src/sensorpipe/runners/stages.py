@@ -43,7 +43,7 @@ import sensorpipe.labels.builtin  # noqa: F401  (the processors register before 
 from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
                                     labels_for_windows, processors_for)
 from sensorpipe.labels.schema import LABELS
-from sensorpipe.privacy.pseudonym import assign_split, pseudonym
+from sensorpipe.privacy.pseudonym import assign_split, key_digest, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
@@ -70,10 +70,13 @@ class RunContext:
     key: bytes | None
     cache_dir: str
     config_fingerprint: str = ""  # cfg.fingerprint(), computed once here (it travels to workers with the context)
+    key_id: str = ""              # key_digest(key): pseudonyms depend on the key, so cache keys do too
 
     def __post_init__(self) -> None:
         if not self.config_fingerprint:
             object.__setattr__(self, "config_fingerprint", self.cfg.fingerprint())
+        if not self.key_id:
+            object.__setattr__(self, "key_id", key_digest(self.key))
 
     def stage_hashes(self) -> dict[str, str]:
         c = self.cfg
@@ -134,6 +137,7 @@ class UnitSummary:
     fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
     participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
     impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
+    from_cache: bool = False     # this run read it from the cache (set on load; stored False)
 
     def __post_init__(self) -> None:
         self.parts = [p if isinstance(p, SourcePart) else SourcePart(**p) for p in self.parts]
@@ -239,10 +243,12 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         fps.update(part_fps)
         blobs.append(part_blobs)
     fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
-                      ctx.config_fingerprint, code_version()])
+                      ctx.config_fingerprint, code_version(), ctx.key_id])
     stem = Path(ctx.cache_dir) / "units" / f"{person.study}__{fp}"
     if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
-        return UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
+        cached = UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
+        cached.from_cache = True
+        return cached
     timer.lap("fingerprint")
     pid = pseudonym(ctx.key, person.study, person.participant_id)
     split = assign_split(cfg.splits, person.study, person.participant_id)
@@ -519,6 +525,7 @@ class EncodedUnit:
     stem: str
     seconds: dict[str, float]
     clipped_cells: dict[str, int]
+    from_cache: bool = False     # the spill was already there (a re-run, or the same unit resumed)
 
 
 def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> EncodedUnit:
@@ -530,7 +537,7 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
     counts = Path(stem + ".clipped.json")   # written only when normalization clips (nothing to count otherwise)
     if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not norm.clips or counts.exists()):
-        return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {})
+        return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {}, from_cache=True)
     arrays = load_arrays(summary.cache)
     values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
     labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
