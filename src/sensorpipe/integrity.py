@@ -35,3 +35,21 @@ def corrupt_shard(path: str | Path, err: Exception) -> DatasetIntegrityError:
     """A shard the record reader refuses (Riegeli "Corrupted ..." errors, cut TFRecord frames)."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
     return DatasetIntegrityError(f"{path}: corrupt shard ({reason}); {REWRITE_HINT}")
+
+
+def translate_corrupt_database(context) -> DatasetIntegrityError | None:
+    """SQLAlchemy ``handle_error`` hook: a damaged SQLite file becomes one :class:`DatasetIntegrityError`.
+
+    Only SQLite's plain ``DatabaseError`` ("file is not a database", "database
+    disk image is malformed") is translated; its subclasses (locked database,
+    constraint violations) keep their own errors.
+    """
+    import sqlite3
+
+    orig = context.original_exception
+    if type(orig) is not sqlite3.DatabaseError:
+        return None
+    url = context.engine.url if context.engine is not None else None
+    where = (url.database if url is not None and url.database else
+             url.render_as_string(hide_password=True) if url is not None else "(sqlite)")
+    return corrupt_database(where, orig)
