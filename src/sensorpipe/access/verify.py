@@ -128,6 +128,9 @@ def check_version(files, side: dict[str, Any], level: VerifyLevel = "sizes") -> 
     return problems
 
 
+_NOTES = {"normalization.json": ": its normalization parameters would denormalize to other numbers"}
+
+
 def _holder(listed: dict[str, Any], field: str, digest: str) -> str:
     """`` (it holds <other file>'s content)`` when ``digest`` is another listed file's, else ''."""
     other = next((n for n, r in listed.items() if r.get(field) == digest), None)
@@ -142,6 +145,9 @@ def _check_file(files, name: str, rec: dict[str, Any], level: VerifyLevel, liste
     if size is None:
         return [Problem(name, "missing", "missing" + (f" (shard {rec['shard']} of split {rec['split']!r}, "
                                                       f"{rec['records']} records)" if shard else ""))]
+    if not shard and size != rec["bytes"]:
+        return [Problem(name, "size", f"edited or cut since the run wrote it (size {size:,} bytes, the manifest "
+                                      f"says {rec['bytes']:,}){_NOTES.get(name, '')}")]
     if size != rec["bytes"]:
         other = next((n for n, r in listed.items() if n != name and r.get("bytes") == size
                       and "edge_sha256" in r and files.edges(name, size) == r["edge_sha256"]), None) if shard else None
@@ -157,9 +163,11 @@ def _check_file(files, name: str, rec: dict[str, Any], level: VerifyLevel, liste
         return []
     found = file_sha256(files.local(name))
     if found != rec["sha256"]:
-        what = "swapped, overwritten or corrupted" if shard else "edited or corrupted"
+        if not shard:
+            return [Problem(name, "hash", f"edited or corrupted since the run wrote it (sha256 {found[:12]}… differs "
+                                          f"from the manifest's {rec['sha256'][:12]}…){_NOTES.get(name, '')}")]
         return [Problem(name, "hash", f"sha256 {found[:12]}… differs from the manifest's {rec['sha256'][:12]}… "
-                                      f"({what}{_holder(listed, 'sha256', found)})")]
+                                      f"(swapped, overwritten or corrupted{_holder(listed, 'sha256', found)})")]
     if shard:
         try:
             n = count_records(files.local(name), rec["format"])
