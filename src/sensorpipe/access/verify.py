@@ -66,8 +66,9 @@ class LocalFiles:
 
 
 class RemoteFiles:
-    """The files of a version on an fsspec filesystem (``access.dataset._RemoteStore``): sizes from its listing,
-    edges by two range reads, whole files through its local cache."""
+    """The files of a version on an fsspec filesystem (``access.dataset._RemoteStore``): sizes from its listing
+    (or the local cache's copy, for a file the remote no longer lists), edges from the cached copy when there is
+    one, else by two range reads; whole files through the local cache."""
 
     def __init__(self, store) -> None:
         self.store = store
@@ -76,12 +77,22 @@ class RemoteFiles:
     def names(self) -> set[str]:
         return set(self.store._sizes)
 
+    def _cached(self, name: str) -> Path | None:
+        p = self.dir / name
+        return p if p.is_file() else None
+
     def size(self, name: str) -> int | None:
-        return self.store._sizes.get(name, None) if name in self.store._sizes else None
+        if name in self.store._sizes:
+            return self.store._sizes[name]
+        cached = self._cached(name)
+        return cached.stat().st_size if cached is not None else None
 
     def edges(self, name: str, size: int) -> str:
         from sensorpipe.storage.manifest import EDGE_BYTES
 
+        cached = self._cached(name)
+        if cached is not None and cached.stat().st_size == size:
+            return edge_sha256(cached, size)
         path = f"{self.store.root}/{name}"
         head = self.store.fs.cat_file(path, start=0, end=min(EDGE_BYTES, size))
         tail = self.store.fs.cat_file(path, start=max(0, size - EDGE_BYTES), end=size)
