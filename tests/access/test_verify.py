@@ -145,6 +145,10 @@ def test_corrupt_shard_same_size(copy, capsys):
     with pytest.raises(DatasetIntegrityError, match=f"{shard.name}: corrupt shard \\(Corrupted Riegeli"):
         for i in range(n0):
             ds["train"][i]
+    with pytest.raises(DatasetIntegrityError, match=f"{shard.name}: corrupt shard \\(Corrupted Riegeli"):
+        list(sensorpipe.open(str(copy), verify="none")["train"].stream())
+    with pytest.raises(DatasetIntegrityError, match=f"{shard.name}: corrupt shard \\(Corrupted Riegeli"):
+        sensorpipe.open(str(copy), verify="none")["train"].filter(max_missing=0.5)
 
 
 def test_unexpected_shard_is_reported_by_verify(copy, capsys):
