@@ -230,3 +230,24 @@ def test_verify_user_errors_exit_2(copy, tmp_path, capsys):
 def test_bad_verify_level_is_refused(copy):
     with pytest.raises(ValueError, match="verify='quick'"):
         sensorpipe.open(str(copy), verify="quick")
+
+
+def test_swapped_shards_on_an_fsspec_url_are_caught_by_range_reads(version_dir, tmp_path, monkeypatch):
+    import fsspec
+
+    mem = fsspec.filesystem("memory")
+    root = "/sp_verify_swap"
+    if mem.exists(root):
+        mem.rm(root, recursive=True)
+    a, b = _shard(version_dir, "train", i=0).name, _shard(version_dir, "train", i=1).name
+    swap = {a: b, b: a}
+    for f in sorted(version_dir.iterdir()):
+        src = version_dir / swap.get(f.name, f.name)
+        mem.pipe_file(f"{root}/out/{version_dir.parent.name}/{version_dir.name}/{f.name}", src.read_bytes())
+    monkeypatch.setenv("SENSORPIPE_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        with pytest.raises(DatasetIntegrityError, match=f"{a}: content differs .* holds the content of {b}"):
+            sensorpipe.open(f"memory://{root}/out")
+        assert not list((tmp_path / "cache").rglob("*.array_record-*"))   # checked without downloading shards
+    finally:
+        mem.rm(root, recursive=True)

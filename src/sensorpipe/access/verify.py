@@ -230,7 +230,8 @@ def verify_version_dir(version_dir: str | Path) -> VerifyReport:
     try:
         side = load_sidecar(files)
     except DatasetIntegrityError as e:
-        return VerifyReport(str(version_dir), 0, 0, (Problem(SIDECAR, "corrupt", str(e).split(": ", 1)[-1]),))
+        detail = str(e).split(": ", 1)[-1].split("; run `sensorpipe verify`")[0]
+        return VerifyReport(str(version_dir), 0, 0, (Problem(SIDECAR, "corrupt", detail),))
     manifest = side.get("manifest")
     if not isinstance(manifest, dict):
         return VerifyReport(str(version_dir), 0, 0, (Problem(SIDECAR, "missing", "no manifest: this version was "
