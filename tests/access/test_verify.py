@@ -251,3 +251,12 @@ def test_swapped_shards_on_an_fsspec_url_are_caught_by_range_reads(version_dir, 
         assert not list((tmp_path / "cache").rglob("*.array_record-*"))   # checked without downloading shards
     finally:
         mem.rm(root, recursive=True)
+
+
+def test_truncated_shard_read_unchecked_names_the_shard(copy):
+    """With the checks off, the reader's own Riegeli error still becomes one message naming the shard."""
+    shard = _shard(copy, "validation", i=0)
+    os.truncate(shard, shard.stat().st_size // 2)
+    ds = sensorpipe.open(str(copy), verify="none")
+    with pytest.raises(DatasetIntegrityError, match=f"^{shard}: corrupt shard \\((Corrupted|Invalid) Riegeli"):
+        ds["validation"][0]
