@@ -14,15 +14,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from sensorpipe.access.dataset import SensorDataset
 
 
-def open(path: str, cache_dir: str | None = None) -> "SensorDataset":  # noqa: A001 - the design's public name
+def open(path: str, cache_dir: str | None = None, verify: str = "sizes") -> "SensorDataset":  # noqa: A001
     """Open a written dataset (local path, ``file://`` or any fsspec URL) for random access (numpy dicts).
 
     Shards of a remote dataset are cached locally in ``cache_dir`` (default
-    ``$SENSORPIPE_CACHE_DIR`` or ``~/.cache/sensorpipe/fsspec``).
+    ``$SENSORPIPE_CACHE_DIR`` or ``~/.cache/sensorpipe/fsspec``). ``verify``
+    checks the files against the version's manifest first: ``"sizes"`` (sizes,
+    each shard's first and last 4 KiB, the JSON sidecars), ``"full"`` (every
+    byte hashed, records counted) or ``"none"``; a damaged file raises
+    :class:`sensorpipe.integrity.DatasetIntegrityError` naming it.
     """
     from sensorpipe.access.dataset import open_dataset
 
-    return open_dataset(path, cache_dir=cache_dir)
+    return open_dataset(path, cache_dir=cache_dir, verify=verify)
 
 
 def run(config, **overrides):

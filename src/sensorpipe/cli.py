@@ -17,6 +17,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from sensorpipe.integrity import DatasetIntegrityError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import StrictModeError
     from sensorpipe.runners.executors import RunnerError
@@ -25,7 +26,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.units import UnitError
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
-                          RunnerError, DiskFullError)
+                          RunnerError, DiskFullError, DatasetIntegrityError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -85,6 +86,57 @@ def cmd_versions(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_versions
 
     print(list_versions(args.dir, args.db))
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from sensorpipe.commands_versions import verify
+
+    text, status = verify(args.dir, version=args.version, name=args.name)
+    print(text)
+    return status
+
+
+def cmd_version_query(args: argparse.Namespace) -> None:
+    from sensorpipe import commands_versions as cv
+
+    common = {"db_url": args.db, "as_json": args.json, "name": args.name}
+    if args.command == "diff":
+        print(cv.diff(args.dir, args.v1, args.v2, **common))
+    elif args.command == "lineage":
+        print(cv.lineage(args.dir, args.key, version=args.version, **common))
+    elif args.command == "stats":
+        print(cv.stats(args.dir, version=args.version, split=args.split, **common))
+    else:
+        print(cv.quality(args.dir, version=args.version, **common))
+
+
+def _add_version_commands(sub) -> None:
+    """``verify``, ``diff``, ``lineage``, ``stats``, ``quality`` (commands_versions.py)."""
+    vf = sub.add_parser("verify", help="check a dataset version's files against its manifest (sizes, record counts, "
+                                       "sha256); exit 0 when all match, 1 when problems were found, 2 on user errors")
+    vf.add_argument("dir", help="output directory of a run (or <out>/<name> or the version folder)")
+    vf.add_argument("--version", default=None, help="version label (default: the newest)")
+    vf.add_argument("--name", default=None, help="dataset name, when the folder holds several")
+    vf.set_defaults(fn=cmd_verify)
+    df = sub.add_parser("diff", help="what changed between two versions: config, schemas, code, windows, statistics")
+    df.add_argument("dir", help="output directory holding metadata.db")
+    df.add_argument("v1", help="old version: label (e.g. 1.0.0) or fingerprint (a unique prefix will do)")
+    df.add_argument("v2", help="new version: label or fingerprint")
+    ln = sub.add_parser("lineage", help="a window's source files and row ranges")
+    ln.add_argument("dir", help="output directory holding metadata.db")
+    ln.add_argument("key", help="the window's key, as `sensorpipe inspect` prints it")
+    st = sub.add_parser("stats", help="per-split, per-channel statistics of a version")
+    st.add_argument("dir", help="output directory holding metadata.db")
+    st.add_argument("--split", default=None, help="only this split")
+    ql = sub.add_parser("quality", help="quality metrics of a version")
+    ql.add_argument("dir", help="output directory holding metadata.db")
+    for q in (ln, st, ql):
+        q.add_argument("--version", default=None, help="label or fingerprint (default: the newest version)")
+    for q in (df, ln, st, ql):
+        q.add_argument("--name", default=None, help="dataset name, when the database holds several")
+        q.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
+        q.add_argument("--json", action="store_true", help="print JSON instead of text")
+        q.set_defaults(fn=cmd_version_query)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("dir", nargs="?", default=".", help="output directory holding metadata.db")
     v.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
     v.set_defaults(fn=cmd_versions)
+    _add_version_commands(sub)
     return p
 
 
@@ -190,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     atexit.register(_freeze_before_exit)
     args = build_parser().parse_args(argv)
     try:
-        args.fn(args)
+        status = args.fn(args)     # None, or the exit status a command chooses (verify: 1 = problems found)
         sys.stdout.flush()        # here, where a closed pipe is caught, not at interpreter exit
     except BrokenPipeError:
         if _stdout_alive():
@@ -208,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sensorpipe {args.command}: error: {disk_full(e, getattr(args, 'dir', None) or '.')}",
               file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 def _stdout_alive() -> bool:

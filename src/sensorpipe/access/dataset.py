@@ -22,18 +22,28 @@ small metadata files are copied at open time into a local cache directory
 modification stamp of its ``dataset_info.json``; each shard is downloaded there
 on first access (random access fetches the whole split, streaming one shard at a
 time) and reused while its size matches the remote file's.
+
+Integrity: at open, the version's files are checked against the manifest in
+its ``sensorpipe.json`` (``verify="sizes"``, the default: sizes, each shard's
+first and last 4 KiB, the JSON sidecars and the normalization checksum;
+``verify="full"`` hashes every shard whole and counts its records; see
+:mod:`sensorpipe.access.verify`). A missing, cut, corrupt, swapped or edited
+file raises :class:`sensorpipe.integrity.DatasetIntegrityError` naming it, as
+does a shard the reader finds corrupt later. A version written before
+manifests existed opens unchecked.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+from sensorpipe.integrity import DatasetIntegrityError, corrupt_shard
 from sensorpipe.processing.normalize import NormParams
+from sensorpipe.storage.manifest import read_json
 
 
 _INFO = "dataset_info.json"
@@ -196,9 +206,22 @@ class Split:
         if self._source is None or self._source_pid != os.getpid():
             from array_record.python.array_record_data_source import ArrayRecordDataSource
 
-            self._source = ArrayRecordDataSource(self._paths)
+            paths = self._paths
+            try:
+                self._source = ArrayRecordDataSource(paths)
+            except RuntimeError as e:   # Riegeli "Corrupted ..." while reading the shards' footers
+                raise corrupt_shard(_named_shard(paths, str(e)), e) from None
             self._source_pid = os.getpid()
         return self._source
+
+    def _read(self, base: int) -> bytes:
+        """The record at split index ``base``; a shard the reader finds corrupt is named in a clear error."""
+        try:
+            return self._src()[base]
+        except RuntimeError as e:
+            bounds = np.cumsum(self._shard_lengths)
+            shard = int(np.searchsorted(bounds, base, side="right"))
+            raise corrupt_shard(self._version_dir / self._names[shard], e) from None
 
     # -- indexing ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -215,7 +238,7 @@ class Split:
 
     def raw(self, i: int) -> bytes:
         """The serialized record at view index ``i`` (``input``/``mask`` not channel-selected)."""
-        return self._src()[self._base_index(i)]
+        return self._read(self._base_index(i))
 
     def _decode(self, record: bytes) -> dict[str, Any]:
         decoder = self._cache.get("decoder")
@@ -233,7 +256,7 @@ class Split:
     def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self._decode(self._src()[self._base_index(i)])
+        return self._decode(self._read(self._base_index(i)))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for i in range(len(self)):
@@ -275,12 +298,16 @@ class Split:
 
             def records():
                 for s in range(len(self._names)):
-                    r = ArrayRecordReader(self._shard_path(s), "readahead_buffer_size:4M,max_parallelism:1")
+                    path = self._shard_path(s)
                     try:
-                        for lo in range(0, self._shard_lengths[s], 64):
-                            yield from r.read(lo, min(lo + 64, self._shard_lengths[s]))
-                    finally:
-                        r.close()
+                        r = ArrayRecordReader(path, "readahead_buffer_size:4M,max_parallelism:1")
+                        try:
+                            for lo in range(0, self._shard_lengths[s], 64):
+                                yield from r.read(lo, min(lo + 64, self._shard_lengths[s]))
+                        finally:
+                            r.close()
+                    except RuntimeError as e:
+                        raise corrupt_shard(path, e) from None
 
             self._cache["meta"] = scan(records())
         return self._cache["meta"]
@@ -331,22 +358,31 @@ class SensorDataset:
     module docstring for how remote shards are cached locally).
     """
 
-    def __init__(self, path: str | Path, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path, cache_dir: str | Path | None = None, verify: str = "sizes") -> None:
         import tensorflow_datasets as tfds
+
+        from sensorpipe.access.verify import LocalFiles, RemoteFiles, ensure_intact, load_sidecar
 
         store = None
         if _is_remote(path):
             store = _RemoteStore(str(path), cache_dir)
             self.version_dir = store.local_dir
             self.url = store.url
+            files = RemoteFiles(store)
         else:
             self.version_dir = resolve_version_dir(path)
             self.url = self.version_dir.resolve().as_uri()
-        info = json.loads((self.version_dir / _INFO).read_text())
+            files = LocalFiles(self.version_dir)
+        extra = load_sidecar(files)
+        ensure_intact(files, extra, verify, str(path))   # before anything else is parsed
+        info = read_json(self.version_dir / _INFO)
         self.name = info["name"]
         self.version = info["version"]
-        self.features = tfds.features.FeatureConnector.from_config(str(self.version_dir))
-        extra = json.loads((self.version_dir / "sensorpipe.json").read_text())
+        try:
+            self.features = tfds.features.FeatureConnector.from_config(str(self.version_dir))
+        except (ValueError, KeyError, OSError) as e:    # JSONDecodeError is a ValueError
+            raise DatasetIntegrityError(f"{self.version_dir / 'features.json'}: unreadable ({e}); the file is cut "
+                                        f"or edited; re-run the config to rewrite the version") from None
         self.channels: tuple[str, ...] = tuple(extra["channels"])
         self.fingerprint: str = extra["fingerprint"]
         self.norm = NormParams.from_json(extra["normalization"])
@@ -388,15 +424,36 @@ class SensorDataset:
         return f"SensorDataset({self.name} {self.version}: {sizes}; channels={list(self.channels)})"
 
 
-def open_dataset(path: str | Path, cache_dir: str | Path | None = None) -> SensorDataset:
-    return SensorDataset(path, cache_dir=cache_dir)
+def open_dataset(path: str | Path, cache_dir: str | Path | None = None, verify: str = "sizes") -> SensorDataset:
+    return SensorDataset(path, cache_dir=cache_dir, verify=verify)
 
 
 def load_norm_params(path: str | Path) -> NormParams:
-    """The normalization parameters of a written dataset (its ``normalization.json``)."""
+    """The normalization parameters of a written dataset (its ``normalization.json``), checked against the
+    checksum in its manifest (an edited file raises :class:`DatasetIntegrityError`)."""
     if _is_remote(path):
         return SensorDataset(str(path)).norm
-    return NormParams.from_json(json.loads((resolve_version_dir(path) / "normalization.json").read_text()))
+    from sensorpipe.access.verify import LocalFiles, ensure_intact, load_sidecar
+
+    files = LocalFiles(resolve_version_dir(path))
+    ensure_intact(files, load_sidecar(files), "none", str(path))
+    return NormParams.from_json(read_json(files.dir / "normalization.json"))
+
+
+def _named_shard(paths: list[str], message: str) -> str:
+    """The shard a reader error is about: the one whose path the message quotes, else the first the
+    reader refuses on its own (the data source's error does not say which it was)."""
+    from sensorpipe.storage.manifest import count_records
+
+    for p in paths:
+        if p in message:
+            return p
+    for p in paths:
+        try:
+            count_records(p, "array_record")
+        except DatasetIntegrityError:
+            return p
+    return ", ".join(paths)
 
 
 def denormalize(x: Any, params: NormParams | str | Path, mask: Any = None) -> np.ndarray:

@@ -96,7 +96,12 @@ class ShardStream:
             if not self._buffer:
                 lo = self._offsets[s]
                 hi = min(lo + self._chunk, self._lengths[s])
-                self._buffer = list(self._reader.read(lo, hi))
+                try:
+                    self._buffer = list(self._reader.read(lo, hi))
+                except RuntimeError as e:   # Riegeli "Corrupted ...": one error naming the shard
+                    from sensorpipe.integrity import corrupt_shard
+
+                    raise corrupt_shard(self._split._shard_path(s), e) from None
             rec = self._buffer.pop(0)
             g = int(self._starts[s]) + self._offsets[s]
             self._offsets[s] += 1

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 from sqlalchemy import Connection, Table, case, create_engine, event, func, insert, select
 from sqlalchemy.engine import Engine, make_url
 
+from sensorpipe.integrity import translate_corrupt_database
 from sensorpipe.metadata import tables as t
 from sensorpipe.metadata.records import RunRecord, SchemaRecord
 
@@ -84,6 +85,8 @@ class MetadataStore:
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            # a damaged database file: one DatasetIntegrityError naming it, not sqlite3's traceback
+            event.listen(self.engine, "handle_error", translate_corrupt_database)
         self.create()
 
     def create(self) -> None:

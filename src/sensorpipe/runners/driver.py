@@ -38,6 +38,7 @@ from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
+from sensorpipe.storage.manifest import build_manifest
 from sensorpipe.storage.writer import RecordSpill, write_dataset
 
 SPLITS = ("train", "validation", "test")
@@ -237,8 +238,11 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
             "normalization": norm.to_json(), "label_schema_version": LABEL_SCHEMA_VERSION,
             "window": dataclasses.asdict(cfg.window), "config": cfg.to_dict()}
     side["config"]["privacy"].pop("key_file", None)
-    (version_dir / "sensorpipe.json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
     (version_dir / "normalization.json").write_text(json.dumps(norm.to_json(), indent=1))
+    # last: the manifest (sizes, counts, hashes of every other file) goes into sensorpipe.json (storage/manifest.py)
+    side = json.loads(json.dumps(side, default=str))
+    side["manifest"] = build_manifest(version_dir, side["normalization"], side)
+    (version_dir / "sensorpipe.json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
 
 
 def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary]) -> dict[str, int]:
