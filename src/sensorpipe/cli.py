@@ -18,13 +18,15 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
-    from sensorpipe.runners.driver import StrictModeError
+    from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
+    from sensorpipe.runners.lifecycle import NoWindowsError, VersionConflict
+    from sensorpipe.runners.lock import OutputLocked
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
-                          RunnerError)
+                          RunnerError, VersionConflict, NoWindowsError, OutputLocked, DiskFullError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -36,7 +38,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from sensorpipe.commands import run_and_summarize
 
-    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None))
+    print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None,
+                            overwrite=args.overwrite, wait_lock_s=args.wait_lock))
 
 
 def cmd_convert(args: argparse.Namespace) -> None:
@@ -76,7 +79,7 @@ def cmd_sources(args: argparse.Namespace) -> None:
 def cmd_versions(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_versions
 
-    print(list_versions(args.dir, args.db))
+    print(list_versions(args.dir, args.db, all_runs=args.all))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="override runner.workers")
     r.add_argument("--strict", action="store_true",
                    help="fail when a source's quarantine share passes validation.max_quarantine_rate")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the version at output.name/output.version even if it holds another fingerprint")
+    r.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another run writing the same output folder (default: fail at once)")
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("convert", help="one adapter + validation -> the canonical observation table (Parquet)")
@@ -146,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("versions", help="list dataset versions recorded in the metadata database")
     v.add_argument("dir", nargs="?", default=".", help="output directory holding metadata.db")
     v.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
+    v.add_argument("--all", action="store_true",
+                   help="list every run (failed, interrupted, unchanged, running too) instead of published versions")
     v.set_defaults(fn=cmd_versions)
     return p
 
