@@ -237,6 +237,7 @@ class _Run:
             seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
             seconds["metadata"] = 0.0
             writing.result()
+            checkpoint("shards")
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's report in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]

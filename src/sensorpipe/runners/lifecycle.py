@@ -34,7 +34,9 @@ from sensorpipe.storage.publish import next_patch, on_disk_fingerprint, version_
 log = logging.getLogger(__name__)
 
 #: Test hook: the driver SIGKILLs itself on reaching the stage this environment variable names
-#: (plan, pass1, pass2, write, record, swap, publish), so tests can kill a real run at a known point.
+#: (plan, pass1, pass2, write, shards, publish, record, swap, published), so tests can kill a real run at a
+#: known point: ``shards`` after the shards are staged, ``record`` after the 'publishing' commit, ``swap``
+#: between moving the old version aside and the new one in, ``published`` after the rename.
 KILL_AT_ENV = "SENSORPIPE_TEST_KILL_AT"
 
 

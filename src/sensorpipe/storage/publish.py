@@ -7,21 +7,23 @@ system, so each is atomic)::
     <output.dir>/.staging/<run_id>/
       TARGET                 the version folder it publishes to (relative to output.dir)
       version/               the new version: shards, dataset_info.json, features.json, sensorpipe.json, ...
-      replaced/              the old version, moved aside while the new one moves in (--overwrite)
+      replaced/              the old version, moved aside while the new one moves in (--overwrite, where
+                             the two folders cannot be swapped atomically; else the swap leaves it in version/)
       quarantine/            quarantine Parquet files, moved over <output.dir>/quarantine/ file by file
       report.html
 
 Readers never see staging: ``open()`` and TFDS look for
 ``<out>/<name>/<version>/dataset_info.json`` (two levels), staging is four
 levels down under a dot folder. The previous version stays in place until the
-new one is complete; when it is replaced it is moved aside first and deleted
-only after the new one is in. :func:`recover` (run under the output lock, so
+new one is complete; when it is replaced the two folders are swapped (or the
+old one is moved aside first) and the old one is deleted only after the new one is in. :func:`recover` (run under the output lock, so
 no writer is alive) puts back an old version a killed run had moved aside and
 deletes every stale staging folder.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -54,17 +56,22 @@ class Staging:
         return self
 
     def publish(self, target: Path, checkpoint=lambda stage: None) -> None:
-        """Move the staged version to ``target`` (the old one aside first), then quarantine and report.
+        """Move the staged version to ``target``, then the quarantine files and the report.
 
-        Between the two renames of a replacement the label is briefly absent
-        (no directory swap is portable); :func:`recover` puts the old version
-        back if the process dies right there.
+        A replacement swaps the two folders in one step where the kernel can
+        (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere the old version is
+        renamed aside first, so the label is absent for an instant, and
+        :func:`recover` puts the old version back if the process dies right there.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
+        if not target.exists():
+            os.rename(self.version, target)
+        elif exchange(self.version, target):     # one atomic swap: the old version is now in staging
+            checkpoint("swap")
+        else:
             os.rename(target, self.replaced)
             checkpoint("swap")
-        os.rename(self.version, target)
+            os.rename(self.version, target)
         q_dir = self.out_dir / "quarantine"
         q_dir.mkdir(parents=True, exist_ok=True)
         for f in sorted(self.quarantine.glob("*.parquet")) if self.quarantine.exists() else []:
@@ -84,6 +91,29 @@ def _remove_if_empty(d: Path) -> None:
         d.rmdir()
     except OSError:
         pass
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the OS or file system can't."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False        # not supported here: fall back to two renames
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _restore_replaced(out_dir: Path, root: Path) -> None:
