@@ -39,7 +39,7 @@ def test_a_replacement_swaps_and_a_death_in_between_is_recovered(tmp_path, monke
     staging = Staging(tmp_path, "run1").create(target)
     _version(staging.version, "new")
     with pytest.raises(Died):
-        staging.publish(target, _die_at("swap"))
+        staging.swap_in(target, _die_at("swap"))
     if atomic:        # no instant without a version: the new one is in, the old one in staging
         assert on_disk_fingerprint(target) == "new" and on_disk_fingerprint(staging.version) == "old"
     else:             # the old one is aside, the new one not yet in

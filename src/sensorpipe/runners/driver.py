@@ -133,6 +133,8 @@ class DiskFullError(OSError):
 
 
 def _kept(run: "_Run") -> str:
+    if run.published:
+        return f"the new version {run.label.target} was published before the disk filled up"
     return (f"the published version {run.label.target} is unchanged" if run.label and run.label.target.exists()
             else "nothing was published")
 
@@ -163,8 +165,12 @@ class _Run:
         """Record the failure (one line) and remove this run's staging; the published version is untouched."""
         if self.staging is not None:
             self.staging.discard()      # puts back an old version moved aside if the new one is not in place
-        if self.published:
-            return      # the version is in place; the next run or `versions` records it as succeeded
+        if self.published:      # the version is in place (what failed came after): it is the published one
+            try:
+                self.store.publish_version(self.run_id)
+            except Exception:   # left 'publishing': the next run or `versions` finds it on disk, records it
+                logging.getLogger(__name__).exception("could not record run %s as succeeded", self.run_id)
+            return
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         try:
             self.store.finish_run(self.run_id, status, error=f"{type(e).__name__}: {e}", stage=self.stage)
@@ -247,10 +253,11 @@ class _Run:
             seconds["metadata"] += time.perf_counter() - t
             reporting.result()
             checkpoint("record")
-            staging.publish(label.target, checkpoint)   # renames: the old version aside, the new one in
+            staging.swap_in(label.target, checkpoint)   # the rename (a swap with the old version, if any)
             self.published = True
             checkpoint("published")
             self.store.publish_version(self.run_id)     # 'succeeded'
+            staging.move_side_files()                   # quarantine files and report of this run
             staging.discard()                           # the replaced version, if any
         seconds["total"] = time.perf_counter() - t0
         return result

@@ -55,13 +55,14 @@ class Staging:
         (self.root / "TARGET").write_text(os.path.relpath(target, self.out_dir))
         return self
 
-    def publish(self, target: Path, checkpoint=lambda stage: None) -> None:
-        """Move the staged version to ``target``, then the quarantine files and the report.
+    def swap_in(self, target: Path, checkpoint=lambda stage: None) -> None:
+        """Move the staged version to ``target``; from its return the new version is the published one.
 
         A replacement swaps the two folders in one step where the kernel can
         (Linux ``renameat2(RENAME_EXCHANGE)``); elsewhere the old version is
         renamed aside first, so the label is absent for an instant, and
-        :func:`recover` puts the old version back if the process dies right there.
+        :func:`recover` (or :meth:`discard`) puts the old version back if the
+        process dies or fails right there.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
@@ -72,6 +73,9 @@ class Staging:
             os.rename(target, self.replaced)
             checkpoint("swap")
             os.rename(self.version, target)
+
+    def move_side_files(self) -> None:
+        """Put the run's quarantine files and report in place (each an atomic file rename)."""
         q_dir = self.out_dir / "quarantine"
         q_dir.mkdir(parents=True, exist_ok=True)
         for f in sorted(self.quarantine.glob("*.parquet")) if self.quarantine.exists() else []:
