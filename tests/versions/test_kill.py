@@ -7,7 +7,10 @@ The driver SIGKILLs itself when it reaches the stage named by SENSORPIPE_TEST_KI
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -17,7 +20,7 @@ from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.runners.driver import run_pipeline
 from sensorpipe.runners.lifecycle import KILL_AT_ENV
 
-from .conftest import cli, tiny_config, tree_digest
+from .conftest import SRC, cli, tiny_config, tree_digest
 
 
 def _runs(out):
@@ -82,3 +85,40 @@ def test_kill_during_a_rerun_that_replaces_the_version(tiny_sources, tmp_path, s
     else:
         assert again.replaced == first.fingerprint
     assert sensorpipe.open(out).config["output"]["release_notes"] == f"killed at {stage}"
+
+
+def test_the_lock_of_a_killed_multiprocess_driver_is_not_kept_by_its_workers(tiny_sources, tmp_path):
+    """Forked workers close the driver's lock descriptor, so a driver killed mid-run frees its folder at once
+    (whether orphaned workers exit by themselves is the runners' business; they are cleaned up here)."""
+    import uuid
+
+    import psutil
+
+    out = tmp_path / "out"
+    config = tiny_config(tiny_sources, out, name=f"{tmp_path.name}.yaml")
+    token = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": str(SRC), KILL_AT_ENV: "pass2", "SENSORPIPE_TEST_TOKEN": token}
+    log = tmp_path / "killed.log"
+    with log.open("w") as f:    # a file, not a pipe: orphaned workers would keep a pipe open
+        proc = subprocess.Popen([sys.executable, "-m", "sensorpipe.cli", "run", str(config), "--runner",
+                                 "multiprocess", "--workers", "2"], env=env, stdout=f, stderr=subprocess.STDOUT)
+        assert proc.wait(timeout=180) == -signal.SIGKILL, log.read_text()[-2000:]
+
+    def ours(p):
+        try:
+            return p.environ().get("SENSORPIPE_TEST_TOKEN") == token
+        except (psutil.Error, OSError):
+            return False
+
+    orphans = [p for p in psutil.process_iter() if ours(p)]
+    try:
+        again = cli("run", str(config))
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "took over the stale lock" in again.stderr
+        assert [r["status"] for r in _runs(out)] == ["succeeded", "interrupted"]
+    finally:
+        for p in orphans:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
