@@ -157,3 +157,26 @@ def test_a_full_disk_keeps_the_published_version_and_says_so_in_one_line(publish
     assert err.startswith("sensorpipe run: error: disk full during stage write") and err.count("\n") == 1
     monkeypatch.setattr(driver, "write_dataset", real)
     assert run_pipeline(str(changed), overwrite=True).replaced == first.fingerprint    # and the next run works
+
+
+def test_versions_lists_published_versions_and_all_runs_with_their_errors(published, tiny_sources, capsys):
+    import shutil
+
+    config, out, version_dir, digest, first = published
+    bad = tiny_config(tiny_sources, out, name=f"{out.parent.name}-bad.yaml", release_notes="x",
+                      source_options={"time_format": "local", "local_time_format": "%d/%m/%Y %H:%M"})
+    assert main(["run", str(bad)]) == 2
+    capsys.readouterr()
+    assert main(["versions", str(out)]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["dataset", "version", "status", "fingerprint"]
+    assert row.split()[:4] == ["tiny", "1.0.0", "published", first.fingerprint]
+    sizes = first.split_sizes
+    assert row.endswith(f"train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']}")
+    assert main(["versions", str(out), "--all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[1:3] == ["failed", "pass1"] and "NoWindowsError: no window kept" in lines[1]
+    assert lines[2].startswith(first.run_id) and lines[2].split()[1:3] == ["succeeded", "done"]
+    shutil.rmtree(version_dir)           # removed by hand: the record stays, and says so
+    assert main(["versions", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[:3] == ["tiny", "1.0.0", "missing"]

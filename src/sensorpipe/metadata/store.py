@@ -2,7 +2,10 @@
 
 :class:`MetadataStore` persists the records of :mod:`sensorpipe.metadata.records`
 with SQLAlchemy Core, so the same code runs on a local SQLite file (default)
-and on a shared PostgreSQL for a team. A run is written in one transaction:
+and on a shared PostgreSQL for a team. A run's row is committed at its start
+(:meth:`MetadataStore.begin_run`) and closed at its end (:meth:`~MetadataStore.finish_run`,
+:meth:`~MetadataStore.publish_version`), so failed and killed runs are on record;
+what a run produced (version, stats, lineage) is written in one transaction:
 a killed or failing run leaves no half-recorded version, stats or lineage.
 
 Readers address data by dataset *fingerprint* (config + inputs + code

@@ -26,7 +26,6 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sensorpipe.runners.lock import run_alive
 from sensorpipe.storage.publish import next_patch, on_disk_fingerprint, version_labels
@@ -169,7 +168,3 @@ def no_windows_message(cfg, summaries: list) -> str:
         causes.append(f"the accepted rows span less than one window of {cfg.window.size_min} minutes")
     return (f"no window kept from {len(summaries)} unit(s), nothing was written: " + "; ".join(causes))
 
-
-def run_row_values(result: Any) -> dict[str, Any]:
-    """Columns of a run's row that come from its result (filled at the end, whatever the outcome)."""
-    return {"windows_kept": result.windows_kept, "split_sizes": result.split_sizes}
