@@ -36,7 +36,13 @@ def test_sources_lists_adapters_with_channels(capsys):
 def test_versions_lists_the_run(local_run, capsys):
     assert main(["versions", local_run.output_dir]) == 0
     out = capsys.readouterr().out
-    assert local_run.fingerprint in out and "succeeded" in out
+    (row,) = [line for line in out.splitlines() if local_run.fingerprint in line]
+    assert row.split()[:3] == ["sensorpipe_demo", "1.0.0", "published"]
+    sizes = ", ".join(f"{k} {v}" for k, v in local_run.split_sizes.items())   # windows per split, in split order
+    assert row.endswith(sizes)
+    assert main(["versions", local_run.output_dir, "--all"]) == 0
+    runs = capsys.readouterr().out
+    assert any(line.startswith(local_run.run_id) and " succeeded " in line for line in runs.splitlines())
 
 
 def test_run_prints_summary_with_paths(sources_dir, base_config, tmp_path, capsys):

@@ -97,7 +97,8 @@ def test_disk_full_names_the_path_and_the_fix(tiny, capsys, monkeypatch):
     monkeypatch.setattr(stages, "save_arrays", save)
     path = write_yaml(tiny / "p.yaml", config(tiny, tiny / "d"))
     line = _one_line_error(capsys, ["run", str(path)])
-    assert line == f"sensorpipe run: error: disk full writing {tiny / 'out'}: free space or set output.dir elsewhere"
+    assert line.startswith(f"sensorpipe run: error: disk full writing {tiny / 'out'} during stage pass1 of run ")
+    assert line.endswith(": free space or set output.dir elsewhere, and run again; nothing was published")
 
     def save_named(path, arrays):
         raise OSError(errno.ENOSPC, "No space left on device", path)
@@ -105,7 +106,7 @@ def test_disk_full_names_the_path_and_the_fix(tiny, capsys, monkeypatch):
     monkeypatch.setattr(stages, "save_arrays", save_named)
     line = _one_line_error(capsys, ["run", str(path)])
     assert line.startswith(f"sensorpipe run: error: disk full writing {tiny / 'out' / '.work' / 'units'}/tiny__")
-    assert line.endswith(".arrays: free space or set output.dir elsewhere")
+    assert ".arrays during stage pass1 of run " in line and "free space or set output.dir elsewhere" in line
 
 
 def test_a_closed_pipe_stops_quietly():

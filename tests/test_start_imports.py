@@ -89,6 +89,6 @@ def test_a_whole_cli_process_leaves_a_complete_version(tmp_path):
     assert "windows   train 1, validation 0, test 0" in proc.stdout
     out = tmp_path / "out"
     versions = list_versions(str(out)).splitlines()
-    assert len(versions) == 2 and versions[1].split()[:2] == ["start", "1.0.0"] and "succeeded" in versions[1]
+    assert len(versions) == 2 and versions[1].split()[:3] == ["start", "1.0.0", "published"]
     assert list((out / "start" / "1.0.0").glob("start-train.array_record-*"))
     assert (out / "report.html").stat().st_size > 1000

@@ -19,14 +19,17 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.integrity import DatasetIntegrityError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
-    from sensorpipe.runners.driver import StrictModeError
+    from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
     from sensorpipe.runners.preflight import DiskFullError
+    from sensorpipe.runners.lifecycle import NoWindowsError, VersionConflict
+    from sensorpipe.runners.lock import OutputLocked
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
-                          RunnerError, DiskFullError, DatasetIntegrityError)
+                          RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
+                          OutputLocked)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -39,7 +42,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     from sensorpipe.commands import run_and_summarize
 
     print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None,
-                            on_unit_error=args.on_unit_error))
+                            on_unit_error=args.on_unit_error, overwrite=args.overwrite,
+                            wait_lock_s=args.wait_lock))
 
 
 def cmd_cache(args: argparse.Namespace) -> None:
@@ -85,7 +89,7 @@ def cmd_sources(args: argparse.Namespace) -> None:
 def cmd_versions(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_versions
 
-    print(list_versions(args.dir, args.db))
+    print(list_versions(args.dir, args.db, all_runs=args.all))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -160,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--on-unit-error", choices=("stop", "skip"), default=None,
                    help="override run.on_unit_error: stop at a unit's error (default), or skip the unit, report it "
                         "and go on")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the version at output.name/output.version even if it holds another fingerprint")
+    r.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="wait up to SECONDS for another run writing the same output folder (default: fail at once)")
     r.set_defaults(fn=cmd_run)
 
     ca = sub.add_parser("cache", help="manage the per-unit cache under OUT/.work")
@@ -217,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("versions", help="list dataset versions recorded in the metadata database")
     v.add_argument("dir", nargs="?", default=".", help="output directory holding metadata.db")
     v.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
+    v.add_argument("--all", action="store_true",
+                   help="list every run (failed, interrupted, unchanged, running too) instead of published versions")
     v.set_defaults(fn=cmd_versions)
     _add_version_commands(sub)
     return p

@@ -10,35 +10,51 @@ from sensorpipe import channels as registry
 
 
 def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
-                      strict: bool | None = None, on_unit_error: str | None = None) -> str:
+                      strict: bool | None = None, on_unit_error: str | None = None, overwrite: bool = False,
+                      wait_lock_s: float = 0.0) -> str:
     """Run a config and summarize it; ``on_unit_error`` overrides ``run.on_unit_error`` (stop | skip)."""
     import dataclasses
 
     from sensorpipe.config import load_config
     from sensorpipe.runners.driver import run_pipeline
-    from sensorpipe.runners.preflight import disk_full, is_disk_full
+    from sensorpipe.runners.preflight import DiskFullError, disk_full, is_disk_full
 
     cfg = load_config(config)
     if on_unit_error:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, on_unit_error=on_unit_error))
     try:
-        return summarize(run_pipeline(cfg, runner=runner, workers=workers, strict=strict))
+        return summarize(run_pipeline(cfg, runner=runner, workers=workers, strict=strict, overwrite=overwrite,
+                                      wait_lock_s=wait_lock_s))
     except OSError as e:
-        if is_disk_full(e):
+        if is_disk_full(e) and not isinstance(e, DiskFullError):   # the driver names the stage when it can
             raise disk_full(e, cfg.output_dir) from e
         raise
 
 
 def clean_cache(out_dir: str, dry_run: bool = False) -> str:
     """``sensorpipe cache clean``: remove the cache entries no published version uses (see runners/cache.py)."""
-    from sensorpipe.runners.cache import clean_cache as clean
+    import datetime as dt
+    import uuid
+    from pathlib import Path
 
-    return clean(out_dir, dry_run=dry_run).text()
+    from sensorpipe.runners.cache import clean_cache as clean
+    from sensorpipe.runners.lock import OutputLock
+
+    if not Path(out_dir).is_dir():
+        return clean(out_dir, dry_run=dry_run).text()   # its error names the folder
+    # a run writing this folder right now may be about to use what looks unused: one writer at a time
+    with OutputLock(out_dir, f"cache-clean-{uuid.uuid4().hex[:8]}", dt.datetime.now(dt.timezone.utc).isoformat()):
+        return clean(out_dir, dry_run=dry_run).text()
 
 
 def summarize(r) -> str:
+    if r.unchanged:
+        return (f"nothing changed: {r.version_dir} already holds fingerprint {r.fingerprint} "
+                f"(windows {', '.join(f'{k} {v}' for k, v in r.split_sizes.items())}); nothing was written "
+                f"(run {r.run_id} recorded as unchanged)\n"
+                f"metadata  {r.metadata_url}\nreport    {r.report}")
     lines = [
-        f"dataset   {r.version_dir}",
+        f"dataset   {r.version_dir}" + (f"  (replaced fingerprint {r.replaced})" if r.replaced else ""),
         f"version   fingerprint {r.fingerprint}  run {r.run_id}",
         "windows   " + ", ".join(f"{k} {v}" for k, v in r.split_sizes.items())
         + (f"  (dropped: {', '.join(f'{k} {v}' for k, v in r.windows_dropped.items())})" if r.windows_dropped else ""),
@@ -82,7 +98,8 @@ def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: 
             old.unlink()
         config = generate_demo_sources(root, seed=seed, scale=scale)
         marker.touch()
-    result = run_pipeline(str(config), runner=runner, workers=workers)
+    # the demo folder is scratch: a new seed/scale (or sensorpipe version) replaces its one version
+    result = run_pipeline(str(config), runner=runner, workers=workers, overwrite=True)
     return (f"sensorpipe demo: sample sources in {root}\n{summarize(result)}\n\n"
             f"next:  sensorpipe inspect {result.output_dir} --split train --index 0 --plot window.png")
 
@@ -144,23 +161,73 @@ def coverage_matrix_markdown() -> str:
     return "\n".join(rows)
 
 
-def list_versions(out_dir: str = ".", db_url: str | None = None) -> str:
+def list_versions(out_dir: str = ".", db_url: str | None = None, all_runs: bool = False) -> str:
+    """Published versions (status, fingerprint, run start and duration, windows per split), or every run."""
     from sensorpipe.metadata.store import MetadataStore
+    from sensorpipe.runners.lifecycle import reconcile_runs
+    from sensorpipe.storage.publish import on_disk_fingerprint
 
     if db_url is None:
         db = Path(out_dir) / "metadata.db"
         if not db.exists():
             raise FileNotFoundError(f"{db} does not exist; pass the output directory of a run or --db URL")
         db_url = f"sqlite:///{db.resolve()}"
-    rows = MetadataStore(db_url).list_versions()
+    from sqlalchemy.exc import OperationalError
+
+    store = MetadataStore(db_url)
+    try:
+        reconcile_runs(store)     # runs whose process is gone are recorded as interrupted (or succeeded)
+    except OperationalError as e:  # a read-only or busy database: list what it says
+        import logging
+
+        logging.getLogger(__name__).warning("could not record runs that ended without finishing: %s", e)
+    if all_runs:
+        return _runs_table(store.list_runs())
+    rows = [r for r in store.list_versions() if r["status"] == "published"]
     if not rows:
-        return "no dataset versions recorded yet"
-    lines = [f"{'dataset':24} {'version':8} {'fingerprint':17} {'runs':>4} {'status':10} created / splits"]
+        return "no dataset versions published yet (see `sensorpipe versions --all` for every run)"
+    lines = [f"{'dataset':24} {'version':8} {'status':10} {'fingerprint':17} {'started (UTC)':20} {'took':>7}  "
+             f"windows"]
     for r in rows:
-        splits = ", ".join(f"{k} {v}" for k, v in (r.get("split_sizes") or {}).items())
-        lines.append(f"{r['dataset_name']:24} {r['semantic_version']:8} {r['fingerprint']:17} {r['n_runs']:>4} "
-                     f"{r['last_status'] or '':10} {r['created_at']}  {splits}")
+        status = r["status"]
+        if r["output_dir"] and on_disk_fingerprint(
+                Path(r["output_dir"]) / r["dataset_name"] / r["semantic_version"]) != r["fingerprint"]:
+            status = "missing"      # recorded, but its folder is gone or holds something else
+        lines.append(f"{r['dataset_name']:24} {r['semantic_version']:8} {status:10} {r['fingerprint']:17} "
+                     f"{_when(r['started_at']):20} {_took(r['started_at'], r['finished_at']):>7}  "
+                     f"{_splits(r['split_sizes'])}")
     return "\n".join(lines)
+
+
+def _runs_table(runs: list[dict]) -> str:
+    if not runs:
+        return "no runs recorded yet"
+    lines = [f"{'run':12} {'status':11} {'stage':7} {'dataset':20} {'version':8} {'fingerprint':17} "
+             f"{'started (UTC)':20} {'took':>7}  windows / error"]
+    for r in runs:
+        tail = r["error"] if r["error"] else _splits(r["split_sizes"])
+        lines.append(f"{r['run_id']:12} {r['status']:11} {r['stage'] or '':7} {r['dataset_name'] or '':20} "
+                     f"{r['dataset_version'] or '':8} {r['fingerprint'] or '-':17} {_when(r['started_at']):20} "
+                     f"{_took(r['started_at'], r['finished_at']):>7}  {tail}")
+    return "\n".join(lines)
+
+
+def _splits(sizes: dict | None) -> str:
+    order = ("train", "validation", "test")
+    items = sorted((sizes or {}).items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 3, kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in items)
+
+
+def _when(iso: str | None) -> str:
+    return (iso or "")[:19].replace("T", " ")
+
+
+def _took(start: str | None, end: str | None) -> str:
+    from datetime import datetime
+
+    if not start or not end:
+        return "-"
+    return f"{(datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds():.1f} s"
 
 
 def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None) -> str:

@@ -510,7 +510,7 @@ class OutputConfig:
 
     dir: str = "out"
     name: str = "sensorpipe_dataset"
-    version: str = "1.0.0"
+    version: str = "1.0.0"   # or "auto": bump the patch past the highest version of ``name`` (storage.publish)
     formats: tuple[OutputFormat, ...] = ("array_record",)
     target_shard_mb: float = 64.0
     compression: Literal["none", "zstd", "brotli", "snappy"] = "none"
@@ -526,8 +526,9 @@ class OutputConfig:
         check_safe_name(self.name, f"{path}.name")
         check_safe_name(self.version, f"{path}.version")
         parts = self.version.split(".")
-        if len(parts) != 3 or not all(p.isdigit() for p in parts):
-            raise ConfigError(f"{path}.version must look like 1.2.3, got {self.version!r}")
+        if self.version != "auto" and (len(parts) != 3 or not all(p.isdigit() for p in parts)):
+            raise ConfigError(f"{path}.version must look like 1.2.3, or be auto (the next patch version), "
+                              f"got {self.version!r}")
         if not self.name.replace("_", "").isalnum() or not self.name[0].isalpha() or self.name.lower() != self.name:
             raise ConfigError(f"{path}.name must be snake_case letters/digits (TFDS dataset name), got {self.name!r}")
 

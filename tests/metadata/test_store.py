@@ -289,3 +289,96 @@ def test_duplicate_run_id_is_refused_without_side_effects(store):
         store.record_run(make_run(fingerprint="other"))
     assert [v["fingerprint"] for v in store.list_versions()] == ["abc123def456"]
     assert count(store, t.lineage) == 100
+
+
+def _v2_database(url: str) -> None:
+    """A schema-version-2 database as sensorpipe wrote it before runs could be recorded from their start:
+    runs.version_id, fingerprint and finished_at NOT NULL, none of the version-3 columns; one run with detail rows."""
+    import sqlalchemy as sa
+
+    md = sa.MetaData()
+    for table in t.metadata.sorted_tables:
+        if table.name != "runs":
+            table.to_metadata(md)
+    sa.Table("runs", md,
+             sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+             sa.Column("run_id", sa.String(128), nullable=False, unique=True),
+             sa.Column("version_id", sa.Integer, sa.ForeignKey("dataset_versions.id"), nullable=False),
+             sa.Column("fingerprint", sa.String(128), nullable=False, index=True),
+             sa.Column("config_hash", sa.String(64), sa.ForeignKey("configs.hash"), nullable=False),
+             *(sa.Column(c, sa.String(40), nullable=False) for c in ("started_at", "finished_at", "runner")),
+             sa.Column("workers", sa.Integer, nullable=False),
+             *(sa.Column(c, sa.Text, nullable=False) for c in (
+                 "status", "code_version", "output_dir", "split_sizes_json", "input_fingerprints_json",
+                 "recorded_at")))
+    engine = sa.create_engine(url)
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(md.tables["schema_meta"].insert(), [{"key": "db_schema_version", "value": "2"}])
+        conn.execute(md.tables["configs"].insert(), [{"hash": "c" * 64, "config_json": "{}", "created_at": "t"}])
+        conn.execute(md.tables["dataset_versions"].insert(), [{
+            "fingerprint": "fp-old", "dataset_name": "wearables", "semantic_version": "1.0.0", "code_version": "0.1",
+            "config_hash": "c" * 64, "input_fingerprints_json": "{}", "created_at": "t"}])
+        conn.execute(md.tables["runs"].insert(), [{
+            "run_id": "old-run", "version_id": 1, "fingerprint": "fp-old", "config_hash": "c" * 64,
+            "started_at": "2026-01-01T00:00:00+00:00", "finished_at": "2026-01-01T00:01:00+00:00",
+            "runner": "local", "workers": 1, "status": "succeeded", "code_version": "0.1", "output_dir": "/o",
+            "split_sizes_json": '{"train": 3}', "input_fingerprints_json": "{}", "recorded_at": "t"}])
+        conn.execute(md.tables["quality_metrics"].insert(), [{"run_id": "old-run", "scope": "dataset",
+                                                               "name": "windows_kept", "value": 3.0}])
+    engine.dispose()
+
+
+def test_a_v2_database_is_migrated_to_record_every_run(tmp_path):
+    import sqlalchemy as sa
+
+    from sensorpipe.metadata import RunStart
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    _v2_database(url)
+    store = MetadataStore(url)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "3"
+        cols = {c["name"]: c for c in sa.inspect(conn).get_columns("runs")}
+        assert all(cols[c]["nullable"] for c in ("version_id", "fingerprint", "finished_at"))
+        assert {"stage", "error", "pid", "host", "dataset_name", "dataset_version", "units_cached",
+                "windows_kept"} <= set(cols)
+        assert "ix_runs_fingerprint" in {i["name"] for i in sa.inspect(conn).get_indexes("runs")}
+        assert not conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    old = store.get_run("old-run")       # the data is kept, detail rows still hang off it
+    assert (old["status"], old["fingerprint"], old["split_sizes"], old["dataset_version"]) == \
+        ("succeeded", "fp-old", {"train": 3}, "1.0.0")
+    assert store.quality("fp-old")[0]["value"] == 3.0
+    with pytest.raises(sa.exc.IntegrityError):     # foreign keys are still enforced after the rebuild
+        with store.engine.begin() as conn:
+            conn.execute(t.quality_metrics.insert(), [{"run_id": "nope", "scope": "x", "name": "y", "value": 1.0}])
+    # a run that fails before its fingerprint exists: no version, no fingerprint
+    store.begin_run(RunStart("new-run", "2026-02-01T00:00:00+00:00", "local", 1, "0.2", '{"a": 1}', "/o",
+                             "wearables", "auto", 123, "host"))
+    assert store.open_runs("/o")[0]["run_id"] == "new-run"
+    store.finish_run("new-run", "failed", error="ConfigError: bad\nsecond line", stage="plan")
+    new = store.get_run("new-run")
+    assert (new["status"], new["stage"], new["error"], new["fingerprint"]) == ("failed", "plan", "ConfigError: bad",
+                                                                                None)
+    assert store.latest_run(status="succeeded")["run_id"] == "old-run"
+    assert [v["fingerprint"] for v in store.list_versions()] == ["fp-old"]
+    store.close()
+    MetadataStore(url).close()           # opening it again is a no-op
+
+
+def test_record_run_completes_the_row_begun_at_the_start(store):
+    from sensorpipe.metadata import RunStart
+
+    store.begin_run(RunStart("run-1", "2024-05-01T10:00:00+00:00", "local", 1, "0.1.0+g1234", "{}", "/tmp/out",
+                             "wearables", "1.2.0", 1, "h"))
+    store.update_run("run-1", stage="pass2", fingerprint="abc123def456")
+    store.record_run(replace(make_run(), status="publishing", windows_kept=100))
+    assert [v["status"] for v in store.list_versions()] == ["publishing"]     # not published yet
+    store.publish_version("run-1")
+    (v,) = store.list_versions()
+    assert (v["status"], v["split_sizes"], v["n_runs"]) == ("published", {"train": 75, "test": 25}, 1)
+    run = store.get_run("run-1")
+    assert (run["status"], run["stage"], run["windows_kept"], run["pid"]) == ("succeeded", "done", 100, 1)
+    assert count(store, t.runs) == 1 and count(store, t.lineage) == 100
+    with pytest.raises(ValueError, match="already recorded"):
+        store.record_run(make_run())

@@ -30,7 +30,7 @@ def test_clean_removes_entries_of_changed_inputs_and_gone_versions_and_keeps_the
     # edit the shared file: p1's rows change, p2's do not; version 1.0.0 is re-run
     body = [f"p1,{r}" for r in rows("p1", shift=5)] + [f"p2,{r}" for r in rows("p2")]
     (data / "all.csv").write_text("participant,t,signal,value\n" + "\n".join(body) + "\n")
-    new = run_pipeline(load_config(cfg))
+    new = run_pipeline(load_config(cfg), overwrite=True)   # new inputs: the label gets a new fingerprint
     assert new.units_cached["pass1"] == 0   # the file's hash keys every unit read from it
     manifest = json.loads((work / "manifests" / "tiny__1.0.0.json").read_text())
     assert manifest["run_id"] == new.run_id and len(manifest["units"]) == 2 and len(manifest["records"]) == 2
@@ -51,10 +51,15 @@ def test_clean_removes_entries_of_changed_inputs_and_gone_versions_and_keeps_the
     assert f"removed {old_partition} (" in "\n".join(out)
     assert out[-1].startswith(f"removed {len(removed)} cache entries, ") and f"({dry.bytes_freed:,} bytes) freed" in out[-1]
     assert _entries(work) == in_use and not (work / "manifests" / "tiny__2.0.0.json").exists()
-    # what the published version needs is still there: a re-run takes every unit from the cache
+    # what the published version needs is still there: the same fingerprint re-run is a no-op that read every
+    # unit from the cache, and a re-run after the version folder is lost rewrites it from the cache alone
+    unchanged = run_pipeline(load_config(cfg))
+    assert unchanged.unchanged and unchanged.units_cached == {"pass1": 2, "pass2": 0}
+    published = shard_bytes(new.version_dir)
+    shutil.rmtree(new.version_dir)
     again = run_pipeline(load_config(cfg))
     assert again.units_cached == {"pass1": 2, "pass2": 2}
-    assert shard_bytes(again.version_dir) == shard_bytes(new.version_dir)
+    assert shard_bytes(again.version_dir) == published
     assert clean_cache(tmp_path / "out").removed == []
 
 
@@ -67,3 +72,16 @@ def test_half_written_files_and_a_missing_folder(tmp_path, capsys):
     assert [e for e, _ in res.removed] == ["units/tiny__0123456789abcdef.json.tmp"] and res.bytes_freed == 2
     assert cli.main(["cache", "clean", str(tmp_path / "nowhere")]) == 2
     assert "nowhere is not a folder" in capsys.readouterr().err
+
+
+def test_clean_waits_for_no_one_while_a_run_holds_the_folder(tmp_path, capsys):
+    """`cache clean` takes the output folder's lock: a running run's entries are never removed under it."""
+    from sensorpipe.runners.lock import OutputLock
+
+    write_cohort(tmp_path / "d", ("p1",))
+    r = run_pipeline(load_config(config(tmp_path, tmp_path / "d")))
+    with OutputLock(r.output_dir, "holder", "2026-12-07T00:00:00+00:00"):
+        assert cli.main(["cache", "clean", r.output_dir]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sensorpipe cache: error: ") and "holder" in err and err.count("\n") == 1
+    assert cli.main(["cache", "clean", r.output_dir]) == 0

@@ -36,11 +36,11 @@ def test_a_new_key_file_recomputes_the_units_with_new_pseudonyms(tmp_path):
     expect = lambda key: {hmac.new(key, f"tiny/{p}".encode(), hashlib.sha256).hexdigest()[:16] for p in ("p1", "p2")}
     assert _ids(first.output_dir) == expect(keys["k1"])
     cfg["privacy"]["key_file"] = str(tmp_path / "k2")           # key rotation, same output folder and cache
-    second = run_pipeline(load_config(cfg))
+    second = run_pipeline(load_config(cfg), overwrite=True)   # the same label, new content
     assert second.units_cached == {"pass1": 0, "pass2": 0}
     assert _ids(second.output_dir) == expect(keys["k2"]) and second.fingerprint != first.fingerprint
     cfg["privacy"]["key_file"] = str(tmp_path / "k1")           # back to the first key: its entries are still there
-    third = run_pipeline(load_config(cfg))
+    third = run_pipeline(load_config(cfg), overwrite=True)
     assert third.units_cached == {"pass1": 2, "pass2": 2} and third.fingerprint == first.fingerprint
 
 
@@ -130,7 +130,7 @@ def test_editing_a_plugin_without_a_version_bump_recomputes_the_units(plugin_sit
     _reload_plugins()
     assert plugins.installed("sensorpipe.cleaning") == {"cap_plugin": "capplug==0.1.0"}
     assert _version.code_version() != old_code
-    second = run_pipeline(load_config(cfg))
+    second = run_pipeline(load_config(cfg), overwrite=True)
     assert second.units_cached == {"pass1": 0, "pass2": 0}
     recapped = sum(u.cleaning_counts.get("heart_rate:capped", 0) for u in second.units)
     assert recapped == _above(65) > capped and second.fingerprint != first.fingerprint

@@ -29,6 +29,6 @@ def test_changed_activity_log_is_not_served_from_the_cache(copied_sources, base_
     assert "walking" in labels and "walking" in events and "cycling" not in events
     log = copied_sources / "fitbit_cohort" / "activities.csv"
     log.write_text(log.read_text().replace("walking", "cycling"))
-    run_pipeline(load_config(cfg, base_dir=str(copied_sources)))
+    run_pipeline(load_config(cfg, base_dir=str(copied_sources)), overwrite=True)   # new inputs, same label
     labels, events = _activity_events(copied_sources / "out")
     assert "walking" not in events and "cycling" in events and "cycling" in labels

@@ -78,7 +78,7 @@ def test_cli_flag_and_no_partial_cache_entry_after_the_file_is_fixed(cohort, cap
     assert "skipped   1 unit" in out and "tiny/p2 (tiny" in out
     assert "units from the cache: pass 1 0 of 2, pass 2 0 of 2" in out
     (cohort / "d" / "p2.csv").write_text("t,signal,value\n" + "\n".join(rows("p2")) + "\n")   # fixed
-    r = run_pipeline(str(path))
+    r = run_pipeline(str(path), overwrite=True)   # a new person: a new dataset in the label
     assert r.units_skipped == [] and _participants(r.output_dir) == ["p1", "p2", "p3"]
     assert r.units_cached == {"pass1": 2, "pass2": 0}    # p2 computed afresh; p1, p3 from the cache
     engine = sa.create_engine(r.metadata_url)
@@ -107,5 +107,8 @@ def test_a_pass_2_error_is_skipped_too(cohort, monkeypatch):
     assert (f.participant, f.stage, f.error) == ("p3", "encode", "RuntimeError: caption plugin failed on two lines")
     assert _participants(r.output_dir) == ["p1", "p2"] and [u.participant for u in r.units] == ["p1", "p2"]
     assert r.split_sizes["train"] == 8 and r.rows_in == 2 * 2880
-    with pytest.raises(RuntimeError, match="caption plugin failed"):
-        run_pipeline(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, on_unit_error="stop")))
+    again = run_pipeline(cfg)           # p3 fails in pass 2 again: the published dataset, so nothing to do
+    assert again.unchanged and again.fingerprint == r.fingerprint and again.units_skipped == r.units_skipped
+    with pytest.raises(RuntimeError, match="caption plugin failed"):   # stop: the run fails in pass 2 ...
+        run_pipeline(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, on_unit_error="stop")), overwrite=True)
+    assert _participants(r.output_dir) == ["p1", "p2"]                  # ... and the published version stays

@@ -22,7 +22,7 @@ def test_changed_schema_gets_a_new_version_and_diff_shows_it(local_run, sources_
     fields["hr"]["unit"] = "beats/min"                         # a changed declaration
     del fields["kcal"]
     path.write_text(yaml.safe_dump(cfg))
-    run_pipeline(str(path))
+    run_pipeline(str(path), overwrite=True)                    # new fingerprint, same label
     out = str(tmp_path / "o")
     assert main(["schema", "show", "metabolic_study", out]) == 0
     text = capsys.readouterr().out

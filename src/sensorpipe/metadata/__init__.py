@@ -11,6 +11,7 @@ from sensorpipe.metadata.records import (
     QualityRecord,
     QuarantineRecord,
     RunRecord,
+    RunStart,
     SchemaRecord,
     UnitRecord,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "QualityRecord",
     "QuarantineRecord",
     "RunRecord",
+    "RunStart",
     "SchemaRecord",
     "UnitRecord",
 ]

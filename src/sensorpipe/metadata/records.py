@@ -116,6 +116,23 @@ class UnitErrorRecord:
 
 
 @dataclass(frozen=True)
+class RunStart:
+    """What a run records the moment it starts (committed at once, so a killed run still leaves its row)."""
+
+    run_id: str
+    started_at: str            # ISO-8601 UTC
+    runner: str
+    workers: int
+    code_version: str
+    config_json: str
+    output_dir: str
+    dataset_name: str          # output.name
+    dataset_version: str       # output.version as configured (``auto`` until resolved)
+    pid: int                   # the driver process, on ``host``
+    host: str
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """Everything one finished run records."""
 
@@ -124,7 +141,7 @@ class RunRecord:
     finished_at: str
     runner: str
     workers: int
-    status: str                # succeeded | failed
+    status: str                # succeeded | publishing | failed (see metadata.tables.RUN_STATUSES)
     dataset_name: str
     dataset_version: str       # semantic version from the config
     fingerprint: str           # config + inputs + code version
@@ -141,4 +158,5 @@ class RunRecord:
     units: list[UnitRecord] = field(default_factory=list)
     lineage: list[LineageRecord] = field(default_factory=list)
     unit_errors: list[UnitErrorRecord] = field(default_factory=list)
-    units_cached: int | None = None   # units whose pass 1 came from the cache (None: not counted)
+    units_cached: int | None = None     # units whose pass 1 came from the cache (None: not counted)
+    windows_kept: int | None = None

@@ -2,7 +2,10 @@
 
 :class:`MetadataStore` persists the records of :mod:`sensorpipe.metadata.records`
 with SQLAlchemy Core, so the same code runs on a local SQLite file (default)
-and on a shared PostgreSQL for a team. A run is written in one transaction:
+and on a shared PostgreSQL for a team. A run's row is committed at its start
+(:meth:`MetadataStore.begin_run`) and closed at its end (:meth:`~MetadataStore.finish_run`,
+:meth:`~MetadataStore.publish_version`), so failed and killed runs are on record;
+what a run produced (version, stats, lineage) is written in one transaction:
 a killed or failing run leaves no half-recorded version, stats or lineage.
 
 Readers address data by dataset *fingerprint* (config + inputs + code
@@ -24,7 +27,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from sensorpipe.integrity import translate_corrupt_database
 from sensorpipe.metadata import tables as t
-from sensorpipe.metadata.records import RunRecord, SchemaRecord
+from sensorpipe.metadata.records import RunRecord, RunStart, SchemaRecord
 
 __all__ = ["MetadataStore", "MetadataNotFound"]
 
@@ -108,8 +111,62 @@ class MetadataStore:
                 raise MetadataVersionError(
                     f"metadata database {self.url} has schema version {stored}, newer than this sensorpipe's "
                     f"{t.DB_SCHEMA_VERSION}; upgrade sensorpipe or point metadata.url at another database")
-            elif int(stored) < t.DB_SCHEMA_VERSION:
+        if stored is not None and int(stored) < t.DB_SCHEMA_VERSION:
+            if int(stored) < 3:
+                self._relax_not_null(t.RELAXED_IN_3)
+            with self.engine.begin() as conn:
                 self._migrate(conn, int(stored))
+
+    def _relax_not_null(self, relaxed: dict[str, tuple[str, ...]]) -> None:
+        """Let columns an older schema declared NOT NULL hold NULL, data kept.
+
+        PostgreSQL and most servers alter the column; SQLite cannot, so the
+        table is rebuilt the way the SQLite manual prescribes (foreign keys off,
+        new table, copy, drop, rename, indexes; one transaction), which also
+        gives it the columns the new schema added.
+        """
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy.schema import CreateIndex, CreateTable
+
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                for table, cols in relaxed.items():
+                    for col in cols:
+                        conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {col} DROP NOT NULL")
+            return
+        for name in relaxed:
+            table = t.metadata.tables[name]
+            with self.engine.connect() as conn:
+                have = [c["name"] for c in sa_inspect(conn).get_columns(name)]
+            common = ", ".join(c.name for c in table.columns if c.name in have)
+            create = str(CreateTable(table).compile(dialect=self.engine.dialect)).strip()
+            create = create.replace(f"CREATE TABLE {name} ", f"CREATE TABLE _new_{name} ", 1)
+            raw = self.engine.raw_connection()
+            try:
+                db = raw.driver_connection
+                db.isolation_level = None          # explicit BEGIN/COMMIT below
+                db.execute("PRAGMA foreign_keys=OFF")    # a no-op inside a transaction: set before BEGIN
+                db.execute("BEGIN")
+                try:
+                    db.execute(create)
+                    db.execute(f"INSERT INTO _new_{name} ({common}) SELECT {common} FROM {name}")
+                    db.execute(f"DROP TABLE {name}")
+                    db.execute(f"ALTER TABLE _new_{name} RENAME TO {name}")
+                    for index in table.indexes:
+                        db.execute(str(CreateIndex(index).compile(dialect=self.engine.dialect)))
+                    if db.execute("PRAGMA foreign_key_check").fetchall():
+                        raise MetadataVersionError(
+                            f"metadata database {self.url}: rebuilding table {name} for schema version "
+                            f"{t.DB_SCHEMA_VERSION} broke a foreign key; nothing was changed")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                finally:
+                    db.execute("PRAGMA foreign_keys=ON")
+                    db.isolation_level = ""
+            finally:
+                raw.close()
 
     def _migrate(self, conn: Connection, stored: int) -> None:
         """Add the nullable columns newer versions introduced; refuse any other difference."""
@@ -142,16 +199,18 @@ class MetadataStore:
 
         One ``engine.begin()`` transaction: a failing insert (bad record, killed
         process) rolls back the version, run and detail rows together. Detail
-        rows go in as executemany batches so 100k lineage rows stay fast.
+        rows go in as executemany batches so 100k lineage rows stay fast. A run
+        started with :meth:`begin_run` has its open row completed; any other
+        run id must be new.
         """
         config_hash = hashlib.sha256(run.config_json.encode("utf-8")).hexdigest()
         now = _now()
         inputs_json = _dumps(run.input_fingerprints)
         with self.engine.begin() as conn:
-            if conn.execute(select(t.runs.c.id).where(t.runs.c.run_id == run.run_id)).first() is not None:
+            existing = conn.execute(select(t.runs.c.status).where(t.runs.c.run_id == run.run_id)).first()
+            if existing is not None and existing.status not in t.OPEN_STATUSES:
                 raise ValueError(f"run {run.run_id!r} is already recorded; every run needs a fresh run_id")
-            if conn.execute(select(t.configs.c.hash).where(t.configs.c.hash == config_hash)).first() is None:
-                conn.execute(insert(t.configs), [{"hash": config_hash, "config_json": run.config_json, "created_at": now}])
+            self._store_config(conn, config_hash, run.config_json, now)
             version_id = conn.execute(
                 select(t.dataset_versions.c.id).where(t.dataset_versions.c.fingerprint == run.fingerprint)
             ).scalar()
@@ -161,19 +220,95 @@ class MetadataStore:
                     semantic_version=run.dataset_version, code_version=run.code_version,
                     config_hash=config_hash, input_fingerprints_json=inputs_json, created_at=now,
                 )).inserted_primary_key[0]
-            conn.execute(insert(t.runs), [{
+            row = {
                 "run_id": run.run_id, "version_id": version_id, "fingerprint": run.fingerprint,
                 "config_hash": config_hash, "started_at": run.started_at, "finished_at": run.finished_at,
                 "runner": run.runner, "workers": run.workers, "status": run.status,
                 "code_version": run.code_version, "output_dir": run.output_dir,
                 "split_sizes_json": _dumps(run.split_sizes), "input_fingerprints_json": inputs_json,
-                "recorded_at": now, "units_cached": run.units_cached,
-            }])
+                "recorded_at": now, "dataset_name": run.dataset_name, "dataset_version": run.dataset_version,
+                "units_cached": run.units_cached, "windows_kept": run.windows_kept,
+            }
+            if existing is None:
+                conn.execute(insert(t.runs), [row])
+            else:
+                conn.execute(t.runs.update().where(t.runs.c.run_id == run.run_id).values(**row))
             links = [{"run_id": run.run_id, "source": s.source, "schema_id": self._register(conn, s)[0]}
                      for s in run.schemas]
             self._bulk(conn, t.run_schemas, links)
             for attr, table in t.DETAIL_TABLES.items():
                 self._bulk(conn, table, t.record_rows(getattr(run, attr), run.run_id))
+
+    @staticmethod
+    def _store_config(conn: Connection, config_hash: str, config_json: str, now: str) -> None:
+        if conn.execute(select(t.configs.c.hash).where(t.configs.c.hash == config_hash)).first() is None:
+            conn.execute(insert(t.configs), [{"hash": config_hash, "config_json": config_json, "created_at": now}])
+
+    def begin_run(self, start: RunStart) -> None:
+        """Commit a ``running`` row for a run that starts now (its stage is ``plan``).
+
+        Committed before any work, so a run killed at any instant leaves a row;
+        :meth:`finish_run` (or :meth:`record_run`) completes it.
+        """
+        config_hash = hashlib.sha256(start.config_json.encode("utf-8")).hexdigest()
+        now = _now()
+        with self.engine.begin() as conn:
+            if conn.execute(select(t.runs.c.id).where(t.runs.c.run_id == start.run_id)).first() is not None:
+                raise ValueError(f"run {start.run_id!r} is already recorded; every run needs a fresh run_id")
+            self._store_config(conn, config_hash, start.config_json, now)
+            conn.execute(insert(t.runs), [{
+                "run_id": start.run_id, "config_hash": config_hash, "started_at": start.started_at,
+                "runner": start.runner, "workers": start.workers, "status": "running", "stage": "plan",
+                "code_version": start.code_version, "output_dir": start.output_dir, "split_sizes_json": "{}",
+                "input_fingerprints_json": "{}", "recorded_at": now, "pid": start.pid, "host": start.host,
+                "dataset_name": start.dataset_name, "dataset_version": start.dataset_version,
+            }])
+
+    def update_run(self, run_id: str, **values: Any) -> None:
+        """Set columns of a run's row (stage reached, fingerprint once known, resolved label...), committed."""
+        if "split_sizes" in values:
+            values["split_sizes_json"] = _dumps(values.pop("split_sizes"))
+        with self.engine.begin() as conn:
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**values))
+
+    def finish_run(self, run_id: str, status: str, error: str | None = None, **values: Any) -> None:
+        """Close a run's row: its final status, the time, and the error (first line only) if it failed."""
+        if status not in t.RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}; one of {', '.join(t.RUN_STATUSES)}")
+        if error is not None:
+            error = (error.strip().splitlines() or [""])[0][:2000]
+        self.update_run(run_id, status=status, error=error, finished_at=_now(), **values)
+
+    def publish_version(self, run_id: str) -> None:
+        """A publishing run's version is on disk: mark the run ``succeeded`` (one committed update)."""
+        with self.engine.begin() as conn:
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id)
+                         .values(status="succeeded", stage="done", finished_at=_now()))
+
+    def open_runs(self, output_dir: str | None = None) -> list[dict[str, Any]]:
+        """Runs still marked running or publishing (of ``output_dir`` if given), oldest first."""
+        rc = t.runs.c
+        stmt = select(t.runs).where(rc.status.in_(t.OPEN_STATUSES)).order_by(rc.id)
+        if output_dir is not None:
+            stmt = stmt.where(rc.output_dir == output_dir)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+    def list_runs(self, output_dir: str | None = None) -> list[dict[str, Any]]:
+        """Every run, newest first: status, stage, error, label, fingerprint, times, windows per split."""
+        rc = t.runs.c
+        stmt = select(t.runs).order_by(rc.id.desc())
+        if output_dir is not None:
+            stmt = stmt.where(rc.output_dir == output_dir)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        out = []
+        for r in rows:
+            d = {k: v for k, v in r.items() if k not in ("id", "version_id", "split_sizes_json",
+                                                         "input_fingerprints_json")}
+            d["split_sizes"] = json.loads(r["split_sizes_json"] or "{}")
+            out.append(d)
+        return out
 
     @staticmethod
     def _bulk(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -219,32 +354,52 @@ class MetadataStore:
     # ------------------------------------------------------------------ reading
 
     def list_versions(self) -> list[dict[str, Any]]:
-        """Dataset versions, newest first, with run count, last run status and split sizes.
+        """Dataset versions, newest first, with run count, last run status, split sizes and publish state.
 
-        Split sizes come from the latest succeeded run (a failed run may have
-        recorded none), else from the latest run.
+        Split sizes and times come from the latest succeeded run (a failed run
+        may have recorded none), else from the latest run. ``status`` is the
+        version's: ``published`` when a run of it succeeded and no later
+        fingerprint was published under the same label (output folder, name,
+        version), ``replaced`` when one was (``--overwrite``), else the status of
+        its last run (a version recorded by a run that died before its rename).
         """
         with self.engine.connect() as conn:
             versions = conn.execute(select(t.dataset_versions).order_by(t.dataset_versions.c.id.desc())).mappings().all()
             rc = t.runs.c
             all_runs = conn.execute(
-                select(rc.version_id, rc.run_id, rc.status, rc.split_sizes_json).order_by(rc.id)
+                select(rc.id, rc.version_id, rc.run_id, rc.status, rc.split_sizes_json, rc.started_at, rc.finished_at,
+                       rc.output_dir, rc.windows_kept).order_by(rc.id)
             ).all()
         by_version: dict[int, list[Any]] = {}
         for r in all_runs:
             by_version.setdefault(r.version_id, []).append(r)
+        holder: dict[tuple, tuple[int, int]] = {}   # label -> (id of its latest succeeded run, version id)
+        for v in versions:
+            for r in by_version.get(v["id"], []):
+                if r.status == "succeeded":
+                    label = (r.output_dir, v["dataset_name"], v["semantic_version"])
+                    holder[label] = max(holder.get(label, (-1, -1)), (r.id, v["id"]))
         out = []
         for v in versions:
             vr = by_version.get(v["id"], [])
             ok = [r for r in vr if r.status == "succeeded"]
             sizes_from = ok[-1] if ok else (vr[-1] if vr else None)
+            if ok:
+                label = (ok[-1].output_dir, v["dataset_name"], v["semantic_version"])
+                status = "published" if holder[label][1] == v["id"] else "replaced"
+            else:
+                status = vr[-1].status if vr else "unknown"
             out.append({
                 "dataset_name": v["dataset_name"], "semantic_version": v["semantic_version"],
                 "fingerprint": v["fingerprint"], "created_at": v["created_at"],
                 "code_version": v["code_version"], "config_hash": v["config_hash"],
                 "n_runs": len(vr), "last_run_id": vr[-1].run_id if vr else None,
-                "last_status": vr[-1].status if vr else None,
+                "last_status": vr[-1].status if vr else None, "status": status,
                 "split_sizes": json.loads(sizes_from.split_sizes_json) if sizes_from else {},
+                "run_id": sizes_from.run_id if sizes_from else None,
+                "started_at": sizes_from.started_at if sizes_from else None,
+                "finished_at": sizes_from.finished_at if sizes_from else None,
+                "output_dir": sizes_from.output_dir if sizes_from else None,
             })
         return out
 
@@ -387,10 +542,11 @@ class MetadataStore:
             return None
         run = {k: v for k, v in row.items() if k not in ("id", "version_id", "split_sizes_json",
                                                          "input_fingerprints_json")}
-        run["split_sizes"] = json.loads(row["split_sizes_json"])
-        run["input_fingerprints"] = json.loads(row["input_fingerprints_json"])
-        v = conn.execute(select(t.dataset_versions).where(t.dataset_versions.c.id == row["version_id"])).mappings().one()
-        run["dataset_name"], run["dataset_version"] = v["dataset_name"], v["semantic_version"]
+        run["input_fingerprints"] = json.loads(row["input_fingerprints_json"] or "{}")
+        v = conn.execute(select(t.dataset_versions).where(t.dataset_versions.c.id == row["version_id"])).mappings().first()
+        if v is not None:     # a run that never recorded a version (failed early) keeps the label it aimed at
+            run["dataset_name"], run["dataset_version"] = v["dataset_name"], v["semantic_version"]
+        run["split_sizes"] = json.loads(row["split_sizes_json"] or "{}")
         run["config_json"] = conn.execute(
             select(t.configs.c.config_json).where(t.configs.c.hash == row["config_hash"])).scalar_one()
         sc, lc = t.schemas.c, t.run_schemas.c

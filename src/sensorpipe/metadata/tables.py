@@ -35,7 +35,10 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 3   # 2: normalization_params gained center/scale/clip/fallback/quantile columns; 3: runs.units_cached
+DB_SCHEMA_VERSION = 3   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
+#  3: every run is recorded from its start: runs.version_id/fingerprint/finished_at became nullable (a run that
+#     fails before its fingerprint exists has neither) and runs gained stage, error, pid, host, the label it
+#     writes, units_cached and windows_kept; and the table unit_errors
 
 metadata = MetaData()
 
@@ -67,16 +70,25 @@ dataset_versions = Table(
     Column("created_at", String(40), nullable=False),
 )
 
+#: Run statuses. A run's row is committed at its start (``running``) and updated at each stage, so a killed
+#: run leaves its row; a later run or ``sensorpipe versions`` turns the row of a run whose process is gone
+#: into ``interrupted``. ``publishing``: the version is complete in staging and recorded, the rename is next.
+#: ``unchanged``: the label already held this fingerprint, nothing was written.
+RUN_STATUSES = ("running", "publishing", "succeeded", "unchanged", "failed", "interrupted")
+OPEN_STATUSES = ("running", "publishing")
+
+#: Runs: a row per run attempt. ``version_id`` and ``fingerprint`` stay NULL until the run knows its
+#: fingerprint (after pass 1) and has recorded its version (at publish); ``finished_at`` until it ends.
 runs = Table(
     "runs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),  # insertion order
     Column("run_id", String(128), nullable=False, unique=True),
-    Column("version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
-    Column("fingerprint", String(128), nullable=False, index=True),
+    Column("version_id", Integer, ForeignKey("dataset_versions.id")),     # NULL: not recorded as a version
+    Column("fingerprint", String(128), index=True),                       # NULL: failed before it was known
     Column("config_hash", String(64), ForeignKey("configs.hash"), nullable=False),
     Column("started_at", String(40), nullable=False),
-    Column("finished_at", String(40), nullable=False),
+    Column("finished_at", String(40)),                                    # NULL: still running (or killed)
     Column("runner", String(64), nullable=False),
     Column("workers", Integer, nullable=False),
     Column("status", String(32), nullable=False),
@@ -85,8 +97,18 @@ runs = Table(
     Column("split_sizes_json", Text, nullable=False),
     Column("input_fingerprints_json", Text, nullable=False),
     Column("recorded_at", String(40), nullable=False),
-    Column("units_cached", Integer),   # units whose pass 1 came from the cache; NULL: not counted
+    Column("stage", String(32)),             # the last stage reached: plan, pass1, pass2, write, publish, done
+    Column("error", Text),                   # one line, for failed and interrupted runs
+    Column("pid", Integer),                  # of the driver process, with its host: tells a live run from a dead one
+    Column("host", String(256)),
+    Column("dataset_name", String(256)),     # the label the run writes (output.name / the resolved version)
+    Column("dataset_version", String(64)),
+    Column("units_cached", Integer),         # units whose pass 1 came from the cache
+    Column("windows_kept", Integer),
 )
+
+#: Columns v2 declared NOT NULL that version 3 allows to be NULL (relaxed by the migration).
+RELAXED_IN_3 = {"runs": ("version_id", "fingerprint", "finished_at")}
 
 schemas = Table(
     "schemas",

@@ -4,7 +4,9 @@ Output directory layout::
 
     <output.dir>/
       <name>/<version>/        the TFDS dataset (shards, dataset_info.json, features.json,
-                               sensorpipe.json, normalization.json)
+                               sensorpipe.json, normalization.json), published by a rename
+      .staging/<run_id>/       a running run's version, quarantine and report (storage.publish)
+      .sensorpipe.lock         one writer per output folder (runners.lock)
       quarantine/<source>.parquet
       metadata.db              (unless metadata.url points elsewhere)
       report.html
@@ -16,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import shutil
+import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,12 +36,23 @@ from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.cache import cache_counts, write_manifest
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.failures import UnitFailure, encode_or_skip, prepare_or_skip, split_encoded, split_prepared
-from sensorpipe.runners.preflight import check_output_dir
+from sensorpipe.runners.lifecycle import (
+    Label,
+    NoWindowsError,
+    VersionConflict,
+    checkpoint,
+    decide_label,
+    no_windows_message,
+    reconcile_runs,
+)
+from sensorpipe.runners.lock import OutputLock, this_host
+from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
 from sensorpipe.storage.manifest import build_manifest
+from sensorpipe.storage.publish import Staging, recover
 from sensorpipe.storage.writer import RecordSpill, write_dataset
 
 SPLITS = ("train", "validation", "test")
@@ -69,6 +83,8 @@ class RunResult:
     units: list[UnitSummary] = field(default_factory=list, repr=False)
     units_cached: dict[str, int] = field(default_factory=dict)       # pass1 / pass2 -> units read from the cache
     units_skipped: list[UnitFailure] = field(default_factory=list)   # run.on_unit_error: skip
+    unchanged: bool = False          # the label already held this fingerprint: nothing was written
+    replaced: str | None = None      # fingerprint of the version this run replaced (--overwrite)
 
     @property
     def observations_in(self) -> int:
@@ -76,8 +92,14 @@ class RunResult:
 
 
 def run_pipeline(config: Any, runner: str | None = None, workers: int | None = None,
-                 strict: bool | None = None) -> RunResult:
-    """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig)."""
+                 strict: bool | None = None, overwrite: bool = False, wait_lock_s: float = 0.0) -> RunResult:
+    """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig).
+
+    One run at a time per output folder (its lock; ``wait_lock_s`` waits for a running one). The version is
+    written to a staging folder and published by a rename once complete and recorded; ``overwrite`` lets it
+    replace a label that holds another fingerprint. Every run, failed ones included, has a row in the metadata
+    database (see :mod:`sensorpipe.runners.lifecycle`).
+    """
     cfg = config if isinstance(config, PipelineConfig) else load_config(config)
     if strict is not None:
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
@@ -88,72 +110,205 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
     check_output_dir(out)
-    ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
-    code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
-    # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
-    with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                 warm=("sensorpipe.runners._warm",)) as pool:
-        # shared multi-participant files are partitioned under .work once here (sources.partition)
-        adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
-        units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
-        seconds = {"plan": time.perf_counter() - t0}
-        t = time.perf_counter()
-        summaries, skipped = split_prepared(pool.map(prepare_or_skip, [(ctx, u) for u in units], "pass 1: prepare"))
-        seconds["pass1"] = time.perf_counter() - t
-        check_quarantine_rates(cfg, summaries)
-        norm = fit_normalization(cfg, summaries)
-        t = time.perf_counter()
-        summaries, encoded, failed = split_encoded(
-            summaries, pool.map(encode_or_skip, [(ctx, s, norm) for s in summaries], "pass 2: encode"))
-        skipped += failed
-        seconds["pass2"] = time.perf_counter() - t
-        stems = [e.stem for e in encoded]
-        stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
-        # the tail: shards and the HTML report go to the workers (a second core; no TFDS
-        # import here) while this process records the metadata, committed once the shards are complete.
-        # The report is written concurrently, so its timing table has plan and both passes only.
-        t = time.perf_counter()
-        version_dir = out / cfg.output.name / cfg.output.version
-        fingerprint = dataset_fingerprint(cfg, summaries, ctx.key_id)
-        if version_dir.exists():
-            shutil.rmtree(version_dir)
-        writing = pool.submit(write_version, (version_dir, _order_spills(summaries, stems), cfg))
-        q_counts = write_quarantine(out / "quarantine", cfg, summaries)
-        result = RunResult(
-            run_id=uuid.uuid4().hex[:12], output_dir=str(out), version_dir=str(version_dir), fingerprint=fingerprint,
-            split_sizes={s: sum(u.windows_kept for u in summaries if u.split == s) for s in SPLITS},
-            rows_in=sum(u.rows_in for u in summaries), rows_accepted=sum(u.rows_accepted for u in summaries),
-            rows_quarantined=sum(u.rows_quarantined for u in summaries),
-            raw_samples_in=sum(u.raw_samples_in for u in summaries),
-            windows_kept=sum(u.windows_kept for u in summaries),
-            windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
-            metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
-            stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
-            clipped_cells=_clipped_by_study(summaries, encoded), units_cached=cache_counts(summaries, encoded),
-            units_skipped=skipped)
-        from sensorpipe.quality.record import build_run_record
-        from sensorpipe.quality.report import write_report
-
-        record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes())
-        t_report = time.perf_counter()
-        reporting = pool.submit(write_report, (Path(result.report), record, result))
-        seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
-        t_meta = time.perf_counter()
+    run_id = uuid.uuid4().hex[:12]
+    with OutputLock(out, run_id, started.isoformat(), wait_s=wait_lock_s):
+        from sensorpipe.metadata.records import RunStart
         from sensorpipe.metadata.store import MetadataStore
 
         store = MetadataStore(cfg.metadata_url)
-        seconds["metadata"] = time.perf_counter() - t_meta   # the store's set-up overlaps the shard writing
-        writing.result()
-        _write_sidecars(version_dir, cfg, norm, fingerprint)
-        # until every shard is written, less this process's report and store set-up in the meantime
-        seconds["write"] = time.perf_counter() - t - seconds["report"] - seconds["metadata"]
-        t = time.perf_counter()
-        store.record_run(record)                             # committed only once the dataset is complete
-        seconds["metadata"] += time.perf_counter() - t
-        reporting.result()
-        write_manifest(ctx.cache_dir, cfg.output.name, cfg.output.version, version_dir, result.run_id, summaries, stems)
-    seconds["total"] = time.perf_counter() - t0
-    return result
+        try:
+            reconcile_runs(store, str(out), mine=run_id, hold_lock=True)   # runs killed before this one
+            recover(out, keep=run_id)                                      # ... and their staging folders
+            store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
+                                     code_version(), _config_json(cfg), str(out), cfg.output.name,
+                                     cfg.output.version, os.getpid(), this_host()))
+            run = _Run(cfg, store, run_id, out, overwrite)
+            try:
+                return run.execute(t0, started)
+            except BaseException as e:
+                run.fail(e)
+                if is_disk_full(e) and not isinstance(e, DiskFullError):
+                    raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage {run.stage} "
+                                                 f"of run {run_id}: free space or set output.dir elsewhere, and run "
+                                                 f"again; {_kept(run)}") from e
+                raise
+        finally:
+            store.close()
+
+
+def _kept(run: "_Run") -> str:
+    if run.published:
+        return f"the new version {run.label.target} was published before the disk filled up"
+    return (f"the published version {run.label.target} is unchanged" if run.label and run.label.target.exists()
+            else "nothing was published")
+
+
+def _config_json(cfg: PipelineConfig) -> str:
+    config = cfg.to_dict()
+    config["privacy"].pop("key_file", None)
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+class _Run:
+    """One run's work between taking the lock and releasing it: stages, staging, publish, its row."""
+
+    def __init__(self, cfg: PipelineConfig, store, run_id: str, out: Path, overwrite: bool) -> None:
+        self.cfg, self.store, self.run_id, self.out, self.overwrite = cfg, store, run_id, out, overwrite
+        self.stage = "plan"
+        self.label: Label | None = None
+        self.staging: Staging | None = None
+        self.published = False
+
+    def enter(self, stage: str) -> None:
+        """Record the stage reached (committed: a killed run's row says where it died)."""
+        self.stage = stage
+        self.store.update_run(self.run_id, stage=stage)
+        checkpoint(stage)
+
+    def fail(self, e: BaseException) -> None:
+        """Record the failure (one line) and remove this run's staging; the published version is untouched."""
+        if self.staging is not None:
+            self.staging.discard()      # puts back an old version moved aside if the new one is not in place
+        if self.published:      # the version is in place (what failed came after): it is the published one
+            try:
+                self.store.publish_version(self.run_id)
+            except Exception:   # left 'publishing': the next run or `versions` finds it on disk, records it
+                logging.getLogger(__name__).exception("could not record run %s as succeeded", self.run_id)
+            return
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        try:
+            self.store.finish_run(self.run_id, status, error=f"{type(e).__name__}: {e}", stage=self.stage)
+        except Exception:   # the database may be what failed; the run's row stays open and is closed later
+            logging.getLogger(__name__).exception("could not record the failure of run %s", self.run_id)
+
+    def execute(self, t0: float, started: dt.datetime) -> RunResult:
+        cfg, out = self.cfg, self.out
+        ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+        code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
+        # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
+        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                     warm=("sensorpipe.runners._warm",)) as pool:
+            checkpoint("plan")
+            # shared multi-participant files are partitioned under .work once here (sources.partition)
+            adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
+            units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
+            seconds = {"plan": time.perf_counter() - t0}
+            self.enter("pass1")
+            t = time.perf_counter()
+            summaries, skipped = split_prepared(
+                pool.map(prepare_or_skip, [(ctx, u) for u in units], "pass 1: prepare"))
+            seconds["pass1"] = time.perf_counter() - t
+            check_quarantine_rates(cfg, summaries)
+            try:
+                fingerprint, split_sizes, label = self.settle(ctx, summaries)
+            except VersionConflict:
+                if cfg.run.on_unit_error != "skip":
+                    raise
+                label = None   # pass 2 may still leave out the unit that made the label's dataset: decide after it
+            if label is not None:
+                if label.unchanged:
+                    return self._unchanged(summaries, fingerprint, split_sizes, seconds, t0, pool.describe(),
+                                           skipped)
+                cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
+            norm = fit_normalization(cfg, summaries)
+            self.enter("pass2")
+            t = time.perf_counter()
+            summaries, encoded, failed = split_encoded(
+                summaries, pool.map(encode_or_skip, [(ctx, s, norm) for s in summaries], "pass 2: encode"))
+            skipped += failed
+            seconds["pass2"] = time.perf_counter() - t
+            if failed or label is None:   # pass 2 left a unit out: another dataset, its own fingerprint and label
+                fingerprint, split_sizes, label = self.settle(ctx, summaries)
+                if label.unchanged:
+                    return self._unchanged(summaries, fingerprint, split_sizes, seconds, t0, pool.describe(),
+                                           skipped)
+                cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
+            stems = [e.stem for e in encoded]
+            stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
+            # the tail: shards and the HTML report go to the workers (a second core; no TFDS
+            # import here) while this process records the metadata, committed once the shards are complete.
+            # The report is written concurrently, so its timing table has plan and both passes only.
+            # Everything goes to this run's staging folder, published by renames at the end.
+            self.enter("write")
+            t = time.perf_counter()
+            self.staging = staging = Staging(out, self.run_id).create(label.target)
+            version_dir = staging.version
+            writing = pool.submit(write_version, (version_dir, _order_spills(summaries, stems), cfg))
+            q_counts = write_quarantine(staging.quarantine, cfg, summaries)
+            result = RunResult(
+                run_id=self.run_id, output_dir=str(out), version_dir=str(label.target), fingerprint=fingerprint,
+                split_sizes=split_sizes,
+                rows_in=sum(u.rows_in for u in summaries), rows_accepted=sum(u.rows_accepted for u in summaries),
+                rows_quarantined=sum(u.rows_quarantined for u in summaries),
+                raw_samples_in=sum(u.raw_samples_in for u in summaries),
+                windows_kept=sum(u.windows_kept for u in summaries),
+                windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
+                metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
+                stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
+                clipped_cells=_clipped_by_study(summaries, encoded), replaced=label.replaces,
+                units_cached=cache_counts(summaries, encoded), units_skipped=skipped)
+            from sensorpipe.quality.record import build_run_record
+            from sensorpipe.quality.report import write_report
+
+            record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes())
+            record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
+            t_report = time.perf_counter()
+            reporting = pool.submit(write_report, (staging.report, record, result))
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
+            seconds["metadata"] = 0.0
+            writing.result()
+            checkpoint("shards")
+            _write_sidecars(version_dir, cfg, norm, fingerprint)
+            # until every shard is written, less this process's report in the meantime
+            seconds["write"] = time.perf_counter() - t - seconds["report"]
+            self.enter("publish")
+            t = time.perf_counter()
+            self.store.record_run(record)           # 'publishing': committed once the staged version is complete
+            seconds["metadata"] += time.perf_counter() - t
+            reporting.result()
+            checkpoint("record")
+            staging.swap_in(label.target, checkpoint)   # the rename (a swap with the old version, if any)
+            self.published = True
+            checkpoint("published")
+            self.store.publish_version(self.run_id)     # 'succeeded'
+            staging.move_side_files()                   # quarantine files and report of this run
+            staging.discard()                           # the replaced version, if any
+            write_manifest(ctx.cache_dir, cfg.output.name, label.version, label.target, self.run_id, summaries,
+                           stems)                       # the cache entries this version uses (runners/cache.py)
+        seconds["total"] = time.perf_counter() - t0
+        return result
+
+    def settle(self, ctx: RunContext, summaries: list[UnitSummary]) -> tuple[str, dict[str, int], Label]:
+        """The dataset these units make: its fingerprint, split sizes and label, recorded on the run's row.
+
+        Decided after pass 1, before anything is written (0 windows stops the run here), and again when pass 2
+        left a unit out under ``run.on_unit_error: skip``.
+        """
+        if not any(s.windows_kept for s in summaries):
+            raise NoWindowsError(no_windows_message(self.cfg, summaries))
+        fingerprint = dataset_fingerprint(self.cfg, summaries, ctx.key_id)
+        split_sizes = {s: sum(u.windows_kept for u in summaries if u.split == s) for s in SPLITS}
+        self.store.update_run(self.run_id, fingerprint=fingerprint, windows_kept=sum(split_sizes.values()),
+                              split_sizes=split_sizes)
+        self.label = decide_label(self.cfg, self.store, fingerprint, self.overwrite)
+        self.store.update_run(self.run_id, dataset_version=self.label.version)
+        return fingerprint, split_sizes, self.label
+
+    def _unchanged(self, summaries, fingerprint, split_sizes, seconds, t0, runner, skipped) -> RunResult:
+        """The label already holds this fingerprint, intact: record the run as unchanged, write nothing."""
+        self.store.finish_run(self.run_id, "unchanged", stage="done")
+        seconds["total"] = time.perf_counter() - t0
+        return RunResult(
+            run_id=self.run_id, output_dir=str(self.out), version_dir=str(self.label.target), fingerprint=fingerprint,
+            split_sizes=split_sizes, rows_in=sum(u.rows_in for u in summaries),
+            rows_accepted=sum(u.rows_accepted for u in summaries),
+            rows_quarantined=sum(u.rows_quarantined for u in summaries),
+            raw_samples_in=sum(u.raw_samples_in for u in summaries), windows_kept=sum(split_sizes.values()),
+            windows_dropped=_sum_dicts(u.windows_dropped for u in summaries),
+            quarantine_by_reason=_sum_dicts(p.reason_counts for u in summaries for p in u.parts),
+            metadata_url=self.cfg.metadata_url, report=str(self.out / "report.html"), seconds=seconds,
+            runner=runner, units=summaries, unchanged=True, units_cached=cache_counts(summaries, []),
+            units_skipped=skipped)
 
 
 def write_version(version_dir: Path, split_spills: dict[str, list[RecordSpill]], cfg: PipelineConfig) -> None:
