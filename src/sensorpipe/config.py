@@ -557,6 +557,32 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on memory for hostile or huge input (README "Limits and long recordings").
+
+    ``max_decompressed_bytes`` and ``max_compression_ratio`` bound what one
+    compressed input (an export.zip, an XLSX workbook, a ``.csv.gz``) may
+    expand to (:mod:`sensorpipe.sources._limits`); an input past either is
+    refused with an error naming the file and the key to raise. ``chunk_days``:
+    a participant's recording is processed in chunks of this many days (plus
+    the overlap the windows need) so memory stays a chunk's, whatever the
+    recording's length; 0 processes each participant whole. None of these
+    change the output, so none is part of the dataset's fingerprint.
+    """
+
+    max_decompressed_bytes: int = 20 * (1 << 30)
+    max_compression_ratio: float = 200.0
+    chunk_days: int = 30
+
+    def validate(self, path: str) -> None:
+        _positive(self.max_decompressed_bytes, f"{path}.max_decompressed_bytes")
+        if not self.max_compression_ratio >= 1.0:
+            raise ConfigError(f"{path}.max_compression_ratio must be >= 1, got {self.max_compression_ratio!r}")
+        if self.chunk_days < 0:
+            raise ConfigError(f"{path}.chunk_days must be >= 0 (0: each participant whole), got {self.chunk_days}")
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymization of participant ids with a keyed hash (HMAC-SHA256).
 
@@ -587,6 +613,7 @@ class PipelineConfig:
     metadata: MetadataConfig = field(default_factory=MetadataConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     base_dir: str = "."
 
     def resolve(self, p: str) -> str:
@@ -619,6 +646,7 @@ class PipelineConfig:
         d = self.to_dict()
         d.pop("runner")
         d.pop("metadata")
+        d.pop("limits")   # bounds on memory: a run either stays inside them with the same output or stops
         d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}

@@ -54,6 +54,7 @@ from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
 from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
+from sensorpipe.sources import _limits
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit
@@ -229,6 +230,7 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     """Pass 1 for one person of one study, all their sources (cached by fingerprint); a single source's unit
     is a person of that source's study."""
     cfg, timer, person = ctx.cfg, StageTimer(), PersonUnit.of(person)
+    _limits.use(cfg.limits)   # this process's decompression limits are the run's
     adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
     fps: dict[str, str] = {}
     blobs: list[dict[str, bytes]] = []

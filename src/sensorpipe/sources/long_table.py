@@ -16,6 +16,7 @@ indices for Parquet. The source path is the folder the globs are relative to.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 
 from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
+from sensorpipe.sources import _limits
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
                                      input_source, repeat_string)
@@ -143,8 +145,9 @@ class LongTableAdapter(SourceAdapter):
         try:
             if path.suffix == ".parquet":  # ParquetFile.read: the dataset layer of read_table costs ~10 %
                 return self._parquet(path, spec, columns).read(columns=columns)
-            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                  convert_options=self._csv_convert(spec, columns))
+            with _csv_input(path) as src:
+                return pacsv.read_csv(src, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                      convert_options=self._csv_convert(spec, columns))
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
             raise self._unreadable(path, columns, e) from None
 
@@ -182,9 +185,9 @@ class LongTableAdapter(SourceAdapter):
                         first += batch.num_rows
                 return
             first = 2   # line 1 is the header
-            with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20),
-                                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                convert_options=self._csv_convert(spec, cols)) as reader:
+            with _csv_input(path) as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=16 << 20),
+                                                         parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                                         convert_options=self._csv_convert(spec, cols)) as reader:
                 for batch in reader:   # one iteration per block
                     yield batch, first
                     first += batch.num_rows
@@ -199,7 +202,7 @@ class LongTableAdapter(SourceAdapter):
         return pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
 
     def decodes_from_memory(self, path: str) -> bool:
-        return path.endswith(".parquet")   # CSV stays a path: pyarrow infers .gz/.bz2 compression from its name
+        return path.endswith(".parquet")   # CSV stays a path (compressed CSV streams through _csv_input)
 
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts = []
@@ -269,6 +272,17 @@ class LongTableAdapter(SourceAdapter):
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
 
+
+
+@contextmanager
+def _csv_input(path: Path):
+    """What the CSV reader reads: the path of a plain CSV, or a compressed CSV (``.gz``, ``.bz2``, ``.zst``,
+    ``.lz4``) decompressed as a stream counted against the decompression limits (:mod:`sensorpipe.sources._limits`)."""
+    if _limits.compression_of(path) is None:
+        yield path
+        return
+    with _limits.open_decompressed(path) as stream:
+        yield stream
 
 
 def _parse_local_per_zone(raw, spec: FileSpec, zones: pa.ChunkedArray, stream, path: Path):
