@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -79,8 +81,8 @@ def config(root: Path, chunk_days: int | None) -> dict:
     return cfg
 
 
-def run_once(root: Path, chunk_days: int | None) -> tuple[float, float, str]:
-    """(peak RSS in MiB, wall seconds, the run's last output line) of one ``sensorpipe run`` process."""
+def run_once(root: Path, chunk_days: int | None) -> tuple[float, float, int]:
+    """(peak RSS in MiB, wall seconds, train windows written) of one ``sensorpipe run`` process."""
     cfg_path = root / "pipeline.yaml"
     cfg_path.write_text(yaml.safe_dump(config(root, chunk_days)))
     env = dict(os.environ)
@@ -94,8 +96,10 @@ def run_once(root: Path, chunk_days: int | None) -> tuple[float, float, str]:
     wall = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(f"sensorpipe run failed ({proc.returncode}):\n{out[-3000:]}")
-    lines = [ln for ln in out.splitlines() if ln.strip()]
-    return usage.ru_maxrss / 1024, wall, lines[-1] if lines else ""
+    m = re.search(r"^windows\s+train ([\d,]+)", out, re.M)
+    if not m:
+        raise SystemExit(f"sensorpipe run printed no window counts:\n{out[-3000:]}")
+    return usage.ru_maxrss / 1024, wall, int(m.group(1).replace(",", ""))
 
 
 def main() -> None:
@@ -108,7 +112,7 @@ def main() -> None:
     base = Path(args.dir).resolve()
     print(f"machine      {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"chunk_days   {'default' if args.chunk_days is None else args.chunk_days}")
-    print(f"{'days':>6} {'rows':>12} {'peak RSS MiB':>13} {'wall s':>8}")
+    print(f"{'days':>6} {'rows':>12} {'windows':>8} {'peak RSS MiB':>13} {'wall s':>8}")
     for days in args.days:
         root = base / f"days-{days}"
         (root / "input").mkdir(parents=True, exist_ok=True)
@@ -117,11 +121,9 @@ def main() -> None:
         if not (data.exists() and marker.exists()):
             marker.write_text(str(write_recording(data, days)))
         (root / "pseudonym.key").write_text(KEY)
-        import shutil
-
         shutil.rmtree(root / "out", ignore_errors=True)
-        rss, wall, _ = run_once(root, args.chunk_days)
-        print(f"{days:>6} {int(marker.read_text()):>12,} {rss:>13,.0f} {wall:>8.1f}", flush=True)
+        rss, wall, windows = run_once(root, args.chunk_days)
+        print(f"{days:>6} {int(marker.read_text()):>12,} {windows:>8,} {rss:>13,.0f} {wall:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":
