@@ -31,7 +31,7 @@ def _rows(days: int, seed: int = 3) -> pa.Table:
     HRV every 15 minutes (a 15-minute device), then unmapped 'altitude' rows: sorted streams, as exports are."""
     rng = np.random.default_rng(seed)
     s = np.arange(0, days * 86400, 5, dtype=np.int64)
-    s = s[(s < 86400 + 7200) | (s >= 3 * 86400 + 3600 * 7)]   # 01:
+    s = s[(s < 86400 + 7200) | (s >= 3 * 86400 + 3600 * 7)]   # no heart rate from day 1 02:00 to day 3 07:00
     hr = np.round(65 + 15 * np.sin(s / 9000.0) + rng.normal(0, 3, s.size), 1)
     hr[rng.choice(s.size, 5, replace=False)] = 900.0          # out of range: quarantined
     q = np.arange(0, days * 86400, 900, dtype=np.int64)
@@ -188,10 +188,11 @@ def test_tied_rows_fall_back_to_the_whole_read(tmp_path, streamed):
 
 
 def test_who_is_streamed():
+    import dataclasses
+
     from sensorpipe.config import load_config
-    from sensorpipe.sources.base import make_adapter
+    from sensorpipe.sources.base import Participant, UnitRef, make_adapter
     from sensorpipe.sources.study import PersonUnit
-    from sensorpipe.sources.base import Participant, UnitRef
 
     cfg = load_config(_config(Path("/nonexistent"), "*.parquet", "t_ms", "epoch_ms", 30))
     src = cfg.sources[0]
@@ -206,8 +207,6 @@ def test_who_is_streamed():
     assert not chunked.streamable(cfg, person(["/x/a.parquet", "/x/b.parquet"]), [adapter])   # two files
     assert chunked.streamable(cfg, person(["/x/a.parquet"], ["/w/stream"]), [adapter])        # its partition
     assert not chunked.streamable(cfg, person(["/x/a.csv"]), [adapter])   # an epoch CSV read whole: types
-    import dataclasses
-
     assert not chunked.streamable(dataclasses.replace(cfg, limits=dataclasses.replace(cfg.limits, chunk_days=0)),
                                   person(["/x/a.parquet"]), [adapter])
     narrow = dataclasses.replace(cfg, channels=("heart_rate",))   # hrv would be needed by no grid: read whole
