@@ -158,16 +158,32 @@ def test_iso_csv_streamed_in_blocks_is_byte_identical(tmp_path, streamed, monkey
     _assert_same(results, outs)
 
 
+def test_interleaved_channels_and_files_of_days_are_streamed_byte_identical(tmp_path, streamed):
+    def write(folder):   # every 2 days a file, rows in time order (heart rate and HRV interleaved)
+        t = _rows(6).drop_columns(["time"])
+        t = t.take(pa.array(np.argsort(t.column("t_ms").to_numpy(), kind="stable")))
+        day = (t.column("t_ms").to_numpy() // 1000 - START.astype(np.int64)) // 86400
+        for k in range(3):
+            pq.write_table(t.filter(pa.array(day // 2 == k)), folder / f"strap-{k}.parquet", row_group_size=3000)
+
+    results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 1, "fallback": 0}
+    _assert_same(results, outs)
+    lineage = _units(outs[1])[0]["lineage"]
+    assert len({f for w in lineage for f in w["files"]}) == 3
+
+
 def test_rows_out_of_order_fall_back_to_the_whole_read(tmp_path, streamed):
-    def write(folder):   # a re-sorted export: the streams interleave, so duplicates must be looked for whole
-        t = _rows(3)
-        order = np.argsort(t.column("t_ms").to_numpy(), kind="stable")
-        pq.write_table(t.drop_columns(["time"]).take(pa.array(order)), folder / "strap.parquet",
-                       row_group_size=4000)
+    def write(folder):   # an export that lists a stretch of heart rate backwards
+        t = _rows(3).drop_columns(["time"])
+        idx = np.arange(t.num_rows)
+        idx[5_000:5_500] = idx[5_000:5_500][::-1]
+        pq.write_table(t.take(pa.array(idx)), folder / "strap.parquet", row_group_size=4000)
 
     results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
     assert streamed == {"streamed": 0, "fallback": 1}
     assert _outputs(outs[1]) == _outputs(outs[0]) and _units(outs[1]) == _units(outs[0])
+    assert _units(outs[0])[0]["parts"][0]["non_monotonic"] > 0
 
 
 def test_tied_rows_fall_back_to_the_whole_read(tmp_path, streamed):
@@ -204,7 +220,7 @@ def test_who_is_streamed():
         return PersonUnit("s", "p7", (ref,))
 
     assert chunked.streamable(cfg, person(["/x/a.parquet"]), [adapter])
-    assert not chunked.streamable(cfg, person(["/x/a.parquet", "/x/b.parquet"]), [adapter])   # two files
+    assert chunked.streamable(cfg, person(["/x/a.parquet", "/x/b.parquet"]), [adapter])       # two files
     assert chunked.streamable(cfg, person(["/x/a.parquet"], ["/w/stream"]), [adapter])        # its partition
     assert not chunked.streamable(cfg, person(["/x/a.csv"]), [adapter])   # an epoch CSV read whole: types
     assert not chunked.streamable(dataclasses.replace(cfg, limits=dataclasses.replace(cfg.limits, chunk_days=0)),

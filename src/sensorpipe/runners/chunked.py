@@ -11,20 +11,19 @@ grid (cleaning, windows, labels, statistics) runs unchanged on it.
 
 The output is byte-identical to reading the person whole, by construction:
 
-* validation is row-local once the rows are known to be *sorted streams*
-  (each channel one run of strictly increasing times, so no duplicate can
-  exist and none is looked for, as the whole read does); a person whose rows
-  turn out otherwise (out of order, or tied) is re-run whole
-  (:class:`NotStreamable`);
-* a minute's rows of a channel are never split between chunks (the rows of
-  the last minute of a chunk are held back for the next one), and the grid
-  sums a minute's rows in file order either way;
+* validation is row-local once each channel's rows are known to strictly
+  increase in time, file after file (no duplicate can exist, so the whole
+  read's duplicate check drops nothing); a person whose rows turn out
+  otherwise (out of order, or tied) is re-run whole (:class:`NotStreamable`);
+* a minute's rows of a channel are never split between chunks (each
+  channel's rows of a chunk's last minute are held back for the next one),
+  and the grid sums a minute's rows in file order either way;
 * lineage keeps, per minute and file, the first and last row: a window's row
   range is their minimum and maximum over its minutes, as the whole read's is
   over its rows.
 
 Who qualifies (else the person is read whole, as before): one source, read
-by ``long_table``, from one file (or its partition of a shared file) with one
+by ``long_table``, from files (or their partitions of shared files) with one
 value column whose times are absolute (``epoch_ms``, ``epoch_s``, ``iso``,
 ``timestamp``: a ``local`` time's DST fold depends on earlier rows; a CSV read
 whole, rather than from its partition, only with ``iso`` text times);
@@ -42,7 +41,7 @@ import pyarrow as pa
 from sensorpipe.processing.grid import DAY_MIN, MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.timeparse import minute_offsets
 from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
-from sensorpipe.schema.validate import Observations, _sorted_streams, validate_unit
+from sensorpipe.schema.validate import Observations, validate_unit
 from sensorpipe.sources.base import UnitInput
 
 STREAMED_TIME_FORMATS = ("epoch_ms", "epoch_s", "iso", "timestamp")
@@ -77,14 +76,13 @@ def streamable(cfg, person, adapters) -> bool:
     if cfg.limits.chunk_days <= 0 or len(person.parts) != 1 or not isinstance(adapters[0], LongTableAdapter):
         return False
     unit, adapter = person.parts[0], adapters[0]
-    if len(unit.files) != 1:
-        return False
-    spec = adapter.options.files[unit.file_groups[0]]
-    if spec.time_format not in STREAMED_TIME_FORMATS or spec.value_columns or spec.tz_column:
-        return False
-    partitioned = bool(unit.partitions and unit.partitions[0])   # read from the partition step's stream either way
-    if not partitioned and not unit.files[0].endswith(".parquet") and spec.time_format != "iso":
-        return False   # a CSV read whole infers the epoch column's type from all rows; read in blocks, per block
+    streams = unit.partitions or ("",) * len(unit.files)
+    for path, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
+        spec = adapter.options.files[group]
+        if spec.time_format not in STREAMED_TIME_FORMATS or spec.value_columns or spec.tz_column:
+            return False
+        if not stream and not path.endswith(".parquet") and spec.time_format != "iso":
+            return False   # a CSV read whole infers the epoch column's type from all rows; read in blocks, per block
     mapped = {f.channel for f in adapter.schema().fields}
     return mapped <= set(cfg.channels) and "glucose" not in mapped
 
@@ -179,43 +177,32 @@ class _GridPieces:
 
 
 class _Order:
-    """Checks that the chunks' accepted rows, joined, are sorted streams (what the whole read assumes)."""
+    """Checks that each channel's accepted rows, in file order across the chunks, strictly increase in time:
+    then no two rows tie (no duplicate exists for the whole read to find) and none goes back."""
 
     def __init__(self) -> None:
-        self.done: set[int] = set()   # channels whose run has ended
-        self.current: int | None = None
-        self.last_t = 0
+        self.last_t: dict[int, int] = {}
 
     def check(self, obs: Observations) -> None:
-        if not len(obs):
-            return
-        if not _sorted_streams(obs.channel, obs.t_utc_ns):
-            raise NotStreamable("rows not in sorted streams")
-        starts = np.r_[0, np.flatnonzero(obs.channel[1:] != obs.channel[:-1]) + 1]
-        for i, c in enumerate(obs.channel[starts].tolist()):   # one iteration per channel run of the chunk
-            if i == 0 and c == self.current:
-                if int(obs.t_utc_ns[0]) <= self.last_t:
-                    raise NotStreamable("time goes back between chunks")
-                continue
-            if c in self.done:
-                raise NotStreamable("a channel comes back")
-            if self.current is not None:
-                self.done.add(self.current)
-            self.current = c
-        self.last_t = int(obs.t_utc_ns[-1])
+        for c in np.unique(obs.channel).tolist():   # one pass per channel of the chunk
+            t = obs.t_utc_ns[obs.channel == c]
+            if t.size > 1 and not bool(np.all(t[1:] > t[:-1])):
+                raise NotStreamable("rows out of order, or tied")
+            if int(t[0]) <= self.last_t.get(c, np.iinfo(np.int64).min):
+                raise NotStreamable("time goes back between chunks")
+            self.last_t[c] = int(t[-1])
 
 
 def _held_back(obs: Observations) -> tuple[Observations, Observations]:
-    """(rows to reduce now, rows of the last run's last minute, which the next chunk may continue)."""
+    """(rows to reduce now, each channel's rows of its last minute, which the next chunk may continue)."""
     if not len(obs):
         return obs, obs
     minute = obs.t_utc_ns // MINUTE_NS
-    c = obs.channel
-    tail = len(obs) - 1
-    while tail > 0 and c[tail - 1] == c[-1] and minute[tail - 1] == minute[-1]:
-        tail -= 1
-    idx = np.arange(len(obs))
-    return obs.take(idx[:tail]), obs.take(idx[tail:])
+    held = np.zeros(len(obs), bool)
+    for c in np.unique(obs.channel).tolist():   # one pass per channel (its rows increase in time)
+        mine = obs.channel == c
+        held |= mine & (minute == minute[mine][-1])
+    return obs.take(np.flatnonzero(~held)), obs.take(np.flatnonzero(held))
 
 
 def stream_rows(cfg, unit, adapter) -> StreamedRows:

@@ -212,35 +212,37 @@ class LongTableAdapter(SourceAdapter):
         return UnitInput(unit, parts)
 
     def iter_native_chunks(self, unit: UnitRef, span_ns: int):
-        """A one-file, one-value-column unit's native rows in file order, a table per stretch of about
-        ``span_ns`` of time (Parquet row groups or CSV blocks joined until they span it): the rows
-        :meth:`read_unit` returns, without holding them all (:mod:`sensorpipe.runners.chunked`)."""
-        path, spec = Path(unit.files[0]), self.options.files[unit.file_groups[0]]
-        participant, value_cols = unit.participant, [spec.value_column]
-        stream = unit.partitions[0] if unit.partitions else ""
-        buffer: list[pa.Table] = []
-        lo = hi = None
-        for t, rows in (iter_stream(stream) if stream else self._file_batches(path, spec)):   # per batch
-            if spec.participant_column and not stream:
-                codes, ids = dictionary_codes(t.column(spec.participant_column))
-                keep = np.array([(i or "").strip() == participant.participant_id for i in ids] +
-                                [participant.participant_id == ""])[codes]
-                if not keep.all():
-                    t, rows = t.filter(pa.array(keep)), rows[keep]
-            if not t.num_rows:
-                continue
-            (part,) = self._native_parts(t, rows, path, spec, participant, value_cols)
-            buffer.append(part)
-            times = part.column("t_utc_ns").to_numpy(zero_copy_only=False)
-            times = times[times != timeparse.NAT]
-            if times.size:
-                lo = int(times.min()) if lo is None else min(lo, int(times.min()))
-                hi = int(times.max()) if hi is None else max(hi, int(times.max()))
-            if lo is not None and hi - lo >= span_ns:
+        """A unit's native rows (files with one value column) in the order :meth:`read_unit` returns them, a
+        table per stretch of about ``span_ns`` of time within a file (Parquet row groups, CSV blocks or
+        partition batches joined until they span it), without holding them all
+        (:mod:`sensorpipe.runners.chunked`)."""
+        participant = unit.participant
+        streams = unit.partitions or ("",) * len(unit.files)
+        for name, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
+            path, spec = Path(name), self.options.files[group]
+            buffer: list[pa.Table] = []
+            lo = hi = None
+            for t, rows in (iter_stream(stream) if stream else self._file_batches(path, spec)):   # per batch
+                if spec.participant_column and not stream:
+                    codes, ids = dictionary_codes(t.column(spec.participant_column))
+                    keep = np.array([(i or "").strip() == participant.participant_id for i in ids] +
+                                    [participant.participant_id == ""])[codes]
+                    if not keep.all():
+                        t, rows = t.filter(pa.array(keep)), rows[keep]
+                if not t.num_rows:
+                    continue
+                (part,) = self._native_parts(t, rows, path, spec, participant, [spec.value_column])
+                buffer.append(part)
+                times = part.column("t_utc_ns").to_numpy(zero_copy_only=False)
+                times = times[times != timeparse.NAT]
+                if times.size:
+                    lo = int(times.min()) if lo is None else min(lo, int(times.min()))
+                    hi = int(times.max()) if hi is None else max(hi, int(times.max()))
+                if lo is not None and hi - lo >= span_ns:
+                    yield pa.concat_tables(buffer)
+                    buffer, lo, hi = [], None, None
+            if buffer:   # a file's last rows: tables of two files are never joined (their columns' types may differ)
                 yield pa.concat_tables(buffer)
-                buffer, lo, hi = [], None, None
-        if buffer:
-            yield pa.concat_tables(buffer)
 
     def _file_batches(self, path: Path, spec: FileSpec):
         for batch, first in self._batches(path, spec):   # one iteration per row group or block
