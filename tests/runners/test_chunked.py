@@ -108,6 +108,7 @@ def streamed(monkeypatch):
         return out
 
     monkeypatch.setattr(chunked, "stream_rows", counting)
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 0)   # the test inputs are small
     return calls
 
 
@@ -203,14 +204,17 @@ def test_tied_rows_fall_back_to_the_whole_read(tmp_path, streamed):
     assert _outputs(outs[1]) == _outputs(outs[0]) and _units(outs[1]) == _units(outs[0])
 
 
-def test_who_is_streamed():
+def test_who_is_streamed(tmp_path, monkeypatch):
     import dataclasses
 
     from sensorpipe.config import load_config
     from sensorpipe.sources.base import Participant, UnitRef, make_adapter
     from sensorpipe.sources.study import PersonUnit
 
-    cfg = load_config(_config(Path("/nonexistent"), "*.parquet", "t_ms", "epoch_ms", 30))
+    for name in ("a.parquet", "b.parquet", "a.csv"):
+        (tmp_path / name).write_bytes(b"x" * 1000)
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 1500)
+    cfg = load_config(_config(tmp_path, "*.parquet", "t_ms", "epoch_ms", 30))
     src = cfg.sources[0]
     adapter = make_adapter(src, cfg.base_dir)
 
@@ -219,11 +223,14 @@ def test_who_is_streamed():
                       partitions=tuple(partitions))
         return PersonUnit("s", "p7", (ref,))
 
-    assert chunked.streamable(cfg, person(["/x/a.parquet"]), [adapter])
-    assert chunked.streamable(cfg, person(["/x/a.parquet", "/x/b.parquet"]), [adapter])       # two files
-    assert chunked.streamable(cfg, person(["/x/a.parquet"], ["/w/stream"]), [adapter])        # its partition
-    assert not chunked.streamable(cfg, person(["/x/a.csv"]), [adapter])   # an epoch CSV read whole: types
+    a, b, c = (str(tmp_path / n) for n in ("a.parquet", "b.parquet", "a.csv"))
+    assert not chunked.streamable(cfg, person([a]), [adapter])   # 1,000 bytes: read whole
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 500)
+    assert chunked.streamable(cfg, person([a]), [adapter])
+    assert chunked.streamable(cfg, person([a, b]), [adapter])       # two files
+    assert chunked.streamable(cfg, person([a], [c]), [adapter])     # its partition (a stream file)
+    assert not chunked.streamable(cfg, person([c]), [adapter])      # an epoch CSV read whole: types
     assert not chunked.streamable(dataclasses.replace(cfg, limits=dataclasses.replace(cfg.limits, chunk_days=0)),
-                                  person(["/x/a.parquet"]), [adapter])
+                                  person([a]), [adapter])
     narrow = dataclasses.replace(cfg, channels=("heart_rate",))   # hrv would be needed by no grid: read whole
-    assert not chunked.streamable(narrow, person(["/x/a.parquet"]), [adapter])
+    assert not chunked.streamable(narrow, person([a]), [adapter])

@@ -22,7 +22,10 @@ The output is byte-identical to reading the person whole, by construction:
   range is their minimum and maximum over its minutes, as the whole read's is
   over its rows.
 
-Who qualifies (else the person is read whole, as before): one source, read
+Who qualifies (else the person is read whole, as before): a person whose
+input files (or partitions) hold at least :data:`STREAM_MIN_BYTES` (a
+smaller input needs about a chunk's memory whole, and is read in one pass
+even where its rows tie); one source, read
 by ``long_table``, from files (or their partitions of shared files) with one
 value column whose times are absolute (``epoch_ms``, ``epoch_s``, ``iso``,
 ``timestamp``: a ``local`` time's DST fold depends on earlier rows; a CSV read
@@ -33,6 +36,7 @@ the rows) and none is ``glucose`` (censored readings add rows after fusion).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +50,8 @@ from sensorpipe.sources.base import UnitInput
 
 STREAMED_TIME_FORMATS = ("epoch_ms", "epoch_s", "iso", "timestamp")
 DUPLICATE_REASONS = {"exact_duplicate", "conflicting_duplicate"}
+#: a person's input files (or their partitions) smaller than this are read whole
+STREAM_MIN_BYTES = 32 << 20
 
 
 class NotStreamable(Exception):
@@ -77,6 +83,8 @@ def streamable(cfg, person, adapters) -> bool:
         return False
     unit, adapter = person.parts[0], adapters[0]
     streams = unit.partitions or ("",) * len(unit.files)
+    if sum(os.path.getsize(stream or path) for path, stream in zip(unit.files, streams)) < STREAM_MIN_BYTES:
+        return False   # read whole: about as much memory as a chunk, and one pass even where the rows tie
     for path, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
         spec = adapter.options.files[group]
         if spec.time_format not in STREAMED_TIME_FORMATS or spec.value_columns or spec.tz_column:
