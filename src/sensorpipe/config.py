@@ -564,10 +564,11 @@ class LimitsConfig:
     compressed input (an export.zip, an XLSX workbook, a ``.csv.gz``) may
     expand to (:mod:`sensorpipe.sources._limits`); an input past either is
     refused with an error naming the file and the key to raise. ``chunk_days``:
-    a participant's recording is processed in chunks of this many days (plus
-    the overlap the windows need) so memory stays a chunk's, whatever the
-    recording's length; 0 processes each participant whole. None of these
-    change the output, so none is part of the dataset's fingerprint.
+    a long recording's rows are read, validated and reduced to the minute grid
+    this many days at a time (:mod:`sensorpipe.runners.chunked`, which says
+    who qualifies), so memory stays a chunk's whatever the recording's
+    length; 0 reads each participant whole. None of these change the output,
+    so none is part of the dataset's fingerprint.
     """
 
     max_decompressed_bytes: int = 20 * (1 << 30)

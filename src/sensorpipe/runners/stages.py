@@ -48,7 +48,7 @@ from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
 from sensorpipe.processing.glucose_censoring import censored_flag_observations
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
+from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
@@ -348,15 +348,17 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
 
 @dataclass
 class _Streamed:
-    grid: object
+    """A streamed person's row stage: their grid, their one source's accounting, and per-minute lineage."""
+
+    grid: MinuteGrid | None
     part: SourcePart
-    lineage: object
+    lineage: chunked.MinuteLineage
 
 
 def _streamed_rows(ctx: RunContext, person: PersonUnit, adapters: list, blobs: list[dict[str, bytes]], pid: str,
                    stem: Path, timer: StageTimer) -> _Streamed | None:
     """The person's row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`) when they qualify; None
-    otherwise, or when their rows turn out not to be sorted streams (then they are read whole)."""
+    otherwise, or when their rows turn out out of time order or tied (then they are read whole)."""
     if not chunked.streamable(ctx.cfg, person, adapters):
         return None
     blobs[:] = [{} for _ in blobs]   # the chunks read the file a row group at a time, not from its bytes
