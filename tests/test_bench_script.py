@@ -110,6 +110,20 @@ def _tiny_start(tmp):
     assert list((tmp / "out" / "bench").glob("*/bench-train.array_record-*"))
 
 
+def _tiny_long_recording(tmp):
+    """Three days of 1 Hz heart rate, streamed in 1-day chunks and whole: the same windows, a peak RSS each."""
+    rows = {}
+    for chunk in ("1", "0"):
+        out = _script("bench_long_recording.py", "--days", "3", "--chunk-days", chunk, "--dir", str(tmp)).stdout
+        assert f"chunk_days   {chunk}" in out
+        days, n, windows, rss, wall = re.search(r"^\s+3\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)$", out,
+                                                 re.M).group(0).split()
+        rows[chunk] = (int(n.replace(",", "")), int(windows.replace(",", "")))
+        assert 100 < int(rss.replace(",", "")) < 4000 and float(wall) > 0
+    assert rows["1"] == rows["0"] == (3 * 79_200, rows["0"][1]) and rows["0"][1] >= 2
+    assert list((tmp / "days-3" / "out" / "long").glob("*/long-train.array_record-*"))
+
+
 def _tiny_vs_baseline(tmp):
     """--vs-baseline on the baseline's own 1 x 2 file: both sides make the same day windows; the printed
     ratio is the quotient of the printed minimums."""
@@ -131,6 +145,7 @@ TINY = {
     "bench_metadata.py": _tiny_metadata,
     "bench_quarantine.py": _tiny_quarantine,
     "bench_start.py": _tiny_start,
+    "bench_long_recording.py": _tiny_long_recording,
 }
 
 

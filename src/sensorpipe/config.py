@@ -561,6 +561,33 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Bounds on memory for hostile or huge input (README "Limits and long recordings").
+
+    ``max_decompressed_bytes`` and ``max_compression_ratio`` bound what one
+    compressed input (an export.zip, an XLSX workbook, a ``.csv.gz``) may
+    expand to (:mod:`sensorpipe.sources._limits`); an input past either is
+    refused with an error naming the file and the key to raise. ``chunk_days``:
+    a long recording's rows are read, validated and reduced to the minute grid
+    this many days at a time (:mod:`sensorpipe.runners.chunked`, which says
+    who qualifies), so memory stays a chunk's whatever the recording's
+    length; 0 reads each participant whole. None of these change the output,
+    so none is part of the dataset's fingerprint.
+    """
+
+    max_decompressed_bytes: int = 20 * (1 << 30)
+    max_compression_ratio: float = 200.0
+    chunk_days: int = 30
+
+    def validate(self, path: str) -> None:
+        _positive(self.max_decompressed_bytes, f"{path}.max_decompressed_bytes")
+        if not self.max_compression_ratio >= 1.0:
+            raise ConfigError(f"{path}.max_compression_ratio must be >= 1, got {self.max_compression_ratio!r}")
+        if self.chunk_days < 0:
+            raise ConfigError(f"{path}.chunk_days must be >= 0 (0: each participant whole), got {self.chunk_days}")
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymization of participant ids with a keyed hash (HMAC-SHA256).
 
@@ -606,6 +633,7 @@ class PipelineConfig:
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     base_dir: str = "."
 
     def resolve(self, p: str) -> str:
@@ -639,6 +667,7 @@ class PipelineConfig:
         d.pop("runner")
         d.pop("metadata")
         d.pop("run")   # the failure policy shapes no record (see RunConfig)
+        d.pop("limits")   # bounds on memory: a run either stays inside them with the same output or stops
         d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
         d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}

@@ -48,12 +48,14 @@ from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
 from sensorpipe.processing.glucose_censoring import censored_flag_observations
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
+from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
+from sensorpipe.runners import chunked
 from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
+from sensorpipe.sources import _limits
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit
@@ -170,7 +172,7 @@ class UnitSummary:
 PRELOAD_MAX_BYTES = 256 * 1024 * 1024
 
 
-def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None = None
+def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None = None, preload: bool = True
                        ) -> tuple[dict[str, str], dict[str, bytes]]:
     """(fingerprint per input file, the bytes of those the adapter decodes from memory).
 
@@ -186,7 +188,7 @@ def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None =
     for f in paths:
         if f in fps:
             continue
-        if adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
+        if preload and adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
             with open(f, "rb") as fh:
                 blob = fh.read()
             fps[f], blobs[f] = hashlib.sha256(blob).hexdigest()[:16], blob
@@ -233,13 +235,15 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     """Pass 1 for one person of one study, all their sources (cached by fingerprint); a single source's unit
     is a person of that source's study."""
     cfg, timer, person = ctx.cfg, StageTimer(), PersonUnit.of(person)
+    _limits.use(cfg.limits)   # this process's decompression limits are the run's
     adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
+    preload = not chunked.streamable(cfg, person, adapters)   # a streamed person's file is hashed, not held
     fps: dict[str, str] = {}
     blobs: list[dict[str, bytes]] = []
     for u, adapter in zip(person.parts, adapters):   # one iteration per source of the person
         side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
         part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it too
-                                                  u.known_fingerprints())
+                                                  u.known_fingerprints(), preload=preload)
         fps.update(part_fps)
         blobs.append(part_blobs)
     fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
@@ -258,20 +262,24 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
                     "%s (source %s, first in config order)", person.study, pid, ", ".join(zones), person.tz,
                     person.parts[0].source.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    part_obs, parts, raw_kinds = [], [], set()
-    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
-        obs, part, kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}", timer)
-        blobs[i] = {}
-        part_obs.append(obs)
-        parts.append(part)
-        raw_kinds |= kinds
-    fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
-    for part, lost in zip(parts, fused.overridden):
-        part.overridden = lost
-    # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
-    obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
-    del part_obs
-    grid = build_grid(obs, cfg.channels, person.tz) if len(obs) else None
+    streamed = _streamed_rows(ctx, person, adapters, blobs, pid, stem, timer)   # long recordings: chunk by chunk
+    if streamed is not None:
+        grid, parts, raw_kinds, obs, fused = streamed.grid, [streamed.part], set(), None, None
+    else:
+        part_obs, parts, raw_kinds = [], [], set()
+        for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
+            obs, part, kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}", timer)
+            blobs[i] = {}
+            part_obs.append(obs)
+            parts.append(part)
+            raw_kinds |= kinds
+        fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
+        for part, lost in zip(parts, fused.overridden):
+            part.overridden = lost
+        # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
+        obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
+        del part_obs
+        grid = build_grid(obs, cfg.channels, person.tz) if len(obs) else None
     timer.lap("grid")
     cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
     timer.lap("clean")
@@ -283,7 +291,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
     pmean = _participant_mean(grid, observed_minutes)
     start_utc_min = grid_start + win.start_row
-    contributed = window_sources(fused, grid, len(parts), win.start_row, W)
+    contributed = (window_sources(fused, grid, len(parts), win.start_row, W) if fused is not None else
+                   np.full((len(win), 1), grid is not None, bool))   # a streamed person has one source
     for part, n in zip(parts, contributed.sum(axis=0).tolist()):
         part.windows = int(n)
     timer.lap("window")
@@ -291,7 +300,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
                         reading_interval_min=intervals)  # the devices' cadence (CGM)
     labels = labels_for_windows(batch, person.parts)
     events = events_to_arrays(events_for_windows(batch, person.parts))
-    lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
+    lineage = (_lineage(obs, grid_start, start_utc_min, W, person.study, pid) if streamed is None else
+               streamed.lineage.windows(start_utc_min, W, person.study, pid))
     timer.lap("labels_lineage")
     fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
     timer.lap("fit_stats")
@@ -340,6 +350,37 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
         quarantine_counts=quarantine_counts(vr.stored_quarantine))
     timer.lap("cache_write")
     return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
+
+
+@dataclass
+class _Streamed:
+    """A streamed person's row stage: their grid, their one source's accounting, and per-minute lineage."""
+
+    grid: MinuteGrid | None
+    part: SourcePart
+    lineage: chunked.MinuteLineage
+
+
+def _streamed_rows(ctx: RunContext, person: PersonUnit, adapters: list, blobs: list[dict[str, bytes]], pid: str,
+                   stem: Path, timer: StageTimer) -> _Streamed | None:
+    """The person's row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`) when they qualify; None
+    otherwise, or when their rows turn out out of time order or tied (then they are read whole)."""
+    if not chunked.streamable(ctx.cfg, person, adapters):
+        return None
+    blobs[:] = [{} for _ in blobs]   # the chunks read the file a row group at a time, not from its bytes
+    unit = person.parts[0]
+    try:
+        rows = chunked.stream_rows(ctx.cfg, unit, adapters[0])
+    except chunked.NotStreamable:
+        return None
+    timer.lap("read")
+    part = SourcePart(
+        source=unit.source.name, rows_in=rows.rows_in, rows_accepted=rows.rows_accepted,
+        reason_counts=rows.reason_counts, clipped=rows.clipped, rows_in_by_file=rows.rows_in_by_file,
+        raw_samples_in=0, raw_counts={}, non_monotonic=0,
+        quarantine=_write_unit_quarantine(ctx, unit, pid, rows.quarantine, f"{stem}.{unit.source.name}"),
+        quarantine_counts=quarantine_counts(rows.quarantine))
+    return _Streamed(rows.grid, part, rows.lineage)
 
 
 def declared_intervals(adapters: list) -> dict[str, float]:

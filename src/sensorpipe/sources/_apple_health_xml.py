@@ -2,9 +2,12 @@
 
 The export is one ``<HealthData>`` element with up to millions of children
 (``Record``, ``Correlation``, ``Workout``, ``ActivitySummary``, ...). It is fed
-to ``xml.etree.ElementTree.XMLPullParser`` 64 KiB at a time and every top-level
-element is cleared from the root as soon as it has been read, so memory holds
-one element plus the columns collected so far, never the tree. Columns are
+to ``xml.etree.ElementTree.XMLParser`` 64 KiB at a time with a parser target
+that takes each element's attributes as it starts and builds no tree and keeps
+no text (the data is all in attributes; whitespace between elements, however
+much, is dropped as it is parsed), so memory holds the columns collected so
+far. An ``export.zip`` is checked against the decompression limits
+(:mod:`sensorpipe.sources._limits`) before it is read. Columns are
 collected in Python lists for :data:`CHUNK_RECORDS` records and then turned
 into numpy / Arrow arrays (times parsed, text kept as Arrow strings), because
 a Python string costs ~75 bytes where its Arrow copy costs its length + 4.
@@ -33,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
+from sensorpipe.sources import _limits
 from sensorpipe.sources.base import SourceError
 
 CHUNK_RECORDS = 2_000
@@ -143,6 +147,7 @@ def open_export(path: Path) -> Iterator[tuple[IO[bytes], str]]:
             raise SourceError(f"{path}: no export.xml inside (expected apple_health_export/export.xml); "
                               f"is this an Apple Health export.zip?")
         member = min(names, key=lambda n: (n.count("/"), n))
+        _limits.check_zip(path, z, [member])
         with z.open(member) as fh:
             yield fh, f"{path}!{member}"
 
@@ -155,50 +160,55 @@ def _strip_doctype(head: bytes) -> bytes:
     return head[:i] + b"\n" * head.count(b"\n", i, j) + head[j:]
 
 
+class _Target:
+    """XMLParser target: each data element's attributes go to the collector as the element starts.
+
+    Depth 1 is ``<HealthData>``; the data elements are its children (depth 2)
+    and the ``Record`` elements inside a depth-2 ``Correlation`` (depth 3).
+    No ``data`` method: the parser then drops text (whitespace) unbuffered.
+    """
+
+    def __init__(self, coll: _Collector, where: str) -> None:
+        self.coll, self.where = coll, where
+        self.depth = self.row = 0
+        self.in_corr = False
+
+    def start(self, tag: str, attrib: dict) -> None:
+        self.depth += 1
+        depth = self.depth
+        if depth == 2:
+            if tag == "Correlation":
+                self.in_corr = True
+            elif tag not in _SKIP:
+                self.row += 1
+                self.coll.add(attrib.get("type", "") if tag == "Record" else tag, attrib, self.row)
+        elif depth == 3 and self.in_corr and tag == "Record":
+            self.row += 1
+            self.coll.add(IN_CORRELATION + attrib.get("type", ""), attrib, self.row)
+        elif depth == 1 and tag != "HealthData":
+            raise SourceError(f"{self.where}: root element is <{tag}>, not <HealthData>: not an Apple Health "
+                              f"export.xml")
+
+    def end(self, tag: str) -> None:
+        if self.depth == 2 and tag == "Correlation":
+            self.in_corr = False
+        self.depth -= 1
+
+
 def read_export(path: Path) -> Columns:
     """Stream one export (xml or zip) into columns; SourceError naming the file and line if it is broken."""
     coll = _Collector()
     with open_export(path) as (fh, where):
-        parser = ET.XMLPullParser(events=("start", "end"))
-        depth = row = 0
-        in_corr = False
-        root = None
+        parser = ET.XMLParser(target=_Target(coll, where))
         try:
             chunk = fh.read(READ_BYTES)
             while b"<HealthData" not in chunk and len(chunk) < HEAD_MAX and (more := fh.read(READ_BYTES)):
                 chunk += more  # the DTD (about 10 KB) ends where <HealthData> starts
             chunk = _strip_doctype(chunk)
-            while True:
-                parser.feed(chunk) if chunk else parser.close()
-                for ev, el in parser.read_events():
-                    if ev == "start":
-                        depth += 1
-                        if depth == 1:
-                            root = el
-                            if el.tag != "HealthData":
-                                raise SourceError(f"{where}: root element is <{el.tag}>, not <HealthData>: not an "
-                                                  f"Apple Health export.xml")
-                        elif depth == 2 and el.tag == "Correlation":
-                            in_corr = True
-                        continue
-                    depth -= 1
-                    if depth == 1:
-                        tag = el.tag
-                        if tag == "Record":
-                            row += 1
-                            coll.add(el.get("type", ""), el.attrib, row)
-                        elif tag == "Correlation":
-                            in_corr = False
-                        elif tag not in _SKIP:
-                            row += 1
-                            coll.add(tag, el.attrib, row)
-                        root.clear()
-                    elif depth == 2 and in_corr and el.tag == "Record":
-                        row += 1
-                        coll.add(IN_CORRELATION + el.get("type", ""), el.attrib, row)
-                if not chunk:
-                    break
+            while chunk:
+                parser.feed(chunk)
                 chunk = fh.read(READ_BYTES)
+            parser.close()
         except ET.ParseError as e:
             line, col = getattr(e, "position", (0, 0))
             raise SourceError(f"{where}, line {line}, column {col}: not well-formed XML ({e}); the export is "

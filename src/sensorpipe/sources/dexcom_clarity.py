@@ -61,6 +61,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,7 @@ from sensorpipe._arrow import dictionary_codes
 from sensorpipe.config import ConfigError
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
+from sensorpipe.sources import _limits
 from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, repeat_string
 
 TIME_COL = "Timestamp (YYYY-MM-DDThh:mm:ss)"
@@ -292,6 +294,15 @@ def read_xlsx_columns(path: Path, time_format: str):
 
     Date cells are written with ``time_format`` so the same parser reads them;
     whole floats lose their ``.0``. One pass over the cells (XLSX is per-cell).
+
+    Memory follows the cells the sheet holds, not what it claims: the workbook
+    is checked against the decompression limits first
+    (:mod:`sensorpipe.sources._limits`), the sheet's declared dimension is
+    ignored (``A1:XFD1048576`` would make openpyxl pad every row to 16,384
+    cells and the sheet to a million rows), and rows are reduced to their
+    header's cells as they stream: the non-empty cells past the header (up to
+    ``EXTRA_FIELDS`` of them, which make the row malformed) land in
+    ``__extra<i>`` columns.
     """
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: the file is empty; expected an XLSX export with the header in row 1")
@@ -299,31 +310,53 @@ def read_xlsx_columns(path: Path, time_format: str):
         import openpyxl
     except ImportError:
         raise SourceError(f"{path}: reading XLSX needs openpyxl: pip install openpyxl") from None
+    header: list[str] = []
+    rows: list[tuple[str, ...]] = []
+    lines: list[int] = []   # each kept row's sheet row number
+    extras: dict[int, list[str]] = {}   # data row index -> its non-empty cells past the header
     try:
+        with zipfile.ZipFile(path) as z:   # the limits, before openpyxl inflates shared strings or a sheet
+            _limits.check_zip(path, z)
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
-            rows = [tuple(_cell_text(v, time_format) for v in r) for r in wb.worksheets[0].iter_rows(values_only=True)]
+            ws = wb.worksheets[0]
+            ws.reset_dimensions()
+            it = ws.iter_rows(values_only=True)
+            first = next(it, None)
+            if first is None:
+                raise SourceError(f"{path}: the first sheet is empty; expected the header in row 1")
+            header = [_cell_text(v, time_format).strip() for v in first]
+            while header and header[-1] == "":
+                header.pop()
+            width = len(header)
+            for line, r in enumerate(it, start=2):   # one iteration per sheet row
+                cells = tuple(_cell_text(v, time_format) for v in r[:width])
+                more = []
+                if len(r) > width and r[width:].count(None) < len(r) - width:
+                    more = [t for t in (_cell_text(v, time_format) for v in r[width:] if v is not None) if t]
+                if not more and not any(cells):
+                    continue   # a blank row is not a row (rows missing from the sheet come as blank rows)
+                if more:
+                    extras[len(rows)] = more[:EXTRA_FIELDS]
+                rows.append(cells)
+                lines.append(line)
         finally:
             wb.close()
+    except SourceError:
+        raise
     except Exception as e:  # openpyxl/zipfile/XML raise many kinds for a damaged workbook
         raise SourceError(f"{path}: cannot read as XLSX ({type(e).__name__}: {str(e)[:200]}); re-export the "
                           f"file or save it as CSV") from None
-    if not rows:
-        raise SourceError(f"{path}: the first sheet is empty; expected the header in row 1")
-    header = [h.strip() for h in rows[0]]
-    while header and header[-1] == "":
-        header.pop()
     if not header or len(set(header)) != len(header):
         raise SourceError(f"{path}, row 1: the header row is empty or repeats a column name")
-    width = max(len(r) for r in rows)
-    names = header + [f"__extra{i}" for i in range(max(0, width - len(header)))]
-    grid = np.full((len(rows) - 1, len(names)), "", object)
-    for i, r in enumerate(rows[1:]):
+    n_extra = max((len(v) for v in extras.values()), default=0)
+    names = header + [f"__extra{i}" for i in range(n_extra)]
+    grid = np.full((len(rows), len(names)), "", object)
+    for i, r in enumerate(rows):   # one iteration per row
         grid[i, :len(r)] = r
-    blank = (grid == "").all(axis=1)
-    lines = np.arange(2, len(rows) + 1, dtype=np.int64)[~blank]
-    grid = grid[~blank]
-    return header, {n: grid[:, j] for j, n in enumerate(names)}, lines
+    for i, more in extras.items():
+        grid[i, len(header):len(header) + len(more)] = more
+    return header, {n: grid[:, j] for j, n in enumerate(names)}, np.array(lines, np.int64)
 
 
 def _cell_text(v, time_format: str) -> str:

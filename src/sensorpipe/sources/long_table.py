@@ -16,6 +16,7 @@ indices for Parquet. The source path is the folder the globs are relative to.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +28,11 @@ import pyarrow.parquet as pq
 
 from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
+from sensorpipe.sources import _limits
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
                                      input_source, repeat_string)
-from sensorpipe.sources.partition import partition_file, read_stream
+from sensorpipe.sources.partition import iter_stream, partition_file, read_stream
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,9 @@ class LongTableAdapter(SourceAdapter):
         try:
             if path.suffix == ".parquet":  # ParquetFile.read: the dataset layer of read_table costs ~10 %
                 return self._parquet(path, spec, columns).read(columns=columns)
-            return pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                  convert_options=self._csv_convert(spec, columns))
+            with _csv_input(path) as src:
+                return pacsv.read_csv(src, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                      convert_options=self._csv_convert(spec, columns))
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
             raise self._unreadable(path, columns, e) from None
 
@@ -182,9 +185,9 @@ class LongTableAdapter(SourceAdapter):
                         first += batch.num_rows
                 return
             first = 2   # line 1 is the header
-            with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20),
-                                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                convert_options=self._csv_convert(spec, cols)) as reader:
+            with _csv_input(path) as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=16 << 20),
+                                                         parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                                         convert_options=self._csv_convert(spec, cols)) as reader:
                 for batch in reader:   # one iteration per block
                     yield batch, first
                     first += batch.num_rows
@@ -199,7 +202,7 @@ class LongTableAdapter(SourceAdapter):
         return pacsv.ConvertOptions(include_columns=columns, column_types=types, strings_can_be_null=True)
 
     def decodes_from_memory(self, path: str) -> bool:
-        return path.endswith(".parquet")   # CSV stays a path: pyarrow infers .gz/.bz2 compression from its name
+        return path.endswith(".parquet")   # CSV stays a path (compressed CSV streams through _csv_input)
 
     def read_unit(self, unit: UnitRef) -> UnitInput:
         parts = []
@@ -207,6 +210,43 @@ class LongTableAdapter(SourceAdapter):
         for path, spec_i, stream in zip(unit.files, unit.file_groups, streams):
             parts.extend(self._read_file(Path(path), self.options.files[spec_i], unit.participant, stream))
         return UnitInput(unit, parts)
+
+    def iter_native_chunks(self, unit: UnitRef, span_ns: int):
+        """A unit's native rows (files with one value column) in the order :meth:`read_unit` returns them, a
+        table per stretch of about ``span_ns`` of time within a file (Parquet row groups, CSV blocks or
+        partition batches joined until they span it), without holding them all
+        (:mod:`sensorpipe.runners.chunked`)."""
+        participant = unit.participant
+        streams = unit.partitions or ("",) * len(unit.files)
+        for name, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
+            path, spec = Path(name), self.options.files[group]
+            buffer: list[pa.Table] = []
+            lo = hi = None
+            for t, rows in (iter_stream(stream) if stream else self._file_batches(path, spec)):   # per batch
+                if spec.participant_column and not stream:
+                    codes, ids = dictionary_codes(t.column(spec.participant_column))
+                    keep = np.array([(i or "").strip() == participant.participant_id for i in ids] +
+                                    [participant.participant_id == ""])[codes]
+                    if not keep.all():
+                        t, rows = t.filter(pa.array(keep)), rows[keep]
+                if not t.num_rows:
+                    continue
+                (part,) = self._native_parts(t, rows, path, spec, participant, [spec.value_column])
+                buffer.append(part)
+                times = part.column("t_utc_ns").to_numpy(zero_copy_only=False)
+                times = times[times != timeparse.NAT]
+                if times.size:
+                    lo = int(times.min()) if lo is None else min(lo, int(times.min()))
+                    hi = int(times.max()) if hi is None else max(hi, int(times.max()))
+                if lo is not None and hi - lo >= span_ns:
+                    yield pa.concat_tables(buffer)
+                    buffer, lo, hi = [], None, None
+            if buffer:   # a file's last rows: tables of two files are never joined (their columns' types may differ)
+                yield pa.concat_tables(buffer)
+
+    def _file_batches(self, path: Path, spec: FileSpec):
+        for batch, first in self._batches(path, spec):   # one iteration per row group or block
+            yield pa.Table.from_batches([batch]), np.arange(first, first + batch.num_rows, dtype=np.int64)
 
     def _read_file(self, path: Path, spec: FileSpec, participant: Participant, stream: str = "") -> list[pa.Table]:
         value_cols = list(spec.value_columns) or [spec.value_column]
@@ -269,6 +309,17 @@ class LongTableAdapter(SourceAdapter):
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
 
+
+
+@contextmanager
+def _csv_input(path: Path):
+    """What the CSV reader reads: the path of a plain CSV, or a compressed CSV (``.gz``, ``.bz2``, ``.zst``,
+    ``.lz4``) decompressed as a stream counted against the decompression limits (:mod:`sensorpipe.sources._limits`)."""
+    if _limits.compression_of(path) is None:
+        yield path
+        return
+    with _limits.open_decompressed(path) as stream:
+        yield stream
 
 
 def _parse_local_per_zone(raw, spec: FileSpec, zones: pa.ChunkedArray, stream, path: Path):

@@ -100,6 +100,14 @@ def read_stream(path: str) -> tuple[pa.Table, np.ndarray]:
     return table.drop_columns([ROW_COLUMN]), rows
 
 
+def iter_stream(path: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """:func:`read_stream` a record batch at a time (a long participant's rows without holding them all)."""
+    with pa.ipc.open_stream(pa.memory_map(path)) as reader:
+        for batch in reader:   # one iteration per batch the partition step wrote
+            table = pa.Table.from_batches([batch])
+            yield table.drop_columns([ROW_COLUMN]), table.column(ROW_COLUMN).to_numpy()
+
+
 def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
                           ) -> Iterator[tuple[str, pa.RecordBatch]]:
     """The batch's rows per participant (in row order within each), with their row numbers appended.

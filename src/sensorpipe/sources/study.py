@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensorpipe.config import PipelineConfig
+from sensorpipe.sources import _limits
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitRef
 
 ID_MAP_COLUMNS = ("source", "source_participant_id", "participant_id")
@@ -92,6 +93,7 @@ def plan_persons(cfg: PipelineConfig, adapters: list[SourceAdapter]) -> list[Per
     of one source mapped to the same person are an error: the adapter already
     gathers all of a participant's files into one unit.
     """
+    _limits.use(cfg.limits)   # listing units reads inputs (a shared file is partitioned here)
     sources_of: dict[str, set[str]] = {}
     for a in adapters:
         sources_of.setdefault(a.source.study, set()).add(a.source.name)

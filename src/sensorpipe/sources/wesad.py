@@ -23,7 +23,9 @@ are refused) are opened, and they are read by an unpickler that resolves no
 global but numpy's array and dtype reconstructors, and those to inert
 stand-ins: the arrays are then built from their recorded shape, numeric dtype
 and bytes with ``numpy.frombuffer`` (numpy's own unpickling code never sees
-the file). Any other object in the file is an error naming it. Still, only
+the file). Any other object in the file is an error naming it, and so is a
+structure that expands past the file's own size through shared references
+(a memo-reference bomb: see :class:`_Builder`). Still, only
 point this adapter at a WESAD copy you obtained from its authors.
 
 Time: the pickle has no clock time (the dataset's readme gives none either;
@@ -255,9 +257,23 @@ class _ArraysOnly(pickle.Unpickler):
 
     numpy's own ``_reconstruct`` and ``dtype.__setstate__`` are never run on
     the file's bytes (a damaged dtype state can crash numpy's internals):
-    :func:`_to_array` validates each recorded state and builds the array with
-    ``numpy.frombuffer``.
+    :class:`_Builder` validates each recorded state and builds the array with
+    ``numpy.frombuffer``. The only call that makes data, ``_codecs.encode``, may
+    make no more bytes in all than the file holds: a pickle can call it again
+    and again on one memoized string for a few bytes each (a memo-reference
+    bomb), where a genuine pickle encodes each array's bytes once.
     """
+
+    def __init__(self, file: io.BytesIO, size_bytes: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self._bytes_left = size_bytes
+
+    def _encode(self, text: Any, encoding: str = "latin1") -> bytes:
+        out = _latin1(text, encoding)
+        self._bytes_left -= len(out)
+        if self._bytes_left < 0:
+            raise _Bomb("its byte strings add up to more than the file's own size")
+        return out
 
     def find_class(self, module: str, name: str) -> Any:
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
@@ -267,8 +283,50 @@ class _ArraysOnly(pickle.Unpickler):
         if (module, name) == ("numpy", "dtype"):
             return _DtypeState
         if (module, name) == ("_codecs", "encode"):
-            return _latin1
+            return self._encode
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a WESAD pickle holds only numpy arrays")
+
+
+class _Bomb(Exception):
+    """The pickle's shared references expand past what its size allows (a memo-reference bomb)."""
+
+
+class _Builder:
+    """Replaces every array stand-in of an unpickled object by its array (dicts, lists and tuples walked).
+
+    Pickles share objects through their memo: a few bytes reference an
+    earlier list again, so 700 bytes can describe nested lists of billions
+    of elements that load as a small graph but expand when walked as a tree.
+    A genuine pickle spends at least a byte per container or array, so the
+    walk visits at most ``size_bytes`` of them, and the arrays' bytes (each
+    shared array built once) add up to at most ``size_bytes`` as well; past
+    either, :class:`_Bomb`.
+    """
+
+    def __init__(self, size_bytes: int) -> None:
+        self.visits_left = size_bytes
+        self.bytes_left = size_bytes
+        self._built: dict[int, np.ndarray] = {}   # id(stand-in) -> its array (a shared array built once)
+
+    def build(self, obj: Any) -> Any:
+        self.visits_left -= 1
+        if self.visits_left < 0:
+            raise _Bomb("its shared references expand to more objects than the file has bytes")
+        if isinstance(obj, _DtypeState):
+            raise ValueError("a bare dtype where data was expected")
+        if isinstance(obj, _ArrayState):
+            if id(obj) not in self._built:
+                arr = _to_array(obj)
+                self.bytes_left -= arr.nbytes
+                if self.bytes_left < 0:
+                    raise _Bomb("its arrays add up to more bytes than the file holds")
+                self._built[id(obj)] = arr
+            return self._built[id(obj)]
+        if isinstance(obj, dict):
+            return {k: self.build(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self.build(v) for v in obj)
+        return obj
 
 
 def _to_array(a: _ArrayState) -> np.ndarray:
@@ -291,19 +349,6 @@ def _to_array(a: _ArrayState) -> np.ndarray:
     return np.frombuffer(buf, dt_).reshape(shape, order="F" if fortran else "C")
 
 
-def _arrays(obj: Any) -> Any:
-    """``obj`` with every array stand-in replaced by its array (dicts, lists and tuples walked)."""
-    if isinstance(obj, _DtypeState):
-        raise ValueError("a bare dtype where data was expected")
-    if isinstance(obj, _ArrayState):
-        return _to_array(obj)
-    if isinstance(obj, dict):
-        return {k: _arrays(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_arrays(v) for v in obj)
-    return obj
-
-
 def load_subject(path: Path, root: Path) -> dict:
     """Unpickle one subject safely and check its structure; errors name the file and the fix."""
     if not (_SUBJECT.fullmatch(path.stem) and path.suffix == ".pkl" and path.parent.name == path.stem):
@@ -311,7 +356,11 @@ def load_subject(path: Path, root: Path) -> dict:
     _inside(path, root)
     try:
         raw = path.read_bytes()
-        obj = _arrays(_ArraysOnly(io.BytesIO(raw), encoding="latin1").load())
+        obj = _Builder(len(raw)).build(_ArraysOnly(io.BytesIO(raw), len(raw), encoding="latin1").load())
+    except _Bomb as e:
+        raise SourceError(f"{path}: refused: {e} (a memo-reference bomb: a few bytes that expand to a huge "
+                          f"structure); this is not a WESAD subject pickle, re-extract it from the WESAD "
+                          f"archive") from None
     except pickle.UnpicklingError as e:
         raise SourceError(f"{path}: not a WESAD subject pickle ({e})") from None
     except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError,

@@ -1,0 +1,236 @@
+"""A long recording streamed chunk by chunk gives the bytes of reading it whole (limits.chunk_days).
+
+Each case runs one cohort twice, ``limits.chunk_days: 1`` (small row groups,
+so chunks also cut minutes and row groups apart) and ``0`` (whole), and
+compares every output file byte for byte, the unit summaries (accounting,
+statistics, lineage, quarantine counts) and the run's counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from sensorpipe.runners import chunked
+from sensorpipe.runners.driver import run_pipeline
+
+KEY = "0123456789abcdef0123456789abcdef"
+START = np.datetime64("2024-03-28T00:00:00", "s")   # Berlin springs forward on 2024-03-31
+VOLATILE = {"stage_seconds", "peak_rss_mib", "cache"}
+
+
+def _rows(days: int, seed: int = 3) -> pa.Table:
+    """Heart rate every 5 s (a gap of 40 hours across day boundaries, a few readings out of range), then
+    HRV every 15 minutes (a 15-minute device), then unmapped 'altitude' rows: sorted streams, as exports are."""
+    rng = np.random.default_rng(seed)
+    s = np.arange(0, days * 86400, 5, dtype=np.int64)
+    s = s[(s < 86400 + 7200) | (s >= 3 * 86400 + 3600 * 7)]   # no heart rate from day 1 02:00 to day 3 07:00
+    hr = np.round(65 + 15 * np.sin(s / 9000.0) + rng.normal(0, 3, s.size), 1)
+    hr[rng.choice(s.size, 5, replace=False)] = 900.0          # out of range: quarantined
+    q = np.arange(0, days * 86400, 900, dtype=np.int64)
+    q = q[(q // 86400) != 2]
+    hrv = np.round(40 + rng.normal(0, 5, q.size), 1)
+    alt = np.arange(0, 3600, 60, dtype=np.int64)
+    t = np.concatenate([s, q, alt])
+    field = ["hr"] * s.size + ["hrv"] * q.size + ["altitude"] * alt.size
+    return pa.table({"participant": ["p7"] * t.size, "field": field,
+                     "t_ms": (START.astype(np.int64) + t) * 1000,
+                     "time": np.datetime_as_string(START + t) + "Z",
+                     "value": np.concatenate([hr, hrv, np.full(alt.size, 120.0)])})
+
+
+def _config(root: Path, glob: str, time_column: str, time_format: str, chunk_days: int) -> dict:
+    return {
+        "sources": [{"name": "strap", "adapter": "long_table", "path": str(root / "in"), "options": {
+            "tz": "Europe/Berlin",
+            "files": [{"glob": glob, "participant_column": "participant", "field_column": "field",
+                       "time_column": time_column, "time_format": time_format, "value_column": "value"}],
+            "fields": {"hr": {"channel": "heart_rate", "unit": "bpm"},
+                       "hrv": {"channel": "hrv_rmssd", "unit": "ms"}}}}],
+        "channels": ["heart_rate", "hrv_rmssd"],
+        "window": {"size_min": 720, "stride_min": 240, "alignment": "local_midnight", "max_missing_ratio": 0.9},
+        "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
+        "output": {"dir": str(root / f"out{chunk_days}"), "name": "strap", "version": "1.0.0",
+                   "formats": ["array_record"]},
+        "runner": {"name": "local"},
+        "privacy": {"pseudonymize": True, "key_file": str(root / "k")},
+        "limits": {"chunk_days": chunk_days},
+    }
+
+
+def _outputs(out: Path) -> dict[str, str]:
+    """sha256 of every published file but the metadata DB, the HTML report and the config's own dump."""
+    return {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.rglob("*"))
+            if f.is_file() and ".work" not in f.parts and not f.name.startswith("metadata.db")
+            and f.suffix != ".html" and f.name != "sensorpipe.json"}
+
+
+def _units(out: Path) -> list[dict]:
+    """The unit summaries without timings and the paths of their cache files."""
+    units = []
+    for f in sorted((out / ".work" / "units").glob("*.json")):
+        d = {k: v for k, v in json.loads(f.read_text()).items() if k not in VOLATILE}
+        d["fit_stats"] = {k: v for k, v in json.loads(f.read_text())["fit_stats"].items() if k != "sketch_file"}
+        for part in d["parts"]:
+            part["quarantine"] = Path(part["quarantine"]).name
+        units.append(d)
+    return units
+
+
+def _sensorpipe_json(out: Path) -> dict:
+    (path,) = out.rglob("sensorpipe.json")
+    d = json.loads(path.read_text())
+    d["config"].pop("limits")
+    d["config"]["output"].pop("dir")
+    return d
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Counts the persons the chunked row stage took, and those it handed back (not sorted streams)."""
+    calls = {"streamed": 0, "fallback": 0}
+    real = chunked.stream_rows
+
+    def counting(*a, **k):
+        try:
+            out = real(*a, **k)
+        except chunked.NotStreamable:
+            calls["fallback"] += 1
+            raise
+        calls["streamed"] += 1
+        return out
+
+    monkeypatch.setattr(chunked, "stream_rows", counting)
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 0)   # the test inputs are small
+    return calls
+
+
+def _run_both(tmp_path: Path, write, glob: str, time_column: str, time_format: str):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "k").write_text(KEY)
+    write(tmp_path / "in")
+    results = {cd: run_pipeline(_config(tmp_path, glob, time_column, time_format, cd)) for cd in (0, 1)}
+    return results, {cd: tmp_path / f"out{cd}" for cd in (0, 1)}
+
+
+def _assert_same(results, outs):
+    whole, chunks = _outputs(outs[0]), _outputs(outs[1])
+    assert any("array_record" in k for k in whole) and any("quarantine" in k for k in whole)
+    assert chunks == whole
+    assert _units(outs[1]) == _units(outs[0])
+    assert _sensorpipe_json(outs[1]) == _sensorpipe_json(outs[0])
+    r0, r1 = results[0], results[1]
+    assert (r1.rows_in, r1.rows_accepted, r1.windows_kept, r1.quarantine_by_reason) == \
+           (r0.rows_in, r0.rows_accepted, r0.windows_kept, r0.quarantine_by_reason)
+    assert r0.quarantine_by_reason == {"out_of_range": 5, "unknown_field": 60}
+    assert r0.windows_kept > 10
+
+
+def test_parquet_streamed_in_day_chunks_is_byte_identical(tmp_path, streamed):
+    def write(folder):   # row groups of 4,000 rows: chunks cut minutes apart, and the gap spans chunk ends
+        pq.write_table(_rows(6).drop_columns(["time"]), folder / "strap.parquet", row_group_size=4000)
+
+    results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 1, "fallback": 0}
+    _assert_same(results, outs)
+    lineage = _units(outs[1])[0]["lineage"]
+    assert lineage and all(set(w["files"]) == {str(tmp_path / "in" / "strap.parquet")} for w in lineage)
+
+
+def test_iso_csv_streamed_in_blocks_is_byte_identical(tmp_path, streamed, monkeypatch):
+    from sensorpipe.sources import long_table
+
+    real = long_table.pacsv.ReadOptions
+    monkeypatch.setattr(long_table.pacsv, "ReadOptions",   # small blocks, so the file comes in many batches
+                        lambda **k: real(**{**k, "block_size": 1 << 16} if "block_size" in k else k))
+
+    def write(folder):
+        pacsv.write_csv(_rows(5).drop_columns(["t_ms"]), folder / "strap.csv")
+
+    results, outs = _run_both(tmp_path, write, "*.csv", "time", "iso")
+    assert streamed == {"streamed": 1, "fallback": 0}
+    _assert_same(results, outs)
+
+
+def test_interleaved_channels_and_files_of_days_are_streamed_byte_identical(tmp_path, streamed):
+    def write(folder):   # every 2 days a file, rows in time order (heart rate and HRV interleaved)
+        t = _rows(6).drop_columns(["time"])
+        t = t.take(pa.array(np.argsort(t.column("t_ms").to_numpy(), kind="stable")))
+        day = (t.column("t_ms").to_numpy() // 1000 - START.astype(np.int64)) // 86400
+        for k in range(3):
+            pq.write_table(t.filter(pa.array(day // 2 == k)), folder / f"strap-{k}.parquet", row_group_size=3000)
+
+    results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 1, "fallback": 0}
+    _assert_same(results, outs)
+    lineage = _units(outs[1])[0]["lineage"]
+    assert len({f for w in lineage for f in w["files"]}) == 3
+
+
+def test_rows_out_of_order_fall_back_to_the_whole_read(tmp_path, streamed):
+    def write(folder):   # an export that lists a stretch of heart rate backwards
+        t = _rows(3).drop_columns(["time"])
+        idx = np.arange(t.num_rows)
+        idx[5_000:5_500] = idx[5_000:5_500][::-1]
+        pq.write_table(t.take(pa.array(idx)), folder / "strap.parquet", row_group_size=4000)
+
+    results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 0, "fallback": 1}
+    assert _outputs(outs[1]) == _outputs(outs[0]) and _units(outs[1]) == _units(outs[0])
+    assert _units(outs[0])[0]["parts"][0]["non_monotonic"] > 0
+
+
+def test_tied_rows_fall_back_to_the_whole_read(tmp_path, streamed):
+    def write(folder):   # the export repeats a stretch of heart rate (exact duplicates) and changes one of them
+        t = _rows(3).drop_columns(["time"])
+        dup = t.slice(1000, 50)
+        val = dup.column("value").to_numpy().copy()
+        val[7] += 1.0
+        dup = dup.set_column(dup.schema.get_field_index("value"), "value", pa.array(val))
+        pq.write_table(pa.concat_tables([t.slice(0, 1050), dup, t.slice(1050)]), folder / "strap.parquet",
+                       row_group_size=4000)
+
+    results, outs = _run_both(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 0, "fallback": 1}
+    assert results[0].quarantine_by_reason["exact_duplicate"] == 49
+    assert results[0].quarantine_by_reason["conflicting_duplicate"] == 2
+    assert _outputs(outs[1]) == _outputs(outs[0]) and _units(outs[1]) == _units(outs[0])
+
+
+def test_who_is_streamed(tmp_path, monkeypatch):
+    import dataclasses
+
+    from sensorpipe.config import load_config
+    from sensorpipe.sources.base import Participant, UnitRef, make_adapter
+    from sensorpipe.sources.study import PersonUnit
+
+    for name in ("a.parquet", "b.parquet", "a.csv"):
+        (tmp_path / name).write_bytes(b"x" * 1000)
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 1500)
+    cfg = load_config(_config(tmp_path, "*.parquet", "t_ms", "epoch_ms", 30))
+    src = cfg.sources[0]
+    adapter = make_adapter(src, cfg.base_dir)
+
+    def person(files, partitions=()):
+        ref = UnitRef(src, cfg.base_dir, Participant("p7", "Europe/Berlin"), tuple(files), (0,) * len(files),
+                      partitions=tuple(partitions))
+        return PersonUnit("s", "p7", (ref,))
+
+    a, b, c = (str(tmp_path / n) for n in ("a.parquet", "b.parquet", "a.csv"))
+    assert not chunked.streamable(cfg, person([a]), [adapter])   # 1,000 bytes: read whole
+    monkeypatch.setattr(chunked, "STREAM_MIN_BYTES", 500)
+    assert chunked.streamable(cfg, person([a]), [adapter])
+    assert chunked.streamable(cfg, person([a, b]), [adapter])       # two files
+    assert chunked.streamable(cfg, person([a], [c]), [adapter])     # its partition (a stream file)
+    assert not chunked.streamable(cfg, person([c]), [adapter])      # an epoch CSV read whole: types
+    assert not chunked.streamable(dataclasses.replace(cfg, limits=dataclasses.replace(cfg.limits, chunk_days=0)),
+                                  person([a]), [adapter])
+    narrow = dataclasses.replace(cfg, channels=("heart_rate",))   # hrv would be needed by no grid: read whole
+    assert not chunked.streamable(narrow, person([a]), [adapter])
