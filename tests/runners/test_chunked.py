@@ -89,6 +89,7 @@ def _sensorpipe_json(out: Path) -> dict:
     d = json.loads(path.read_text())
     d["config"].pop("limits")
     d["config"]["output"].pop("dir")
+    d["manifest"].pop("sidecar_sha256")   # a checksum of the rest of this file, config (limits, dir) included
     return d
 
 
