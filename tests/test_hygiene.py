@@ -119,3 +119,13 @@ def test_a_closed_pipe_stops_quietly():
                           text=True, env=env, timeout=120)
     os.close(w)
     assert proc.stderr == "" and proc.returncode == 1
+
+
+def test_python_dash_m_sensorpipe_is_the_command_line(tmp_path):
+    """``python -m sensorpipe`` works where the entry point is not on PATH (a venv not activated)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(sensorpipe.__file__).parents[1])}
+    ok = subprocess.run([sys.executable, "-m", "sensorpipe", "sources"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "long_table" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "sensorpipe", "versions", str(tmp_path / "none")],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("sensorpipe versions: error: ") and bad.stderr.count("\n") == 1
