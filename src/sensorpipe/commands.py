@@ -35,7 +35,6 @@ def clean_cache(out_dir: str, dry_run: bool = False) -> str:
     """``sensorpipe cache clean``: remove the cache entries no published version uses (see runners/cache.py)."""
     import datetime as dt
     import uuid
-    from pathlib import Path
 
     from sensorpipe.runners.cache import clean_cache as clean
     from sensorpipe.runners.lock import OutputLock
@@ -163,18 +162,13 @@ def coverage_matrix_markdown() -> str:
 
 def list_versions(out_dir: str = ".", db_url: str | None = None, all_runs: bool = False) -> str:
     """Published versions (status, fingerprint, run start and duration, windows per split), or every run."""
-    from sensorpipe.metadata.store import MetadataStore
+    from sqlalchemy.exc import OperationalError
+
+    from sensorpipe.metadata.queries import open_store
     from sensorpipe.runners.lifecycle import reconcile_runs
     from sensorpipe.storage.publish import on_disk_fingerprint
 
-    if db_url is None:
-        db = Path(out_dir) / "metadata.db"
-        if not db.exists():
-            raise FileNotFoundError(f"{db} does not exist; pass the output directory of a run or --db URL")
-        db_url = f"sqlite:///{db.resolve()}"
-    from sqlalchemy.exc import OperationalError
-
-    store = MetadataStore(db_url)
+    store = open_store(out_dir, db_url)
     try:
         reconcile_runs(store)     # runs whose process is gone are recorded as interrupted (or succeeded)
     except OperationalError as e:  # a read-only or busy database: list what it says

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 
 def _store(out_dir: str, db_url: str | None):
-    from sensorpipe.metadata.store import MetadataStore
+    from sensorpipe.metadata.queries import open_store
 
-    if db_url is None:
-        db = Path(out_dir) / "metadata.db"
-        if not db.exists():
-            raise FileNotFoundError(f"{db} does not exist; pass the output directory of a run or --db URL")
-        db_url = f"sqlite:///{db.resolve()}"
-    return MetadataStore(db_url)
+    return open_store(out_dir, db_url)
 
 
 def _fields(schema: dict) -> dict[str, dict]:
