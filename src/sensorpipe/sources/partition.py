@@ -29,8 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from sensorpipe._arrow import dictionary_codes
+import pyarrow.compute as pc
 
 ROW_COLUMN = "__source_row"
 INDEX = "index.json"
@@ -105,26 +104,46 @@ def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
     """The batch's rows per participant (in row order within each), with their row numbers appended.
 
     Exports usually list one participant after another: then each
-    participant's rows are one zero-copy slice. Otherwise one stable sort
+    participant's rows are one zero-copy slice, found from where the
+    column's dictionary codes change (one compare over the batch; ids are
+    mapped to people per run, not per row). Otherwise one stable sort
     (radix, on 16-bit group numbers) groups them.
     """
-    codes, ids = dictionary_codes(batch.column(column))
+    codes, ids = _codes(batch.column(column))
     names = [(i or "").strip() for i in ids] + [""]              # the last code stands for null: no participant
     people = sorted(set(names))                                 # ids that strip to the same text are one person
     number = {name: k for k, name in enumerate(people)}
     group = np.array([number[n] for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
-    g = group[np.where(codes < 0, len(ids), codes)]
+    if not codes.size:
+        return
     with_rows = batch.drop_columns([column]).append_column(
         ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
-    if not g.size:
-        return
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    if starts.size != np.count_nonzero(np.bincount(g)):      # a participant in several runs: group them
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1         # where the code changes
+    run_group = group[codes[np.r_[0, starts]]]
+    # ids that strip to one person may alternate: neighbouring runs of the same person are one run
+    same = np.flatnonzero(run_group[1:] == run_group[:-1]) + 1
+    if same.size:
+        starts, run_group = np.delete(starts, same - 1), np.delete(run_group, same)
+    if np.unique(run_group).size != run_group.size:             # a participant in several runs: group them
+        g = group[codes]
         order = np.argsort(g, kind="stable")
         g, with_rows = g[order], with_rows.take(pa.array(order))
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    for a, b in zip(starts.tolist(), np.r_[starts[1:], g.size].tolist()):
-        yield people[int(g[a])], with_rows.slice(a, b - a)
+        starts = np.flatnonzero(g[1:] != g[:-1]) + 1
+        run_group = g[np.r_[0, starts]]
+    ends = np.r_[starts, codes.size]
+    for k, a, b in zip(run_group.tolist(), np.r_[0, starts].tolist(), ends.tolist()):
+        yield people[k], with_rows.slice(a, b - a)
+
+
+def _codes(col: pa.Array) -> tuple[np.ndarray, list]:
+    """Dictionary codes of ``col`` (``len(ids)`` for null) and its distinct values: a dictionary column's
+    indices as they are (no copy when none is null), any other column dictionary-encoded first."""
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(pc.cast(col, pa.string()))
+    ids = [None if v is None else str(v) for v in enc.dictionary.to_pylist()]
+    indices = enc.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices.cast(pa.int64()), len(ids))
+    return indices.to_numpy(zero_copy_only=False), ids
 
 
 __all__ = ["Partition", "partition_file", "read_stream", "file_fingerprint", "ROW_COLUMN"]
