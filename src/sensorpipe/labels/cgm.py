@@ -144,10 +144,13 @@ def infer_reading_interval_min(observed: np.ndarray) -> np.ndarray:
     last = np.maximum.accumulate(np.where(obs, idx, -1), axis=1)
     prev = np.concatenate([np.full((obs.shape[0], 1), -1), last[:, :-1]], axis=1)
     gap = np.where(obs & (prev >= 0), idx - prev, np.nan)
-    has = np.isfinite(gap).any(axis=1)
+    n = np.count_nonzero(np.isfinite(gap), axis=1)
+    has = n > 0
     med = np.full(obs.shape[0], np.nan)
-    if has.any():
-        med[has] = np.nanmedian(gap[has], axis=1)
+    if has.any():   # nanmedian's numbers: rows sorted (NaN last), the mean of the middle two of the n gaps
+        s, k = np.sort(gap[has], axis=1), n[has]
+        rows = np.arange(s.shape[0])
+        med[has] = (s[rows, (k - 1) // 2] + s[rows, k // 2]) / 2
     lo, hi = INFERRED_INTERVAL_RANGE_MIN
     return np.where(has, np.clip(np.floor(med + 0.5), lo, hi), np.nan)
 
