@@ -11,7 +11,10 @@ from sensorpipe import channels as registry
 
 def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
                       strict: bool | None = None) -> str:
-    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe._gc import collector_paused
+
+    with collector_paused():     # the pipeline, numpy, pyarrow, pandas
+        from sensorpipe.runners.driver import run_pipeline
 
     return summarize(run_pipeline(config, runner=runner, workers=workers, strict=strict))
 
