@@ -138,6 +138,18 @@ def _tiny_vs_baseline(tmp):
     assert re.search(r"in ([\d,]+) = accepted \1 \+ quarantined 0", out), out
 
 
+def _tiny_rss(tmp):
+    """Two sizes of one layout and share: a peak per size, the growth between them, and the verdict."""
+    out = _script("bench_rss.py", "--participants", "2", "1", "--days", "1", "--repeat", "1", "--layouts",
+                  "single-file", "--shares", "0.35", "--dir", str(tmp)).stdout
+    row = re.search(r"^single-file\s+35%\s+(\d+) MiB\s+(\d+) MiB\s+([+-][\d.]+)%\s+(met|NOT met)$", out, re.M)
+    assert row, out
+    small, large, growth = int(row.group(1)), int(row.group(2)), float(row.group(3))
+    assert small > 50 and large > 50 and growth == pytest.approx(100 * (large / small - 1), abs=0.6)
+    assert (row.group(4) == "met") == (growth <= 10)
+    assert "1 x 1" in out and "2 x 1" in out and (tmp / "rss1").is_dir() and (tmp / "rss2").is_dir()
+
+
 TINY = {
     "bench_pipeline.py": _tiny_pipeline,
     "bench_loaders.py": _tiny_loaders,
@@ -146,6 +158,7 @@ TINY = {
     "bench_quarantine.py": _tiny_quarantine,
     "bench_start.py": _tiny_start,
     "bench_long_recording.py": _tiny_long_recording,
+    "bench_rss.py": _tiny_rss,
 }
 
 

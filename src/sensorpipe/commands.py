@@ -15,8 +15,11 @@ def run_and_summarize(config: str, runner: str | None = None, workers: int | Non
     """Run a config and summarize it; ``on_unit_error`` overrides ``run.on_unit_error`` (stop | skip)."""
     import dataclasses
 
+    from sensorpipe._gc import collector_paused
+
+    with collector_paused():     # the pipeline, numpy, pyarrow, pandas
+        from sensorpipe.runners.driver import run_pipeline
     from sensorpipe.config import load_config
-    from sensorpipe.runners.driver import run_pipeline
     from sensorpipe.runners.preflight import DiskFullError, disk_full, is_disk_full
 
     cfg = load_config(config)

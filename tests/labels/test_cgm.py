@@ -13,8 +13,8 @@ from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.captions.semantic import SemanticLevel
 from sensorpipe.config import CaptionConfig
 from sensorpipe.labels.base import labels_for_windows
-from sensorpipe.labels.cgm import (CGM_LABELS, GlucoseEvent, cgm_targets, glucose_events, infer_reading_interval_min,
-                                   reading_intervals_min)
+from sensorpipe.labels.cgm import (CGM_LABELS, GlucoseEvent, cgm_targets, glucose_events, glucose_events_per_window,
+                                   infer_reading_interval_min, reading_intervals_min)
 from tests.labels._channels import channel_batch
 
 W = 1440
@@ -246,3 +246,27 @@ def test_captions_say_a_censored_extreme_as_beyond_the_reporting_limit_and_hold(
     assert text.count("05:00") == 1 and "05:20" in text     # the level-2 event inside the level-1 one: said once
     n, findings = check_window(CaptionConfig(), batch.window(0), cap.texts, cap.claims_json)
     assert n and findings == []
+
+
+def test_events_of_all_windows_at_once_equal_one_window_at_a_time():
+    """The batched search (reading intervals for all windows, windows without a long enough excursion
+    skipped) finds exactly the events of glucose_events per window, and the targets count them."""
+    rng = np.random.default_rng(5)
+    n, w = 60, 1440
+    g = rng.normal(120, 35, (n, w))
+    for i in range(0, n, 3):                    # excursions of 10-40 min below 54/70 and above 180/250
+        a, length = int(rng.integers(0, w - 40)), int(rng.integers(10, 41))
+        g[i, a:a + length] = rng.choice([50.0, 65.0, 200.0, 300.0])
+    every = rng.choice([1, 5, 15], n)            # 1-, 5- and 15-minute sensors, a few readings missing
+    keep = (np.arange(w)[None, :] % every[:, None] == 0) & (rng.random((n, w)) > 0.05)
+    g = np.where(keep, g, np.nan)
+    g[7] = np.nan                               # a window without readings
+    expected = [glucose_events(row) for row in g]
+    assert sum(map(len, expected)) > 10 and any(not e for e in expected)   # some windows have events, some none
+    assert glucose_events_per_window(g) == expected
+    declared = [glucose_events(row, 5.0) for row in g]
+    assert glucose_events_per_window(g, 5.0) == declared
+    t = cgm_targets(np.nan_to_num(g), np.isfinite(g))
+    counted = np.array([sum(e.kind == "hypo" and e.level == 1 for e in ev) for ev in expected], np.float32)
+    covered = np.isfinite(t["hypo_events"])
+    assert covered.any() and np.array_equal(t["hypo_events"][covered], counted[covered])

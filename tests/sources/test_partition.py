@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -151,3 +153,45 @@ def test_rows_are_routed_per_participant_in_file_order(ids):
         assert got[pid].column(partition.ROW_COLUMN).to_pylist() == [10 + r for r in rows]
         assert got[pid].column("v").to_pylist() == [float(r) for r in rows]
         assert got[pid].schema.names == ["v", partition.ROW_COLUMN]
+
+
+def test_a_touched_file_is_hashed_once_and_keeps_its_partition_and_an_edit_in_place_is_seen(shared, tmp_path):
+    """The partition is found by the file's path, size and time, and always checked against its hash: a file
+    touched without a change is hashed (while it is partitioned again) and keeps its partition; a file
+    edited without changing its size or time is partitioned afresh under its new hash."""
+    root, _ = shared
+    path = tmp_path / "all.parquet"
+    shutil.copy(root / "single" / "all.parquet", path)
+    reads, hashes = Counter(), Counter()
+    real_fp = partition.file_fingerprint
+
+    def batches():
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=30_000):
+            reads.update(["batch"])
+            yield batch, 0
+
+    def run() -> partition.Partition:
+        reads.clear(), hashes.clear()
+        return partition.partition_file(path, tmp_path / "parts", "user_id", batches)
+
+    import unittest.mock as mock
+    with mock.patch.object(partition, "file_fingerprint",
+                           side_effect=lambda p: (hashes.update([str(p)]), real_fp(p))[1]):
+        first = run()
+        assert reads["batch"] > 0 and hashes[str(path)] == 1
+        assert run() == first and reads["batch"] == 0 and hashes[str(path)] == 1      # a re-run: hashed, not read
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))     # touched, not changed
+        assert run() == first and reads["batch"] > 0 and hashes[str(path)] == 1      # partitioned while hashed
+        assert run() == first and reads["batch"] == 0                                # and known by its new time
+        assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [first.fingerprint]   # nothing left over
+        t = pq.read_table(path)
+        ids = t.column("user_id").to_pylist()
+        swapped = pa.array([{"fc001": "fc002", "fc002": "fc001"}.get(i, i) for i in ids], t.schema.field("user_id").type)
+        pq.write_table(t.set_column(t.schema.get_field_index("user_id"), "user_id", swapped), path,
+                       row_group_size=40_000)
+        # an edit in place that kept the size and the time: the old partition claims the file as it is now
+        (tmp_path / "parts" / first.fingerprint / partition.SOURCE).write_text(
+            json.dumps([partition._source_key(path)]))
+        edited = run()
+        assert edited.fingerprint != first.fingerprint and reads["batch"] > 0 and hashes[str(path)] == 1
+        assert edited.streams["fc001"][1] == first.streams["fc002"][1] != first.streams["fc001"][1]

@@ -21,6 +21,15 @@ from functools import lru_cache
 import numpy as np
 
 
+def _find_peaks():
+    """``scipy.signal.find_peaks``, imported at the first call (with the collector paused: see sensorpipe._gc)."""
+    from sensorpipe._gc import collector_paused
+
+    with collector_paused():
+        from scipy.signal import find_peaks
+    return find_peaks
+
+
 def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
     """``[N, bins, C]`` mean of observed minutes per bin (NaN where too few were observed).
 
@@ -249,7 +258,7 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
         low[:, :L] = height
         low = low.reshape(-1)
     kw["height"] = (low, sentinel / 2)
-    from scipy.signal import find_peaks
+    find_peaks = _find_peaks()
 
     idx, props = find_peaks(flat, **kw)
     real = flat[idx] < sentinel
@@ -276,7 +285,7 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
     flat[:, :L] = np.where(np.isnan(x), sentinel, x).reshape(J * N, L)
     flat = flat.reshape(-1)
     low = np.repeat(np.asarray(prominence, np.float64), N * (L + 1))
-    from scipy.signal import find_peaks
+    find_peaks = _find_peaks()
 
     idx, props = find_peaks(flat, height=(None, sentinel / 2), prominence=low)
     real = flat[idx] < sentinel
@@ -289,7 +298,10 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
 
 def extremum_holds(x: np.ndarray, i: int, prominence: float, max_width: float | None = None) -> str | None:
     """Why ``x[i]`` is not a peak of ``x`` with that prominence (and width), or None."""
-    from scipy.signal import find_peaks, peak_prominences, peak_widths
+    from sensorpipe._gc import collector_paused
+
+    with collector_paused():
+        from scipy.signal import find_peaks, peak_prominences, peak_widths
 
     run = next(((s, e) for s, e in _known_runs(x) if s <= i < e), None)
     if run is None:

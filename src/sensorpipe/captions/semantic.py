@@ -72,6 +72,19 @@ def _glucose_events(batch: CaptionBatch, i: int):
     return [e for e in glucose_events(np.where(got[1], got[0], np.nan)) if e.level == 1]
 
 
+def _glucose_events_all(batch: CaptionBatch) -> list[list]:
+    """:func:`_glucose_events` of every window (the same events), the windows' reading intervals found at once
+    and windows without a long enough excursion not searched (:func:`sensorpipe.labels.cgm.may_have_events`)."""
+    j = batch.index("glucose")
+    if j is None:
+        return [[] for _ in range(len(batch))]
+    from sensorpipe.labels.cgm import glucose_events_per_window
+
+    v_cm, o_cm = batch.channel_major()
+    g = np.where(o_cm[:, j], v_cm[:, j].astype(np.float64), np.nan)
+    return [[e for e in events if e.level == 1] for events in glucose_events_per_window(g)]
+
+
 def _extreme_text(mgdl: float) -> str:
     """A glucose extreme as said: a censored reading (stored at the channel's bound) is beyond the sensor's
     reporting limit, not the bound's number."""
@@ -109,6 +122,7 @@ class SemanticLevel(CaptionLevel):
 
     def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
         found: list[list[tuple]] = []      # per window: (kind, start, end, data) of each event, in finding order
+        glucose = _glucose_events_all(batch)
         for i in range(len(batch)):          # one iteration per window; run finding is vectorized over windows
             events = [("sleep", s, e, {"asleep_min": n}) for s, e, n in self._sleep(batch, i)]
             bouts = self._bouts(batch, i)
@@ -117,7 +131,7 @@ class SemanticLevel(CaptionLevel):
             events += [("off_wrist", s, e, {}) for s, e in self._off_wrist(batch, i)]
             events += [("no_data", s, e, {}) for s, e in self._no_data(batch, i)]
             events += [("glucose_excursion", ev.start_min, ev.end_min,
-                        {"event": ev.kind, "extreme_mgdl": float(ev.extreme_mgdl)}) for ev in _glucose_events(batch, i)]
+                        {"event": ev.kind, "extreme_mgdl": float(ev.extreme_mgdl)}) for ev in glucose[i]]
             for s, e, kind, name in batch.events[i]:
                 if kind == "activity" and any(min(e, be) > max(s, bs) and t == name for bs, be, t, _, _ in bouts):
                     continue     # already the type of a measured bout it overlaps: said once

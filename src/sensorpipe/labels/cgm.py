@@ -144,10 +144,13 @@ def infer_reading_interval_min(observed: np.ndarray) -> np.ndarray:
     last = np.maximum.accumulate(np.where(obs, idx, -1), axis=1)
     prev = np.concatenate([np.full((obs.shape[0], 1), -1), last[:, :-1]], axis=1)
     gap = np.where(obs & (prev >= 0), idx - prev, np.nan)
-    has = np.isfinite(gap).any(axis=1)
+    n = np.count_nonzero(np.isfinite(gap), axis=1)
+    has = n > 0
     med = np.full(obs.shape[0], np.nan)
-    if has.any():
-        med[has] = np.nanmedian(gap[has], axis=1)
+    if has.any():   # nanmedian's numbers: rows sorted (NaN last), the mean of the middle two of the n gaps
+        s, k = np.sort(gap[has], axis=1), n[has]
+        rows = np.arange(s.shape[0])
+        med[has] = (s[rows, (k - 1) // 2] + s[rows, k // 2]) / 2
     lo, hi = INFERRED_INTERVAL_RANGE_MIN
     return np.where(has, np.clip(np.floor(med + 0.5), lo, hi), np.nan)
 
@@ -165,6 +168,36 @@ def reading_intervals_min(observed: np.ndarray, declared_min: float | None = Non
         fallback = float(DEFAULT_READING_INTERVAL_MIN)
     out = np.where(np.isfinite(inferred), inferred, fallback)
     return np.maximum(np.floor(out + 0.5), 1).astype(np.int64)
+
+
+def glucose_events_per_window(glucose_mgdl: np.ndarray, reading_interval_min: float | None = None
+                              ) -> list[list[GlucoseEvent]]:
+    """:func:`glucose_events` of every window of ``glucose_mgdl [N, W]`` (NaN = no reading): the same events,
+    with the reading intervals found for all windows at once and only the windows that
+    :func:`may_have_events` searched."""
+    g = np.asarray(glucose_mgdl, np.float64)
+    interval = reading_intervals_min(np.isfinite(g), reading_interval_min)
+    maybe = may_have_events(g, interval)
+    return [_window_events(g[i], int(interval[i])) if maybe[i] else [] for i in range(g.shape[0])]
+
+
+def may_have_events(g: np.ndarray, interval_min: np.ndarray) -> np.ndarray:
+    """bool ``[N]``: the windows of ``g [N, W]`` (NaN = no reading; reading intervals ``interval_min [N]``)
+    where some event type's held level stays beyond its threshold for ``EVENT_MIN - JITTER_TOLERANCE_MIN``
+    minutes in a row. No event starts in any other window (:func:`_lasts` needs a run that long), so their
+    event search, one window at a time, can be skipped: a few array passes over all windows instead."""
+    level, covered = _held_readings(g, interval_min)
+    need = EVENT_MIN - JITTER_TOLERANCE_MIN
+    maybe = np.zeros(g.shape[0], bool)
+    if g.shape[1] < need:
+        return maybe
+    for _, _, threshold, beyond_fn in _EVENT_TYPES:
+        with np.errstate(invalid="ignore"):
+            beyond = covered & beyond_fn(level, threshold)
+        run = np.zeros((g.shape[0], g.shape[1] + 1), np.int32)     # beyond minutes before each minute
+        np.cumsum(beyond, axis=1, out=run[:, 1:])
+        maybe |= ((run[:, need:] - run[:, :-need]) == need).any(axis=1)   # some `need` minutes all beyond
+    return maybe
 
 
 def glucose_events(glucose_mgdl: np.ndarray, reading_interval_min: float | None = None) -> list[GlucoseEvent]:
@@ -209,7 +242,8 @@ def cgm_targets(glucose_mgdl: np.ndarray, observed: np.ndarray,
                "time_above_range_pct": share(g > HIGH_MGDL),
                "time_above_range_l2_pct": share(g > VERY_HIGH_MGDL)}
     counts = {_event_label(kind, level): np.zeros(n) for kind, level, _, _ in _EVENT_TYPES}
-    for i in np.flatnonzero(ok):  # one iteration per covered window; the event search is vectorized over minutes
+    # one iteration per covered window that may hold an event; the event search is vectorized over minutes
+    for i in np.flatnonzero(ok & may_have_events(g, interval)):
         for e in _window_events(g[i], int(interval[i])):
             counts[_event_label(e.kind, e.level)][i] += 1
     out |= counts

@@ -23,17 +23,18 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-
-from sensorpipe._arrow import dictionary_codes
+import pyarrow.compute as pc
 
 ROW_COLUMN = "__source_row"
 INDEX = "index.json"
+SOURCE = "source.json"   # the path, size and modification time of the file it was made from
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,52 @@ def partition_file(path: Path, root: Path, participant_column: str,
     order; the batch holds ``participant_column`` and the columns a unit reads.
     Participant ids are stripped; rows with none go to the id "" (validation
     quarantines them as ``no_participant``).
+
+    The file is hashed once either way. A partition made from this very file
+    (same path, size and modification time: ``source.json``) is checked by
+    hashing first, as a re-run needs. Otherwise the hash runs in a thread while
+    the file is partitioned (both release the GIL: on a second core the hash
+    leaves the critical path) and the result is filed under the hash; a
+    partition of the same content made before (the file was only touched)
+    wins over the fresh one, which is dropped.
     """
-    fp = file_fingerprint(path)
+    root.mkdir(parents=True, exist_ok=True)
+    source = _source_key(path)
+    fp = None
+    made_from_it = _partitions_of(root, source)
+    if made_from_it:
+        fp = file_fingerprint(path)
+        for done in made_from_it:
+            if done.name == fp:
+                return _load(done, fp)
+    hashing = _Hashing(path) if fp is None else None   # None: hashed above (the file changed in place)
+    try:
+        tmp, index = _write(root, participant_column, batches)
+    except BaseException:
+        if hashing is not None:
+            hashing.join()
+        raise
+    if hashing is not None:
+        fp = hashing.result()
     done = root / fp
-    if (done / INDEX).exists():
-        index = json.loads((done / INDEX).read_text())
-        return Partition(fp, {pid: (str(done / name), int(n)) for pid, (name, n) in index.items()})
-    tmp = root / f".{fp}.{os.getpid()}.tmp"
+    if (done / INDEX).exists():   # the same content, partitioned before the file was touched (or from a copy)
+        shutil.rmtree(tmp, ignore_errors=True)
+        _add_source(done, source)   # the next run knows it by this file as it is now
+        return _load(done, fp)
+    (tmp / SOURCE).write_text(json.dumps([source]))
+    (tmp / INDEX).write_text(json.dumps(index))     # written last: marks it complete
+    if done.exists():     # an incomplete partition left by a killed run
+        shutil.rmtree(done)
+    os.replace(tmp, done)
+    return _load(done, fp)
+
+
+def _write(root: Path, participant_column: str,
+           batches: Callable[[], Iterator[tuple[pa.RecordBatch, int]]]) -> tuple[Path, dict]:
+    """Every participant's rows to a stream of their own in a fresh folder under ``root``: the folder and the
+    index (participant id -> [stream file, rows]) to write there once the partition is filed; nothing is
+    left on an error."""
+    tmp = root / f".{os.getpid()}.{threading.get_ident()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     writers: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, str]] = {}
@@ -85,11 +125,65 @@ def partition_file(path: Path, root: Path, participant_column: str,
         raise
     for writer, _ in writers.values():
         writer.close()
-    (tmp / INDEX).write_text(json.dumps({pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}))
-    if done.exists():     # an incomplete partition left by a killed run
-        shutil.rmtree(done)
-    os.replace(tmp, done)
-    return Partition(fp, {pid: (str(done / name), rows[pid]) for pid, (_, name) in writers.items()})
+    return tmp, {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}
+
+
+def _load(done: Path, fp: str) -> Partition:
+    index = json.loads((done / INDEX).read_text())
+    return Partition(fp, {pid: (str(done / name), int(n)) for pid, (name, n) in index.items()})
+
+
+def _source_key(path: Path) -> dict:
+    """What says a partition was made from this file as it is now: its path, size and modification time."""
+    st = os.stat(path)
+    return {"path": str(Path(path).resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _partitions_of(root: Path, source: dict) -> list[Path]:
+    """Complete partitions under ``root`` made from ``source`` (:func:`_source_key`) as it is now."""
+    return [meta.parent for meta in root.glob(f"*/{SOURCE}")
+            if source in _sources(meta.parent) and (meta.parent / INDEX).exists()]
+
+
+def _sources(done: Path) -> list[dict]:
+    """The files (:func:`_source_key`) a partition is known to hold (none when its record is unreadable)."""
+    try:
+        return list(json.loads((done / SOURCE).read_text()))
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def _add_source(done: Path, source: dict) -> None:
+    """Record that ``source`` holds this partition's content, replacing an older state of the same path."""
+    known = [s for s in _sources(done) if isinstance(s, dict) and s.get("path") != source["path"]]
+    tmp = done / f"{SOURCE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps([*known, source]))
+    os.replace(tmp, done / SOURCE)
+
+
+class _Hashing:
+    """:func:`file_fingerprint` of a file in a background thread; :meth:`result` waits and re-raises its error."""
+
+    def __init__(self, path: Path) -> None:
+        self._value: str | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), name="sensorpipe-partition-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self._value = file_fingerprint(path)
+        except BaseException as e:  # noqa: BLE001 - re-raised by result() in the caller's thread
+            self._error = e
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def read_stream(path: str) -> tuple[pa.Table, np.ndarray]:
@@ -113,26 +207,46 @@ def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
     """The batch's rows per participant (in row order within each), with their row numbers appended.
 
     Exports usually list one participant after another: then each
-    participant's rows are one zero-copy slice. Otherwise one stable sort
+    participant's rows are one zero-copy slice, found from where the
+    column's dictionary codes change (one compare over the batch; ids are
+    mapped to people per run, not per row). Otherwise one stable sort
     (radix, on 16-bit group numbers) groups them.
     """
-    codes, ids = dictionary_codes(batch.column(column))
+    codes, ids = _codes(batch.column(column))
     names = [(i or "").strip() for i in ids] + [""]              # the last code stands for null: no participant
     people = sorted(set(names))                                 # ids that strip to the same text are one person
     number = {name: k for k, name in enumerate(people)}
     group = np.array([number[n] for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
-    g = group[np.where(codes < 0, len(ids), codes)]
+    if not codes.size:
+        return
     with_rows = batch.drop_columns([column]).append_column(
         ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
-    if not g.size:
-        return
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    if starts.size != np.count_nonzero(np.bincount(g)):      # a participant in several runs: group them
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1         # where the code changes
+    run_group = group[codes[np.r_[0, starts]]]
+    # ids that strip to one person may alternate: neighbouring runs of the same person are one run
+    same = np.flatnonzero(run_group[1:] == run_group[:-1]) + 1
+    if same.size:
+        starts, run_group = np.delete(starts, same - 1), np.delete(run_group, same)
+    if np.unique(run_group).size != run_group.size:             # a participant in several runs: group them
+        g = group[codes]
         order = np.argsort(g, kind="stable")
         g, with_rows = g[order], with_rows.take(pa.array(order))
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    for a, b in zip(starts.tolist(), np.r_[starts[1:], g.size].tolist()):
-        yield people[int(g[a])], with_rows.slice(a, b - a)
+        starts = np.flatnonzero(g[1:] != g[:-1]) + 1
+        run_group = g[np.r_[0, starts]]
+    ends = np.r_[starts, codes.size]
+    for k, a, b in zip(run_group.tolist(), np.r_[0, starts].tolist(), ends.tolist()):
+        yield people[k], with_rows.slice(a, b - a)
+
+
+def _codes(col: pa.Array) -> tuple[np.ndarray, list]:
+    """Dictionary codes of ``col`` (``len(ids)`` for null) and its distinct values: a dictionary column's
+    indices as they are (no copy when none is null), any other column dictionary-encoded first."""
+    enc = col if pa.types.is_dictionary(col.type) else pc.dictionary_encode(pc.cast(col, pa.string()))
+    ids = [None if v is None else str(v) for v in enc.dictionary.to_pylist()]
+    indices = enc.indices
+    if indices.null_count:
+        indices = pc.fill_null(indices.cast(pa.int64()), len(ids))
+    return indices.to_numpy(zero_copy_only=False), ids
 
 
 __all__ = ["Partition", "partition_file", "read_stream", "file_fingerprint", "ROW_COLUMN"]

@@ -59,7 +59,10 @@ def check_plan(plan: RecordPlan, features) -> None:
 
 def build_features(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]):
     """The ``tfds.features.FeaturesDict`` of a window record."""
-    import tensorflow_datasets as tfds
+    from sensorpipe._gc import collector_paused
+
+    with collector_paused():     # TFDS's first import (see sensorpipe._gc)
+        import tensorflow_datasets as tfds
 
     _BYTES = tfds.features.Encoding.BYTES
     W, C = size_min, len(channels)
