@@ -4,9 +4,10 @@ An import creates tens of thousands of objects that live as long as the
 process (functions, classes, docstrings, tables), and every few hundred of
 them trigger a collection; the oldest generation's collections walk every
 object imported so far, so their cost grows with each library. A one-day
-``sensorpipe run`` spent ~0.16 s of its ~1.4 s in collections during imports
-(pandas, pyarrow and the pipeline at start, scipy.signal at the first
-caption, TFDS at the first shard), none of which found garbage worth it.
+``sensorpipe run`` spends a measurable share of its start in collections
+during imports (pandas, pyarrow and the pipeline at start, scipy.signal at
+the first caption, TFDS at the first shard; BENCHMARKS.md, "Start-up"), and
+none of them finds garbage worth it.
 Paused during those imports, the collector runs again as usual afterwards
 and collects whatever cycles the imports did leave.
 """
