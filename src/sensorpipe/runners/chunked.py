@@ -22,16 +22,42 @@ The output is byte-identical to reading the person whole, by construction:
   range is their minimum and maximum over its minutes, as the whole read's is
   over its rows.
 
-Who qualifies (else the person is read whole, as before): a person whose
-input files (or partitions) hold at least :data:`STREAM_MIN_BYTES` (a
-smaller input needs about a chunk's memory whole, and is read in one pass
-even where its rows tie); one source, read
-by ``long_table``, from files (or their partitions of shared files) with one
-value column whose times are absolute (``epoch_ms``, ``epoch_s``, ``iso``,
-``timestamp``: a ``local`` time's DST fold depends on earlier rows; a CSV read
-whole, rather than from its partition, only with ``iso`` text times);
-every channel the source maps is an output channel (cleaning then never needs
-the rows) and none is ``glucose`` (censored readings add rows after fusion).
+A person with several sources (a wearable beside a CGM and a lab session,
+fused by :mod:`sensorpipe.processing.fuse`) streams one of them, the one
+with the largest input of those that qualify; the others are read whole, as
+before, fused among themselves, and their observations are laid onto the
+same grid as the streamed source's pieces. That is exact because the
+streamed source outranks every other one on each channel they share (or
+shares none): fusion then keeps every streamed row, and another source's
+reading loses exactly when the streamed source observed its (channel, UTC
+minute), which the streamed source's own grid says; those readings are
+dropped before the others are fused among themselves and counted into their
+``fusion_overridden`` (:func:`yield_to_streamed`), so no cell of the grid
+comes from two sources. The censored glucose flag comes from the others'
+glucose alone, cleaning reads rows only for channels off the grid (none of
+the streamed source's), a window's ``sources`` entry for the streamed source
+is its own cells still observed after cleaning, and each window's lineage
+lists the files in the whole read's order (sources in config order). Where
+another source outranks it on a shared channel, fusion would drop streamed
+rows, which changes the source's row counts, cells and lineage row ranges
+per channel: that person is read whole.
+
+Who qualifies (else the person is read whole, as before): a source of the
+person read by ``long_table`` whose input files (or partitions) hold at
+least :data:`STREAM_MIN_BYTES` (a smaller input needs about a chunk's
+memory whole, and is read in one pass even where its rows tie), from files
+with one value column whose times are absolute (``epoch_ms``, ``epoch_s``,
+``iso``, ``timestamp``: a ``local`` time's DST fold depends on earlier
+rows; a CSV read whole, rather than from its partition, only with ``iso``
+text times); every channel the source maps is an output channel (cleaning
+then never needs the rows) and none is ``glucose`` or ``glucose_censored``
+(censored readings add rows after fusion); it outranks (``studies.<study>.
+priority``, else config order) every other source of the person on each of
+those channels the other declares (its mapped fields, its format's channels
+or its raw signals' minute features: an E4's heart rate), and no other
+source reads one of its files. A CGM beside the wearable does not stop it.
+If the other sources' rows turn out to hold a channel it does not outrank
+them on, the source is read whole.
 """
 
 from __future__ import annotations
@@ -45,11 +71,13 @@ import pyarrow as pa
 from sensorpipe.processing.grid import DAY_MIN, MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.timeparse import minute_offsets
 from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
-from sensorpipe.schema.validate import Observations, validate_unit
+from sensorpipe.schema.validate import CHANNEL_INDEX, CHANNEL_NAMES, Observations, validate_unit
 from sensorpipe.sources.base import UnitInput
 
 STREAMED_TIME_FORMATS = ("epoch_ms", "epoch_s", "iso", "timestamp")
 DUPLICATE_REASONS = {"exact_duplicate", "conflicting_duplicate"}
+#: channels fusion derives from a source's rows (censored glucose readings): a streamed source maps none
+FUSION_DERIVED = {"glucose", "glucose_censored"}
 #: a person's input files (or their partitions) smaller than this are read whole
 STREAM_MIN_BYTES = 32 << 20
 
@@ -60,9 +88,9 @@ class NotStreamable(Exception):
 
 @dataclass
 class StreamedRows:
-    """What the row stage leaves for the rest of pass 1: the grid, lineage and the source's accounting."""
+    """What the row stage leaves for the rest of pass 1: the grid's pieces, lineage and the source's accounting."""
 
-    grid: MinuteGrid | None
+    pieces: "_GridPieces"
     lineage: "MinuteLineage"
     rows_in: int
     reason_counts: dict[str, int]
@@ -74,25 +102,152 @@ class StreamedRows:
     def rows_accepted(self) -> int:
         return sum(v[1] for v in self.rows_in_by_file.values())
 
+    def own_grid(self) -> MinuteGrid | None:
+        """The streamed source's own grid (its readings' cells)."""
+        return self.pieces.grid()
+
+    def grid(self, others: Observations) -> MinuteGrid | None:
+        """The person's grid: the chunks' cells and those of the other sources' observations (``others``,
+        fused and read whole, without those in the streamed source's cells: no cell comes from both)."""
+        self.pieces.add(others)
+        return self.pieces.grid()
+
 
 def streamable(cfg, person, adapters) -> bool:
-    """Whether the person's rows can be streamed with byte-identical output (rules in the module docstring)."""
+    """Whether one of the person's sources can be streamed with byte-identical output (module docstring)."""
+    return streamed_part(cfg, person, adapters) is not None
+
+
+def streamed_part(cfg, person, adapters) -> int | None:
+    """The index of the person's source to stream (the largest input of those that qualify), or None."""
+    if cfg.limits.chunk_days <= 0:
+        return None
+    best, best_bytes = None, -1
+    ranks = person_ranks(cfg, person)
+    for i in range(len(person.parts)):   # one iteration per source of the person
+        n = _qualifying_bytes(cfg, person, adapters, i, ranks)
+        if n is not None and n >= STREAM_MIN_BYTES and n > best_bytes:
+            best, best_bytes = i, n
+    return best
+
+
+def person_ranks(cfg, person) -> np.ndarray:
+    """``int [P, registry channels]``: the person's sources' fusion ranks (0 wins), as fusion uses them."""
+    from sensorpipe.processing.fuse import priority_ranks
+
+    return priority_ranks(person.source_names, cfg.studies.get(person.study))
+
+
+def mapped_channels(adapter) -> set[str]:
+    """The channels a source's schema maps its fields to."""
+    return {f.channel for f in adapter.schema().fields}
+
+
+def declared_channels(adapter) -> set[str]:
+    """Every channel a source may deliver: its mapped fields, its format's channels and, for a format with
+    raw signals, their minute features (the feature registry loads only then)."""
+    out = mapped_channels(adapter) | set(type(adapter).channels)
+    return out | set(type(adapter).all_channels()) if type(adapter).raw_kinds else out
+
+
+def _qualifying_bytes(cfg, person, adapters, i: int, ranks: np.ndarray) -> int | None:
+    """The input bytes of source ``i`` when it qualifies on its own, outranks every other source of the person
+    on each channel both may give, and reads no file another one reads; None otherwise."""
     from sensorpipe.sources.long_table import LongTableAdapter
 
-    if cfg.limits.chunk_days <= 0 or len(person.parts) != 1 or not isinstance(adapters[0], LongTableAdapter):
-        return False
-    unit, adapter = person.parts[0], adapters[0]
+    unit, adapter = person.parts[i], adapters[i]
+    if not isinstance(adapter, LongTableAdapter):
+        return None
     streams = unit.partitions or ("",) * len(unit.files)
-    if sum(os.path.getsize(stream or path) for path, stream in zip(unit.files, streams)) < STREAM_MIN_BYTES:
-        return False   # read whole: about as much memory as a chunk, and one pass even where the rows tie
     for path, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
         spec = adapter.options.files[group]
         if spec.time_format not in STREAMED_TIME_FORMATS or spec.value_columns or spec.tz_column:
-            return False
+            return None
         if not stream and not path.endswith(".parquet") and spec.time_format != "iso":
-            return False   # a CSV read whole infers the epoch column's type from all rows; read in blocks, per block
-    mapped = {f.channel for f in adapter.schema().fields}
-    return mapped <= set(cfg.channels) and "glucose" not in mapped
+            return None   # a CSV read whole infers the epoch column's type from all rows; read in blocks, per block
+    mapped = mapped_channels(adapter)
+    if not mapped <= set(cfg.channels) or mapped & FUSION_DERIVED:
+        return None
+    for j, (other, a) in enumerate(zip(person.parts, adapters)):   # one iteration per other source
+        if j != i and (not _outranks(ranks, i, j, mapped & declared_channels(a)) or set(other.files) & set(unit.files)):
+            return None   # fusion would drop some of its rows (it loses a shared channel), or lineage mixes files
+    return sum(os.path.getsize(stream or path) for path, stream in zip(unit.files, streams))
+
+
+def _outranks(ranks: np.ndarray, i: int, j: int, channels) -> bool:
+    return all(ranks[i, CHANNEL_INDEX[c]] < ranks[j, CHANNEL_INDEX[c]] for c in channels)
+
+
+def outranks_the_others(adapter, i: int, others: list[Observations | None], ranks: np.ndarray) -> bool:
+    """Whether source ``i`` outranks each other source on every channel of its mapping that source's accepted
+    observations (raw-signal features included) actually hold: then fusion keeps every streamed row."""
+    mapped = mapped_channels(adapter)
+    return all(_outranks(ranks, i, j, {CHANNEL_NAMES[c] for c in np.unique(o.channel).tolist()} & mapped)
+               for j, o in enumerate(others) if o is not None and j != i and len(o))
+
+
+def yield_to_streamed(obs: Observations, own: MinuteGrid | None) -> tuple[Observations, dict[str, int]]:
+    """(another source's observations without those in a cell the streamed source observed, the readings
+    dropped per channel): the channel's minute goes to the streamed source, which outranks it there."""
+    if own is None or not len(obs):
+        return obs, {}
+    col_of = np.full(len(CHANNEL_NAMES), -1, np.int64)
+    for j, name in enumerate(own.channels):
+        col_of[CHANNEL_INDEX[name]] = j
+    row = obs.t_utc_ns // MINUTE_NS - own.start_minute
+    col = col_of[obs.channel]
+    lose = (col >= 0) & (row >= 0) & (row < own.n_minutes)
+    lose[lose] = own.observed[row[lose], col[lose]]
+    if not lose.any():
+        return obs, {}
+    lost = np.bincount(obs.channel[lose], minlength=len(CHANNEL_NAMES))
+    return obs.take(np.flatnonzero(~lose)), {CHANNEL_NAMES[c]: int(lost[c]) for c in np.flatnonzero(lost).tolist()}
+
+
+def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    """Two per-channel counts summed, keyed in registry order (as fusion writes ``overridden``)."""
+    return {c: a.get(c, 0) + b.get(c, 0) for c in CHANNEL_NAMES if a.get(c, 0) + b.get(c, 0)}
+
+
+def own_cells(own: MinuteGrid | None, grid: MinuteGrid, cols: list[int]) -> np.ndarray:
+    """``bool [T, len(cols)]``: the cells of the person's grid in columns ``cols`` that the streamed source's
+    readings fall in (its own grid ``own``, before the others' cells and before cleaning)."""
+    out = np.zeros((grid.n_minutes, len(cols)), bool)
+    if own is not None:
+        a = own.start_minute - grid.start_minute
+        out[a:a + own.n_minutes] = own.observed[:, cols]
+    return out
+
+
+def streamed_window_hits(grid: MinuteGrid, own: np.ndarray, cols: list[int], start_row: np.ndarray,
+                         size_min: int) -> np.ndarray:
+    """``bool [N]``: windows the streamed source contributed an observed cell (after cleaning) to.
+
+    ``own`` (:func:`own_cells`) holds its readings' cells; those still
+    observed after cleaning are what
+    :func:`~sensorpipe.processing.fuse.window_sources` counts for a part.
+    """
+    T = grid.n_minutes
+    hit = (own & grid.observed[:, cols]).any(axis=1)
+    cum = np.zeros(T + 1, np.int64)
+    np.cumsum(hit, out=cum[1:])
+    lo = np.clip(start_row, 0, T)
+    hi = np.clip(start_row + size_min, 0, T)
+    return cum[hi] - cum[lo] > 0
+
+
+def merge_lineage(before: set[str], others: list[dict], streamed: list[dict]) -> list[dict]:
+    """Per window, the whole read's ``files`` order: the files of sources before the streamed one (in config
+    order), the streamed source's, then the rest (``Observations.concat`` lists files in part order)."""
+    if not others or not streamed:
+        return others or streamed
+    out = []
+    for o, s in zip(others, streamed):   # one iteration per window
+        files = {f: r for f, r in o["files"].items() if f in before}
+        files.update(s["files"])
+        files.update((f, r) for f, r in o["files"].items() if f not in before)
+        out.append({"key": s["key"], "files": files})
+    return out
 
 
 class MinuteLineage:
@@ -152,7 +307,9 @@ class MinuteLineage:
 
 
 class _GridPieces:
-    """Minute-grid pieces of consecutive chunks, laid onto the person's grid at the end."""
+    """Minute-grid pieces of consecutive chunks (and of the other sources), laid onto the person's grid at the
+    end; no observed cell is in two pieces (no minute of a channel is in two chunks, and the other sources'
+    readings in the streamed source's cells lost to it in fusion)."""
 
     def __init__(self, channels: tuple[str, ...], tz: str) -> None:
         self.channels, self.tz = channels, tz
@@ -174,7 +331,7 @@ class _GridPieces:
         start, n_min = (first_day - 1) * DAY_MIN, (last_day - first_day + 3) * DAY_MIN
         values = np.full((n_min, len(self.channels)), np.nan, np.float32)
         observed = np.zeros((n_min, len(self.channels)), bool)
-        for g in self.pieces:   # one iteration per chunk: its observed cells (no minute is in two chunks)
+        for g in self.pieces:   # one iteration per piece: its observed cells
             a = g.start_minute - start
             obs_rows = g.observed
             view_v, view_o = values[a:a + g.n_minutes], observed[a:a + g.n_minutes]
@@ -213,11 +370,12 @@ def _held_back(obs: Observations) -> tuple[Observations, Observations]:
     return obs.take(np.flatnonzero(~held)), obs.take(np.flatnonzero(held))
 
 
-def stream_rows(cfg, unit, adapter) -> StreamedRows:
-    """Read, validate and reduce one unit's rows about ``cfg.limits.chunk_days`` days at a time."""
+def stream_rows(cfg, unit, adapter, tz: str | None = None) -> StreamedRows:
+    """Read, validate and reduce one source's rows of a person about ``cfg.limits.chunk_days`` days at a time;
+    ``tz``: the person's zone (their first source's), which local time on the grid follows."""
     chunk_ns = cfg.limits.chunk_days * DAY_MIN * MINUTE_NS
     schema = adapter.schema()
-    pieces = _GridPieces(tuple(cfg.channels), unit.participant.tz)
+    pieces = _GridPieces(tuple(cfg.channels), tz or unit.participant.tz)
     lineage = MinuteLineage()
     order = _Order()
     rows_in, counts, clipped = 0, {}, {}
@@ -245,4 +403,4 @@ def stream_rows(cfg, unit, adapter) -> StreamedRows:
         del vr, now
     pieces.add(held)
     stored = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
-    return StreamedRows(pieces.grid(), lineage, rows_in, counts, clipped, dict(sorted(by_file.items())), stored)
+    return StreamedRows(pieces, lineage, rows_in, counts, clipped, dict(sorted(by_file.items())), stored)
