@@ -370,7 +370,8 @@ def test_a_strap_outranking_the_lab_on_heart_rate_is_streamed_and_the_lab_loses_
     assert lab["overridden"]["heart_rate"] > 30 and lab["windows"] > 0   # the strap's minutes are the strap's
 
 
-def test_a_strap_the_lab_outranks_on_heart_rate_is_read_whole(tmp_path, streamed, monkeypatch):
+def test_a_strap_the_lab_outranks_on_heart_rate_is_streamed_without_its_lost_minutes(tmp_path, streamed,
+                                                                                       monkeypatch):
     real = _fused_config
 
     def lab_first(*a, **k):
@@ -386,10 +387,13 @@ def test_a_strap_the_lab_outranks_on_heart_rate_is_read_whole(tmp_path, streamed
                        row_group_size=4000)
 
     results, outs = _run_fused(tmp_path, write, "*.parquet", "t_ms", "epoch_ms", lab=True)
-    assert streamed == {"streamed": 0, "fallback": 0}   # fusion would drop strap rows: it needs them
+    assert streamed == {"streamed": 1, "fallback": 0}   # its readings in the lab's heart-rate minutes are dropped
     _assert_fused_same(results, outs, ["strap", "cgm", "lab"])
-    strap = next(p for p in _units(outs[1])[0]["parts"] if p["source"] == "strap")
-    assert strap["overridden"]["heart_rate"] > 30
+    unit = _units(outs[1])[0]
+    strap, lab = (next(p for p in unit["parts"] if p["source"] == s) for s in ("strap", "lab"))
+    assert strap["overridden"]["heart_rate"] > 30 * 12 and "heart_rate" not in lab["overridden"]  # 5-s rows lost
+    lab_file = [f for w in unit["lineage"] for f in w["files"] if "/lab/" in f]
+    assert lab_file and lab["windows"] > 0
 
 
 def test_which_source_of_a_person_is_streamed(tmp_path, monkeypatch):
@@ -419,7 +423,7 @@ def test_which_source_of_a_person_is_streamed(tmp_path, monkeypatch):
     lab_first["studies"] = {"trial": {"priority": {"hrv_rmssd": ["lab", "strap"]}}}
     lab_first = load_config(lab_first)
     p, adapters = person(lab_first, [("strap", "strap.parquet"), ("cgm", "sl001.csv"), ("lab", "e4.csv")])
-    assert chunked.streamed_part(lab_first, p, adapters) is None   # the lab's HRV wins minutes: the strap's rows lose
+    assert chunked.streamed_part(lab_first, p, adapters) == 0      # the lab's HRV wins: the strap's there are dropped
     two = _fused_config(tmp_path, 30, "*.parquet", "t_ms", "epoch_ms", ring=False, lab=False)
     ring_src = _fused_config(tmp_path, 30, "*.parquet", "t_ms", "epoch_ms", ring=True, lab=False)["sources"][1]
     two["sources"].append({**ring_src, "name": "ring"})

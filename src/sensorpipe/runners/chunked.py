@@ -26,21 +26,27 @@ A person with several sources (a wearable beside a CGM and a lab session,
 fused by :mod:`sensorpipe.processing.fuse`) streams one of them, the one
 with the largest input of those that qualify; the others are read whole, as
 before, fused among themselves, and their observations are laid onto the
-same grid as the streamed source's pieces. That is exact because the
-streamed source outranks every other one on each channel they share (or
-shares none): fusion then keeps every streamed row, and another source's
-reading loses exactly when the streamed source observed its (channel, UTC
-minute), which the streamed source's own grid says; those readings are
-dropped before the others are fused among themselves and counted into their
-``fusion_overridden`` (:func:`yield_to_streamed`), so no cell of the grid
-comes from two sources. The censored glucose flag comes from the others'
-glucose alone, cleaning reads rows only for channels off the grid (none of
-the streamed source's), a window's ``sources`` entry for the streamed source
-is its own cells still observed after cleaning, and each window's lineage
-lists the files in the whole read's order (sources in config order). Where
-another source outranks it on a shared channel, fusion would drop streamed
-rows, which changes the source's row counts, cells and lineage row ranges
-per channel: that person is read whole.
+same grid as the streamed source's pieces. Fusion's rule is applied at the
+(channel, UTC minute) cell, which is exact because a reading loses exactly
+when a source ranked above its own for the channel has a reading in the
+same cell, whoever else is there:
+
+* the others are read first, so the cells where one of them outranks the
+  streamed source are known before it streams (:func:`cells_won_over`); its
+  readings there are dropped from each chunk as it is validated, before the
+  grid and the lineage see them, and counted per channel into its
+  ``fusion_overridden`` (its row accounting counts them as accepted, as the
+  whole read does);
+* the cells it kept are then its own grid's observed cells: no other source
+  ranked above it has a reading there, so the others' readings there lose
+  to it; they are dropped and counted (:func:`yield_to_streamed`) before
+  the others are fused among themselves, as fusion does with the rest;
+* no cell of the grid then comes from two sources. The censored glucose flag
+  comes from the others' glucose alone, cleaning reads rows only for
+  channels off the grid (none of the streamed source's), a window's
+  ``sources`` entry for the streamed source is its own cells still observed
+  after cleaning, and each window's lineage lists the files in the whole
+  read's order (sources in config order).
 
 Who qualifies (else the person is read whole, as before): a source of the
 person read by ``long_table`` whose input files (or partitions) hold at
@@ -51,13 +57,9 @@ with one value column whose times are absolute (``epoch_ms``, ``epoch_s``,
 rows; a CSV read whole, rather than from its partition, only with ``iso``
 text times); every channel the source maps is an output channel (cleaning
 then never needs the rows) and none is ``glucose`` or ``glucose_censored``
-(censored readings add rows after fusion); it outranks (``studies.<study>.
-priority``, else config order) every other source of the person on each of
-those channels the other declares (its mapped fields, its format's channels
-or its raw signals' minute features: an E4's heart rate), and no other
-source reads one of its files. A CGM beside the wearable does not stop it.
-If the other sources' rows turn out to hold a channel it does not outrank
-them on, the source is read whole.
+(censored readings add rows after fusion); no other source of the person
+reads one of its files. A CGM beside the wearable does not stop it, nor a
+lab session that gives the same channels, ranked above or below it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class StreamedRows:
     clipped: dict[str, int]
     rows_in_by_file: dict[str, list[int]]     # file -> [rows in, accepted, quarantined]
     quarantine: pa.Table                      # stored form, in file order
+    overridden: dict[str, int]                # channel -> readings a higher-ranked source's outranked
 
     @property
     def rows_accepted(self) -> int:
@@ -123,9 +126,8 @@ def streamed_part(cfg, person, adapters) -> int | None:
     if cfg.limits.chunk_days <= 0:
         return None
     best, best_bytes = None, -1
-    ranks = person_ranks(cfg, person)
     for i in range(len(person.parts)):   # one iteration per source of the person
-        n = _qualifying_bytes(cfg, person, adapters, i, ranks)
+        n = _qualifying_bytes(cfg, person, adapters, i)
         if n is not None and n >= STREAM_MIN_BYTES and n > best_bytes:
             best, best_bytes = i, n
     return best
@@ -143,16 +145,9 @@ def mapped_channels(adapter) -> set[str]:
     return {f.channel for f in adapter.schema().fields}
 
 
-def declared_channels(adapter) -> set[str]:
-    """Every channel a source may deliver: its mapped fields, its format's channels and, for a format with
-    raw signals, their minute features (the feature registry loads only then)."""
-    out = mapped_channels(adapter) | set(type(adapter).channels)
-    return out | set(type(adapter).all_channels()) if type(adapter).raw_kinds else out
-
-
-def _qualifying_bytes(cfg, person, adapters, i: int, ranks: np.ndarray) -> int | None:
-    """The input bytes of source ``i`` when it qualifies on its own, outranks every other source of the person
-    on each channel both may give, and reads no file another one reads; None otherwise."""
+def _qualifying_bytes(cfg, person, adapters, i: int) -> int | None:
+    """The input bytes of source ``i`` when it qualifies on its own and reads no file another source of the
+    person reads; None otherwise."""
     from sensorpipe.sources.long_table import LongTableAdapter
 
     unit, adapter = person.parts[i], adapters[i]
@@ -168,22 +163,43 @@ def _qualifying_bytes(cfg, person, adapters, i: int, ranks: np.ndarray) -> int |
     mapped = mapped_channels(adapter)
     if not mapped <= set(cfg.channels) or mapped & FUSION_DERIVED:
         return None
-    for j, (other, a) in enumerate(zip(person.parts, adapters)):   # one iteration per other source
-        if j != i and (not _outranks(ranks, i, j, mapped & declared_channels(a)) or set(other.files) & set(unit.files)):
-            return None   # fusion would drop some of its rows (it loses a shared channel), or lineage mixes files
+    if any(set(other.files) & set(unit.files) for j, other in enumerate(person.parts) if j != i):
+        return None   # one file, two sources: lineage would mix their rows
     return sum(os.path.getsize(stream or path) for path, stream in zip(unit.files, streams))
 
 
-def _outranks(ranks: np.ndarray, i: int, j: int, channels) -> bool:
-    return all(ranks[i, CHANNEL_INDEX[c]] < ranks[j, CHANNEL_INDEX[c]] for c in channels)
+def _cell_keys(obs: Observations) -> np.ndarray:
+    """One int64 per observation for its (UTC minute, channel) cell, the group fusion ranks sources in."""
+    return obs.t_utc_ns // MINUTE_NS * len(CHANNEL_NAMES) + obs.channel
 
 
-def outranks_the_others(adapter, i: int, others: list[Observations | None], ranks: np.ndarray) -> bool:
-    """Whether source ``i`` outranks each other source on every channel of its mapping that source's accepted
-    observations (raw-signal features included) actually hold: then fusion keeps every streamed row."""
-    mapped = mapped_channels(adapter)
-    return all(_outranks(ranks, i, j, {CHANNEL_NAMES[c] for c in np.unique(o.channel).tolist()} & mapped)
-               for j, o in enumerate(others) if o is not None and j != i and len(o))
+def cells_won_over(i: int, adapter, others: list[Observations | None], ranks: np.ndarray) -> np.ndarray:
+    """Sorted (UTC minute, channel) cell keys of the channels source ``i`` (read by ``adapter``) maps where a
+    source that outranks it on the channel has an accepted reading (raw-signal features included): fusion
+    drops source ``i``'s readings there."""
+    codes = np.array(sorted(CHANNEL_INDEX[c] for c in mapped_channels(adapter)), np.int64)
+    keys = []
+    for j, o in enumerate(others):   # one iteration per other source of the person
+        if o is None or j == i or not len(o):
+            continue
+        wins = np.isin(o.channel, codes) & (ranks[j, o.channel] < ranks[i, o.channel])
+        if wins.any():
+            keys.append(_cell_keys(o)[wins])
+    return np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+
+
+def _drop_lost(obs: Observations, lost_cells: np.ndarray, counts: dict[str, int]) -> Observations:
+    """``obs`` without its readings in ``lost_cells`` (sorted keys), counted per channel into ``counts``."""
+    if not lost_cells.size or not len(obs):
+        return obs
+    keys = _cell_keys(obs)
+    pos = np.minimum(np.searchsorted(lost_cells, keys), lost_cells.size - 1)
+    lose = lost_cells[pos] == keys
+    if not lose.any():
+        return obs
+    for c, n in zip(*np.unique(obs.channel[lose], return_counts=True)):   # one iteration per channel that lost
+        counts[CHANNEL_NAMES[int(c)]] = counts.get(CHANNEL_NAMES[int(c)], 0) + int(n)
+    return obs.take(np.flatnonzero(~lose))
 
 
 def yield_to_streamed(obs: Observations, own: MinuteGrid | None) -> tuple[Observations, dict[str, int]]:
@@ -258,9 +274,10 @@ class MinuteLineage:
         self._pieces: list[tuple[int, np.ndarray, np.ndarray]] = []   # (first minute, lo [M, F], hi [M, F])
 
     def add(self, obs: Observations) -> None:
+        fmap = np.array([self._file(f) for f in obs.files], np.int64)   # files in the order the rows list them
         if not len(obs):
             return
-        fidx = np.array([self._file(f) for f in obs.files], np.int64)[obs.file_index]
+        fidx = fmap[obs.file_index]
         minute = obs.t_utc_ns // MINUTE_NS
         m0 = int(minute.min())
         M, F = int(minute.max()) - m0 + 1, len(self.files)
@@ -370,9 +387,12 @@ def _held_back(obs: Observations) -> tuple[Observations, Observations]:
     return obs.take(np.flatnonzero(~held)), obs.take(np.flatnonzero(held))
 
 
-def stream_rows(cfg, unit, adapter, tz: str | None = None) -> StreamedRows:
+def stream_rows(cfg, unit, adapter, tz: str | None = None, lost_cells: np.ndarray | None = None) -> StreamedRows:
     """Read, validate and reduce one source's rows of a person about ``cfg.limits.chunk_days`` days at a time;
-    ``tz``: the person's zone (their first source's), which local time on the grid follows."""
+    ``tz``: the person's zone (their first source's), which local time on the grid follows; ``lost_cells``
+    (:func:`cells_won_over`): where fusion drops its readings for a higher-ranked source's (counted)."""
+    lost_cells = np.zeros(0, np.int64) if lost_cells is None else lost_cells
+    overridden: dict[str, int] = {}
     chunk_ns = cfg.limits.chunk_days * DAY_MIN * MINUTE_NS
     schema = adapter.schema()
     pieces = _GridPieces(tuple(cfg.channels), tz or unit.participant.tz)
@@ -397,10 +417,12 @@ def stream_rows(cfg, unit, adapter, tz: str | None = None) -> StreamedRows:
                 acc[i] += trio[i]
         if vr.stored_quarantine.num_rows:
             quarantine.append(vr.stored_quarantine)
-        lineage.add(vr.observations)
-        now, held = _held_back(Observations.concat([held, vr.observations]))
+        kept = _drop_lost(vr.observations, lost_cells, overridden)   # what fusion keeps (all, where it wins)
+        lineage.add(kept)
+        now, held = _held_back(Observations.concat([held, kept]))
         pieces.add(now)
-        del vr, now
+        del vr, now, kept
     pieces.add(held)
     stored = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
-    return StreamedRows(pieces, lineage, rows_in, counts, clipped, dict(sorted(by_file.items())), stored)
+    return StreamedRows(pieces, lineage, rows_in, counts, clipped, dict(sorted(by_file.items())), stored,
+                        {c: overridden[c] for c in CHANNEL_NAMES if c in overridden})

@@ -357,7 +357,7 @@ def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: in
         raw_kinds |= kinds
     whole = [i for i in range(P) if streamed is None or i != stream_i]   # the sources fused from their rows
     yielded: dict[int, dict[str, int]] = {}
-    if streamed is not None:   # it outranks the others on the channels they share: their readings there lose
+    if streamed is not None:   # the others' readings in the cells it kept lose to it (it outranks them there)
         parts[stream_i] = streamed.part
         own = streamed.rows.own_grid() if whole else None   # its cells (alone: nobody to compare with)
         for i in whole:
@@ -365,7 +365,7 @@ def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: in
     ranks = priority_ranks(person.source_names, cfg.studies.get(person.study))
     fused = fuse([part_obs[i] for i in whole], ranks[whole])
     fused.part = np.asarray(whole, np.int64)[fused.part]   # the person's part indices
-    for i, lost in zip(whole, fused.overridden):   # a streamed source loses nothing
+    for i, lost in zip(whole, fused.overridden):   # a streamed source's losses were counted as it streamed
         parts[i].overridden = chunked.add_counts(yielded.get(i, {}), lost)
     # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
     obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
@@ -416,15 +416,15 @@ def _streamed_rows(ctx: RunContext, person: PersonUnit, stream_i: int | None, ad
                    others: list[Observations | None], blobs: list[dict[str, bytes]], pid: str, stem: Path,
                    timer: StageTimer) -> _Streamed | None:
     """Source ``stream_i``'s row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`); None when no source
-    qualifies, when another source's rows turn out to hold a channel it does not outrank them on,
-    or when its rows turn out out of time order or tied (then it is read whole)."""
-    if stream_i is None or not chunked.outranks_the_others(adapters[stream_i], stream_i, others,
-                                                           chunked.person_ranks(ctx.cfg, person)):
+    qualifies, or when its rows turn out out of time order or tied (then it is read whole). Its readings in the
+    cells a higher-ranked source observed are left out as fusion leaves them out, and counted."""
+    if stream_i is None:
         return None
+    lost_cells = chunked.cells_won_over(stream_i, adapters[stream_i], others, chunked.person_ranks(ctx.cfg, person))
     blobs[stream_i] = {}   # the chunks read the file a row group at a time, not from its bytes
     unit = person.parts[stream_i]
     try:
-        rows = chunked.stream_rows(ctx.cfg, unit, adapters[stream_i], person.tz)
+        rows = chunked.stream_rows(ctx.cfg, unit, adapters[stream_i], person.tz, lost_cells)
     except chunked.NotStreamable:
         return None
     timer.lap("read")
@@ -433,7 +433,7 @@ def _streamed_rows(ctx: RunContext, person: PersonUnit, stream_i: int | None, ad
         reason_counts=rows.reason_counts, clipped=rows.clipped, rows_in_by_file=rows.rows_in_by_file,
         raw_samples_in=0, raw_counts={}, non_monotonic=0,
         quarantine=_write_unit_quarantine(ctx, unit, pid, rows.quarantine, f"{stem}.{unit.source.name}"),
-        quarantine_counts=quarantine_counts(rows.quarantine))
+        quarantine_counts=quarantine_counts(rows.quarantine), overridden=rows.overridden)
     return _Streamed(part, rows)
 
 
