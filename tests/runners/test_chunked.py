@@ -374,9 +374,9 @@ def test_a_strap_the_lab_outranks_on_heart_rate_is_streamed_without_its_lost_min
                                                                                        monkeypatch):
     real = _fused_config
 
-    def lab_first(*a, **k):
+    def lab_first(*a, **k):   # first in config: it wins every channel it shares, and local time is New York's
         cfg = real(*a, **k)
-        cfg["studies"] = {"trial": {"priority": {"heart_rate": ["lab", "strap"]}}}
+        cfg["sources"] = cfg["sources"][-1:] + cfg["sources"][:-1]
         return cfg
 
     monkeypatch.setitem(globals(), "_fused_config", lab_first)
@@ -388,12 +388,32 @@ def test_a_strap_the_lab_outranks_on_heart_rate_is_streamed_without_its_lost_min
 
     results, outs = _run_fused(tmp_path, write, "*.parquet", "t_ms", "epoch_ms", lab=True)
     assert streamed == {"streamed": 1, "fallback": 0}   # its readings in the lab's heart-rate minutes are dropped
-    _assert_fused_same(results, outs, ["strap", "cgm", "lab"])
+    _assert_fused_same(results, outs, ["lab", "strap", "cgm"])
     unit = _units(outs[1])[0]
+    with_lab = [list(w["files"]) for w in unit["lineage"] if any("/lab/" in f for f in w["files"])]
+    strap_file = str(tmp_path / "in" / "strap.parquet")
+    both = [(f[:f.index(strap_file)], f[f.index(strap_file) + 1:]) for f in with_lab if strap_file in f]
+    assert both and all(a and all("/lab/" in x for x in a) and all("/cgm/" in x for x in b) for a, b in both)
     strap, lab = (next(p for p in unit["parts"] if p["source"] == s) for s in ("strap", "lab"))
     assert strap["overridden"]["heart_rate"] > 30 * 12 and "heart_rate" not in lab["overridden"]  # 5-s rows lost
     lab_file = [f for w in unit["lineage"] for f in w["files"] if "/lab/" in f]
     assert lab_file and lab["windows"] > 0
+
+
+def test_a_fused_wearable_out_of_order_is_read_whole_beside_the_cgm(tmp_path, streamed):
+    def write(folder):   # a stretch of heart rate listed backwards: the chunks hand the strap back
+        t = _rows(4).drop_columns(["time"])
+        idx = np.arange(t.num_rows)
+        idx[5_000:5_500] = idx[5_000:5_500][::-1]
+        t = t.take(pa.array(idx))
+        pq.write_table(t.set_column(0, "participant", pa.array([PID] * t.num_rows)), folder / "strap.parquet",
+                       row_group_size=4000)
+
+    results, outs = _run_fused(tmp_path, write, "*.parquet", "t_ms", "epoch_ms")
+    assert streamed == {"streamed": 0, "fallback": 1}
+    assert _outputs(outs[1]) == _outputs(outs[0]) and _units(outs[1]) == _units(outs[0])
+    assert [p["source"] for p in _units(outs[0])[0]["parts"]] == ["strap", "cgm"]
+    assert _units(outs[0])[0]["parts"][0]["non_monotonic"] > 0
 
 
 def test_which_source_of_a_person_is_streamed(tmp_path, monkeypatch):
