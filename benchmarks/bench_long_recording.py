@@ -9,10 +9,13 @@ peak resident set of that process is the unit's) and reports its peak RSS,
 read from the kernel's accounting of the child (``os.wait4``; the same number
 ``/usr/bin/time -v`` prints as "Maximum resident set size").
 
-    python benchmarks/bench_long_recording.py --days 90 365 730 [--chunk-days 30] [--dir .bench-long]
+    python benchmarks/bench_long_recording.py --days 90 365 730 [--chunk-days 30] [--with-cgm] [--dir .bench-long]
 
 Each ``--days`` value is one run; the input is generated once per length and
-reused. ``--chunk-days 0`` processes the participant unchunked.
+reused. ``--chunk-days 0`` processes the participant unchunked. ``--with-cgm``
+adds a Dexcom Clarity export of the same person over the same days (a reading
+every 5 minutes, some ``Low``/``High``), a second source of one study: the
+strap is streamed beside the CGM, which is read whole and fused on the grid.
 """
 
 from __future__ import annotations
@@ -62,7 +65,24 @@ def write_recording(path: Path, days: int, seed: int = 7) -> int:
     return rows
 
 
-def config(root: Path, chunk_days: int | None) -> dict:
+def write_cgm(folder: Path, days: int, seed: int = 8) -> int:
+    """The same participant's Dexcom Clarity export over the same days (5-minute readings, every 150th
+    ``Low`` and every 170th ``High``) with its participants table; returns the readings."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
+    from sensorpipe.sources._synth_signals import utc_to_local
+
+    rng = np.random.default_rng(seed)
+    t = START.astype(np.int64) + 300 * np.arange(days * 288, dtype=np.int64)
+    mgdl = 140 + 60 * np.sin(np.arange(t.size) / 30.0) + rng.normal(0, 8, t.size)
+    mgdl[::150], mgdl[75::170] = 30.0, 450.0
+    write_clarity_csv(folder / "p001.csv", utc_to_local(t + clarity_seconds(rng, t.size), "Europe/Berlin"), mgdl,
+                      mmol=False, transmitter="8BENCH", first_name="X")
+    (folder / "participants.csv").write_text("participant_id,tz\np001,Europe/Berlin\n")
+    return int(t.size)
+
+
+def config(root: Path, chunk_days: int | None, with_cgm: bool = False) -> dict:
     cfg = {
         "sources": [{"name": "strap", "adapter": "long_table", "path": str(root / "input"), "options": {
             "tz": "Europe/Berlin",
@@ -78,13 +98,18 @@ def config(root: Path, chunk_days: int | None) -> dict:
     }
     if chunk_days is not None:
         cfg["limits"] = {"chunk_days": chunk_days}
+    if with_cgm:   # one study: the strap and the CGM are one person's sources, fused onto one grid
+        cfg["sources"][0]["study"] = "long"
+        cfg["sources"].append({"name": "cgm", "adapter": "dexcom_clarity", "path": str(root / "cgm"),
+                               "participants": str(root / "cgm" / "participants.csv"), "study": "long"})
+        cfg["channels"] = ["heart_rate", "glucose", "glucose_censored"]
     return cfg
 
 
-def run_once(root: Path, chunk_days: int | None) -> tuple[float, float, int]:
+def run_once(root: Path, chunk_days: int | None, with_cgm: bool = False) -> tuple[float, float, int]:
     """(peak RSS in MiB, wall seconds, train windows written) of one ``sensorpipe run`` process."""
     cfg_path = root / "pipeline.yaml"
-    cfg_path.write_text(yaml.safe_dump(config(root, chunk_days)))
+    cfg_path.write_text(yaml.safe_dump(config(root, chunk_days, with_cgm)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
     t0 = time.perf_counter()
@@ -107,11 +132,14 @@ def main() -> None:
     ap.add_argument("--days", type=int, nargs="+", default=[90, 365, 730])
     ap.add_argument("--chunk-days", type=int, default=None,
                     help="limits.chunk_days for the run (default: the pipeline's default; 0: unchunked)")
+    ap.add_argument("--with-cgm", action="store_true",
+                    help="add a Dexcom Clarity CGM export of the same person (a second source, read whole)")
     ap.add_argument("--dir", default=".bench-long")
     args = ap.parse_args()
     base = Path(args.dir).resolve()
     print(f"machine      {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"chunk_days   {'default' if args.chunk_days is None else args.chunk_days}")
+    print(f"sources      strap (1 Hz heart rate){' + cgm (Dexcom Clarity, 5 min)' if args.with_cgm else ''}")
     print(f"{'days':>6} {'rows':>12} {'windows':>8} {'peak RSS MiB':>13} {'wall s':>8}")
     for days in args.days:
         root = base / f"days-{days}"
@@ -120,10 +148,17 @@ def main() -> None:
         marker = root / "input" / ".rows"
         if not (data.exists() and marker.exists()):
             marker.write_text(str(write_recording(data, days)))
+        rows = int(marker.read_text())
+        if args.with_cgm:
+            cgm_marker = root / "cgm" / ".rows"
+            if not cgm_marker.exists():
+                (root / "cgm").mkdir(exist_ok=True)
+                cgm_marker.write_text(str(write_cgm(root / "cgm", days)))
+            rows += int(cgm_marker.read_text())
         (root / "pseudonym.key").write_text(KEY)
         shutil.rmtree(root / "out", ignore_errors=True)
-        rss, wall, windows = run_once(root, args.chunk_days)
-        print(f"{days:>6} {int(marker.read_text()):>12,} {windows:>8,} {rss:>13,.0f} {wall:>8.1f}", flush=True)
+        rss, wall, windows = run_once(root, args.chunk_days, args.with_cgm)
+        print(f"{days:>6} {rows:>12,} {windows:>8,} {rss:>13,.0f} {wall:>8.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,11 @@ def _tiny_long_recording(tmp):
         assert 100 < int(rss.replace(",", "")) < 4000 and float(wall) > 0
     assert rows["1"] == rows["0"] == (3 * 79_200, rows["0"][1]) and rows["0"][1] >= 2
     assert list((tmp / "days-3" / "out" / "long").glob("*/long-train.array_record-*"))
+    out = _script("bench_long_recording.py", "--days", "3", "--chunk-days", "1", "--with-cgm", "--dir", str(tmp)).stdout
+    assert "+ cgm (Dexcom Clarity, 5 min)" in out   # the strap's file is reused; the CGM adds 3 days of readings
+    n, windows = re.search(r"^\s+3\s+([\d,]+)\s+([\d,]+)\s", out, re.M).groups()
+    assert int(n.replace(",", "")) == 3 * 79_200 + 3 * 288 and int(windows) == rows["0"][1]
+    assert (tmp / "days-3" / "cgm" / "p001.csv").stat().st_size > 3 * 288 * 50
 
 
 def _tiny_vs_baseline(tmp):

@@ -46,7 +46,7 @@ from sensorpipe.labels.schema import LABELS
 from sensorpipe.privacy.pseudonym import assign_split, key_digest, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
-from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
+from sensorpipe.processing.fuse import Fused, fuse, priority_ranks, window_sources
 from sensorpipe.processing.glucose_censoring import censored_flag_observations
 from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
@@ -237,13 +237,13 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     cfg, timer, person = ctx.cfg, StageTimer(), PersonUnit.of(person)
     _limits.use(cfg.limits)   # this process's decompression limits are the run's
     adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
-    preload = not chunked.streamable(cfg, person, adapters)   # a streamed person's file is hashed, not held
+    stream_i = chunked.streamed_part(cfg, person, adapters)   # a streamed source's files are hashed, not held
     fps: dict[str, str] = {}
     blobs: list[dict[str, bytes]] = []
-    for u, adapter in zip(person.parts, adapters):   # one iteration per source of the person
+    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # one iteration per source of the person
         side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
         part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it too
-                                                  u.known_fingerprints(), preload=preload)
+                                                  u.known_fingerprints(), preload=i != stream_i)
         fps.update(part_fps)
         blobs.append(part_blobs)
     fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
@@ -262,37 +262,25 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
                     "%s (source %s, first in config order)", person.study, pid, ", ".join(zones), person.tz,
                     person.parts[0].source.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    streamed = _streamed_rows(ctx, person, adapters, blobs, pid, stem, timer)   # long recordings: chunk by chunk
-    if streamed is not None:
-        grid, parts, raw_kinds, obs, fused = streamed.grid, [streamed.part], set(), None, None
-    else:
-        part_obs, parts, raw_kinds = [], [], set()
-        for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
-            obs, part, kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}", timer)
-            blobs[i] = {}
-            part_obs.append(obs)
-            parts.append(part)
-            raw_kinds |= kinds
-        fused = fuse(part_obs, priority_ranks(person.source_names, cfg.studies.get(person.study)))
-        for part, lost in zip(parts, fused.overridden):
-            part.overridden = lost
-        # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
-        obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
-        del part_obs
-        grid = build_grid(obs, cfg.channels, person.tz) if len(obs) else None
+    rs = _row_stage(ctx, person, adapters, stream_i, blobs, pid, stem, timer)   # read, validate, fuse, grid
+    grid, obs, fused, parts, streamed, P = rs.grid, rs.obs, rs.fused, rs.parts, rs.streamed, len(person.parts)
     timer.lap("grid")
     cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
     timer.lap("clean")
     W, C = cfg.window.size_min, len(cfg.channels)
     intervals = declared_intervals(adapters)
-    basis = missing_basis(cfg, adapters, raw_kinds, intervals)
+    basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
     win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
     grid_start = grid.start_minute if grid is not None else 0
     observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
     pmean = _participant_mean(grid, observed_minutes)
     start_utc_min = grid_start + win.start_row
-    contributed = (window_sources(fused, grid, len(parts), win.start_row, W) if fused is not None else
-                   np.full((len(win), 1), grid is not None, bool))   # a streamed person has one source
+    if P == 1:   # one source: it fed every window that has an observed minute (cut_windows keeps no other)
+        contributed = np.full((len(win), 1), grid is not None, bool)
+    else:
+        contributed = window_sources(fused, grid, P, win.start_row, W)
+        if streamed is not None and grid is not None:
+            contributed[:, stream_i] = chunked.streamed_window_hits(grid, rs.own, rs.cols, win.start_row, W)
     for part, n in zip(parts, contributed.sum(axis=0).tolist()):
         part.windows = int(n)
     timer.lap("window")
@@ -300,8 +288,10 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
                         reading_interval_min=intervals)  # the devices' cadence (CGM)
     labels = labels_for_windows(batch, person.parts)
     events = events_to_arrays(events_for_windows(batch, person.parts))
-    lineage = (_lineage(obs, grid_start, start_utc_min, W, person.study, pid) if streamed is None else
-               streamed.lineage.windows(start_utc_min, W, person.study, pid))
+    lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
+    if streamed is not None:   # the streamed source's files, in their place among the others'
+        own_lineage = streamed.rows.lineage.windows(start_utc_min, W, person.study, pid)
+        lineage = chunked.merge_lineage(rs.files_before, lineage, own_lineage)
     timer.lap("labels_lineage")
     fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
     timer.lap("fit_stats")
@@ -326,6 +316,68 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     Path(f"{stem}.json.tmp").write_text(summary.to_json())
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
     return summary
+
+
+@dataclass
+class _RowStage:
+    """Pass 1 up to the grid: every source read and validated (one of them streamed, when it qualifies), fused."""
+
+    grid: MinuteGrid | None
+    obs: Observations             # the sources' fused observations (all but a streamed source's)
+    fused: Fused
+    parts: list[SourcePart]       # per source, in config order
+    raw_kinds: set[str]
+    streamed: "_Streamed | None"
+    own: np.ndarray | None        # bool [T, len(cols)]: a streamed source's readings' cells (several sources)
+    cols: list[int]               # the grid columns of a streamed source's channels
+    files_before: set[str]        # files of the sources before a streamed one in config order (lineage order)
+
+
+def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: int | None,
+               blobs: list[dict[str, bytes]], pid: str, stem: Path, timer: StageTimer) -> _RowStage:
+    """Each source read and validated on its own (source ``stream_i`` chunk by chunk where it can be, see
+    :mod:`sensorpipe.runners.chunked`), fused by priority and laid onto the person's minute grid."""
+    cfg = ctx.cfg
+    P = len(person.parts)
+    part_obs: list[Observations | None] = [None] * P
+    parts: list[SourcePart | None] = [None] * P
+    raw_kinds: set[str] = set()
+    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
+        if i != stream_i:   # a long recording's source is streamed below, chunk by chunk, when it can be
+            part_obs[i], parts[i], kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}",
+                                                        timer)
+            blobs[i] = {}
+            raw_kinds |= kinds
+    streamed = _streamed_rows(ctx, person, stream_i, adapters, part_obs, blobs, pid, stem, timer)
+    if stream_i is not None and streamed is None:   # read whole after all
+        u = person.parts[stream_i]
+        part_obs[stream_i], parts[stream_i], kinds = _read_source(ctx, u, adapters[stream_i], blobs[stream_i], pid,
+                                                                  f"{stem}.{u.source.name}", timer)
+        blobs[stream_i] = {}
+        raw_kinds |= kinds
+    whole = [i for i in range(P) if streamed is None or i != stream_i]   # the sources fused from their rows
+    yielded: dict[int, dict[str, int]] = {}
+    if streamed is not None:   # the others' readings in the cells it kept lose to it (it outranks them there)
+        parts[stream_i] = streamed.part
+        own = streamed.rows.own_grid() if whole else None   # its cells (alone: nobody to compare with)
+        for i in whole:
+            part_obs[i], yielded[i] = chunked.yield_to_streamed(part_obs[i], own)
+    ranks = priority_ranks(person.source_names, cfg.studies.get(person.study))
+    fused = fuse([part_obs[i] for i in whole], ranks[whole])
+    fused.part = np.asarray(whole, np.int64)[fused.part]   # the person's part indices
+    for i, lost in zip(whole, fused.overridden):   # a streamed source's losses were counted as it streamed
+        parts[i].overridden = chunked.add_counts(yielded.get(i, {}), lost)
+    # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
+    obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
+    before = {f for i in range(stream_i or 0) for f in part_obs[i].files} if streamed is not None else set()
+    del part_obs
+    if streamed is not None:
+        grid = streamed.rows.grid(obs)
+        cols = [cfg.channels.index(c) for c in sorted(chunked.mapped_channels(adapters[stream_i]))]
+        own = chunked.own_cells(own, grid, cols) if grid is not None and whole else None   # on the person's grid
+    else:
+        grid, cols, own = (build_grid(obs, cfg.channels, person.tz) if len(obs) else None), [], None
+    return _RowStage(grid, obs, fused, parts, raw_kinds, streamed, own, cols, before)
 
 
 def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes], pid: str, stem: str,
@@ -354,23 +406,25 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
 
 @dataclass
 class _Streamed:
-    """A streamed person's row stage: their grid, their one source's accounting, and per-minute lineage."""
+    """A streamed source's row stage: its accounting, and its grid pieces and per-minute lineage."""
 
-    grid: MinuteGrid | None
     part: SourcePart
-    lineage: chunked.MinuteLineage
+    rows: chunked.StreamedRows
 
 
-def _streamed_rows(ctx: RunContext, person: PersonUnit, adapters: list, blobs: list[dict[str, bytes]], pid: str,
-                   stem: Path, timer: StageTimer) -> _Streamed | None:
-    """The person's row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`) when they qualify; None
-    otherwise, or when their rows turn out out of time order or tied (then they are read whole)."""
-    if not chunked.streamable(ctx.cfg, person, adapters):
+def _streamed_rows(ctx: RunContext, person: PersonUnit, stream_i: int | None, adapters: list,
+                   others: list[Observations | None], blobs: list[dict[str, bytes]], pid: str, stem: Path,
+                   timer: StageTimer) -> _Streamed | None:
+    """Source ``stream_i``'s row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`); None when no source
+    qualifies, or when its rows turn out out of time order or tied (then it is read whole). Its readings in the
+    cells a higher-ranked source observed are left out as fusion leaves them out, and counted."""
+    if stream_i is None:
         return None
-    blobs[:] = [{} for _ in blobs]   # the chunks read the file a row group at a time, not from its bytes
-    unit = person.parts[0]
+    lost_cells = chunked.cells_won_over(stream_i, adapters[stream_i], others, chunked.person_ranks(ctx.cfg, person))
+    blobs[stream_i] = {}   # the chunks read the file a row group at a time, not from its bytes
+    unit = person.parts[stream_i]
     try:
-        rows = chunked.stream_rows(ctx.cfg, unit, adapters[0])
+        rows = chunked.stream_rows(ctx.cfg, unit, adapters[stream_i], person.tz, lost_cells)
     except chunked.NotStreamable:
         return None
     timer.lap("read")
@@ -379,8 +433,8 @@ def _streamed_rows(ctx: RunContext, person: PersonUnit, adapters: list, blobs: l
         reason_counts=rows.reason_counts, clipped=rows.clipped, rows_in_by_file=rows.rows_in_by_file,
         raw_samples_in=0, raw_counts={}, non_monotonic=0,
         quarantine=_write_unit_quarantine(ctx, unit, pid, rows.quarantine, f"{stem}.{unit.source.name}"),
-        quarantine_counts=quarantine_counts(rows.quarantine))
-    return _Streamed(rows.grid, part, rows.lineage)
+        quarantine_counts=quarantine_counts(rows.quarantine), overridden=rows.overridden)
+    return _Streamed(part, rows)
 
 
 def declared_intervals(adapters: list) -> dict[str, float]:
