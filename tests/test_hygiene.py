@@ -109,7 +109,7 @@ def test_disk_full_names_the_path_and_the_fix(tiny, capsys, monkeypatch):
     assert ".arrays during stage pass1 of run " in line and "free space or set output.dir elsewhere" in line
 
 
-def test_a_closed_pipe_stops_quietly():
+def test_a_closed_pipe_is_one_line_and_exit_2():
     """``sensorpipe sources | head -1``: the reader has gone before the output is written."""
     r, w = os.pipe()
     os.close(r)                           # head exited: every write to the pipe fails with EPIPE
@@ -118,7 +118,8 @@ def test_a_closed_pipe_stops_quietly():
     proc = subprocess.run([sys.executable, "-m", "sensorpipe.cli", "sources"], stdout=w, stderr=subprocess.PIPE,
                           text=True, env=env, timeout=120)
     os.close(w)
-    assert proc.stderr == "" and proc.returncode == 1
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("sensorpipe sources: error: the reader of the output closed it (broken pipe)")
 
 
 def test_python_dash_m_sensorpipe_is_the_command_line(tmp_path):

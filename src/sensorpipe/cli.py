@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         if _stdout_alive():
             raise                 # another pipe broke (a worker's): not the reader of our output
-        return _stdout_gone()
+        return _stdout_gone(args.command)
     except _user_errors() as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
         print(f"sensorpipe {args.command}: error: {msg}", file=sys.stderr)
@@ -293,11 +293,12 @@ def _stdout_alive() -> bool:
         return False
 
 
-def _stdout_gone() -> int:
-    """The reader of stdout went away (``sensorpipe versions | head -1``): stop quietly.
+def _stdout_gone(command: str) -> int:
+    """The reader of stdout went away (``sensorpipe versions | head -1``): one line on stderr, exit 2.
 
     Python's documented recipe: point stdout at /dev/null so the interpreter's
-    final flush of the unwritten rest does not raise again, then exit 1.
+    final flush of the unwritten rest does not raise again. The line says the
+    output was cut, as every other CLI error path says what went wrong.
     """
     import os
 
@@ -306,7 +307,9 @@ def _stdout_gone() -> int:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):   # stdout without a descriptor (tests capture it): nothing to flush later
         pass
-    return 1
+    print(f"sensorpipe {command}: error: the reader of the output closed it (broken pipe); the rest was not printed",
+          file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
