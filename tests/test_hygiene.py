@@ -130,3 +130,10 @@ def test_python_dash_m_sensorpipe_is_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "sensorpipe", "versions", str(tmp_path / "none")],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.startswith("sensorpipe versions: error: ") and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("workers", ["0", "99999999999999999999"])
+def test_workers_on_the_command_line_are_range_checked(tiny, capsys, workers):
+    path = write_yaml(tiny / "p.yaml", config(tiny, tiny / "d"))
+    line = _one_line_error(capsys, ["run", str(path), "--runner", "multiprocess", "--workers", workers])
+    assert line == f"sensorpipe run: error: runner.workers must be between 1 and 4096, got {workers}"

@@ -557,7 +557,9 @@ class RunnerConfig:
     start_method: StartMethod = "auto"
 
     def validate(self, path: str) -> None:
-        _positive(self.workers, f"{path}.workers")
+        lo, hi = INT_RANGES["workers"]   # also checked here: ``--workers`` replaces the field after loading
+        if not lo <= self.workers <= hi:
+            raise ConfigError(f"{path}.workers must be between {lo} and {hi}, got {self.workers}")
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,10 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     cfg = config if isinstance(config, PipelineConfig) else load_config(config)
     if strict is not None:
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
-    if runner or workers:
+    if runner or workers is not None:
         cfg = dataclasses.replace(cfg, runner=dataclasses.replace(
-            cfg.runner, name=runner or cfg.runner.name, workers=workers or cfg.runner.workers))
+            cfg.runner, name=runner or cfg.runner.name, workers=cfg.runner.workers if workers is None else workers))
+        cfg.runner.validate("runner")   # --workers 0 or 10**9 is a one-line error like the config's
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
