@@ -13,8 +13,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# setup.py and the C decoder's source too: editing either rebuilds the extension (src/sensorpipe/_wire*.so)
-$(STAMP): $(PY) pyproject.toml setup.py src/sensorpipe/_wire.c
+# setup.py and the C decoder's source too: editing either rebuilds the extension (src/sensorpipe/access/_wire*.so)
+$(STAMP): $(PY) pyproject.toml setup.py src/sensorpipe/access/_wire.c
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@# byte-compile the package as a regular (non-editable) install does: with PYTHONDONTWRITEBYTECODE set
 	@# (as on CI machines) every process would otherwise recompile sensorpipe's source at start-up

@@ -177,12 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 times.append((time.perf_counter() - t) / len(records) * 1e6)
             return float(np.median(times))
 
-        from sensorpipe.access.decode import FastDecoder
-
         decode_us[f"{decoder.path} decode (open)"] = per_record_us(decoder)
-        if decoder.path == "compiled":
-            python_wire = FastDecoder(ds.features, compiled=False)
-            decode_us["python wire decode"] = per_record_us(python_wire)
         decode_us["protobuf-wrapper decode"] = per_record_us(
             lambda r: decoder._decode(decoder._parse(r).features.feature))
         decode_us["TFDS deserialize_example_np"] = per_record_us(ds.features.deserialize_example_np, loops=2)

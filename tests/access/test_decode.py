@@ -7,8 +7,32 @@ import pytest
 
 import sensorpipe
 from sensorpipe.access.decode import FastDecoder, compiled_available
+from sensorpipe.storage.features import layout_of
 
-PATHS = {True: "compiled", False: "python wire"}
+PATHS = {True: "compiled", False: "exact"}
+
+
+def _raw_example_class():
+    """A message class with the wire format of ``tf.train.Example`` whose features map to raw ``Feature`` bytes
+    (to take a record apart and lay it out otherwise)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(name="sensorpipe_raw_example.proto", package="sensorpipe_raw",
+                                               syntax="proto3")
+    feats = proto.message_type.add(name="RawFeatures")
+    entry = feats.nested_type.add(name="FeatureEntry")
+    entry.options.map_entry = True
+    entry.field.add(name="key", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+    entry.field.add(name="value", number=2, type=field.TYPE_BYTES, label=field.LABEL_OPTIONAL)
+    feats.field.add(name="feature", number=1, type=field.TYPE_MESSAGE, label=field.LABEL_REPEATED,
+                    type_name=".sensorpipe_raw.RawFeatures.FeatureEntry")
+    example = proto.message_type.add(name="RawExample")
+    example.field.add(name="features", number=1, type=field.TYPE_MESSAGE, label=field.LABEL_OPTIONAL,
+                      type_name=".sensorpipe_raw.RawFeatures")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("sensorpipe_raw.RawExample"))
 
 
 def _same(a, b) -> bool:
@@ -22,19 +46,20 @@ def _same(a, b) -> bool:
 
 
 def test_the_compiled_decoder_is_built_where_a_compiler_is():
-    """`pip install -e .` builds sensorpipe._wire; a silently failed build would only show up as slow reads."""
+    """`pip install -e .` builds sensorpipe.access._wire; a silently failed build would only show up as slow reads."""
     import shutil
     import sysconfig
 
     if not shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]):
-        pytest.skip("no C compiler on this machine: the Python decoders are used")
-    assert compiled_available(), "sensorpipe._wire is missing or stale: rerun `pip install -e .` (make rebuilds it)"
+        pytest.skip("no C compiler on this machine: records decode through protobuf")
+    assert compiled_available(), ("sensorpipe.access._wire is missing or stale: rerun `pip install -e .` "
+                                  "(make rebuilds it)")
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "exact"])
 def test_fast_decoder_equals_tfds_for_every_record(local_run, compiled):
     if compiled and not compiled_available():
-        pytest.skip("sensorpipe._wire is not built")
+        pytest.skip("sensorpipe.access._wire is not built")
     ds = sensorpipe.open(local_run.output_dir)
     decoder = FastDecoder(ds.features, compiled=compiled)
     assert decoder.path == PATHS[compiled]
@@ -45,15 +70,16 @@ def test_fast_decoder_equals_tfds_for_every_record(local_run, compiled):
             assert _same(decoder(record), ds.features.deserialize_example_np(record)), (split.name, i)
             n += 1
     assert n == sum(local_run.split_sizes.values())
-    assert decoder._fast is not None and decoder._misses == 0  # every record took the fast path
+    assert (decoder._fast is not None) == compiled and decoder._misses == 0  # every record took the first path
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "exact"])
 def test_records_laid_out_otherwise_take_the_exact_path(local_run, compiled):
-    """A record the wire plan does not expect (here: an unpacked float list) decodes exactly all the same."""
+    """A record the compiled plan does not expect (here: an unpacked float list) decodes exactly all the same."""
     from tensorflow_datasets.proto import tf_example_pb2
 
-    from sensorpipe.access.decode import _raw_example_class
+    if compiled and not compiled_available():
+        pytest.skip("sensorpipe.access._wire is not built")
 
     ds = sensorpipe.open(local_run.output_dir)
     record = ds["train"].raw(0)
@@ -68,8 +94,8 @@ def test_records_laid_out_otherwise_take_the_exact_path(local_run, compiled):
     assert tf_example_pb2.Example.FromString(other).features.feature[key].float_list.value[0] == value
     decoder = FastDecoder(ds.features, compiled=compiled)
     assert _same(decoder(other), ds.features.deserialize_example_np(other))
-    assert decoder._misses == 1 and decoder._fast is not None
-    assert _same(decoder(record), ds.features.deserialize_example_np(record)) and decoder._misses == 1
+    assert decoder._misses == int(compiled) and (decoder._fast is not None) == compiled
+    assert _same(decoder(record), ds.features.deserialize_example_np(record)) and decoder._misses == int(compiled)
 
 
 def test_decoder_survives_pickling_and_falls_back_for_unplanned_layouts(local_run):
@@ -84,16 +110,19 @@ def test_decoder_survives_pickling_and_falls_back_for_unplanned_layouts(local_ru
     ragged = tfds.features.FeaturesDict({"x": tfds.features.Tensor(shape=(None,), dtype=np.float32,
                                                                    encoding=tfds.features.Encoding.BYTES)})
     blob = ragged.serialize_example({"x": np.arange(3, dtype=np.float32)})
-    got = FastDecoder(ragged)(blob)  # no static shape: TFDS's own decode
-    np.testing.assert_array_equal(got["x"], np.arange(3, dtype=np.float32))
+    decoder = FastDecoder(ragged)
+    assert decoder.path == "tfds"  # no static shape: TFDS's own decode
+    np.testing.assert_array_equal(decoder(blob)["x"], np.arange(3, dtype=np.float32))
 
 
-@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
-def test_wire_path_copies_payloads_a_view_would_misalign(compiled):
-    """A float32 tensor of 400 bytes sits behind a 6-byte header: the wire path copies it (aligned) instead
-    of viewing it, and still returns what TFDS returns."""
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "exact"])
+def test_fast_paths_copy_payloads_a_view_would_misalign(compiled):
+    """A float32 tensor of 400 bytes sits behind a 6-byte header: the compiled path copies it (aligned)
+    instead of viewing it, and both paths return what TFDS returns."""
     import tensorflow_datasets as tfds
 
+    if compiled and not compiled_available():
+        pytest.skip("sensorpipe.access._wire is not built")
     features = tfds.features.FeaturesDict({
         "x": tfds.features.Tensor(shape=(100,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES),
         "n": tfds.features.Scalar(dtype=np.int64), "t": tfds.features.Text(),
@@ -104,7 +133,7 @@ def test_wire_path_copies_payloads_a_view_would_misalign(compiled):
                                              "t": "é" * 70, "flag": n > 0, "f": 0.25 * n})
         got = decoder(record)
         assert _same(got, features.deserialize_example_np(record)) and got["n"] == n
-    assert decoder._fast is not None and decoder._misses == 0
+    assert decoder.path == PATHS[compiled] and decoder._misses == 0
 
 
 def _small_features():
@@ -124,12 +153,12 @@ def test_compiled_decoder_never_decodes_a_record_differently_from_protobuf():
     decoding through protobuf returns, or None (then the exact path decides, raising what protobuf raises);
     it never returns another example and never crashes."""
     if not compiled_available():
-        pytest.skip("sensorpipe._wire is not built")
+        pytest.skip("sensorpipe.access._wire is not built")
     from sensorpipe.access.decode import _compile_c
 
     features = _small_features()
     decoder = FastDecoder(features)
-    c_decode = _compile_c(features)
+    c_decode = _compile_c(layout_of(features))
     rng = np.random.default_rng(0)
     seeds = [features.serialize_example({"x": rng.normal(size=(3, 2)).astype(np.float32), "m": rng.random((3, 2)) < 0.5,
                                          "n": int(n), "t": "ü" * int(rng.integers(0, 200)),
@@ -169,12 +198,12 @@ def test_compiled_decoder_takes_entries_in_any_order(local_run):
     """TFDS's own serializer writes map entries in hash order: the C decoder matches keys in any order, and
     an unknown or repeated key sends the record to the exact path."""
     if not compiled_available():
-        pytest.skip("sensorpipe._wire is not built")
-    from sensorpipe.access.decode import _compile_c, _raw_example_class
+        pytest.skip("sensorpipe.access._wire is not built")
+    from sensorpipe.access.decode import _compile_c
 
     ds = sensorpipe.open(local_run.output_dir)
     record = ds["train"].raw(0)
-    c_decode = _compile_c(ds.features)
+    c_decode = _compile_c(layout_of(ds.features))
     want = ds.features.deserialize_example_np(record)
     raw = _raw_example_class().FromString(record)
     entries = list(raw.features.feature.items())

@@ -13,18 +13,40 @@ import numpy as np
 import pytest
 
 from sensorpipe.labels.schema import LABELS
-from sensorpipe.storage.encode import PlannedEncoder, RecordPlan, map_order, plan_from_features
-from sensorpipe.storage.features import RecordEncoder, build_features, check_plan, record_plan
+from sensorpipe.storage.encode import PlannedEncoder, map_order, written_order
+from sensorpipe.storage.features import build_features, layout_of
+from sensorpipe.storage.layout import RecordLayout, record_layout
 
 CHANNELS = ("heart_rate", "steps", "sleep_stage")
 LEVELS = ("statistical", "structural")
 W = 30
 
 
+class RecordEncoder:
+    """The reference the planned encoder is held to: TFDS's own encoding, serialized with deterministic
+    protobuf map order.
+
+    ``FeaturesDict.serialize_example`` calls ``SerializeToString()``, whose map
+    order depends on the process's string hash seed, so two processes would
+    write different bytes for the same example; sorting the map keeps the bytes
+    identical while TFDS parses them as usual.
+    """
+
+    def __init__(self, features) -> None:
+        from tensorflow_datasets.core import example_serializer
+
+        self.features = features
+        self._serializer = example_serializer.ExampleSerializer(features.get_serialized_info())
+
+    def encode(self, example: dict) -> bytes:
+        proto = self._serializer.get_tf_example(self.features.encode_example(example))
+        return proto.SerializeToString(deterministic=True)
+
+
 @pytest.fixture(scope="module")
 def encoders():
     features = build_features(CHANNELS, W, LEVELS)
-    return RecordEncoder(features), PlannedEncoder(record_plan(CHANNELS, W, LEVELS))
+    return RecordEncoder(features), PlannedEncoder(record_layout(CHANNELS, W, LEVELS))
 
 
 def _labels(rng: np.random.Generator) -> dict:
@@ -63,7 +85,7 @@ def test_every_record_of_a_pipeline_run_is_what_tfds_writes(local_run):
     from array_record.python import array_record_module
 
     features = tfds.builder_from_directory(local_run.version_dir).info.features
-    reference, planned = RecordEncoder(features), PlannedEncoder(plan_from_features(features))
+    reference, planned = RecordEncoder(features), PlannedEncoder(layout_of(features))
     n = 0
     for path in sorted(Path(local_run.version_dir).glob("*.array_record-*")):
         for record in array_record_module.ArrayRecordReader(str(path)).read_all():
@@ -74,24 +96,34 @@ def test_every_record_of_a_pipeline_run_is_what_tfds_writes(local_run):
     assert n == sum(local_run.split_sizes.values()) > 20
 
 
-def test_plan_mirrors_the_features_dict():
+def test_the_layout_round_trips_through_the_features_dict():
+    """features.json (docs included) is the layout, and reading it back gives the same layout."""
     for channels, size, levels in [(CHANNELS, W, LEVELS), (("heart_rate",), 1440, ()), (CHANNELS, 5, ("semantic",))]:
-        plan = record_plan(channels, size, levels)
-        assert plan_from_features(build_features(channels, size, levels)) == plan
-        assert [leaf.key for leaf in plan.leaves] == sorted((leaf.key for leaf in plan.leaves), key=map_order)
-    keys = [leaf.key for leaf in record_plan(CHANNELS, W, LEVELS).leaves]
+        layout = record_layout(channels, size, levels)
+        features = build_features(channels, size, levels)
+        assert layout_of(features) == layout
+        assert [f.key for f in layout.fields][len(layout.fields) - len(levels):] == [f"caption_{lv}" for lv in levels]
+        assert features["input"].shape == (size, len(channels))
+        assert features["input"].doc.desc.endswith(", ".join(channels) + ".")
+        written = [f.key for f in written_order(layout)]
+        assert written == sorted(written, key=map_order) and sorted(written) == sorted(f.key for f in layout.fields)
+    keys = [f.key for f in written_order(record_layout(CHANNELS, W, LEVELS))]
     # protobuf (upb) writes a key after the longer keys it prefixes
     assert keys.index("caption_claims") < keys.index("caption")
     assert keys.index("labels/sleep_stage_sequence") < keys.index("labels/sleep_stage")
+    unit = next(spec for spec in LABELS if spec.kind == "float" and spec.unit)
+    assert build_features(CHANNELS, W, LEVELS)["labels"][unit.name].doc.value_range == unit.unit
 
 
-def test_check_plan_rejects_a_plan_that_drifted_from_the_features():
-    features = build_features(CHANNELS, W, LEVELS)
-    check_plan(record_plan(CHANNELS, W, LEVELS), features)
-    with pytest.raises(ValueError, match="caption_semantic"):
-        check_plan(record_plan(CHANNELS, W, (*LEVELS, "semantic")), features)
-    with pytest.raises(ValueError, match="input"):
-        check_plan(record_plan(CHANNELS[:2], W, LEVELS), features)
+def test_a_layout_the_planned_codecs_do_not_take_is_refused_by_name():
+    import tensorflow_datasets as tfds
+
+    ragged = tfds.features.FeaturesDict({"ok": tfds.features.Text(), "x": tfds.features.Tensor(
+        shape=(None,), dtype=np.float32, encoding=tfds.features.Encoding.BYTES)})
+    with pytest.raises(ValueError, match="feature x"):
+        layout_of(ragged)
+    with pytest.raises(ValueError, match="feature s"):
+        layout_of(tfds.features.FeaturesDict({"s": tfds.features.Tensor(shape=(2,), dtype=np.object_)}))
 
 
 @pytest.mark.parametrize("changes", [
@@ -153,17 +185,17 @@ def test_a_missing_key_is_an_error(encoders):
             planned.encode(ex)
 
 
-def test_plan_pickles_and_encodes_without_importing_tfds(encoders):
-    """Workers get the plan (a frozen dataclass) and never import tensorflow_datasets to encode."""
+def test_layout_pickles_and_encodes_without_importing_tfds(encoders):
+    """Workers get the layout (a frozen dataclass) and never import tensorflow_datasets to encode."""
     reference, planned = encoders
     clone = pickle.loads(pickle.dumps(planned))
-    assert isinstance(clone.plan, RecordPlan) and clone.plan == planned.plan
+    assert isinstance(clone.layout, RecordLayout) and clone.layout == planned.layout
     ex = _example(3)
     code = ("import pickle, sys\n"
-            "from sensorpipe.storage.features import record_plan\n"
+            "from sensorpipe.storage.layout import record_layout\n"
             "from sensorpipe.storage.encode import encoder_for\n"
             "ex = pickle.loads(sys.stdin.buffer.read())\n"
-            f"enc = encoder_for(record_plan({CHANNELS!r}, {W}, {LEVELS!r}))\n"
+            f"enc = encoder_for(record_layout({CHANNELS!r}, {W}, {LEVELS!r}))\n"
             "sys.stdout.buffer.write(enc.encode(ex))\n"
             "assert 'tensorflow_datasets' not in sys.modules, 'encoding imported TFDS'\n")
     out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(ex), capture_output=True, check=True)

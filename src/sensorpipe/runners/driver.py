@@ -314,10 +314,9 @@ class _Run:
 
 def write_version(version_dir: Path, split_spills: dict[str, list[RecordSpill]], cfg: PipelineConfig) -> None:
     """Write the TFDS dataset (shards and TFDS metadata) of a run; runs in a worker under ``multiprocess``."""
-    from sensorpipe.storage.features import build_features, check_plan, record_plan
+    from sensorpipe.storage.features import build_features
 
     features = build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels)
-    check_plan(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels), features)  # records match it
     write_dataset(version_dir, split_spills, features, cfg.output, description=_description(cfg))
 
 

@@ -626,7 +626,7 @@ class EncodedUnit:
 def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> EncodedUnit:
     """Pass 2: impute, normalize, caption and serialize (cached: a re-run reads the spill and its clip counts)."""
     from sensorpipe.storage.encode import encoder_for
-    from sensorpipe.storage.features import record_plan
+    from sensorpipe.storage.layout import record_layout
 
     cfg, timer = ctx.cfg, StageTimer()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
@@ -655,8 +655,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
     captions = CaptionGenerator(cfg.captions).generate(
         CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
     timer.lap("captions")
-    # TFDS's layout, planned without importing TFDS; write_version checks the plan against features.json
-    encoder = encoder_for(record_plan(cfg.channels, cfg.window.size_min, cfg.captions.levels))
+    # the layout features.json declares, planned without importing TFDS
+    encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))
     records = []
     masks = ~observed
     missingness = summary_basis(cfg.channels, summary).share(np.count_nonzero(masks, axis=1),

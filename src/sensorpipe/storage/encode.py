@@ -3,10 +3,10 @@
 The mirror of :mod:`sensorpipe.access.decode`. TFDS encodes a record by
 walking its feature tree (``encode_example``), building a ``tf.train.Example``
 of protobuf wrappers and serializing it: about 0.45 ms for a day window, mostly
-Python overhead per field. Our layout is fixed by the features, so the encoder
-is planned once (:class:`RecordPlan`: flat leaf keys in the order
-``SerializeToString(deterministic=True)`` writes map entries in) and one
-generated straight-line function writes the wire bytes of
+Python overhead per field. Our layout is fixed (:mod:`sensorpipe.storage.layout`),
+so the encoder is planned once from it (its fields in the order
+``SerializeToString(deterministic=True)`` writes map entries in, see
+:func:`written_order`) and one generated straight-line function writes the wire bytes of
 ``Example{features: Features{feature: map<string, Feature>}}`` directly.
 
 Each leaf gets the conversions and checks TFDS applies (``Tensor``/``Text``/
@@ -19,40 +19,18 @@ ClassLabel, bool and integer scalars are one packed int64 (class labels in
 Tests check every record of a pipeline run and edge cases byte for byte
 against TFDS.
 
-The plan is a small frozen dataclass (picklable): workers build the encoder
+The layout is a small frozen dataclass (picklable): workers build the encoder
 from it without importing ``tensorflow_datasets``.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 
-LeafKind = Literal["tensor", "scalar", "text", "class"]
-
-
-@dataclass(frozen=True)
-class LeafPlan:
-    """One leaf feature: ``tensor`` = BYTES-encoded array of static shape; ``scalar`` = shape () number/bool."""
-
-    key: str                       # flat key, ``a/b`` for a nested dict
-    kind: LeafKind
-    dtype: str = ""                # numpy dtype name (tensor, scalar)
-    shape: tuple[int, ...] = ()    # tensor shape
-    names: tuple[str, ...] = ()    # class names (class)
-
-
-@dataclass(frozen=True)
-class RecordPlan:
-    """The leaves of a record in the order their map entries are written (see :func:`map_order`)."""
-
-    leaves: tuple[LeafPlan, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "leaves", tuple(sorted(self.leaves, key=lambda leaf: map_order(leaf.key))))
+from sensorpipe.storage.layout import Field, RecordLayout
 
 
 def map_order(key: str) -> tuple[int, ...]:
@@ -61,39 +39,9 @@ def map_order(key: str) -> tuple[int, ...]:
     return (*key.encode(), 256)
 
 
-def plan_from_features(features) -> RecordPlan:
-    """The plan of a TFDS ``FeaturesDict``; ValueError naming the feature for a layout it does not plan."""
-    import tensorflow_datasets as tfds
-
-    def walk(fd, prefix: str):
-        for name, feat in fd.items():
-            key = f"{prefix}{name}"
-            if isinstance(feat, tfds.features.FeaturesDict):
-                yield from walk(feat, f"{key}/")
-                continue
-            if getattr(feat, "_optional", False):
-                raise ValueError(f"feature {key}: optional features are not planned")
-            if isinstance(feat, tfds.features.Text):
-                if feat.encoder is not None:
-                    raise ValueError(f"feature {key}: Text with an encoder is not planned")
-                yield LeafPlan(key, "text")
-            elif isinstance(feat, tfds.features.ClassLabel):
-                yield LeafPlan(key, "class", names=tuple(feat.names))
-            elif type(feat) is tfds.features.Tensor or type(feat) is tfds.features.Scalar:
-                dtype = np.dtype(feat.np_dtype)
-                if dtype.kind not in "biuf" or dtype == np.uint64:
-                    raise ValueError(f"feature {key}: {dtype} tensors are not planned")
-                if feat.shape == () and feat._encoding == tfds.features.Encoding.NONE:  # noqa: SLF001
-                    yield LeafPlan(key, "scalar", dtype.name)
-                elif feat._encoding == tfds.features.Encoding.BYTES and all(  # noqa: SLF001
-                        isinstance(d, int) for d in feat.shape) and feat.shape != ():
-                    yield LeafPlan(key, "tensor", dtype.name, tuple(int(d) for d in feat.shape))
-                else:
-                    raise ValueError(f"feature {key}: only static BYTES-encoded tensors and scalars are planned")
-            else:
-                raise ValueError(f"feature {key}: {type(feat).__name__} is not planned")
-
-    return RecordPlan(tuple(walk(features, "")))
+def written_order(layout: RecordLayout) -> tuple[Field, ...]:
+    """The fields of ``layout`` in the order their map entries are written (see :func:`map_order`)."""
+    return tuple(sorted(layout.fields, key=lambda field: map_order(field.key)))
 
 
 # --- wire format ------------------------------------------------------------------------------------------------
@@ -250,12 +198,12 @@ def _text(key: str) -> Callable[[Any], bytes]:
 
 
 # --- code generation --------------------------------------------------------------------------------------------
-def _compile(plan: RecordPlan) -> Callable[[dict], bytes]:
-    """``encode(nested example dict) -> serialized tf.train.Example`` for this plan."""
+def _compile(layout: RecordLayout) -> Callable[[dict], bytes]:
+    """``encode(nested example dict) -> serialized tf.train.Example`` for this layout."""
     ns: dict[str, Any] = {"join": b"".join, "varint": varint, "check": _check_keys}
     parts: list[str] = []
     tree: dict[str, Any] = {}
-    for i, leaf in enumerate(plan.leaves):
+    for i, leaf in enumerate(written_order(layout)):
         *parents, name = leaf.key.split("/")
         node = tree
         for p in parents:
@@ -318,21 +266,21 @@ def _check_keys(d: dict, keys: frozenset[str]) -> None:
 class PlannedEncoder:
     """``encode(example) -> bytes``, byte-identical to TFDS's serializer with deterministic map order."""
 
-    def __init__(self, plan: RecordPlan) -> None:
-        self.plan = plan
-        self.encode = _compile(plan)
+    def __init__(self, layout: RecordLayout) -> None:
+        self.layout = layout
+        self.encode = _compile(layout)
 
     def __reduce__(self):
-        """Pickle as the plan (generated functions are not picklable); a worker re-plans on arrival."""
-        return (PlannedEncoder, (self.plan,))
+        """Pickle as the layout (generated functions are not picklable); a worker re-plans on arrival."""
+        return (PlannedEncoder, (self.layout,))
 
 
-_ENCODERS: dict[RecordPlan, PlannedEncoder] = {}
+_ENCODERS: dict[RecordLayout, PlannedEncoder] = {}
 
 
-def encoder_for(plan: RecordPlan) -> PlannedEncoder:
-    """One encoder per plan and process (generating it takes about a millisecond; units share it)."""
-    enc = _ENCODERS.get(plan)
+def encoder_for(layout: RecordLayout) -> PlannedEncoder:
+    """One encoder per layout and process (units share it: generating it is not free)."""
+    enc = _ENCODERS.get(layout)
     if enc is None:
-        enc = _ENCODERS[plan] = PlannedEncoder(plan)
+        enc = _ENCODERS[layout] = PlannedEncoder(layout)
     return enc

@@ -1,21 +1,21 @@
-/* sensorpipe._wire: decode a serialized tf.train.Example of a planned layout in one C pass.
+/* sensorpipe.access._wire: decode a serialized tf.train.Example of a planned layout in one C pass.
  *
  * Why C: after the read, what a random access through sensorpipe.open() costs is
  * Python work per field (a window record has ~46), about 20 us; the read itself
  * is ~30-40 us. This walks the wire bytes once and builds the same nested dict
- * the Python decoders build (sensorpipe/access/decode.py): tensors are read-only
+ * the exact decoder builds (sensorpipe/access/decode.py): tensors are read-only
  * numpy arrays over the record's bytes (a copy when a view would be misaligned),
  * texts are bytes, float32 scalars Python floats, bool scalars Python bools,
  * integers Python ints. Anything it does not expect -- an unknown,
  * a duplicate or missing key, an unpacked list, a wrong size -- returns None and
- * the Python decoders take the record, so it never decides what a record means.
+ * the protobuf (exact) decoder takes the record, so it never decides what a record means.
  *
  * Plan(leaves, dicts, inserts, ndarray):
  *   leaves  : sequence of (key: bytes, kind: int, nbytes: int, dtype, shape) in the order the
  *             writer emits map entries; kind 0 text, 1 tensor, 2 float32, 3 bool, 4 int64.
  *   dicts   : number of dicts in the output tree (index 0 is the root).
  *   inserts : sequence of (dict index, name: str, leaf index or -1 - child dict index), in the
- *             order keys are inserted (sorted at every level, like the Python decoders).
+ *             order keys are inserted (sorted at every level, like the exact decoder).
  *   ndarray : numpy.ndarray (called as ndarray(shape, dtype, buffer, offset)).
  * Plan.decode(record) -> dict | None (None also for a record that is not a bytes object)
  */
@@ -353,7 +353,7 @@ static PyMethodDef Plan_methods[] = {
 
 static PyTypeObject PlanType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sensorpipe._wire.Plan",
+    .tp_name = "sensorpipe.access._wire.Plan",
     .tp_basicsize = sizeof(Plan),
     .tp_dealloc = (destructor)Plan_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -364,7 +364,7 @@ static PyTypeObject PlanType = {
 };
 
 static struct PyModuleDef wire_module = {
-    PyModuleDef_HEAD_INIT, "sensorpipe._wire",
+    PyModuleDef_HEAD_INIT, "sensorpipe.access._wire",
     "Decode planned tf.train.Example records in C (see sensorpipe.access.decode).", -1, NULL, NULL, NULL, NULL, NULL,
 };
 
