@@ -12,7 +12,7 @@ import pkgutil
 from sensorpipe.sources.base import SourceAdapter, SourceError, registered_adapters
 
 for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if not _mod.startswith("_") and _mod not in ("base", "synthetic"):
+    if not _mod.startswith("_") and _mod != "base":
         importlib.import_module(f"{__name__}.{_mod}")
 
 __all__ = ["SourceAdapter", "SourceError", "registered_adapters"]
