@@ -1,7 +1,7 @@
 """Raw-to-minute feature extraction throughput: one participant-day of 64 Hz PPG + 32 Hz accelerometer.
 
 The day is an Empatica-E4-style session from the synthetic signal models
-(:func:`sensorpipe.sources._synth_signals.e4_session`: PPG pulse waves at a
+(:func:`sensorpipe.demo._synth_signals.e4_session`: PPG pulse waves at a
 varying heart rate with respiration and walking motion, tri-axial
 acceleration in 1/64 g with walks), generated first and not timed. Then:
 
@@ -40,7 +40,7 @@ import warnings
 import numpy as np
 
 from sensorpipe.processing import raw_features
-from sensorpipe.sources import _synth_signals as synth
+from sensorpipe.demo import _synth_signals as synth
 from sensorpipe.sources.base import RawSignal
 
 START_S = 1_700_000_040  # a UTC minute boundary

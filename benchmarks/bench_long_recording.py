@@ -69,8 +69,8 @@ def write_cgm(folder: Path, days: int, seed: int = 8) -> int:
     """The same participant's Dexcom Clarity export over the same days (5-minute readings, every 150th
     ``Low`` and every 170th ``High``) with its participants table; returns the readings."""
     sys.path.insert(0, str(ROOT / "src"))
-    from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
-    from sensorpipe.sources._synth_signals import utc_to_local
+    from sensorpipe.demo._clarity_writer import clarity_seconds, write_clarity_csv
+    from sensorpipe.demo._synth_signals import utc_to_local
 
     rng = np.random.default_rng(seed)
     t = START.astype(np.int64) + 300 * np.arange(days * 288, dtype=np.int64)

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _inputs import LAYOUTS, LongColumns, derived  # noqa: E402
 from _vs_baseline import compare_with_baseline  # noqa: E402
 
-from sensorpipe.sources import synthetic  # noqa: E402
+from sensorpipe.demo import synthetic  # noqa: E402
 
 _COHORT_COLUMNS = LongColumns(participant="user_id", field="metric", time="timestamp_ms", value="value")
 

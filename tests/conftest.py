@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sensorpipe.sources import synthetic
+from sensorpipe.demo import synthetic
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from sensorpipe.sources import synthetic
+from sensorpipe.demo import synthetic
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 HEAVY = ("scipy.signal", "tensorflow_datasets", "sqlalchemy", "matplotlib", "neurokit2")

@@ -90,7 +90,7 @@ def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: 
          workers: int | None = None) -> str:
     """Generate the demo sources (once per seed/scale) and run the demo pipeline."""
     from sensorpipe.runners.driver import run_pipeline
-    from sensorpipe.sources.synthetic import generate_demo_sources
+    from sensorpipe.demo.synthetic import generate_demo_sources
 
     root = Path(work_dir).resolve()
     config = root / "pipeline.yaml"

@@ -568,7 +568,7 @@ class LimitsConfig:
 
     ``max_decompressed_bytes`` and ``max_compression_ratio`` bound what one
     compressed input (an export.zip, an XLSX workbook, a ``.csv.gz``) may
-    expand to (:mod:`sensorpipe.sources._limits`); an input past either is
+    expand to (:mod:`sensorpipe.sources._toolkit.limits`); an input past either is
     refused with an error naming the file and the key to raise. ``chunk_days``:
     a long recording's rows are read, validated and reduced to the minute grid
     this many days at a time (:mod:`sensorpipe.runners.chunked`, which says

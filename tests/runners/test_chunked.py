@@ -245,8 +245,8 @@ PID = "sl001"   # the E4 study's first participant, so the lab session joins the
 def _cgm(folder: Path, days: int, mmol: bool) -> None:
     """A Dexcom Clarity export over the same days (5-minute readings, a 30-hour gap across midnights, readings
     below 40 and above 400 mg/dL written as Low/High), with its participants table."""
-    from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
-    from sensorpipe.sources._synth_signals import utc_to_local
+    from sensorpipe.demo._clarity_writer import clarity_seconds, write_clarity_csv
+    from sensorpipe.demo._synth_signals import utc_to_local
 
     rng = np.random.default_rng(11)
     t = START.astype(np.int64) + 300 * np.arange(days * 288, dtype=np.int64)
@@ -302,7 +302,7 @@ def _run_fused(tmp_path: Path, write, glob, time_column, time_format, ring=False
     write(tmp_path / "in")
     _cgm(tmp_path, 6, mmol=ring)
     if lab:
-        from sensorpipe.sources import synthetic
+        from sensorpipe.demo import synthetic
 
         synthetic.write_e4_study(tmp_path / "lab", 1, 1.2, seed=5, start_date="2024-04-01")
     results = {cd: run_pipeline(_fused_config(tmp_path, cd, glob, time_column, time_format, ring, lab))

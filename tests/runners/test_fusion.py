@@ -18,10 +18,10 @@ import pyarrow.csv as pacsv
 import pytest
 
 import sensorpipe
+from sensorpipe.demo import synthetic
+from sensorpipe.demo._clarity_writer import clarity_seconds, write_clarity_csv
+from sensorpipe.demo._synth_signals import utc_to_local
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
-from sensorpipe.sources import synthetic
-from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
-from sensorpipe.sources._synth_signals import utc_to_local
 
 KEY = "fusion-test-key-0123456789"
 PIDS = ("sl001", "sl002", "sl003")          # sl001 and sl002 also came to the lab (the E4 study writes sl00N)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import SourceConfig
+from sensorpipe.demo.synthetic import write_e4_study
 from sensorpipe.processing import raw_features
 from sensorpipe.schema.validate import CHANNEL_NAMES
 from sensorpipe.sources.base import SourceError, make_adapter
 from sensorpipe.sources.empatica_e4 import read_e4_signal
-from sensorpipe.sources.synthetic import write_e4_study
 
 
 @pytest.fixture(scope="module")

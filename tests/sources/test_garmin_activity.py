@@ -15,7 +15,7 @@ from sensorpipe.config import SourceConfig
 from sensorpipe.processing.grid import MINUTE_NS, build_grid
 from sensorpipe.schema.validate import CHANNEL_NAMES, validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
-from sensorpipe.sources.garmin_activity import read_fit
+from sensorpipe.sources.garmin.activity import read_fit
 from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase
 
 DUMMY = DUMMY_ROOT / "garmin_activity"
@@ -243,7 +243,7 @@ def test_zone_is_required_for_unlisted_participants(tmp_path):
 
 def test_an_unknown_xml_encoding_is_a_clear_error(tmp_path):
     """A damaged declaration (found by the mutation test) names the file instead of raising LookupError."""
-    from sensorpipe.sources._garmin_xml import read_gpx, read_tcx
+    from sensorpipe.sources.garmin._xml import read_gpx, read_tcx
 
     for name, root, read in (("a.tcx", "TrainingCenterDatabase", read_tcx), ("a.gpx", "gpx", read_gpx)):
         path = tmp_path / name

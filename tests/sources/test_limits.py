@@ -20,10 +20,10 @@ import yaml
 
 from sensorpipe.cli import main
 from sensorpipe.config import LimitsConfig, SourceConfig, load_config
-from sensorpipe.sources import _limits
-from sensorpipe.sources._apple_health_xml import read_export
+from sensorpipe.sources._toolkit import limits as _limits
+from sensorpipe.sources._toolkit.export_files import read_xlsx_columns
+from sensorpipe.sources.apple_health._xml import read_export
 from sensorpipe.sources.base import SourceError, make_adapter
-from sensorpipe.sources.dexcom_clarity import read_xlsx_columns
 from sensorpipe.sources.wesad import load_subject
 from tests.sources.adapter_case import DUMMY_ROOT
 

@@ -10,8 +10,9 @@ from sensorpipe.labels.activity import GarminSport
 from sensorpipe.labels.base import labels_for_windows
 from sensorpipe.labels.conditions import WesadCondition
 from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.sources import garmin_activity, wesad
-from sensorpipe.sources._memo import Memo, file_versions
+from sensorpipe.sources import wesad
+from sensorpipe.sources.garmin import activity as garmin_activity
+from sensorpipe.sources._toolkit.memo import Memo, file_versions
 from sensorpipe.sources.base import make_adapter
 from tests.labels._batch import batch
 from tests.labels.test_activity_garmin import NAMES, unit_of

@@ -16,7 +16,8 @@ import pytest
 
 import sensorpipe
 from sensorpipe.config import load_config
-from sensorpipe.sources import partition, synthetic
+from sensorpipe.demo import synthetic
+from sensorpipe.sources import partition
 from sensorpipe.sources.base import make_adapter
 
 N, DAYS = 4, 2

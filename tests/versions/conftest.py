@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sensorpipe.sources import synthetic
+from sensorpipe.demo import synthetic
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

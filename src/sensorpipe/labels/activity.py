@@ -37,7 +37,7 @@ import numpy as np
 from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
 from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
 from sensorpipe.labels.schema import ACTIVITIES, BY_NAME
-from sensorpipe.sources._memo import Memo, file_versions
+from sensorpipe.sources._toolkit.memo import Memo, file_versions
 from sensorpipe.sources.base import SourceError, UnitRef, make_adapter
 
 #: (substring of the lower-cased native name, activity); first match wins, so specific words come first
@@ -101,18 +101,17 @@ class GarminSport(_BoutProcessor):
         return unit.source.adapter == "garmin_activity"
 
     def bouts(self, unit: UnitRef) -> list[Interval]:
-        return _cached(unit, "garmin", lambda: garmin_bouts(unit.files))
+        return _cached(unit, "garmin", lambda: garmin_bouts(make_adapter(unit.source, unit.base_dir).sport_bouts(unit)))
 
 
-def garmin_bouts(files: tuple[str, ...]) -> list[Interval]:
-    from sensorpipe.sources.garmin_activity import file_sport_bouts
-
+def garmin_bouts(sport_bouts: list[tuple[int, int, str]]) -> list[Interval]:
+    """Activity bouts of the adapter's sport bouts (each file parsed once per process: the read stored its bouts),
+    sorted; multisport transitions dropped."""
     out = []
-    for f in files:  # one iteration per activity file (each parsed once per process: the read stored its bouts)
-        for s, e, sport in file_sport_bouts(Path(f)):
-            activity = activity_of(sport)
-            if activity is not None:
-                out.append((s, e, activity))
+    for s, e, sport in sport_bouts:
+        activity = activity_of(sport)
+        if activity is not None:
+            out.append((s, e, activity))
     return sorted(out)
 
 

@@ -55,7 +55,7 @@ from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, tim
 from sensorpipe.runners import chunked
 from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
-from sensorpipe.sources import _limits
+from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
 from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit

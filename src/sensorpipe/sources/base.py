@@ -240,7 +240,7 @@ class SourceAdapter:
             return table[pid]
         tz = getattr(self.options, "tz", None)
         if tz:
-            _check_zone(tz, f"sources[{self.source.name}].options.tz")
+            check_zone(tz, f"sources[{self.source.name}].options.tz")
             return Participant(pid, tz)
         if pid == "":
             return Participant("", "UTC")
@@ -266,7 +266,7 @@ def read_participants_csv(path: Path) -> dict[str, Participant]:
             if not pid:
                 raise SourceError(f"{path}, line {line}: empty participant_id")
             tz = (row.get("tz") or "").strip()
-            _check_zone(tz, f"{path}, line {line}")
+            check_zone(tz, f"{path}, line {line}")
             attrs = {k: (v or "").strip() for k, v in row.items() if k not in ("participant_id", "tz")}
             out[pid] = Participant(pid, tz, attrs)
     return out
@@ -276,12 +276,12 @@ def check_zone_option(tz: str | None, path: str) -> None:
     """For ``Options.validate``: an IANA zone option, reported as a config error naming the key."""
     if tz is not None:
         try:
-            _check_zone(tz, path)
+            check_zone(tz, path)
         except SourceError as e:
             raise ConfigError(str(e)) from None
 
 
-def _check_zone(tz: str, where: str) -> None:
+def check_zone(tz: str, where: str) -> None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:

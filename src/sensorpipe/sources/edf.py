@@ -38,7 +38,7 @@ Time: EDF's start date and time (``dd.mm.yy`` / ``hh.mm.ss``, EDF+ adds the
 wall clock where the recording was made; the format has no zone or offset
 field, and EDF+ defines no time-zone annotation, so the participant's IANA
 zone (participants table, else ``options.tz``) places it, with the DST rules
-of :mod:`sensorpipe.sources._recording_start` (fall-back: first occurrence,
+of :mod:`sensorpipe.sources._toolkit.recording_start` (fall-back: first occurrence,
 or the second where the first would overlap an earlier recording of the same
 equipment; skipped hour: an error naming the file). Samples are evenly spaced at each
 signal's rate from that start. Discontinuous EDF+D files are refused (their
@@ -57,7 +57,7 @@ import numpy as np
 
 from sensorpipe.config import ConfigError
 from sensorpipe.schema.registry import SourceSchema
-from sensorpipe.sources import _recording_start
+from sensorpipe.sources._toolkit import recording_start as _recording_start
 from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
 from sensorpipe.units import UnitError, affine
 
@@ -147,7 +147,7 @@ def read_edf(path: Path, tz: str, options: EdfAdapter.Options | None = None) -> 
 
 
 def read_recording(path: Path, tz: str, options: EdfAdapter.Options | None = None) -> _recording_start.Recording:
-    """One file as a :class:`~sensorpipe.sources._recording_start.Recording` (the header's equipment names the
+    """One file as a :class:`~sensorpipe.sources._toolkit.recording_start.Recording` (the header's equipment names the
     recorder)."""
     import pyedflib
 

@@ -67,9 +67,9 @@ import pyarrow.compute as pc
 from sensorpipe.config import ConfigError
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
+from sensorpipe.sources._toolkit.text_csv import (csv_columns, file_bytes, implausible_year, is_number, labels,
+                                                  malformed_part, native_part, parse_local_safe, read_text_csv)
 from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
-from sensorpipe.sources.fitbit_fitabase import (csv_columns, implausible_year, is_number, labels, malformed_part,
-                                                native_part, parse_local_safe, read_text_csv)
 
 MDY = "%m/%d/%y %H:%M:%S"
 EPOCH_S = 30
@@ -325,12 +325,7 @@ class FitbitTakeoutAdapter(SourceAdapter):
 
 def json_records(path: Path) -> list:
     """The top-level JSON array of an export file; a SourceError names the file and line otherwise."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise SourceError(f"{path}: cannot be read ({e.strerror})") from None
-    if not data.strip():
-        raise SourceError(f"{path}: the file is empty; a Fitbit export file holds a JSON array of records")
+    data = file_bytes(path, "a Fitbit export file holds a JSON array of records")
     try:
         records = json.loads(data)
     except UnicodeDecodeError as e:

@@ -62,10 +62,10 @@ import pyarrow as pa
 
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef
-from sensorpipe.sources.dexcom_clarity import (censored_values_mg_dl, check_zone_option, list_export_units,
-                                               malformed_rows, native_table, read_csv_columns, read_head, strip_text)
-from sensorpipe.sources.dexcom_clarity import censored_counts as _censored_counts
+from sensorpipe.sources._toolkit import cgm
+from sensorpipe.sources._toolkit.export_files import (list_export_units, malformed_rows, native_table, read_csv_columns,
+                                                      read_head, strip_text)
+from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
 
 MAX_PREAMBLE = 3  # title lines tolerated above the header
 TIME_COL, TYPE_COL, SERIAL_COL = "Device Timestamp", "Record Type", "Serial Number"
@@ -117,7 +117,7 @@ class LibreViewAdapter(SourceAdapter):
             check_zone_option(self.tz, f"{path}.tz")
 
     def schema(self) -> SourceSchema:
-        low, high = censored_values_mg_dl()
+        low, high = cgm.censored_values_mg_dl()
         censored = tuple(FieldSpec(name, "glucose", "mg/dL", dict.fromkeys(LOW_TEXTS if side == "low" else HIGH_TEXTS,
                                                                            low if side == "low" else high))
                          for (_, side), name in CENSORED_FIELDS.items())
@@ -188,7 +188,7 @@ class LibreViewAdapter(SourceAdapter):
 
 def censored_counts(inp: UnitInput) -> dict[str, int]:
     """Per-unit count of readings reported as ``LO`` / ``HI`` (beyond the sensor's range), by field."""
-    return _censored_counts(inp, tuple(CENSORED_FIELDS.values()))
+    return cgm.censored_counts(inp, tuple(CENSORED_FIELDS.values()))
 
 
 def superseded_scans(field: np.ndarray, t_ns: np.ndarray, value: np.ndarray) -> np.ndarray:

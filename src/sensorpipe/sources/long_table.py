@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
-from sensorpipe.sources import _limits
+from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
                                      input_source, repeat_string)
@@ -314,7 +314,7 @@ class LongTableAdapter(SourceAdapter):
 @contextmanager
 def _csv_input(path: Path):
     """What the CSV reader reads: the path of a plain CSV, or a compressed CSV (``.gz``, ``.bz2``, ``.zst``,
-    ``.lz4``) decompressed as a stream counted against the decompression limits (:mod:`sensorpipe.sources._limits`)."""
+    ``.lz4``) decompressed as a stream counted against the decompression limits (:mod:`sensorpipe.sources._toolkit.limits`)."""
     if _limits.compression_of(path) is None:
         yield path
         return

@@ -20,7 +20,7 @@ The source path may also be one recording file (its stem names the participant).
 
 Time: ``date`` + ``time`` is the acquisition start as a local wall clock with
 no zone; it is placed in the participant's IANA zone (participants table, else
-``options.tz``) by :mod:`sensorpipe.sources._recording_start` (fall-back hour:
+``options.tz``) by :mod:`sensorpipe.sources._toolkit.recording_start` (fall-back hour:
 the first occurrence, or the second where the first would overlap an earlier
 recording by the same devices; a start in the skipped spring-forward hour is
 an error naming the file). On PLUX devices ``nSeq`` counts samples from that start and
@@ -65,10 +65,7 @@ says ``"convertedValues": 1`` already hold these units and are not converted.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -79,52 +76,14 @@ import pyarrow.csv as pacsv
 
 from sensorpipe.config import ConfigError
 from sensorpipe.schema.registry import SourceSchema
-from sensorpipe.sources import _recording_start
+from sensorpipe.sources._toolkit import recording_start as _recording_start
+from sensorpipe.sources._toolkit.opensignals_header import (FIRST_LINE, PLUX_DEVICES, SENSOR_KINDS, Channel, Device,
+                                                          Header, read_header)
 from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
 
 log = logging.getLogger(__name__)
-FIRST_LINE = "# OpenSignals Text File Format"
-#: sensor name (upper case, BITalino suffix ``BIT``/``BITREV`` removed) -> raw signal kind
-SENSOR_KINDS = {"ECG": "ecg", "EDA": "eda", "GSR": "eda", "RESPIRATION": "resp", "RESP": "resp", "PZT": "resp",
-                "RIP": "resp", "ACC": "acc", "CACC": "acc", "XYZ": "acc", "TEMP": "temp", "TMP": "temp",
-                "NTC": "temp", "BVP": "ppg", "PPG": "ppg"}
 KIND_UNITS = {"ecg": "mV", "eda": "uS", "resp": "%", "temp": "degC", "acc": "g", "ppg": "a.u."}
-PLUX_DEVICES = {"biosignalsplux", "channeller", "bioplux", "bioplux_exp", "swifter", "rachimeter",
-                "biosignalspluxsolo", "ddme_openbanplux", "virtual_plux", "openbanplux", "respiban", "muscleban",
-                "biosignalsplux_hybrid8", "plux"}
 _NTC_A = (1.12764514e-3, 2.34282709e-4, 8.77303013e-8)
-
-
-@dataclass(frozen=True)
-class Channel:
-    """One analog column of one device."""
-
-    column: int          # index among all the file's columns
-    label: str
-    sensor: str          # normalized sensor name
-    kind: str | None     # raw signal kind, None = not used
-    resolution: int
-
-
-@dataclass(frozen=True)
-class Device:
-    """One device's block of columns and what its header says."""
-
-    mac: str
-    device: str          # the header's device name
-    family: str          # "bitalino" | "plux" | "" (unknown: no transfer function)
-    rate_hz: float
-    start: dt.datetime   # naive local acquisition start
-    nseq_column: int
-    channels: tuple[Channel, ...]
-    converted: bool
-
-
-@dataclass(frozen=True)
-class Header:
-    n_lines: int
-    n_columns: int
-    devices: tuple[Device, ...]
 
 
 class OpenSignalsAdapter(SourceAdapter):
@@ -182,73 +141,6 @@ class OpenSignalsAdapter(SourceAdapter):
         return UnitInput(unit, [], _recording_start.without_overlaps(recordings))
 
 
-def read_header(path: Path, sensors: dict[str, str] | None = None,
-                families: dict[str, str] | None = None) -> Header:
-    """Parse the three header lines; errors name the file and line."""
-    with path.open("rb") as fh:
-        head = [fh.readline() for _ in range(3)]
-    text = [h.decode("utf-8", errors="replace").rstrip("\r\n") for h in head]
-    if not text[0].startswith(FIRST_LINE):
-        raise SourceError(f"{path}, line 1: not an OpenSignals text file (expected {FIRST_LINE!r}); export the "
-                          f"recording from OpenSignals as .txt")
-    if not text[1].startswith("# {"):
-        raise SourceError(f"{path}, line 2: expected '# {{...}}' (the JSON device header)")
-    try:
-        meta = json.loads(text[1][2:])
-    except json.JSONDecodeError as e:
-        raise SourceError(f"{path}, line 2: the JSON device header is damaged ({e})") from None
-    if not text[2].startswith("# EndOfHeader"):
-        raise SourceError(f"{path}, line 3: expected '# EndOfHeader'")
-    if not isinstance(meta, dict) or not meta or not all(isinstance(v, dict) for v in meta.values()):
-        raise SourceError(f"{path}, line 2: the JSON header must map each device to its settings")
-    kinds = {**SENSOR_KINDS, **{k.upper(): v for k, v in (sensors or {}).items()}}
-    devices, col = [], 0
-    for mac, d in sorted(meta.items(), key=lambda kv: _int(kv[1].get("position"), 0)):
-        try:
-            dev, col = _device(mac, d, col, kinds, families or {})
-        except (KeyError, TypeError, ValueError) as e:
-            raise SourceError(f"{path}, line 2: device {mac}: header entry missing or malformed ({e!s}); "
-                              f"expected sampling rate, column, label, sensor, resolution, date, time") from None
-        devices.append(dev)
-    return Header(3, col, tuple(devices))
-
-
-def _int(v, default: int) -> int:
-    return v if isinstance(v, int) else default
-
-
-def _device(mac: str, d: dict, first_col: int, kinds: dict[str, str],
-            families: dict[str, str]) -> tuple[Device, int]:
-    columns, labels, sensors = list(d["column"]), list(d["label"]), list(d["sensor"])
-    if len(labels) != len(sensors) or not set(labels) <= set(columns) or columns[0] != "nSeq":
-        raise ValueError("column, label and sensor do not match")
-    resolution = [int(r) for r in d["resolution"]][-len(labels):] if labels else []
-    if len(resolution) != len(labels) or not all(1 <= r <= 24 for r in resolution):
-        raise ValueError(f"resolution {d['resolution']}")
-    rate = float(d["sampling rate"])
-    if not 0 < rate <= 100_000:
-        raise ValueError(f"sampling rate {rate}")
-    device = str(d.get("device", ""))
-    family = families.get(device) or ("bitalino" if device.lower().startswith("bitalino") else
-                                      "plux" if device.lower() in PLUX_DEVICES else "")
-    chans = []
-    for label, sensor, res in zip(labels, sensors, resolution):
-        norm = re.sub(r"(BITREV|BIT)$", "", str(sensor).upper()) or str(sensor).upper()
-        kind = kinds.get(str(sensor).upper(), kinds.get(norm))
-        chans.append(Channel(first_col + columns.index(label), label, norm, None if kind == "ignore" else kind, res))
-    return Device(mac, device, family, rate, _start(str(d["date"]), str(d["time"])), first_col, tuple(chans),
-                  bool(d.get("convertedValues", 0))), first_col + len(columns)
-
-
-def _start(date: str, time: str) -> dt.datetime:
-    """``2016-6-11`` + ``7:3:47.29`` (unpadded fields; the part after the dot is whole milliseconds)."""
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", date.strip())
-    t = re.fullmatch(r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,3}))?", time.strip())
-    if not m or not t:
-        raise ValueError(f"date {date!r} / time {time!r}")
-    return dt.datetime(int(m[1]), int(m[2]), int(m[3]), int(t[1]), int(t[2]), int(t[3]), int(t[4] or 0) * 1000)
-
-
 def read_samples(path: Path, header: Header) -> np.ndarray:
     """The sample rows as float64 ``(n, n_columns)``; a bad row raises SourceError naming its line."""
     try:
@@ -304,7 +196,7 @@ def read_opensignals(path: Path, tz: str, options: OpenSignalsAdapter.Options | 
 
 def read_recording(path: Path, tz: str,
                    options: OpenSignalsAdapter.Options | None = None) -> _recording_start.Recording:
-    """One file as a :class:`~sensorpipe.sources._recording_start.Recording` (its devices' MACs name the recorder)."""
+    """One file as a :class:`~sensorpipe.sources._toolkit.recording_start.Recording` (its devices' MACs name the recorder)."""
     options = options or OpenSignalsAdapter.Options()
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: the file is empty; an OpenSignals export starts with {FIRST_LINE!r}")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensorpipe.config import PipelineConfig
-from sensorpipe.sources import _limits
+from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitRef
 
 ID_MAP_COLUMNS = ("source", "source_participant_id", "participant_id")

@@ -67,10 +67,10 @@ import pyarrow as pa
 
 from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import SourceSchema
-from sensorpipe.sources import _recording_start
-from sensorpipe.sources._memo import Memo, file_versions
+from sensorpipe.sources._toolkit import recording_start as _recording_start
+from sensorpipe.sources._toolkit.memo import Memo, file_versions
+from sensorpipe.sources._toolkit.opensignals_header import read_header
 from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
-from sensorpipe.sources.opensignals import read_header
 
 CHEST_HZ = 700.0
 #: (device, key) -> (raw signal kind, native unit, sample rate, columns)

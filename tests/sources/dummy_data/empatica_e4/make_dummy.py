@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from sensorpipe.sources.synthetic import write_e4_study
+from sensorpipe.demo.synthetic import write_e4_study
 
 KEEP_S = 180
 

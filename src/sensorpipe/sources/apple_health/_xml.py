@@ -7,7 +7,7 @@ that takes each element's attributes as it starts and builds no tree and keeps
 no text (the data is all in attributes; whitespace between elements, however
 much, is dropped as it is parsed), so memory holds the columns collected so
 far. An ``export.zip`` is checked against the decompression limits
-(:mod:`sensorpipe.sources._limits`) before it is read. Columns are
+(:mod:`sensorpipe.sources._toolkit.limits`) before it is read. Columns are
 collected in Python lists for :data:`CHUNK_RECORDS` records and then turned
 into numpy / Arrow arrays (times parsed, text kept as Arrow strings), because
 a Python string costs ~75 bytes where its Arrow copy costs its length + 4.
@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
-from sensorpipe.sources import _limits
+from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.sources.base import SourceError
 
 CHUNK_RECORDS = 2_000

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.processing.timeparse import NAT
-from sensorpipe.sources.base import Participant, SourceError, repeat_string
+from sensorpipe.sources.base import Participant, repeat_string
 
 MAX_GAP_S = 10.0
 #: FIT sport names (and the words in TCX Sport / GPX <type>) whose cadence is strides per minute
@@ -134,13 +134,3 @@ def _table(field: str, track: Track, rows: np.ndarray, values: pa.Array, repeat:
         "source_file": repeat_string(str(path), n),
         "source_row": pa.array(track.row[rows], pa.int64()),
     })
-
-
-def xml_error(path: Path, kind: str, e: Exception) -> SourceError:
-    """A SourceError for an XML file the parser gave up on, with its line and column."""
-    where = ""
-    pos = getattr(e, "position", None)
-    if pos:
-        where = f", line {pos[0]}, column {pos[1]}"
-    return SourceError(f"{path}{where}: not a readable {kind} file ({e}); the file is damaged or truncated: "
-                       f"export it again, or move it out of the source folder")

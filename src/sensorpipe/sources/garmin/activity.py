@@ -15,7 +15,7 @@ message or of the TCX/GPX trackpoint.
 FIT files are decoded with ``fitdecode`` (MIT) with CRC checking on: a
 damaged or truncated file raises :class:`SourceError` instead of giving part
 of an activity. Rows and their derivation (distance increments, steps from
-running cadence) are described in :mod:`sensorpipe.sources._garmin_common`.
+running cadence) are described in :mod:`sensorpipe.sources.garmin._common`.
 One activity exported twice (e.g. FIT and TCX) in the same participant folder
 gives duplicate rows, which validation quarantines as duplicates: keep one
 format per activity.
@@ -31,9 +31,9 @@ import pyarrow as pa
 
 from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources._garmin_common import Track, is_step_sport, sport_bouts, to_float, track_tables
-from sensorpipe.sources._garmin_xml import read_gpx, read_tcx
-from sensorpipe.sources._memo import Memo, file_versions
+from sensorpipe.sources.garmin._common import Track, is_step_sport, sport_bouts, to_float, track_tables
+from sensorpipe.sources.garmin._xml import read_gpx, read_tcx
+from sensorpipe.sources._toolkit.memo import Memo, file_versions
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
 
 #: seconds from 1970-01-01 to the FIT epoch 1989-12-31 00:00 UTC
@@ -176,3 +176,8 @@ class GarminActivityAdapter(SourceAdapter):
             _BOUTS.put(file_versions([path]), sport_bouts(track))
             parts.extend(track_tables(track, unit.participant, path))
         return UnitInput(unit, parts)
+
+    def sport_bouts(self, unit: UnitRef) -> list[tuple[int, int, str]]:
+        """``(start_utc_ns, end_utc_ns, sport)`` of each activity in the unit's files, file by file: what the
+        ``garmin_sport`` labels read through the adapter (labels never import an adapter module)."""
+        return [bout for f in unit.files for bout in file_sport_bouts(Path(f))]

@@ -20,12 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
-from sensorpipe.sources._garmin_common import Track, is_step_sport, to_float, xml_error
+from sensorpipe.sources._toolkit.xml_files import local_name, xml_error
+from sensorpipe.sources.garmin._common import Track, is_step_sport, to_float
 from sensorpipe.sources.base import SourceError
-
-
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
 
 
 class _Points:
@@ -63,7 +60,7 @@ def _events(path: Path, root_name: str, kind: str):
         it = ET.iterparse(str(path), events=("start", "end"))
         first = True
         for ev, el in it:
-            name = _local(el.tag)
+            name = local_name(el.tag)
             if first:
                 first = False
                 if name != root_name:
@@ -90,7 +87,7 @@ def read_tcx(path: Path) -> Track:
             continue
         t = hr = cad = run_cad = dist = None
         for c in el.iter():
-            n = _local(c.tag)
+            n = local_name(c.tag)
             if n == "Time":
                 t = c.text
             elif n == "Value":  # HeartRateBpm/Value: the only Value inside a Trackpoint
@@ -127,7 +124,7 @@ def read_gpx(path: Path) -> Track:
             continue
         t = hr = cad = None
         for c in el.iter():
-            n = _local(c.tag)
+            n = local_name(c.tag)
             if n == "time":
                 t = c.text
             elif n == "hr":

@@ -1,4 +1,4 @@
-"""Signal models behind the synthetic demo sources (:mod:`sensorpipe.sources.synthetic`).
+"""Signal models behind the synthetic demo sources (:mod:`sensorpipe.demo.synthetic`).
 
 A participant's recording is a UTC minute grid plus *behaviour* scheduled on the
 participant's LOCAL wall clock (nightly sleep ~22:30-07:00, daytime walks and

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from sensorpipe.sources.synthetic import generate_demo_sources, write_minute_cohort
+from sensorpipe.demo.synthetic import generate_demo_sources, write_minute_cohort
 
 SCALE = 0.2  # 2 participants per dataset, 1.6-h E4 sessions, 7 days (crosses 2024-03-10)
 US_ZONES = {"America/New_York", "America/Los_Angeles"}

@@ -28,7 +28,7 @@ Each participant lives in its own IANA zone and behaves on its LOCAL clock
 range crossing 2024-03-10 exercises the US DST change. Output is a pure
 function of the seed and sizes: every draw comes from ``numpy.random.default_rng``
 seeded with ``[seed, participant, stream]`` and files are byte-identical across
-runs. The signal models are in :mod:`sensorpipe.sources._synth_signals`.
+runs. The signal models are in :mod:`sensorpipe.demo._synth_signals`.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
-from sensorpipe.sources import _synth_signals as sig
-from sensorpipe.sources._clarity_writer import clarity_seconds, write_clarity_csv
+from sensorpipe.demo import _synth_signals as sig
+from sensorpipe.demo._clarity_writer import clarity_seconds, write_clarity_csv
 
 TIME_ZONES = ("America/New_York", "Europe/Berlin", "Asia/Kolkata", "America/Los_Angeles", "Australia/Sydney",
               "Europe/London")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from sensorpipe.processing import timeparse
-from sensorpipe.sources.base import Participant, RawSignal, SourceError, _check_zone
+from sensorpipe.sources.base import Participant, RawSignal, SourceError, check_zone
 
 _FMT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -36,7 +36,7 @@ def participant(pid: str, table: dict[str, Participant], default_tz: str | None,
     if pid in table:
         return table[pid]
     if default_tz:
-        _check_zone(default_tz, "options.tz")
+        check_zone(default_tz, "options.tz")
         return Participant(pid, default_tz)
     raise SourceError(f"{where}: participant {pid!r} has no time zone: add a row with its IANA tz to the "
                       f"participants table ({table_path or 'sources[].participants is not set'}) or set options.tz")

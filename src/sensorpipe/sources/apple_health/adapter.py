@@ -5,7 +5,7 @@ the folder holding the export (above ``apple_health_export/``). A source path
 with no export directly in it is read as one sub-folder per participant, each
 holding an export. The zone for local-time features comes from the
 participants table, else ``options.tz``. The file is streamed in bounded
-memory (:mod:`sensorpipe.sources._apple_health_xml`).
+memory (:mod:`sensorpipe.sources.apple_health._xml`).
 
 Times: ``startDate``/``endDate`` are local wall-clock times with the UTC
 offset in force on the device (``2024-03-10 01:59:00 -0500``), so they are
@@ -53,8 +53,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources._apple_health_rows import SLEEP_STAGES, STAGES, TYPES, Rows
-from sensorpipe.sources._apple_health_xml import read_export
+from sensorpipe.sources.apple_health._rows import SLEEP_STAGES, STAGES, TYPES, Rows
+from sensorpipe.sources.apple_health._xml import read_export
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
 
 

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
 from sensorpipe.channels import CHANNELS
-from sensorpipe.sources._apple_health_xml import Columns
+from sensorpipe.sources.apple_health._xml import Columns
 from sensorpipe.sources.base import Participant, repeat_string
 
 MINUTE_NS = 60_000_000_000
