@@ -15,6 +15,7 @@ Output directory layout::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -186,9 +187,10 @@ class _Run:
         cfg, out = self.cfg, self.out
         ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
-        # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
-        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                     warm=("sensorpipe.runners._warm",)) as pool:
+        # tuning fast: freed arrays stay in this process's heap during the run (see runners/_memory.py)
+        retained = freed_memory_retained() if cfg.runner.tuning == "fast" else contextlib.nullcontext()
+        with retained, make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                   cfg.runner.tuning) as pool:
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
