@@ -49,6 +49,7 @@ from sensorpipe.runners.lifecycle import (
 from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
+from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
@@ -227,7 +228,8 @@ class _Run:
                                            skipped)
                 cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
             stems = [e.stem for e in encoded]
-            stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
+            unit_seconds = [s.stage_seconds for s in summaries] + [e.seconds for e in encoded]
+            stage_seconds = UnitStats.merged(UnitStats(seconds=d) for d in unit_seconds).seconds
             # the tail: shards and the HTML report go to the workers (a second core; no TFDS
             # import here) while this process records the metadata, committed once the shards are complete.
             # The report is written concurrently, so its timing table has plan and both passes only.
