@@ -549,7 +549,7 @@ class RunnerConfig:
     driver where that is safe (Linux, no other Python thread running, no
     TensorFlow runtime loaded), so they start in milliseconds with the
     driver's imports; otherwise they fork from a clean forkserver, which first
-    imports the pipeline (about a second). ``fork``, ``forkserver`` and ``spawn``
+    imports the pipeline. ``fork``, ``forkserver`` and ``spawn``
     force one; the output is the same whichever starts them.
 
     ``tuning`` (opt-in speed plumbing, same output): ``none`` leaves malloc
