@@ -547,7 +547,7 @@ class RunnerConfig:
 
     ``start_method`` (multiprocess only): ``auto`` forks the workers from the
     driver where that is safe (Linux, no other Python thread running, no
-    TensorFlow runtime loaded), so they start in milliseconds with the
+    TensorFlow runtime loaded), so they start at once with the
     driver's imports; otherwise they fork from a clean forkserver, which first
     imports the pipeline. ``fork``, ``forkserver`` and ``spawn``
     force one; the output is the same whichever starts them.
