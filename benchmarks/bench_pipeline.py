@@ -98,7 +98,7 @@ def _import_libraries(cold: bool) -> float:
     return time.perf_counter() - t
 
 
-def _config(root: Path, out: Path, runner: str, workers: int, start_method: str, tuning: str) -> Path:
+def _config(root: Path, out: Path, runner: str, workers: int, start_method: str, tuning: str = "none") -> Path:
     demo = synthetic.pipeline_config()
     cfg = {
         "sources": [demo["sources"][0]],
