@@ -26,7 +26,7 @@ process (imports count), alternated ``--repeats`` times; it prints the min of
 each, the peak RSS of each and the ratio.
 
     python benchmarks/bench_pipeline.py --participants 50 --days 14 --runner multiprocess --workers 2 \
-        [--start-method fork|forkserver] [--cold] [--layout single-file] [--quarantine-share 0.35]
+        [--start-method fork|forkserver] [--tuning fast] [--cold] [--layout single-file] [--quarantine-share 0.35]
     python benchmarks/bench_pipeline.py --vs-baseline --participants 50 --days 14 --runner local --layout single-file
 """
 
@@ -98,7 +98,7 @@ def _import_libraries(cold: bool) -> float:
     return time.perf_counter() - t
 
 
-def _config(root: Path, out: Path, runner: str, workers: int, start_method: str) -> Path:
+def _config(root: Path, out: Path, runner: str, workers: int, start_method: str, tuning: str = "none") -> Path:
     demo = synthetic.pipeline_config()
     cfg = {
         "sources": [demo["sources"][0]],
@@ -106,7 +106,7 @@ def _config(root: Path, out: Path, runner: str, workers: int, start_method: str)
                      "eda_level", "skin_temperature"],
         "window": {"size_min": 1440, "stride_min": 1440, "alignment": "local_midnight", "max_missing_ratio": 0.9},
         "output": {"dir": str(out), "name": "bench", "target_shard_mb": 64.0},
-        "runner": {"name": runner, "workers": workers, "start_method": start_method},
+        "runner": {"name": runner, "workers": workers, "start_method": start_method, "tuning": tuning},
         "privacy": {"pseudonymize": True, "key_file": str(root / "bench.key")},
     }
     (root / "bench.key").write_text("bench-key-0123456789abcdef")
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--start-method", choices=("auto", "fork", "forkserver", "spawn"), default="auto",
                     help="how multiprocess workers start (runner.start_method)")
+    ap.add_argument("--tuning", choices=("none", "fast"), default="none",
+                    help="runner.tuning: fast adds heap retention and the fork warm-up")
     ap.add_argument("--cold", action="store_true",
                     help="time the run's own imports (TFDS, scipy.signal, SQLAlchemy) inside the run")
     ap.add_argument("--layout", choices=LAYOUTS, default="per-participant",
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     gen_s = time.perf_counter() - t
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)
-    config = _config(folder, out, args.runner, args.workers, args.start_method)
+    config = _config(folder, out, args.runner, args.workers, args.start_method, args.tuning)
     t = time.perf_counter()
     r = run_pipeline(str(config))
     wall = time.perf_counter() - t

@@ -12,6 +12,7 @@ CaptionGroup = Literal["Heart", "Activity", "Sleep", "EDA", "Temperature", "Meta
 Alignment = Literal["none", "utc_midnight", "local_midnight"]
 RunnerName = Literal["local", "multiprocess"]
 StartMethod = Literal["auto", "fork", "forkserver", "spawn"]
+RunnerTuning = Literal["none", "fast"]
 OutputFormat = Literal["array_record", "tfrecord"]
 SplitName = Literal["train", "validation", "test"]
 MissingnessBasis = Literal["measured", "all_channels"]

@@ -237,7 +237,7 @@ def _freeze_before_exit() -> None:
 
     Exit tears down every imported module, and the garbage collector then
     walks all the objects of the libraries a run loads (scipy, pandas, TFDS,
-    SQLAlchemy): about 0.25 s, a sixth of a one-day ``sensorpipe run``.
+    SQLAlchemy), a noticeable share of a short ``sensorpipe run`` (BENCHMARKS.md).
     Garbage is still collected (finalizers run) and atexit handlers still run
     (this one runs before those registered earlier, e.g. logging's flush);
     teardown still frees what reference counts free, and only cycles among

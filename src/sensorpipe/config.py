@@ -21,7 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
-from sensorpipe._typing import Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, StartMethod
+from sensorpipe._typing import (Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, RunnerTuning,
+                                StartMethod)
 
 
 class ConfigError(ValueError):
@@ -546,15 +547,22 @@ class RunnerConfig:
 
     ``start_method`` (multiprocess only): ``auto`` forks the workers from the
     driver where that is safe (Linux, no other Python thread running, no
-    TensorFlow runtime loaded), so they start in milliseconds with the
+    TensorFlow runtime loaded), so they start at once with the
     driver's imports; otherwise they fork from a clean forkserver, which first
-    imports the pipeline (about a second). ``fork``, ``forkserver`` and ``spawn``
+    imports the pipeline. ``fork``, ``forkserver`` and ``spawn``
     force one; the output is the same whichever starts them.
+
+    ``tuning`` (opt-in speed plumbing, same output): ``none`` leaves malloc
+    alone and forks the workers once; ``fast`` keeps freed heap memory in the
+    processes during the run (glibc) and, under ``fork``, imports what pass 2
+    needs while pass 1 runs and forks fresh workers that have it
+    (:mod:`sensorpipe.runners.executors`).
     """
 
     name: RunnerName = "local"
     workers: int = 2
     start_method: StartMethod = "auto"
+    tuning: RunnerTuning = "none"
 
     def validate(self, path: str) -> None:
         lo, hi = INT_RANGES["workers"]   # also checked here: ``--workers`` replaces the field after loading

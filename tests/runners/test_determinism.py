@@ -24,10 +24,11 @@ def test_rerun_and_multiprocess_give_identical_shards(local_run, sources_dir, ba
     r_again = run_pipeline(str(write_config(sources_dir, again, "again.yaml")), runner="local")
     assert _shard_digests(r_again.version_dir) == reference and r_again.fingerprint == local_run.fingerprint
     norm = (Path(local_run.version_dir) / "normalization.json").read_bytes()
-    for start in ("fork", "forkserver"):   # workers forked from this process, or from a clean forkserver
-        multi = dict(base_config, output=dict(base_config["output"], dir=str(tmp_path / f"multi-{start}")),
-                     runner={"name": "multiprocess", "workers": 2, "start_method": start})
-        r_multi = run_pipeline(str(write_config(sources_dir, multi, f"multi-{start}.yaml")))
+    # workers forked from this process, or from a clean forkserver; tuning fast re-forks and retains heap memory
+    for start, tuning in (("fork", "none"), ("forkserver", "none"), ("fork", "fast")):
+        multi = dict(base_config, output=dict(base_config["output"], dir=str(tmp_path / f"multi-{start}-{tuning}")),
+                     runner={"name": "multiprocess", "workers": 2, "start_method": start, "tuning": tuning})
+        r_multi = run_pipeline(str(write_config(sources_dir, multi, f"multi-{start}-{tuning}.yaml")))
         assert start in r_multi.runner
         assert _shard_digests(r_multi.version_dir) == reference
         assert r_multi.fingerprint == local_run.fingerprint

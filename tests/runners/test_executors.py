@@ -75,10 +75,15 @@ for run in range(2):   # a second run in the same process forks too: the first l
         assert pool.start_method == "fork" and pool.forks == 0   # forked at the first map, with its imports
         out = pool.map(_pid_and_square, [(i,) for i in range(40)], "test")
         assert pool.forks == 1
-    assert [sq for _, sq in out] == [i * i for i in range(40)]
-    assert os.getpid() not in {pid for pid, _ in out}                # every unit ran in a worker
+        import xml.dom.minidom   # the driver imports between passes: without ``warm`` the workers stay
+        again = pool.map(_pid_and_square, [(i,) for i in range(40)], "test")
+        assert pool.forks == 1, pool.forks
+    assert [sq for _, sq in out] == [sq for _, sq in again] == [i * i for i in range(40)]
+    assert os.getpid() not in {pid for pid, _ in out + again}        # every unit ran in a worker
+del sys.modules["xml.dom.minidom"]
 
-# what a later pass needs is imported here during the first pass; the next pass runs in fresh forks that have it
+# tuning fast (``warm``): what a later pass needs is imported here during the first pass; the next pass runs in
+# fresh forks that have it
 def has(name): return os.getpid(), name in sys.modules
 with MultiprocessRunner(2, warm=("xml.dom.minidom", "no_such_module_here")) as pool:
     first = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
@@ -128,6 +133,24 @@ def test_the_start_method_is_a_checked_config_key():
         == "forkserver"
     with pytest.raises(ConfigError, match="runner.start_method.*'auto', 'fork', 'forkserver', 'spawn'"):
         coerce(RunnerConfig, {"name": "multiprocess", "start_method": "thread"}, "runner")
+
+
+def test_tuning_is_a_checked_config_key_and_only_fast_gives_the_workers_warm_imports_and_heap_retention():
+    from sensorpipe.config import ConfigError, RunnerConfig, coerce
+
+    assert coerce(RunnerConfig, {"name": "multiprocess"}, "runner").tuning == "none"
+    assert coerce(RunnerConfig, {"tuning": "fast"}, "runner").tuning == "fast"
+    with pytest.raises(ConfigError, match="runner.tuning.*'none', 'fast'"):
+        coerce(RunnerConfig, {"tuning": "turbo"}, "runner")
+    plain = executors.make_runner("multiprocess", 2, "forkserver")
+    fast = executors.make_runner("multiprocess", 2, "forkserver", "fast")
+    try:
+        assert (plain.warm, plain.retain_memory) == ((), False)
+        assert (fast.warm, fast.retain_memory) == (executors.WARM_MODULES, True)
+    finally:
+        plain.close()
+        fast.close()
+    assert type(executors.make_runner("local", 2, "auto", "fast")) is executors.LocalRunner
 
 
 _KILLED_WORKER = """

@@ -68,7 +68,7 @@ class CaptionBatch:
 
     def channel_major(self) -> tuple[np.ndarray, np.ndarray]:
         """``values`` and ``observed`` as contiguous ``[N, C, W]`` copies, made once per batch: every
-        level's per-channel reductions read contiguous minutes (3-5x faster than across interleaved
+        level's per-channel reductions read contiguous minutes (faster than strided across interleaved
         channels), and the levels share the copies instead of transposing the window each."""
         if "cm" not in self._cache:
             self._cache["cm"] = (np.ascontiguousarray(self.values.transpose(0, 2, 1)),

@@ -50,7 +50,7 @@ class CaptionGenerator:
         per_level = [level.claims(batch) for level in self.levels]
         paraphrases = [{kind: len(t) for kind, t in level.templates.items()} for level in self.levels]
         out = []
-        for i, key in enumerate(keys):     # one iteration per window
+        for i, key in enumerate(keys):
             randrange = window_rng(self.cfg.seed, key).randrange
             texts, every = {}, []
             for level, n_of, claims in zip(self.levels, paraphrases, per_level):

@@ -7,7 +7,7 @@ may end, so a pair is two compares), greedy non-overlapping picks, and
 level in :mod:`sensorpipe.captions.structural` turns the results into claims
 and checks them with the same functions.
 
-``scipy.signal`` (about 0.6 s to import) is imported by the functions that
+``scipy.signal`` (a slow import) is imported by the functions that
 find peaks, when captions are made, not with this module: loading a config
 registers the caption levels, and a multiprocess run's driver loads it before
 its first workers start (:mod:`sensorpipe.runners._warm` imports it during

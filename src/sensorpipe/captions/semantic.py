@@ -192,7 +192,7 @@ class SemanticLevel(CaptionLevel):
             v_cm, o_cm = batch.channel_major()
             steps_v, steps_o = v_cm[:, j].astype(np.float64), o_cm[:, j]
         out = []
-        for i, (row, criterion) in enumerate(zip(spans, criteria)):   # one iteration per window with a bout
+        for i, (row, criterion) in enumerate(zip(spans, criteria)):
             if not row:
                 out.append([])
                 continue

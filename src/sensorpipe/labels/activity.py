@@ -142,7 +142,7 @@ def read_activity_log(path: Path, pid: str, tz: str) -> list[Interval]:
     fails that participant's unit), in file order.
     """
     out = []
-    for line, row in _log_rows(path).get(pid, ()):  # one iteration per logged bout of the participant
+    for line, row in _log_rows(path).get(pid, ()):
         activity = activity_of(row.get("type") or "")
         if activity is None:
             raise SourceError(f"{path}, line {line}: type {row.get('type')!r} names no activity; use one of "
@@ -162,7 +162,7 @@ def _log_rows(path: Path) -> dict[str, list[tuple[int, dict]]]:
     """The log's rows as ``(line, row)`` grouped by participant id, parsed once per process and file content.
 
     A cohort's units share one log: parsing all of it for every participant
-    cost a csv pass per unit (50 units: 0.15 s on the bench). The key is the
+    cost a csv pass per unit. The key is the
     path and a digest of the bytes (reading and hashing is a small part of
     parsing), so a log rewritten within one timestamp tick at the same size
     is still read again.
@@ -177,7 +177,7 @@ def _log_rows(path: Path) -> dict[str, list[tuple[int, dict]]]:
         if missing:
             raise SourceError(f"{path}: needs columns participant_id, start, end, type; missing "
                               f"{', '.join(sorted(missing))}")
-        for line, row in enumerate(reader, start=2):  # one iteration per logged bout
+        for line, row in enumerate(reader, start=2):
             rows.setdefault((row.get("participant_id") or "").strip(), []).append((line, row))
         if len(_LOGS) >= _LOGS_SIZE:
             _LOGS.pop(next(iter(_LOGS)))

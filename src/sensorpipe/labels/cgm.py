@@ -323,7 +323,7 @@ def _events(g: np.ndarray, beyond: np.ndarray, back: np.ndarray, kind: str, leve
     extreme = np.fmin if kind == "hypo" else np.fmax
     out: list[GlucoseEvent] = []
     cur: list[int] | None = None          # [start, end] of the open event
-    for s, e, qualifies in zip(b_start.tolist(), b_end.tolist(), starts.tolist()):   # one iteration per excursion
+    for s, e, qualifies in zip(b_start.tolist(), b_end.tolist(), starts.tolist()):
         if cur is not None:
             k = np.searchsorted(r_start, cur[1])
             if k < r_start.size and r_end[k] <= s:        # a full recovery between: the open event ended

@@ -24,7 +24,7 @@ class RangeRule(CleaningRule):
     name = "range"
 
     def apply(self, state: CleaningState) -> None:
-        for j, ch in enumerate(state.channels):  # one pass per channel
+        for j, ch in enumerate(state.channels):
             s = state.settings[ch]
             if s.range_action == "clip":
                 state.clip(j, s.valid_min, s.valid_max, "out_of_range_clipped")

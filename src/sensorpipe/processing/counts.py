@@ -2,7 +2,7 @@
 
 A bool reduction across the interleaved channels of ``[..., T, C]`` walks the
 array with strides; a float32 product with a vector of ones is one BLAS call
-and 4-5x faster. It is exact while every partial sum is an integer below
+and faster. It is exact while every partial sum is an integer below
 2**24, so longer axes are counted the plain way.
 """
 
@@ -24,7 +24,7 @@ def any_true(mask: np.ndarray) -> np.ndarray:
     """bool ``[T]``: rows of ``mask [T, C]`` with any True cell.
 
     ``mask.any(axis=1)`` reduces C (a few channels) at a time; counting with a
-    float32 product (exact for any C below 2**24) is about 4x faster.
+    float32 product (exact for any C below 2**24) is faster.
     """
     C = mask.shape[1]
     if C >= _EXACT_FLOAT32 or not mask.size:

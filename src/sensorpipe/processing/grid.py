@@ -117,7 +117,7 @@ def _grid_from_runs(obs: Observations, out_channels: tuple[str, ...], tz: str, o
     C = len(out_channels)
     values = np.full((n_min, C), np.nan, np.float32)
     observed = np.zeros((n_min, C), bool)
-    for j, a, b in runs:  # one iteration per channel
+    for j, a, b in runs:
         agg = registry.get(out_channels[j]).aggregation
         minute = t[a:b] // MINUTE_NS - start
         if agg in ("mean", "sum") and minute.size <= n_min and bool((minute[1:] > minute[:-1]).all()):

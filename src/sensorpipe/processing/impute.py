@@ -131,7 +131,7 @@ def impute(values: np.ndarray, observed: np.ndarray, specs: tuple[ImputeSpec, ..
     out[...] = values.transpose(2, 0, 1)
     obs_cm = np.ascontiguousarray(observed.transpose(2, 0, 1))
     pmean = np.full(C, np.nan) if participant_mean is None else np.asarray(participant_mean, np.float64)
-    for j, spec in enumerate(specs):  # one iteration per channel
+    for j, spec in enumerate(specs):
         x, obs = out[j], obs_cm[j]
         missing = ~obs
         if spec.method == "none":

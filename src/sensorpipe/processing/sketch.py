@@ -107,7 +107,7 @@ class HistogramSketch:
         """
         sk = cls.zeros(lo, hi, bins)
         width = sk.width
-        for j, x in enumerate(per_channel):  # one iteration per channel
+        for j, x in enumerate(per_channel):
             if not x.size:
                 continue
             mn, mx = (x.min(), x.max()) if extremes is None else (extremes[0][j], extremes[1][j])
@@ -142,7 +142,7 @@ class HistogramSketch:
         C, B = self.counts.shape[0], self.bins
         out = np.full((C, qs.size), np.nan)
         mids = np.arange(B + 2, dtype=np.float64) - 0.5            # bin centres in bin units (cell 0 is underflow)
-        for j in range(C):  # one iteration per channel
+        for j in range(C):
             n = int(self.counts[j].sum())
             if not n:
                 continue

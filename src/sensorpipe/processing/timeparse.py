@@ -198,8 +198,8 @@ def minute_offsets(start_utc_ns: int, n_minutes: int, tz: str) -> np.ndarray:
     falls on a quarter hour in UTC) and repeated, so a two-week grid costs a
     few hundred zone look-ups instead of 20,000. The participants of a cohort
     mostly share a zone and a study period, hence the same (day-aligned) grid:
-    their offsets are computed once per process (the pandas look-up costs
-    ~0.5 ms per grid in a run) and shared, which is why the array is read-only.
+    their offsets are computed once per process (rather than a pandas look-up
+    per grid) and shared, which is why the array is read-only.
     """
     return _minute_offsets(int(start_utc_ns), int(n_minutes), tz)
 

@@ -114,7 +114,7 @@ def _padded(grid: MinuteGrid, front: int, back: int) -> tuple[np.ndarray, np.nda
 def _coverage_filter(cfg: WindowConfig, grid: MinuteGrid, coverage: np.ndarray, keep: np.ndarray,
                      dropped: dict[str, int]) -> np.ndarray:
     """Apply ``required_coverage`` (``coverage``: observed share per window and channel); returns keep."""
-    for ch, need in cfg.required_coverage.items():  # one pass per required channel
+    for ch, need in cfg.required_coverage.items():
         if ch not in grid.channels:
             raise ValueError(f"window.required_coverage.{ch}: not one of the output channels "
                              f"({', '.join(grid.channels)})")

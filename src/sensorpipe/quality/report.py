@@ -31,8 +31,8 @@ def _missing_bars(record: RunRecord) -> str:
     """The train split's missing share per channel as an HTML table of CSS bars.
 
     Plain HTML rather than an embedded matplotlib PNG: the report is written
-    at the end of every run, and importing matplotlib's figure machinery cost
-    0.3 s of a 4-s benchmark run for one bar chart. The table is exact (the
+    at the end of every run, and importing matplotlib's figure machinery for
+    one bar chart was a visible share of a benchmark run (BENCHMARKS.md). The table is exact (the
     share is printed beside each bar), searchable, and needs no image.
     """
     train = [s for s in record.channel_stats if s.split == "train"]

@@ -1,13 +1,12 @@
-"""Keep freed heap memory in the process while a run is going (glibc only).
+"""Keep freed heap memory in the process while a run is going (glibc only; ``runner.tuning: fast``).
 
 Every unit allocates and frees arrays of a few MiB (Arrow columns, the grid,
 windows, channel-major copies, records). With glibc's defaults the top of the
 heap goes back to the kernel as soon as more than 128 KiB of it is free, and
-the next unit's arrays fault the same pages in again, zero-filled: on the
-50 x 14 bench about 250,000 minor page faults and 0.2-0.3 s of a 3 s run, CPU
-time that is neither reading nor computing. During a run the freed memory
-stays in the heap (trim threshold 512 MiB) and arrays up to 256 MiB come from
-it instead of fresh mappings: 50,000 faults. Peak RSS does not change (it is
+the next unit's arrays fault the same pages in again, zero-filled: CPU time
+that is neither reading nor computing (BENCHMARKS.md has the measurements).
+During a run the freed memory stays in the heap (trim threshold 512 MiB) and
+arrays up to 256 MiB come from it instead of fresh mappings. Peak RSS does not change (it is
 the largest unit's working set either way). Afterwards the retained memory is
 returned (``malloc_trim``) and the thresholds are set to where glibc's own
 adaptive rule ends up once a program has freed large arrays (mmap threshold

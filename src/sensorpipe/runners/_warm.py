@@ -1,7 +1,7 @@
 """What the workers need after pass 1: imported ahead, off the critical path.
 
 Pass 2 captions windows (the structural level's peak finding loads
-``scipy.signal``, about half a second) and serializes records; the run's tail
+``scipy.signal``) and serializes records; the run's tail
 writes shards (TFDS's metadata writer) and the HTML report in the workers and
 records metadata (SQLAlchemy) in the driver. Imported on first use, these
 would cost every worker their import time at the start of pass 2.

@@ -126,7 +126,7 @@ def streamed_part(cfg, person, adapters) -> int | None:
     if cfg.limits.chunk_days <= 0:
         return None
     best, best_bytes = None, -1
-    for i in range(len(person.parts)):   # one iteration per source of the person
+    for i in range(len(person.parts)):
         n = _qualifying_bytes(cfg, person, adapters, i)
         if n is not None and n >= STREAM_MIN_BYTES and n > best_bytes:
             best, best_bytes = i, n
@@ -154,7 +154,7 @@ def _qualifying_bytes(cfg, person, adapters, i: int) -> int | None:
     if not isinstance(adapter, LongTableAdapter):
         return None
     streams = unit.partitions or ("",) * len(unit.files)
-    for path, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
+    for path, group, stream in zip(unit.files, unit.file_groups, streams):
         spec = adapter.options.files[group]
         if spec.time_format not in STREAMED_TIME_FORMATS or spec.value_columns or spec.tz_column:
             return None
@@ -179,7 +179,7 @@ def cells_won_over(i: int, adapter, others: list[Observations | None], ranks: np
     drops source ``i``'s readings there."""
     codes = np.array(sorted(CHANNEL_INDEX[c] for c in mapped_channels(adapter)), np.int64)
     keys = []
-    for j, o in enumerate(others):   # one iteration per other source of the person
+    for j, o in enumerate(others):
         if o is None or j == i or not len(o):
             continue
         wins = np.isin(o.channel, codes) & (ranks[j, o.channel] < ranks[i, o.channel])
@@ -197,7 +197,7 @@ def _drop_lost(obs: Observations, lost_cells: np.ndarray, counts: dict[str, int]
     lose = lost_cells[pos] == keys
     if not lose.any():
         return obs
-    for c, n in zip(*np.unique(obs.channel[lose], return_counts=True)):   # one iteration per channel that lost
+    for c, n in zip(*np.unique(obs.channel[lose], return_counts=True)):
         counts[CHANNEL_NAMES[int(c)]] = counts.get(CHANNEL_NAMES[int(c)], 0) + int(n)
     return obs.take(np.flatnonzero(~lose))
 
@@ -258,7 +258,7 @@ def merge_lineage(before: set[str], others: list[dict], streamed: list[dict]) ->
     if not others or not streamed:
         return others or streamed
     out = []
-    for o, s in zip(others, streamed):   # one iteration per window
+    for o, s in zip(others, streamed):
         files = {f: r for f, r in o["files"].items() if f in before}
         files.update(s["files"])
         files.update((f, r) for f, r in o["files"].items() if f not in before)
@@ -305,7 +305,7 @@ class MinuteLineage:
         last = max(m0 + lo.shape[0] for m0, lo, _ in self._pieces)
         lo_all = np.full((last - first, F), np.iinfo(np.int64).max)
         hi_all = np.full((last - first, F), -1, np.int64)
-        for m0, lo, hi in self._pieces:   # one iteration per chunk
+        for m0, lo, hi in self._pieces:
             a = m0 - first
             f = lo.shape[1]
             np.minimum(lo_all[a:a + lo.shape[0], :f], lo, out=lo_all[a:a + lo.shape[0], :f])
@@ -313,7 +313,7 @@ class MinuteLineage:
         a = np.clip(starts - first, 0, last - first)
         b = np.clip(starts + W - first, 0, last - first)
         out = []
-        for k, s in enumerate(starts.tolist()):   # one iteration per window
+        for k, s in enumerate(starts.tolist()):
             files = {}
             if b[k] > a[k]:
                 lo_w = lo_all[a[k]:b[k]].min(axis=0)
@@ -366,7 +366,7 @@ class _Order:
         self.last_t: dict[int, int] = {}
 
     def check(self, obs: Observations) -> None:
-        for c in np.unique(obs.channel).tolist():   # one pass per channel of the chunk
+        for c in np.unique(obs.channel).tolist():
             t = obs.t_utc_ns[obs.channel == c]
             if t.size > 1 and not bool(np.all(t[1:] > t[:-1])):
                 raise NotStreamable("rows out of order, or tied")
@@ -402,7 +402,7 @@ def stream_rows(cfg, unit, adapter, tz: str | None = None, lost_cells: np.ndarra
     by_file: dict[str, list[int]] = {}
     quarantine: list[pa.Table] = []
     held = Observations.empty()
-    for native in adapter.iter_native_chunks(unit, chunk_ns):   # one iteration per chunk of days
+    for native in adapter.iter_native_chunks(unit, chunk_ns):
         vr = validate_unit(UnitInput(unit, [native]), schema, cfg.validation)
         if vr.non_monotonic or DUPLICATE_REASONS & vr.reason_counts.keys():
             raise NotStreamable("rows out of order, or ties")   # a whole read lists duplicates after the rest

@@ -15,6 +15,7 @@ Output directory layout::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -48,6 +49,7 @@ from sensorpipe.runners.lifecycle import (
 from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
+from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.study import plan_persons
@@ -186,9 +188,10 @@ class _Run:
         cfg, out = self.cfg, self.out
         ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
-        # freed arrays stay in the heap during the run (no page faults per unit; see runners/_memory.py)
-        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                     warm=("sensorpipe.runners._warm",)) as pool:
+        # tuning fast: freed arrays stay in this process's heap during the run (see runners/_memory.py)
+        retained = freed_memory_retained() if cfg.runner.tuning == "fast" else contextlib.nullcontext()
+        with retained, make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                   cfg.runner.tuning) as pool:
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
@@ -225,7 +228,8 @@ class _Run:
                                            skipped)
                 cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
             stems = [e.stem for e in encoded]
-            stage_seconds = _sum_dicts([s.stage_seconds for s in summaries] + [e.seconds for e in encoded])
+            unit_seconds = [s.stage_seconds for s in summaries] + [e.seconds for e in encoded]
+            stage_seconds = UnitStats.merged(UnitStats(seconds=d) for d in unit_seconds).seconds
             # the tail: shards and the HTML report go to the workers (a second core; no TFDS
             # import here) while this process records the metadata, committed once the shards are complete.
             # The report is written concurrently, so its timing table has plan and both passes only.

@@ -2,6 +2,12 @@
 
 Both keep the input order of results, so everything downstream (statistics
 merge, record order, shard cut) is identical whichever runner ran.
+
+``runner.tuning: fast`` (opt-in, :func:`make_runner`) adds the speed plumbing:
+glibc heap retention (:mod:`sensorpipe.runners._memory`) and, under ``fork``,
+a warm-up import of what the later passes need plus fresh forks that have it.
+The default (``none``) forks the workers once and leaves malloc alone; the
+output is the same either way.
 """
 
 from __future__ import annotations
@@ -126,16 +132,18 @@ def _driver_alive(driver_pid: int, parent: int, start_method: str) -> bool:
     return True
 
 
-def _worker_init(start_method: str = "spawn", driver_pid: int = 0) -> None:
-    """Warm a worker: die with the driver, one Arrow thread per process (the pool is the parallelism), heavy
-    imports once, freed memory kept in the heap (the pool lives for one run; see runners/_memory.py)."""
+def _worker_init(start_method: str = "spawn", driver_pid: int = 0, retain_memory: bool = False) -> None:
+    """Ready a worker: die with the driver, one Arrow thread per process (the pool is the parallelism), the
+    stages imported once; with ``retain_memory`` (tuning ``fast``) freed memory stays in its heap (the pool
+    lives for one run; see runners/_memory.py)."""
     _exit_with_driver(start_method, driver_pid or os.getppid())
     import pyarrow as pa
 
-    from sensorpipe.runners._memory import retain_freed_memory
-
     pa.set_cpu_count(1)
-    retain_freed_memory()
+    if retain_memory:
+        from sensorpipe.runners._memory import retain_freed_memory
+
+        retain_freed_memory()
     import sensorpipe.runners.stages  # noqa: F401
     import sensorpipe.storage.features  # noqa: F401
 
@@ -165,13 +173,14 @@ class MultiprocessRunner(LocalRunner):
     """A pool of ``workers`` processes; results keep the input order whoever computed them.
 
     Under ``fork`` (what ``auto`` picks where it is safe: :func:`resolve_start_method`) the
-    workers are copies of this process, pipeline imported, and start in a few milliseconds.
-    What the later passes need (``warm``: module names) is imported by this process in a
-    background thread while the workers run the first pass; the next :meth:`map` then forks
-    fresh workers that have it (instead of each worker importing it, on the critical path).
+    workers are copies of this process, pipeline imported, forked at the first :meth:`map` or
+    :meth:`submit` and kept for the run. With ``warm`` (module names: tuning ``fast``) what the
+    later passes need is imported by this process in a background thread while the workers run
+    the first pass, and the next :meth:`map` forks fresh workers that have it (instead of each
+    worker importing it at its first unit of that pass).
 
     Under ``forkserver`` (or ``spawn``) a fresh process first imports the
-    pipeline and ``warm`` (about a second; workers are then cheap forks of it). The pool
+    pipeline and ``warm`` (workers are then cheap forks of it). The pool
     starts in a background thread and :meth:`map` runs units in this process
     until the workers are up, then hands the rest to them. The stages are
     pure functions of their arguments, so the output does not depend on who ran a unit.
@@ -179,11 +188,13 @@ class MultiprocessRunner(LocalRunner):
 
     name = "multiprocess"
 
-    def __init__(self, workers: int, start_method: str = "auto", warm: tuple[str, ...] = ()) -> None:
+    def __init__(self, workers: int, start_method: str = "auto", warm: tuple[str, ...] = (),
+                 retain_memory: bool = False) -> None:
         self.workers = workers
         self.start_method = resolve_start_method(start_method)  # before any thread of ours starts
         self.warm = tuple(warm)
-        self.forks = 0                   # pools forked so far (fork: one per pass that needed new imports)
+        self.retain_memory = retain_memory
+        self.forks = 0                   # pools started so far (fork with ``warm``: one per pass with new imports)
         self._pool: Any = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
@@ -202,7 +213,7 @@ class MultiprocessRunner(LocalRunner):
                 ctx.set_forkserver_preload(["sensorpipe.runners.stages", "sensorpipe.storage.features", *self.warm])
             modules = len(sys.modules)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init,
-                                             initargs=(self.start_method, os.getpid()))
+                                             initargs=(self.start_method, os.getpid(), self.retain_memory))
             self._pool.submit(_no_op).result()   # the workers start now (fork: before any thread of ours)
             # what starting the pool imported here (multiprocessing's own parts) is no reason to fork again
             self._modules_at_fork = max(modules, len(sys.modules))
@@ -238,11 +249,12 @@ class MultiprocessRunner(LocalRunner):
         self._warming.start()
 
     def _fork_pool(self) -> None:
-        """Fork only, before a pass (the pool is idle): fork the workers, or, once the warm-up is done, fork
-        fresh ones when this process imported modules since the last fork, so they need not import them."""
+        """Fork only, before a pass (the pool is idle): fork the workers, or, with ``warm`` and once the warm-up
+        is done, fork fresh ones when this process imported modules since the last fork."""
         if self._warming is not None:
             self._warming.join()           # no thread may be running (or hold the import lock) at a fork
-        if self._ready.is_set() and (self._error is not None or len(sys.modules) == self._modules_at_fork):
+        if self._ready.is_set() and (self._error is not None or not self.warm
+                                     or len(sys.modules) == self._modules_at_fork):
             return
         if self._pool is not None:
             self._pool.shutdown(wait=True)  # its workers and its manager thread end too
@@ -298,5 +310,13 @@ def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
     yield from tqdm(it, total=total, desc=desc, unit="unit", leave=False, disable=None)
 
 
-def make_runner(name: str, workers: int, start_method: str = "auto", warm: tuple[str, ...] = ()) -> LocalRunner:
-    return MultiprocessRunner(workers, start_method, warm) if name == "multiprocess" else LocalRunner()
+#: what tuning ``fast`` imports ahead for pass 2 and the run's tail (see runners/_warm.py)
+WARM_MODULES = ("sensorpipe.runners._warm",)
+
+
+def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none") -> LocalRunner:
+    """The configured runner; tuning ``fast`` gives the multiprocess workers ``warm`` and heap retention."""
+    if name != "multiprocess":
+        return LocalRunner()
+    fast = tuning == "fast"
+    return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if fast else (), retain_memory=fast)

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
 from sensorpipe.runners import chunked
+from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources._toolkit import limits as _limits
@@ -133,7 +133,7 @@ class UnitSummary:
     cache: str = ""
     observed_minutes: list[int] = field(default_factory=list)
     grid_minutes: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)   # UnitStats.seconds of pass 1
     peak_rss_mib: float = 0.0   # of the process that prepared the unit (memory is bounded per unit)
     cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
     fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
@@ -197,19 +197,6 @@ def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None =
     return fps, blobs
 
 
-class StageTimer:
-    """Wall seconds per stage name, summed over units for the benchmark's stage shares."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._t = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._t
-        self._t = now
-
-
 def _empty_windows(W: int, C: int) -> Windows:
     return Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
                    np.zeros((0, W), np.int16), {}, 0)
@@ -217,9 +204,9 @@ def _empty_windows(W: int, C: int) -> Windows:
 
 def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, int]:
     """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
-    counts: dict[str, int] = {}
+    counts = UnitStats()
     if not inp.raw_signals:
-        return counts
+        return counts.counts
     from sensorpipe.processing import raw_features  # the feature extractors load only for raw-signal units
 
     for sig in inp.raw_signals:
@@ -227,33 +214,33 @@ def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, i
         kept, dropped = range_filter(mf.observations, validation)
         parts.append(kept)
         for k, v in {**mf.counts, **{f"{sig.kind}_{r}": n for r, n in dropped.items()}}.items():
-            counts[k] = counts.get(k, 0) + v
-    return counts
+            counts.count(k, v)
+    return counts.counts
 
 
 def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     """Pass 1 for one person of one study, all their sources (cached by fingerprint); a single source's unit
     is a person of that source's study."""
-    cfg, timer, person = ctx.cfg, StageTimer(), PersonUnit.of(person)
+    cfg, stats, person = ctx.cfg, UnitStats(), PersonUnit.of(person)
     _limits.use(cfg.limits)   # this process's decompression limits are the run's
-    adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
-    stream_i = chunked.streamed_part(cfg, person, adapters)   # a streamed source's files are hashed, not held
-    fps: dict[str, str] = {}
-    blobs: list[dict[str, bytes]] = []
-    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # one iteration per source of the person
-        side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
-        part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it too
-                                                  u.known_fingerprints(), preload=i != stream_i)
-        fps.update(part_fps)
-        blobs.append(part_blobs)
-    fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
-                      ctx.config_fingerprint, code_version(), ctx.key_id])
-    stem = Path(ctx.cache_dir) / "units" / f"{person.study}__{fp}"
-    if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
-        cached = UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
-        cached.from_cache = True
-        return cached
-    timer.lap("fingerprint")
+    with stats.timed("fingerprint"):
+        adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
+        stream_i = chunked.streamed_part(cfg, person, adapters)   # a streamed source's files are hashed, not held
+        fps: dict[str, str] = {}
+        blobs: list[dict[str, bytes]] = []
+        for i, (u, adapter) in enumerate(zip(person.parts, adapters)):
+            side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
+            part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it
+                                                      u.known_fingerprints(), preload=i != stream_i)
+            fps.update(part_fps)
+            blobs.append(part_blobs)
+        fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
+                          ctx.config_fingerprint, code_version(), ctx.key_id])
+        stem = Path(ctx.cache_dir) / "units" / f"{person.study}__{fp}"
+        if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
+            cached = UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
+            cached.from_cache = True
+            return cached
     pid = pseudonym(ctx.key, person.study, person.participant_id)
     split = assign_split(cfg.splits, person.study, person.participant_id)
     zones = sorted({u.participant.tz for u in person.parts})
@@ -262,56 +249,56 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
                     "%s (source %s, first in config order)", person.study, pid, ", ".join(zones), person.tz,
                     person.parts[0].source.name)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    rs = _row_stage(ctx, person, adapters, stream_i, blobs, pid, stem, timer)   # read, validate, fuse, grid
+    rs = _row_stage(ctx, person, adapters, stream_i, blobs, pid, stem, stats)   # read, validate, fuse, grid
     grid, obs, fused, parts, streamed, P = rs.grid, rs.obs, rs.fused, rs.parts, rs.streamed, len(person.parts)
-    timer.lap("grid")
-    cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
-    timer.lap("clean")
-    W, C = cfg.window.size_min, len(cfg.channels)
-    intervals = declared_intervals(adapters)
-    basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
-    win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
-    grid_start = grid.start_minute if grid is not None else 0
-    observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
-    pmean = _participant_mean(grid, observed_minutes)
-    start_utc_min = grid_start + win.start_row
-    if P == 1:   # one source: it fed every window that has an observed minute (cut_windows keeps no other)
-        contributed = np.full((len(win), 1), grid is not None, bool)
-    else:
-        contributed = window_sources(fused, grid, P, win.start_row, W)
-        if streamed is not None and grid is not None:
-            contributed[:, stream_i] = chunked.streamed_window_hits(grid, rs.own, rs.cols, win.start_row, W)
-    for part, n in zip(parts, contributed.sum(axis=0).tolist()):
-        part.windows = int(n)
-    timer.lap("window")
-    batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed, cfg.channels,
-                        reading_interval_min=intervals)  # the devices' cadence (CGM)
-    labels = labels_for_windows(batch, person.parts)
-    events = events_to_arrays(events_for_windows(batch, person.parts))
-    lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
-    if streamed is not None:   # the streamed source's files, in their place among the others'
-        own_lineage = streamed.rows.lineage.windows(start_utc_min, W, person.study, pid)
-        lineage = chunked.merge_lineage(rs.files_before, lineage, own_lineage)
-    timer.lap("labels_lineage")
-    fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments are `stats` too
-    timer.lap("fit_stats")
-    save_arrays(f"{stem}.arrays", dict(values=win.values, observed=win.observed, offsets=win.tz_offset_min,
-                                        start_utc_min=start_utc_min, window_sources=contributed,
-                                        **{f"label_{k}": v for k, v in labels.items()},
-                                        **events))  # the windows pass 2 encodes
-    summary = UnitSummary(
-        key=person.key, study=person.study, participant=pid, split=split, fingerprint=fp, input_fingerprints=fps,
-        parts=parts, windows_kept=len(win), windows_dropped=win.dropped, minutes_not_windowed=win.minutes_not_windowed,
-        windows_multi_source=int(np.count_nonzero(contributed.sum(axis=1) >= 2)),
-        measured_channels=[c for c, m in zip(cfg.channels, basis.counted.tolist()) if m],
-        minutes_per_reading={c: k for c, k in zip(cfg.channels, basis.minutes_per_reading.tolist()) if k != 1},
-        cleaning_counts=cleaning_counts, stats=fit.raw.to_json(), lineage=lineage,
-        fit_stats=fit.to_json(f"{stem}.sketch.arrays"), participant_mean=pmean.tolist(),
-        impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
-        cache=f"{stem}.arrays", observed_minutes=observed_minutes.tolist(),
-        grid_minutes=grid.n_minutes if grid is not None else 0)
-    timer.lap("cache_write")
-    summary.stage_seconds = timer.seconds
+    with stats.timed("clean"):
+        cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
+    with stats.timed("window"):
+        W, C = cfg.window.size_min, len(cfg.channels)
+        intervals = declared_intervals(adapters)
+        basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
+        win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
+        grid_start = grid.start_minute if grid is not None else 0
+        observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
+        pmean = _participant_mean(grid, observed_minutes)
+        start_utc_min = grid_start + win.start_row
+        if P == 1:   # one source: it fed every window that has an observed minute (cut_windows keeps no other)
+            contributed = np.full((len(win), 1), grid is not None, bool)
+        else:
+            contributed = window_sources(fused, grid, P, win.start_row, W)
+            if streamed is not None and grid is not None:
+                contributed[:, stream_i] = chunked.streamed_window_hits(grid, rs.own, rs.cols, win.start_row, W)
+        for part, n in zip(parts, contributed.sum(axis=0).tolist()):
+            part.windows = int(n)
+    with stats.timed("labels_lineage"):
+        batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed,
+                            cfg.channels, reading_interval_min=intervals)  # the devices' cadence (CGM)
+        labels = labels_for_windows(batch, person.parts)
+        events = events_to_arrays(events_for_windows(batch, person.parts))
+        lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
+        if streamed is not None:   # the streamed source's files, in their place among the others'
+            own_lineage = streamed.rows.lineage.windows(start_utc_min, W, person.study, pid)
+            lineage = chunked.merge_lineage(rs.files_before, lineage, own_lineage)
+    with stats.timed("fit_stats"):
+        fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments: `stats`
+    with stats.timed("cache_write"):
+        save_arrays(f"{stem}.arrays", dict(values=win.values, observed=win.observed, offsets=win.tz_offset_min,
+                                            start_utc_min=start_utc_min, window_sources=contributed,
+                                            **{f"label_{k}": v for k, v in labels.items()},
+                                            **events))  # the windows pass 2 encodes
+        summary = UnitSummary(
+            key=person.key, study=person.study, participant=pid, split=split, fingerprint=fp,
+            input_fingerprints=fps, parts=parts, windows_kept=len(win), windows_dropped=win.dropped,
+            minutes_not_windowed=win.minutes_not_windowed,
+            windows_multi_source=int(np.count_nonzero(contributed.sum(axis=1) >= 2)),
+            measured_channels=[c for c, m in zip(cfg.channels, basis.counted.tolist()) if m],
+            minutes_per_reading={c: k for c, k in zip(cfg.channels, basis.minutes_per_reading.tolist()) if k != 1},
+            cleaning_counts=cleaning_counts, stats=fit.raw.to_json(), lineage=lineage,
+            fit_stats=fit.to_json(f"{stem}.sketch.arrays"), participant_mean=pmean.tolist(),
+            impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
+            cache=f"{stem}.arrays", observed_minutes=observed_minutes.tolist(),
+            grid_minutes=grid.n_minutes if grid is not None else 0)
+    summary.stage_seconds = stats.seconds
     summary.peak_rss_mib = _peak_rss_mib()
     Path(f"{stem}.json.tmp").write_text(summary.to_json())
     os.replace(f"{stem}.json.tmp", f"{stem}.json")
@@ -334,7 +321,7 @@ class _RowStage:
 
 
 def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: int | None,
-               blobs: list[dict[str, bytes]], pid: str, stem: Path, timer: StageTimer) -> _RowStage:
+               blobs: list[dict[str, bytes]], pid: str, stem: Path, stats: UnitStats) -> _RowStage:
     """Each source read and validated on its own (source ``stream_i`` chunk by chunk where it can be, see
     :mod:`sensorpipe.runners.chunked`), fused by priority and laid onto the person's minute grid."""
     cfg = ctx.cfg
@@ -345,62 +332,62 @@ def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: in
     for i, (u, adapter) in enumerate(zip(person.parts, adapters)):   # read and validate each source on its own
         if i != stream_i:   # a long recording's source is streamed below, chunk by chunk, when it can be
             part_obs[i], parts[i], kinds = _read_source(ctx, u, adapter, blobs[i], pid, f"{stem}.{u.source.name}",
-                                                        timer)
+                                                        stats)
             blobs[i] = {}
             raw_kinds |= kinds
-    streamed = _streamed_rows(ctx, person, stream_i, adapters, part_obs, blobs, pid, stem, timer)
+    streamed = _streamed_rows(ctx, person, stream_i, adapters, part_obs, blobs, pid, stem, stats)
     if stream_i is not None and streamed is None:   # read whole after all
         u = person.parts[stream_i]
         part_obs[stream_i], parts[stream_i], kinds = _read_source(ctx, u, adapters[stream_i], blobs[stream_i], pid,
-                                                                  f"{stem}.{u.source.name}", timer)
+                                                                  f"{stem}.{u.source.name}", stats)
         blobs[stream_i] = {}
         raw_kinds |= kinds
-    whole = [i for i in range(P) if streamed is None or i != stream_i]   # the sources fused from their rows
-    yielded: dict[int, dict[str, int]] = {}
-    if streamed is not None:   # the others' readings in the cells it kept lose to it (it outranks them there)
-        parts[stream_i] = streamed.part
-        own = streamed.rows.own_grid() if whole else None   # its cells (alone: nobody to compare with)
-        for i in whole:
-            part_obs[i], yielded[i] = chunked.yield_to_streamed(part_obs[i], own)
-    ranks = priority_ranks(person.source_names, cfg.studies.get(person.study))
-    fused = fuse([part_obs[i] for i in whole], ranks[whole])
-    fused.part = np.asarray(whole, np.int64)[fused.part]   # the person's part indices
-    for i, lost in zip(whole, fused.overridden):   # a streamed source's losses were counted as it streamed
-        parts[i].overridden = chunked.add_counts(yielded.get(i, {}), lost)
-    # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
-    obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
-    before = {f for i in range(stream_i or 0) for f in part_obs[i].files} if streamed is not None else set()
-    del part_obs
-    if streamed is not None:
-        grid = streamed.rows.grid(obs)
-        cols = [cfg.channels.index(c) for c in sorted(chunked.mapped_channels(adapters[stream_i]))]
-        own = chunked.own_cells(own, grid, cols) if grid is not None and whole else None   # on the person's grid
-    else:
-        grid, cols, own = (build_grid(obs, cfg.channels, person.tz) if len(obs) else None), [], None
+    with stats.timed("grid"):   # fuse the sources and lay them on the minute grid
+        whole = [i for i in range(P) if streamed is None or i != stream_i]   # the sources fused from their rows
+        yielded: dict[int, dict[str, int]] = {}
+        if streamed is not None:   # the others' readings in the cells it kept lose to it (it outranks them there)
+            parts[stream_i] = streamed.part
+            own = streamed.rows.own_grid() if whole else None   # its cells (alone: nobody to compare with)
+            for i in whole:
+                part_obs[i], yielded[i] = chunked.yield_to_streamed(part_obs[i], own)
+        ranks = priority_ranks(person.source_names, cfg.studies.get(person.study))
+        fused = fuse([part_obs[i] for i in whole], ranks[whole])
+        fused.part = np.asarray(whole, np.int64)[fused.part]   # the person's part indices
+        for i, lost in zip(whole, fused.overridden):   # a streamed source's losses were counted as it streamed
+            parts[i].overridden = chunked.add_counts(yielded.get(i, {}), lost)
+        # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
+        obs = Observations.concat([fused.obs, censored_flag_observations(fused.obs, cfg.channels)])
+        before = {f for i in range(stream_i or 0) for f in part_obs[i].files} if streamed is not None else set()
+        del part_obs
+        if streamed is not None:
+            grid = streamed.rows.grid(obs)
+            cols = [cfg.channels.index(c) for c in sorted(chunked.mapped_channels(adapters[stream_i]))]
+            own = chunked.own_cells(own, grid, cols) if grid is not None and whole else None   # on the person's grid
+        else:
+            grid, cols, own = (build_grid(obs, cfg.channels, person.tz) if len(obs) else None), [], None
     return _RowStage(grid, obs, fused, parts, raw_kinds, streamed, own, cols, before)
 
 
 def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes], pid: str, stem: str,
-                 timer: StageTimer) -> tuple[Observations, SourcePart, set[str]]:
+                 stats: UnitStats) -> tuple[Observations, SourcePart, set[str]]:
     """One source's share of a person: read, validated (its quarantine written under ``stem``), its raw
     waveforms turned into minute features. Returns the accepted observations, the source's accounting and the
     raw signal kinds it delivered."""
-    with preloaded_inputs(blobs):
+    with stats.timed("read"), preloaded_inputs(blobs):
         inp = adapter.read_unit(unit)
-    timer.lap("read")
-    vr = validate_unit(inp, adapter.schema(), ctx.cfg.validation)
-    timer.lap("validate")
+    with stats.timed("validate"):
+        vr = validate_unit(inp, adapter.schema(), ctx.cfg.validation)
     obs_parts = [vr.observations]
-    raw_counts = _raw_observations(inp, obs_parts, ctx.cfg.validation)
-    timer.lap("raw_features")
-    part = SourcePart(
-        source=unit.source.name, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
-        reason_counts=vr.reason_counts, clipped=vr.clipped,
-        rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
-        raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
-        quarantine=_write_unit_quarantine(ctx, unit, pid, vr.stored_quarantine, stem),
-        quarantine_counts=quarantine_counts(vr.stored_quarantine))
-    timer.lap("cache_write")
+    with stats.timed("raw_features"):
+        raw_counts = _raw_observations(inp, obs_parts, ctx.cfg.validation)
+    with stats.timed("cache_write"):
+        part = SourcePart(
+            source=unit.source.name, rows_in=vr.rows_in, rows_accepted=len(vr.observations),
+            reason_counts=vr.reason_counts, clipped=vr.clipped,
+            rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
+            raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
+            quarantine=_write_unit_quarantine(ctx, unit, pid, vr.stored_quarantine, stem),
+            quarantine_counts=quarantine_counts(vr.stored_quarantine))
     return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
 
 
@@ -414,7 +401,7 @@ class _Streamed:
 
 def _streamed_rows(ctx: RunContext, person: PersonUnit, stream_i: int | None, adapters: list,
                    others: list[Observations | None], blobs: list[dict[str, bytes]], pid: str, stem: Path,
-                   timer: StageTimer) -> _Streamed | None:
+                   stats: UnitStats) -> _Streamed | None:
     """Source ``stream_i``'s row stage chunk by chunk (:mod:`sensorpipe.runners.chunked`); None when no source
     qualifies, or when its rows turn out out of time order or tied (then it is read whole). Its readings in the
     cells a higher-ranked source observed are left out as fusion leaves them out, and counted."""
@@ -424,10 +411,10 @@ def _streamed_rows(ctx: RunContext, person: PersonUnit, stream_i: int | None, ad
     blobs[stream_i] = {}   # the chunks read the file a row group at a time, not from its bytes
     unit = person.parts[stream_i]
     try:
-        rows = chunked.stream_rows(ctx.cfg, unit, adapters[stream_i], person.tz, lost_cells)
+        with stats.timed("read"):   # read, validated and laid on the grid a chunk at a time
+            rows = chunked.stream_rows(ctx.cfg, unit, adapters[stream_i], person.tz, lost_cells)
     except chunked.NotStreamable:
         return None
-    timer.lap("read")
     part = SourcePart(
         source=unit.source.name, rows_in=rows.rows_in, rows_accepted=rows.rows_accepted,
         reason_counts=rows.reason_counts, clipped=rows.clipped, rows_in_by_file=rows.rows_in_by_file,
@@ -540,7 +527,7 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
     cut = np.flatnonzero(breaks) + 1
     if cut.size < 64:  # few sorted runs: binary search per run
         edges_ns = np.concatenate([starts, starts + W]) * MINUTE_NS
-        for a, b in zip(np.r_[0, cut].tolist(), np.r_[cut, len(obs)].tolist()):  # one iteration per run
+        for a, b in zip(np.r_[0, cut].tolist(), np.r_[cut, len(obs)].tolist()):
             pos = np.searchsorted(t[a:b], edges_ns) + a
             first, stop = pos[:n_w], pos[n_w:]
             hit = stop > first
@@ -557,7 +544,7 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
             np.minimum.at(lo.reshape(-1), cell, r[inside])
             np.maximum.at(hi.reshape(-1), cell, r[inside])
     out = []
-    for k, s in enumerate(starts.tolist()):  # one iteration per window
+    for k, s in enumerate(starts.tolist()):
         files = {obs.files[j]: [int(lo[k, j]), int(hi[k, j])] for j in np.flatnonzero(hi[k] >= 0)}
         out.append({"key": window_key(source, pid, s), "files": files})
     return out
@@ -571,7 +558,7 @@ def _window_labels(labels: dict[str, np.ndarray], n: int) -> list[dict]:
         v = labels[spec.name]
         cols.append((spec.name, spec.kind, v.astype(np.int8) if spec.kind == "sequence" else v.tolist()))
     out = []
-    for i in range(n):  # one iteration per window
+    for i in range(n):
         row = {}
         for name, kind, col in cols:
             row[name] = col[i]
@@ -614,8 +601,8 @@ def _norm_digest(norm: NormParams) -> str:
 
 @dataclass(frozen=True)
 class EncodedUnit:
-    """What pass 2 returns for one unit: its record spill, seconds per stage, and per channel the observed
-    cells normalization clipped (``NormParams.apply_and_count``; empty when nothing was clipped)."""
+    """What pass 2 returns for one unit: its record spill, seconds per stage (``UnitStats.seconds``), and per
+    channel the observed cells normalization clipped (``NormParams.apply_and_count``; empty when nothing was clipped)."""
 
     stem: str
     seconds: dict[str, float]
@@ -628,56 +615,56 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
     from sensorpipe.storage.encode import encoder_for
     from sensorpipe.storage.layout import record_layout
 
-    cfg, timer = ctx.cfg, StageTimer()
+    cfg, stats = ctx.cfg, UnitStats()
     stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
     counts = Path(stem + ".clipped.json")   # written only when normalization clips (nothing to count otherwise)
     if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not norm.clips or counts.exists()):
         return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {}, from_cache=True)
-    arrays = load_arrays(summary.cache)
-    values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
-    labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
-    timer.lap("cache_read")
-    fallback = np.array(norm.fallback, np.float32)
-    pmean = np.array(summary.participant_mean, np.float64) if summary.participant_mean else None
-    filled = impute(values, observed, specs_for(cfg.channels, cfg.imputation), fallback, pmean)
-    missing_c, longest_gap = window_quality(observed)
-    timer.lap("impute")
-    normed, clipped = norm.apply_and_count(filled, observed)
-    times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
-    timer.lap("normalize")
-    keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
-    events = events_from_arrays(arrays, len(start))
-    rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
-                  for t, evs in zip(start.tolist(), events)]
-    local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
-    # captions state what the record stores: where normalization clips, the denormalized stored values
-    caption_values = norm.invert(normed) if norm.clips else values
-    captions = CaptionGenerator(cfg.captions).generate(
-        CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
-    timer.lap("captions")
-    # the layout features.json declares, planned without importing TFDS
-    encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))
-    records = []
-    masks = ~observed
-    missingness = summary_basis(cfg.channels, summary).share(np.count_nonzero(masks, axis=1),
-                                                             cfg.window.size_min).tolist()
-    sources = _sources_text(summary.sources, arrays["window_sources"])
-    starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
-    window_labels = _window_labels(labels, len(start))
-    for i in range(len(start)):  # one iteration per window
-        mask = masks[i]
-        ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
-              "participant_id": summary.participant, "dataset": summary.study, "sources": sources[i],
-              "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
-              "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
-              "events": _events_json(rel_events[i]),
-              **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
-              "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
-        records.append(encoder.encode(ex))
-    clipped_cells = {ch: int(n) for ch, n in zip(cfg.channels, clipped.tolist()) if n}
-    if norm.clips:  # before the spill: a cached re-run needs both
-        counts.parent.mkdir(parents=True, exist_ok=True)
-        counts.write_text(json.dumps(clipped_cells))
-    RecordSpill.write(stem, records)
-    timer.lap("serialize")
-    return EncodedUnit(stem, timer.seconds, clipped_cells)
+    with stats.timed("cache_read"):
+        arrays = load_arrays(summary.cache)
+        values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
+        labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
+    with stats.timed("impute"):
+        fallback = np.array(norm.fallback, np.float32)
+        pmean = np.array(summary.participant_mean, np.float64) if summary.participant_mean else None
+        filled = impute(values, observed, specs_for(cfg.channels, cfg.imputation), fallback, pmean)
+        missing_c, longest_gap = window_quality(observed)
+    with stats.timed("normalize"):
+        normed, clipped = norm.apply_and_count(filled, observed)
+        times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
+    with stats.timed("captions"):
+        keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
+        events = events_from_arrays(arrays, len(start))
+        rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
+                      for t, evs in zip(start.tolist(), events)]
+        local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
+        # captions state what the record stores: where normalization clips, the denormalized stored values
+        caption_values = norm.invert(normed) if norm.clips else values
+        captions = CaptionGenerator(cfg.captions).generate(
+            CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
+    with stats.timed("serialize"):
+        # the layout features.json declares, planned without importing TFDS
+        encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))
+        records = []
+        masks = ~observed
+        missingness = summary_basis(cfg.channels, summary).share(np.count_nonzero(masks, axis=1),
+                                                                 cfg.window.size_min).tolist()
+        sources = _sources_text(summary.sources, arrays["window_sources"])
+        starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
+        window_labels = _window_labels(labels, len(start))
+        for i in range(len(start)):
+            mask = masks[i]
+            ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
+                  "participant_id": summary.participant, "dataset": summary.study, "sources": sources[i],
+                  "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
+                  "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
+                  "events": _events_json(rel_events[i]),
+                  **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
+                  "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
+            records.append(encoder.encode(ex))
+        clipped_cells = {ch: int(n) for ch, n in zip(cfg.channels, clipped.tolist()) if n}
+        if norm.clips:  # before the spill: a cached re-run needs both
+            counts.parent.mkdir(parents=True, exist_ok=True)
+            counts.write_text(json.dumps(clipped_cells))
+        RecordSpill.write(stem, records)
+    return EncodedUnit(stem, stats.seconds, clipped_cells)

@@ -2,9 +2,9 @@
 
 A quarantined row keeps its original ``time`` and ``value`` so a user can see
 what the file held. Casting every quarantined number to text while the
-pipeline runs cost a quarter of a run when many rows failed (a float or a
-time-zone-aware timestamp formats at about 1-5 M values a second), and the
-text is only ever read by a person. So a row keeps its value in the form the
+pipeline runs cost a large share of a run when many rows failed (formatting
+floats and time-zone-aware timestamps is slow), and the text is only ever
+read by a person. So a row keeps its value in the form the
 file had it:
 
 - text (CSV cells, JSON strings, XML attributes): in ``time`` / ``value``, as written;

@@ -194,7 +194,7 @@ def _backwards(obs: Observations) -> int:
     are kept; the count is a quality figure that flags merged or re-sorted exports.
     """
     n = 0
-    for c in np.unique(obs.channel):  # one pass per channel
+    for c in np.unique(obs.channel):
         t = obs.t_utc_ns[obs.channel == c]
         n += int((t[1:] < np.maximum.accumulate(t)[:-1]).sum()) if t.size > 1 else 0
     return n
@@ -392,7 +392,7 @@ def _clean_part(part: pa.Table, schema: SourceSchema, start: int,
         vals = vals.copy()
     lo, hi, _ = _range_tables()
     run_ch = ch_of[run_code]
-    for a, b, i in zip(a_s.tolist(), b_s.tolist(), run_code.tolist()):  # one iteration per run of a field
+    for a, b, i in zip(a_s.tolist(), b_s.tolist(), run_code.tolist()):
         v = vals[a:b]
         if scale[i] != 1.0 or offset[i] != 0.0:
             v *= scale[i]

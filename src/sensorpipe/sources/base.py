@@ -110,7 +110,7 @@ _OPTIONS: dict[tuple, Any] = {}
 
 def _parsed_options(cls: type, source: SourceConfig) -> Any:
     """``cls.Options`` built from the source's options, once per process and distinct options: an adapter is
-    made for every unit, and checking a long option tree with its type hints cost ~1.4 ms each time."""
+    made for every unit, and checking a long option tree against its type hints each time adds up."""
     key = (cls, source.name, json.dumps(source.options, sort_keys=True, default=repr))
     opts = _OPTIONS.get(key)
     if opts is None:

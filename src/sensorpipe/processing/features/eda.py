@@ -118,7 +118,7 @@ def scr_peaks(phasic: np.ndarray) -> np.ndarray:
 
     NeuroKit2's function is ``scipy.signal.find_peaks`` plus a filter on
     ``peak_prominences`` (its "Height"), then an onset/offset search that is a
-    pandas loop per peak (8 s for 4 hours of EDA) whose result is not needed
+    pandas loop per peak (slow on hours of EDA) whose result is not needed
     here; scipy's ``prominence`` argument is that same filter (both keep
     prominence >= the threshold; tests/processing/test_raw_features_eda.py
     checks the equality).

@@ -50,7 +50,7 @@ class MissingnessStratified(Fixed):
         keep = np.zeros(len(cand), bool)
         dropped: dict[str, int] = {}
         labels = bucket_labels(sc.buckets)
-        for b in np.unique(bucket):  # one pass per bucket
+        for b in np.unique(bucket):
             idx = np.flatnonzero(bucket == b)
             keep[idx[np.argsort(rank[idx], kind="stable")[:sc.per_bucket]]] = True
             if idx.size > sc.per_bucket:
