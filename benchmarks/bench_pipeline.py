@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-method", choices=("auto", "fork", "forkserver", "spawn"), default="auto",
                     help="how multiprocess workers start (runner.start_method)")
     ap.add_argument("--tuning", choices=("none", "fast"), default="none",
-                    help="runner.tuning: fast adds heap retention and the fork warm-up")
+                    help="runner.tuning: fast adds the fork warm-up and re-fork")
     ap.add_argument("--cold", action="store_true",
                     help="time the run's own imports (TFDS, scipy.signal, SQLAlchemy) inside the run")
     ap.add_argument("--layout", choices=LAYOUTS, default="per-participant",

@@ -552,10 +552,9 @@ class RunnerConfig:
     imports the pipeline. ``fork``, ``forkserver`` and ``spawn``
     force one; the output is the same whichever starts them.
 
-    ``tuning`` (opt-in speed plumbing, same output): ``none`` leaves malloc
-    alone and forks the workers once; ``fast`` keeps freed heap memory in the
-    processes during the run (glibc) and, under ``fork``, imports what pass 2
-    needs while pass 1 runs and forks fresh workers that have it
+    ``tuning`` (opt-in speed plumbing, same output): ``none`` forks the
+    workers once; ``fast``, under ``fork``, imports what pass 2 needs while
+    pass 1 runs and forks fresh workers that have it
     (:mod:`sensorpipe.runners.executors`).
     """
 

@@ -1,4 +1,4 @@
-"""Keep freed heap memory in the process while a run is going (glibc only; ``runner.tuning: fast``).
+"""Keep freed heap memory in the process while a run is going (glibc only; every run).
 
 Every unit allocates and frees arrays of a few MiB (Arrow columns, the grid,
 windows, channel-major copies, records). With glibc's defaults the top of the

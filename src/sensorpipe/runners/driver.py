@@ -15,7 +15,6 @@ Output directory layout::
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -188,9 +187,8 @@ class _Run:
         cfg, out = self.cfg, self.out
         ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
-        # tuning fast: freed arrays stay in this process's heap during the run (see runners/_memory.py)
-        retained = freed_memory_retained() if cfg.runner.tuning == "fast" else contextlib.nullcontext()
-        with retained, make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+        # freed arrays stay in this process's heap during the run (see runners/_memory.py)
+        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
                                    cfg.runner.tuning) as pool:
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)

@@ -3,11 +3,12 @@
 Both keep the input order of results, so everything downstream (statistics
 merge, record order, shard cut) is identical whichever runner ran.
 
-``runner.tuning: fast`` (opt-in, :func:`make_runner`) adds the speed plumbing:
-glibc heap retention (:mod:`sensorpipe.runners._memory`) and, under ``fork``,
-a warm-up import of what the later passes need plus fresh forks that have it.
-The default (``none``) forks the workers once and leaves malloc alone; the
-output is the same either way.
+Workers keep freed memory in their glibc heap during the run
+(:mod:`sensorpipe.runners._memory`: a profile of ``make bench`` puts the
+page faults it saves well above the 2 % bar, BENCHMARKS.md). ``runner.tuning:
+fast`` (opt-in, :func:`make_runner`) adds, under ``fork``, a warm-up import of
+what the later passes need plus fresh forks that have it. The default
+(``none``) forks the workers once; the output is the same either way.
 """
 
 from __future__ import annotations
@@ -315,8 +316,7 @@ WARM_MODULES = ("sensorpipe.runners._warm",)
 
 
 def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none") -> LocalRunner:
-    """The configured runner; tuning ``fast`` gives the multiprocess workers ``warm`` and heap retention."""
+    """The configured runner: multiprocess workers retain freed heap memory; tuning ``fast`` adds ``warm``."""
     if name != "multiprocess":
         return LocalRunner()
-    fast = tuning == "fast"
-    return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if fast else (), retain_memory=fast)
+    return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if tuning == "fast" else (), retain_memory=True)
