@@ -81,3 +81,16 @@ def test_a_concurrent_run_fails_at_once_and_a_killed_holder_is_taken_over(tiny_s
     assert third.returncode == 0, third.stderr
     assert "took over the stale lock of run holder-run" in third.stderr
     assert (out / "tiny" / "1.0.0" / "dataset_info.json").exists()
+
+
+def test_a_run_is_alive_while_its_lock_names_it_and_another_machines_folder_is_trusted(tmp_path):
+    """`versions` on a team database must not close another machine's live run because its folder is not here."""
+    from sensorpipe.runners.lock import run_alive
+
+    with OutputLock(tmp_path, "r1", "2026-12-07T00:00:00+00:00"):
+        assert run_alive(tmp_path, "r1", os.getpid(), this_host())
+        assert not run_alive(tmp_path, "r0", os.getpid(), this_host())     # the lock names another run
+    assert not run_alive(tmp_path, "r1", os.getpid(), this_host())         # released: the run is over
+    elsewhere = tmp_path / "on-another-machine"
+    assert run_alive(elsewhere, "r2", 4242, "another-host.example")         # not visible here: only it can tell
+    assert not run_alive(elsewhere, "r2", 4242, this_host())                # this host: no folder, no lock, no run

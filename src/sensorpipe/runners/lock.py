@@ -81,6 +81,8 @@ def run_alive(out_dir: str | Path, run_id: str, pid: int | None, host: str | Non
     A live run always holds its output folder's lock, and its lock file names it; a run the lock file does not
     name (another run took the lock since, or the file was released) is gone.
     """
+    if host is not None and host != this_host() and not Path(out_dir).exists():
+        return True   # another machine's output folder (a team database): only that machine can tell
     holder = read_holder(out_dir)
     if not holder or holder.get("run_id") != run_id:
         return False
