@@ -1,13 +1,17 @@
-"""Plugins of the sources and labels groups: an installed package's adapter and label processor run by config name.
+"""Plugins of the sources, labels and channels groups: an installed package's adapter, label processor and channel.
 
-The example plugin (tests/plugins/sensorpipe_pulselog_plugin) is pip-installed into a temporary folder on
-sys.path: a real dist-info with its entry points, found by ``importlib.metadata`` in the driver and, through
-the inherited sys.path, in spawned workers, which load the groups themselves.
+The example plugin (tests/plugins/sensorpipe_pulselog_plugin) is pip-installed into a temporary folder: a real
+dist-info with its entry points, found by ``importlib.metadata``. The pipeline runs in a fresh interpreter with
+that folder on its path (the channel registry's order is fixed when a process first validates, so a process
+that validated before the plugin was installed cannot take its channel); spawned workers load the groups
+themselves.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,20 +21,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensorpipe import _version, plugins
+from sensorpipe import _version, channels, plugins
 from sensorpipe.config import ConfigError, load_config
 from sensorpipe.labels import base as labels_base
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources import base as sources_base
 
 PLUGIN_SRC = Path(__file__).parent / "plugins" / "sensorpipe_pulselog_plugin"
-GROUPS = ("sensorpipe.sources", "sensorpipe.labels")
+GROUPS = ("sensorpipe.sources", "sensorpipe.labels", "sensorpipe.channels")
 
 
 def _forget() -> None:
     sys.modules.pop("sensorpipe_pulselog_plugin", None)
     sources_base._ADAPTERS.pop("pulselog", None)
     labels_base._PROCESSORS.pop("pulselog_activity", None)
+    if channels.CHANNELS.pop("perfusion_index", None) is not None:
+        channels._CHANNELS = channels._BUILT_IN
     for g in GROUPS:
         plugins._forget(g)
     _version.code_version.cache_clear()
@@ -61,45 +67,74 @@ ACTIVITY = {"p1": "walking", "p2": "cycling"}
 
 
 def _config(tmp_path: Path, runner: dict) -> dict:
-    """Two pulselog files, heart rate every minute 10:00-11:59 UTC; the first hour labelled with an activity."""
+    """Two pulselog files, a reading every minute 10:00-11:59 UTC; the first hour labelled with an activity."""
     d = tmp_path / "logs"
     d.mkdir()
     minutes = np.arange(np.datetime64("2024-05-02T10:00"), np.datetime64("2024-05-02T12:00"))
     for pid, act in ACTIVITY.items():
-        rows = [f"{m}:00Z,{60 + i % 9},{act if i < 60 else ''}" for i, m in enumerate(minutes)]
-        (d / f"{pid}.pulselog").write_text("utc,bpm,activity\n" + "\n".join(rows) + "\n")
+        rows = [f"{m}:00Z,{60 + i % 9},{1 + i % 4}.5,{act if i < 60 else ''}" for i, m in enumerate(minutes)]
+        (d / f"{pid}.pulselog").write_text("utc,bpm,pi,activity\n" + "\n".join(rows) + "\n")
     return {"sources": [{"name": "pl", "adapter": "pulselog", "path": str(d), "options": {"tz": "UTC"}}],
-            "channels": ["heart_rate"], "window": {"size_min": 60, "stride_min": 60, "max_missing_ratio": 0.5},
+            "channels": ["heart_rate", "perfusion_index"],
+            "window": {"size_min": 60, "stride_min": 60, "max_missing_ratio": 0.5},
             "output": {"dir": str(tmp_path / "out"), "name": "pl"}, "privacy": {"pseudonymize": False},
             "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}, "runner": runner,
             "normalization": {"default": "none"}}   # input holds the rows as read
 
 
+RUN = """import json, sys
+from sensorpipe.config import load_config
+from sensorpipe.runners.driver import run_pipeline
+print(run_pipeline(load_config(json.load(open(sys.argv[1])))).output_dir)
+"""
+
+
 @pytest.mark.parametrize("runner", [{"name": "local"},
                                     {"name": "multiprocess", "workers": 2, "start_method": "spawn"}],
                          ids=["local", "spawn"])
-def test_a_pipeline_reads_the_plugin_source_and_labels(installed_plugin, tmp_path, runner):
+def test_a_pipeline_reads_the_plugin_source_channel_and_labels(installed_plugin, tmp_path, runner):
     import sensorpipe
-    from sensorpipe.runners.driver import run_pipeline
 
-    r = run_pipeline(load_config(_config(tmp_path, runner)))
+    _, target = installed_plugin
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(_config(tmp_path, runner)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), *sys.path])}
+    proc = subprocess.run([sys.executable, "-c", RUN, str(cfg)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout.strip().splitlines()[-1]
     names = BY_NAME["activity"].names
     got = sorted((ex["participant_id"].decode(), str(np.datetime64(int(ex["start_utc"]), "s")),
-                  int(ex["labels"]["activity"]), ex["input"][:, 0].tolist(), bool(ex["mask"].any()))
-                 for ex in sensorpipe.open(r.output_dir)["train"])
-    bpm = [60 + i % 9 for i in range(120)]   # the rows, unchanged (heart rate is the only channel)
+                  int(ex["labels"]["activity"]), ex["input"].T.tolist(), bool(ex["mask"].any()))
+                 for ex in sensorpipe.open(out)["train"])
+    bpm = [60 + i % 9 for i in range(120)]        # the rows, unchanged: heart rate, then the plugin's channel
+    pi = [1.5 + i % 4 for i in range(120)]
     assert got == [(p, f"2024-05-02T{h}:00:00", names.index(ACTIVITY[p]) if h == "10" else -1,
-                    bpm[:60] if h == "10" else bpm[60:], False) for p in ("p1", "p2") for h in ("10", "11")]
+                    [bpm[:60], pi[:60]] if h == "10" else [bpm[60:], pi[60:]], False)
+                   for p in ("p1", "p2") for h in ("10", "11")]
+    features = json.loads(next(Path(out).rglob("features.json")).read_text())
+    assert "perfusion_index" in json.dumps(features)
     assert plugins.installed("sensorpipe.sources") == {"pulselog": "sensorpipe-pulselog-plugin==0.1.0"}
     assert plugins.installed("sensorpipe.labels") == {"pulselog_activity": "sensorpipe-pulselog-plugin==0.1.0"}
+    assert plugins.installed("sensorpipe.channels") == {"perfusion_index": "sensorpipe-pulselog-plugin==0.1.0"}
+
+
+def test_the_plugin_channel_enters_the_registry_fingerprint(installed_plugin):
+    before = channels.registry_fingerprint()   # loads the channels group: the plugin's channel is added
+    assert channels.get("perfusion_index").unit == "%" and list(channels.CHANNELS)[-1] == "perfusion_index"
+    _forget()
+    assert channels.registry_fingerprint() == before   # loaded again, same channel, same fingerprint
+    channels.CHANNELS.pop("perfusion_index")
+    channels._CHANNELS = channels._BUILT_IN
+    plugins._loaded["sensorpipe.channels"] = ()         # as in a process without the plugin
+    assert channels.registry_fingerprint() != before
 
 
 def test_the_code_version_follows_the_plugin_code(installed_plugin, tmp_path):
     src, target = installed_plugin
     before = _version.code_version()
     module = src / "sensorpipe_pulselog_plugin.py"
-    module.write_text(module.read_text().replace('HEADER = ["utc", "bpm", "activity"]',
-                                                 'HEADER = ["utc", "bpm", "activity"]  # changed'))
+    module.write_text(module.read_text().replace('HEADER = ["utc", "bpm", "pi", "activity"]',
+                                                 'HEADER = ["utc", "bpm", "pi", "activity"]  # changed'))
     _install(src, target)   # same name and version 0.1.0: only the code differs
     _forget()
     assert _version.code_version() != before
@@ -122,6 +157,16 @@ def test_a_plugin_taking_a_built_in_adapter_name_is_named(monkeypatch):
                                                   r"TypeError: source adapter name 'long_table' is already "
                                                   r"registered by sensorpipe.sources.long_table"):
         sources_base.get_adapter("plugin_only")
+
+
+def test_a_plugin_channel_taking_a_built_in_name_is_refused(monkeypatch):
+    _fake(monkeypatch, "sensorpipe.channels", ("heart_rate", "tests.plugins_clash_channel:HeartRate"))
+    monkeypatch.setattr(channels, "_CHANNELS", channels._CHANNELS)
+    with pytest.raises(plugins.PluginError, match=r"plugin 'heart_rate' \(tests.plugins_clash_channel:HeartRate, entry-point "
+                                                  r"group sensorpipe.channels\) was refused by the registry: channel "
+                                                  r"'heart_rate' is already registered"):
+        channels.get("plugin_only")
+    assert channels.CHANNELS["heart_rate"].unit == "bpm"
 
 
 def test_a_broken_label_plugin_stops_the_labels_with_its_name(monkeypatch):
