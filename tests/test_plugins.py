@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensorpipe import plugins
+from sensorpipe import _version, plugins
 from sensorpipe.config import ConfigError, load_config
 from sensorpipe.processing.windowing import WindowingStrategy, base, get_strategy
 
@@ -39,6 +39,7 @@ def installed_plugin(tmp_path_factory):
     sys.modules.pop("sensorpipe_example_plugin", None)
     base._STRATEGIES.pop("top_of_hour", None)
     plugins._forget(GROUP)
+    _version.code_version.cache_clear()   # it hashed the plugin; later runs in this process must not
 
 
 def _long_table_config(tmp_path: Path, window: dict) -> dict:

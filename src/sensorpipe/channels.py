@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar, get_args
 
 from sensorpipe._typing import Aggregation, CaptionGroup, ImputeMethod, NormalizeMethod, OutOfRange
 
@@ -167,11 +169,71 @@ def _with_priors(rows: tuple[Channel, ...]) -> tuple[Channel, ...]:
 
 
 _CHANNELS = _with_priors(_CHANNELS)
+_BUILT_IN = _CHANNELS
 CHANNELS: dict[str, Channel] = {c.name: c for c in _CHANNELS}
 
 
+class ChannelPlugin:
+    """What a ``sensorpipe.channels`` entry point names: a class holding the new :class:`Channel`.
+
+    The entry point's name is the channel's name. A feature or source plugin
+    adds the channel it produces this way; the channel must carry everything
+    the built-ins carry, a population prior included (normalization's fallback).
+    """
+
+    name: ClassVar[str] = ""
+    channel: ClassVar[Channel | None] = None
+
+    def __init_subclass__(cls, **kw) -> None:
+        super().__init_subclass__(**kw)
+        if isinstance(cls.channel, Channel):
+            cls.name = cls.channel.name
+
+
+def register_channel(cls: type) -> type[ChannelPlugin]:
+    """The ``sensorpipe.channels`` plugin registry: checks the plugin's channel and appends it to the registry."""
+    global _CHANNELS
+    if not (isinstance(cls, type) and issubclass(cls, ChannelPlugin)) or not isinstance(cls.channel, Channel):
+        raise TypeError(f"{cls!r} must subclass {__name__}.ChannelPlugin and set channel = Channel(...)")
+    c = cls.channel
+    if c.name in CHANNELS:
+        if CHANNELS[c.name] == c and c not in _BUILT_IN:
+            return cls
+        raise TypeError(f"channel {c.name!r} is already registered (built in or by another plugin)")
+    if not c.name.isidentifier():
+        raise TypeError(f"channel name must be an identifier, got {c.name!r}")
+    for attr, kind in (("out_of_range", OutOfRange), ("aggregation", Aggregation), ("impute", ImputeMethod),
+                       ("normalize", NormalizeMethod), ("caption_group", CaptionGroup)):
+        if getattr(c, attr) not in get_args(kind):
+            raise TypeError(f"channel {c.name!r}: {attr} {getattr(c, attr)!r} is not one of {get_args(kind)}")
+    if not (math.isfinite(c.valid_min) and math.isfinite(c.valid_max) and c.valid_min < c.valid_max):
+        raise TypeError(f"channel {c.name!r}: valid_min < valid_max (finite) is required, got "
+                        f"{c.valid_min} to {c.valid_max}")
+    if not (math.isfinite(c.prior_center) and math.isfinite(c.prior_scale) and c.prior_scale > 0 and c.prior_basis):
+        raise TypeError(f"channel {c.name!r}: set prior_center, prior_scale (> 0) and prior_basis (the population "
+                        f"prior normalization falls back to)")
+    _CHANNELS = _CHANNELS + (c,)
+    CHANNELS[c.name] = c
+    return cls
+
+
+def with_plugins() -> dict[str, Channel]:
+    """The whole registry: built-ins, then the installed ``sensorpipe.channels`` plugins (loaded once per process).
+
+    Stages that index channels by position (validation, the minute grid) take
+    their order from this, so every process, spawned workers included, agrees
+    on it: plugin channels follow the built-ins in entry-point name order.
+    """
+    from sensorpipe.plugins import load_plugins
+
+    load_plugins("sensorpipe.channels")
+    return CHANNELS
+
+
 def get(name: str) -> Channel:
-    """Return a channel by name, or say which names exist."""
+    """Return a channel by name (loading channel plugins for a name not built in), or say which names exist."""
+    if name not in CHANNELS:
+        with_plugins()
     try:
         return CHANNELS[name]
     except KeyError:
@@ -180,8 +242,14 @@ def get(name: str) -> Channel:
         ) from None
 
 
+def known(name: str) -> bool:
+    """Whether ``name`` is a channel, built in or from an installed plugin (config checks)."""
+    return name in CHANNELS or name in with_plugins()
+
+
 def registry_fingerprint() -> str:
-    """Hash of the whole registry; part of every dataset version."""
+    """Hash of the whole registry, plugin channels included; part of every dataset version."""
+    with_plugins()
     blob = json.dumps([asdict(c) for c in _CHANNELS], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 

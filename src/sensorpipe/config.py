@@ -153,10 +153,10 @@ class NonwearConfig:
     def validate(self, path: str) -> None:
         _positive(self.enmo_max_mg, f"{path}.enmo_max_mg")
         _positive(self.min_duration_min, f"{path}.min_duration_min")
-        from sensorpipe.channels import CHANNELS
+        from sensorpipe.channels import CHANNELS, known
 
         for i, ch in enumerate(self.mask_channels):
-            if ch not in CHANNELS:
+            if not known(ch):
                 raise ConfigError(f"{path}.mask_channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(CHANNELS)}")
 
 
@@ -426,7 +426,7 @@ class StructuralCaptionConfig:
         from sensorpipe import channels as registry
 
         for ch, v in self.min_change.items():
-            if ch not in registry.CHANNELS:
+            if not registry.known(ch):
                 raise ConfigError(f"{path}.min_change.{ch}: unknown channel; allowed: {', '.join(registry.CHANNELS)}")
             _positive(v, f"{path}.min_change.{ch}")
 
@@ -879,7 +879,7 @@ def _check_cross_fields(cfg: PipelineConfig) -> None:
     if not cfg.channels:
         raise ConfigError("channels: list the canonical channels to output, e.g. [heart_rate, steps]")
     for i, ch in enumerate(cfg.channels):
-        if ch not in registry.CHANNELS:
+        if not registry.known(ch):
             raise ConfigError(f"channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(registry.CHANNELS)}")
     if len(set(cfg.channels)) != len(cfg.channels):
         raise ConfigError("channels: a channel is listed twice")

@@ -1,4 +1,5 @@
-"""Plugins: third-party windowing strategies, cleaning rules, feature extractors, normalizers and caption levels.
+"""Plugins: third-party source adapters, label processors, channels, windowing strategies, cleaning rules,
+feature extractors, normalizers and caption levels.
 
 A plugin is an installed package that declares Python entry points in one of
 the groups of :data:`GROUPS`; each entry point names a class, and the group's
@@ -38,6 +39,9 @@ GROUPS: dict[str, PluginGroup] = {
     "sensorpipe.features": PluginGroup("sensorpipe.processing.raw_features:register_extractor", "kind"),
     "sensorpipe.normalizers": PluginGroup("sensorpipe.processing.normalizers:register_normalizer", "name"),
     "sensorpipe.captions": PluginGroup("sensorpipe.captions.base:register_caption_level", "name"),
+    "sensorpipe.sources": PluginGroup("sensorpipe.sources.base:register_adapter", "name"),
+    "sensorpipe.labels": PluginGroup("sensorpipe.labels.base:register_processor", "name"),
+    "sensorpipe.channels": PluginGroup("sensorpipe.channels:register_channel", "name"),
 }
 
 _loaded: dict[str, tuple[str, ...]] = {}

@@ -116,6 +116,23 @@ class ChannelLabelProcessor(LabelProcessor):
         raise NotImplementedError
 
 
+def register_processor(cls: type) -> type[LabelProcessor]:
+    """The ``sensorpipe.labels`` plugin registry: subclassing already registered ``cls`` on import; this checks it.
+
+    A plugin processor whose name a built-in or another plugin holds, or that produces a label outside the
+    unified schema, fails while its module is imported (``__init_subclass__``); the loader names the entry point.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, LabelProcessor)):
+        raise TypeError(f"{cls!r} is not a subclass of {__name__}.LabelProcessor")
+    if not cls.produces:
+        raise TypeError(f"{cls.__name__}.produces must name the unified labels it sets")
+    if cls.window_labels is LabelProcessor.window_labels and cls.label_events is LabelProcessor.label_events:
+        raise TypeError(f"{cls.__name__} must implement window_labels() or label_events()")
+    if _PROCESSORS.get(cls.name) is not cls:
+        raise TypeError(f"label processor {cls.name!r} is already registered by {_PROCESSORS[cls.name].__module__}")
+    return cls
+
+
 def label_dtype(spec: LabelSpec):
     return np.float32 if spec.kind == "float" else np.int64
 
@@ -130,7 +147,15 @@ def empty_labels(n: int, size_min: int) -> dict[str, np.ndarray]:
 
 
 def processors_for(unit: UnitRef) -> list[LabelProcessor]:
+    """The processors (built in and installed ``sensorpipe.labels`` plugins) whose labels apply to ``unit``.
+
+    Every processor decides for itself whether it applies, so the plugin group is loaded on the first call of
+    the process (in the driver and in each spawned worker alike), not on a missing name.
+    """
     import sensorpipe.labels.builtin  # noqa: F401  (registers the built-in processors)
+    from sensorpipe.plugins import load_plugins
+
+    load_plugins("sensorpipe.labels")
 
     return [p for p in (_PROCESSORS[n]() for n in sorted(_PROCESSORS)) if p.applies(unit)]
 

@@ -235,7 +235,7 @@ def check_cleaning_config(cfg: CleaningConfig, path: str) -> None:
             raise ConfigError(f"{path}.options.{name}: rule {name!r} takes no options; remove the section")
         build_dataclass(classes[name].Options, opts, f"{path}.options.{name}")
     for ch in cfg.per_channel:
-        if ch not in registry.CHANNELS:
+        if not registry.known(ch):
             raise ConfigError(f"{path}.per_channel.{ch}: unknown channel; allowed: {', '.join(registry.CHANNELS)}")
         r = channel_rules(ch, cfg)
         if not r.valid_min < r.valid_max:

@@ -46,7 +46,7 @@ REASONS = ("ok", "no_participant", "unknown_field", "unparseable_time", "nonexis
            "exact_duplicate", "conflicting_duplicate")
 _CODE = {r: i for i, r in enumerate(REASONS)}
 DEFAULT_VALIDATION = ValidationConfig()
-CHANNEL_NAMES = tuple(registry.CHANNELS)
+CHANNEL_NAMES = tuple(registry.with_plugins())   # channel plugins load first, so every process has one order
 CHANNEL_INDEX = {c: i for i, c in enumerate(CHANNEL_NAMES)}
 # row order of a part's accepted rows: each channel one run with time strictly increasing (no duplicate
 # possible), one run per channel with time not decreasing (duplicates are adjacent), or anything else

@@ -291,18 +291,43 @@ def check_zone(tz: str, where: str) -> None:
 
 
 def get_adapter(name: str, where: str = "adapter") -> type[SourceAdapter]:
-    """Look up a registered adapter class, importing the built-in ones first."""
+    """Look up an adapter class by config name: built-ins first, then installed ``sensorpipe.sources`` plugins."""
     import sensorpipe.sources  # noqa: F401  (registers the built-in adapters)
+    from sensorpipe.plugins import load_plugins
 
+    if name not in _ADAPTERS:
+        load_plugins("sensorpipe.sources")
     try:
         return _ADAPTERS[name]
     except KeyError:
-        raise ConfigError(f"{where}: unknown adapter {name!r}; registered: {', '.join(sorted(_ADAPTERS))}") from None
+        raise ConfigError(f"{where}: unknown adapter {name!r}; registered: {', '.join(sorted(_ADAPTERS))} (built "
+                          f"in, plus installed plugins of entry-point group sensorpipe.sources)") from None
+
+
+def register_adapter(cls: type) -> type[SourceAdapter]:
+    """The ``sensorpipe.sources`` plugin registry: subclassing already registered ``cls`` on import; this checks it.
+
+    A plugin adapter whose name a built-in or another plugin holds fails while its module is imported
+    (``__init_subclass__``), which the plugin loader reports with the entry point.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, SourceAdapter)):
+        raise TypeError(f"{cls!r} is not a subclass of {__name__}.SourceAdapter")
+    if not cls.name:
+        raise TypeError(f"{cls.__name__}.name must be set")
+    for method in ("schema", "list_units", "read_unit"):
+        if getattr(cls, method) is getattr(SourceAdapter, method):
+            raise TypeError(f"{cls.__name__} must implement {method}()")
+    if _ADAPTERS.get(cls.name) is not cls:
+        raise TypeError(f"source adapter name {cls.name!r} is already registered by {_ADAPTERS[cls.name].__module__}")
+    return cls
 
 
 def registered_adapters() -> dict[str, type[SourceAdapter]]:
+    """Every adapter, built in and installed as a plugin (the ``sensorpipe sources`` listing)."""
     import sensorpipe.sources  # noqa: F401
+    from sensorpipe.plugins import load_plugins
 
+    load_plugins("sensorpipe.sources")
     return dict(sorted(_ADAPTERS.items()))
 
 

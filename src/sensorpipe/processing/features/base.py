@@ -121,7 +121,7 @@ def register_extractor(cls: type[FeatureExtractor], *, replace: bool = False) ->
         raise ValueError(f"{cls.__name__} has no kind; set kind = '<raw signal kind>'")
     if not cls.channels:
         raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits no channels; set channels = (...)")
-    unknown = [c for c in cls.channels if c not in registry.CHANNELS]
+    unknown = [c for c in cls.channels if not registry.known(c)]
     if unknown:
         raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits unknown channel(s) {unknown}; "
                          f"canonical channels: {', '.join(registry.CHANNELS)}")
