@@ -3,12 +3,12 @@
 Why: a worker hands a batch to the main process in shared memory. Allocating
 that memory per batch (what ``default_collate`` does) costs a shared-memory
 file and a page fault per 4 KiB page: collating day windows into fresh shared
-memory took 145 us per example against 25-27 us into memory already touched,
+memory cost several times what collating into memory already touched costs,
 more than reading and decoding the example, so 2 workers lost to loading in
-process on 2 cores. Here each worker keeps a few batch buffers ("slots") in
+process on 2 cores (BENCHMARKS.md, "Loaders"). Here each worker keeps a few batch buffers ("slots") in
 shared memory, writes each batch into a free one and sends the slot's handle;
 the main process hands the slot's tensors to the caller as they are (no copy:
-copying into fresh memory page-faults just the same, 3 ms per batch).
+copying into fresh memory page-faults just the same).
 
 A slot is free again only when nothing in the main process uses its memory
 any more: the main process keeps each slot's storage mapped (so a slot's next

@@ -1,8 +1,8 @@
 /* sensorpipe.access._wire: decode a serialized tf.train.Example of a planned layout in one C pass.
  *
  * Why C: after the read, what a random access through sensorpipe.open() costs is
- * Python work per field (a window record has ~46), about 20 us; the read itself
- * is ~30-40 us. This walks the wire bytes once and builds the same nested dict
+ * Python work per field (a window record has ~46), comparable to the read itself
+ * (BENCHMARKS.md, "Loaders"). This walks the wire bytes once and builds the same nested dict
  * the exact decoder builds (sensorpipe/access/decode.py): tensors are read-only
  * numpy arrays over the record's bytes (a copy when a view would be misaligned),
  * texts are bytes, float32 scalars Python floats, bool scalars Python bools,

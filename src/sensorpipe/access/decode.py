@@ -1,7 +1,7 @@
 """A fast record decoder that returns exactly what TFDS's ``deserialize_example_np`` returns.
 
-TFDS walks its feature tree in Python for every record (about 0.14 ms for a
-day window, longer than reading the record). The layout of our records is
+TFDS walks its feature tree in Python for every record (for a day window,
+longer than reading the record). The layout of our records is
 fixed (:mod:`sensorpipe.storage.layout`; a dataset's own features.json gives it
 back, :func:`sensorpipe.storage.features.layout_of`), so the decoder is planned
 once from that layout: BYTES-encoded tensors become ``np.frombuffer`` views

@@ -2,8 +2,7 @@
 
 The mirror of :mod:`sensorpipe.access.decode`. TFDS encodes a record by
 walking its feature tree (``encode_example``), building a ``tf.train.Example``
-of protobuf wrappers and serializing it: about 0.45 ms for a day window, mostly
-Python overhead per field. Our layout is fixed (:mod:`sensorpipe.storage.layout`),
+of protobuf wrappers and serializing it, mostly Python overhead per field. Our layout is fixed (:mod:`sensorpipe.storage.layout`),
 so the encoder is planned once from it (its fields in the order
 ``SerializeToString(deterministic=True)`` writes map entries in, see
 :func:`written_order`) and one generated straight-line function writes the wire bytes of

@@ -114,7 +114,7 @@ def save_arrays(path: str, arrays: dict[str, np.ndarray]) -> None:
 
     The per-unit cache between the passes. One index instead of a ``.npy``
     header per array (parsed with ``ast.literal_eval``, 27 per unit) and one
-    read into one buffer: loading a unit took 1.4 ms, most of it headers.
+    read into one buffer: with ``.npy`` files most of a unit's load time was headers.
     ``np.savez`` would add a zip member and a CRC per array on top. Data never
     leaves this machine; object and structured arrays are refused.
     """
