@@ -72,7 +72,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_schema(args: argparse.Namespace) -> None:
-    from sensorpipe.schema.show import diff_schema, show_schema
+    from sensorpipe.metadata.schema_views import diff_schema, show_schema
 
     if args.schema_command == "show":
         print(show_schema(args.name, args.dir, args.db, args.version))

@@ -107,7 +107,7 @@ def config_diff(a: dict, b: dict) -> list[dict[str, Any]]:
 
 def schema_diff(store: MetadataStore, a: list[dict], b: list[dict]) -> list[dict[str, Any]]:
     """Per source: the schema version each run used, and the field changes between them."""
-    from sensorpipe.schema.show import diff_schema
+    from sensorpipe.metadata.schema_views import diff_schema
 
     sa, sb = {s["source"]: s for s in a}, {s["source"]: s for s in b}
     out = []

@@ -1,4 +1,6 @@
-"""Text views of stored source schemas: ``sensorpipe schema show`` and ``schema diff``."""
+"""Text views of the source schemas recorded in the metadata DB: ``sensorpipe schema show`` and ``schema diff``.
+
+They read the store, so they live with it (the schema package below knows nothing of the database)."""
 
 from __future__ import annotations
 
