@@ -37,6 +37,19 @@ def write_config(root: Path, cfg: dict, name: str = "pipeline.yaml") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _registries_restored():
+    """A class a test defines registers itself (``__init_subclass__``): every registry is restored after the test."""
+    from contextlib import ExitStack
+
+    from sensorpipe.registry import REGISTRIES
+
+    with ExitStack() as stack:
+        for reg in list(REGISTRIES.values()):
+            stack.enter_context(reg.scoped())
+        yield
+
+
 @pytest.fixture(scope="session")
 def sources_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sources")

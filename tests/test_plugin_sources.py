@@ -141,8 +141,6 @@ def test_the_code_version_follows_the_plugin_code(installed_plugin, tmp_path):
 
 
 def _fake(monkeypatch, group: str, *pairs: tuple[str, str]) -> None:
-    monkeypatch.setattr(sources_base, "_ADAPTERS", dict(sources_base._ADAPTERS))
-    monkeypatch.setattr(labels_base, "_PROCESSORS", dict(labels_base._PROCESSORS))
     monkeypatch.setattr(plugins, "_loaded", {})
     eps = [EntryPoint(n, v, group) for n, v in pairs]
     monkeypatch.setattr(plugins, "_entry_points", lambda g: eps if g == group else [])
@@ -155,15 +153,19 @@ def test_a_plugin_taking_a_built_in_adapter_name_is_named(monkeypatch):
     with pytest.raises(plugins.PluginError, match=r"plugin 'long_table' \(tests.plugins_clash:LongTable, "
                                                   r"entry-point group sensorpipe.sources\) failed to import: "
                                                   r"TypeError: source adapter name 'long_table' is already "
-                                                  r"registered by sensorpipe.sources.long_table"):
+                                                  r"registered by sensorpipe.sources.long_table.LongTableAdapter "
+                                                  r"\(module sensorpipe.sources.long_table\); "
+                                                  r"tests.plugins_clash.LongTable \(module tests.plugins_clash\) "
+                                                  r"cannot take the name too"):
         sources_base.get_adapter("plugin_only")
 
 
 def test_a_plugin_channel_taking_a_built_in_name_is_refused(monkeypatch):
     _fake(monkeypatch, "sensorpipe.channels", ("heart_rate", "tests.plugins_clash_channel:HeartRate"))
     monkeypatch.setattr(channels, "_CHANNELS", channels._CHANNELS)
+    sys.modules.pop("tests.plugins_clash_channel", None)
     with pytest.raises(plugins.PluginError, match=r"plugin 'heart_rate' \(tests.plugins_clash_channel:HeartRate, entry-point "
-                                                  r"group sensorpipe.channels\) was refused by the registry: channel "
+                                                  r"group sensorpipe.channels\) failed to import: TypeError: channel "
                                                   r"'heart_rate' is already registered"):
         channels.get("plugin_only")
     assert channels.CHANNELS["heart_rate"].unit == "bpm"

@@ -86,7 +86,7 @@ class NotAStrategy:
     name = "not_a_strategy"
 
 
-class Named(WindowingStrategy):
+class Named(WindowingStrategy, register=False):   # registered only when a (fake) entry point loads it
     name = "named"
 
     def starts(self, grid, unit):
@@ -99,13 +99,13 @@ NOT_A_CLASS = 42
 @pytest.fixture
 def fake_entry_points(monkeypatch):
     """Replace installed entry points with the given (name, value) pairs; the registry is restored after."""
-    monkeypatch.setattr(base, "_STRATEGIES", dict(base._STRATEGIES))
     monkeypatch.setattr(plugins, "_loaded", {})
 
     def use(*pairs):
         eps = [EntryPoint(n, v, GROUP) for n, v in pairs]
         monkeypatch.setattr(plugins, "_entry_points", lambda group: eps if group == GROUP else [])
-    return use
+    with base._STRATEGIES.scoped():
+        yield use
 
 
 @pytest.mark.parametrize("pair, needle", [
@@ -134,23 +134,12 @@ def test_plugins_load_once_per_process(fake_entry_points, monkeypatch):
     assert plugins.load_plugins(GROUP) == ("named",) and calls == ["named"]
 
 
-def test_generic_groups_resolve_their_registry_lazily(monkeypatch):
-    registered = []
-    monkeypatch.setattr(sys.modules[__name__], "fake_register", registered.append, raising=False)
-    monkeypatch.setitem(plugins.GROUPS, "sensorpipe.cleaning",
-                        plugins.PluginGroup("tests.test_plugins:fake_register", "name"))
-    monkeypatch.setitem(plugins.GROUPS, "sensorpipe.normalizers",
-                        plugins.PluginGroup("sensorpipe.processing.no_such_module:register_normalizer", "name"))
+def test_every_registry_is_a_plugin_group_and_unknown_groups_are_named(monkeypatch):
+    from sensorpipe.registry import REGISTRIES
+
+    get_strategy("fixed")   # the windowing registry exists once its module is imported
+    assert {r.group for r in REGISTRIES.values()} <= set(plugins.GROUPS)
+    assert plugins.GROUPS[GROUP].register == base._STRATEGIES.add and plugins.GROUPS[GROUP].name_attr == "name"
     monkeypatch.setattr(plugins, "_loaded", {})
-    monkeypatch.setattr(plugins, "_entry_points", lambda g: [EntryPoint("named", "tests.test_plugins:Named", g)])
-    assert plugins.load_plugins("sensorpipe.cleaning") == ("named",) and registered == [Named]
-    with pytest.raises(plugins.PluginError, match="its registry sensorpipe.processing.no_such_module:register_normalizer "
-                                                  "is not available"):
-        plugins.load_plugins("sensorpipe.normalizers")
     with pytest.raises(plugins.PluginError, match="unknown plugin group 'sensorpipe.widgets'; groups: "):
         plugins.load_plugins("sensorpipe.widgets")
-
-
-def test_every_group_has_a_registry_function():
-    for group in plugins.GROUPS:
-        assert callable(plugins._register_function(group)), group

@@ -22,10 +22,16 @@ _INSTALL_NOISE = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json
 
 
 def plugin_groups() -> tuple[str, ...]:
-    """Every entry-point group sensorpipe loads plugins from (derived from the registry, so it cannot drift)."""
+    """Every installed entry-point group named ``sensorpipe.<kind>``, plus the groups of the registries created.
+
+    Each :class:`sensorpipe.registry.Registry` loads ``sensorpipe.<kind>``, so taking every installed group
+    of that prefix covers every kind, a kind added later included, without a list and without importing
+    the registries (a group no registry reads only adds its own plugins' files to the digest).
+    """
     from sensorpipe.plugins import GROUPS
 
-    return tuple(sorted(GROUPS))
+    installed = {g for g in metadata.entry_points().groups if g.startswith("sensorpipe.")}
+    return tuple(sorted(installed | set(GROUPS)))
 
 
 @functools.lru_cache(maxsize=1)

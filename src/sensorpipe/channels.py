@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import ClassVar, get_args
 
 from sensorpipe._typing import Aggregation, CaptionGroup, ImputeMethod, NormalizeMethod, OutOfRange
+from sensorpipe.registry import Registered, Registry
 
 
 @dataclass(frozen=True)
@@ -173,32 +174,12 @@ _BUILT_IN = _CHANNELS
 CHANNELS: dict[str, Channel] = {c.name: c for c in _CHANNELS}
 
 
-class ChannelPlugin:
-    """What a ``sensorpipe.channels`` entry point names: a class holding the new :class:`Channel`.
-
-    The entry point's name is the channel's name. A feature or source plugin
-    adds the channel it produces this way; the channel must carry everything
-    the built-ins carry, a population prior included (normalization's fallback).
-    """
-
-    name: ClassVar[str] = ""
-    channel: ClassVar[Channel | None] = None
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        if isinstance(cls.channel, Channel):
-            cls.name = cls.channel.name
-
-
-def register_channel(cls: type) -> type[ChannelPlugin]:
-    """The ``sensorpipe.channels`` plugin registry: checks the plugin's channel and appends it to the registry."""
-    global _CHANNELS
-    if not (isinstance(cls, type) and issubclass(cls, ChannelPlugin)) or not isinstance(cls.channel, Channel):
+def _check_channel(cls: type) -> None:
+    """A plugin channel carries everything the built-ins carry and takes no built-in name."""
+    if not isinstance(cls.channel, Channel):
         raise TypeError(f"{cls!r} must subclass {__name__}.ChannelPlugin and set channel = Channel(...)")
     c = cls.channel
-    if c.name in CHANNELS:
-        if CHANNELS[c.name] == c and c not in _BUILT_IN:
-            return cls
+    if c.name in CHANNELS and (CHANNELS[c.name] != c or c in _BUILT_IN):
         raise TypeError(f"channel {c.name!r} is already registered (built in or by another plugin)")
     if not c.name.isidentifier():
         raise TypeError(f"channel name must be an identifier, got {c.name!r}")
@@ -212,9 +193,35 @@ def register_channel(cls: type) -> type[ChannelPlugin]:
     if not (math.isfinite(c.prior_center) and math.isfinite(c.prior_scale) and c.prior_scale > 0 and c.prior_basis):
         raise TypeError(f"channel {c.name!r}: set prior_center, prior_scale (> 0) and prior_basis (the population "
                         f"prior normalization falls back to)")
-    _CHANNELS = _CHANNELS + (c,)
-    CHANNELS[c.name] = c
-    return cls
+
+
+#: channel name -> plugin class; the built-in channels are the table above, not classes
+_PLUGINS = Registry("channels", what="channel", package=None, check=_check_channel)
+
+
+class ChannelPlugin(Registered, registry=_PLUGINS):
+    """What a ``sensorpipe.channels`` entry point names: a class holding the new :class:`Channel`.
+
+    The class's name is the channel's name (and the entry point's). A feature
+    or source plugin adds the channel it produces this way; the channel must
+    carry everything the built-ins carry, a population prior included
+    (normalization's fallback). Defining the class registers and checks it;
+    the channel joins :data:`CHANNELS` only when its entry point is loaded
+    (:func:`with_plugins`), so the order never depends on import order.
+    """
+
+    name: ClassVar[str] = ""
+    channel: ClassVar[Channel | None] = None
+
+    def __init_subclass__(cls, **kw) -> None:
+        if isinstance(cls.channel, Channel):
+            cls.name = cls.channel.name
+        super().__init_subclass__(**kw)
+
+
+def register_channel(cls: type) -> type[ChannelPlugin]:
+    """Check a channel plugin class and add it to the plugin registry (subclassing already did: a no-op then)."""
+    return _PLUGINS.add(cls)
 
 
 def with_plugins() -> dict[str, Channel]:
@@ -224,9 +231,14 @@ def with_plugins() -> dict[str, Channel]:
     their order from this, so every process, spawned workers included, agrees
     on it: plugin channels follow the built-ins in entry-point name order.
     """
+    global _CHANNELS
     from sensorpipe.plugins import load_plugins
 
-    load_plugins("sensorpipe.channels")
+    for name in load_plugins(_PLUGINS.group):   # entry-point name order: every process appends the same way
+        c = _PLUGINS[name].channel
+        if c.name not in CHANNELS:
+            _CHANNELS = _CHANNELS + (c,)
+            CHANNELS[c.name] = c
     return CHANNELS
 
 

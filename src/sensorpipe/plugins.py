@@ -1,9 +1,10 @@
 """Plugins: third-party source adapters, label processors, channels, windowing strategies, cleaning rules,
 feature extractors, normalizers and caption levels.
 
-A plugin is an installed package that declares Python entry points in one of
-the groups of :data:`GROUPS`; each entry point names a class, and the group's
-registry function (the same one the built-ins use) registers it. The config
+A plugin is an installed package that declares Python entry points in a
+group ``sensorpipe.<kind>`` of :data:`GROUPS` (one per
+:class:`sensorpipe.registry.Registry`); each entry point names a class, and
+the kind's registry checks and registers it as it does the built-ins. The config
 then refers to it by name exactly like a built-in (``window.strategy:
 my_windows``), and the entry point's name must be that name.
 
@@ -18,7 +19,6 @@ point, its package and the fix: a plugin is never skipped silently.
 
 from __future__ import annotations
 
-import importlib
 import threading
 from importlib import metadata
 from typing import Any, Callable, Mapping, NamedTuple
@@ -27,22 +27,15 @@ from sensorpipe.config import ConfigError
 
 
 class PluginGroup(NamedTuple):
-    """Where a group's classes are registered, and which class attribute holds their config name."""
+    """How a group's classes are registered, and which class attribute holds their config name."""
 
-    register: str        # "module:function", imported only when the group is first loaded
+    register: Callable[[type], Any]   # the kind's Registry.add
     name_attr: str
 
 
-GROUPS: dict[str, PluginGroup] = {
-    "sensorpipe.windowing": PluginGroup("sensorpipe.processing.windowing:register_windowing", "name"),
-    "sensorpipe.cleaning": PluginGroup("sensorpipe.processing.clean:register_cleaning_rule", "name"),
-    "sensorpipe.features": PluginGroup("sensorpipe.processing.raw_features:register_extractor", "kind"),
-    "sensorpipe.normalizers": PluginGroup("sensorpipe.processing.normalizers:register_normalizer", "name"),
-    "sensorpipe.captions": PluginGroup("sensorpipe.captions.base:register_caption_level", "name"),
-    "sensorpipe.sources": PluginGroup("sensorpipe.sources.base:register_adapter", "name"),
-    "sensorpipe.labels": PluginGroup("sensorpipe.labels.base:register_processor", "name"),
-    "sensorpipe.channels": PluginGroup("sensorpipe.channels:register_channel", "name"),
-}
+#: entry-point group -> its registry's entry; each :class:`sensorpipe.registry.Registry` adds itself when created,
+#: so the groups are derived from the registries and no list is kept by hand
+GROUPS: dict[str, PluginGroup] = {}
 
 _loaded: dict[str, tuple[str, ...]] = {}
 _lock = threading.RLock()
@@ -56,16 +49,6 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
     """Installed entry points of ``group``, each once, in name order (so loading is deterministic)."""
     unique = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=group)}
     return [unique[k] for k in sorted(unique)]
-
-
-def _register_function(group: str) -> Callable[[type], Any]:
-    spec = GROUPS[group].register
-    module, _, attr = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise PluginError(f"plugin group {group}: its registry {spec} is not available in this sensorpipe "
-                          f"version ({e}); uninstall the plugin or upgrade sensorpipe") from None
 
 
 def _describe(ep: metadata.EntryPoint) -> str:
@@ -107,33 +90,10 @@ def load_plugins(group: str) -> tuple[str, ...]:
             if dup:
                 where = "; ".join(_describe(ep) for ep in eps if ep.name in dup)
                 raise PluginError(f"two installed plugins share the name {dup[0]!r} ({where}); uninstall one")
-            if eps:
-                register = _register_function(group)
-                for ep in eps:
-                    _load_one(ep, group, register)
+            for ep in eps:
+                _load_one(ep, group, GROUPS[group].register)
             _loaded[group] = tuple(names)
         return _loaded[group]
-
-
-def register_named(registry: dict[str, type], cls: type, base: type, required: str, what: str) -> type:
-    """Add ``cls`` to a name-keyed registry after the checks every extension point shares.
-
-    ``cls`` must subclass ``base``, have an identifier ``name`` and override
-    ``required``; a different class under a taken name is refused (the same
-    class again is a no-op: a plugin's module may register on import and the
-    loader once more).
-    """
-    if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise TypeError(f"{cls!r} is not a subclass of {base.__module__}.{base.__qualname__}")
-    if not cls.name or not cls.name.isidentifier():
-        raise TypeError(f"{cls.__name__}.name must be a non-empty identifier, got {cls.name!r}")
-    if getattr(cls, required) is getattr(base, required):
-        raise TypeError(f"{cls.__name__} must implement {required}()")
-    old = registry.get(cls.name)
-    if old is not None and old is not cls:
-        raise TypeError(f"{what} {cls.name!r} is already registered by {old.__module__}.{old.__qualname__}")
-    registry[cls.name] = cls
-    return cls
 
 
 def lookup(group: str, name: str, registry: Mapping[str, Any], path: str, what: str) -> Any:

@@ -7,9 +7,10 @@ template. The record stores both, and the faithfulness checker
 (:mod:`sensorpipe.captions.faithfulness`) re-renders the text from the claims
 and re-derives each claim from the window's data and mask.
 
-Levels are small registered classes (:func:`register_caption_level`); names
-that are not built in are looked up in the ``sensorpipe.captions`` entry-point
-group, like the other extension points.
+Levels are small classes that register themselves (:mod:`sensorpipe.registry`);
+the built-ins are found by walking this package, and names that are not built
+in are looked up in the ``sensorpipe.captions`` entry-point group, like the
+other extension points.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.plugins import lookup, register_named
+from sensorpipe.registry import Registered, Registry
 
 DAY_MIN = 1440
 
@@ -185,7 +186,10 @@ def tolerance(d: int, actual: float) -> float:
     return 0.5 * 10.0 ** -d + 1e-5 * max(1.0, abs(actual))
 
 
-class CaptionLevel:
+_LEVELS = Registry("captions", what="caption level", package="sensorpipe.captions", required=("claims",))
+
+
+class CaptionLevel(Registered, registry=_LEVELS):
     """A caption level: ``claims`` for a batch of windows, templates to state them, and a check per claim.
 
     Subclasses set ``name`` and ``templates`` (``kind -> paraphrases``; every
@@ -218,18 +222,13 @@ class CaptionLevel:
         raise NotImplementedError
 
 
-_LEVELS: dict[str, type[CaptionLevel]] = {}
-
-
 def register_caption_level(cls: type[CaptionLevel]) -> type[CaptionLevel]:
-    """Class decorator (and the ``sensorpipe.captions`` entry-point registry)."""
-    return register_named(_LEVELS, cls, CaptionLevel, "claims", "caption level")
+    """Add a level class to the registry under its ``name`` (a class that subclasses already did)."""
+    return _LEVELS.add(cls)
 
 
 def get_level(name: str, path: str = "captions.levels") -> type[CaptionLevel]:
-    import sensorpipe.captions.builtin  # noqa: F401  (registers the built-in levels)
-
-    return lookup("sensorpipe.captions", name, _LEVELS, path, "caption level")
+    return _LEVELS.lookup(name, path)
 
 
 def runs(flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,9 +15,9 @@ from typing import ClassVar
 import numpy as np
 
 from sensorpipe.labels.schema import BY_NAME, LABELS, LabelSpec, missing_value
+from sensorpipe.registry import Registered, Registry
 from sensorpipe.sources.base import UnitRef
 
-_PROCESSORS: dict[str, type["LabelProcessor"]] = {}
 
 
 @dataclass(frozen=True)
@@ -67,21 +67,27 @@ class WindowBatch:
         return (self.start_utc_min + off) // 1440
 
 
-class LabelProcessor:
-    """Subclass with a ``name``; registered automatically."""
+def _check_processor(cls: type) -> None:
+    """A processor names the unified labels it sets, all in the schema, and implements one of the two outputs."""
+    if not cls.produces:
+        raise TypeError(f"{cls.__name__}.produces must name the unified labels it sets")
+    unknown = [p for p in cls.produces if p not in BY_NAME]
+    if unknown:
+        raise TypeError(f"{cls.name}: labels {unknown} are not in the unified label schema")
+    if cls.window_labels is LabelProcessor.window_labels and cls.label_events is LabelProcessor.label_events:
+        raise TypeError(f"{cls.__name__} must implement window_labels() or label_events()")
+
+
+#: name -> processor class; built-ins are found by walking :mod:`sensorpipe.labels`, plugins in the
+#: ``sensorpipe.labels`` entry-point group
+_PROCESSORS = Registry("labels", what="label processor", package="sensorpipe.labels", check=_check_processor)
+
+
+class LabelProcessor(Registered, registry=_PROCESSORS):
+    """Subclass with a ``name`` and the labels it ``produces``: the class registers itself."""
 
     name: ClassVar[str] = ""
     produces: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kw) -> None:
-        super().__init_subclass__(**kw)
-        if cls.name:
-            if cls.name in _PROCESSORS:
-                raise TypeError(f"label processor {cls.name!r} already registered")
-            unknown = [p for p in cls.produces if p not in BY_NAME]
-            if unknown:
-                raise TypeError(f"{cls.name}: labels {unknown} are not in the unified label schema")
-            _PROCESSORS[cls.name] = cls
 
     def applies(self, unit: UnitRef) -> bool:
         raise NotImplementedError
@@ -117,20 +123,12 @@ class ChannelLabelProcessor(LabelProcessor):
 
 
 def register_processor(cls: type) -> type[LabelProcessor]:
-    """The ``sensorpipe.labels`` plugin registry: subclassing already registered ``cls`` on import; this checks it.
+    """Add a processor class under its ``name`` (subclassing already did: a no-op then; the checks run again).
 
     A plugin processor whose name a built-in or another plugin holds, or that produces a label outside the
     unified schema, fails while its module is imported (``__init_subclass__``); the loader names the entry point.
     """
-    if not (isinstance(cls, type) and issubclass(cls, LabelProcessor)):
-        raise TypeError(f"{cls!r} is not a subclass of {__name__}.LabelProcessor")
-    if not cls.produces:
-        raise TypeError(f"{cls.__name__}.produces must name the unified labels it sets")
-    if cls.window_labels is LabelProcessor.window_labels and cls.label_events is LabelProcessor.label_events:
-        raise TypeError(f"{cls.__name__} must implement window_labels() or label_events()")
-    if _PROCESSORS.get(cls.name) is not cls:
-        raise TypeError(f"label processor {cls.name!r} is already registered by {_PROCESSORS[cls.name].__module__}")
-    return cls
+    return _PROCESSORS.add(cls)
 
 
 def label_dtype(spec: LabelSpec):
@@ -152,11 +150,7 @@ def processors_for(unit: UnitRef) -> list[LabelProcessor]:
     Every processor decides for itself whether it applies, so the plugin group is loaded on the first call of
     the process (in the driver and in each spawned worker alike), not on a missing name.
     """
-    import sensorpipe.labels.builtin  # noqa: F401  (registers the built-in processors)
-    from sensorpipe.plugins import load_plugins
-
-    load_plugins("sensorpipe.labels")
-
+    _PROCESSORS.with_plugins()
     return [p for p in (_PROCESSORS[n]() for n in sorted(_PROCESSORS)) if p.applies(unit)]
 
 

@@ -52,13 +52,12 @@ from sensorpipe.config import (
     ConfigError,
     build_dataclass,
 )
+from sensorpipe.registry import Registered, Registry
 
 if TYPE_CHECKING:
     from sensorpipe.processing.grid import MinuteGrid
     from sensorpipe.schema.validate import Observations
 
-GROUP = "sensorpipe.cleaning"
-_BUILT_IN = ("sensorpipe.processing.clean_rules", "sensorpipe.processing.nonwear")  # modules of the built-in rules
 REASONS = ("out_of_range_clipped", "out_of_range_removed", "sentinel", "flatline", "spike", "non_wear", "worn")
 MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
@@ -72,7 +71,8 @@ DEFAULT_FLATLINE_MIN: dict[str, int] = {"heart_rate": 30, "respiratory_rate": 60
 #: channels the spike filter runs on by default, with the smallest deviation it may flag (channel unit)
 DEFAULT_SPIKE_MIN_DEVIATION: dict[str, float] = {"heart_rate": 20.0, "spo2": 4.0, "respiratory_rate": 6.0,
                                                  "skin_temperature": 1.5}
-_RULES: dict[str, type[CleaningRule]] = {}
+_RULES = Registry("cleaning", what="cleaning rule", package="sensorpipe.processing", required=("apply",))
+GROUP = _RULES.group
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,8 @@ class CleaningState:
             return (sums / cnt).astype(np.float32), cnt > 0
 
 
-class CleaningRule:
-    """Subclass, set ``name``, implement :meth:`apply`; register with :func:`register_cleaning_rule`.
+class CleaningRule(Registered, registry=_RULES):
+    """Subclass, set ``name``, implement :meth:`apply`: the class registers itself.
 
     A rule with parameters of its own declares ``Options`` (a frozen
     dataclass), filled from ``cleaning.options.<name>`` and checked like any
@@ -205,22 +205,18 @@ class CleaningRule:
 
 
 def register_cleaning_rule(cls: type) -> type:
-    """Add a rule class to the registry under its ``name`` (usable as a class decorator)."""
-    from sensorpipe.plugins import register_named
-
-    return register_named(_RULES, cls, CleaningRule, "apply", "cleaning rule")
+    """Add a rule class to the registry under its ``name`` (a class that subclasses already did)."""
+    return _RULES.add(cls)
 
 
 def get_cleaning_rule(name: str, path: str = "cleaning.rules") -> type[CleaningRule]:
     """The class registered as ``name``, loading plugins when it is not built in."""
-    from sensorpipe.plugins import lookup
-
-    return lookup(GROUP, name, _RULES, path, "cleaning rule")
+    return _RULES.lookup(name, path)
 
 
 def rule_names() -> tuple[str, ...]:
     """Names registered so far in this process (built-ins, plus plugins once loaded)."""
-    return tuple(sorted(_RULES))
+    return tuple(sorted(_RULES.builtins()))
 
 
 def check_cleaning_config(cfg: CleaningConfig, path: str) -> None:
@@ -250,7 +246,7 @@ def clean_grid(grid: MinuteGrid, cfg: CleaningConfig, obs: Observations | None =
     state = CleaningState(grid.values, grid.observed, grid.channels, cfg, grid.start_minute, obs)
     for name in cfg.rules:
         rule = get_cleaning_rule(name)(cfg)
-        if type(rule).__module__ in _BUILT_IN:  # ours change cells only through the state (tested): no audit copy
+        if _RULES.is_builtin(type(rule)):  # ours change cells only through the state (tested): no audit copy
             rule.apply(state)
             continue
         values, observed, counted = state.values.copy(), state.observed.copy(), sum(state.counts.values())
@@ -278,6 +274,3 @@ __all__ = [
     "register_cleaning_rule",
     "rule_names",
 ]
-
-# the built-in rules register themselves when imported (they subclass CleaningRule, defined above)
-from sensorpipe.processing import clean_rules, nonwear  # noqa: F401

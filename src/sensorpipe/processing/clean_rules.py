@@ -15,11 +15,9 @@ from sensorpipe.processing.clean import (
     MAD_TO_SD,
     CleaningRule,
     CleaningState,
-    register_cleaning_rule,
 )
 
 
-@register_cleaning_rule
 class RangeRule(CleaningRule):
     name = "range"
 
@@ -34,7 +32,6 @@ class RangeRule(CleaningRule):
                     state.remove(j, (col < s.valid_min) | (col > s.valid_max), "out_of_range_removed")
 
 
-@register_cleaning_rule
 class SentinelRule(CleaningRule):
     name = "sentinel"
 
@@ -64,7 +61,6 @@ def flatline_rows(values: np.ndarray, observed: np.ndarray, min_minutes: int, ma
     return out
 
 
-@register_cleaning_rule
 class FlatlineRule(CleaningRule):
     name = "flatline"
 
@@ -175,7 +171,6 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
     return out
 
 
-@register_cleaning_rule
 class SpikeRule(CleaningRule):
     name = "spike"
 

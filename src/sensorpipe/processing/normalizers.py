@@ -52,9 +52,17 @@ from typing import ClassVar
 import numpy as np
 
 from sensorpipe.processing.sketch import HistogramSketch
+from sensorpipe.registry import Registered, Registry
 
-GROUP = "sensorpipe.normalizers"
-_NORMALIZERS: dict[str, type["Normalizer"]] = {}
+
+def _check_clip(cls: type) -> None:
+    if cls.clip not in ("sigma", "unit", "never"):
+        raise TypeError(f"{cls.__name__}.clip must be 'sigma', 'unit' or 'never', got {cls.clip!r}")
+
+
+_NORMALIZERS = Registry("normalizers", what="normalizer", package="sensorpipe.processing", required=("fit",),
+                        check=_check_clip)
+GROUP = _NORMALIZERS.group
 TINY = 1e-12
 #: interquartile range of a normal distribution in standard deviations (2 * 0.6745)
 NORMAL_IQR_PER_SD = 1.3489795003921634
@@ -95,8 +103,8 @@ class ChannelPrior:
     valid_max: float
 
 
-class Normalizer:
-    """Subclass, set ``name`` and implement :meth:`fit`; register with :func:`register_normalizer`.
+class Normalizer(Registered, registry=_NORMALIZERS):
+    """Subclass, set ``name`` and implement :meth:`fit`: the class registers itself.
 
     ``fitted`` False marks a method whose parameters never depend on data
     (``none``): a channel without train data is then not reported as fitted
@@ -140,24 +148,18 @@ class Normalizer:
 
 
 def register_normalizer(cls: type) -> type:
-    """Add a normalizer class to the registry under its ``name`` (usable as a class decorator)."""
-    from sensorpipe.plugins import register_named
-
-    if isinstance(cls, type) and getattr(cls, "clip", "sigma") not in ("sigma", "unit", "never"):
-        raise TypeError(f"{cls.__name__}.clip must be 'sigma', 'unit' or 'never', got {cls.clip!r}")
-    return register_named(_NORMALIZERS, cls, Normalizer, "fit", "normalizer")
+    """Add a normalizer class to the registry under its ``name`` (a class that subclasses already did)."""
+    return _NORMALIZERS.add(cls)
 
 
 def get_normalizer(name: str, path: str = "normalization") -> Normalizer:
     """An instance of the normalizer registered as ``name``, loading plugins when it is not built in."""
-    from sensorpipe.plugins import lookup
-
-    return lookup(GROUP, name, _NORMALIZERS, path, "normalizer")()
+    return _NORMALIZERS.lookup(name, path)()
 
 
 def normalizer_names() -> tuple[str, ...]:
     """Names registered so far in this process (built-ins, plus plugins once loaded)."""
-    return tuple(sorted(_NORMALIZERS))
+    return tuple(sorted(_NORMALIZERS.builtins()))
 
 
 def _positive_or(*candidates: float) -> float:
@@ -167,7 +169,6 @@ def _positive_or(*candidates: float) -> float:
     return 1.0
 
 
-@register_normalizer
 class ZScore(Normalizer):
     name = "zscore"
 
@@ -175,7 +176,6 @@ class ZScore(Normalizer):
         return s.t_mean, _positive_or(s.t_std if s.count > 1 else 0.0)
 
 
-@register_normalizer
 class Robust(Normalizer):
     name = "robust"
 
@@ -187,7 +187,6 @@ class Robust(Normalizer):
         return float(p.center), NORMAL_IQR_PER_SD * float(p.scale)
 
 
-@register_normalizer
 class MinMax(Normalizer):
     name = "minmax"
     clip = "unit"
@@ -202,7 +201,6 @@ class MinMax(Normalizer):
         return s.mean
 
 
-@register_normalizer
 class Log1p(ZScore):
     name = "log1p"
 
@@ -218,7 +216,6 @@ class Log1p(ZScore):
         return None
 
 
-@register_normalizer
 class Identity(Normalizer):
     name = "none"
     clip = "never"

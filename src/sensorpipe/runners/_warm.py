@@ -18,10 +18,14 @@ from __future__ import annotations
 import scipy.signal  # noqa: F401  (the structural captions' peak finding; segments imports it on first use)
 import tensorflow_datasets.core.folder_dataset  # noqa: F401
 
-import sensorpipe.captions.builtin  # noqa: F401
+import sensorpipe.captions.base  # noqa: F401  (its registry: the caption levels, walked below)
 import sensorpipe.metadata.store  # noqa: F401
 import sensorpipe.processing.raw_features  # noqa: F401  (raw-signal units; stages imports it on first use)
 import sensorpipe.quality.record  # noqa: F401
 import sensorpipe.quality.report  # noqa: F401
 import sensorpipe.storage.encode  # noqa: F401
 import sensorpipe.storage.features  # noqa: F401
+from sensorpipe.registry import REGISTRIES
+
+for _registry in list(REGISTRIES.values()):   # the built-in classes of every kind, imported ahead as well
+    _registry.builtins()

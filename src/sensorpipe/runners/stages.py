@@ -38,7 +38,6 @@ from sensorpipe._version import code_version
 from sensorpipe.captions.base import CaptionBatch
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
-import sensorpipe.labels.builtin  # noqa: F401  (the processors register before a forked runner copies this process)
 from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
                                     labels_for_windows, processors_for)
 from sensorpipe.labels.schema import LABELS

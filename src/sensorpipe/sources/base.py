@@ -25,8 +25,12 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
+from sensorpipe.registry import Registered, Registry
 
-_ADAPTERS: dict[str, type["SourceAdapter"]] = {}
+#: config name -> adapter class; built-ins are found by walking :mod:`sensorpipe.sources`, plugins in
+#: the ``sensorpipe.sources`` entry-point group
+_ADAPTERS = Registry("sources", what="source adapter name", package="sensorpipe.sources",
+                     required=("schema", "list_units", "read_unit"))
 
 #: Columns of each native table part an adapter returns. ``time`` and
 #: ``value`` keep the file's own representation (string, integer or float) so
@@ -118,7 +122,7 @@ def _parsed_options(cls: type, source: SourceConfig) -> Any:
     return opts
 
 
-class SourceAdapter:
+class SourceAdapter(Registered, registry=_ADAPTERS):
     """Base class. Subclasses set ``name`` and are registered automatically.
 
     Subclasses define ``Options`` (a frozen dataclass of their config keys),
@@ -151,14 +155,6 @@ class SourceAdapter:
         kinds = kind_channels()
         out = list(cls.channels) + [c for k in cls.raw_kinds for c in kinds.get(k, ())]
         return tuple(dict.fromkeys(out))
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.name:
-            return
-        if cls.name in _ADAPTERS and _ADAPTERS[cls.name] is not cls:
-            raise TypeError(f"source adapter name {cls.name!r} is already registered by {_ADAPTERS[cls.name].__module__}")
-        _ADAPTERS[cls.name] = cls
 
     def __init__(self, source: SourceConfig, base_dir: str = ".", work_dir: str | None = None) -> None:
         self.source = source
@@ -292,11 +288,8 @@ def check_zone(tz: str, where: str) -> None:
 
 def get_adapter(name: str, where: str = "adapter") -> type[SourceAdapter]:
     """Look up an adapter class by config name: built-ins first, then installed ``sensorpipe.sources`` plugins."""
-    import sensorpipe.sources  # noqa: F401  (registers the built-in adapters)
-    from sensorpipe.plugins import load_plugins
-
     if name not in _ADAPTERS:
-        load_plugins("sensorpipe.sources")
+        _ADAPTERS.with_plugins()
     try:
         return _ADAPTERS[name]
     except KeyError:
@@ -305,30 +298,17 @@ def get_adapter(name: str, where: str = "adapter") -> type[SourceAdapter]:
 
 
 def register_adapter(cls: type) -> type[SourceAdapter]:
-    """The ``sensorpipe.sources`` plugin registry: subclassing already registered ``cls`` on import; this checks it.
+    """Add an adapter class under its ``name`` (subclassing already did: a no-op then; the checks run again).
 
     A plugin adapter whose name a built-in or another plugin holds fails while its module is imported
     (``__init_subclass__``), which the plugin loader reports with the entry point.
     """
-    if not (isinstance(cls, type) and issubclass(cls, SourceAdapter)):
-        raise TypeError(f"{cls!r} is not a subclass of {__name__}.SourceAdapter")
-    if not cls.name:
-        raise TypeError(f"{cls.__name__}.name must be set")
-    for method in ("schema", "list_units", "read_unit"):
-        if getattr(cls, method) is getattr(SourceAdapter, method):
-            raise TypeError(f"{cls.__name__} must implement {method}()")
-    if _ADAPTERS.get(cls.name) is not cls:
-        raise TypeError(f"source adapter name {cls.name!r} is already registered by {_ADAPTERS[cls.name].__module__}")
-    return cls
+    return _ADAPTERS.add(cls)
 
 
 def registered_adapters() -> dict[str, type[SourceAdapter]]:
     """Every adapter, built in and installed as a plugin (the ``sensorpipe sources`` listing)."""
-    import sensorpipe.sources  # noqa: F401
-    from sensorpipe.plugins import load_plugins
-
-    load_plugins("sensorpipe.sources")
-    return dict(sorted(_ADAPTERS.items()))
+    return dict(sorted(_ADAPTERS.with_plugins().items()))
 
 
 def make_adapter(source: SourceConfig, base_dir: str, work_dir: str | None = None) -> SourceAdapter:

@@ -3,11 +3,11 @@
 ``ppg`` (heart rate, HRV, signal quality), ``ecg`` (heart rate, HRV),
 ``acc`` (ENMO, MAD, steps, intensity, zero-crossing rate), ``eda`` (tonic
 level, response rate), ``resp`` (breathing rate) and ``temp`` (skin
-temperature). Importing this package registers them; :func:`extract` is the
+temperature). Each registers itself; the registry finds them by walking this
+package on first use (no list to keep). :func:`extract` is the
 entry point (``sensorpipe.processing.raw_features`` re-exports it).
 """
 
-from sensorpipe.processing.features import acc, ecg, eda, ppg, resp, temp  # noqa: F401  (registers the kinds)
 from sensorpipe.processing.features.base import (
     EXTRACTORS,
     FeatureExtractor,

@@ -19,9 +19,10 @@ kind, so they live here, not in each extractor:
 The counts travel in :class:`MinuteFeatures` to the unit summary and from
 there to the quality records (``raw:<count>``).
 
-The registry is a plain dict ``kind -> class``; subclasses register
-themselves by setting ``kind`` (``register=False`` in the class statement
-opts out), and plugins call :func:`register_extractor`.
+The registry (:mod:`sensorpipe.registry`) maps ``kind -> class``; subclasses
+register themselves by setting ``kind`` (``register=False`` in the class
+statement opts out), the built-ins are found by walking this package, and
+installed ``sensorpipe.features`` plugins are loaded for a kind not built in.
 """
 
 from __future__ import annotations
@@ -34,13 +35,27 @@ from typing import ClassVar
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.registry import Registered, Registry
 from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
 from sensorpipe.sources.base import RawSignal
 
 MINUTE_NS = 60_000_000_000
 
+
+
+def _check_channels(cls: type) -> None:
+    """Every channel an extractor emits must exist in the channel registry (plugin channels included)."""
+    if not cls.channels:
+        raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits no channels; set channels = (...)")
+    unknown = [c for c in cls.channels if not registry.known(c)]
+    if unknown:
+        raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits unknown channel(s) {unknown}; "
+                         f"canonical channels: {', '.join(registry.CHANNELS)}")
+
+
 #: raw signal kind -> extractor class (built-ins and plugins); see :func:`register_extractor`
-EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
+EXTRACTORS = Registry("features", what="feature extractor for raw signal kind", package="sensorpipe.processing.features",
+                      key="kind", required=("features",), check=_check_channels)
 
 
 @dataclass
@@ -110,30 +125,15 @@ class Features:
 def register_extractor(cls: type[FeatureExtractor], *, replace: bool = False) -> type[FeatureExtractor]:
     """Register ``cls`` for raw signals of ``cls.kind``; returns ``cls`` (usable as a decorator).
 
-    Registering the same class twice is a no-op (a plugin's module registers
-    its class on import, and the plugin loader registers it again). A
-    different class for a kind already taken is refused unless ``replace``.
-    Every channel the class emits must exist in the channel registry.
+    Subclassing already registered a class with a ``kind`` (the same class
+    again is a no-op); a different class for a kind already taken is refused
+    unless ``replace``. Every channel the class emits must exist in the
+    channel registry.
     """
-    if not (isinstance(cls, type) and issubclass(cls, FeatureExtractor)):
-        raise TypeError(f"{cls!r} is not a FeatureExtractor subclass")
-    if not cls.kind or not isinstance(cls.kind, str):
-        raise ValueError(f"{cls.__name__} has no kind; set kind = '<raw signal kind>'")
-    if not cls.channels:
-        raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits no channels; set channels = (...)")
-    unknown = [c for c in cls.channels if not registry.known(c)]
-    if unknown:
-        raise ValueError(f"{cls.__name__} (kind {cls.kind!r}) emits unknown channel(s) {unknown}; "
-                         f"canonical channels: {', '.join(registry.CHANNELS)}")
-    old = EXTRACTORS.get(cls.kind)
-    if old is not None and old is not cls and not replace:
-        raise TypeError(f"feature extractor for {cls.kind!r} already registered ({old.__module__}.{old.__name__}); "
-                        f"pass replace=True to override it")
-    EXTRACTORS[cls.kind] = cls
-    return cls
+    return EXTRACTORS.add(cls, replace=replace)
 
 
-class FeatureExtractor:
+class FeatureExtractor(Registered, registry=EXTRACTORS):
     """Turns one raw signal into minute values of the canonical channels in ``channels``.
 
     Subclasses set ``kind``, ``channels`` (the first is the primary one,
@@ -146,11 +146,6 @@ class FeatureExtractor:
     min_coverage: ClassVar[float] = 0.5
     #: channel -> why a covered minute has no value when nothing more specific is known
     no_value_reasons: ClassVar[dict[str, str]] = {}
-
-    def __init_subclass__(cls, register: bool = True, **kw) -> None:
-        super().__init_subclass__(**kw)
-        if register and cls.kind:
-            register_extractor(cls)
 
     @property
     def channel(self) -> str:
@@ -197,12 +192,10 @@ def nan_features(channels: tuple[str, ...], support: np.ndarray, reason: str) ->
 
 def extract(sig: RawSignal, file_index: int = 0) -> MinuteFeatures:
     """Minute observations of ``sig`` (UTC minute starts), with counts of the minutes not emitted, by reason."""
-    from sensorpipe import plugins
     from sensorpipe.config import ConfigError
 
     try:  # built in, or from an installed `sensorpipe.features` plugin (loaded once per process)
-        extractor = plugins.lookup("sensorpipe.features", sig.kind, EXTRACTORS, sig.source_file,
-                                   "raw signal kind (feature extractor)")()
+        extractor = EXTRACTORS.lookup(sig.kind, sig.source_file, "raw signal kind (feature extractor)")()
     except ConfigError as e:
         raise ValueError(str(e)) from None
     n = sig.values.shape[0]
@@ -240,12 +233,12 @@ def extract(sig: RawSignal, file_index: int = 0) -> MinuteFeatures:
 
 def known_kinds() -> dict[str, str]:
     """Raw signal kind -> the primary canonical channel it feeds."""
-    return {k: v.channels[0] for k, v in sorted(EXTRACTORS.items())}
+    return {k: v.channels[0] for k, v in sorted(EXTRACTORS.builtins().items())}
 
 
 def kind_channels() -> dict[str, tuple[str, ...]]:
     """Raw signal kind -> every canonical channel it feeds (primary first)."""
-    return {k: tuple(v.channels) for k, v in sorted(EXTRACTORS.items())}
+    return {k: tuple(v.channels) for k, v in sorted(EXTRACTORS.builtins().items())}
 
 
 # --- per-minute helpers shared by the extractors (vectorized: no loop per minute) ---------------

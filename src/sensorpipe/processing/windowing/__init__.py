@@ -16,7 +16,6 @@ from sensorpipe.processing.windowing.base import (
     register_windowing,
     strategy_names,
 )
-from sensorpipe.processing.windowing import event, fixed, stratified  # noqa: E402,F401  (built-ins register)
 
 __all__ = ["Candidates", "WindowingStrategy", "check_window_config", "get_strategy", "make_strategy",
            "register_windowing", "strategy_names"]

@@ -9,9 +9,10 @@ counts, is done once for all strategies by
 :func:`sensorpipe.processing.window.cut_windows`, so a plugin strategy cannot
 forget to count a drop.
 
-The registry is a plain dict filled by :func:`register_windowing`; names that
-are not built in are looked up in the ``sensorpipe.windowing`` entry-point
-group (:mod:`sensorpipe.plugins`) on first use, in whichever process asks.
+A subclass with a ``name`` registers itself (:mod:`sensorpipe.registry`); the
+built-ins are found by walking this package, and names that are not built in
+are looked up in the ``sensorpipe.windowing`` entry-point group on first use,
+in whichever process asks.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from sensorpipe.config import ConfigError, WindowConfig, build_dataclass
+from sensorpipe.registry import Registered, Registry
 
 if TYPE_CHECKING:
     from sensorpipe.processing.grid import MinuteGrid
     from sensorpipe.sources.base import UnitRef
 
-GROUP = "sensorpipe.windowing"
-_STRATEGIES: dict[str, type["WindowingStrategy"]] = {}
+_STRATEGIES = Registry("windowing", what="windowing strategy", package="sensorpipe.processing.windowing",
+                       required=("starts",))
+GROUP = _STRATEGIES.group
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,8 @@ class Candidates:
         return int(self.start_row.shape[0])
 
 
-class WindowingStrategy:
-    """Subclass, set ``name`` and implement :meth:`starts`; register with :func:`register_windowing`.
+class WindowingStrategy(Registered, registry=_STRATEGIES):
+    """Subclass, set ``name`` and implement :meth:`starts`: the class registers itself.
 
     ``uses`` names the ``window`` sub-sections the strategy reads, so a section
     set for another strategy is an error rather than silently ignored. A plugin
@@ -88,22 +91,18 @@ class WindowingStrategy:
 
 
 def register_windowing(cls: type) -> type:
-    """Add a strategy class to the registry under its ``name`` (usable as a class decorator)."""
-    from sensorpipe.plugins import register_named
-
-    return register_named(_STRATEGIES, cls, WindowingStrategy, "starts", "windowing strategy")
+    """Add a strategy class to the registry under its ``name`` (a class that subclasses already did)."""
+    return _STRATEGIES.add(cls)
 
 
 def get_strategy(name: str, path: str = "window.strategy") -> type[WindowingStrategy]:
     """The class registered as ``name``, loading plugins when it is not built in."""
-    from sensorpipe.plugins import lookup
-
-    return lookup(GROUP, name, _STRATEGIES, path, "windowing strategy")
+    return _STRATEGIES.lookup(name, path)
 
 
 def strategy_names() -> tuple[str, ...]:
     """Names registered so far in this process (built-ins, plus plugins once loaded)."""
-    return tuple(sorted(_STRATEGIES))
+    return tuple(sorted(_STRATEGIES.builtins()))
 
 
 def check_window_config(cfg: WindowConfig, path: str) -> None:
