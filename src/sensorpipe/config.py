@@ -23,10 +23,7 @@ import yaml
 
 from sensorpipe._typing import (Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, RunnerTuning,
                                 StartMethod)
-
-
-class ConfigError(ValueError):
-    """A configuration problem, with the key path and the fix in the message."""
+from sensorpipe.core.errors import ConfigError  # noqa: F401  (re-exported: ``from sensorpipe.config import ConfigError``)
 
 
 @dataclass(frozen=True)
