@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from sensorpipe.cli import main
-from sensorpipe.config import ConfigError, load_config
+from sensorpipe.config import ConfigError
+from sensorpipe.runners.plan import load_plan
 
 
 @pytest.mark.parametrize("mutate, expected", [
@@ -29,7 +30,7 @@ def test_bad_values_are_named(base_config, tmp_path, mutate, expected):
     cfg = copy.deepcopy(base_config)
     mutate(cfg)
     with pytest.raises((ConfigError, ValueError)) as e:
-        load_config(cfg, base_dir=str(tmp_path))
+        load_plan(cfg, base_dir=str(tmp_path))
     assert expected in str(e.value)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from sensorpipe import _version, plugins
 from sensorpipe.config import ConfigError, load_config
+from sensorpipe.runners.plan import load_plan
 from sensorpipe.processing.windowing import WindowingStrategy, base, get_strategy
 
 PLUGIN_SRC = Path(__file__).parent / "plugins" / "sensorpipe_example_plugin"
@@ -76,7 +77,7 @@ def test_pipeline_uses_the_plugin_strategy_by_name_in_spawned_workers(installed_
 def test_plugin_names_are_listed_and_their_options_checked(installed_plugin, tmp_path):
     window = {"strategy": "top_of_hour", "options": {"every_h": "two"}, "size_min": 60}
     with pytest.raises(ConfigError, match=r"window\.options\.every_h: expected an integer, got 'two'"):
-        load_config(_long_table_config(tmp_path, window))
+        load_plan(_long_table_config(tmp_path, window))
     with pytest.raises(ConfigError) as e:
         get_strategy("hourly")
     assert "unknown windowing strategy 'hourly'; allowed: event, fixed, missingness_stratified, top_of_hour" in str(e.value)

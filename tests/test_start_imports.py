@@ -1,6 +1,6 @@
 """Import discipline of a fresh ``sensorpipe`` process: the heavy libraries load when a stage needs them.
 
-Starting the CLI and loading a config (which registers the caption levels,
+Starting the CLI and building the run plan (which registers the caption levels,
 adapters and label processors) must not import scipy.signal (captions' peak
 finding, ~0.6 s), TensorFlow Datasets (the writer), SQLAlchemy (the metadata
 step), matplotlib or NeuroKit2: a multiprocess run's driver does this before
@@ -27,10 +27,10 @@ _PROBE = """
 import json, sys
 heavy = {heavy!r}
 import sensorpipe.cli, sensorpipe.commands, sensorpipe.runners.driver
-from sensorpipe.config import load_config
+from sensorpipe.runners.plan import load_plan
 
 args = sensorpipe.cli.build_parser().parse_args(["run", sys.argv[1]])
-cfg = load_config(args.config)
+cfg = load_plan(args.config).config
 before = sorted(m for m in heavy if m in sys.modules)
 registered = "sensorpipe.captions.structural" in sys.modules
 pandas_loaded = "pandas" in sys.modules
@@ -66,7 +66,7 @@ def test_cli_and_config_load_import_no_heavy_library(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "structural" in seen["levels"]      # the level whose peak finding needs scipy.signal is configured
-    assert seen["registered"]                  # ... and its module was imported by the config's validation
+    assert seen["registered"]                  # ... and its module was imported by the run plan's checks
     # pass 1 needs pandas (pyarrow imports it at its first pa.array): the stages import it, so a multiprocess
     # run's forked (or forkserver-preloaded) workers inherit it instead of each importing it at its first unit
     assert seen["pandas"]

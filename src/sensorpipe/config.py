@@ -4,6 +4,36 @@ Every stage gets its own small config object; its hash goes into lineage.
 Parsing is strict: an unknown key, a wrong type or a value outside the allowed
 set raises :class:`ConfigError` naming the key path (``window.alignment``) and
 what is allowed, so a typo never silently falls back to a default.
+
+This module is a leaf: it imports only the standard library, yaml and the
+ground floor (``_typing``, ``core.errors``; ``channels`` for channel names).
+Each section checks itself; names looked up in a registry (adapters and their
+options, cleaning rules, windowing strategies, normalizers, caption levels)
+and relations between sections are checked by the run plan,
+:mod:`sensorpipe.runners.plan`.
+
+Why a hand-written coercer rather than msgspec or pydantic: both were tried on
+the window, runner and source sections. The messages, today's first:
+
+- wrong type: ``window.size_min: expected an integer, got 'a day'`` /
+  msgspec ``Expected `int`, got `str` - at `$.window.size_min``` / pydantic
+  ``window.size_min  Input should be a valid integer, unable to parse string
+  as an integer [type=int_parsing, input_value='a day', ...]``
+- unknown key: ``unknown key window.sizee_min; allowed keys in window:
+  size_min, stride_min, ...`` / msgspec ``Object contains unknown field
+  `sizee_min` - at `$.window``` / pydantic ``window.sizee_min  Extra inputs
+  are not permitted``
+- missing key: ``missing required key sources[0].adapter`` / msgspec ``Object
+  missing required field `adapter` - at `$.sources[0]``` / pydantic
+  ``sources.0.adapter  Field required``
+
+Neither names the allowed keys (the fix for a typo), msgspec drops the bad
+value and names no allowed values for an enumeration, and getting today's text
+back means parsing msgspec's message or rebuilding it from pydantic's error
+list, while the range-by-key-name rules (:data:`INT_RANGES`) stay hand-written
+anyway. Pydantic's lax mode also turns ``"10"`` into 10 and ``3.0`` into 3, and
+its strict mode refuses YAML lists for tuple fields; importing it costs about
+0.3 s at every start. So the coercer stays.
 """
 
 from __future__ import annotations
@@ -23,10 +53,7 @@ import yaml
 
 from sensorpipe._typing import (Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, RunnerTuning,
                                 StartMethod)
-
-
-class ConfigError(ValueError):
-    """A configuration problem, with the key path and the fix in the message."""
+from sensorpipe.core.errors import ConfigError  # noqa: F401  (re-exported: ``from sensorpipe.config import ConfigError``)
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,10 @@ class SourceConfig:
     def __post_init__(self) -> None:
         if not self.study:
             object.__setattr__(self, "study", self.name)
+
+    def validate(self, path: str) -> None:
+        check_safe_name(self.name, f"{path}.name")
+        check_safe_name(self.study, f"{path}.study")
 
 
 @dataclass(frozen=True)
@@ -185,9 +216,6 @@ class CleaningConfig:
         _positive(self.hampel_k, f"{path}.hampel_k")
         if self.flatline_max_gap_min < 0:
             raise ConfigError(f"{path}.flatline_max_gap_min must be >= 0, got {self.flatline_max_gap_min}")
-        from sensorpipe.processing.clean import check_cleaning_config
-
-        check_cleaning_config(self, path)
 
 
 def _odd_window(v: int, path: str) -> None:
@@ -265,9 +293,6 @@ class WindowConfig:
         _unit_interval(self.max_missing_ratio, f"{path}.max_missing_ratio")
         for ch, ratio in self.required_coverage.items():
             _unit_interval(ratio, f"{path}.required_coverage.{ch}")
-        from sensorpipe.processing.windowing import check_window_config
-
-        check_window_config(self, path)
 
 
 GAP_LIMITED_IMPUTATION: tuple[str, ...] = ("ffill", "linear")
@@ -349,9 +374,6 @@ class ChannelNormalization:
     def validate(self, path: str) -> None:
         if self.clip_sigma is not None:
             _positive(self.clip_sigma, f"{path}.clip_sigma")
-        from sensorpipe.processing.normalizers import get_normalizer
-
-        get_normalizer(self.method, f"{path}.method")
 
 
 @dataclass(frozen=True)
@@ -387,13 +409,6 @@ class NormalizationConfig:
             _positive(self.clip_sigma, f"{path}.clip_sigma")
         if not 16 <= self.sketch_bins <= 1 << 20:
             raise ConfigError(f"{path}.sketch_bins must be between 16 and 1048576, got {self.sketch_bins!r}")
-        from sensorpipe.processing.normalizers import get_normalizer
-
-        if self.default is not None:
-            get_normalizer(self.default, f"{path}.default")
-        for ch, spec in self.per_channel.items():
-            if isinstance(spec, str):
-                get_normalizer(spec, f"{path}.per_channel.{ch}")
 
 
 @dataclass(frozen=True)
@@ -482,10 +497,6 @@ class CaptionConfig:
             raise ConfigError(f"{path}.levels: name at least one caption level, e.g. [statistical]")
         if len(set(self.levels)) != len(self.levels):
             raise ConfigError(f"{path}.levels: a level is listed twice")
-        from sensorpipe.captions.base import get_level
-
-        for i, name in enumerate(self.levels):
-            get_level(name, f"{path}.levels[{i}]")
 
 
 @dataclass(frozen=True)
@@ -644,6 +655,23 @@ class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     base_dir: str = "."
+
+    def validate(self, path: str) -> None:
+        """The whole config's own checks; relations between sections are the run plan's."""
+        from sensorpipe import channels as registry
+
+        if not self.sources:
+            raise ConfigError("sources: at least one source is needed")
+        if not self.channels:
+            raise ConfigError("channels: list the canonical channels to output, e.g. [heart_rate, steps]")
+        for i, ch in enumerate(self.channels):
+            if not registry.known(ch):
+                raise ConfigError(f"channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(registry.CHANNELS)}")
+        if len(set(self.channels)) != len(self.channels):
+            raise ConfigError("channels: a channel is listed twice")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ConfigError("sources: two sources share a name; each dataset name must be unique")
 
     def resolve(self, p: str) -> str:
         """A config path made absolute against the config file's folder (URLs pass through)."""
@@ -848,7 +876,12 @@ def build_dataclass(cls: type, data: Any, path: str) -> Any:
 
 
 def load_config(source: str | Path | dict[str, Any], base_dir: str | None = None) -> PipelineConfig:
-    """Read a YAML file (or an already-parsed mapping) into a checked PipelineConfig."""
+    """Read a YAML file (or an already-parsed mapping) into a PipelineConfig with its local checks done.
+
+    What needs the registries (adapter, strategy, rule, normalizer and caption level names, an
+    adapter's options) or relates one section to another is checked by
+    :func:`sensorpipe.runners.plan.build_plan`, which every run goes through.
+    """
     if isinstance(source, dict):
         data = dict(source)
         base = base_dir or "."
@@ -865,64 +898,4 @@ def load_config(source: str | Path | dict[str, Any], base_dir: str | None = None
         base = base_dir or str(p.resolve().parent)
     data.pop("base_dir", None)
     cfg = build_dataclass(PipelineConfig, data, "")
-    cfg = dataclasses.replace(cfg, base_dir=str(Path(base).resolve()))
-    _check_cross_fields(cfg)
-    return cfg
-
-
-def _check_cross_fields(cfg: PipelineConfig) -> None:
-    from sensorpipe import channels as registry
-    from sensorpipe.sources import base as source_base
-
-    if not cfg.sources:
-        raise ConfigError("sources: at least one source is needed")
-    if not cfg.channels:
-        raise ConfigError("channels: list the canonical channels to output, e.g. [heart_rate, steps]")
-    for i, ch in enumerate(cfg.channels):
-        if not registry.known(ch):
-            raise ConfigError(f"channels[{i}]: unknown channel {ch!r}; allowed: {', '.join(registry.CHANNELS)}")
-    if len(set(cfg.channels)) != len(cfg.channels):
-        raise ConfigError("channels: a channel is listed twice")
-    for section, mapping in (("imputation", cfg.imputation.per_channel), ("normalization", cfg.normalization.per_channel),
-                             ("cleaning", cfg.cleaning.per_channel)):
-        for ch in mapping:
-            if ch not in cfg.channels:
-                raise ConfigError(f"{section}.per_channel.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
-    for ch in cfg.window.required_coverage:
-        if ch not in cfg.channels:
-            raise ConfigError(f"window.required_coverage.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
-    names = [s.name for s in cfg.sources]
-    if len(set(names)) != len(names):
-        raise ConfigError("sources: two sources share a name; each dataset name must be unique")
-    for i, s in enumerate(cfg.sources):
-        check_safe_name(s.name, f"sources[{i}].name")
-        check_safe_name(s.study, f"sources[{i}].study")
-        adapter_cls = source_base.get_adapter(s.adapter, f"sources[{i}].adapter")
-        build_dataclass(adapter_cls.Options, s.options, f"sources[{i}].options")
-        try:
-            adapter_cls(s, cfg.base_dir).schema()
-        except (KeyError, ValueError) as e:
-            msg = e.args[0] if isinstance(e, KeyError) else str(e)
-            raise ConfigError(f"sources[{i}] ({s.name}): {msg}") from None
-    _check_studies(cfg)
-
-
-def _check_studies(cfg: PipelineConfig) -> None:
-    """``studies.<name>`` must name a study of ``sources``, and its priorities that study's sources."""
-    members: dict[str, list[str]] = {}
-    for s in cfg.sources:
-        members.setdefault(s.study, []).append(s.name)
-    for study, sc in cfg.studies.items():
-        where = f"studies.{study}"
-        if study not in members:
-            raise ConfigError(f"{where}: no source declares study {study!r}; studies of the sources: "
-                              f"{', '.join(sorted(members))} (set sources[].study)")
-        for ch, order in sc.priority.items():
-            if ch not in cfg.channels:
-                raise ConfigError(f"{where}.priority.{ch}: not one of the output channels ({', '.join(cfg.channels)})")
-            for k, name in enumerate(order):
-                if name not in members[study]:
-                    raise ConfigError(f"{where}.priority.{ch}[{k}]: {name!r} is not a source of study {study!r} "
-                                      f"({', '.join(members[study])})")
-            if len(set(order)) != len(order):
-                raise ConfigError(f"{where}.priority.{ch}: a source is listed twice")
+    return dataclasses.replace(cfg, base_dir=str(Path(base).resolve()))

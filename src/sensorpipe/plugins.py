@@ -23,7 +23,7 @@ import threading
 from importlib import metadata
 from typing import Any, Callable, Mapping, NamedTuple
 
-from sensorpipe.config import ConfigError
+from sensorpipe.core.errors import ConfigError
 
 
 class PluginGroup(NamedTuple):

@@ -11,6 +11,7 @@ from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, _LEVELS,
 from sensorpipe.captions.faithfulness import check_window
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import CaptionConfig, ConfigError, build_dataclass
+from sensorpipe.runners.plan import resolve_caption_levels
 
 W = 1440
 CHANNELS = ("heart_rate", "steps", "sleep_stage", "glucose", "on_wrist", "skin_temperature")
@@ -161,7 +162,7 @@ def test_levels_are_registered_components_chosen_by_config():
     assert list(caps[0].texts) == ["statistical", "coverage_note"]
     assert caps[0].texts["coverage_note"] == "50% of the minutes were observed."
     with pytest.raises(ConfigError, match=r"captions.levels\[1\]: unknown caption level 'nope'"):
-        build_dataclass(CaptionConfig, {"levels": ["statistical", "nope"]}, "captions")
+        resolve_caption_levels(build_dataclass(CaptionConfig, {"levels": ["statistical", "nope"]}, "captions"))
     with pytest.raises(ConfigError, match="captions.structural.min_change.pulse: unknown channel"):
         build_dataclass(CaptionConfig, {"structural": {"min_change": {"pulse": 3}}}, "captions")
 

@@ -13,6 +13,7 @@ from sensorpipe.processing import clean
 from sensorpipe.processing.clean import CleaningRule, clean_grid
 from sensorpipe.processing.clean_rules import flatline_rows, hampel_rows
 from sensorpipe.processing.grid import MinuteGrid
+from sensorpipe.runners.plan import resolve_cleaning
 from sensorpipe.storage.writer import load_arrays
 
 
@@ -148,7 +149,7 @@ def test_registered_rule_with_options_and_the_counting_guard(monkeypatch):
     grid = make_grid({"heart_rate": [70, 90, 85, 60]})
     assert clean_grid(grid, cfg) == {"heart_rate:capped": 2}
     with pytest.raises(ConfigError, match=r"unknown key cleaning.options.cap_test.cop"):
-        cleaning(["cap_test"], options={"cap_test": {"cop": 80}})
+        resolve_cleaning(cleaning(["cap_test"], options={"cap_test": {"cop": 80}}))
     with pytest.raises(RuntimeError, match="'silent_test' changed 1 grid cells but counted 0"):
         clean_grid(make_grid({"heart_rate": [70, 90]}), cleaning(["silent_test"]))
     with pytest.raises(TypeError, match="already registered"):
@@ -169,7 +170,7 @@ def test_registered_rule_with_options_and_the_counting_guard(monkeypatch):
 ])
 def test_config_errors_name_the_key(section, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        build_dataclass(CleaningConfig, section, "cleaning")
+        resolve_cleaning(build_dataclass(CleaningConfig, section, "cleaning"))
 
 
 def _inject_artifacts(parquet_path) -> tuple[list[int], int]:

@@ -83,7 +83,8 @@ def test_window_sources_says_which_sources_fed_each_window():
     ({"enmo": ["cgm"]}, "not one of the output channels"),
 ])
 def test_a_priority_naming_a_wrong_source_or_channel_is_a_config_error(priority, error, tmp_path):
-    from sensorpipe.config import ConfigError, load_config
+    from sensorpipe.config import ConfigError
+    from sensorpipe.runners.plan import load_plan
 
     (tmp_path / "w").mkdir()
     cfg = {"sources": [{"name": "watch", "adapter": "long_table", "path": "w", "study": "trial",
@@ -92,7 +93,7 @@ def test_a_priority_naming_a_wrong_source_or_channel_is_a_config_error(priority,
                         "options": {"tz": "UTC"}}],
            "channels": ["heart_rate", "glucose"], "studies": {"trial": {"priority": priority}}}
     with pytest.raises(ConfigError, match=error):
-        load_config(cfg, base_dir=str(tmp_path))
+        load_plan(cfg, base_dir=str(tmp_path))
     cfg["studies"] = {"other": {}}
     with pytest.raises(ConfigError, match="no source declares study 'other'"):
-        load_config(cfg, base_dir=str(tmp_path))
+        load_plan(cfg, base_dir=str(tmp_path))

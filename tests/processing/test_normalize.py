@@ -15,6 +15,7 @@ from sensorpipe.config import ConfigError, NormalizationConfig, build_dataclass
 from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners.driver import fit_normalization, run_pipeline
+from sensorpipe.runners.plan import resolve_normalizers
 from tests.conftest import write_config
 
 CHANNELS = ("heart_rate", "glucose", "spo2", "steps", "sleep_stage")
@@ -146,9 +147,9 @@ def test_params_json_round_trip_and_version_1_files():
 
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"normalization.per_channel.heart_rate: unknown normalizer 'zscor'"):
-        build_dataclass(NormalizationConfig, {"per_channel": {"heart_rate": "zscor"}}, "normalization")
+        resolve_normalizers(build_dataclass(NormalizationConfig, {"per_channel": {"heart_rate": "zscor"}}, "normalization"))
     with pytest.raises(ConfigError, match=r"normalization.per_channel.steps.method: unknown normalizer"):
-        build_dataclass(NormalizationConfig, {"per_channel": {"steps": {"method": "log2"}}}, "normalization")
+        resolve_normalizers(build_dataclass(NormalizationConfig, {"per_channel": {"steps": {"method": "log2"}}}, "normalization"))
     with pytest.raises(ConfigError, match=r"unknown key normalization.per_channel.steps.clip_sigmaa"):
         build_dataclass(NormalizationConfig, {"per_channel": {"steps": {"method": "log1p", "clip_sigmaa": 2}}},
                         "normalization")

@@ -13,6 +13,7 @@ import pytest
 
 from sensorpipe.config import ConfigError, EventWindowConfig, SourceConfig, StratifiedWindowConfig, WindowConfig, \
     load_config
+from sensorpipe.runners.plan import load_plan
 from sensorpipe.labels.base import WindowBatch, labels_for_windows
 from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.processing.grid import MinuteGrid
@@ -174,7 +175,7 @@ def test_bad_window_config_is_named(base_config, tmp_path, window, expected):
     cfg["channels"] = [c for c in cfg["channels"] if c != "glucose"]
     cfg["window"].update(window)
     with pytest.raises(ConfigError) as e:
-        load_config(cfg, base_dir=str(tmp_path))
+        load_plan(cfg, base_dir=str(tmp_path))
     assert expected in str(e.value)
 
 

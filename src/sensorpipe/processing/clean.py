@@ -220,7 +220,7 @@ def rule_names() -> tuple[str, ...]:
 
 
 def check_cleaning_config(cfg: CleaningConfig, path: str) -> None:
-    """Called by ``CleaningConfig.validate``: rules exist once each, options fit them, channels are known."""
+    """Called by :mod:`sensorpipe.runners.plan`: rules exist once each, options fit them, channels are known."""
     if len(set(cfg.rules)) != len(cfg.rules):
         raise ConfigError(f"{path}.rules: a rule is listed twice ({list(cfg.rules)})")
     classes = {name: get_cleaning_rule(name, f"{path}.rules[{i}]") for i, name in enumerate(cfg.rules)}

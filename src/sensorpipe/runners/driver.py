@@ -28,7 +28,7 @@ from typing import Any
 
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
-from sensorpipe.config import PipelineConfig, load_config, stable_hash
+from sensorpipe.config import PipelineConfig, stable_hash
 from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
@@ -46,6 +46,7 @@ from sensorpipe.runners.lifecycle import (
     reconcile_runs,
 )
 from sensorpipe.runners.lock import OutputLock, this_host
+from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
@@ -101,7 +102,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     replace a label that holds another fingerprint. Every run, failed ones included, has a row in the metadata
     database (see :mod:`sensorpipe.runners.lifecycle`).
     """
-    cfg = config if isinstance(config, PipelineConfig) else load_config(config)
+    cfg = load_plan(config).config   # every name resolved and every cross-section check done, or a ConfigError
     if strict is not None:
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
     if runner or workers is not None:

@@ -106,7 +106,7 @@ def strategy_names() -> tuple[str, ...]:
 
 
 def check_window_config(cfg: WindowConfig, path: str) -> None:
-    """Called by ``WindowConfig.validate``: the strategy exists and its sections and options fit it."""
+    """Called by :mod:`sensorpipe.runners.plan`: the strategy exists and its sections and options fit it."""
     get_strategy(cfg.strategy, f"{path}.strategy").check_config(cfg, path)
 
 
