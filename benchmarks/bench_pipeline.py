@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = args.workers if args.runner == "multiprocess" else 1
     obs = r.observations_in
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_child = max((u.peak_rss_mib for u in r.units), default=0.0)  # workers report their own peak
+    rss_child = max((u.stats.peaks.get("rss_mib", 0.0) for u in r.units), default=0.0)  # workers report their own peak
     print(f"machine      {platform.machine()} {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     print(f"cohort       {args.participants} participants x {args.days} days (generated/reused in {gen_s:.1f} s, not timed)")
     print(f"runner       {r.runner}")

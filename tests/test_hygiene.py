@@ -13,7 +13,7 @@ import pytest
 import sensorpipe
 from sensorpipe import cli
 from sensorpipe.config import ConfigError, load_config
-from sensorpipe.runners import stages
+from sensorpipe.runners import cache
 from tests.runners.tiny_cohort import config, write_cohort, write_yaml
 
 
@@ -94,7 +94,7 @@ def test_disk_full_names_the_path_and_the_fix(tiny, capsys, monkeypatch):
     def save(path, arrays):
         raise full
 
-    monkeypatch.setattr(stages, "save_arrays", save)
+    monkeypatch.setattr(cache, "save_arrays", save)
     path = write_yaml(tiny / "p.yaml", config(tiny, tiny / "d"))
     line = _one_line_error(capsys, ["run", str(path)])
     assert line.startswith(f"sensorpipe run: error: disk full writing {tiny / 'out'} during stage pass1 of run ")
@@ -103,7 +103,7 @@ def test_disk_full_names_the_path_and_the_fix(tiny, capsys, monkeypatch):
     def save_named(path, arrays):
         raise OSError(errno.ENOSPC, "No space left on device", path)
 
-    monkeypatch.setattr(stages, "save_arrays", save_named)
+    monkeypatch.setattr(cache, "save_arrays", save_named)
     line = _one_line_error(capsys, ["run", str(path)])
     assert line.startswith(f"sensorpipe run: error: disk full writing {tiny / 'out' / '.work' / 'units'}/tiny__")
     assert ".arrays during stage pass1 of run " in line and "free space or set output.dir elsewhere" in line

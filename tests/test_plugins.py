@@ -70,7 +70,7 @@ def test_pipeline_uses_the_plugin_strategy_by_name_in_spawned_workers(installed_
                     for ex in sensorpipe.open(r.output_dir)["train"])
     assert starts == [(p, f"2024-05-02T{h}:00:00") for p in ("p1", "p2") for h in ("10", "12", "14")]
     # 09:30-09:59, 11:xx, 13:xx and 15:00-15:29 are outside every window, per participant
-    assert [u.minutes_not_windowed for u in r.units] == [180, 180] and r.windows_dropped == {}
+    assert [u.stats.counts["minutes_not_windowed"] for u in r.units] == [180, 180] and r.windows_dropped == {}
     assert plugins.installed(GROUP) == {"top_of_hour": "sensorpipe-example-plugin==0.1.0"}
 
 

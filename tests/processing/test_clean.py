@@ -208,13 +208,13 @@ def test_cleaning_in_the_pipeline_reaches_windows_and_the_metadata_db(local_run,
 
     # the demo cohort is clean: the default rules change nothing (steps zeros at night, sleep stages, CGM
     # limits and off-wrist gaps are real data)
-    assert all(u.cleaning_counts == {} for u in local_run.units)
+    assert all(u.stats.under("cleaned") == {} for u in local_run.units)
     stuck, spike = _inject_artifacts(copied_sources / "fitbit_cohort" / "minute" / "fc001.parquet")
     cfg = dict(base_config, sources=[s for s in base_config["sources"] if s["name"] == "fitbit_cohort"])
     result = run_pipeline(str(write_config(copied_sources, cfg)), runner="local")
     (unit,) = [u for u in result.units if u.key == "fitbit_cohort/fc001"]
-    assert unit.cleaning_counts == {"heart_rate:flatline": 40, "heart_rate:spike": 1}
-    assert all(u.cleaning_counts == {} for u in result.units if u is not unit)
+    assert unit.stats.under("cleaned") == {"heart_rate:flatline": 40, "heart_rate:spike": 1}
+    assert all(u.stats.under("cleaned") == {} for u in result.units if u is not unit)
     cache = load_arrays(unit.cache)                    # the windows cut after cleaning: those minutes are missing
     start, observed = cache["start_utc_min"], cache["observed"]
     hr = cfg["channels"].index("heart_rate")

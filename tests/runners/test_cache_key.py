@@ -122,7 +122,7 @@ def test_editing_a_plugin_without_a_version_bump_recomputes_the_units(plugin_sit
     cfg = config(tmp_path, tmp_path / "d", cleaning={"rules": ["cap_plugin"]})
     _install(plugin_site, "70")
     first = run_pipeline(load_config(cfg))
-    capped = sum(u.cleaning_counts.get("heart_rate:capped", 0) for u in first.units)
+    capped = sum(u.stats.counts.get("cleaned:heart_rate:capped", 0) for u in first.units)
     assert capped == _above(70)          # heart rate 60..72: the minutes above the cap are removed
     assert plugins.installed("sensorpipe.cleaning") == {"cap_plugin": "capplug==0.1.0"}
     old_code = _version.code_version()
@@ -132,9 +132,9 @@ def test_editing_a_plugin_without_a_version_bump_recomputes_the_units(plugin_sit
     assert _version.code_version() != old_code
     second = run_pipeline(load_config(cfg), overwrite=True)
     assert second.units_cached == {"pass1": 0, "pass2": 0}
-    recapped = sum(u.cleaning_counts.get("heart_rate:capped", 0) for u in second.units)
+    recapped = sum(u.stats.counts.get("cleaned:heart_rate:capped", 0) for u in second.units)
     assert recapped == _above(65) > capped and second.fingerprint != first.fingerprint
     # the output is what a fresh run with the edited plugin gives
     fresh = run_pipeline(load_config(config(tmp_path, tmp_path / "d", out="fresh", cleaning={"rules": ["cap_plugin"]})))
     assert shard_bytes(fresh.version_dir) == shard_bytes(second.version_dir)
-    assert sum(u.cleaning_counts.get("heart_rate:capped", 0) for u in fresh.units) == recapped
+    assert sum(u.stats.counts.get("cleaned:heart_rate:capped", 0) for u in fresh.units) == recapped

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensorpipe.config import SourceConfig
-from sensorpipe.runners.stages import file_fingerprint, fingerprint_inputs
+from sensorpipe.runners.cache import file_fingerprint, fingerprint_inputs
 from sensorpipe.sources import base
 from sensorpipe.sources.base import make_adapter, preloaded_inputs
 

@@ -39,5 +39,30 @@ def test_a_run_sums_its_units_stage_seconds(local_run):
               "fit_stats", "cache_write", "cache_read", "impute", "normalize", "captions", "serialize"}
     assert stages <= set(local_run.stage_seconds) <= stages
     for stage in ("read", "grid", "window"):   # pass 1's stages: the units' summaries carry them
-        per_unit = sum(u.stage_seconds.get(stage, 0.0) for u in local_run.units)
+        per_unit = sum(u.stats.seconds.get(stage, 0.0) for u in local_run.units)
         assert per_unit > 0 and local_run.stage_seconds[stage] == pytest.approx(per_unit)
+
+
+def test_peaks_keep_the_highest_and_named_counts_read_back_by_prefix():
+    a, b = UnitStats(), UnitStats()
+    a.peak("rss_mib", 300.0)
+    a.peak("rss_mib", 120.0)                # a lower reading later does not lower the peak
+    b.peak("rss_mib", 410.5)
+    a.count("windows_dropped:too_missing", 3)
+    a.count("cleaned:heart_rate:capped", 2)
+    a.count("windows_dropped:too_short", 0)
+    assert a.peaks == {"rss_mib": 300.0} and UnitStats.merged([a, b]).peaks == {"rss_mib": 410.5}
+    assert a.under("windows_dropped") == {"too_missing": 3, "too_short": 0}   # in the order first counted
+    assert a.under("cleaned") == {"heart_rate:capped": 2} and a.under("imputed") == {}
+
+
+def test_stats_travel_in_a_units_json_and_come_back_equal(local_run):
+    import json
+
+    from sensorpipe.runners.stages import UnitSummary
+
+    u = local_run.units[0]
+    back = UnitSummary(**json.loads(u.to_json()))
+    assert isinstance(back.stats, UnitStats) and back.stats == u.stats
+    assert back.stats.counts["grid_minutes"] > 0 and back.stats.peaks["rss_mib"] > 0
+    assert sum(back.stats.under("observed_minutes").values()) > 0

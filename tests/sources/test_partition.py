@@ -59,14 +59,14 @@ def _shards(out: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("ext", ["parquet", "csv"])
 def test_a_shared_file_is_read_and_hashed_once_and_gives_the_per_participant_records(shared, ext, tmp_path,
                                                                                       monkeypatch):
-    from sensorpipe.runners import stages
+    from sensorpipe.runners import cache
     from sensorpipe.runners.driver import run_pipeline
     from sensorpipe.sources import long_table
 
     root, table = shared
     path = str(root / "single" / f"all.{ext}")
     hashed, whole_reads, batches = Counter(), Counter(), Counter()
-    for module in (partition, stages):
+    for module in (partition, cache):
         real_fp = module.file_fingerprint
         monkeypatch.setattr(module, "file_fingerprint",
                             lambda p, real=real_fp: (hashed.update([str(p)]), real(p))[1])

@@ -15,7 +15,6 @@ other extension points.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -153,9 +152,8 @@ def label(channel: str) -> str:
     return DISPLAY_NAMES.get(channel, channel.replace("_", " "))
 
 
-@functools.lru_cache(maxsize=256)
 def channel_text(channel: str) -> tuple[str, str]:
-    """A channel's caption name and unit (looked up once: every rendered sentence states them)."""
+    """A channel's caption name and unit (every rendered sentence states them)."""
     return label(channel), registry.get(channel).unit
 
 

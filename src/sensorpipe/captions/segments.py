@@ -56,7 +56,6 @@ def bin_means_cm(values: np.ndarray, observed: np.ndarray, bin_min: int, min_obs
         return np.where(counts >= min_observed, sums / counts, np.nan).transpose(0, 2, 1)
 
 
-@lru_cache(maxsize=8)
 def pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
     """Every segment of at least 3 bins as (first bin, last bin) index arrays."""
     a, b = np.triu_indices(nb, k=2)

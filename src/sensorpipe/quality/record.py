@@ -38,7 +38,7 @@ def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
         units = [u for u in result.units if u.split == split]
         stats = RunningStats.zeros(len(cfg.channels))
         for u in units:
-            stats = stats.merge(RunningStats.from_json(u.stats))
+            stats = stats.merge(RunningStats.from_json(u.fit_stats["raw"]))
         cells = sum(u.windows_kept for u in units) * W
         std = stats.std
         for j, ch in enumerate(cfg.channels):
@@ -59,7 +59,8 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
          QualityRecord("dataset", "windows_kept", result.windows_kept)]
     q += [QualityRecord("dataset", f"windows_dropped:{k}", v) for k, v in sorted(result.windows_dropped.items())]
     q += [QualityRecord("dataset", f"rows_quarantined:{k}", v) for k, v in sorted(result.quarantine_by_reason.items())]
-    q.append(QualityRecord("dataset", "minutes_not_windowed", sum(u.minutes_not_windowed for u in result.units)))
+    q.append(QualityRecord("dataset", "minutes_not_windowed",
+                           sum(u.stats.counts.get("minutes_not_windowed", 0) for u in result.units)))
     for src in cfg.sources:
         us = [p for u in result.units for p in u.parts if p.source == src.name]
         rows_in = sum(u.rows_in for u in us)
@@ -78,17 +79,17 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for ch in sorted({ch for u in us for ch in u.overridden}):
             q.append(QualityRecord(src.name, f"fusion_overridden:{ch}", sum(u.overridden.get(ch, 0) for u in us)))
     q += study_metrics(cfg, result)
-    grid = sum(u.grid_minutes for u in result.units)
-    for j, ch in enumerate(cfg.channels):
-        seen = sum(u.observed_minutes[j] for u in result.units)
+    grid = sum(u.stats.counts.get("grid_minutes", 0) for u in result.units)
+    cleaned = [u.stats.under("cleaned") for u in result.units]   # "<channel>:<reason>" -> cells, per unit
+    for ch in cfg.channels:
+        seen = sum(u.stats.counts.get(f"observed_minutes:{ch}", 0) for u in result.units)
         q.append(QualityRecord(f"channel:{ch}", "grid_missing_ratio", 1.0 - seen / grid if grid else 1.0))
-        for reason in sorted({k.split(":", 1)[1] for u in result.units for k in u.cleaning_counts
-                              if k.split(":", 1)[0] == ch}):
+        for reason in sorted({k.split(":", 1)[1] for c in cleaned for k in c if k.split(":", 1)[0] == ch}):
             q.append(QualityRecord(f"channel:{ch}", f"cleaned:{reason}",
-                                   sum(u.cleaning_counts.get(f"{ch}:{reason}", 0) for u in result.units)))
-        for how in sorted({k for u in result.units for k in u.impute_counts.get(ch, {})}):
-            q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}",
-                                   sum(u.impute_counts.get(ch, {}).get(how, 0) for u in result.units)))
+                                   sum(c.get(f"{ch}:{reason}", 0) for c in cleaned)))
+        imputed = [u.stats.under(f"imputed:{ch}") for u in result.units]
+        for how in sorted({k for i in imputed for k in i}):
+            q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}", sum(i.get(how, 0) for i in imputed)))
     return q
 
 
@@ -103,13 +104,15 @@ def study_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         kept = sum(u.windows_kept for u in us)
         scope = f"study:{study}"
         q += [QualityRecord(scope, "persons", len(us)), QualityRecord(scope, "windows_kept", kept),
-              QualityRecord(scope, "windows_multi_source", sum(u.windows_multi_source for u in us))]
-        for k in sorted({k for u in us for k in u.cleaning_counts}):  # k = "<channel>:<reason>"
-            q.append(QualityRecord(scope, f"cleaned:{k}", sum(u.cleaning_counts.get(k, 0) for u in us)))
+              QualityRecord(scope, "windows_multi_source",
+                            sum(u.stats.counts.get("windows_multi_source", 0) for u in us))]
+        cleaned = [u.stats.under("cleaned") for u in us]
+        for k in sorted({k for c in cleaned for k in c}):  # k = "<channel>:<reason>"
+            q.append(QualityRecord(scope, f"cleaned:{k}", sum(c.get(k, 0) for c in cleaned)))
         if kept:
             raw = RunningStats.zeros(len(cfg.channels))
             for u in us:
-                raw = raw.merge(RunningStats.from_json(u.stats))
+                raw = raw.merge(RunningStats.from_json(u.fit_stats["raw"]))
             for j, ch in enumerate(cfg.channels):
                 q.append(QualityRecord(scope, f"window_observed:{ch}", int(raw.count[j]) / (kept * W)))
     return q
@@ -182,7 +185,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         normalization=normalization_records(norm),
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
-                          u.raw_samples_in, u.windows_kept, sum(u.windows_dropped.values())) for u in result.units],
+                          u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
         lineage=lineage, units_cached=getattr(result, "units_cached", {}).get("pass1"),
         unit_errors=[UnitErrorRecord(f.study, f.participant, f.source, f.source_file, f.stage, f.error)
                      for f in getattr(result, "units_skipped", ())])

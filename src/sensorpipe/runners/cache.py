@@ -8,6 +8,12 @@ a changed input, config, key, code or plugin gives a new name, never a stale hit
     .work/partitions/<source>/<file sha>/            shared files split per participant (planning)
     .work/manifests/<name>__<version>.json           what the last successful run of a version used
 
+Pass 1's unit cache is keyed by :func:`unit_fingerprint` (the person's
+inputs, hashed by :func:`fingerprint_inputs`, their sources' options, the
+config, the code and the key) and written by :func:`write_unit_arrays` and
+:func:`write_unit_summary`; pass 2's record spills are keyed by the unit's
+fingerprint and the normalization (:func:`record_stem`).
+
 "Unused" means: not listed in the manifest of a version whose folder still
 exists. Each successful run rewrites its version's manifest, so an entry is
 kept exactly while the last successful run of a published version needs it;
@@ -17,6 +23,7 @@ removed with the entries. Half-written files (``*.tmp``) are never used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +31,95 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from sensorpipe._version import code_version
+from sensorpipe.config import stable_hash
+from sensorpipe.sources.partition import file_fingerprint
+from sensorpipe.storage.writer import save_arrays
+
 MANIFESTS = "manifests"
+
+#: inputs up to this size that the adapter decodes from memory are read once, whole (hashed, then decoded)
+PRELOAD_MAX_BYTES = 256 * 1024 * 1024
+
+
+def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None = None, preload: bool = True
+                       ) -> tuple[dict[str, str], dict[str, bytes]]:
+    """(fingerprint per input file, the bytes of those the adapter decodes from memory).
+
+    ``known``: files planning already hashed (a shared file it partitioned): neither hashed nor read here,
+    since the unit reads its own partition of them.
+
+    Hashing reads every file whole anyway: for a file the adapter can decode from a buffer (Parquet), the
+    bytes are kept and handed to its read (:func:`~sensorpipe.sources.base.preloaded_inputs`), which then
+    neither reads the file nor its footer again. Same digests as :func:`file_fingerprint`; larger files and
+    the rest are hashed streaming, so memory stays one unit's (size-capped) inputs.
+    """
+    fps, blobs = dict(known or {}), {}
+    for f in paths:
+        if f in fps:
+            continue
+        if preload and adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
+            with open(f, "rb") as fh:
+                blob = fh.read()
+            fps[f], blobs[f] = hashlib.sha256(blob).hexdigest()[:16], blob
+        else:
+            fps[f] = file_fingerprint(f)
+    return fps, blobs
+
+
+def unit_fingerprint(person, input_fps: dict[str, str], config_fingerprint: str, key_id: str) -> str:
+    """Pass 1's cache key of a person's unit: every input's digest, the sources' options and participant
+    records, the config, the code version and the key's digest (pseudonyms depend on the key)."""
+    return stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts],
+                        input_fps, config_fingerprint, code_version(), key_id])
+
+
+def unit_stem(cache_dir: str, study: str, fingerprint: str) -> Path:
+    """``.work/units/<study>__<fp>``: every pass-1 file of the unit is this stem plus a suffix."""
+    return Path(cache_dir) / "units" / f"{study}__{fingerprint}"
+
+
+def read_unit_summary(stem: Path) -> dict | None:
+    """A finished unit's summary (its JSON form), or None when pass 1 has not completed it."""
+    summary, arrays = Path(f"{stem}.json"), Path(f"{stem}.arrays")
+    if summary.exists() and arrays.exists():
+        return json.loads(summary.read_text())
+    return None
+
+
+def write_unit_arrays(stem: Path, arrays: dict) -> str:
+    """The windows pass 2 encodes (values, masks, labels, events...); returns the file's path."""
+    path = f"{stem}.arrays"
+    save_arrays(path, arrays)
+    return path
+
+
+def write_unit_summary(stem: Path, summary_json: str) -> None:
+    """The unit's summary, last and atomically: its presence marks the unit finished."""
+    os.makedirs(Path(stem).parent, exist_ok=True)
+    Path(f"{stem}.json.tmp").write_text(summary_json)
+    os.replace(f"{stem}.json.tmp", f"{stem}.json")
+
+
+def record_stem(cache_dir: str, study: str, unit_fingerprint: str, norm_json: dict) -> str:
+    """``.work/records/<study>__<unit fp>__<normalization hash>``: pass 2's spill of one unit."""
+    return str(Path(cache_dir) / "records" / f"{study}__{unit_fingerprint}__{stable_hash(norm_json)}")
+
+
+def read_records(stem: str, clips: bool) -> dict[str, int] | None:
+    """A finished spill's clipped-cell counts per channel, or None when pass 2 has not completed it.
+    Clip counts are written (before the spill) only where normalization clips."""
+    counts = Path(stem + ".clipped.json")
+    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not clips or counts.exists()):
+        return json.loads(counts.read_text()) if clips else {}
+    return None
+
+
+def write_clip_counts(stem: str, clipped_cells: dict[str, int]) -> None:
+    """Before the spill: a cached re-run needs both."""
+    counts = Path(stem + ".clipped.json")
+    counts.parent.mkdir(parents=True, exist_ok=True)
+    counts.write_text(json.dumps(clipped_cells))
 
 
 def cache_counts(summaries: Iterable, encoded: Iterable) -> dict[str, int]:

@@ -227,8 +227,7 @@ class _Run:
                                            skipped)
                 cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
             stems = [e.stem for e in encoded]
-            unit_seconds = [s.stage_seconds for s in summaries] + [e.seconds for e in encoded]
-            stage_seconds = UnitStats.merged(UnitStats(seconds=d) for d in unit_seconds).seconds
+            stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
             # the tail: shards and the HTML report go to the workers (a second core; no TFDS
             # import here) while this process records the metadata, committed once the shards are complete.
             # The report is written concurrently, so its timing table has plan and both passes only.
@@ -246,7 +245,7 @@ class _Run:
                 rows_quarantined=sum(u.rows_quarantined for u in summaries),
                 raw_samples_in=sum(u.raw_samples_in for u in summaries),
                 windows_kept=sum(u.windows_kept for u in summaries),
-                windows_dropped=_sum_dicts(u.windows_dropped for u in summaries), quarantine_by_reason=q_counts,
+                windows_dropped=_sum_dicts(u.stats.under("windows_dropped") for u in summaries), quarantine_by_reason=q_counts,
                 metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
                 stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
                 clipped_cells=_clipped_by_study(summaries, encoded), replaced=label.replaces,
@@ -308,7 +307,7 @@ class _Run:
             rows_accepted=sum(u.rows_accepted for u in summaries),
             rows_quarantined=sum(u.rows_quarantined for u in summaries),
             raw_samples_in=sum(u.raw_samples_in for u in summaries), windows_kept=sum(split_sizes.values()),
-            windows_dropped=_sum_dicts(u.windows_dropped for u in summaries),
+            windows_dropped=_sum_dicts(u.stats.under("windows_dropped") for u in summaries),
             quarantine_by_reason=_sum_dicts(p.reason_counts for u in summaries for p in u.parts),
             metadata_url=self.cfg.metadata_url, report=str(self.out / "report.html"), seconds=seconds,
             runner=runner, units=summaries, unchanged=True, units_cached=cache_counts(summaries, []),
@@ -433,7 +432,7 @@ def _clipped_by_study(summaries: list[UnitSummary], encoded) -> dict[str, dict[s
     """Pass 2's clipped observed cells, summed per study and channel."""
     out: dict[str, dict[str, int]] = {}
     for s, e in zip(summaries, encoded):
-        out[s.study] = _sum_dicts([out.get(s.study, {}), e.clipped_cells])
+        out[s.study] = _sum_dicts([out.get(s.study, {}), e.stats.under("clipped")])
     return out
 
 

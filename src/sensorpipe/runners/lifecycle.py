@@ -159,7 +159,7 @@ def no_windows_message(cfg, summaries: list) -> str:
                 text += " (then " + ", ".join(f"{k} {v:,}" for k, v in top[1:]) + ")"
             hint = _HINTS.get(reason)
             causes.append(text + (f"; {hint}" if hint else ""))
-    dropped = _sum_dicts(s.windows_dropped for s in summaries)
+    dropped = _sum_dicts(s.stats.under("windows_dropped") for s in summaries)
     if dropped:
         causes.append("windows dropped: " + ", ".join(f"{k} {v:,}" for k, v in
                                                        sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))[:4])

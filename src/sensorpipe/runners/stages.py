@@ -20,8 +20,7 @@ byte-identical. Memory is bounded by one unit.
 
 from __future__ import annotations
 
-import functools
-import hashlib
+import dataclasses
 import json
 import logging
 import math
@@ -50,15 +49,14 @@ from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
-from sensorpipe.runners import chunked
+from sensorpipe.runners import cache, chunked
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import write_spill
 from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
-from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit
-from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
+from sensorpipe.storage.writer import RecordSpill, load_arrays
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +110,15 @@ class SourcePart:
 
 @dataclass
 class UnitSummary:
-    """Small, JSON-able result of pass 1 for one unit: one person of one study, all their sources."""
+    """Small, JSON-able result of pass 1 for one unit: one person of one study, all their sources.
+
+    What the driver needs and nothing more: who the unit is, each source's rows (they reconcile), the windows
+    kept and where pass 2 finds them, what normalization and lineage take from them, and the unit's
+    :class:`~sensorpipe.runners.stats.UnitStats` (stages' seconds; counts named
+    ``windows_dropped:<reason>``, ``cleaned:<channel>:<reason>``, ``imputed:<channel>:<how>``,
+    ``observed_minutes:<channel>``, ``grid_minutes``, ``minutes_not_windowed``, ``windows_multi_source``;
+    the peak ``rss_mib`` of the process that prepared it).
+    """
 
     key: str
     study: str                   # the records' ``dataset``
@@ -122,26 +128,15 @@ class UnitSummary:
     input_fingerprints: dict[str, str]
     parts: list[SourcePart]      # one per source of the person, in config order
     windows_kept: int
-    windows_dropped: dict[str, int]
-    minutes_not_windowed: int
-    windows_multi_source: int = 0   # kept windows with observed minutes from two or more sources
-    measured_channels: list[str] = field(default_factory=list)   # output channels the sources can provide
-    minutes_per_reading: dict[str, float] = field(default_factory=dict)   # of measured channels read every k min
-    stats: dict = field(default_factory=dict)
+    cache: str                   # the arrays file of its windows (pass 2's input)
+    fit_stats: dict              # FitStats JSON of the kept windows (normalization fit, channel statistics)
     lineage: list[dict] = field(default_factory=list)
-    cache: str = ""
-    observed_minutes: list[int] = field(default_factory=list)
-    grid_minutes: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)   # UnitStats.seconds of pass 1
-    peak_rss_mib: float = 0.0   # of the process that prepared the unit (memory is bounded per unit)
-    cleaning_counts: dict[str, int] = field(default_factory=dict)   # "<channel>:<reason>" -> grid cells changed
-    fit_stats: dict = field(default_factory=dict)            # FitStats JSON (normalization fit, train units)
-    participant_mean: list[float] = field(default_factory=list)   # per channel over the grid (NaN: never seen)
-    impute_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> how missing cells are filled
+    stats: UnitStats = field(default_factory=UnitStats)
     from_cache: bool = False     # this run read it from the cache (set on load; stored False)
 
     def __post_init__(self) -> None:
         self.parts = [p if isinstance(p, SourcePart) else SourcePart(**p) for p in self.parts]
+        self.stats = UnitStats.of(self.stats)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -167,35 +162,6 @@ class UnitSummary:
         return sum(p.rows_quarantined for p in self.parts)
 
 
-#: inputs up to this size that the adapter decodes from memory are read once, whole (hashed, then decoded)
-PRELOAD_MAX_BYTES = 256 * 1024 * 1024
-
-
-def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None = None, preload: bool = True
-                       ) -> tuple[dict[str, str], dict[str, bytes]]:
-    """(fingerprint per input file, the bytes of those the adapter decodes from memory).
-
-    ``known``: files planning already hashed (a shared file it partitioned): neither hashed nor read here,
-    since the unit reads its own partition of them.
-
-    Hashing reads every file whole anyway: for a file the adapter can decode from a buffer (Parquet), the
-    bytes are kept and handed to its read (:func:`~sensorpipe.sources.base.preloaded_inputs`), which then
-    neither reads the file nor its footer again. Same digests as :func:`file_fingerprint`; larger files and
-    the rest are hashed streaming, so memory stays one unit's (size-capped) inputs.
-    """
-    fps, blobs = dict(known or {}), {}
-    for f in paths:
-        if f in fps:
-            continue
-        if preload and adapter.decodes_from_memory(f) and os.path.getsize(f) <= PRELOAD_MAX_BYTES:
-            with open(f, "rb") as fh:
-                blob = fh.read()
-            fps[f], blobs[f] = hashlib.sha256(blob).hexdigest()[:16], blob
-        else:
-            fps[f] = file_fingerprint(f)
-    return fps, blobs
-
-
 def _empty_windows(W: int, C: int) -> Windows:
     return Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
                    np.zeros((0, W), np.int16), {}, 0)
@@ -219,89 +185,147 @@ def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, i
 
 def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
     """Pass 1 for one person of one study, all their sources (cached by fingerprint); a single source's unit
-    is a person of that source's study."""
+    is a person of that source's study. The stages, as the design's data flow draws them::
+
+        fingerprint ─► read ─► validate ─► raw features ─► fuse + grid ─► clean ─► window ─► labels, lineage
+                       (each source)                                                   ─► fit stats ─► cache
+    """
     cfg, stats, person = ctx.cfg, UnitStats(), PersonUnit.of(person)
     _limits.use(cfg.limits)   # this process's decompression limits are the run's
     with stats.timed("fingerprint"):
-        adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
-        stream_i = chunked.streamed_part(cfg, person, adapters)   # a streamed source's files are hashed, not held
-        fps: dict[str, str] = {}
-        blobs: list[dict[str, bytes]] = []
-        for i, (u, adapter) in enumerate(zip(person.parts, adapters)):
-            side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
-            part_fps, part_blobs = fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it
-                                                      u.known_fingerprints(), preload=i != stream_i)
-            fps.update(part_fps)
-            blobs.append(part_blobs)
-        fp = stable_hash([person.key, [[u.key, u.participant.__dict__, u.source.options] for u in person.parts], fps,
-                          ctx.config_fingerprint, code_version(), ctx.key_id])
-        stem = Path(ctx.cache_dir) / "units" / f"{person.study}__{fp}"
-        if Path(f"{stem}.json").exists() and Path(f"{stem}.arrays").exists():
-            cached = UnitSummary(**json.loads(Path(f"{stem}.json").read_text()))
-            cached.from_cache = True
-            return cached
+        key = _unit_key(ctx, person)
+        cached = cache.read_unit_summary(key.stem)
+    if cached is not None:
+        return dataclasses.replace(UnitSummary(**cached), from_cache=True)
+    pid, split = _identity(ctx, person)
+    key.stem.parent.mkdir(parents=True, exist_ok=True)
+    rs = _row_stage(ctx, person, key.adapters, key.stream_i, key.blobs, pid, key.stem, stats)
+    with stats.timed("clean"):
+        _clean(cfg, rs, stats)
+    with stats.timed("window"):
+        cut = _cut(cfg, person, key.adapters, rs, stats)
+    with stats.timed("labels_lineage"):
+        labels, events, lineage = _labels_and_lineage(cfg, person, pid, rs, cut)
+    with stats.timed("fit_stats"):
+        fit = FitStats.of(cut.win.values, cut.win.observed, cfg.channels, cfg.normalization)
+    with stats.timed("cache_write"):
+        arrays = cache.write_unit_arrays(key.stem, dict(
+            values=cut.win.values, observed=cut.win.observed, offsets=cut.win.tz_offset_min,
+            start_utc_min=cut.start_utc_min, window_sources=cut.contributed, measured=cut.basis.counted,
+            minutes_per_reading=cut.basis.minutes_per_reading, participant_mean=cut.participant_mean,
+            **{f"label_{k}": v for k, v in labels.items()}, **events))   # the windows pass 2 encodes
+        fit_json = fit.to_json(f"{key.stem}.sketch.arrays")
+    stats.peak("rss_mib", _peak_rss_mib())
+    summary = UnitSummary(key=person.key, study=person.study, participant=pid, split=split, fingerprint=key.fp,
+                          input_fingerprints=key.fps, parts=rs.parts, windows_kept=len(cut.win), cache=arrays,
+                          fit_stats=fit_json, lineage=lineage, stats=stats)
+    cache.write_unit_summary(key.stem, summary.to_json())
+    return summary
+
+
+@dataclass
+class _UnitKey:
+    """A unit's cache key and what computing it left for the read: the adapters, the source streamed (if
+    any), and the preloaded bytes of the inputs the adapters decode from memory."""
+
+    adapters: list
+    stream_i: int | None
+    fps: dict[str, str]
+    blobs: list[dict[str, bytes]]
+    fp: str
+    stem: Path
+
+
+def _unit_key(ctx: RunContext, person: PersonUnit) -> _UnitKey:
+    adapters = [make_adapter(u.source, u.base_dir) for u in person.parts]
+    stream_i = chunked.streamed_part(ctx.cfg, person, adapters)   # a streamed source's files are hashed, not held
+    fps: dict[str, str] = {}
+    blobs: list[dict[str, bytes]] = []
+    for i, (u, adapter) in enumerate(zip(person.parts, adapters)):
+        side = [f for proc in processors_for(u) for f in proc.side_files(u) if os.path.isfile(f)]
+        part_fps, part_blobs = cache.fingerprint_inputs(sorted(set(u.files) | set(side)), adapter,  # side files key it
+                                                        u.known_fingerprints(), preload=i != stream_i)
+        fps.update(part_fps)
+        blobs.append(part_blobs)
+    fp = cache.unit_fingerprint(person, fps, ctx.config_fingerprint, ctx.key_id)
+    return _UnitKey(adapters, stream_i, fps, blobs, fp, cache.unit_stem(ctx.cache_dir, person.study, fp))
+
+
+def _identity(ctx: RunContext, person: PersonUnit) -> tuple[str, str]:
+    """(pseudonym, split) of the person; local time follows their first source when their sources' zones differ."""
     pid = pseudonym(ctx.key, person.study, person.participant_id)
-    split = assign_split(cfg.splits, person.study, person.participant_id)
+    split = assign_split(ctx.cfg.splits, person.study, person.participant_id)
     zones = sorted({u.participant.tz for u in person.parts})
     if len(zones) > 1:
         log.warning("study %s, participant %s: their sources are in different time zones (%s); local time follows "
                     "%s (source %s, first in config order)", person.study, pid, ", ".join(zones), person.tz,
                     person.parts[0].source.name)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    rs = _row_stage(ctx, person, adapters, stream_i, blobs, pid, stem, stats)   # read, validate, fuse, grid
-    grid, obs, fused, parts, streamed, P = rs.grid, rs.obs, rs.fused, rs.parts, rs.streamed, len(person.parts)
-    with stats.timed("clean"):
-        cleaning_counts = clean_grid(grid, cfg.cleaning, obs) if grid is not None else {}
-    with stats.timed("window"):
-        W, C = cfg.window.size_min, len(cfg.channels)
-        intervals = declared_intervals(adapters)
-        basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
-        win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
-        grid_start = grid.start_minute if grid is not None else 0
-        observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
-        pmean = _participant_mean(grid, observed_minutes)
-        start_utc_min = grid_start + win.start_row
-        if P == 1:   # one source: it fed every window that has an observed minute (cut_windows keeps no other)
-            contributed = np.full((len(win), 1), grid is not None, bool)
-        else:
-            contributed = window_sources(fused, grid, P, win.start_row, W)
-            if streamed is not None and grid is not None:
-                contributed[:, stream_i] = chunked.streamed_window_hits(grid, rs.own, rs.cols, win.start_row, W)
-        for part, n in zip(parts, contributed.sum(axis=0).tolist()):
-            part.windows = int(n)
-    with stats.timed("labels_lineage"):
-        batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed,
-                            cfg.channels, reading_interval_min=intervals)  # the devices' cadence (CGM)
-        labels = labels_for_windows(batch, person.parts)
-        events = events_to_arrays(events_for_windows(batch, person.parts))
-        lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
-        if streamed is not None:   # the streamed source's files, in their place among the others'
-            own_lineage = streamed.rows.lineage.windows(start_utc_min, W, person.study, pid)
-            lineage = chunked.merge_lineage(rs.files_before, lineage, own_lineage)
-    with stats.timed("fit_stats"):
-        fit = FitStats.of(win.values, win.observed, cfg.channels, cfg.normalization)  # its raw moments: `stats`
-    with stats.timed("cache_write"):
-        save_arrays(f"{stem}.arrays", dict(values=win.values, observed=win.observed, offsets=win.tz_offset_min,
-                                            start_utc_min=start_utc_min, window_sources=contributed,
-                                            **{f"label_{k}": v for k, v in labels.items()},
-                                            **events))  # the windows pass 2 encodes
-        summary = UnitSummary(
-            key=person.key, study=person.study, participant=pid, split=split, fingerprint=fp,
-            input_fingerprints=fps, parts=parts, windows_kept=len(win), windows_dropped=win.dropped,
-            minutes_not_windowed=win.minutes_not_windowed,
-            windows_multi_source=int(np.count_nonzero(contributed.sum(axis=1) >= 2)),
-            measured_channels=[c for c, m in zip(cfg.channels, basis.counted.tolist()) if m],
-            minutes_per_reading={c: k for c, k in zip(cfg.channels, basis.minutes_per_reading.tolist()) if k != 1},
-            cleaning_counts=cleaning_counts, stats=fit.raw.to_json(), lineage=lineage,
-            fit_stats=fit.to_json(f"{stem}.sketch.arrays"), participant_mean=pmean.tolist(),
-            impute_counts=fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean),
-            cache=f"{stem}.arrays", observed_minutes=observed_minutes.tolist(),
-            grid_minutes=grid.n_minutes if grid is not None else 0)
-    summary.stage_seconds = stats.seconds
-    summary.peak_rss_mib = _peak_rss_mib()
-    Path(f"{stem}.json.tmp").write_text(summary.to_json())
-    os.replace(f"{stem}.json.tmp", f"{stem}.json")
-    return summary
+    return pid, split
+
+
+def _clean(cfg: PipelineConfig, rs: "_RowStage", stats: UnitStats) -> None:
+    """The cleaning rules on the person's grid, in place; counts the grid cells each changed."""
+    if rs.grid is None:
+        return
+    for k, n in clean_grid(rs.grid, cfg.cleaning, rs.obs).items():   # k = "<channel>:<reason>"
+        stats.count(f"cleaned:{k}", n)
+
+
+@dataclass
+class _Cut:
+    """The windows cut from a person's grid, and what the records and the summary need beside them."""
+
+    win: Windows
+    start_utc_min: np.ndarray
+    contributed: np.ndarray        # bool [windows, sources]: which sources fed an observed minute of each
+    basis: MissingBasis
+    intervals: dict[str, float]
+    participant_mean: np.ndarray   # per channel over the grid (NaN: never seen)
+
+
+def _cut(cfg: PipelineConfig, person: PersonUnit, adapters: list, rs: "_RowStage", stats: UnitStats) -> _Cut:
+    """Windows of the person's grid; counts the drops, the grid's observed minutes, how pass 2 will fill the
+    missing cells, and which sources fed each window (each source's ``windows``)."""
+    grid, W, C, P = rs.grid, cfg.window.size_min, len(cfg.channels), len(person.parts)
+    intervals = declared_intervals(adapters)
+    basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
+    win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
+    observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
+    start_utc_min = (grid.start_minute if grid is not None else 0) + win.start_row
+    contributed = window_sources(rs.fused, grid, P, win.start_row, W)
+    if rs.own is not None:   # a streamed source beside others: its cells were kept apart from the fused rows
+        contributed[:, rs.stream_i] = chunked.streamed_window_hits(grid, rs.own, rs.cols, win.start_row, W)
+    for part, n in zip(rs.parts, contributed.sum(axis=0).tolist()):
+        part.windows = int(n)
+    for reason, n in win.dropped.items():
+        stats.count(f"windows_dropped:{reason}", n)
+    stats.count("minutes_not_windowed", win.minutes_not_windowed)
+    stats.count("windows_multi_source", np.count_nonzero(contributed.sum(axis=1) >= 2))
+    stats.count("grid_minutes", grid.n_minutes if grid is not None else 0)
+    for ch, n in zip(cfg.channels, observed_minutes.tolist()):
+        stats.count(f"observed_minutes:{ch}", n)
+    pmean = _participant_mean(grid, observed_minutes)
+    fills = fill_counts(win.observed, cfg.channels, specs_for(cfg.channels, cfg.imputation), pmean)
+    for ch, hows in fills.items():   # how pass 2 will fill each channel's missing cells
+        for how, n in hows.items():
+            stats.count(f"imputed:{ch}:{how}", n)
+    return _Cut(win, start_utc_min, contributed, basis, intervals, pmean)
+
+
+def _labels_and_lineage(cfg: PipelineConfig, person: PersonUnit, pid: str, rs: "_RowStage", cut: _Cut
+                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict]]:
+    """Each window's labels and label events (as arrays), and its lineage (source files and row ranges)."""
+    W, win = cfg.window.size_min, cut.win
+    batch = WindowBatch(person.parts[0], cut.start_utc_min, W, win.tz_offset_min, win.values, win.observed,
+                        cfg.channels, reading_interval_min=cut.intervals)  # the devices' cadence (CGM)
+    labels = labels_for_windows(batch, person.parts)
+    events = events_to_arrays(events_for_windows(batch, person.parts))
+    grid_start = rs.grid.start_minute if rs.grid is not None else 0
+    lineage = _lineage(rs.obs, grid_start, cut.start_utc_min, W, person.study, pid)
+    if rs.streamed is not None:   # the streamed source's files, in their place among the others'
+        own_lineage = rs.streamed.rows.lineage.windows(cut.start_utc_min, W, person.study, pid)
+        lineage = chunked.merge_lineage(rs.files_before, lineage, own_lineage)
+    return labels, events, lineage
 
 
 @dataclass
@@ -317,6 +341,7 @@ class _RowStage:
     own: np.ndarray | None        # bool [T, len(cols)]: a streamed source's readings' cells (several sources)
     cols: list[int]               # the grid columns of a streamed source's channels
     files_before: set[str]        # files of the sources before a streamed one in config order (lineage order)
+    stream_i: int | None = None   # the streamed source's index (None: every source read whole)
 
 
 def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: int | None,
@@ -364,7 +389,8 @@ def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: in
             own = chunked.own_cells(own, grid, cols) if grid is not None and whole else None   # on the person's grid
         else:
             grid, cols, own = (build_grid(obs, cfg.channels, person.tz) if len(obs) else None), [], None
-    return _RowStage(grid, obs, fused, parts, raw_kinds, streamed, own, cols, before)
+    return _RowStage(grid, obs, fused, parts, raw_kinds, streamed, own, cols, before,
+                     stream_i if streamed is not None else None)
 
 
 def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes], pid: str, stem: str,
@@ -551,119 +577,135 @@ def _lineage(obs: Observations, grid_start: int, start_utc_min: np.ndarray, W: i
 
 def _window_labels(labels: dict[str, np.ndarray], n: int) -> list[dict]:
     """Each window's ``labels`` feature dict: class codes as ints, floats with their ``has_`` flag, sequences
-    as int8 rows. Columns are converted once (``tolist``, one int8 copy) rather than per window and label."""
-    cols = []
-    for spec in LABELS:
-        v = labels[spec.name]
-        cols.append((spec.name, spec.kind, v.astype(np.int8) if spec.kind == "sequence" else v.tolist()))
+    as int8 rows."""
     out = []
     for i in range(n):
         row = {}
-        for name, kind, col in cols:
-            row[name] = col[i]
-            if kind == "float":
-                row[f"has_{name}"] = math.isfinite(col[i])
+        for spec in LABELS:
+            v = labels[spec.name][i]
+            if spec.kind == "sequence":
+                row[spec.name] = v.astype(np.int8)
+            elif spec.kind == "class":
+                row[spec.name] = int(v)
+            else:
+                row[spec.name] = float(v)
+                row[f"has_{spec.name}"] = math.isfinite(v)
         out.append(row)
     return out
 
 
-def summary_basis(channels: tuple[str, ...], summary: UnitSummary) -> MissingBasis:
-    """The missing-share basis pass 1 used for the unit, rebuilt from its summary for the records."""
-    return MissingBasis(np.array([c in summary.measured_channels for c in channels], bool),
-                        np.array([summary.minutes_per_reading.get(c, 1.0) for c in channels], np.float64))
-
-
 def _sources_text(names: list[str], contributed: np.ndarray) -> list[str]:
     """Each window's ``sources`` feature: the contributing sources' names in config order, comma-separated."""
-    if len(names) == 1:
-        return [names[0] if c else "" for c in contributed[:, 0].tolist()]
     return [",".join(n for n, c in zip(names, row) if c) for row in contributed.tolist()]
 
 
-@functools.lru_cache(maxsize=256)
-def _json_str(s: str) -> str:
-    return json.dumps(s)
-
-
 def _events_json(events: list[tuple]) -> str:
-    """``json.dumps([[start, end, kind, name], ...], separators=(",", ":"))`` of a window's relative events,
-    with each kind's and name's JSON string made once (a handful of distinct names across a run)."""
-    return "[" + ",".join(f"[{int(a)},{int(b)},{_json_str(k)},{_json_str(n)}]" for a, b, k, n in events) + "]"
-
-
-@functools.lru_cache(maxsize=8)
-def _norm_digest(norm: NormParams) -> str:
-    """The normalization's hash in record spill names: one JSON dump per run, not per unit (the local runner
-    passes every unit the same frozen parameters)."""
-    return stable_hash(norm.to_json())
+    """A window's relative label events as compact JSON: ``[[start, end, kind, name], ...]``."""
+    return json.dumps([[int(a), int(b), k, n] for a, b, k, n in events], separators=(",", ":"))
 
 
 @dataclass(frozen=True)
 class EncodedUnit:
-    """What pass 2 returns for one unit: its record spill, seconds per stage (``UnitStats.seconds``), and per
-    channel the observed cells normalization clipped (``NormParams.apply_and_count``; empty when nothing was clipped)."""
+    """What pass 2 returns for one unit: its record spill, and its stats: seconds per stage and, per channel,
+    the observed cells normalization clipped (``clipped:<channel>``, only where it clipped some;
+    ``NormParams.apply_and_count``)."""
 
     stem: str
-    seconds: dict[str, float]
-    clipped_cells: dict[str, int]
+    stats: UnitStats
     from_cache: bool = False     # the spill was already there (a re-run, or the same unit resumed)
 
 
 def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> EncodedUnit:
-    """Pass 2: impute, normalize, caption and serialize (cached: a re-run reads the spill and its clip counts)."""
+    """Pass 2: impute, normalize, caption and serialize (cached: a re-run reads the spill and its clip counts).
+    The stages::
+
+        cache read ─► impute ─► normalize ─► captions ─► serialize (record spill)
+    """
+    cfg, stats = ctx.cfg, UnitStats()
+    stem = cache.record_stem(ctx.cache_dir, summary.study, summary.fingerprint, norm.to_json())
+    clipped = cache.read_records(stem, norm.clips)
+    if clipped is not None:
+        return EncodedUnit(stem, _clip_counts(UnitStats(), clipped), from_cache=True)
+    with stats.timed("cache_read"):
+        arrays = load_arrays(summary.cache)
+    with stats.timed("impute"):
+        filled, missing_c, longest_gap = _impute(cfg, arrays, norm)
+    with stats.timed("normalize"):
+        normed, clipped_cells = norm.apply_and_count(filled, arrays["observed"])
+        times = _time_features(cfg, arrays)
+    with stats.timed("captions"):
+        keys, rel_events, captions = _captions(cfg, summary, arrays, norm, normed, times)
+    with stats.timed("serialize"):
+        records = _records(cfg, summary, arrays, normed, times, keys, rel_events, captions, missing_c, longest_gap)
+        _clip_counts(stats, {ch: int(n) for ch, n in zip(cfg.channels, clipped_cells.tolist()) if n})
+        if norm.clips:
+            cache.write_clip_counts(stem, stats.under("clipped"))
+        RecordSpill.write(stem, records)
+    return EncodedUnit(stem, stats)
+
+
+def _clip_counts(stats: UnitStats, clipped_cells: dict[str, int]) -> UnitStats:
+    for ch, n in clipped_cells.items():
+        stats.count(f"clipped:{ch}", n)
+    return stats
+
+
+def _impute(cfg: PipelineConfig, arrays: dict[str, np.ndarray], norm: NormParams
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(imputed values, each window's missing share per channel, its longest gap per channel)."""
+    fallback = np.array(norm.fallback, np.float32)
+    filled = impute(arrays["values"], arrays["observed"], specs_for(cfg.channels, cfg.imputation), fallback,
+                    arrays["participant_mean"])
+    missing_c, longest_gap = window_quality(arrays["observed"])
+    return filled, missing_c, longest_gap
+
+
+def _time_features(cfg: PipelineConfig, arrays: dict[str, np.ndarray]) -> np.ndarray:
+    start = arrays["start_utc_min"]
+    if not len(start):
+        return np.zeros((0, cfg.window.size_min, 4), np.int16)
+    return time_features(0, start, arrays["offsets"])
+
+
+def _captions(cfg: PipelineConfig, summary: UnitSummary, arrays: dict[str, np.ndarray], norm: NormParams,
+              normed: np.ndarray, times: np.ndarray) -> tuple[list[str], list[list[tuple]], list]:
+    """(window keys, label events relative to each window's start, captions)."""
+    start = arrays["start_utc_min"]
+    keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
+    events = events_from_arrays(arrays, len(start))
+    rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
+                  for t, evs in zip(start.tolist(), events)]
+    local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
+    # captions state what the record stores: where normalization clips, the denormalized stored values
+    caption_values = norm.invert(normed) if norm.clips else arrays["values"]
+    captions = CaptionGenerator(cfg.captions).generate(
+        CaptionBatch(caption_values, arrays["observed"], cfg.channels, local_min, rel_events), keys)
+    return keys, rel_events, captions
+
+
+def _records(cfg: PipelineConfig, summary: UnitSummary, arrays: dict[str, np.ndarray], normed: np.ndarray,
+             times: np.ndarray, keys: list[str], rel_events: list[list[tuple]], captions: list,
+             missing_c: np.ndarray, longest_gap: np.ndarray) -> list[bytes]:
+    """Each window's serialized record, in the layout features.json declares (planned without TFDS)."""
     from sensorpipe.storage.encode import encoder_for
     from sensorpipe.storage.layout import record_layout
 
-    cfg, stats = ctx.cfg, UnitStats()
-    stem = str(Path(ctx.cache_dir) / "records" / f"{summary.study}__{summary.fingerprint}__{_norm_digest(norm)}")
-    counts = Path(stem + ".clipped.json")   # written only when normalization clips (nothing to count otherwise)
-    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not norm.clips or counts.exists()):
-        return EncodedUnit(stem, {}, json.loads(counts.read_text()) if norm.clips else {}, from_cache=True)
-    with stats.timed("cache_read"):
-        arrays = load_arrays(summary.cache)
-        values, observed, offsets, start = (arrays[k] for k in ("values", "observed", "offsets", "start_utc_min"))
-        labels = {spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}
-    with stats.timed("impute"):
-        fallback = np.array(norm.fallback, np.float32)
-        pmean = np.array(summary.participant_mean, np.float64) if summary.participant_mean else None
-        filled = impute(values, observed, specs_for(cfg.channels, cfg.imputation), fallback, pmean)
-        missing_c, longest_gap = window_quality(observed)
-    with stats.timed("normalize"):
-        normed, clipped = norm.apply_and_count(filled, observed)
-        times = time_features(0, start, offsets) if len(start) else np.zeros((0, cfg.window.size_min, 4), np.int16)
-    with stats.timed("captions"):
-        keys = [window_key(summary.study, summary.participant, int(t)) for t in start]
-        events = events_from_arrays(arrays, len(start))
-        rel_events = [[(e.start_utc_min - int(t), e.end_utc_min - int(t), e.kind, e.name) for e in evs]
-                      for t, evs in zip(start.tolist(), events)]
-        local_min = times[:, :, 1].astype(np.int64) * 60 + times[:, :, 0]
-        # captions state what the record stores: where normalization clips, the denormalized stored values
-        caption_values = norm.invert(normed) if norm.clips else values
-        captions = CaptionGenerator(cfg.captions).generate(
-            CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
-    with stats.timed("serialize"):
-        # the layout features.json declares, planned without importing TFDS
-        encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))
-        records = []
-        masks = ~observed
-        missingness = summary_basis(cfg.channels, summary).share(np.count_nonzero(masks, axis=1),
-                                                                 cfg.window.size_min).tolist()
-        sources = _sources_text(summary.sources, arrays["window_sources"])
-        starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
-        window_labels = _window_labels(labels, len(start))
-        for i in range(len(start)):
-            mask = masks[i]
-            ex = {"input": normed[i], "mask": mask, "time": times[i], "missingness_ratio": missingness[i],
-                  "participant_id": summary.participant, "dataset": summary.study, "sources": sources[i],
-                  "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
-                  "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
-                  "events": _events_json(rel_events[i]),
-                  **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
-                  "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
-            records.append(encoder.encode(ex))
-        clipped_cells = {ch: int(n) for ch, n in zip(cfg.channels, clipped.tolist()) if n}
-        if norm.clips:  # before the spill: a cached re-run needs both
-            counts.parent.mkdir(parents=True, exist_ok=True)
-            counts.write_text(json.dumps(clipped_cells))
-        RecordSpill.write(stem, records)
-    return EncodedUnit(stem, stats.seconds, clipped_cells)
+    encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))
+    start, offsets = arrays["start_utc_min"], arrays["offsets"]
+    masks = ~arrays["observed"]
+    basis = MissingBasis(arrays["measured"], arrays["minutes_per_reading"])   # as pass 1 counted it
+    missingness = basis.share(np.count_nonzero(masks, axis=1), cfg.window.size_min).tolist()
+    sources = _sources_text(summary.sources, arrays["window_sources"])
+    starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
+    window_labels = _window_labels({spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}, len(start))
+    records = []
+    for i in range(len(start)):
+        ex = {"input": normed[i], "mask": masks[i], "time": times[i], "missingness_ratio": missingness[i],
+              "participant_id": summary.participant, "dataset": summary.study, "sources": sources[i],
+              "start_utc": int(starts[i]) * 60, "tz_offset_min": int(tz_first[i]),
+              "key": keys[i], "caption": captions[i].text, "caption_claims": captions[i].claims_json,
+              "events": _events_json(rel_events[i]),
+              **{f"caption_{lvl}": txt for lvl, txt in captions[i].texts.items()}, "labels": window_labels[i],
+              "missing_ratio_per_channel": missing_c[i], "longest_gap_min": longest_gap[i]}
+        records.append(encoder.encode(ex))
+    return records

@@ -20,14 +20,30 @@ from typing import Iterable, Iterator
 
 @dataclass
 class UnitStats:
-    """Counts by reason and wall seconds by stage for one unit (or, merged, for many)."""
+    """Counts by reason, wall seconds by stage and peaks for one unit (or, merged, for many)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)   # high-water marks (peak RSS): merged by max
+
+    @classmethod
+    def of(cls, d: "UnitStats | dict") -> "UnitStats":
+        """Stats back from their JSON form (a cached unit summary), or unchanged."""
+        return d if isinstance(d, UnitStats) else cls(**d)
 
     def count(self, reason: str, n: int = 1) -> None:
         """Add ``n`` to ``reason``'s count (a zero still names the reason, as a drop that did not happen)."""
         self.counts[reason] = self.counts.get(reason, 0) + int(n)
+
+    def peak(self, name: str, value: float) -> None:
+        """Keep the highest ``value`` seen for ``name``."""
+        self.peaks[name] = max(self.peaks.get(name, value), value)
+
+    def under(self, prefix: str) -> dict[str, int]:
+        """The counts named ``<prefix>:<rest>``, keyed by ``rest``, in the order they were first counted
+        (``under("windows_dropped")`` -> ``{"too_missing": 3}``)."""
+        head = f"{prefix}:"
+        return {k[len(head):]: n for k, n in self.counts.items() if k.startswith(head)}
 
     @contextmanager
     def timed(self, stage: str) -> Iterator[None]:
@@ -39,11 +55,13 @@ class UnitStats:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t
 
     def merge(self, other: "UnitStats") -> "UnitStats":
-        """Add ``other``'s counts and seconds to these (in place); returns self."""
+        """Add ``other``'s counts and seconds to these and keep the higher peaks (in place); returns self."""
         for k, n in other.counts.items():
             self.count(k, n)
         for k, s in other.seconds.items():
             self.seconds[k] = self.seconds.get(k, 0.0) + s
+        for k, v in other.peaks.items():
+            self.peak(k, v)
         return self
 
     @classmethod

@@ -16,7 +16,6 @@ encoder from a layout without loading ``tensorflow_datasets``.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,12 +53,8 @@ class RecordLayout:
 
 def record_layout(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> RecordLayout:
     """The layout of a window record for these channels, window size and caption levels."""
-    return _record_layout(tuple(channels), int(size_min), tuple(caption_levels))
-
-
-@functools.lru_cache(maxsize=16)
-def _record_layout(channels: tuple[str, ...], size_min: int, caption_levels: tuple[str, ...]) -> RecordLayout:
-    W, C = size_min, len(channels)
+    channels, caption_levels, W = tuple(channels), tuple(caption_levels), int(size_min)
+    C = len(channels)
     in_order = ", ".join(channels)
     fields = [
         Field("input", "tensor", "float32", (W, C),
