@@ -63,10 +63,10 @@ def test_inspect_lists_a_participants_windows(local_run, capsys):
     import sensorpipe
 
     ex = sensorpipe.open(local_run.output_dir)["train"][0]
-    pid = ex["participant_id"].decode()
+    pid = ex["participant_id"]
     assert main(["inspect", local_run.output_dir, "--participant", pid]) == 0
     out = capsys.readouterr().out
     n = sum(1 for u in local_run.units if u.participant == pid for _ in range(u.windows_kept))
-    assert out.count(f"/{pid}/") == n and ex["key"].decode() in out
+    assert out.count(f"/{pid}/") == n and ex["key"] in out
     assert main(["inspect", local_run.output_dir, "--participant", "nobody"]) == 2
     assert "no window of participant 'nobody'" in capsys.readouterr().err

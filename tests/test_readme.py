@@ -41,7 +41,7 @@ def test_readme_filter_example_returns_windows_of_fused_sources(local_run):
     view = train.filter(dataset=dataset, max_missing=max_missing)
     assert len(view) > 0
     for ex in view:
-        assert ex["sources"].decode() == "metabolic_study,metabolic_cgm"     # the wearable and the CGM, fused
+        assert ex["sources"] == "metabolic_study,metabolic_cgm"     # the wearable and the CGM, fused
         mask = ex["mask"]
         assert (~mask[:, train.channels.index("glucose")]).sum() > 200
         assert (~mask[:, train.channels.index("heart_rate")]).sum() > 200

@@ -235,8 +235,8 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     values = ds.denormalize(ex["input"])
     mask = ex["mask"]
     W = values.shape[0]
-    lines = [f"{ex['key'].decode()}  ({split}[{index}] of {len(ds[split])})",
-             f"dataset {ex['dataset'].decode()}  participant {ex['participant_id'].decode()}  "
+    lines = [f"{ex['key']}  ({split}[{index}] of {len(ds[split])})",
+             f"dataset {ex['dataset']}  participant {ex['participant_id']}  "
              f"start {np.datetime64(int(ex['start_utc']), 's')}Z  local offset {int(ex['tz_offset_min'])} min",
              f"missing ratio {float(ex['missingness_ratio']):.3f}", "",
              f"{'channel':20} {'unit':12} {'coverage':>8} {'mean':>10} {'min':>10} {'max':>10}"]
@@ -253,7 +253,7 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     if plot:
         from sensorpipe.quality.plots import plot_window
 
-        plot_window(values, mask, ds.channels, ex["key"].decode(), plot)
+        plot_window(values, mask, ds.channels, ex["key"], plot)
         lines.append(f"plot: {plot} ({W} minutes, masked minutes shaded)")
     return "\n".join(lines)
 
@@ -274,9 +274,9 @@ def participant_windows(out_dir: str, participant: str, key_file: str | None = N
     for name, split in ds.splits.items():
         view = split.filter(participant=sorted(wanted))
         for i, ex in zip(view.indices, view):
-            srcs = ex["sources"].decode() if "sources" in ex else ""
+            srcs = ex["sources"] if "sources" in ex else ""
             lines.append(f"{name:10} {int(i):>6}  {str(np.datetime64(int(ex['start_utc']), 's')):20} "
-                         f"{float(ex['missingness_ratio']):8.3f}  {srcs:24} {ex['key'].decode()}")
+                         f"{float(ex['missingness_ratio']):8.3f}  {srcs:24} {ex['key']}")
     if len(lines) == 1:
         hint = ("" if len(wanted) > 1 else "; to look a raw participant id up, give the pseudonymization key "
                 "(--key-file, or the environment variable named by privacy.key_env)")
@@ -311,10 +311,10 @@ def _caption_lines(ex: dict) -> list[str]:
     order = ("statistical", "structural", "semantic")
     levels = sorted((k[len("caption_"):] for k in ex if k.startswith("caption_") and k != "caption_claims"),
                     key=lambda lvl: (order.index(lvl) if lvl in order else len(order), lvl))
-    out = [f"caption ({lvl}): {ex['caption_' + lvl].decode()}" for lvl in levels] or \
-        ["caption: " + ex["caption"].decode()]
+    out = [f"caption ({lvl}): {ex['caption_' + lvl]}" for lvl in levels] or \
+        ["caption: " + ex["caption"]]
     if "caption_claims" in ex:
-        claims = json.loads(ex["caption_claims"].decode())
+        claims = json.loads(ex["caption_claims"])
         out += ["", f"claims ({len(claims)}, JSON):"] + [f"  {json.dumps(c, ensure_ascii=False)}" for c in claims]
     return out
 
