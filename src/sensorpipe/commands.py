@@ -69,6 +69,7 @@ def summarize(r) -> str:
         f"metadata  {r.metadata_url}",
         f"quarantine {Path(r.output_dir) / 'quarantine'}",
         f"report    {r.report}",
+        *(f"warning   {w}" for w in getattr(r, "warnings", ())),
     ]
     return "\n".join(lines)
 
