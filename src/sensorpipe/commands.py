@@ -49,6 +49,13 @@ def clean_cache(out_dir: str, dry_run: bool = False) -> str:
         return clean(out_dir, dry_run=dry_run).text()
 
 
+def _fixed(x: float, width: int = 10, digits: int = 2) -> str:
+    """``x`` right-aligned with ``digits`` decimals, a value that rounds to zero as ``0.00``, never ``-0.00``
+    (denormalizing a zero step count can give -0.0 or -1e-7)."""
+    text = f"{float(x):{width}.{digits}f}"
+    return f"{0.0:{width}.{digits}f}" if float(text) == 0 else text
+
+
 def summarize(r) -> str:
     if r.unchanged:
         return (f"nothing changed: {r.version_dir} already holds fingerprint {r.fingerprint} "
@@ -246,7 +253,7 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
         unit = registry.get(ch).unit
         if obs.any():
             v = values[obs, j]
-            lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {v.mean():10.2f} {v.min():10.2f} {v.max():10.2f}")
+            lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {_fixed(v.mean())} {_fixed(v.min())} {_fixed(v.max())}")
         else:
             lines.append(f"{ch:20} {unit:12} {0:8.1%} {'-':>10} {'-':>10} {'-':>10}")
     lines += [""] + _caption_lines(ex) + ["", "labels: " + ", ".join(

@@ -125,3 +125,26 @@ def test_tf_dataset_rejects_unknown_fields_and_channels(local_run):
         to_tf_dataset(local_run.output_dir, _splits(local_run)[0], fields=["inputs"])
     with pytest.raises(ValueError, match="unknown channel"):
         to_tf_dataset(local_run.output_dir, _splits(local_run)[0], channels=["no_such_channel"])
+
+
+def test_to_tf_dataset_logs_no_tfds_deprecation(local_run):
+    """TFDS logs "`FeatureConnector.dtype` is deprecated" from inside its own decode (once per tensor feature
+    per call); sensorpipe.access.tfdata keeps it out of the user's log while the decode graph is traced."""
+    import logging
+
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    for name in ("absl", ""):
+        logging.getLogger(name).addHandler(handler)
+    try:
+        tf_ds = to_tf_dataset(local_run.output_dir, _splits(local_run)[0], batch_size=2)
+        next(iter(tf_ds))
+    finally:
+        for name in ("absl", ""):
+            logging.getLogger(name).removeHandler(handler)
+    assert not [m for m in seen if "deprecated" in m], seen
