@@ -63,10 +63,22 @@ def test_inspect_lists_a_participants_windows(local_run, capsys):
     import sensorpipe
 
     ex = sensorpipe.open(local_run.output_dir)["train"][0]
-    pid = ex["participant_id"].decode()
+    pid = ex["participant_id"]
     assert main(["inspect", local_run.output_dir, "--participant", pid]) == 0
     out = capsys.readouterr().out
     n = sum(1 for u in local_run.units if u.participant == pid for _ in range(u.windows_kept))
-    assert out.count(f"/{pid}/") == n and ex["key"].decode() in out
+    assert out.count(f"/{pid}/") == n and ex["key"] in out
     assert main(["inspect", local_run.output_dir, "--participant", "nobody"]) == 2
     assert "no window of participant 'nobody'" in capsys.readouterr().err
+
+
+def test_printed_statistics_have_no_negative_zero(local_run, capsys):
+    """Denormalized zeros (steps at rest) can come back as -0.0 or -1e-7: inspect and the metadata tables print 0."""
+    from sensorpipe.commands import _fixed
+    from sensorpipe.commands_versions import _num
+
+    assert _fixed(-0.0) == _fixed(-0.004) == "      0.00" and _fixed(-0.006) == "     -0.01"
+    assert _num(-0.0) == "0" and _num(-1.5) == "-1.5"
+    for i in range(3):
+        assert main(["inspect", local_run.output_dir, "--split", "train", "--index", str(i)]) == 0
+        assert "-0.00" not in capsys.readouterr().out

@@ -78,10 +78,10 @@ def test_explore_notebook_runs(local_run, monkeypatch):
     caption_out = _outputs(nb, "caption")
     printed = {lvl: next(ln for ln in _text(caption_out).splitlines() if ln.startswith(f"{lvl}: "))[len(lvl) + 2:]
                for lvl in ("statistical", "structural", "semantic")}
-    windows = [w for w in ds["train"] if w["caption_statistical"].decode() == printed["statistical"]]
+    windows = [w for w in ds["train"] if w["caption_statistical"] == printed["statistical"]]
     assert len(windows) == 1 and printed["statistical"]
-    assert all(windows[0][f"caption_{lvl}"].decode() == text for lvl, text in printed.items())
-    n_claims = len(json.loads(windows[0]["caption_claims"].decode()))
+    assert all(windows[0][f"caption_{lvl}"] == text for lvl, text in printed.items())
+    n_claims = len(json.loads(windows[0]["caption_claims"]))
     assert f"{n_claims} claims, 0 not supported by the data" in _text(caption_out)
     assert "condition" in _text(caption_out) and "sleep_stage_sequence" in _text(caption_out)
     stats_text = _text(_outputs(nb, "stats"))

@@ -103,7 +103,7 @@ def test_a_pipeline_reads_the_plugin_source_channel_and_labels(installed_plugin,
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout.strip().splitlines()[-1]
     names = BY_NAME["activity"].names
-    got = sorted((ex["participant_id"].decode(), str(np.datetime64(int(ex["start_utc"]), "s")),
+    got = sorted((ex["participant_id"], str(np.datetime64(int(ex["start_utc"]), "s")),
                   int(ex["labels"]["activity"]), ex["input"].T.tolist(), bool(ex["mask"].any()))
                  for ex in sensorpipe.open(out)["train"])
     bpm = [60 + i % 9 for i in range(120)]        # the rows, unchanged: heart rate, then the plugin's channel

@@ -66,7 +66,7 @@ def test_pipeline_uses_the_plugin_strategy_by_name_in_spawned_workers(installed_
 
     window = {"strategy": "top_of_hour", "options": {"every_h": 2}, "size_min": 60, "max_missing_ratio": 1.0}
     r = run_pipeline(load_config(_long_table_config(tmp_path, window)))
-    starts = sorted((ex["participant_id"].decode(), str(np.datetime64(int(ex["start_utc"]), "s")))
+    starts = sorted((ex["participant_id"], str(np.datetime64(int(ex["start_utc"]), "s")))
                     for ex in sensorpipe.open(r.output_dir)["train"])
     assert starts == [(p, f"2024-05-02T{h}:00:00") for p in ("p1", "p2") for h in ("10", "12", "14")]
     # 09:30-09:59, 11:xx, 13:xx and 15:00-15:29 are outside every window, per participant

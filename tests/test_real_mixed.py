@@ -26,7 +26,7 @@ def test_real_mixed_example_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "= accepted" in out
     ds = sensorpipe.open(tmp_path / "out")
-    per_dataset = Counter(ex["dataset"].decode() for s in ds.splits for ex in ds[s])
+    per_dataset = Counter(ex["dataset"] for s in ds.splits for ex in ds[s])
     assert len(cfg["sources"]) == 7
     assert len(per_dataset) >= 5, per_dataset
     # the real recordings made it: Garmin rides, the watch dump, the PLUX EDF

@@ -49,6 +49,13 @@ def clean_cache(out_dir: str, dry_run: bool = False) -> str:
         return clean(out_dir, dry_run=dry_run).text()
 
 
+def _fixed(x: float, width: int = 10, digits: int = 2) -> str:
+    """``x`` right-aligned with ``digits`` decimals, a value that rounds to zero as ``0.00``, never ``-0.00``
+    (denormalizing a zero step count can give -0.0 or -1e-7)."""
+    text = f"{float(x):{width}.{digits}f}"
+    return f"{0.0:{width}.{digits}f}" if float(text) == 0 else text
+
+
 def summarize(r) -> str:
     if r.unchanged:
         return (f"nothing changed: {r.version_dir} already holds fingerprint {r.fingerprint} "
@@ -69,6 +76,7 @@ def summarize(r) -> str:
         f"metadata  {r.metadata_url}",
         f"quarantine {Path(r.output_dir) / 'quarantine'}",
         f"report    {r.report}",
+        *(f"warning   {w}" for w in getattr(r, "warnings", ())),
     ]
     return "\n".join(lines)
 
@@ -235,8 +243,8 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     values = ds.denormalize(ex["input"])
     mask = ex["mask"]
     W = values.shape[0]
-    lines = [f"{ex['key'].decode()}  ({split}[{index}] of {len(ds[split])})",
-             f"dataset {ex['dataset'].decode()}  participant {ex['participant_id'].decode()}  "
+    lines = [f"{ex['key']}  ({split}[{index}] of {len(ds[split])})",
+             f"dataset {ex['dataset']}  participant {ex['participant_id']}  "
              f"start {np.datetime64(int(ex['start_utc']), 's')}Z  local offset {int(ex['tz_offset_min'])} min",
              f"missing ratio {float(ex['missingness_ratio']):.3f}", "",
              f"{'channel':20} {'unit':12} {'coverage':>8} {'mean':>10} {'min':>10} {'max':>10}"]
@@ -245,7 +253,7 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
         unit = registry.get(ch).unit
         if obs.any():
             v = values[obs, j]
-            lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {v.mean():10.2f} {v.min():10.2f} {v.max():10.2f}")
+            lines.append(f"{ch:20} {unit:12} {obs.mean():8.1%} {_fixed(v.mean())} {_fixed(v.min())} {_fixed(v.max())}")
         else:
             lines.append(f"{ch:20} {unit:12} {0:8.1%} {'-':>10} {'-':>10} {'-':>10}")
     lines += [""] + _caption_lines(ex) + ["", "labels: " + ", ".join(
@@ -253,7 +261,7 @@ def inspect_window(out_dir: str, split: str, index: int, plot: str | None = None
     if plot:
         from sensorpipe.quality.plots import plot_window
 
-        plot_window(values, mask, ds.channels, ex["key"].decode(), plot)
+        plot_window(values, mask, ds.channels, ex["key"], plot)
         lines.append(f"plot: {plot} ({W} minutes, masked minutes shaded)")
     return "\n".join(lines)
 
@@ -274,9 +282,9 @@ def participant_windows(out_dir: str, participant: str, key_file: str | None = N
     for name, split in ds.splits.items():
         view = split.filter(participant=sorted(wanted))
         for i, ex in zip(view.indices, view):
-            srcs = ex["sources"].decode() if "sources" in ex else ""
+            srcs = ex["sources"] if "sources" in ex else ""
             lines.append(f"{name:10} {int(i):>6}  {str(np.datetime64(int(ex['start_utc']), 's')):20} "
-                         f"{float(ex['missingness_ratio']):8.3f}  {srcs:24} {ex['key'].decode()}")
+                         f"{float(ex['missingness_ratio']):8.3f}  {srcs:24} {ex['key']}")
     if len(lines) == 1:
         hint = ("" if len(wanted) > 1 else "; to look a raw participant id up, give the pseudonymization key "
                 "(--key-file, or the environment variable named by privacy.key_env)")
@@ -311,10 +319,10 @@ def _caption_lines(ex: dict) -> list[str]:
     order = ("statistical", "structural", "semantic")
     levels = sorted((k[len("caption_"):] for k in ex if k.startswith("caption_") and k != "caption_claims"),
                     key=lambda lvl: (order.index(lvl) if lvl in order else len(order), lvl))
-    out = [f"caption ({lvl}): {ex['caption_' + lvl].decode()}" for lvl in levels] or \
-        ["caption: " + ex["caption"].decode()]
+    out = [f"caption ({lvl}): {ex['caption_' + lvl]}" for lvl in levels] or \
+        ["caption: " + ex["caption"]]
     if "caption_claims" in ex:
-        claims = json.loads(ex["caption_claims"].decode())
+        claims = json.loads(ex["caption_claims"])
         out += ["", f"claims ({len(claims)}, JSON):"] + [f"  {json.dumps(c, ensure_ascii=False)}" for c in claims]
     return out
 

@@ -42,7 +42,7 @@ def _num(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v + 0.0:.6g}"   # -0.0 + 0.0 is 0.0: a statistic never prints as -0
     return str(v)
 
 

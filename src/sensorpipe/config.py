@@ -632,6 +632,7 @@ class RunConfig:
     """
 
     on_unit_error: Literal["stop", "skip"] = "stop"
+    min_split_participants: int = 1   # fewer participants in a split is a run warning (runners/run_warnings.py)
 
 
 @dataclass(frozen=True)

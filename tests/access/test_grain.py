@@ -28,7 +28,7 @@ def _same(a, b):
 
 
 def _key(ex):
-    return bytes(np.asarray(ex["key"]).item())
+    return np.asarray(ex["key"]).item()
 
 
 def test_source_same_as_open(out, ref):
@@ -58,6 +58,13 @@ def test_map_dataset(out, ref):
     assert a == b and sorted(a) == sorted(ref["train"][i]["key"] for i in range(n))
     batch = make_map_dataset(out, "train", batch_size=2)[0]
     assert batch["input"].shape[0] == 2
+
+
+def test_text_fields_are_str_in_examples_and_batches(out, ref):
+    ex = SensorGrainSource(out, "train")[0]
+    assert type(ex["key"]) is str and ex["key"] == ref["train"][0]["key"]
+    batch = make_map_dataset(out, "train", batch_size=2)[0]
+    assert batch["key"].dtype.kind == "U" and list(batch["key"]) == [ref["train"][i]["key"] for i in range(2)]
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -121,9 +128,9 @@ def test_workers_reuse_shared_memory_and_kept_batches_never_change(out):
     for batch in loader:
         seen += 1
         if seen % 9 == 0:
-            kept.append((bytes(batch["key"][0]), batch["input"]))
+            kept.append((str(batch["key"][0]), batch["input"]))
         elif seen % 9 == 1:
-            kept.append((bytes(batch["key"][0]), batch["input"][:, :5]))   # a view alone holds its slot too
+            kept.append((str(batch["key"][0]), batch["input"][:, :5]))   # a view alone holds its slot too
     assert seen == 3 * len(src) and len(kept) > 2
     for key, arr in kept:
         want = src[index_of[key]]["input"]

@@ -77,7 +77,7 @@ def test_denormalize_on_selected_view(ds):
 
 
 def _all_meta(split):
-    return [(ex["dataset"].decode(), ex["participant_id"].decode(), float(ex["missingness_ratio"]))
+    return [(ex["dataset"], ex["participant_id"], float(ex["missingness_ratio"]))
             for ex in split]
 
 
@@ -185,3 +185,19 @@ def Path_(p):
     from pathlib import Path
 
     return Path(p)
+
+
+TEXT_FIELDS = ("key", "dataset", "participant_id", "sources", "caption", "caption_claims", "events")
+
+
+def test_text_fields_are_str_from_indexing_iteration_views_and_stream(ds):
+    tr = ds["train"]
+    first = tr[0]
+    assert all(type(first[k]) is str for k in TEXT_FIELDS), {k: type(first[k]) for k in TEXT_FIELDS}
+    assert first["key"].startswith(f"{first['dataset']}/{first['participant_id']}/")
+    assert all(type(ex["dataset"]) is str for ex in tr)
+    view = tr.filter(dataset=first["dataset"]).select(channels=[ds.channels[0]])
+    assert type(view[0]["caption"]) is str and {ex["dataset"] for ex in view} == {first["dataset"]}
+    assert len(tr.filter(dataset=first["dataset"].encode())) == len(tr.filter(dataset=first["dataset"]))
+    streamed = next(iter(tr.stream()))
+    assert all(type(streamed[k]) is str for k in TEXT_FIELDS)

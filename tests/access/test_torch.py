@@ -23,8 +23,8 @@ def _same(t, v):
         assert set(t) == set(v)
         for k in v:
             _same(t[k], v[k])
-    elif isinstance(v, bytes):
-        assert isinstance(t, str) and t.encode("utf-8") == v
+    elif isinstance(v, str):   # text: str from open() and from the loader
+        assert isinstance(t, str) and t == v
     else:
         assert isinstance(t, torch.Tensor)
         got = t.numpy()
@@ -68,7 +68,7 @@ def test_seeded_shuffle(out, ref):
     a = _keys(make_dataloader(out, "train", batch_size=4, seed=1, fields=("key", "input")))
     b = _keys(make_dataloader(out, "train", batch_size=4, seed=1, fields=("key", "input")))
     c = _keys(make_dataloader(out, "train", batch_size=4, seed=2, fields=("key", "input")))
-    plain = [ref["train"][i]["key"].decode() for i in range(n)]
+    plain = [ref["train"][i]["key"] for i in range(n)]
     assert a == b and a != c
     assert sorted(a) == sorted(plain) and len(a) == n
     assert _keys(make_dataloader(out, "train", batch_size=4, shuffle=False, fields=("key",))) == plain
@@ -94,7 +94,7 @@ def test_fork_workers_after_parent_read(out, ref):
     loader = make_dataloader(tds, batch_size=2, shuffle=True, seed=0, num_workers=2,
                              multiprocessing_context="fork", timeout=120)
     keys = _keys(loader)
-    assert sorted(keys) == sorted(ref["train"][i]["key"].decode() for i in range(len(ref["train"])))
+    assert sorted(keys) == sorted(ref["train"][i]["key"] for i in range(len(ref["train"])))
 
 
 class _ReaderProbe(SensorTorchDataset):
@@ -133,7 +133,7 @@ def test_rank_sharding_covers_once(out, ref, world_size, shuffle):
             loader.sampler.set_epoch(epoch)
             assert len(loader.sampler) in (n // world_size, -(-n // world_size))
             seen += _keys(loader)
-        assert len(seen) == n and sorted(seen) == sorted(ref[split][i]["key"].decode() for i in range(n))
+        assert len(seen) == n and sorted(seen) == sorted(ref[split][i]["key"] for i in range(n))
 
 
 def test_shard_sampler_uneven_and_even():

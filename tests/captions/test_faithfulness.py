@@ -41,7 +41,7 @@ def _window(demo_dir, kind: str):
     ds = sensorpipe.open(demo_dir)
     cfg = caption_config(ds)
     for ex in ds["train"]:
-        claims = [Claim.from_json(c) for c in json.loads(ex["caption_claims"].decode())]
+        claims = [Claim.from_json(c) for c in json.loads(ex["caption_claims"])]
         if any(f"{c.level}:{c.kind}" == kind for c in claims):
             return ds, ex, claims, cfg
     raise AssertionError(f"no {kind} claim in the demo")
@@ -51,7 +51,7 @@ def _check(ds, ex, cfg, claims, texts=None):
     """Findings for the window with ``claims`` (texts re-rendered from them unless given)."""
     if texts is None:
         texts = {lvl: get_level(lvl)(cfg).render([c for c in claims if c.level == lvl]) for lvl in cfg.levels}
-    return check_window(cfg, record_batch(ds, ex), texts, claims_to_json(claims), ex["key"].decode())[1]
+    return check_window(cfg, record_batch(ds, ex), texts, claims_to_json(claims), ex["key"])[1]
 
 
 @pytest.mark.parametrize("kind, corrupt, reason", [
@@ -88,7 +88,7 @@ def test_a_changed_trend_direction_is_caught(demo_dir):
 
 def test_text_that_says_more_than_its_claims_is_caught(demo_dir):
     ds, ex, claims, cfg = _window(demo_dir, "statistical:stats")
-    texts = {lvl: ex[f"caption_{lvl}"].decode() for lvl in cfg.levels}
+    texts = {lvl: ex[f"caption_{lvl}"] for lvl in cfg.levels}
     assert _check(ds, ex, cfg, claims, texts) == []
     stats = next(c for c in claims if c.kind == "stats")
     level = get_level("statistical")(cfg)
@@ -118,7 +118,7 @@ def test_inspect_prints_caption_levels_and_claims(demo_dir):
         assert f"caption ({lvl}): " in text
     claim_lines = [ln.strip() for ln in text.splitlines() if ln.startswith("  {")]
     ex = sensorpipe.open(demo_dir)["train"][0]
-    assert [json.loads(ln) for ln in claim_lines] == json.loads(ex["caption_claims"].decode())
+    assert [json.loads(ln) for ln in claim_lines] == json.loads(ex["caption_claims"])
     assert Path(demo_dir).exists()
 
 

@@ -26,12 +26,12 @@ def test_day_windows_carry_the_logged_activity_with_most_minutes(local_run, sour
     logs = {d: _log(sources_dir, d) for d in ("fitbit_cohort", "covid_cohort")}
     checked = {"fitbit_cohort": 0, "covid_cohort": 0}
     for ex in (ex for split in ds.splits for ex in ds[split]):
-        dataset, code = ex["dataset"].decode(), int(ex["labels"]["activity"])
+        dataset, code = ex["dataset"], int(ex["labels"]["activity"])
         if dataset not in logs:
             assert code == -1                                  # no activity source: explicitly missing
             continue
         s = int(ex["start_utc"]) // 60
-        rows = logs[dataset].get(ex["participant_id"].decode(), pd.DataFrame(columns=["s", "e", "type"]))
+        rows = logs[dataset].get(ex["participant_id"], pd.DataFrame(columns=["s", "e", "type"]))
         cover = {k: int(np.clip(np.minimum(rows.e[rows.type == k], s + 1440) - np.maximum(rows.s[rows.type == k], s),
                                 0, None).sum()) for k in ("walking", "running")}
         want = -1 if not any(cover.values()) else NAMES.index(max(cover, key=lambda k: (cover[k], -NAMES.index(k))))

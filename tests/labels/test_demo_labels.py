@@ -36,7 +36,7 @@ def test_participant_labels_never_vary_between_windows_of_a_participant(windows)
     per_participant = defaultdict(lambda: defaultdict(set))
     n_windows = defaultdict(int)
     for ex in windows:
-        who = (ex["dataset"].decode(), ex["participant_id"].decode())
+        who = (ex["dataset"], ex["participant_id"])
         n_windows[who] += 1
         for spec in LABELS:
             if spec.scope == "participant":
@@ -52,7 +52,7 @@ def test_participant_time_labels_change_only_with_the_local_date(windows):
     for ex in windows:
         for name in ("pregnancy_week", "days_since_symptom_onset"):
             if ex["labels"][f"has_{name}"]:
-                series[(ex["participant_id"].decode(), name)].append((_local_day(ex), float(ex["labels"][name])))
+                series[(ex["participant_id"], name)].append((_local_day(ex), float(ex["labels"][name])))
     assert {name for _, name in series} == {"pregnancy_week", "days_since_symptom_onset"}
     for (_, name), points in series.items():
         day, value = np.array(sorted(points)).T
@@ -70,8 +70,8 @@ def test_demo_carries_every_label_of_its_sources(windows, sources_dir):
         for spec in LABELS:
             has = lab[f"has_{spec.name}"] if spec.kind == "float" else (np.asarray(lab[spec.name]) >= 0).any()
             if has:
-                known[spec.name].add(ex["dataset"].decode())
-    present = {ex["dataset"].decode() for ex in windows}   # the short lab sessions give no day windows
+                known[spec.name].add(ex["dataset"])
+    present = {ex["dataset"] for ex in windows}   # the short lab sessions give no day windows
     assert {"fitbit_cohort", "metabolic_study", "covid_cohort"} <= present
     assert known["age_band"] == known["sex"] == known["bmi"] == present
     assert known["diabetes_status"] == known["glucose_mean_mgdl"] == {"metabolic_study"}
@@ -83,8 +83,8 @@ def test_demo_carries_every_label_of_its_sources(windows, sources_dir):
     bmi = {pseudonym(KEY.encode(), "fitbit_cohort", p): w / (h / 100) ** 2
            for p, w, h in zip(table.participant_id, table.weight_kg, table.height_cm)}
     for ex in windows:
-        if ex["dataset"].decode() == "fitbit_cohort":
-            assert ex["labels"]["bmi"] == pytest.approx(bmi[ex["participant_id"].decode()], rel=1e-6)
+        if ex["dataset"] == "fitbit_cohort":
+            assert ex["labels"]["bmi"] == pytest.approx(bmi[ex["participant_id"]], rel=1e-6)
 
 
 def test_cgm_targets_agree_with_the_window_glucose(windows, local_run):

@@ -34,7 +34,7 @@ def two_runs(sources_dir, base_config, tmp_path_factory):
 
 def _keys(version_dir: str) -> dict[str, set[str]]:
     ds = sensorpipe.open(version_dir)
-    return {s: {ex["key"].decode() for ex in ds[s]} for s in ds.splits}
+    return {s: {ex["key"] for ex in ds[s]} for s in ds.splits}
 
 
 def _run(args, capsys) -> tuple[int, str, str]:
@@ -90,12 +90,12 @@ def test_lineage_of_a_real_key(two_runs, capsys):
     out, (a, b) = two_runs
     ds = sensorpipe.open(a.version_dir)
     ex = ds["train"][0]
-    key = ex["key"].decode()
+    key = ex["key"]
     rc, text, _ = _run(["lineage", str(out), key, "--version", "1.0.0"], capsys)
     assert rc == 0
     row = open_store(out).lineage(key, a.fingerprint)
     assert f"window       {key}" in text and "split        train" in text
-    assert f"participant  {ex['participant_id'].decode()} (pseudonym)" in text
+    assert f"participant  {ex['participant_id']} (pseudonym)" in text
     for f, (lo, hi) in row["row_ranges"].items():
         assert Path(f).exists() and f"  {f}  rows {lo}..{hi}" in text
     rc, js, _ = _run(["lineage", str(out), key, "--json"], capsys)

@@ -22,7 +22,7 @@ from tests.runners.tiny_cohort import config, shard_bytes, write_cohort
 
 
 def _ids(out_dir: str) -> set[str]:
-    return {ex["participant_id"].decode() for ex in sensorpipe.open(out_dir)["train"]}
+    return {ex["participant_id"] for ex in sensorpipe.open(out_dir)["train"]}
 
 
 def test_a_new_key_file_recomputes_the_units_with_new_pseudonyms(tmp_path):

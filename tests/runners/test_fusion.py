@@ -120,8 +120,8 @@ def test_one_pseudonym_and_one_split_per_person(study):
     assert len(result.units) == 3 and {u.key for u in result.units} == {f"trial/{p}" for p in PIDS}
     by_person: dict[str, set[str]] = {}
     for split, ex in _windows(ds):
-        assert ex["dataset"].decode() == "trial"
-        by_person.setdefault(ex["participant_id"].decode(), set()).add(split)
+        assert ex["dataset"] == "trial"
+        by_person.setdefault(ex["participant_id"], set()).add(split)
     expected = {pseudonym(KEY.encode(), "trial", p): assign_split(_load(root, _config(root, "out")).splits, "trial", p)
                 for p in PIDS}
     assert {p: s for p, s in ((p, next(iter(s))) for p, s in by_person.items())} == expected
@@ -137,16 +137,16 @@ def test_a_window_carries_every_channel_its_sources_observed(study):
     assert "`sources` lists the sources that contributed" in info["description"]
     sl001 = pseudonym(KEY.encode(), "trial", "sl001")
     lab_day = [ex for _, ex in _windows(ds)
-               if ex["participant_id"].decode() == sl001 and "lab" in ex["sources"].decode()]
+               if ex["participant_id"] == sl001 and "lab" in ex["sources"]]
     assert len(lab_day) == 1                                     # the E4 session lies in one local day
     ex = lab_day[0]
-    assert ex["sources"].decode() == "watch,cgm,lab"             # config order
+    assert ex["sources"] == "watch,cgm,lab"             # config order
     observed = ~ex["mask"]
     for ch in ("heart_rate", "steps", "glucose", "eda_level", "enmo"):
         assert observed[:, CHANNELS.index(ch)].sum() > 30, ch
     assert observed[:, CHANNELS.index("glucose")].sum() >= 280   # a reading every 5 min, fused on one grid
-    others = [ex["sources"].decode() for _, ex in _windows(ds) if ex["participant_id"].decode() == sl001
-              and "lab" not in ex["sources"].decode()]
+    others = [ex["sources"] for _, ex in _windows(ds) if ex["participant_id"] == sl001
+              and "lab" not in ex["sources"]]
     assert others.count("watch,cgm") >= DAYS - 2, others
 
 
@@ -178,7 +178,7 @@ def test_the_lab_outranks_the_wearable_and_the_losers_are_counted(study):
     persons = {p.participant_id: p for p in plan_persons(cfg, [make_adapter(s, cfg.base_dir) for s in cfg.sources])}
     assert [p.source_names for p in persons.values()] == [("watch", "cgm", "lab")] * 2 + [("watch", "cgm")]
     for _, ex in _windows(ds):
-        if "lab" not in ex["sources"].decode():
+        if "lab" not in ex["sources"]:
             continue
         hr = ds.denormalize(ex["input"], ex["mask"])[:, 0].astype(np.float64)
         minute = (int(ex["start_utc"]) - DAY0) // 60 + np.arange(1440)
@@ -206,7 +206,7 @@ def test_rows_reconcile_and_quarantine_per_source(study):
 def test_missingness_counts_the_channels_a_persons_sources_provide(study):
     root, result, ds = study
     sl003 = pseudonym(KEY.encode(), "trial", "sl003")            # no lab: enmo and EDA are not measured for them
-    mine = [ex for _, ex in _windows(ds) if ex["participant_id"].decode() == sl003]
+    mine = [ex for _, ex in _windows(ds) if ex["participant_id"] == sl003]
     assert len(mine) >= DAYS - 1                                 # whole local days, kept at max_missing_ratio 0.7
     for ex in mine:   # heart rate and steps minute by minute, each 5-min Dexcom reading covering 5 minutes
         assert ex["missingness_ratio"] == pytest.approx(_expected_ratio(ex, ("heart_rate", "steps", "glucose")),
@@ -216,7 +216,7 @@ def test_missingness_counts_the_channels_a_persons_sources_provide(study):
     measured = load_arrays(u.cache)["measured"]   # the basis pass 2 computes the records' missing share on
     assert [c for c, m in zip(CHANNELS, measured) if m] == ["heart_rate", "steps", "glucose"]
     sl001 = pseudonym(KEY.encode(), "trial", "sl001")
-    ex = next(ex for _, ex in _windows(ds) if ex["participant_id"].decode() == sl001)
+    ex = next(ex for _, ex in _windows(ds) if ex["participant_id"] == sl001)
     assert ex["missingness_ratio"] == pytest.approx(_expected_ratio(ex, CHANNELS), abs=1e-6)   # the lab: all five
     assert sum(len(ds[s].filter(max_missing=0.7)) for s in ds.splits) == sum(len(ds[s]) for s in ds.splits)
 
@@ -291,7 +291,7 @@ def test_inspect_finds_a_person_by_raw_id_with_the_key(study, capsys, monkeypatc
     monkeypatch.delenv("SENSORPIPE_PSEUDONYM_KEY", raising=False)
     assert main(["inspect", str(root / "out"), "--participant", "sl001", "--key-file", str(root / "key.txt")]) == 0
     out = capsys.readouterr().out
-    n = sum(1 for _, ex in _windows(ds) if ex["participant_id"].decode() == pseudonym(KEY.encode(), "trial", "sl001"))
+    n = sum(1 for _, ex in _windows(ds) if ex["participant_id"] == pseudonym(KEY.encode(), "trial", "sl001"))
     assert out.count("trial/") == n and "watch,cgm,lab" in out
     monkeypatch.setenv("SENSORPIPE_PSEUDONYM_KEY", KEY)           # the key from the environment, as the run read it
     assert main(["inspect", str(root / "out"), "--participant", "sl002"]) == 0

@@ -15,7 +15,7 @@ def _activity_events(out_dir):
     ds = sensorpipe.open(out_dir)
     names = BY_NAME["activity"].names
     labels = sorted(names[ex["labels"]["activity"]] for s in ds.splits for ex in ds[s] if ex["labels"]["activity"] >= 0)
-    events = sorted(e[3] for s in ds.splits for ex in ds[s] for e in json.loads(ex["events"].decode()))
+    events = sorted(e[3] for s in ds.splits for ex in ds[s] for e in json.loads(ex["events"]))
     return labels, events
 
 

@@ -23,10 +23,10 @@ def test_labels_per_dataset(local_run, sources_dir):
                 for p, s in zip(status.participant_id, status.diabetes_status)}
     per_participant: dict[str, set] = {}
     for ex in windows:
-        d = ex["dataset"].decode()
+        d = ex["dataset"]
         lab = ex["labels"]
         if d == "metabolic_study":
-            assert lab["diabetes_status"] == expected[ex["participant_id"].decode()]
+            assert lab["diabetes_status"] == expected[ex["participant_id"]]
             per_participant.setdefault(ex["participant_id"], set()).add(int(lab["diabetes_status"]))
         else:
             assert lab["diabetes_status"] == -1
@@ -45,9 +45,9 @@ def test_days_since_onset_counts_local_days(local_run, sources_dir):
     onset = {pseudonym(KEY.encode(), "covid_cohort", p): d for p, d in zip(parts.participant_id, parts.symptom_onset_date)}
     checked = 0
     for ex in _all(ds):
-        if ex["dataset"].decode() != "covid_cohort":
+        if ex["dataset"] != "covid_cohort":
             continue
-        day = onset[ex["participant_id"].decode()]
+        day = onset[ex["participant_id"]]
         lab = ex["labels"]
         if not day:
             assert not lab["has_days_since_symptom_onset"]

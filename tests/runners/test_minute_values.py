@@ -18,13 +18,13 @@ def _windows_of(ds, dataset: str):
     for split in ds.splits:
         for i in range(len(ds[split])):
             ex = ds[split][i]
-            if ex["dataset"].decode() == dataset:
+            if ex["dataset"] == dataset:
                 yield ex
 
 
 def _participant_of(ex, dataset: str, ids: list[str]) -> str:
     pid = {pseudonym(KEY.encode(), dataset, p): p for p in ids}
-    return pid[ex["participant_id"].decode()]
+    return pid[ex["participant_id"]]
 
 
 def _window_minutes(ex) -> np.ndarray:

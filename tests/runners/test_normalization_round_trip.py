@@ -74,7 +74,7 @@ def test_denormalize_returns_every_observed_minute_of_real_exports(default_run):
     checked, far = 0, np.zeros(len(ds.channels), np.int64)
     for split in ds.splits:
         for ex in ds[split]:
-            x, observed, _ = ref[ex["key"].decode()]
+            x, observed, _ = ref[ex["key"]]
             assert np.array_equal(~ex["mask"], observed)
             got = ds.denormalize(ex["input"])
             o = observed

@@ -30,7 +30,7 @@ def test_tfds_data_source_equals_sensorpipe_open(local_run):
             a, b = src[i], ds[split][i]
             np.testing.assert_array_equal(a["input"], b["input"])
             np.testing.assert_array_equal(a["mask"], b["mask"])
-            assert a["key"] == b["key"] and a["caption"] == b["caption"]
+            assert a["key"].decode() == b["key"] and a["caption"].decode() == b["caption"]   # TFDS: bytes; open(): str
             assert a["labels"]["condition"] == b["labels"]["condition"]
 
 
@@ -97,7 +97,7 @@ def test_metadata_records_version_stats_quality_and_lineage(local_run):
     hr = next(s for s in stats if s["channel"] == "heart_rate")
     assert hr["count"] > 0 and 30 < hr["mean"] < 120
     ex = sensorpipe.open(local_run.output_dir)["train"][0]
-    lin = store.lineage(ex["key"].decode())
+    lin = store.lineage(ex["key"])
     assert lin is not None and lin["source_files"]
     assert all(Path(f).exists() for f in lin["source_files"])
     for rows in lin["row_ranges"].values():
@@ -107,7 +107,7 @@ def test_metadata_records_version_stats_quality_and_lineage(local_run):
 def test_ids_are_pseudonymized_and_the_key_never_lands_in_output(local_run, sources_dir):
     raw_ids = set(pd.read_csv(sources_dir / "fitbit_cohort" / "participants.csv").participant_id)
     ds = sensorpipe.open(local_run.output_dir)
-    seen = {ex["participant_id"].decode() for s in ds.splits for ex in ds[s]}
+    seen = {ex["participant_id"] for s in ds.splits for ex in ds[s]}
     assert seen and not seen & raw_ids and all(len(p) == 16 for p in seen)
     for p in Path(local_run.output_dir).rglob("*"):
         if p.is_file():

@@ -28,7 +28,7 @@ def cohort(tmp_path):
 
 
 def _participants(out_dir: str) -> list[str]:
-    return sorted({ex["participant_id"].decode() for ex in sensorpipe.open(out_dir)["train"]})
+    return sorted({ex["participant_id"] for ex in sensorpipe.open(out_dir)["train"]})
 
 
 def test_stop_is_the_default_and_names_the_file(cohort, capsys):

@@ -3,7 +3,10 @@
 Reads the ArrayRecord shards through array_record's own data source and
 decodes records with the dataset's own ``features.json``, so it returns
 exactly what ``tfds.builder_from_directory(dir).as_data_source(split)``
-returns. Readers open lazily on first access (an ArrayRecord reader opened
+returns, except that text fields (key, dataset, participant_id, sources,
+captions) are ``str``, not TFDS's UTF-8 ``bytes``: what ``filter(dataset=...)``
+takes and what a user compares them with. A split the run's config asked for
+that no participant fell into is an empty :class:`Split`. Readers open lazily on first access (an ArrayRecord reader opened
 before a fork crashes forked workers).
 
 Views: ``split.select(channels=[...])`` (or ``ds.select(...)``) keeps only
@@ -247,6 +250,11 @@ class Split:
 
             decoder = self._cache["decoder"] = FastDecoder(self._features)
         ex = decoder(record)
+        text = self._cache.get("text_keys")
+        if text is None:  # the text fields, found once on the first record (top-level, as the layout puts them)
+            text = self._cache["text_keys"] = tuple(k for k, v in ex.items() if isinstance(v, bytes))
+        for k in text:   # UTF-8 bytes on disk (what TFDS returns), str here: what filter(dataset=...) takes
+            ex[k] = ex[k].decode("utf-8")
         if self._cols is not None:
             for k in _PER_MINUTE_CHANNEL_FEATURES + _PER_CHANNEL_FEATURES:
                 if k in ex:
@@ -265,6 +273,8 @@ class Split:
     def __repr__(self) -> str:
         extra = "" if self._cols is None else f", channels={list(self.channels)}"
         extra += "" if self._indices is None else f", filtered from {self._total}"
+        if not self._names:
+            extra += ", empty: the run put no participant in it (see the run's warnings)"
         return f"Split({self.name!r}, {len(self)} windows{extra})"
 
     def __getstate__(self):
@@ -391,6 +401,10 @@ class SensorDataset:
         self.splits = {s["name"]: Split(self.version_dir, self.name, s["name"], [int(x) for x in s["shardLengths"]],
                                         self.features, channels=self.channels, norm=self.norm, store=store)
                        for s in info["splits"]}
+        for name in _configured_splits(self.config):   # a configured split no participant fell into
+            if name not in self.splits:
+                self.splits[name] = Split(self.version_dir, self.name, name, [], self.features,
+                                          channels=self.channels, norm=self.norm, store=store)
 
     @property
     def studies(self) -> tuple[str, ...]:
@@ -422,6 +436,17 @@ class SensorDataset:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
         return f"SensorDataset({self.name} {self.version}: {sizes}; channels={list(self.channels)})"
+
+
+def _configured_splits(config: dict) -> tuple[str, ...]:
+    """The splits the run's config gave a share (``splits: {train: 0.8, ...}``), train, validation, test first;
+    () for a version that recorded no config."""
+    splits = config.get("splits")
+    if not isinstance(splits, dict):
+        return ()
+    named = [k for k, v in splits.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    order = ("train", "validation", "test")
+    return tuple(sorted(named, key=lambda k: (order.index(k) if k in order else len(order), k)))
 
 
 def open_dataset(path: str | Path, cache_dir: str | Path | None = None, verify: str = "sizes") -> SensorDataset:

@@ -1,7 +1,7 @@
 """Grain access: a ``RandomAccessDataSource`` over one split, a ``MapDataset`` and a ``DataLoader`` recipe.
 
 Examples are the numpy dicts ``sensorpipe.open(dir).splits[split][i]``
-returns (strings stay ``bytes``, arrays keep their dtype), optionally cut to
+returns (text fields as ``str``, arrays keep their dtype), optionally cut to
 some channels. The source is picklable and opens its ArrayRecord reader
 lazily in the process that reads (re-opening after a fork), so it is safe in
 Grain's worker processes.

@@ -44,6 +44,32 @@ def _tf():
     return tf
 
 
+class _TfdsDtypeNotice:
+    """Drops TFDS's "`FeatureConnector.dtype` is deprecated" log line while our decode graph is traced.
+
+    The deprecated attribute is read inside TFDS itself (``Tensor.decode_example`` checks
+    ``self.dtype == tf.uint64``, tensorflow_datasets 4.9), not by us: we call the public
+    ``FeaturesDict.deserialize_example``. Without this, each ``to_tf_dataset`` call logged the notice once per
+    tensor feature. Only that message, only on the ``absl`` logger, only during ``ds.map``.
+    """
+
+    _PREFIX = "`FeatureConnector.dtype` is deprecated"
+
+    def filter(self, record) -> bool:
+        return not str(record.getMessage()).startswith(self._PREFIX)
+
+    def __enter__(self):
+        import logging
+
+        logging.getLogger("absl").addFilter(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import logging
+
+        logging.getLogger("absl").removeFilter(self)
+
+
 def _view(source: Any, split: str, channels: Sequence[str] | None):
     """``(features, split view)`` for a path, an opened ``SensorDataset`` or a ``Split``."""
     from sensorpipe.access.dataset import SensorDataset, Split
@@ -122,7 +148,8 @@ def to_tf_dataset(source: Any, split: str = "train", channels: Sequence[str] | N
     if shuffle_seed is not None:
         ds = ds.shuffle(max(len(view), 1), seed=int(shuffle_seed), reshuffle_each_iteration=True)
     ds = ds.batch(chunk, drop_remainder=bool(batch_size) and drop_remainder)
-    ds = ds.map(read_and_decode, num_parallel_calls=parallel, deterministic=True)
+    with _TfdsDtypeNotice():   # the decode graph is traced here
+        ds = ds.map(read_and_decode, num_parallel_calls=parallel, deterministic=True)
     if not batch_size:
         ds = ds.unbatch()
     return ds.prefetch(tf.data.AUTOTUNE if prefetch is None else int(prefetch))

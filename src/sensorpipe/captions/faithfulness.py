@@ -102,9 +102,9 @@ def check_dataset(path: str, splits: list[str] | None = None, limit: int | None 
         for n, ex in enumerate(ds[name]):
             if limit is not None and n >= limit:
                 break
-            texts = {lvl: ex[f"caption_{lvl}"].decode() for lvl in cfg.levels}
-            claims_json = ex["caption_claims"].decode()
-            k, found = check_window(cfg, record_batch(ds, ex), texts, claims_json, ex["key"].decode())
+            texts = {lvl: ex[f"caption_{lvl}"] for lvl in cfg.levels}
+            claims_json = ex["caption_claims"]
+            k, found = check_window(cfg, record_batch(ds, ex), texts, claims_json, ex["key"])
             report.windows += 1
             report.claims += k
             report.findings += found

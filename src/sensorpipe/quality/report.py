@@ -58,12 +58,13 @@ def _study_table(record: RunRecord, q: dict) -> str:
                    *(f"{c} observed" for c in channels)], rows)
 
 
-def _warnings(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
-    """Run warnings a reader must see before trusting the numbers: channels normalized with the registry's
-    population prior (no train observation) and observed values normalization clipped."""
+def _warnings(record: RunRecord, q: dict[tuple[str, str], float], result=None) -> str:
+    """Run warnings a reader must see before trusting the numbers: the run's own (a channel no source provides,
+    an empty or small split: runners/run_warnings.py), channels normalized with the registry's population prior
+    (no train observation) and observed values normalization clipped."""
     from sensorpipe.channels import CHANNELS
 
-    items = []
+    items = list(getattr(result, "warnings", ()))
     for n in record.normalization:
         if n.fitted_on_split != "prior":
             continue
@@ -134,7 +135,7 @@ td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</s
 <h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
 {f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
-{_warnings(record, q)}
+{_warnings(record, q, result)}
 <p>{_cache_line(record, result)}</p>
 <h2>Skipped units</h2>{_table(["study", "participant", "source", "file", "pass", "error"], skipped,
                               "no unit was skipped")}

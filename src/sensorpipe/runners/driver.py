@@ -48,6 +48,7 @@ from sensorpipe.runners.lifecycle import (
 from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
+from sensorpipe.runners.run_warnings import run_warnings
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
@@ -87,6 +88,7 @@ class RunResult:
     units_skipped: list[UnitFailure] = field(default_factory=list)   # run.on_unit_error: skip
     unchanged: bool = False          # the label already held this fingerprint: nothing was written
     replaced: str | None = None      # fingerprint of the version this run replaced (--overwrite)
+    warnings: list[str] = field(default_factory=list)   # what the user should know (runners/run_warnings.py)
 
     @property
     def observations_in(self) -> int:
@@ -249,7 +251,8 @@ class _Run:
                 metadata_url=cfg.metadata_url, report=str(out / "report.html"), seconds=seconds,
                 stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
                 clipped_cells=_clipped_by_study(summaries, encoded), replaced=label.replaces,
-                units_cached=cache_counts(summaries, encoded), units_skipped=skipped)
+                units_cached=cache_counts(summaries, encoded), units_skipped=skipped,
+                warnings=run_warnings(cfg, adapters, summaries))
             from sensorpipe.quality.record import build_run_record
             from sensorpipe.quality.report import write_report
 
