@@ -63,7 +63,7 @@ def test_record_label_and_event_fields_are_the_per_window_conversions():
     must be what per-window int()/float()/astype(int8) and json.dumps give, escapes included."""
     import json
 
-    from sensorpipe.labels.schema import LABELS
+    from sensorpipe.core.labels import LABELS
     from sensorpipe.runners.stages import _events_json, _window_labels
 
     rng = np.random.default_rng(1)

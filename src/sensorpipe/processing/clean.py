@@ -54,8 +54,8 @@ from sensorpipe.config import (
 )
 
 if TYPE_CHECKING:
-    from sensorpipe.processing.grid import MinuteGrid
-    from sensorpipe.schema.validate import Observations
+    from sensorpipe.core.grid import MinuteGrid
+    from sensorpipe.core.observations import Observations
 
 GROUP = "sensorpipe.cleaning"
 _BUILT_IN = ("sensorpipe.processing.clean_rules", "sensorpipe.processing.nonwear")  # modules of the built-in rules
@@ -168,7 +168,7 @@ class CleaningState:
             return (self.values[:, j], self.observed[:, j]) if self.observed[:, j].any() else None
         if self.obs is None or not len(self.obs):
             return None
-        from sensorpipe.processing.grid import MINUTE_NS
+        from sensorpipe.core.grid import MINUTE_NS
         from sensorpipe.schema.validate import CHANNEL_INDEX
 
         T = self.values.shape[0]

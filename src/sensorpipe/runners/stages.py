@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,31 +35,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensorpipe._version import code_version
-from sensorpipe.captions.base import CaptionBatch
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
+from sensorpipe.core.arrays import load_arrays, save_arrays
+from sensorpipe.core.grid import MINUTE_NS, MinuteGrid
+from sensorpipe.core.labels import LABELS
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
 import sensorpipe.labels.builtin  # noqa: F401  (the processors register before a forked runner copies this process)
-from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
-                                    labels_for_windows, processors_for)
-from sensorpipe.labels.schema import LABELS
+from sensorpipe.labels.base import (events_for_windows, events_from_arrays, events_to_arrays, labels_for_windows,
+                                    processors_for)
 from sensorpipe.privacy.pseudonym import assign_split, key_digest, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import Fused, fuse, priority_ranks, window_sources
 from sensorpipe.processing.glucose_censoring import censored_flag_observations
-from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
+from sensorpipe.processing.grid import build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
-from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
+from sensorpipe.processing.window import MissingBasis, cut_windows, time_features
 from sensorpipe.runners import chunked
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import write_spill
-from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
+from sensorpipe.schema.validate import quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources._toolkit import limits as _limits
-from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
+from sensorpipe.sources.base import make_adapter, preloaded_inputs
 from sensorpipe.sources.partition import file_fingerprint
 from sensorpipe.sources.study import PersonUnit
-from sensorpipe.storage.writer import RecordSpill, load_arrays, save_arrays
+from sensorpipe.storage.writer import RecordSpill
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +201,6 @@ def fingerprint_inputs(paths: list[str], adapter, known: dict[str, str] | None =
     return fps, blobs
 
 
-def _empty_windows(W: int, C: int) -> Windows:
-    return Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
-                   np.zeros((0, W), np.int16), {}, 0)
-
-
 def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, int]:
     """Minute features of every raw waveform, range-checked; returns counts of what was not emitted."""
     counts = UnitStats()
@@ -257,7 +256,7 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         W, C = cfg.window.size_min, len(cfg.channels)
         intervals = declared_intervals(adapters)
         basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
-        win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
+        win = cut_windows(grid, cfg.window, person, basis) if grid is not None else WindowBatch.empty(W, cfg.channels)
         grid_start = grid.start_minute if grid is not None else 0
         observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
         pmean = _participant_mean(grid, observed_minutes)
@@ -271,8 +270,7 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         for part, n in zip(parts, contributed.sum(axis=0).tolist()):
             part.windows = int(n)
     with stats.timed("labels_lineage"):
-        batch = WindowBatch(person.parts[0], start_utc_min, W, win.tz_offset_min, win.values, win.observed,
-                            cfg.channels, reading_interval_min=intervals)  # the devices' cadence (CGM)
+        batch = replace(win, unit=person.parts[0], reading_interval_min=intervals)  # the devices' cadence (CGM)
         labels = labels_for_windows(batch, person.parts)
         events = events_to_arrays(events_for_windows(batch, person.parts))
         lineage = _lineage(obs, grid_start, start_utc_min, W, person.study, pid)
@@ -641,7 +639,8 @@ def encode_unit(ctx: RunContext, summary: UnitSummary, norm: NormParams) -> Enco
         # captions state what the record stores: where normalization clips, the denormalized stored values
         caption_values = norm.invert(normed) if norm.clips else values
         captions = CaptionGenerator(cfg.captions).generate(
-            CaptionBatch(caption_values, observed, cfg.channels, local_min, rel_events), keys)
+            WindowBatch(values=caption_values, observed=observed, channels=cfg.channels, start_utc_min=start,
+                        tz_offset_min=offsets, local_min=local_min, events=rel_events), keys)
     with stats.timed("serialize"):
         # the layout features.json declares, planned without importing TFDS
         encoder = encoder_for(record_layout(cfg.channels, cfg.window.size_min, cfg.captions.levels))

@@ -24,8 +24,8 @@ import numpy as np
 from sensorpipe.config import ConfigError, WindowConfig, build_dataclass
 
 if TYPE_CHECKING:
-    from sensorpipe.processing.grid import MinuteGrid
-    from sensorpipe.sources.base import UnitRef
+    from sensorpipe.core.grid import MinuteGrid
+    from sensorpipe.core.refs import UnitRef
 
 GROUP = "sensorpipe.windowing"
 _STRATEGIES: dict[str, type["WindowingStrategy"]] = {}
