@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.core.grid import DAY_MIN
 from sensorpipe.core.windows import WindowBatch
 from sensorpipe.plugins import lookup, register_named
 
-DAY_MIN = 1440
 
 
 @dataclass(slots=True)

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sensorpipe.core.grid import MINUTE_NS
 from sensorpipe.core.labels import LabelEvent
 
-MINUTE_NS = 60_000_000_000
 
 #: (start, end, class name): end exclusive, both in the same integer unit (UTC minutes or ns)
 Interval = tuple[int, int, str]

@@ -54,13 +54,13 @@ import pyarrow as pa
 
 from sensorpipe.config import ConfigError
 from sensorpipe.core import timeparse
+from sensorpipe.core.grid import MINUTE_NS
 from sensorpipe.core.inputs import RawSignal, UnitInput
 from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 from sensorpipe.units import UnitError, convert
 
-MINUTE_NS = 60_000_000_000
 DEFAULT_LABELS = {"Badminton": "racket_sports", "Running": "running", "Standing": "standing", "Walking": "walking"}
 
 

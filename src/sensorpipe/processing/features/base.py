@@ -34,11 +34,11 @@ from typing import ClassVar
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.core.grid import MINUTE_NS
 from sensorpipe.core.inputs import RawSignal
 from sensorpipe.core.observations import Observations
 from sensorpipe.schema.validate import CHANNEL_INDEX
 
-MINUTE_NS = 60_000_000_000
 
 #: raw signal kind -> extractor class (built-ins and plugins); see :func:`register_extractor`
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
