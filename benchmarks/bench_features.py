@@ -39,9 +39,9 @@ import warnings
 
 import numpy as np
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.demo import _synth_signals as synth
-from sensorpipe.sources.base import RawSignal
 
 START_S = 1_700_000_040  # a UTC minute boundary
 

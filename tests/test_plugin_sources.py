@@ -23,8 +23,8 @@ import pytest
 
 from sensorpipe import _version, channels, plugins
 from sensorpipe.config import ConfigError, load_config
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.labels import base as labels_base
-from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources import base as sources_base
 
 PLUGIN_SRC = Path(__file__).parent / "plugins" / "sensorpipe_pulselog_plugin"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sensorpipe.channels import markdown_table
 from sensorpipe.commands import coverage_matrix_markdown, features_markdown_table, sources_markdown_table
-from sensorpipe.labels.schema import markdown_table as labels_markdown_table
+from sensorpipe.core.labels import markdown_table as labels_markdown_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -328,7 +328,7 @@ def _caption_lines(ex: dict) -> list[str]:
 
 
 def _label_text(ds, name: str, value) -> str:
-    from sensorpipe.labels.schema import BY_NAME
+    from sensorpipe.core.labels import BY_NAME
 
     feat = ds.features["labels"][name]
     names = getattr(feat, "names", None)

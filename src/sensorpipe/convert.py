@@ -31,10 +31,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensorpipe.config import ConfigError, SourceConfig, ValidationConfig, coerce
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.timeparse import minute_offsets
 from sensorpipe.processing import raw_features
-from sensorpipe.processing.timeparse import minute_offsets
 from sensorpipe.schema.quarantine import QuarantineWriter
-from sensorpipe.schema.validate import CHANNEL_NAMES, Observations, range_filter, validate_unit
+from sensorpipe.schema.validate import CHANNEL_NAMES, range_filter, validate_unit
 from sensorpipe.sources.base import SourceError, get_adapter
 
 OBSERVATION_SCHEMA = pa.schema([

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.captions.base import CaptionBatch, clock, clocks, fmt
+from sensorpipe.captions.base import clock, clocks, fmt
 from sensorpipe.captions.statistical import StatisticalLevel, category_shares
+from sensorpipe.core.windows import WindowBatch
 
 
 def test_clocks_equal_clock_per_minute_including_the_exclusive_end():
@@ -33,7 +34,8 @@ def test_category_shares_of_every_window_at_once_equal_one_window_at_a_time():
     values[rng.random(values.shape) < 0.1] = np.nan            # never observed cells
     observed = ~np.isnan(values) & (rng.random(values.shape) < rng.random((N, 1, 1)))
     observed[0] = False                                          # a window with no observed minute
-    batch = CaptionBatch(values, observed, ("sleep_stage",), np.zeros((N, W), np.int64))
+    batch = WindowBatch(values=values, observed=observed, channels=("sleep_stage",),
+                        local_min=np.zeros((N, W), np.int64))
     got = StatisticalLevel._shares(batch, 0, K)
     for i in range(N):
         want = category_shares(np.round(values[i, observed[i, :, 0], 0]).astype(np.int64), K)
@@ -64,7 +66,8 @@ def test_bouts_of_every_window_at_once_use_each_windows_own_criterion():
     observed[2] = False                         # window 2: neither: no bout
     events = [[(40, 60, "activity", "running")], [], []]
     level = SemanticLevel(CaptionConfig())
-    batch = CaptionBatch(values, observed, chans, np.tile(np.arange(W), (3, 1)), events)
+    batch = WindowBatch(values=values, observed=observed, channels=chans, local_min=np.tile(np.arange(W), (3, 1)),
+                        events=events)
     assert level._bouts(batch, 0) == [(30, 70, "running", 4000, "at least 60 steps/min")]
     assert level._bouts(batch, 1) == [(100, 130, None, None, "ENMO at least 100 mg")]
     assert level._bouts(batch, 2) == []
@@ -82,7 +85,8 @@ def test_a_bad_code_in_a_window_that_states_no_shares_raises_nothing():
     observed[0] = True                          # window 0: every minute light sleep
     observed[1, :2] = True
     values[1, :2] = -3.0                        # window 1: 2 minutes (under min_coverage) with a bad code
-    batch = CaptionBatch(values, observed, ("sleep_stage",), np.zeros((2, W), np.int64))
+    batch = WindowBatch(values=values, observed=observed, channels=("sleep_stage",),
+                        local_min=np.zeros((2, W), np.int64))
     first, second = StatisticalLevel(CaptionConfig()).claims(batch)
     assert first[0].data["shares"] == {registry.get("sleep_stage").categories[1]: 100} and K > 1
     assert second[0].kind == "missing" and second[0].data["observed_min"] == [2]

@@ -7,21 +7,23 @@ import json
 import numpy as np
 import pytest
 
-from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, _LEVELS, register_caption_level
+from sensorpipe.captions.base import CaptionLevel, Claim, _LEVELS, register_caption_level
 from sensorpipe.captions.faithfulness import check_window
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import CaptionConfig, ConfigError, build_dataclass
 from sensorpipe.runners.plan import resolve_caption_levels
+from sensorpipe.core.windows import WindowBatch
 
 W = 1440
 CHANNELS = ("heart_rate", "steps", "sleep_stage", "glucose", "on_wrist", "skin_temperature")
 
 
-def _batch(n: int = 1, local_min=None, events=None) -> CaptionBatch:
+def _batch(n: int = 1, local_min=None, events=None) -> WindowBatch:
     values = np.full((n, W, len(CHANNELS)), 1000.0, np.float32)     # what imputation would put in unobserved cells
     observed = np.zeros((n, W, len(CHANNELS)), bool)
     lm = np.tile(np.arange(W), (n, 1)) if local_min is None else np.tile(local_min, (n, 1))
-    return CaptionBatch(values, observed, CHANNELS, lm, events or [[] for _ in range(n)])
+    return WindowBatch(values=values, observed=observed, channels=CHANNELS, local_min=lm,
+                       events=events or [[] for _ in range(n)])
 
 
 def _set(batch, ch, start, end, value, i=0):

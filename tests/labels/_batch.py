@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.labels.base import WindowBatch
-from sensorpipe.sources.base import UnitRef
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
 
 
 def minute(iso: str) -> int:
@@ -16,5 +16,6 @@ def minute(iso: str) -> int:
 def batch(unit: UnitRef, starts_iso: list[str], size_min: int, offset_min: int = 0) -> WindowBatch:
     starts = np.array([minute(s) for s in starts_iso], np.int64)
     n = starts.shape[0]
-    return WindowBatch(unit, starts, size_min, np.full((n, size_min), offset_min, np.int16),
-                       np.zeros((n, size_min, 0), np.float32), np.zeros((n, size_min, 0), bool), ())
+    return WindowBatch(values=np.zeros((n, size_min, 0), np.float32), observed=np.zeros((n, size_min, 0), bool),
+                       channels=(), start_utc_min=starts, tz_offset_min=np.full((n, size_min), offset_min, np.int16),
+                       unit=unit)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.config import SourceConfig
-from sensorpipe.labels.base import WindowBatch
-from sensorpipe.sources.base import Participant, UnitRef
+from sensorpipe.core.refs import Participant, UnitRef
+from sensorpipe.core.windows import WindowBatch
 
 
 def unit(attributes: dict[str, str] | None = None, participants: str | None = None,
@@ -22,5 +22,5 @@ def channel_batch(channels: dict[str, np.ndarray], start_utc_min: list[int] | No
     values = np.stack([np.asarray(channels[c], np.float64) for c in names], axis=2)
     n, w = values.shape[:2]
     starts = np.asarray(start_utc_min if start_utc_min is not None else np.arange(n) * w, np.int64)
-    return WindowBatch(ref or unit(), starts, w, np.full((n, w), offset_min, np.int16),
-                       np.nan_to_num(values).astype(np.float32), np.isfinite(values), names)
+    return WindowBatch(values=np.nan_to_num(values).astype(np.float32), observed=np.isfinite(values), channels=names,
+                       start_utc_min=starts, tz_offset_min=np.full((n, w), offset_min, np.int16), unit=ref or unit())

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from sensorpipe.config import SourceConfig
+from sensorpipe.core.labels import BY_NAME, LabelEvent
 from sensorpipe.labels.activity import BasicMotionsActivity
-from sensorpipe.labels.base import LabelEvent, events_for_windows, labels_for_windows
-from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.labels.base import events_for_windows, labels_for_windows
 from sensorpipe.sources.base import make_adapter
 from tests.labels._batch import batch, minute
 

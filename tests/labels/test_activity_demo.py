@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 import sensorpipe
-from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.privacy.pseudonym import pseudonym
 from tests.conftest import KEY
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from sensorpipe.config import SourceConfig
+from sensorpipe.core.labels import BY_NAME, LabelEvent
 from sensorpipe.labels.activity import GarminSport, activity_of
-from sensorpipe.labels.base import LabelEvent, events_for_windows, labels_for_windows
-from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.labels.base import events_for_windows, labels_for_windows
 from sensorpipe.sources.base import make_adapter
 from tests.labels._batch import batch, minute
 

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from sensorpipe.config import SourceConfig
+from sensorpipe.core.labels import BY_NAME, LabelEvent
 from sensorpipe.demo import synthetic
 from sensorpipe.labels.activity import LoggedActivities, read_activity_log
-from sensorpipe.labels.base import LabelEvent, events_for_windows, labels_for_windows
-from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.labels.base import events_for_windows, labels_for_windows
 from sensorpipe.sources.base import SourceError, make_adapter
 from tests.labels._batch import batch
 

@@ -7,11 +7,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sensorpipe.captions.base import CaptionBatch, Claim
+from sensorpipe.captions.base import Claim
 from sensorpipe.captions.faithfulness import check_window
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.captions.semantic import SemanticLevel
 from sensorpipe.config import CaptionConfig
+from sensorpipe.core.windows import WindowBatch
 from sensorpipe.labels.base import labels_for_windows
 from sensorpipe.labels.cgm import (CGM_LABELS, GlucoseEvent, cgm_targets, glucose_events, glucose_events_per_window,
                                    infer_reading_interval_min, reading_intervals_min)
@@ -238,8 +239,8 @@ def test_captions_say_a_censored_extreme_as_beyond_the_reporting_limit_and_hold(
     g = _minutes({**{m: 100.0 for m in range(0, W, 5)}, 300: 20.0, 305: 20.0, 310: 20.0, 315: 20.0})
     seen = np.isfinite(g)
     values = np.stack([np.where(seen, g, 100.0), np.where(seen & (g == 20.0), 1.0, 0.0)], axis=1)[None]
-    batch = CaptionBatch(values.astype(np.float32), np.stack([seen, seen], axis=1)[None],
-                         ("glucose", "glucose_censored"), np.arange(W)[None], [[]])
+    batch = WindowBatch(values=values.astype(np.float32), observed=np.stack([seen, seen], axis=1)[None],
+                        channels=("glucose", "glucose_censored"), local_min=np.arange(W)[None], events=[[]])
     cap, = CaptionGenerator(CaptionConfig()).generate(batch, ["w0"])
     text = cap.texts["semantic"]
     assert "under 40 mg/dL" in text and "20 mg/dL" not in text

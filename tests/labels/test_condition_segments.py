@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import SourceConfig
-from sensorpipe.labels.base import LabelEvent, events_for_windows, labels_for_windows
+from sensorpipe.core.labels import BY_NAME, LabelEvent
+from sensorpipe.core.refs import Participant, UnitRef
+from sensorpipe.labels.base import events_for_windows, labels_for_windows
 from sensorpipe.labels.intervals import majority_class, minute_events
 from sensorpipe.labels.processors import ConditionSegments
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.sources.base import Participant, SourceError, UnitRef
+from sensorpipe.sources.base import SourceError
 from tests.labels._batch import batch, minute
 
 NAMES = BY_NAME["condition"].names

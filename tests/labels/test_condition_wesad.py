@@ -14,14 +14,9 @@ import shutil
 import numpy as np
 import pytest
 
-from sensorpipe.labels.base import (
-    LabelEvent,
-    events_for_windows,
-    labels_for_windows,
-    processors_for,
-)
+from sensorpipe.core.labels import BY_NAME, LabelEvent
+from sensorpipe.labels.base import events_for_windows, labels_for_windows, processors_for
 from sensorpipe.labels.conditions import WesadCondition
-from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources.wesad import CONDITIONS
 from tests.labels._batch import batch, minute
 from tests.sources.test_wesad import MK, adapter, generated

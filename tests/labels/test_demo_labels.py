@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 import sensorpipe
-from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION, LABELS
+from sensorpipe.core.labels import LABELS, LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import pseudonym
 from tests.conftest import KEY
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.labels.base import labels_for_windows
-from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources.base import SourceError
 from tests.labels._channels import channel_batch, unit
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sensorpipe.core.labels import LABELS, LABEL_SCHEMA_VERSION, markdown_table
 from sensorpipe.labels.base import LabelProcessor
-from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION, LABELS, markdown_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

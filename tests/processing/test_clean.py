@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import CleaningConfig, ConfigError, build_dataclass
+from sensorpipe.core.arrays import load_arrays
+from sensorpipe.core.grid import MinuteGrid
 from sensorpipe.processing import clean
 from sensorpipe.processing.clean import CleaningRule, clean_grid
 from sensorpipe.processing.clean_rules import flatline_rows, hampel_rows
-from sensorpipe.processing.grid import MinuteGrid
 from sensorpipe.runners.plan import resolve_cleaning
-from sensorpipe.storage.writer import load_arrays
 
 
 def make_grid(columns: dict[str, np.ndarray]) -> MinuteGrid:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.config import CleaningConfig, build_dataclass
+from sensorpipe.core.grid import MinuteGrid
 from sensorpipe.processing.clean import clean_grid
-from sensorpipe.processing.grid import MinuteGrid
 
 RULES = ["sentinel", "range", "flatline", "spike", "nonwear"]
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.features.base import MinuteIndex
 from sensorpipe.processing.features.beats import Intervals, hrv_minutes
 from sensorpipe.processing.features.chunks import run_chunked
 from sensorpipe.processing.features.ecg import _detect as ecg_detect
 from sensorpipe.processing.features.ppg import _detect, template_sqi
-from sensorpipe.sources.base import RawSignal
 
 nk = pytest.importorskip("neurokit2")
 NN_MS = np.load(Path(__file__).resolve().parents[1] / "data" / "pyhrv" / "SampleNNISeriesShort.npy").astype(float)

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import StudyConfig
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.observations import Observations
 from sensorpipe.processing.fuse import fuse, priority_ranks, window_sources
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
-from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
+from sensorpipe.processing.grid import build_grid
+from sensorpipe.schema.validate import CHANNEL_NAMES
 
 HR, GLU, STEPS = (CHANNEL_NAMES.index(c) for c in ("heart_rate", "glucose", "steps"))
 T0 = 1_709_800_000 // 60 * 60 * 10**9   # a whole minute, March 2024

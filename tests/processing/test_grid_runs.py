@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
-from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.observations import Observations
+from sensorpipe.processing.grid import build_grid
+from sensorpipe.schema.validate import CHANNEL_INDEX
 
 CHANNELS = ("heart_rate", "steps", "sleep_stage", "resting_heart_rate")
 

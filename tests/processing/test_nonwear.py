@@ -50,8 +50,9 @@ def test_nonwear_masks_physiology_and_sets_on_wrist():
 
 
 def test_nonwear_needs_heart_rate_unless_told_and_reads_enmo_from_rows():
-    from sensorpipe.processing.grid import MINUTE_NS
-    from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
+    from sensorpipe.core.grid import MINUTE_NS
+    from sensorpipe.schema.validate import CHANNEL_INDEX
+    from sensorpipe.core.observations import Observations
 
     day = wear_day()
     grid = make_grid({"spo2": day["spo2"]})            # no heart rate in this unit, ENMO only in the rows

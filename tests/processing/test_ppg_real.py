@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.schema.validate import CHANNEL_INDEX
-from sensorpipe.sources.base import RawSignal
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "e2epyppg_wrist_ppg.csv"
 MINUTE_MS = 60_000

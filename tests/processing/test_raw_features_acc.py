@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.schema.validate import CHANNEL_NAMES
-from sensorpipe.sources.base import RawSignal
 from tests.processing.test_feature_references import walking_signal
 
 START_NS = 1_700_000_040 * 10**9

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.features.eda import SCR_MIN_AMPLITUDE_US, scr_peaks
-from sensorpipe.sources.base import RawSignal
 
 nk = pytest.importorskip("neurokit2")
 START_NS = 1_700_000_040 * 10**9

@@ -29,9 +29,9 @@ import tarfile
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.schema.validate import CHANNEL_INDEX
-from sensorpipe.sources.base import RawSignal
 
 START_NS = 1_700_000_040 * 10**9  # a UTC minute boundary, so minute k of the grid is seconds [60k, 60k + 60)
 MINUTE_NS = 60_000_000_000

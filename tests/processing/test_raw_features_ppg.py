@@ -8,11 +8,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
 from sensorpipe.processing.features.base import Features, MinuteIndex
 from sensorpipe.processing.features.ppg import PpgFeatures
 from sensorpipe.schema.validate import CHANNEL_NAMES
-from sensorpipe.sources.base import RawSignal
 
 nk = pytest.importorskip("neurokit2")
 START_NS = 1_700_000_040 * 10**9

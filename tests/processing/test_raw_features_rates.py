@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sensorpipe.core.inputs import RawSignal
 from sensorpipe.processing import raw_features
-from sensorpipe.sources.base import RawSignal
 from tests.processing.test_feature_references import walking_signal
 
 nk = pytest.importorskip("neurokit2")

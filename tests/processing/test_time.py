@@ -9,10 +9,12 @@ import pyarrow as pa
 import pytest
 
 from sensorpipe.config import WindowConfig
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
-from sensorpipe.processing.timeparse import NONEXISTENT, minute_offsets, parse_local
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.timeparse import NONEXISTENT, minute_offsets, parse_local
+from sensorpipe.processing.grid import build_grid
 from sensorpipe.processing.window import cut_windows, time_features
-from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
+from sensorpipe.schema.validate import CHANNEL_INDEX
 
 NY = "America/New_York"
 
@@ -119,7 +121,7 @@ def test_repeated_hour_with_drifting_seconds_is_placed_by_the_step_back():
 
 
 def test_years_nanoseconds_cannot_hold_are_unparseable_not_wrapped():
-    from sensorpipe.processing.timeparse import NAT, UNPARSEABLE, parse_iso
+    from sensorpipe.core.timeparse import NAT, UNPARSEABLE, parse_iso
 
     t, err = parse_local(pa.array(["3024-01-01 00:00:00", "2024-01-01 00:00:00"]), "%Y-%m-%d %H:%M:%S", "UTC")
     assert t[0] == NAT and err[0] == UNPARSEABLE and err[1] is None
@@ -129,7 +131,7 @@ def test_years_nanoseconds_cannot_hold_are_unparseable_not_wrapped():
 
 
 def test_epoch_numbers_too_large_for_nanoseconds_are_unparseable():
-    from sensorpipe.processing.timeparse import NAT, parse_epoch
+    from sensorpipe.core.timeparse import NAT, parse_epoch
 
     t, err = parse_epoch(pa.array([1_710_054_000_000, 10**17], pa.int64()), 1_000_000)
     assert t[0] == 1_710_054_000_000 * 1_000_000 and t[1] == NAT and err[1] == "unparseable_time"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import shutil
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,13 +14,13 @@ import pytest
 
 from sensorpipe.config import ConfigError, EventWindowConfig, SourceConfig, StratifiedWindowConfig, WindowConfig, \
     load_config
+from sensorpipe.core.grid import MinuteGrid
+from sensorpipe.core.labels import BY_NAME
+from sensorpipe.core.refs import Participant, UnitRef
+from sensorpipe.labels.base import labels_for_windows
 from sensorpipe.runners.plan import load_plan
-from sensorpipe.labels.base import WindowBatch, labels_for_windows
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.processing.grid import MinuteGrid
 from sensorpipe.processing.window import cut_windows
 from sensorpipe.processing.windowing import WindowingStrategy, base, register_windowing, strategy_names
-from sensorpipe.sources.base import Participant, UnitRef
 
 DAY0 = int(np.datetime64("2024-03-07T00:00", "m").astype(np.int64))   # grid row 0, UTC minutes
 CH = ("heart_rate", "steps")
@@ -131,8 +132,8 @@ def test_event_windows_start_offset_before_each_label_event(tmp_path):
     hhmm = [str(np.datetime64(int(s), "m"))[11:] for s in start_utc]
     assert hhmm == ["09:58", "10:18", "10:28"]
     assert win.dropped == {"no_data": 1}
-    batch = WindowBatch(unit, start_utc, 10, np.zeros((len(win), 10), np.int64), win.values, win.observed,
-                        ("heart_rate", "steps"))
+    batch = replace(win, unit=unit)
+    assert batch.channels == ("heart_rate", "steps") and np.array_equal(batch.start_utc_min, start_utc)
     labels = labels_for_windows(batch)
     names = BY_NAME["condition"].names
     assert [names[c] for c in labels["condition"]] == ["baseline", "stress", "recovery"]

@@ -210,7 +210,8 @@ def test_who_is_streamed(tmp_path, monkeypatch):
     import dataclasses
 
     from sensorpipe.config import load_config
-    from sensorpipe.sources.base import Participant, UnitRef, make_adapter
+    from sensorpipe.sources.base import make_adapter
+    from sensorpipe.core.refs import Participant, UnitRef
     from sensorpipe.sources.study import PersonUnit
 
     for name in ("a.parquet", "b.parquet", "a.csv"):
@@ -419,7 +420,8 @@ def test_a_fused_wearable_out_of_order_is_read_whole_beside_the_cgm(tmp_path, st
 
 def test_which_source_of_a_person_is_streamed(tmp_path, monkeypatch):
     from sensorpipe.config import load_config
-    from sensorpipe.sources.base import Participant, UnitRef, make_adapter
+    from sensorpipe.sources.base import make_adapter
+    from sensorpipe.core.refs import Participant, UnitRef
     from sensorpipe.sources.study import PersonUnit
 
     for name in ("strap.parquet", "sl001.csv", "e4.csv", "big.parquet"):

@@ -22,7 +22,7 @@ from sensorpipe.demo import synthetic
 from sensorpipe.demo._clarity_writer import clarity_seconds, write_clarity_csv
 from sensorpipe.demo._synth_signals import utc_to_local
 from sensorpipe.privacy.pseudonym import assign_split, pseudonym
-from sensorpipe.storage.writer import load_arrays
+from sensorpipe.core.arrays import load_arrays
 
 KEY = "fusion-test-key-0123456789"
 PIDS = ("sl001", "sl002", "sl003")          # sl001 and sl002 also came to the lab (the E4 study writes sl00N)
@@ -153,7 +153,7 @@ def test_a_window_carries_every_channel_its_sources_observed(study):
 def test_the_lab_outranks_the_wearable_and_the_losers_are_counted(study):
     from sensorpipe.metadata.store import MetadataStore
     from sensorpipe.processing import raw_features
-    from sensorpipe.processing.grid import MINUTE_NS
+    from sensorpipe.core.grid import MINUTE_NS
     from sensorpipe.schema.validate import range_filter
     from sensorpipe.sources.base import make_adapter
     from sensorpipe.sources.study import plan_persons
@@ -248,9 +248,11 @@ def test_all_channels_basis_restores_the_old_rule(study, tmp_path):
 
 def test_cut_windows_counts_only_measured_channels():
     from sensorpipe.config import WindowConfig
-    from sensorpipe.processing.grid import MINUTE_NS, build_grid
+    from sensorpipe.processing.grid import build_grid
+    from sensorpipe.core.grid import MINUTE_NS
     from sensorpipe.processing.window import MissingBasis, cut_windows
-    from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
+    from sensorpipe.schema.validate import CHANNEL_NAMES
+    from sensorpipe.core.observations import Observations
 
     t = DAY0 * 10**9 + MINUTE_NS * np.arange(3 * 1440)          # glucose every minute, nothing else, 3 UTC days
     obs = Observations(np.full(t.size, CHANNEL_NAMES.index("glucose"), np.int16), t, np.full(t.size, 120.0),
@@ -265,9 +267,11 @@ def test_cut_windows_counts_only_measured_channels():
 
 def test_a_complete_15_minute_libre_day_is_complete():
     from sensorpipe.config import WindowConfig
-    from sensorpipe.processing.grid import MINUTE_NS, build_grid
+    from sensorpipe.processing.grid import build_grid
+    from sensorpipe.core.grid import MINUTE_NS
     from sensorpipe.processing.window import MissingBasis, cut_windows
-    from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
+    from sensorpipe.schema.validate import CHANNEL_NAMES
+    from sensorpipe.core.observations import Observations
 
     t = DAY0 * 10**9 + 15 * MINUTE_NS * np.arange(3 * 96)       # a historic reading every 15 min, 3 UTC days
     t[96:192] += np.arange(96) % 2 * 60 * 10**9                 # day 2: the reader's clock a minute off every other

@@ -7,7 +7,7 @@ import json
 
 import sensorpipe
 from sensorpipe.config import load_config
-from sensorpipe.labels.schema import BY_NAME
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.runners.driver import run_pipeline
 
 

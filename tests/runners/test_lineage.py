@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensorpipe.processing.grid import MINUTE_NS
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.observations import Observations
 from sensorpipe.runners.stages import _lineage, window_key
-from sensorpipe.schema.validate import Observations
 
 
 def _direct(obs: Observations, starts: np.ndarray, W: int) -> list[dict]:

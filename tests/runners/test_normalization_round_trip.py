@@ -23,10 +23,10 @@ import yaml
 import sensorpipe
 from sensorpipe.captions.faithfulness import check_dataset
 from sensorpipe.cli import main
+from sensorpipe.core.arrays import load_arrays
 from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.runners.driver import run_pipeline
 from sensorpipe.runners.stages import window_key
-from sensorpipe.storage.writer import load_arrays
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "real_mixed.yaml"
 

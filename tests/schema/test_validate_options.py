@@ -11,7 +11,8 @@ import yaml
 
 from sensorpipe import channels as registry
 from sensorpipe.config import ConfigError, ValidationConfig, build_dataclass
-from sensorpipe.schema.validate import CHANNEL_INDEX, Observations, range_filter, validate_unit
+from sensorpipe.core.observations import Observations
+from sensorpipe.schema.validate import CHANNEL_INDEX, range_filter, validate_unit
 from sensorpipe.sources.base import make_adapter
 from tests.schema.test_validate import _source
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from sensorpipe.config import SourceConfig
-from sensorpipe.processing.grid import MINUTE_NS, build_grid
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.processing.grid import build_grid
 from sensorpipe.schema.validate import CHANNEL_NAMES, validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
 from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase

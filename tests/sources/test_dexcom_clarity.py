@@ -251,7 +251,7 @@ def test_a_jittered_clarity_day_with_lows_end_to_end(tmp_path):
     inferred 10) leaves without targets."""
     from sensorpipe.config import load_config
     from sensorpipe.runners.stages import RunContext, prepare_unit
-    from sensorpipe.storage.writer import load_arrays
+    from sensorpipe.core.arrays import load_arrays
 
     start = dt.datetime(2024, 6, 2, 0, 1, 59)
     k = np.arange(288)

@@ -65,7 +65,7 @@ def test_enmo_and_eda_and_temperature_minutes(study):
 
 
 def test_enmo_of_a_known_amplitude_is_exact():
-    from sensorpipe.sources.base import RawSignal
+    from sensorpipe.core.inputs import RawSignal
 
     n = 32 * 120
     xyz = np.zeros((n, 3))

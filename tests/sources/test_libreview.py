@@ -212,7 +212,7 @@ def test_a_complete_libre_day_gets_its_cgm_labels_end_to_end(tmp_path):
     """96 historic readings (every 15 min, some a minute late) with a hypo: adapter -> grid -> labels."""
     from sensorpipe.config import load_config
     from sensorpipe.runners.stages import RunContext, prepare_unit
-    from sensorpipe.storage.writer import load_arrays
+    from sensorpipe.core.arrays import load_arrays
 
     start = dt.datetime(2024, 6, 2, 0, 7)
     values = ["110"] * 96

@@ -6,10 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.labels.activity import GarminSport
 from sensorpipe.labels.base import labels_for_windows
 from sensorpipe.labels.conditions import WesadCondition
-from sensorpipe.labels.schema import BY_NAME
 from sensorpipe.sources import wesad
 from sensorpipe.sources.garmin import activity as garmin_activity
 from sensorpipe.sources._toolkit.memo import Memo, file_versions

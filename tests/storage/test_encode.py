@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sensorpipe.labels.schema import LABELS
+from sensorpipe.core.labels import LABELS
 from sensorpipe.storage.encode import PlannedEncoder, map_order, written_order
 from sensorpipe.storage.features import build_features, layout_of
 from sensorpipe.storage.layout import RecordLayout, record_layout

@@ -1,4 +1,4 @@
-"""The caption model: claims, the window batch a caption level reads, and the level registry.
+"""The caption model: claims, and the level registry; levels read a :class:`~sensorpipe.core.windows.WindowBatch`.
 
 A caption is never free text generated first and checked later: every level
 produces *claims* (small JSON-able facts with the numbers and times exactly
@@ -15,15 +15,15 @@ other extension points.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.core.grid import DAY_MIN
+from sensorpipe.core.windows import WindowBatch
 from sensorpipe.registry import Registered, Registry
-
-DAY_MIN = 1440
 
 
 @dataclass(slots=True)
@@ -43,57 +43,6 @@ class Claim:
     def from_json(d: dict[str, Any]) -> "Claim":
         data = {k: v for k, v in d.items() if k not in ("level", "kind", "template")}
         return Claim(d["level"], d["kind"], data, int(d.get("template", 0)))
-
-
-@dataclass
-class CaptionBatch:
-    """The windows of one unit in real units, before imputation (only ``observed`` cells are data).
-
-    ``local_min`` is each minute's local clock (minutes after local midnight),
-    so times in captions are local wall-clock times even across a DST change.
-    ``events`` are the label events overlapping each window (clipped to it),
-    as ``(start_min, end_min, kind, name)`` with minutes relative to the window.
-    """
-
-    values: np.ndarray            # [N, W, C] float
-    observed: np.ndarray          # [N, W, C] bool
-    channels: tuple[str, ...]
-    local_min: np.ndarray         # [N, W] int
-    events: list[list[tuple[int, int, str, str]]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        if not self.events:
-            self.events = [[] for _ in range(self.values.shape[0])]
-        self._cache: dict[str, Any] = {}
-
-    def channel_major(self) -> tuple[np.ndarray, np.ndarray]:
-        """``values`` and ``observed`` as contiguous ``[N, C, W]`` copies, made once per batch: every
-        level's per-channel reductions read contiguous minutes (faster than strided across interleaved
-        channels), and the levels share the copies instead of transposing the window each."""
-        if "cm" not in self._cache:
-            self._cache["cm"] = (np.ascontiguousarray(self.values.transpose(0, 2, 1)),
-                                 np.ascontiguousarray(self.observed.transpose(0, 2, 1)))
-        return self._cache["cm"]
-
-    def any_observed(self) -> np.ndarray:
-        """``[N, W]``: minutes with at least one channel observed (computed once per batch)."""
-        if "any" not in self._cache:   # over the channel-major copy: rows of minutes OR-ed, 50x the axis-2 any
-            self._cache["any"] = self.channel_major()[1].any(axis=1)
-        return self._cache["any"]
-
-    @property
-    def size_min(self) -> int:
-        return int(self.values.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.values.shape[0])
-
-    def index(self, name: str) -> int | None:
-        return self.channels.index(name) if name in self.channels else None
-
-    def window(self, i: int) -> "CaptionBatch":
-        return CaptionBatch(self.values[i:i + 1], self.observed[i:i + 1], self.channels, self.local_min[i:i + 1],
-                            [self.events[i]])
 
 
 #: Captions read values quantized to this many decimals, the generator and the checker alike.
@@ -202,7 +151,7 @@ class CaptionLevel(Registered, registry=_LEVELS):
     def __init__(self, cfg) -> None:
         self.cfg = cfg            # the CaptionConfig
 
-    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+    def claims(self, batch: WindowBatch) -> list[list[Claim]]:
         raise NotImplementedError
 
     def fields(self, claim: Claim) -> dict[str, str]:
@@ -216,7 +165,7 @@ class CaptionLevel(Registered, registry=_LEVELS):
         text = self.templates[claim.kind][claim.template].format_map(self.fields(claim))
         return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
-    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+    def check(self, claim: Claim, batch: WindowBatch) -> str | None:
         raise NotImplementedError
 
 

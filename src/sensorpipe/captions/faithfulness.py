@@ -13,11 +13,12 @@ it over a written dataset, using only what the dataset stores (denormalized
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from sensorpipe.captions.base import CaptionBatch, Claim, get_level, quantized
+from sensorpipe.captions.base import Claim, get_level, quantized
+from sensorpipe.core.windows import WindowBatch
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,10 @@ class FaithfulnessReport:
         return not self.findings
 
 
-def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: str, key: str = "") -> tuple[int, list[Finding]]:
+def check_window(cfg, batch: WindowBatch, texts: dict[str, str], claims_json: str, key: str = "") -> tuple[int, list[Finding]]:
     """(claims checked, findings) for one window (``batch`` of length 1)."""
     claims = [Claim.from_json(c) for c in json.loads(claims_json)]
-    batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
+    batch = replace(batch, values=quantized(batch.values))
     levels = {name: get_level(name)(cfg) for name in cfg.levels}
     findings = []
     for name, level in levels.items():
@@ -69,15 +70,16 @@ def check_window(cfg, batch: CaptionBatch, texts: dict[str, str], claims_json: s
     return len(claims), findings
 
 
-def record_batch(ds, ex: dict) -> CaptionBatch:
-    """A one-window CaptionBatch from a stored record: denormalized values, mask, local clock, label events."""
+def record_batch(ds, ex: dict) -> WindowBatch:
+    """A one-window batch from a stored record: denormalized values, mask, local clock, label events."""
     mask = np.asarray(ex["mask"])
     values = ds.denormalize(np.asarray(ex["input"]))   # quantized in check_window, like the generator's input
     time = np.asarray(ex["time"]).astype(np.int64)           # minute_of_hour, hour_of_day, day_of_week, month
     local_min = time[:, 1] * 60 + time[:, 0]
     raw = ex.get("events", b"[]")
     events = [tuple(e) for e in json.loads(raw.decode() if isinstance(raw, bytes) else raw)]
-    return CaptionBatch(values[None], ~mask[None], tuple(ds.channels), local_min[None], [events])
+    return WindowBatch(values=values[None], observed=~mask[None], channels=tuple(ds.channels),
+                       local_min=local_min[None], events=[events])
 
 
 def caption_config(ds):

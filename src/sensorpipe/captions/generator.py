@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sensorpipe.captions.base import CaptionBatch, CaptionLevel, Claim, get_level, quantized
+from sensorpipe.captions.base import CaptionLevel, Claim, get_level, quantized
+from sensorpipe.core.windows import WindowBatch
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class CaptionGenerator:
         self.cfg = cfg
         self.levels: list[CaptionLevel] = [get_level(name)(cfg) for name in cfg.levels]
 
-    def generate(self, batch: CaptionBatch, keys: list[str]) -> list[WindowCaption]:
-        batch = CaptionBatch(quantized(batch.values), batch.observed, batch.channels, batch.local_min, batch.events)
+    def generate(self, batch: WindowBatch, keys: list[str]) -> list[WindowCaption]:
+        batch = replace(batch, values=quantized(batch.values))
         per_level = [level.claims(batch) for level in self.levels]
         paraphrases = [{kind: len(t) for kind, t in level.templates.items()} for level in self.levels]
         out = []

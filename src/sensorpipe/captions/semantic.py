@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, bridged_runs_rows, clock, clocks,
-                                      duration_text, register_caption_level, runs)
+from sensorpipe.captions.base import (CaptionLevel, Claim, bridged_runs_rows, clock, clocks, duration_text,
+                                      register_caption_level, runs)
+from sensorpipe.core.windows import WindowBatch
 
 ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel); consecutive
 
 
-def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
+def _code(batch: WindowBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray] | None:
     j = batch.index(ch)
     if j is None:
         return None
@@ -37,7 +38,7 @@ def _code(batch: CaptionBatch, i: int, ch: str) -> tuple[np.ndarray, np.ndarray]
     return v_cm[i, j].astype(np.float64), o_cm[i, j]
 
 
-def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]]:
+def _active_rows(batch: WindowBatch, cfg) -> tuple[np.ndarray, list[str | None]]:
     """Active minutes ``[N, W]`` of every window and the criterion each used: the first channel (intensity,
     steps, ENMO) observed in that window; no criterion (and no active minute) when none is."""
     N = len(batch)
@@ -63,7 +64,7 @@ def _active_rows(batch: CaptionBatch, cfg) -> tuple[np.ndarray, list[str | None]
     return active, criterion
 
 
-def _glucose_events(batch: CaptionBatch, i: int):
+def _glucose_events(batch: WindowBatch, i: int):
     got = _code(batch, i, "glucose")
     if got is None or not got[1].any():
         return []
@@ -72,7 +73,7 @@ def _glucose_events(batch: CaptionBatch, i: int):
     return [e for e in glucose_events(np.where(got[1], got[0], np.nan)) if e.level == 1]
 
 
-def _glucose_events_all(batch: CaptionBatch) -> list[list]:
+def _glucose_events_all(batch: WindowBatch) -> list[list]:
     """:func:`_glucose_events` of every window (the same events), the windows' reading intervals found at once
     and windows without a long enough excursion not searched (:func:`sensorpipe.labels.cgm.may_have_events`)."""
     j = batch.index("glucose")
@@ -120,7 +121,7 @@ class SemanticLevel(CaptionLevel):
                         "labelled {name} ({what}) between {t0} and {t1}"),
     }
 
-    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+    def claims(self, batch: WindowBatch) -> list[list[Claim]]:
         found: list[list[tuple]] = []      # per window: (kind, start, end, data) of each event, in finding order
         glucose = _glucose_events_all(batch)
         for i in range(len(batch)):          # one iteration per window; run finding is vectorized over windows
@@ -244,7 +245,7 @@ class SemanticLevel(CaptionLevel):
         return f
 
     # --- faithfulness ---------------------------------------------------------------------------------------
-    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+    def check(self, claim: Claim, batch: WindowBatch) -> str | None:
         d = claim.data
         lm = batch.local_min[0]
         s, e = d["start_min"], d["end_min"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, fmt_spec, label,
-                                      register_caption_level, tolerance)
+from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, fmt_spec, label, register_caption_level,
+                                      tolerance)
+from sensorpipe.core.windows import WindowBatch
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
 
@@ -32,7 +33,7 @@ def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.nda
 
 
 def masked_moments_cm(v: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`CaptionBatch.channel_major`)."""
+    """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`WindowBatch.channel_major`)."""
     v = v.astype(np.float32, copy=False)
     vz = np.zeros(v.shape)                  # float64: unobserved cells 0; one masked widening copy (2x a where + astype)
     np.copyto(vz, v, where=obs)
@@ -47,7 +48,7 @@ def masked_moments_cm(v: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
     return {"n": n, "mean": mean, "std": std, "sum": total, "min": lo.astype(np.float64), "max": hi.astype(np.float64)}
 
 
-def batch_moments(batch: CaptionBatch) -> dict[str, np.ndarray]:
+def batch_moments(batch: WindowBatch) -> dict[str, np.ndarray]:
     """:func:`masked_moments` of a whole batch, computed once and shared by the levels (the structural
     level's coverage test reads ``n``)."""
     if "moments" not in batch._cache:
@@ -74,7 +75,7 @@ class StatisticalLevel(CaptionLevel):
                     "{channels}: missing or observed in under {pct} of the window"),
     }
 
-    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+    def claims(self, batch: WindowBatch) -> list[list[Claim]]:
         m = batch_moments(batch)
         W = batch.size_min
         min_n = self.cfg.min_coverage * W
@@ -121,14 +122,14 @@ class StatisticalLevel(CaptionLevel):
         return out
 
     @staticmethod
-    def _window_shares(batch: CaptionBatch, i: int, j: int, n_categories: int) -> list[tuple[int, int]]:
+    def _window_shares(batch: WindowBatch, i: int, j: int, n_categories: int) -> list[tuple[int, int]]:
         """:func:`category_shares` of channel ``j`` in window ``i`` as ``(category, percent)`` in the order stated
         (largest first, ties in category order)."""
         shares = category_shares(np.round(batch.values[i, batch.observed[i, :, j], j]).astype(np.int64), n_categories)
         return [(int(k), int(shares[k])) for k in np.argsort(-shares, kind="stable")]
 
     @staticmethod
-    def _shares(batch: CaptionBatch, j: int, n_categories: int) -> list[list[tuple[int, int]]] | None:
+    def _shares(batch: WindowBatch, j: int, n_categories: int) -> list[list[tuple[int, int]]] | None:
         """:meth:`_window_shares` of every window at once: one bincount over the unit, not one per window.
         None when a code falls outside the categories: the windows that state shares then go one at a time
         (and meet that function's error, or state the extra code, as they would alone)."""
@@ -173,7 +174,7 @@ class StatisticalLevel(CaptionLevel):
             return "No channel was observed in this window."
         return " ".join(parts + tail)
 
-    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+    def check(self, claim: Claim, batch: WindowBatch) -> str | None:
         d = claim.data
         if claim.kind == "missing":
             for ch, n in zip(d["channels"], d["observed_min"]):

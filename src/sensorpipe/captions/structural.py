@@ -27,11 +27,12 @@ from operator import itemgetter
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionBatch, CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt, fmt_spec,
+from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt, fmt_spec,
                                       register_caption_level, tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
 from sensorpipe.captions.statistical import batch_moments
+from sensorpipe.core.windows import WindowBatch
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
 MIN_CHANGE = {"heart_rate": 10.0, "resting_heart_rate": 3.0, "hrv_rmssd": 10.0, "hrv_sdnn": 10.0, "spo2": 2.0,
@@ -72,10 +73,10 @@ class StructuralLevel(CaptionLevel):
                   "{label} spiked briefly to {v} {unit} at {t0}"),
     }
 
-    def _channels(self, batch: CaptionBatch) -> list[int]:
+    def _channels(self, batch: WindowBatch) -> list[int]:
         return [j for j, ch in enumerate(batch.channels) if not registry.get(ch).categories and ch != "on_wrist"]
 
-    def claims(self, batch: CaptionBatch) -> list[list[Claim]]:
+    def claims(self, batch: WindowBatch) -> list[list[Claim]]:
         cfg = self.cfg.structural
         W, B = batch.size_min, bin_minutes(self.cfg, batch.size_min)
         out: list[list[Claim]] = [[] for _ in range(len(batch))]
@@ -198,7 +199,7 @@ class StructuralLevel(CaptionLevel):
             f["v0"], f["v1"] = format(d["v0"], spec), format(d["v1"], spec)
         return f
 
-    def check(self, claim: Claim, batch: CaptionBatch) -> str | None:
+    def check(self, claim: Claim, batch: WindowBatch) -> str | None:
         d = claim.data
         j = batch.index(d["channel"])
         if j is None:

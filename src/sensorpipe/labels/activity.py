@@ -1,7 +1,7 @@
 """Activity class labels: activity-labelled recordings, Garmin activity sports and logged-exercise files.
 
 Every source gives activity bouts as UTC intervals with an activity name from
-:data:`~sensorpipe.labels.schema.ACTIVITIES`; a window's ``activity`` is the
+:data:`~sensorpipe.core.labels.ACTIVITIES`; a window's ``activity`` is the
 class covering most of its labelled time (exact, in nanoseconds), -1 when no
 bout overlaps it, and each bout is an ``activity`` event on the minutes it
 touches (see :mod:`sensorpipe.labels.intervals`).
@@ -34,11 +34,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
+from sensorpipe.core.labels import ACTIVITIES, BY_NAME, LabelEvent
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
+from sensorpipe.labels.base import LabelProcessor
 from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
-from sensorpipe.labels.schema import ACTIVITIES, BY_NAME
 from sensorpipe.sources._toolkit.memo import Memo, file_versions
-from sensorpipe.sources.base import SourceError, UnitRef, make_adapter
+from sensorpipe.sources.base import SourceError, make_adapter
 
 #: (substring of the lower-cased native name, activity); first match wins, so specific words come first
 _KEYWORDS = (

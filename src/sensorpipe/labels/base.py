@@ -1,70 +1,23 @@
 """Label processors: each maps one dataset's native labels onto the unified schema.
 
 A processor says which units it applies to and, for one unit's windows (a
-:class:`WindowBatch`), returns arrays for the unified labels it knows and,
+:class:`~sensorpipe.core.windows.WindowBatch`), returns arrays for the unified labels it knows and,
 optionally, time-stamped :class:`LabelEvent` s (logged activities, condition
 segments) that captions describe. Labels no processor fills stay explicitly
-missing (see :mod:`sensorpipe.labels.schema`).
+missing (see :mod:`sensorpipe.core.labels`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
 
-from sensorpipe.labels.schema import BY_NAME, LABELS, LabelSpec, missing_value
+from sensorpipe.core.labels import BY_NAME, LABELS, LabelEvent, LabelSpec, missing_value
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
 from sensorpipe.registry import Registered, Registry
-from sensorpipe.sources.base import UnitRef
-
-
-
-@dataclass(frozen=True)
-class LabelEvent:
-    """A time-stamped annotation: ``[start_utc_min, end_utc_min)`` of ``kind`` (condition, activity, logged)."""
-
-    start_utc_min: int
-    end_utc_min: int
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True)
-class WindowBatch:
-    """The windows of one unit, as label processors see them.
-
-    ``values`` are real units before imputation (only ``observed`` cells are
-    data), so window-derived labels never count an imputed minute.
-    ``reading_interval_min`` maps a channel to the reading interval (minutes)
-    its sources declare (``SourceAdapter.reading_interval_min``, e.g. Dexcom
-    glucose every 5); a channel not in it has its interval inferred from the
-    data (see :mod:`sensorpipe.labels.cgm`).
-    """
-
-    unit: UnitRef
-    start_utc_min: np.ndarray      # [N] int64
-    size_min: int
-    offset_min: np.ndarray         # [N, W] local UTC offset per minute
-    values: np.ndarray             # [N, W, C] float32, real units
-    observed: np.ndarray           # [N, W, C] bool
-    channels: tuple[str, ...]
-    reading_interval_min: dict[str, float] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.start_utc_min.shape[0])
-
-    def channel(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(values [N, W], observed [N, W])`` of one channel, or None when it is not an output channel."""
-        if name not in self.channels:
-            return None
-        j = self.channels.index(name)
-        return self.values[:, :, j], self.observed[:, :, j]
-
-    def local_day(self) -> np.ndarray:
-        """Local calendar day (days since 1970-01-01) of each window's first minute."""
-        off = self.offset_min[:, 0].astype(np.int64) if len(self) else np.zeros(0, np.int64)
-        return (self.start_utc_min + off) // 1440
 
 
 def _check_processor(cls: type) -> None:

@@ -92,7 +92,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sensorpipe.labels.base import ChannelLabelProcessor, WindowBatch
+from sensorpipe.core.windows import WindowBatch
+from sensorpipe.labels.base import ChannelLabelProcessor
 from sensorpipe.processing.glucose_censoring import ABOVE_RANGE, BELOW_RANGE, censoring_codes
 
 LOW_MGDL = 70.0              # level-1 hypoglycaemia below this

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelEvent, LabelProcessor, WindowBatch
+from sensorpipe.core.labels import BY_NAME, LabelEvent
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
+from sensorpipe.labels.base import LabelProcessor
 from sensorpipe.labels.intervals import Interval, majority_class_ns, minute_events
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.sources.base import UnitRef, make_adapter
+from sensorpipe.sources.base import make_adapter
 
 
 class WesadCondition(LabelProcessor):

@@ -5,7 +5,7 @@ stream, BasicMotions cases, Garmin sessions, an exercise log) reduces to a list
 of ``[start, end)`` intervals with a class name. One function turns them into
 the window label, so every processor answers "which class covers most
 labelled time of this window" the same way, and one turns them into
-:class:`~sensorpipe.labels.base.LabelEvent` s on whole minutes.
+:class:`~sensorpipe.core.labels.LabelEvent` s on whole minutes.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelEvent
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.labels import LabelEvent
 
-MINUTE_NS = 60_000_000_000
 
 #: (start, end, class name): end exclusive, both in the same integer unit (UTC minutes or ns)
 Interval = tuple[int, int, str]

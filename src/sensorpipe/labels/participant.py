@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelProcessor, WindowBatch
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.sources.base import SourceError, UnitRef
+from sensorpipe.core.labels import BY_NAME
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
+from sensorpipe.labels.base import LabelProcessor
+from sensorpipe.sources.base import SourceError
 
 UNKNOWN = frozenset({"", "unknown", "unk", "na", "n/a", "nan", "null", "missing", "not reported", "not known",
                      "prefer not to say", "declined", "?", "-"})

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sensorpipe.labels.base import LabelEvent, LabelProcessor
+from sensorpipe.core.labels import BY_NAME, LabelEvent
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.labels.base import LabelProcessor
 from sensorpipe.labels.intervals import majority_class
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.sources.base import SourceError, UnitRef
+from sensorpipe.sources.base import SourceError
 
 
 class ConditionSegments(LabelProcessor):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sensorpipe.core.labels import SLEEP_STAGES
 from sensorpipe.labels.base import ChannelLabelProcessor
-from sensorpipe.labels.schema import SLEEP_STAGES
 
 AWAKE = SLEEP_STAGES.index("awake")
 

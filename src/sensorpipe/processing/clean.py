@@ -55,8 +55,8 @@ from sensorpipe.config import (
 from sensorpipe.registry import Registered, Registry
 
 if TYPE_CHECKING:
-    from sensorpipe.processing.grid import MinuteGrid
-    from sensorpipe.schema.validate import Observations
+    from sensorpipe.core.grid import MinuteGrid
+    from sensorpipe.core.observations import Observations
 
 REASONS = ("out_of_range_clipped", "out_of_range_removed", "sentinel", "flatline", "spike", "non_wear", "worn")
 MAD_TO_SD = 1.4826  # MAD of a normal distribution times this is its standard deviation
@@ -168,7 +168,7 @@ class CleaningState:
             return (self.values[:, j], self.observed[:, j]) if self.observed[:, j].any() else None
         if self.obs is None or not len(self.obs):
             return None
-        from sensorpipe.processing.grid import MINUTE_NS
+        from sensorpipe.core.grid import MINUTE_NS
         from sensorpipe.schema.validate import CHANNEL_INDEX
 
         T = self.values.shape[0]

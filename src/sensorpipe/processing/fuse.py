@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sensorpipe.config import StudyConfig
-from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid
-from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
+from sensorpipe.core.grid import MINUTE_NS, MinuteGrid
+from sensorpipe.core.observations import Observations
+from sensorpipe.schema.validate import CHANNEL_NAMES
 
 
 def priority_ranks(sources: tuple[str, ...], study: StudyConfig | None) -> np.ndarray:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
+from sensorpipe.core.observations import Observations
+from sensorpipe.schema.validate import CHANNEL_INDEX
 
 GLUCOSE, CENSORED = "glucose", "glucose_censored"
 REAL, BELOW_RANGE, ABOVE_RANGE = 0, 1, 2

@@ -13,33 +13,13 @@ participant's UTC offset in force at each minute (DST aware).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.processing.timeparse import minute_offsets
-from sensorpipe.schema.validate import CHANNEL_NAMES, Observations
-
-MINUTE_NS = 60_000_000_000
-DAY_MIN = 1440
-
-
-@dataclass
-class MinuteGrid:
-    """One participant on a minute grid, channels in output order."""
-
-    start_minute: int            # minutes since epoch (UTC) of row 0
-    values: np.ndarray           # float32 [T, C], NaN where not observed
-    observed: np.ndarray         # bool [T, C]
-    tz_offset_min: np.ndarray    # int16 [T]
-    channels: tuple[str, ...]
-    first_data_minute: int       # row index of the first observation
-    last_data_minute: int        # row index of the last observation
-
-    @property
-    def n_minutes(self) -> int:
-        return int(self.values.shape[0])
+from sensorpipe.core.grid import DAY_MIN, MINUTE_NS, MinuteGrid
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.timeparse import minute_offsets
+from sensorpipe.schema.validate import CHANNEL_NAMES
 
 
 def grid_bounds(t_utc_ns: np.ndarray) -> tuple[int, int]:

@@ -172,7 +172,7 @@ class HistogramSketch:
         """Write the sketch (sparse: only non-zero cells) atomically; the per-unit summary keeps only the path.
 
         A ``.npz`` path gets an npz; any other the unit array cache format of
-        :func:`sensorpipe.storage.writer.save_arrays` (one index, raw bytes): the
+        :func:`sensorpipe.core.arrays.save_arrays` (one index, raw bytes): the
         driver loads one sketch per unit, and npz's zip members and per-array
         ``.npy`` headers (parsed with ``ast.literal_eval``) were most of that.
         """
@@ -180,7 +180,7 @@ class HistogramSketch:
         arrays = dict(lo=self.lo, hi=self.hi, bins=np.int64(self.bins), cells=flat,
                       counts=self.counts.reshape(-1)[flat], min=self.min, max=self.max)
         if not path.endswith(".npz"):
-            from sensorpipe.storage.writer import save_arrays
+            from sensorpipe.core.arrays import save_arrays
 
             save_arrays(path, arrays)
             return
@@ -191,7 +191,7 @@ class HistogramSketch:
     @classmethod
     def load(cls, path: str) -> "HistogramSketch":
         if not path.endswith(".npz"):
-            from sensorpipe.storage.writer import load_arrays
+            from sensorpipe.core.arrays import load_arrays
 
             return cls._from_arrays(load_arrays(path))
         with np.load(path) as d:

@@ -3,7 +3,7 @@
 Where windows start and which candidates a sampler keeps is the strategy's job
 (:mod:`sensorpipe.processing.windowing`: ``fixed``, ``event``,
 ``missingness_stratified`` or a plugin). Everything else is done here, once,
-for every strategy, so each drop is counted by reason in ``Windows.dropped``
+for every strategy, so each drop is counted by reason in ``WindowBatch.dropped``
 (which reaches the metadata as ``windows_dropped:<reason>``):
 
 1. candidates with no observed minute at all (between two recordings, a
@@ -34,25 +34,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from sensorpipe.config import WindowConfig
+from sensorpipe.core.grid import DAY_MIN, MinuteGrid
+from sensorpipe.core.windows import WindowBatch
 from sensorpipe.processing.counts import any_true, count_true
-from sensorpipe.processing.grid import DAY_MIN, MinuteGrid
 from sensorpipe.processing.windowing import Candidates, make_strategy
 from sensorpipe.processing.windowing.fixed import fixed_starts
-
-
-@dataclass
-class Windows:
-    """Kept windows of one unit, stacked."""
-
-    start_row: np.ndarray        # int64 [N], row of the grid where each window starts
-    values: np.ndarray           # float32 [N, W, C], NaN where missing
-    observed: np.ndarray         # bool [N, W, C]
-    tz_offset_min: np.ndarray    # int16 [N, W]
-    dropped: dict[str, int]
-    minutes_not_windowed: int
-
-    def __len__(self) -> int:
-        return int(self.start_row.shape[0])
 
 
 @dataclass(frozen=True)
@@ -124,7 +110,7 @@ def _coverage_filter(cfg: WindowConfig, grid: MinuteGrid, coverage: np.ndarray, 
     return keep
 
 
-def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, basis: MissingBasis | None = None) -> Windows:
+def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, basis: MissingBasis | None = None) -> WindowBatch:
     """The kept windows of one unit; ``unit`` (a PersonUnit or UnitRef) feeds event and per-participant
     strategies; ``basis`` says what the missing share counts (default: every channel, minute by minute)."""
     strategy = make_strategy(cfg)
@@ -167,9 +153,10 @@ def cut_windows(grid: MinuteGrid, cfg: WindowConfig, unit=None, basis: MissingBa
             dropped[reason] = dropped.get(reason, 0) + int(n)
     kept = kept[chosen]
     k = idx[kept]
-    return Windows(starts[kept], np.take(values, k, axis=0), np.take(observed, k, axis=0), np.take(offsets, k, axis=0),
-                   dropped,
-                   _not_windowed(grid, starts[kept] + front, W, front, has_obs))
+    return WindowBatch(values=np.take(values, k, axis=0), observed=np.take(observed, k, axis=0), channels=grid.channels,
+                       start_utc_min=grid.start_minute + starts[kept], tz_offset_min=np.take(offsets, k, axis=0),
+                       grid_start_minute=grid.start_minute, dropped=dropped,
+                       minutes_not_windowed=_not_windowed(grid, starts[kept] + front, W, front, has_obs))
 
 
 def _not_windowed(grid: MinuteGrid, padded_starts: np.ndarray, W: int, front: int, has_obs: np.ndarray) -> int:

@@ -33,8 +33,8 @@ from typing import Iterable
 
 from sensorpipe._version import code_version
 from sensorpipe.config import stable_hash
+from sensorpipe.core.arrays import save_arrays
 from sensorpipe.sources.partition import file_fingerprint
-from sensorpipe.storage.writer import save_arrays
 
 MANIFESTS = "manifests"
 

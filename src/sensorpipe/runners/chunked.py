@@ -70,11 +70,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing.grid import DAY_MIN, MINUTE_NS, MinuteGrid, build_grid
-from sensorpipe.processing.timeparse import minute_offsets
+from sensorpipe.core.grid import DAY_MIN, MINUTE_NS, MinuteGrid
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.timeparse import minute_offsets
+from sensorpipe.processing.grid import build_grid
 from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
-from sensorpipe.schema.validate import CHANNEL_INDEX, CHANNEL_NAMES, Observations, validate_unit
-from sensorpipe.sources.base import UnitInput
+from sensorpipe.schema.validate import CHANNEL_INDEX, CHANNEL_NAMES, validate_unit
 
 STREAMED_TIME_FORMATS = ("epoch_ms", "epoch_s", "iso", "timestamp")
 DUPLICATE_REASONS = {"exact_duplicate", "conflicting_duplicate"}

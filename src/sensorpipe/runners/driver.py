@@ -29,7 +29,7 @@ from typing import Any
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import PipelineConfig, stable_hash
-from sensorpipe.labels.schema import LABEL_SCHEMA_VERSION
+from sensorpipe.core.labels import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.privacy.pseudonym import pseudonym
 from sensorpipe.processing.normalize import NormParams
 from sensorpipe.runners.stages import EncodedUnit, RunContext, UnitSummary, encode_unit, prepare_unit
-from sensorpipe.sources.base import UnitRef
 from sensorpipe.sources.study import PersonUnit
 
 PREPARE, ENCODE = "prepare", "encode"

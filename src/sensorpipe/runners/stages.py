@@ -25,7 +25,7 @@ import json
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,29 +34,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensorpipe._version import code_version
-from sensorpipe.captions.base import CaptionBatch
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
-from sensorpipe.labels.base import (WindowBatch, events_for_windows, events_from_arrays, events_to_arrays,
-                                    labels_for_windows, processors_for)
-from sensorpipe.labels.schema import LABELS
+from sensorpipe.core.arrays import load_arrays
+from sensorpipe.core.grid import MINUTE_NS, MinuteGrid
+from sensorpipe.core.labels import LABELS
+from sensorpipe.core.observations import Observations
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.windows import WindowBatch
+from sensorpipe.labels.base import (events_for_windows, events_from_arrays, events_to_arrays, labels_for_windows,
+                                    processors_for)
 from sensorpipe.privacy.pseudonym import assign_split, key_digest, pseudonym
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import Fused, fuse, priority_ranks, window_sources
 from sensorpipe.processing.glucose_censoring import censored_flag_observations
-from sensorpipe.processing.grid import MINUTE_NS, MinuteGrid, build_grid
+from sensorpipe.processing.grid import build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
-from sensorpipe.processing.window import MissingBasis, Windows, cut_windows, time_features
+from sensorpipe.processing.window import MissingBasis, cut_windows, time_features
 from sensorpipe.runners import cache, chunked
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import write_spill
-from sensorpipe.schema.validate import Observations, quarantine_counts, range_filter, validate_unit
+from sensorpipe.schema.validate import quarantine_counts, range_filter, validate_unit
 from sensorpipe.sources._toolkit import limits as _limits
-from sensorpipe.sources.base import UnitRef, make_adapter, preloaded_inputs
+from sensorpipe.sources.base import make_adapter, preloaded_inputs
 from sensorpipe.sources.study import PersonUnit
-from sensorpipe.storage.writer import RecordSpill, load_arrays
+from sensorpipe.storage.writer import RecordSpill
 
 log = logging.getLogger(__name__)
 
@@ -160,11 +164,6 @@ class UnitSummary:
     @property
     def rows_quarantined(self) -> int:
         return sum(p.rows_quarantined for p in self.parts)
-
-
-def _empty_windows(W: int, C: int) -> Windows:
-    return Windows(np.zeros(0, np.int64), np.zeros((0, W, C), np.float32), np.zeros((0, W, C), bool),
-                   np.zeros((0, W), np.int16), {}, 0)
 
 
 def _raw_observations(inp, parts: list[Observations], validation) -> dict[str, int]:
@@ -275,7 +274,7 @@ def _clean(cfg: PipelineConfig, rs: "_RowStage", stats: UnitStats) -> None:
 class _Cut:
     """The windows cut from a person's grid, and what the records and the summary need beside them."""
 
-    win: Windows
+    win: WindowBatch
     start_utc_min: np.ndarray
     contributed: np.ndarray        # bool [windows, sources]: which sources fed an observed minute of each
     basis: MissingBasis
@@ -289,7 +288,7 @@ def _cut(cfg: PipelineConfig, person: PersonUnit, adapters: list, rs: "_RowStage
     grid, W, C, P = rs.grid, cfg.window.size_min, len(cfg.channels), len(person.parts)
     intervals = declared_intervals(adapters)
     basis = missing_basis(cfg, adapters, rs.raw_kinds, intervals)
-    win = cut_windows(grid, cfg.window, person, basis) if grid is not None else _empty_windows(W, C)
+    win = cut_windows(grid, cfg.window, person, basis) if grid is not None else WindowBatch.empty(W, cfg.channels)
     observed_minutes = count_true(grid.observed) if grid is not None else np.zeros(C, np.int64)
     start_utc_min = (grid.start_minute if grid is not None else 0) + win.start_row
     contributed = window_sources(rs.fused, grid, P, win.start_row, W)
@@ -316,8 +315,7 @@ def _labels_and_lineage(cfg: PipelineConfig, person: PersonUnit, pid: str, rs: "
                         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[dict]]:
     """Each window's labels and label events (as arrays), and its lineage (source files and row ranges)."""
     W, win = cfg.window.size_min, cut.win
-    batch = WindowBatch(person.parts[0], cut.start_utc_min, W, win.tz_offset_min, win.values, win.observed,
-                        cfg.channels, reading_interval_min=cut.intervals)  # the devices' cadence (CGM)
+    batch = replace(win, unit=person.parts[0], reading_interval_min=cut.intervals)  # the devices' cadence (CGM)
     labels = labels_for_windows(batch, person.parts)
     events = events_to_arrays(events_for_windows(batch, person.parts))
     grid_start = rs.grid.start_minute if rs.grid is not None else 0
@@ -679,7 +677,8 @@ def _captions(cfg: PipelineConfig, summary: UnitSummary, arrays: dict[str, np.nd
     # captions state what the record stores: where normalization clips, the denormalized stored values
     caption_values = norm.invert(normed) if norm.clips else arrays["values"]
     captions = CaptionGenerator(cfg.captions).generate(
-        CaptionBatch(caption_values, arrays["observed"], cfg.channels, local_min, rel_events), keys)
+        WindowBatch(values=caption_values, observed=arrays["observed"], channels=cfg.channels, start_utc_min=start,
+                    tz_offset_min=arrays["offsets"], local_min=local_min, events=rel_events), keys)
     return keys, rel_events, captions
 
 

@@ -8,6 +8,13 @@ declares a :class:`~sensorpipe.schema.registry.SourceSchema` saying which
 native field maps to which canonical channel, in which unit, and what its
 timestamps mean. Parsing, unit conversion, range checks and time zones happen
 in the shared stages, not in each adapter.
+
+The data types an adapter returns live in the ground floor
+(:mod:`sensorpipe.core.refs`, :mod:`sensorpipe.core.inputs`). ``RawSignal``,
+``UnitRef``, ``UnitInput`` and ``Participant`` stay importable from here on
+purpose: plugin adapters and the README name ``sensorpipe.sources.base`` as the
+one module to import, and this import points down the layers. Code inside the
+package imports them from ``sensorpipe.core``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import contextvars
 import csv
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
+from sensorpipe.core.inputs import RawSignal, UnitInput  # noqa: F401  (RawSignal: re-exported for plugins)
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.registry import Registered, Registry
 
 #: config name -> adapter class; built-ins are found by walking :mod:`sensorpipe.sources`, plugins in
@@ -43,70 +52,6 @@ NATIVE_COLUMNS = ("participant_id", "field", "time", "t_utc_ns", "time_error", "
 
 class SourceError(ValueError):
     """An input file that cannot be read at all: names the file and the fix."""
-
-
-@dataclass(frozen=True)
-class RawSignal:
-    """A dense waveform: ``values[i]`` was sampled at ``start_utc_ns + i / sample_rate_hz``.
-
-    ``kind`` is one of the kinds with a feature extractor
-    (:func:`sensorpipe.processing.raw_features.known_kinds`: ``ppg``, ``ecg``,
-    ``resp``, ``acc``, ``eda``, ``temp``); ``values`` is ``(N,)`` or ``(N, 3)``
-    for ``acc``; ``unit`` is the native unit (``g``, ``1/64 g``, ``m/s^2``,
-    ``uS``, ``degC``, ``mV``, ``a.u.``).
-    """
-
-    kind: str
-    start_utc_ns: int
-    sample_rate_hz: float
-    values: np.ndarray
-    unit: str
-    source_file: str
-
-
-@dataclass(frozen=True)
-class Participant:
-    """A participant of one source: its native id, IANA zone and table attributes."""
-
-    participant_id: str
-    tz: str
-    attributes: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class UnitRef:
-    """A picklable handle on one unit of work: enough to re-open it in a worker."""
-
-    source: SourceConfig
-    base_dir: str
-    participant: Participant
-    files: tuple[str, ...]
-    file_groups: tuple[int, ...] = ()  # adapter-specific group of each file (e.g. its column layout)
-    #: per file, this participant's rows of a shared file as partitioned at planning ("" = read the file itself)
-    partitions: tuple[str, ...] = ()
-    #: per file, its content fingerprint when planning already hashed it ("" = hash it in pass 1)
-    fingerprints: tuple[str, ...] = ()
-
-    def known_fingerprints(self) -> dict[str, str]:
-        return {f: fp for f, fp in zip(self.files, self.fingerprints) if fp}
-
-    @property
-    def key(self) -> str:
-        return f"{self.source.name}/{self.participant.participant_id}"
-
-
-@dataclass
-class UnitInput:
-    """What an adapter read for one unit, before validation."""
-
-    unit: UnitRef
-    native: list[pa.Table]
-    raw_signals: list[RawSignal] = field(default_factory=list)
-
-    @property
-    def n_raw_samples(self) -> int:
-        return int(sum(s.values.shape[0] for s in self.raw_signals))
-
 
 
 _OPTIONS: dict[tuple, Any] = {}

@@ -53,19 +53,14 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.config import ConfigError
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.inputs import RawSignal, UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
-from sensorpipe.sources.base import (
-    RawSignal,
-    SourceAdapter,
-    SourceError,
-    UnitInput,
-    UnitRef,
-    check_zone_option,
-)
+from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 from sensorpipe.units import UnitError, convert
 
-MINUTE_NS = 60_000_000_000
 DEFAULT_LABELS = {"Badminton": "racket_sports", "Running": "running", "Standing": "standing", "Walking": "walking"}
 
 
@@ -112,7 +107,7 @@ class BasicMotionsAdapter(SourceAdapter):
         labels: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
 
         def validate(self, path: str) -> None:
-            from sensorpipe.labels.schema import ACTIVITIES
+            from sensorpipe.core.labels import ACTIVITIES
 
             check_zone_option(self.tz, f"{path}.tz")
             if not self.sample_rate_hz > 0:

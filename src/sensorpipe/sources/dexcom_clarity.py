@@ -42,7 +42,7 @@ What becomes what:
 
 Times are local wall clock without an offset, in the participant's IANA zone
 (participants table, else ``options.tz``), parsed by
-:func:`sensorpipe.processing.timeparse.parse_local`: a time in the skipped
+:func:`sensorpipe.core.timeparse.parse_local`: a time in the skipped
 spring-forward hour is quarantined (``nonexistent_local_time``); in the
 repeated fall-back hour readings are the earlier instant until the wall clock
 first steps back within one transmitter's readings, and the later instant from
@@ -64,12 +64,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit import cgm
 from sensorpipe.sources._toolkit.export_files import (list_export_units, malformed_rows, native_table, read_csv_columns,
                                                       read_head, read_xlsx_columns, strip_text)
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
+from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
 TIME_COL = "Timestamp (YYYY-MM-DDThh:mm:ss)"
 EVENT_COL = "Event Type"

@@ -56,9 +56,11 @@ from typing import Literal
 import numpy as np
 
 from sensorpipe.config import ConfigError
+from sensorpipe.core.inputs import RawSignal, UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources._toolkit import recording_start as _recording_start
-from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 from sensorpipe.units import UnitError, affine
 
 log = logging.getLogger(__name__)

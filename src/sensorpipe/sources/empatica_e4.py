@@ -20,8 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from sensorpipe.core.inputs import RawSignal, UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
-from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 #: file name -> (raw signal kind, native unit, expected number of columns)
 SIGNAL_FILES = {

@@ -20,7 +20,7 @@ Wide_merged.csv``                      (melted to one row per minute)
 Times are the participant's local wall clock with no zone, written
 ``M/D/YYYY h:mm:ss AM/PM`` (``4/12/2016 7:21:00 AM``); minuteSleep rows sit
 at ``:30`` seconds. The zone comes from the participants table, else
-``options.tz``. DST rules are :mod:`sensorpipe.processing.timeparse`'s: a
+``options.tz``. DST rules are :mod:`sensorpipe.core.timeparse`'s: a
 skipped-hour time is quarantined as ``nonexistent_local_time``, a repeated
 hour's first occurrence is the earlier instant (per file; per ``logId`` for
 sleep). A wide row's minute ``k`` is its ``ActivityHour`` instant plus ``k``
@@ -47,11 +47,13 @@ import pyarrow.compute as pc
 
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.config import ConfigError
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit.text_csv import (first_cell, is_number, labels, malformed_part, native_part,
                                                   parse_local_safe, read_text_csv)
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
+from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 from sensorpipe.sources.partition import partition_file, read_stream
 
 FITABASE_TIME = "%m/%d/%Y %I:%M:%S %p"

@@ -39,7 +39,7 @@ Time conventions (Takeout writes no zone on most of them):
 * resting heart rate: a local date, placed at local midnight.
 
 Local times use the participant's zone (participants table, else
-``options.tz``) and the DST rules of :mod:`sensorpipe.processing.timeparse`
+``options.tz``) and the DST rules of :mod:`sensorpipe.core.timeparse`
 (skipped hour quarantined, a repeated wall clock's first occurrence is the
 earlier instant, per sleep session and segment list).
 
@@ -65,11 +65,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensorpipe.config import ConfigError
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit.text_csv import (csv_columns, file_bytes, implausible_year, is_number, labels,
                                                   malformed_part, native_part, parse_local_safe, read_text_csv)
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
+from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
 MDY = "%m/%d/%y %H:%M:%S"
 EPOCH_S = 30

@@ -44,7 +44,7 @@ or offset, in the account's format: ``MM-DD-YYYY hh:mm AM`` (default) or
 ``DD-MM-YYYY HH:mm`` (day-first, 24-hour accounts); ``options.time_format:
 auto`` picks by the AM/PM marker. Times are placed in the participant's IANA
 zone (participants table, else ``options.tz``) by
-:func:`sensorpipe.processing.timeparse.parse_local`: the skipped DST hour is
+:func:`sensorpipe.core.timeparse.parse_local`: the skipped DST hour is
 quarantined; in the repeated hour readings are the earlier instant until the
 wall clock first steps back within one serial and record type, and the later
 instant from then on (rows are in time order within those groups). Row numbers
@@ -60,12 +60,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit import cgm
 from sensorpipe.sources._toolkit.export_files import (list_export_units, malformed_rows, native_table, read_csv_columns,
                                                       read_head, strip_text)
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option
+from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
 MAX_PREAMBLE = 3  # title lines tolerated above the header
 TIME_COL, TYPE_COL, SERIAL_COL = "Device Timestamp", "Record Type", "Serial Number"

@@ -8,7 +8,7 @@ cohorts use it, and so can any export that is already "one row per reading".
 
 Time conventions: ``epoch_ms``/``epoch_s`` (UTC), ``iso`` (offset required),
 ``local`` (wall clock in the participant's zone; DST rules in
-:mod:`sensorpipe.processing.timeparse`; a ``local_time_format`` with ``%z``
+:mod:`sensorpipe.core.timeparse`; a ``local_time_format`` with ``%z``
 reads times that carry their own offset, placed as written). Row numbers are
 1-based text line numbers for CSV (the header is line 1) and 0-based row
 indices for Parquet. The source path is the folder the globs are relative to.
@@ -26,12 +26,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sensorpipe.processing import timeparse
 from sensorpipe._arrow import dictionary_codes
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
-from sensorpipe.sources.base import (NATIVE_COLUMNS, Participant, SourceAdapter, SourceError, UnitInput, UnitRef,
-                                     input_source, repeat_string)
+from sensorpipe.sources.base import NATIVE_COLUMNS, SourceAdapter, SourceError, input_source, repeat_string
 from sensorpipe.sources.partition import iter_stream, partition_file, read_stream
 
 

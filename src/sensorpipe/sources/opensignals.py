@@ -75,11 +75,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from sensorpipe.config import ConfigError
+from sensorpipe.core.inputs import RawSignal, UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources._toolkit import recording_start as _recording_start
 from sensorpipe.sources._toolkit.opensignals_header import (FIRST_LINE, PLUX_DEVICES, SENSOR_KINDS, Channel, Device,
                                                           Header, read_header)
-from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 log = logging.getLogger(__name__)
 KIND_UNITS = {"ecg": "mV", "eda": "uS", "resp": "%", "temp": "degC", "acc": "g", "ppg": "a.u."}

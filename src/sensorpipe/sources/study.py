@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensorpipe.config import PipelineConfig
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.sources._toolkit import limits as _limits
-from sensorpipe.sources.base import SourceAdapter, SourceError, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 ID_MAP_COLUMNS = ("source", "source_participant_id", "participant_id")
 

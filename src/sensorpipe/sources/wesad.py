@@ -65,12 +65,14 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import RawSignal, UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources._toolkit import recording_start as _recording_start
 from sensorpipe.sources._toolkit.memo import Memo, file_versions
 from sensorpipe.sources._toolkit.opensignals_header import read_header
-from sensorpipe.sources.base import RawSignal, SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 CHEST_HZ = 700.0
 #: (device, key) -> (raw signal kind, native unit, sample rate, columns)

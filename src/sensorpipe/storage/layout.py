@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sensorpipe.labels.schema import LABELS
+from sensorpipe.core.labels import LABELS
 
 FieldKind = Literal["tensor", "scalar", "text", "class"]
 TIME_FEATURES = ("minute_of_hour", "hour_of_day", "day_of_week", "month")

@@ -19,10 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.channels import Channel, ChannelPlugin
+from sensorpipe.core import timeparse
+from sensorpipe.core.labels import BY_NAME
 from sensorpipe.labels.base import LabelProcessor
 from sensorpipe.labels.intervals import majority_class
-from sensorpipe.labels.schema import BY_NAME
-from sensorpipe.processing import timeparse
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit.export_files import list_export_units, native_table
 from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef, check_zone_option

@@ -1,6 +1,6 @@
 """The feature-extractor contract, its registry, and :func:`extract` (one raw signal -> minute observations).
 
-An extractor turns one dense waveform (:class:`~sensorpipe.sources.base.RawSignal`)
+An extractor turns one dense waveform (:class:`~sensorpipe.core.inputs.RawSignal`)
 into per-minute values of one or more canonical channels (PPG gives heart
 rate, HRV and a signal-quality index; the accelerometer gives ENMO, MAD,
 steps, ...). The coverage rule and the bookkeeping are the same for every
@@ -35,11 +35,12 @@ from typing import ClassVar
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.inputs import RawSignal
+from sensorpipe.core.observations import Observations
+from sensorpipe.schema.validate import CHANNEL_INDEX
 from sensorpipe.registry import Registered, Registry
-from sensorpipe.schema.validate import CHANNEL_INDEX, Observations
-from sensorpipe.sources.base import RawSignal
 
-MINUTE_NS = 60_000_000_000
 
 
 

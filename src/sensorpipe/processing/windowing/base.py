@@ -26,8 +26,8 @@ from sensorpipe.config import ConfigError, WindowConfig, build_dataclass
 from sensorpipe.registry import Registered, Registry
 
 if TYPE_CHECKING:
-    from sensorpipe.processing.grid import MinuteGrid
-    from sensorpipe.sources.base import UnitRef
+    from sensorpipe.core.grid import MinuteGrid
+    from sensorpipe.core.refs import UnitRef
 
 _STRATEGIES = Registry("windowing", what="windowing strategy", package="sensorpipe.processing.windowing",
                        required=("starts",))

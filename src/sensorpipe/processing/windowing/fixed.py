@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.config import WindowConfig
-from sensorpipe.processing.grid import DAY_MIN, MinuteGrid
+from sensorpipe.core.grid import DAY_MIN, MinuteGrid
 from sensorpipe.processing.windowing.base import WindowingStrategy, register_windowing
 
 

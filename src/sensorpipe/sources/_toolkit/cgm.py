@@ -11,7 +11,7 @@ import numpy as np
 
 from sensorpipe import channels as registry
 from sensorpipe._arrow import dictionary_codes
-from sensorpipe.sources.base import UnitInput
+from sensorpipe.core.inputs import UnitInput
 
 
 def censored_values_mg_dl() -> tuple[float, float]:

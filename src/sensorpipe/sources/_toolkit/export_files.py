@@ -20,8 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.sources._toolkit import limits as _limits
-from sensorpipe.sources.base import Participant, SourceAdapter, SourceError, UnitRef, repeat_string
+from sensorpipe.sources.base import SourceAdapter, SourceError, repeat_string
 
 EXTRA_FIELDS = 8  # fields tolerated past the header before a line is an error
 

@@ -2,7 +2,7 @@
 
 Lab recorders write the start of a recording as a local wall-clock date and
 time with no offset. :func:`local_start_ns` places it in the participant's
-IANA zone with the rules of :func:`sensorpipe.processing.timeparse.parse_local`:
+IANA zone with the rules of :func:`sensorpipe.core.timeparse.parse_local`:
 on the fall-back day a start in the repeated hour is its first occurrence
 (the earlier, daylight-time instant); a start in the hour skipped on the
 spring-forward day does not exist and raises :class:`SourceError` naming the
@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
-from sensorpipe.sources.base import Participant, RawSignal, SourceError, check_zone
+from sensorpipe.core import timeparse
+from sensorpipe.core.inputs import RawSignal
+from sensorpipe.core.refs import Participant
+from sensorpipe.sources.base import SourceError, check_zone
 
 _FMT = "%Y-%m-%d %H:%M:%S.%f"
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
 from sensorpipe.sources.base import NATIVE_COLUMNS, SourceError, repeat_string
 
 MALFORMED = "malformed_line"      # unmapped field: a line with the wrong number of columns

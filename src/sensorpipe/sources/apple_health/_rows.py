@@ -14,12 +14,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
 from sensorpipe.channels import CHANNELS
+from sensorpipe.core.grid import MINUTE_NS
+from sensorpipe.core.refs import Participant
+from sensorpipe.core.timeparse import NAT, UNPARSEABLE
 from sensorpipe.sources.apple_health._xml import Columns
-from sensorpipe.sources.base import Participant, repeat_string
+from sensorpipe.sources.base import repeat_string
 
-MINUTE_NS = 60_000_000_000
 MAX_INTERVAL_NS = 24 * 60 * MINUTE_NS
 HK = "HKQuantityTypeIdentifier"
 SLEEP = "HKCategoryTypeIdentifierSleepAnalysis"

@@ -35,7 +35,7 @@ from typing import IO, Iterator
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
 from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.sources.base import SourceError
 

@@ -52,10 +52,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources.apple_health._rows import SLEEP_STAGES, STAGES, TYPES, Rows
 from sensorpipe.sources.apple_health._xml import read_export
-from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 
 class AppleHealthAdapter(SourceAdapter):

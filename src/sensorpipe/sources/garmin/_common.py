@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing.timeparse import NAT
-from sensorpipe.sources.base import Participant, repeat_string
+from sensorpipe.core.refs import Participant
+from sensorpipe.core.timeparse import NAT
+from sensorpipe.sources.base import repeat_string
 
 MAX_GAP_S = 10.0
 #: FIT sport names (and the words in TCX Sport / GPX <type>) whose cadence is strides per minute

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing import timeparse
+from sensorpipe.core import timeparse
 from sensorpipe.sources._toolkit.xml_files import local_name, xml_error
 from sensorpipe.sources.garmin._common import Track, is_step_sport, to_float
 from sensorpipe.sources.base import SourceError

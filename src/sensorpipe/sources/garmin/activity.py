@@ -29,12 +29,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from sensorpipe.processing.timeparse import NAT, UNPARSEABLE
+from sensorpipe.core.inputs import UnitInput
+from sensorpipe.core.refs import UnitRef
+from sensorpipe.core.timeparse import NAT, UNPARSEABLE
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources.garmin._common import Track, is_step_sport, sport_bouts, to_float, track_tables
 from sensorpipe.sources.garmin._xml import read_gpx, read_tcx
 from sensorpipe.sources._toolkit.memo import Memo, file_versions
-from sensorpipe.sources.base import SourceAdapter, SourceError, UnitInput, UnitRef
+from sensorpipe.sources.base import SourceAdapter, SourceError
 
 #: seconds from 1970-01-01 to the FIT epoch 1989-12-31 00:00 UTC
 FIT_EPOCH_S = 631_065_600

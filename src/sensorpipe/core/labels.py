@@ -1,4 +1,4 @@
-"""The unified label schema (version 3): every dataset's labels map onto these.
+"""The unified label schema (version 3), onto which every dataset's labels map, and label events.
 
 Defined once here; the TFDS features, the README table and the label
 processors are all derived from this list, so they cannot drift apart.
@@ -18,6 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LABEL_SCHEMA_VERSION = 3   # 3: CGM level-2 ranges and events, GMI; coverage at the device's interval
+
+
+@dataclass(frozen=True)
+class LabelEvent:
+    """A time-stamped annotation: ``[start_utc_min, end_utc_min)`` of ``kind`` (condition, activity, logged).
+
+    Label processors read them from a dataset's annotation files; captions
+    describe the ones overlapping a window.
+    """
+
+    start_utc_min: int
+    end_utc_min: int
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True)

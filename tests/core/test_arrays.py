@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sensorpipe.storage.writer import load_arrays, save_arrays
+from sensorpipe.core.arrays import load_arrays, save_arrays
 
 
 def test_arrays_round_trip_with_names_dtypes_and_shapes(tmp_path):
