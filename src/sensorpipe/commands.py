@@ -116,13 +116,14 @@ def demo(work_dir: str = "demo_out", seed: int = 0, scale: float = 1.0, runner: 
 
 def list_sources() -> str:
     """Every registered adapter with its channels, time convention and what it drops."""
+    from sensorpipe.processing.raw_features import adapter_channels
     from sensorpipe.sources.base import registered_adapters
 
     out = []
     for name, cls in registered_adapters().items():
         out.append(f"{name}: {cls.description}")
         out.append(f"    time: {cls.time_convention}")
-        chans = cls.all_channels()
+        chans = adapter_channels(cls)
         out.append("    channels: " + (", ".join(chans) if chans else "any canonical channel, mapped in options.fields"))
         if cls.drops:
             out.append(f"    drops: {cls.drops}")
@@ -132,6 +133,7 @@ def list_sources() -> str:
 
 def sources_markdown_table() -> str:
     """The README's "Supported sources" table, generated from the adapters themselves."""
+    from sensorpipe.processing.raw_features import adapter_channels
     from sensorpipe.sources.base import registered_adapters
 
     def cell(text: str) -> str:
@@ -139,7 +141,7 @@ def sources_markdown_table() -> str:
 
     rows = ["| adapter | format | channels | time convention | drops |", "|---|---|---|---|---|"]
     for name, cls in registered_adapters().items():
-        chans = ", ".join(f"`{c}`" for c in cls.all_channels()) or "any (mapped in the config)"
+        chans = ", ".join(f"`{c}`" for c in adapter_channels(cls)) or "any (mapped in the config)"
         rows.append(f"| `{name}` | {cell(cls.description)} | {chans} | {cell(cls.time_convention)} | "
                     f"{cell(cls.drops or '-')} |")
     return "\n".join(rows)
@@ -147,25 +149,27 @@ def sources_markdown_table() -> str:
 
 def features_markdown_table() -> str:
     """The README's canonical feature set: every channel, its unit, derivation and the adapters that fill it."""
+    from sensorpipe.processing.raw_features import adapter_channels
     from sensorpipe.sources.base import registered_adapters
 
     adapters = registered_adapters()
     rows = ["| channel | unit | how it is derived | filled by |", "|---|---|---|---|"]
     for c in registry.CHANNELS.values():
-        by = [f"`{n}`" for n, cls in adapters.items() if c.name in cls.all_channels()]
-        by += [f"`{n}` (mapped)" for n, cls in adapters.items() if not cls.all_channels()]
+        by = [f"`{n}`" for n, cls in adapters.items() if c.name in adapter_channels(cls)]
+        by += [f"`{n}` (mapped)" for n, cls in adapters.items() if not adapter_channels(cls)]
         rows.append(f"| `{c.name}` | {c.unit} | {c.description} | {', '.join(by)} |")
     return "\n".join(rows)
 
 
 def coverage_matrix_markdown() -> str:
     """Sources x channels: which adapter can fill which canonical channel (x), before anything runs."""
+    from sensorpipe.processing.raw_features import adapter_channels
     from sensorpipe.sources.base import registered_adapters
 
     names = list(registry.CHANNELS)
     rows = ["| adapter | " + " | ".join(f"`{n}`" for n in names) + " |", "|---|" + "---|" * len(names)]
     for name, cls in registered_adapters().items():
-        chans = cls.all_channels()
+        chans = adapter_channels(cls)
         cells = ["any" if not chans else ("x" if n in chans else "") for n in names]
         rows.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return "\n".join(rows)

@@ -10,7 +10,8 @@ import pytest
 
 import sensorpipe
 from sensorpipe.captions.base import Claim, get_level
-from sensorpipe.captions.faithfulness import caption_config, check_dataset, check_window, record_batch
+from sensorpipe.access.faithfulness import caption_config, check_dataset, record_batch
+from sensorpipe.captions.faithfulness import check_window
 from sensorpipe.captions.generator import claims_to_json
 
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 import sensorpipe
-from sensorpipe.captions.faithfulness import check_dataset
+from sensorpipe.access.faithfulness import check_dataset
 from sensorpipe.cli import main
 from sensorpipe.core.arrays import load_arrays
 from sensorpipe.metadata.store import MetadataStore

@@ -32,9 +32,18 @@ from sensorpipe.processing.features.resp import RespirationFeatures
 from sensorpipe.processing.features.temp import SkinTemperatureFeatures
 
 _EXTRACTORS = EXTRACTORS
+
+
+def adapter_channels(adapter: type) -> tuple[str, ...]:
+    """Every canonical channel a source format can feed: its rows' channels, then the minute features of the
+    raw waveform kinds it yields (the adapter knows its kinds; which channels a kind's extractor emits is
+    known here, a layer above the adapters)."""
+    kinds = kind_channels()
+    out = list(adapter.channels) + [c for k in adapter.raw_kinds for c in kinds.get(k, ())]
+    return tuple(dict.fromkeys(out))
 #: names of the single-channel extractors these classes replaced
 EcgHeartRate, PpgHeartRate, Enmo, EdaLevel = EcgFeatures, PpgFeatures, AccelerometerFeatures, EdaFeatures
 RespirationRate, SkinTemperature = RespirationFeatures, SkinTemperatureFeatures
 
-__all__ = ["BEAT_INTERVAL_S", "BREATH_INTERVAL_S", "EXTRACTORS", "FeatureExtractor", "Features", "MinuteFeatures",
+__all__ = ["BEAT_INTERVAL_S", "adapter_channels", "BREATH_INTERVAL_S", "EXTRACTORS", "FeatureExtractor", "Features", "MinuteFeatures",
            "MinuteIndex", "_interval_rate_minutes", "extract", "kind_channels", "known_kinds", "register_extractor"]

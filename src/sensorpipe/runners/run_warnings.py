@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sensorpipe.processing.raw_features import adapter_channels
+
 SPLIT_NAMES = ("train", "validation", "test")
 
 
 def provided_channels(adapter: Any) -> set[str]:
     """Canonical channels ``adapter`` can fill: its format's channels and raw features, plus the channels its
     schema maps native fields to (a ``long_table`` source maps them in the config)."""
-    out = set(adapter.all_channels())
+    out = set(adapter_channels(type(adapter)))
     out.update(f.channel for f in adapter.schema().fields if getattr(f, "channel", None))
     return out
 

@@ -80,7 +80,8 @@ class SourceAdapter(Registered, registry=_ADAPTERS):
     time_convention: ClassVar[str] = ""
     #: canonical channels this format's rows can feed (empty and no raw kinds: any, mapped in the config)
     channels: ClassVar[tuple[str, ...]] = ()
-    #: raw waveform kinds it yields; their minute features add to :meth:`all_channels`
+    #: raw waveform kinds it yields; their minute features add to its channels
+    #: (:func:`sensorpipe.processing.raw_features.adapter_channels`)
     raw_kinds: ClassVar[tuple[str, ...]] = ()
     #: what the adapter deliberately does not keep, and why (README "Supported sources")
     drops: ClassVar[str] = ""
@@ -91,15 +92,6 @@ class SourceAdapter(Registered, registry=_ADAPTERS):
     @dataclass(frozen=True)
     class Options:
         pass
-
-    @classmethod
-    def all_channels(cls) -> tuple[str, ...]:
-        """Every canonical channel the format can feed: its rows' channels plus its raw signals' features."""
-        from sensorpipe.processing.raw_features import kind_channels
-
-        kinds = kind_channels()
-        out = list(cls.channels) + [c for k in cls.raw_kinds for c in kinds.get(k, ())]
-        return tuple(dict.fromkeys(out))
 
     def __init__(self, source: SourceConfig, base_dir: str = ".", work_dir: str | None = None) -> None:
         self.source = source
