@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from sensorpipe.captions.base import CaptionLevel, Claim, _LEVELS, register_caption_level
+from sensorpipe.captions.base import CaptionLevel, Claim, register_caption_level
 from sensorpipe.captions.faithfulness import check_window
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import CaptionConfig, ConfigError, build_dataclass

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.captions.base import (CaptionLevel, Claim, bridged_runs_rows, clock, clocks, duration_text,
-                                      register_caption_level, runs)
+                                      runs)
 from sensorpipe.core.windows import WindowBatch
 
 ASLEEP_CODES = (1, 2, 3, 4)       # light, deep, REM, unstaged asleep (sleep_stage channel); consecutive
@@ -100,7 +100,6 @@ def _extreme_text(mgdl: float) -> str:
     return f"{mgdl:.0f}"
 
 
-@register_caption_level
 class SemanticLevel(CaptionLevel):
     name = "semantic"
     templates = {

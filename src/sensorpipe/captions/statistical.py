@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe import channels as registry
-from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, fmt_spec, label, register_caption_level,
-                                      tolerance)
+from sensorpipe.captions.base import CaptionLevel, Claim, channel_text, fmt_spec, label, tolerance
 from sensorpipe.core.windows import WindowBatch
 
 GROUP_ORDER = ("Heart", "Activity", "Sleep", "EDA", "Temperature", "Metabolic")
@@ -62,7 +61,6 @@ def category_shares(codes: np.ndarray, n_categories: int) -> np.ndarray:
     return np.round(100.0 * counts / max(codes.size, 1)).astype(int)
 
 
-@register_caption_level
 class StatisticalLevel(CaptionLevel):
     name = "statistical"
     templates = {

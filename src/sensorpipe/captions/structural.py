@@ -28,7 +28,7 @@ import numpy as np
 
 from sensorpipe import channels as registry
 from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, clock, clocks, decimals, fmt, fmt_spec,
-                                      register_caption_level, tolerance)
+                                      tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
 from sensorpipe.captions.statistical import batch_moments
@@ -53,7 +53,6 @@ def bin_minutes(cfg, size_min: int) -> int:
     return cfg.structural.bin_min or max(5, size_min // 36)
 
 
-@register_caption_level
 class StructuralLevel(CaptionLevel):
     name = "structural"
     templates = {

@@ -22,11 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.config import NonwearConfig
-from sensorpipe.processing.clean import (
-    CleaningRule,
-    CleaningState,
-    register_cleaning_rule,
-)
+from sensorpipe.processing.clean import CleaningRule, CleaningState
 from sensorpipe.processing.counts import any_true
 
 Series = tuple[np.ndarray, np.ndarray]  # (values [T], observed [T])
@@ -65,7 +61,6 @@ def detect(enmo: Series | None, heart_rate: Series | None, skin_temperature: Ser
     return long_runs(candidates(enmo, heart_rate, skin_temperature, cfg, n_minutes), cfg.min_duration_min)
 
 
-@register_cleaning_rule
 class NonwearRule(CleaningRule):
     """Masks ``nonwear.mask_channels`` in non-wear minutes and sets ``on_wrist`` when it is output."""
 

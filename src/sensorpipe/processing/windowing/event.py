@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.config import ConfigError, WindowConfig
-from sensorpipe.processing.windowing.base import WindowingStrategy, register_windowing
+from sensorpipe.processing.windowing.base import WindowingStrategy
 
 
 def label_events(unit) -> np.ndarray:
@@ -34,7 +34,6 @@ def label_events(unit) -> np.ndarray:
     return np.sort(np.concatenate(parts))
 
 
-@register_windowing
 class EventCentred(WindowingStrategy):
     """A window of ``size_min`` around each label event."""
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from sensorpipe.config import WindowConfig
 from sensorpipe.core.grid import DAY_MIN, MinuteGrid
-from sensorpipe.processing.windowing.base import WindowingStrategy, register_windowing
+from sensorpipe.processing.windowing.base import WindowingStrategy
 
 
 def fixed_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
@@ -40,7 +40,6 @@ def fixed_starts(grid: MinuteGrid, cfg: WindowConfig) -> np.ndarray:
     return starts[keep].astype(np.int64)
 
 
-@register_windowing
 class Fixed(WindowingStrategy):
     """Every candidate of :func:`fixed_starts`; only the common filters drop windows."""
 

@@ -16,7 +16,7 @@ import hashlib
 
 import numpy as np
 
-from sensorpipe.processing.windowing.base import Candidates, register_windowing
+from sensorpipe.processing.windowing.base import Candidates
 from sensorpipe.processing.windowing.fixed import Fixed
 
 
@@ -36,7 +36,6 @@ def bucket_of(missing: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
     return np.clip(np.searchsorted(np.asarray(edges), missing, side="right") - 1, 0, len(edges) - 2)
 
 
-@register_windowing
 class MissingnessStratified(Fixed):
     """At most ``per_bucket`` windows per participant per missingness bucket."""
 
