@@ -16,6 +16,8 @@ indices for Parquet. The source path is the folder the globs are relative to.
 
 from __future__ import annotations
 
+import functools
+
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +135,8 @@ class LongTableAdapter(SourceAdapter):
                 return [(single, "", "")]
         if self.work_dir is not None:
             part = partition_file(path, Path(self.work_dir) / "partitions" / self.source.name,
-                                  spec.participant_column, lambda: self._batches(path, spec))
+                                  spec.participant_column, lambda: self._batches(path, spec),
+                                  functools.partial(self._row_group_ranges, path, spec))
             return [(pid, stream, part.fingerprint) for pid, (stream, _) in sorted(part.streams.items())]
         col = self._read(path, spec, columns=[spec.participant_column]).column(0)
         ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
@@ -176,14 +179,10 @@ class LongTableAdapter(SourceAdapter):
         """The file in batches, each with the row number of its first row: Parquet row group by row group, CSV
         block by block, with the column types a whole-file read gives (so a unit's rows are the same)."""
         cols = self._columns(spec)
+        if path.suffix == ".parquet":
+            yield from self._row_group_batches(path, spec, 0, None, 0)
+            return
         try:
-            if path.suffix == ".parquet":
-                pf, first = self._parquet(path, spec, cols), 0
-                for g in range(pf.num_row_groups):   # one iteration per row group
-                    for batch in pf.read_row_group(g, columns=cols).to_batches():
-                        yield batch, first
-                        first += batch.num_rows
-                return
             first = 2   # line 1 is the header
             with _csv_input(path) as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=16 << 20),
                                                          parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
@@ -193,6 +192,36 @@ class LongTableAdapter(SourceAdapter):
                     first += batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
             raise self._unreadable(path, cols, e) from None
+
+    def _row_group_batches(self, path: Path, spec: FileSpec, lo: int, hi: int | None, first: int):
+        """:meth:`_batches` of a Parquet file's row groups ``lo`` to ``hi`` (None: the last), ``first`` being
+        the row number of row group ``lo``'s first row."""
+        cols = self._columns(spec)
+        try:
+            pf = self._parquet(path, spec, cols)
+            for g in range(lo, pf.num_row_groups if hi is None else hi):   # one iteration per row group
+                for batch in pf.read_row_group(g, columns=cols).to_batches():
+                    yield batch, first
+                    first += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
+            raise self._unreadable(path, cols, e) from None
+
+    def _row_group_ranges(self, path: Path, spec: FileSpec, n: int) -> list:
+        """A Parquet file in at most ``n`` ranges of whole row groups with about as many rows each, for the
+        partition step to read on ``n`` workers (:func:`~sensorpipe.sources.partition.partition_file`); none for
+        a CSV file, which is partitioned block by block in one process."""
+        if path.suffix != ".parquet":
+            return []
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as e:
+            raise self._unreadable(path, self._columns(spec), e) from None
+        starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        # range k starts at the first row group at or after k/n of the rows
+        cuts = sorted(set(np.searchsorted(starts[:-1], starts[-1] * np.arange(n) / n, side="left").tolist()))
+        bounds = [*cuts, meta.num_row_groups] if cuts and cuts[0] == 0 else [0, *cuts, meta.num_row_groups]
+        return [functools.partial(self._row_group_batches, path, spec, lo, hi, int(starts[lo]))
+                for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
     def _csv_convert(self, spec: FileSpec, columns: list[str]) -> pacsv.ConvertOptions:
         """Labels dictionary-encoded, every other column as its text, except epoch times (numbers)."""
