@@ -257,7 +257,7 @@ def test_a_participant_spanning_range_borders_reads_their_pieces_in_file_order(t
     pf = pq.ParquetFile(tmp_path / "f.parquet")
 
     def group(g: int, first: int):
-        return lambda: ((b, first) for b in pf.read_row_group(g).to_batches())
+        return lambda: ((b, first) for b in pf.read_row_group(g).to_batches()), first
 
     ranges = lambda n: [group(0, 0), group(1, 2), group(2, 4)]   # noqa: E731
     pool, block = _on_threads(2)
@@ -290,7 +290,7 @@ def test_a_failing_range_leaves_nothing_behind(tmp_path):
     ok = lambda: iter([(t.to_batches()[0], 0)])   # noqa: E731
     pool, block = _on_threads(2)
     with pool, block, pytest.raises(OSError):
-        partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None, lambda n: [ok, failing])
+        partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None, lambda n: [(ok, 0), (failing, 1)])
     assert not any((tmp_path / "parts").iterdir())
 
 
@@ -304,3 +304,47 @@ def test_a_multiprocess_run_partitions_on_its_workers_and_writes_the_local_runs_
     assert _shards(tmp_path / "multi") == _shards(tmp_path / "local") != {}
     parts = list((tmp_path / "multi" / ".work" / "partitions").glob("*/*/r001p*.arrows"))
     assert parts                                                             # the second range's pieces
+
+
+def test_a_csv_file_is_cut_at_line_ends_and_its_ranges_give_the_serial_rows_and_row_numbers(shared, tmp_path,
+                                                                                           monkeypatch):
+    """CSV byte ranges start after a line end; the rows of a range that does not know where it starts are
+    numbered once the ranges before it are counted, so units read the serial partition's rows and numbers."""
+    from sensorpipe.sources import long_table
+
+    root, _ = shared
+    path = root / "single" / "all.csv"
+    monkeypatch.setattr(long_table, "CSV_BLOCK_BYTES", path.stat().st_size // 5)   # several ranges, several blocks
+    cfg = load_config(_config(root, "csv", tmp_path / "out"))
+    serial = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "serial"))
+    ranges = serial._ranges(path, serial.options.files[0], 3)
+    assert len(ranges) == 3 and [first for _, first in ranges] == [2, None, None]
+    data = path.read_bytes()
+    borders = [r.args[2] for r, _ in ranges[1:]]                               # (path, spec, lo, hi, first)
+    assert all(data[b - 1:b] == b"\n" for b in borders)                         # cut at a line end
+    lines = sum(b.num_rows for r, _ in ranges for b, _ in r())
+    assert lines == data.count(b"\n") - 1                                       # every row once, no header row
+    want = _unit_tables(serial)
+    parted = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
+    pool, block = _on_threads(3)
+    with pool, block:
+        got = _unit_tables(parted)
+    assert any(partition.OFFSET in u.partitions[0] for u in parted.list_units())
+    assert sorted(got) == sorted(want)
+    for pid, table in want.items():   # the same values (dictionaries may differ where blocks were cut apart)
+        assert got[pid].schema == table.schema, pid
+        for name in table.schema.names:                                    # source_row: CSV line numbers
+            assert got[pid].column(name).to_pylist() == table.column(name).to_pylist(), (pid, name)
+
+
+def test_a_multiprocess_run_of_a_csv_writes_the_local_runs_shards(shared, tmp_path, monkeypatch):
+    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe.sources import long_table
+
+    root, _ = shared
+    monkeypatch.setattr(long_table, "CSV_BLOCK_BYTES", (root / "single" / "all.csv").stat().st_size // 4)
+    local = run_pipeline(load_config(_config(root, "csv", tmp_path / "local")), runner="local")
+    multi = run_pipeline(load_config(_config(root, "csv", tmp_path / "multi")), runner="multiprocess", workers=2)
+    assert multi.windows_kept == local.windows_kept > 0 and multi.rows_in == local.rows_in
+    assert _shards(tmp_path / "multi") == _shards(tmp_path / "local") != {}
+    assert list((tmp_path / "multi" / ".work" / "partitions").glob("*/*/r001p*.arrows"))

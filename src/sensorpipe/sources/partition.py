@@ -46,11 +46,14 @@ ROW_COLUMN = "__source_row"
 INDEX = "index.json"
 SOURCE = "source.json"   # the path, size and modification time of the file it was made from
 PIECES = "\n"            # joins the pieces of one participant's stream (one per range they have rows in)
+OFFSET = "\t"            # after a piece's path: what to add to its row numbers (a range that did not know its start)
 
 #: a file's rows in batches, each with the row number of its first row in the whole file
 Batches = Callable[[], Iterator[tuple[pa.RecordBatch, int]]]
-#: how to read a file in (at most) n ranges, in file order: picklable :data:`Batches`, one per range
-Ranges = Callable[[int], list[Batches]]
+#: how to read a file in (at most) n ranges, in file order: per range a picklable :data:`Batches` and the row
+#: number of its first row, or None where that is only known once the ranges before it are read (CSV byte
+#: ranges: rows are counted from 0 within the range, and the partition records the offset)
+Ranges = Callable[[int], list[tuple[Batches, int | None]]]
 
 #: (submit, workers) while planning runs on a runner with worker processes (:func:`parallel`)
 _workers: tuple[Callable, int] | None = None
@@ -124,8 +127,8 @@ def partition_file(path: Path, root: Path, participant_column: str, batches: Bat
     if len(plan) > 1:
         tmp, index, hashed = _write_ranges(root, participant_column, plan, path if fp is None else None)
         fp = fp or hashed
-    else:
-        hashing = _Hashing(path) if fp is None else None   # None: hashed above (the file changed in place)
+    if len(plan) <= 1 or index is None:   # no ranges, or ranges whose inferred column types differ
+        hashing = _Hashing(path) if fp is None else None   # None: hashed above or with the ranges
         try:
             tmp, index = _write(root, participant_column, batches)
         except BaseException:
@@ -160,20 +163,24 @@ def _write(root: Path, participant_column: str, batches: Batches) -> tuple[Path,
     left on an error."""
     tmp = _fresh_folder(root)
     try:
-        index = _write_pieces(tmp, "p", participant_column, batches)
+        index, _, _ = _write_pieces(tmp, "p", participant_column, batches)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp, index
 
 
-def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: Batches) -> dict:
+def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: Batches
+                  ) -> tuple[dict, int, pa.Schema | None]:
     """``batches()`` routed to one stream per participant in ``folder`` (files ``<prefix>NNNNN.arrows``):
-    participant id -> [stream file, rows]. Runs on a worker for one range of a file."""
+    participant id -> [stream file, rows], the rows read and their schema (None: none). Runs on a worker for
+    one range of a file."""
     writers: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, str]] = {}
     rows: dict[str, int] = {}
+    total, schema = 0, None
     try:
         for batch, first_row in batches():   # one iteration per batch, not per row
+            total, schema = total + batch.num_rows, schema or batch.schema
             for pid, part in _split_by_participant(batch, participant_column, first_row):
                 if pid not in writers:
                     name = f"{prefix}{len(writers):05d}.arrows"
@@ -184,19 +191,21 @@ def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: B
     finally:
         for writer, _ in writers.values():
             writer.close()
-    return {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}
+    return {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}, total, schema
 
 
 def _write_ranges(root: Path, participant_column: str, plan: list[Batches], path: Path | None
-                  ) -> tuple[Path, dict, str | None]:
+                  ) -> tuple[Path, dict | None, str | None]:
     """:func:`_write` with each range of ``plan`` on a worker (pieces ``r<range>p<n>.arrows``), hashing
     ``path`` (unless None) here meanwhile: the folder, the index (participant id -> [piece files in range
-    order, rows]) and the hash. The index is merged in range order whichever worker finished first."""
+    order, rows]) and the hash. The index is merged in range order whichever worker finished first; it is
+    None (and the folder removed) when the ranges read their columns as different types (a CSV column whose
+    type each range inferred from its own first rows): the serial partition, which infers once, decides."""
     submit, _ = _workers
     tmp = _fresh_folder(root)
     futures = []
     try:
-        for k, batches in enumerate(plan):
+        for k, (batches, _) in enumerate(plan):
             futures.append(submit(_write_pieces, (tmp, f"r{k:03d}p", participant_column, batches)))
         fp = file_fingerprint(path) if path is not None else None   # the workers read the ranges meanwhile
         pieces = [f.result() for f in futures]
@@ -208,11 +217,18 @@ def _write_ranges(root: Path, participant_column: str, plan: list[Batches], path
                 pass
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    schemas = {schema for _, _, schema in pieces if schema is not None}
+    if len(schemas) > 1:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return tmp, None, fp
     index: dict[str, list] = {}
-    for part in pieces:   # range order: each participant's pieces in file order
+    start = 0   # the row number the next range starts at, where it did not know it
+    for (part, total, _), (_, first_row) in zip(pieces, plan):   # range order: each participant's pieces in file order
+        offset = 0 if first_row is not None else start   # None: the range counted its rows from 0
+        start = (first_row if first_row is not None else start) + total
         for pid, (name, n) in part.items():
             names, rows = index.get(pid, ([], 0))
-            index[pid] = [[*names, name], rows + n]
+            index[pid] = [[*names, f"{name}{OFFSET}{offset}" if offset else name], rows + n]
     return tmp, {pid: [names[0] if len(names) == 1 else names, n] for pid, (names, n) in sorted(index.items())}, fp
 
 
@@ -277,27 +293,31 @@ class _Hashing:
 
 def read_stream(stream: str) -> tuple[pa.Table, np.ndarray]:
     """One participant's rows of a partitioned file and their row numbers in the original file."""
-    tables = []
-    for path in stream.split(PIECES):   # one iteration per piece (per range the participant has rows in)
+    tables, rows = [], []
+    for piece in stream.split(PIECES):   # one iteration per piece (per range the participant has rows in)
+        path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
             tables.append(reader.read_all())
+        piece_rows = tables[-1].column(ROW_COLUMN).to_numpy()
+        rows.append(piece_rows + int(offset) if offset else piece_rows)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    rows = table.column(ROW_COLUMN).to_numpy()
-    return table.drop_columns([ROW_COLUMN]), rows
+    return table.drop_columns([ROW_COLUMN]), rows[0] if len(rows) == 1 else np.concatenate(rows)
 
 
 def iter_stream(stream: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """:func:`read_stream` a record batch at a time (a long participant's rows without holding them all)."""
-    for path in stream.split(PIECES):   # one iteration per piece
+    for piece in stream.split(PIECES):   # one iteration per piece
+        path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
             for batch in reader:   # one iteration per batch the partition step wrote
                 table = pa.Table.from_batches([batch])
-                yield table.drop_columns([ROW_COLUMN]), table.column(ROW_COLUMN).to_numpy()
+                rows = table.column(ROW_COLUMN).to_numpy()
+                yield table.drop_columns([ROW_COLUMN]), rows + int(offset) if offset else rows
 
 
 def stream_bytes(stream: str) -> int:
     """The size on disk of one participant's stream (all its pieces)."""
-    return sum(os.path.getsize(p) for p in stream.split(PIECES))
+    return sum(os.path.getsize(p.partition(OFFSET)[0]) for p in stream.split(PIECES))
 
 
 def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
