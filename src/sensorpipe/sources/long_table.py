@@ -181,30 +181,24 @@ class LongTableAdapter(SourceAdapter):
     def _batches(self, path: Path, spec: FileSpec):
         """The file in batches, each with the row number of its first row: Parquet row group by row group, CSV
         block by block, with the column types a whole-file read gives (so a unit's rows are the same)."""
-        cols = self._columns(spec)
         if path.suffix == ".parquet":
             yield from self._row_group_batches(path, spec, 0, None, 0)
             return
-        try:
-            first = 2   # line 1 is the header
-            with _csv_input(path) as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                                                         parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                                         convert_options=self._csv_convert(spec, cols)) as reader:
-                for batch in reader:   # one iteration per block
-                    yield batch, first
-                    first += batch.num_rows
-        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
-            raise self._unreadable(path, cols, e) from None
+        yield from self._csv_batches(path, spec, lambda: _csv_input(path), 2)   # line 1 is the header
 
     def _csv_range_batches(self, path: Path, spec: FileSpec, lo: int, hi: int, first: int):
         """:meth:`_batches` of a plain CSV file's bytes ``lo`` to ``hi`` (whole lines), read after its header
         line, ``first`` being the row number of the range's first row (0: counted within the range)."""
+        yield from self._csv_batches(path, spec, lambda: _ByteRange(path, lo, hi), first)
+
+    def _csv_batches(self, path: Path, spec: FileSpec, opened, first: int):
+        """The CSV that ``opened()`` gives (a context manager: a path or a file object) block by block, each
+        block with the row number of its first row, counted from ``first``."""
         cols = self._columns(spec)
         try:
-            with _ByteRange(path, lo, hi) as src, pacsv.open_csv(
-                    src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                    parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                    convert_options=self._csv_convert(spec, cols)) as reader:
+            with opened() as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                                 parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                                 convert_options=self._csv_convert(spec, cols)) as reader:
                 for batch in reader:   # one iteration per block
                     yield batch, first
                     first += batch.num_rows
