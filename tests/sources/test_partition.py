@@ -290,7 +290,8 @@ def test_a_failing_range_leaves_nothing_behind(tmp_path):
     ok = lambda: iter([(t.to_batches()[0], 0)])   # noqa: E731
     pool, block = _on_threads(2)
     with pool, block, pytest.raises(OSError):
-        partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None, lambda n: [(ok, 0), (failing, 1)])
+        partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None,
+                                 lambda n: [(ok, 0), (failing, 1)])
     assert not any((tmp_path / "parts").iterdir())
 
 

@@ -18,8 +18,8 @@ the same native rows as from the whole file.
 
 On a runner with worker processes (:func:`parallel`, set for planning by
 :mod:`sensorpipe.runners.planning`) a file whose adapter can read it in
-ranges (a Parquet file's row groups) is partitioned range by range on the
-workers while this process hashes it: each worker writes its range's
+ranges (a Parquet file's row groups, a CSV file's lines) is partitioned range
+by range on the workers while this process hashes it: each worker writes its range's
 participants to pieces of their own, and a participant whose rows span
 several ranges gets one piece per range, listed in range order, so that
 reading the pieces one after another gives the rows, batches and row numbers
@@ -194,7 +194,7 @@ def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: B
     return {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}, total, schema
 
 
-def _write_ranges(root: Path, participant_column: str, plan: list[Batches], path: Path | None
+def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches, int | None]], path: Path | None
                   ) -> tuple[Path, dict | None, str | None]:
     """:func:`_write` with each range of ``plan`` on a worker (pieces ``r<range>p<n>.arrows``), hashing
     ``path`` (unless None) here meanwhile: the folder, the index (participant id -> [piece files in range
