@@ -196,3 +196,156 @@ def test_a_touched_file_is_hashed_once_and_keeps_its_partition_and_an_edit_in_pl
         edited = run()
         assert edited.fingerprint != first.fingerprint and reads["batch"] > 0 and hashes[str(path)] == 1
         assert edited.streams["fc001"][1] == first.streams["fc002"][1] != first.streams["fc001"][1]
+
+
+def _on_threads(workers: int):
+    """:func:`partition.parallel` on a thread pool: ranges run concurrently, and reads stay countable here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers)
+    return pool, partition.parallel(lambda fn, args: pool.submit(fn, *args), workers)
+
+
+def _unit_tables(adapter) -> dict:
+    return {u.participant.participant_id: pa.concat_tables(adapter.read_unit(u).native) for u in adapter.list_units()}
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_ranges_on_workers_read_every_row_group_once_and_give_the_units_the_serial_input(shared, workers, tmp_path,
+                                                                                         monkeypatch):
+    from sensorpipe.sources import long_table
+
+    root, _ = shared
+    path = root / "single" / "all.parquet"
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    assert groups >= 3
+    read, hashed = Counter(), Counter()
+    real_groups, real_fp = long_table.LongTableAdapter._row_group_batches, partition.file_fingerprint
+
+    def counted(self, p, spec, lo, hi, first):
+        read.update(range(lo, groups if hi is None else hi))
+        yield from real_groups(self, p, spec, lo, hi, first)
+
+    monkeypatch.setattr(long_table.LongTableAdapter, "_row_group_batches", counted)
+    monkeypatch.setattr(partition, "file_fingerprint", lambda p: (hashed.update([str(p)]), real_fp(p))[1])
+    cfg = load_config(_config(root, "parquet", tmp_path / "out"))
+    serial = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "serial"))
+    want = _unit_tables(serial)
+    read.clear(), hashed.clear()
+    parted = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
+    pool, block = _on_threads(workers)
+    with pool, block:
+        units = parted.list_units()
+        assert read == Counter(range(groups)) and hashed[str(path)] == 1      # each row group once, hashed once
+        streams = [u.partitions[0] for u in units]
+        assert any(partition.PIECES in s for s in streams)                   # someone spans a range border
+        got = _unit_tables(parted)
+        assert sorted(got) == sorted(want)
+        for pid, table in want.items():                                      # same rows, order, types and batches
+            assert got[pid].equals(table) and got[pid].column(0).num_chunks == table.column(0).num_chunks, pid
+        read.clear(), hashed.clear()
+        again = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work")).list_units()
+        assert [u.partitions for u in again] == [u.partitions for u in units]   # a re-run reuses the partition
+        assert not read and hashed[str(path)] == 1
+
+
+def test_a_participant_spanning_range_borders_reads_their_pieces_in_file_order(tmp_path):
+    """Participant "a" has rows in all three ranges (one row group each): three pieces, rows in file order,
+    each range's row numbers counted from the start of the file."""
+    t = pa.table({"pid": ["a", "b", "a", "a", "c", "a"], "v": np.arange(6, dtype=float)})
+    pq.write_table(t, tmp_path / "f.parquet", row_group_size=2)
+    pf = pq.ParquetFile(tmp_path / "f.parquet")
+
+    def group(g: int, first: int):
+        return lambda: ((b, first) for b in pf.read_row_group(g).to_batches()), first
+
+    ranges = lambda n: [group(0, 0), group(1, 2), group(2, 4)]   # noqa: E731
+    pool, block = _on_threads(2)
+    with pool, block:
+        part = partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None, ranges)
+    assert {pid: n for pid, (_, n) in part.streams.items()} == {"a": 4, "b": 1, "c": 1}
+    assert part.streams["a"][0].count(partition.PIECES) == 2 and partition.PIECES not in part.streams["b"][0]
+    table, rows = partition.read_stream(part.streams["a"][0])
+    assert rows.tolist() == [0, 2, 3, 5] and table.column("v").to_pylist() == [0.0, 2.0, 3.0, 5.0]
+    chunks = list(partition.iter_stream(part.streams["a"][0]))
+    assert [r.tolist() for _, r in chunks] == [[0], [2, 3], [5]]
+    assert partition.stream_bytes(part.streams["a"][0]) == sum(
+        os.path.getsize(p) for p in part.streams["a"][0].split(partition.PIECES))
+    # outside parallel() the same file is partitioned serially: one stream each, same rows
+    serial = partition.partition_file(tmp_path / "f.parquet", tmp_path / "serial", "pid",
+                                      lambda: ((b, 2 * g) for g in range(3) for b in pf.read_row_group(g).to_batches()),
+                                      ranges)
+    assert partition.read_stream(serial.streams["a"][0])[1].tolist() == [0, 2, 3, 5]
+    assert serial.fingerprint == part.fingerprint
+
+
+def test_a_failing_range_leaves_nothing_behind(tmp_path):
+    t = pa.table({"pid": ["a", "b"], "v": [1.0, 2.0]})
+    pq.write_table(t, tmp_path / "f.parquet")
+
+    def failing():
+        yield from ()
+        raise OSError("disk full")
+
+    ok = lambda: iter([(t.to_batches()[0], 0)])   # noqa: E731
+    pool, block = _on_threads(2)
+    with pool, block, pytest.raises(OSError):
+        partition.partition_file(tmp_path / "f.parquet", tmp_path / "parts", "pid", None,
+                                 lambda n: [(ok, 0), (failing, 1)])
+    assert not any((tmp_path / "parts").iterdir())
+
+
+def test_a_multiprocess_run_partitions_on_its_workers_and_writes_the_local_runs_shards(shared, tmp_path):
+    from sensorpipe.runners.driver import run_pipeline
+
+    root, _ = shared
+    local = run_pipeline(load_config(_config(root, "parquet", tmp_path / "local")), runner="local")
+    multi = run_pipeline(load_config(_config(root, "parquet", tmp_path / "multi")), runner="multiprocess", workers=2)
+    assert multi.windows_kept == local.windows_kept > 0
+    assert _shards(tmp_path / "multi") == _shards(tmp_path / "local") != {}
+    parts = list((tmp_path / "multi" / ".work" / "partitions").glob("*/*/r001p*.arrows"))
+    assert parts                                                             # the second range's pieces
+
+
+def test_a_csv_file_is_cut_at_line_ends_and_its_ranges_give_the_serial_rows_and_row_numbers(shared, tmp_path,
+                                                                                           monkeypatch):
+    """CSV byte ranges start after a line end; the rows of a range that does not know where it starts are
+    numbered once the ranges before it are counted, so units read the serial partition's rows and numbers."""
+    from sensorpipe.sources import long_table
+
+    root, _ = shared
+    path = root / "single" / "all.csv"
+    monkeypatch.setattr(long_table, "CSV_BLOCK_BYTES", path.stat().st_size // 5)   # several ranges, several blocks
+    cfg = load_config(_config(root, "csv", tmp_path / "out"))
+    serial = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "serial"))
+    ranges = serial._ranges(path, serial.options.files[0], 3)
+    assert len(ranges) == 3 and [first for _, first in ranges] == [2, None, None]
+    data = path.read_bytes()
+    borders = [r.args[2] for r, _ in ranges[1:]]                               # (path, spec, lo, hi, first)
+    assert all(data[b - 1:b] == b"\n" for b in borders)                         # cut at a line end
+    lines = sum(b.num_rows for r, _ in ranges for b, _ in r())
+    assert lines == data.count(b"\n") - 1                                       # every row once, no header row
+    want = _unit_tables(serial)
+    parted = make_adapter(cfg.sources[0], cfg.base_dir, str(tmp_path / "work"))
+    pool, block = _on_threads(3)
+    with pool, block:
+        got = _unit_tables(parted)
+    assert any(partition.OFFSET in u.partitions[0] for u in parted.list_units())
+    assert sorted(got) == sorted(want)
+    for pid, table in want.items():   # the same values (dictionaries may differ where blocks were cut apart)
+        assert got[pid].schema == table.schema, pid
+        for name in table.schema.names:                                    # source_row: CSV line numbers
+            assert got[pid].column(name).to_pylist() == table.column(name).to_pylist(), (pid, name)
+
+
+def test_a_multiprocess_run_of_a_csv_writes_the_local_runs_shards(shared, tmp_path, monkeypatch):
+    from sensorpipe.runners.driver import run_pipeline
+    from sensorpipe.sources import long_table
+
+    root, _ = shared
+    monkeypatch.setattr(long_table, "CSV_BLOCK_BYTES", (root / "single" / "all.csv").stat().st_size // 4)
+    local = run_pipeline(load_config(_config(root, "csv", tmp_path / "local")), runner="local")
+    multi = run_pipeline(load_config(_config(root, "csv", tmp_path / "multi")), runner="multiprocess", workers=2)
+    assert multi.windows_kept == local.windows_kept > 0 and multi.rows_in == local.rows_in
+    assert _shards(tmp_path / "multi") == _shards(tmp_path / "local") != {}
+    assert list((tmp_path / "multi" / ".work" / "partitions").glob("*/*/r001p*.arrows"))

@@ -77,6 +77,7 @@ from sensorpipe.core.timeparse import minute_offsets
 from sensorpipe.processing.grid import build_grid
 from sensorpipe.schema.quarantine import QUARANTINE_SCHEMA
 from sensorpipe.schema.validate import CHANNEL_INDEX, CHANNEL_NAMES, validate_unit
+from sensorpipe.sources.partition import stream_bytes
 
 STREAMED_TIME_FORMATS = ("epoch_ms", "epoch_s", "iso", "timestamp")
 DUPLICATE_REASONS = {"exact_duplicate", "conflicting_duplicate"}
@@ -167,7 +168,8 @@ def _qualifying_bytes(cfg, person, adapters, i: int) -> int | None:
         return None
     if any(set(other.files) & set(unit.files) for j, other in enumerate(person.parts) if j != i):
         return None   # one file, two sources: lineage would mix their rows
-    return sum(os.path.getsize(stream or path) for path, stream in zip(unit.files, streams))
+    return sum(stream_bytes(stream) if stream else os.path.getsize(path)
+               for path, stream in zip(unit.files, streams))
 
 
 def _cell_keys(obs: Observations) -> np.ndarray:

@@ -53,7 +53,7 @@ from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
-from sensorpipe.sources.study import plan_persons
+from sensorpipe.runners.planning import plan_units
 from sensorpipe.storage.manifest import build_manifest
 from sensorpipe.storage.publish import Staging, recover
 from sensorpipe.storage.writer import RecordSpill, write_dataset
@@ -196,7 +196,7 @@ class _Run:
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
-            units = plan_persons(cfg, adapters)   # one unit per person of a study, all their sources
+            units = plan_units(cfg, adapters, pool)   # one unit per person of a study, all their sources
             seconds = {"plan": time.perf_counter() - t0}
             self.enter("pass1")
             t = time.perf_counter()

@@ -16,6 +16,9 @@ indices for Parquet. The source path is the folder the globs are relative to.
 
 from __future__ import annotations
 
+import functools
+import io
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +37,8 @@ from sensorpipe.sources._toolkit import limits as _limits
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import NATIVE_COLUMNS, SourceAdapter, SourceError, input_source, repeat_string
 from sensorpipe.sources.partition import iter_stream, partition_file, read_stream
+
+CSV_BLOCK_BYTES = 16 << 20   # what the CSV reader parses at a time (one batch); a CSV range is at least one
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,8 @@ class LongTableAdapter(SourceAdapter):
                 return [(single, "", "")]
         if self.work_dir is not None:
             part = partition_file(path, Path(self.work_dir) / "partitions" / self.source.name,
-                                  spec.participant_column, lambda: self._batches(path, spec))
+                                  spec.participant_column, lambda: self._batches(path, spec),
+                                  functools.partial(self._ranges, path, spec))
             return [(pid, stream, part.fingerprint) for pid, (stream, _) in sorted(part.streams.items())]
         col = self._read(path, spec, columns=[spec.participant_column]).column(0)
         ids = pc.unique(pc.cast(col, pa.string())).to_pylist()
@@ -176,24 +182,80 @@ class LongTableAdapter(SourceAdapter):
     def _batches(self, path: Path, spec: FileSpec):
         """The file in batches, each with the row number of its first row: Parquet row group by row group, CSV
         block by block, with the column types a whole-file read gives (so a unit's rows are the same)."""
+        if path.suffix == ".parquet":
+            yield from self._row_group_batches(path, spec, 0, None, 0)
+            return
+        yield from self._csv_batches(path, spec, lambda: _csv_input(path), 2)   # line 1 is the header
+
+    def _csv_range_batches(self, path: Path, spec: FileSpec, lo: int, hi: int, first: int):
+        """:meth:`_batches` of a plain CSV file's bytes ``lo`` to ``hi`` (whole lines), read after its header
+        line, ``first`` being the row number of the range's first row (0: counted within the range)."""
+        yield from self._csv_batches(path, spec, lambda: _ByteRange(path, lo, hi), first)
+
+    def _csv_batches(self, path: Path, spec: FileSpec, opened, first: int):
+        """The CSV that ``opened()`` gives (a context manager: a path or a file object) block by block, each
+        block with the row number of its first row, counted from ``first``."""
         cols = self._columns(spec)
         try:
-            if path.suffix == ".parquet":
-                pf, first = self._parquet(path, spec, cols), 0
-                for g in range(pf.num_row_groups):   # one iteration per row group
-                    for batch in pf.read_row_group(g, columns=cols).to_batches():
-                        yield batch, first
-                        first += batch.num_rows
-                return
-            first = 2   # line 1 is the header
-            with _csv_input(path) as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=16 << 20),
-                                                         parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
-                                                         convert_options=self._csv_convert(spec, cols)) as reader:
+            with opened() as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                                                 parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                                                 convert_options=self._csv_convert(spec, cols)) as reader:
                 for batch in reader:   # one iteration per block
                     yield batch, first
                     first += batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
             raise self._unreadable(path, cols, e) from None
+
+    def _row_group_batches(self, path: Path, spec: FileSpec, lo: int, hi: int | None, first: int):
+        """:meth:`_batches` of a Parquet file's row groups ``lo`` to ``hi`` (None: the last), ``first`` being
+        the row number of row group ``lo``'s first row."""
+        cols = self._columns(spec)
+        try:
+            pf = self._parquet(path, spec, cols)
+            for g in range(lo, pf.num_row_groups if hi is None else hi):   # one iteration per row group
+                for batch in pf.read_row_group(g, columns=cols).to_batches():
+                    yield batch, first
+                    first += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
+            raise self._unreadable(path, cols, e) from None
+
+    def _ranges(self, path: Path, spec: FileSpec, n: int) -> list:
+        """The file in at most ``n`` ranges, for the partition step to read on ``n`` workers
+        (:func:`~sensorpipe.sources.partition.partition_file`): a Parquet file's whole row groups with about as
+        many rows each, a plain CSV file's lines cut into about equal bytes (at least one CSV block each);
+        none for a compressed CSV, which is partitioned as it is decompressed, in one process."""
+        if path.suffix != ".parquet":
+            return self._csv_ranges(path, spec, n)
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (pa.ArrowInvalid, OSError) as e:
+            raise self._unreadable(path, self._columns(spec), e) from None
+        starts = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        # range k starts at the first row group at or after k/n of the rows
+        cuts = sorted(set(np.searchsorted(starts[:-1], starts[-1] * np.arange(n) / n, side="left").tolist()))
+        bounds = [*cuts, meta.num_row_groups] if cuts and cuts[0] == 0 else [0, *cuts, meta.num_row_groups]
+        return [(functools.partial(self._row_group_batches, path, spec, lo, hi, int(starts[lo])), int(starts[lo]))
+                for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+    def _csv_ranges(self, path: Path, spec: FileSpec, n: int) -> list:
+        """:meth:`_ranges` of a CSV file: borders just after a line end (the reader, which allows no line end
+        inside a value, cuts its blocks there too), the first range numbered from line 2, the others from 0
+        (the partition step adds the rows of the ranges before)."""
+        if _limits.compression_of(path) is not None:
+            return []
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            body = len(fh.readline())   # the header line: every range is read after it
+            cuts, m = [body], min(n, (size - body) // CSV_BLOCK_BYTES)
+            for k in range(1, m):   # one iteration per range border
+                fh.seek(max(body + (size - body) * k // m - 1, cuts[-1]))
+                fh.readline()            # the border moves to the next line's start
+                if fh.tell() >= size:
+                    break
+                cuts.append(fh.tell())
+        cuts.append(size)
+        return [(functools.partial(self._csv_range_batches, path, spec, lo, hi, 2 if k == 0 else 0),
+                 2 if k == 0 else None) for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])) if hi > lo]
 
     def _csv_convert(self, spec: FileSpec, columns: list[str]) -> pacsv.ConvertOptions:
         """Labels dictionary-encoded, every other column as its text, except epoch times (numbers)."""
@@ -310,6 +372,34 @@ class LongTableAdapter(SourceAdapter):
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
 
+
+
+class _ByteRange(io.RawIOBase):
+    """A CSV file's header line followed by its bytes ``lo`` to ``hi`` (whole lines): one range of the file
+    read as if it were a file of its own, from disk a buffer at a time."""
+
+    def __init__(self, path: Path, lo: int, hi: int) -> None:
+        self._fh = open(path, "rb")
+        self._head = self._fh.readline()
+        self._fh.seek(lo)
+        self._left = hi - lo
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        n = self._fh.readinto(view[:min(len(view), self._left)]) if self._left else 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 @contextmanager

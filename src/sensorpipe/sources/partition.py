@@ -15,6 +15,15 @@ step a Beam runner does as a GroupByKey.
 Memory is one batch plus one open writer per participant, whatever the file
 size. Rows keep their order, values and dictionary encodings, so a unit reads
 the same native rows as from the whole file.
+
+On a runner with worker processes (:func:`parallel`, set for planning by
+:mod:`sensorpipe.runners.planning`) a file whose adapter can read it in
+ranges (a Parquet file's row groups, a CSV file's lines) is partitioned range
+by range on the workers while this process hashes it: each worker writes its range's
+participants to pieces of their own, and a participant whose rows span
+several ranges gets one piece per range, listed in range order, so that
+reading the pieces one after another gives the rows, batches and row numbers
+of the serial partition.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +45,26 @@ import pyarrow.compute as pc
 ROW_COLUMN = "__source_row"
 INDEX = "index.json"
 SOURCE = "source.json"   # the path, size and modification time of the file it was made from
+PIECES = "\n"            # joins the pieces of one participant's stream (one per range they have rows in)
+OFFSET = "\t"            # after a piece's path: what to add to its row numbers (a range that did not know its start)
+
+#: a file's rows in batches, each with the row number of its first row in the whole file
+Batches = Callable[[], Iterator[tuple[pa.RecordBatch, int]]]
+#: how to read a file in (at most) n ranges, in file order: per range a picklable :data:`Batches` and the row
+#: number of its first row, or None where that is only known once the ranges before it are read (CSV byte
+#: ranges: rows are counted from 0 within the range, and the partition records the offset)
+Ranges = Callable[[int], list[tuple[Batches, int | None]]]
+
+#: (submit, workers) while planning runs on a runner with worker processes (:func:`parallel`)
+_workers: tuple[Callable, int] | None = None
+
+
+def _forget_workers() -> None:
+    global _workers
+    _workers = None   # a worker forked during planning partitions nothing on the driver's pool
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 
 @dataclass(frozen=True)
@@ -42,7 +72,19 @@ class Partition:
     """Where each participant's rows of one file are: ``participant id -> (stream path, rows)``."""
 
     fingerprint: str
-    streams: dict[str, tuple[str, int]]
+    streams: dict[str, tuple[str, int]]   # a stream of several pieces joins their paths with PIECES
+
+
+@contextmanager
+def parallel(submit: Callable, workers: int) -> Iterator[None]:
+    """Within this block :func:`partition_file` reads files that come with ranges on the workers:
+    ``submit(fn, args)`` starts ``fn(*args)`` on one (a runner's ``submit``) and returns a future."""
+    global _workers
+    before, _workers = _workers, (submit, workers)
+    try:
+        yield
+    finally:
+        _workers = before
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -51,8 +93,8 @@ def file_fingerprint(path: str | Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()[:16]
 
 
-def partition_file(path: Path, root: Path, participant_column: str,
-                   batches: Callable[[], Iterator[tuple[pa.RecordBatch, int]]]) -> Partition:
+def partition_file(path: Path, root: Path, participant_column: str, batches: Batches,
+                   ranges: Ranges | None = None) -> Partition:
     """The file's partition under ``root``: reused when complete, else written from ``batches()``.
 
     ``batches`` yields ``(record batch, row number of its first row)`` in file
@@ -67,6 +109,10 @@ def partition_file(path: Path, root: Path, participant_column: str,
     leaves the critical path) and the result is filed under the hash; a
     partition of the same content made before (the file was only touched)
     wins over the fresh one, which is dropped.
+
+    ``ranges``, inside :func:`parallel`: the file is partitioned range by
+    range on the workers (when it has more than one range) while this process
+    hashes it.
     """
     root.mkdir(parents=True, exist_ok=True)
     source = _source_key(path)
@@ -77,15 +123,20 @@ def partition_file(path: Path, root: Path, participant_column: str,
         for done in made_from_it:
             if done.name == fp:
                 return _load(done, fp)
-    hashing = _Hashing(path) if fp is None else None   # None: hashed above (the file changed in place)
-    try:
-        tmp, index = _write(root, participant_column, batches)
-    except BaseException:
+    plan = ranges(_workers[1]) if ranges is not None and _workers is not None else []
+    if len(plan) > 1:
+        tmp, index, hashed = _write_ranges(root, participant_column, plan, path if fp is None else None)
+        fp = fp or hashed
+    if len(plan) <= 1 or index is None:   # no ranges, or ranges whose inferred column types differ
+        hashing = _Hashing(path) if fp is None else None   # None: hashed above or with the ranges
+        try:
+            tmp, index = _write(root, participant_column, batches)
+        except BaseException:
+            if hashing is not None:
+                hashing.join()
+            raise
         if hashing is not None:
-            hashing.join()
-        raise
-    if hashing is not None:
-        fp = hashing.result()
+            fp = hashing.result()
     done = root / fp
     if (done / INDEX).exists():   # the same content, partitioned before the file was touched (or from a copy)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -99,38 +150,92 @@ def partition_file(path: Path, root: Path, participant_column: str,
     return _load(done, fp)
 
 
-def _write(root: Path, participant_column: str,
-           batches: Callable[[], Iterator[tuple[pa.RecordBatch, int]]]) -> tuple[Path, dict]:
-    """Every participant's rows to a stream of their own in a fresh folder under ``root``: the folder and the
-    index (participant id -> [stream file, rows]) to write there once the partition is filed; nothing is
-    left on an error."""
+def _fresh_folder(root: Path) -> Path:
     tmp = root / f".{os.getpid()}.{threading.get_ident()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    return tmp
+
+
+def _write(root: Path, participant_column: str, batches: Batches) -> tuple[Path, dict]:
+    """Every participant's rows to a stream of their own in a fresh folder under ``root``: the folder and the
+    index (participant id -> [stream file, rows]) to write there once the partition is filed; nothing is
+    left on an error."""
+    tmp = _fresh_folder(root)
+    try:
+        index, _, _ = _write_pieces(tmp, "p", participant_column, batches)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp, index
+
+
+def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: Batches
+                  ) -> tuple[dict, int, pa.Schema | None]:
+    """``batches()`` routed to one stream per participant in ``folder`` (files ``<prefix>NNNNN.arrows``):
+    participant id -> [stream file, rows], the rows read and their schema (None: none). Runs on a worker for
+    one range of a file."""
     writers: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, str]] = {}
     rows: dict[str, int] = {}
+    total, schema = 0, None
     try:
         for batch, first_row in batches():   # one iteration per batch, not per row
+            total, schema = total + batch.num_rows, schema or batch.schema
             for pid, part in _split_by_participant(batch, participant_column, first_row):
                 if pid not in writers:
-                    name = f"p{len(writers):05d}.arrows"
-                    writers[pid] = (pa.ipc.new_stream(str(tmp / name), part.schema), name)
+                    name = f"{prefix}{len(writers):05d}.arrows"
+                    writers[pid] = (pa.ipc.new_stream(str(folder / name), part.schema), name)
                     rows[pid] = 0
                 writers[pid][0].write_batch(part)
                 rows[pid] += part.num_rows
-    except BaseException:
+    finally:
         for writer, _ in writers.values():
             writer.close()
+    return {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}, total, schema
+
+
+def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches, int | None]], path: Path | None
+                  ) -> tuple[Path, dict | None, str | None]:
+    """:func:`_write` with each range of ``plan`` on a worker (pieces ``r<range>p<n>.arrows``), hashing
+    ``path`` (unless None) here meanwhile: the folder, the index (participant id -> [piece files in range
+    order, rows]) and the hash. The index is merged in range order whichever worker finished first; it is
+    None (and the folder removed) when the ranges read their columns as different types (a CSV column whose
+    type each range inferred from its own first rows): the serial partition, which infers once, decides."""
+    submit, _ = _workers
+    tmp = _fresh_folder(root)
+    futures = []
+    try:
+        for k, (batches, _) in enumerate(plan):
+            futures.append(submit(_write_pieces, (tmp, f"r{k:03d}p", participant_column, batches)))
+        fp = file_fingerprint(path) if path is not None else None   # the workers read the ranges meanwhile
+        pieces = [f.result() for f in futures]
+    except BaseException:
+        for f in futures:   # no worker may still write into the folder removed below
+            try:
+                f.result()
+            except BaseException:  # noqa: BLE001 - the first error is the one raised
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    for writer, _ in writers.values():
-        writer.close()
-    return tmp, {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}
+    schemas = {schema for _, _, schema in pieces if schema is not None}
+    if len(schemas) > 1:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return tmp, None, fp
+    index: dict[str, list] = {}
+    start = 0   # the row number the next range starts at, where it did not know it
+    for (part, total, _), (_, first_row) in zip(pieces, plan):   # range order: each participant's pieces in file order
+        offset = 0 if first_row is not None else start   # None: the range counted its rows from 0
+        start = (first_row if first_row is not None else start) + total
+        for pid, (name, n) in part.items():
+            names, rows = index.get(pid, ([], 0))
+            index[pid] = [[*names, f"{name}{OFFSET}{offset}" if offset else name], rows + n]
+    return tmp, {pid: [names[0] if len(names) == 1 else names, n] for pid, (names, n) in sorted(index.items())}, fp
 
 
 def _load(done: Path, fp: str) -> Partition:
     index = json.loads((done / INDEX).read_text())
-    return Partition(fp, {pid: (str(done / name), int(n)) for pid, (name, n) in index.items()})
+    return Partition(fp, {pid: (PIECES.join(str(done / p) for p in ([name] if isinstance(name, str) else name)),
+                                int(n)) for pid, (name, n) in index.items()})
 
 
 def _source_key(path: Path) -> dict:
@@ -186,20 +291,33 @@ class _Hashing:
         return self._value
 
 
-def read_stream(path: str) -> tuple[pa.Table, np.ndarray]:
+def read_stream(stream: str) -> tuple[pa.Table, np.ndarray]:
     """One participant's rows of a partitioned file and their row numbers in the original file."""
-    with pa.ipc.open_stream(pa.memory_map(path)) as reader:
-        table = reader.read_all()
-    rows = table.column(ROW_COLUMN).to_numpy()
-    return table.drop_columns([ROW_COLUMN]), rows
+    tables, rows = [], []
+    for piece in stream.split(PIECES):   # one iteration per piece (per range the participant has rows in)
+        path, _, offset = piece.partition(OFFSET)
+        with pa.ipc.open_stream(pa.memory_map(path)) as reader:
+            tables.append(reader.read_all())
+        piece_rows = tables[-1].column(ROW_COLUMN).to_numpy()
+        rows.append(piece_rows + int(offset) if offset else piece_rows)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return table.drop_columns([ROW_COLUMN]), rows[0] if len(rows) == 1 else np.concatenate(rows)
 
 
-def iter_stream(path: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
+def iter_stream(stream: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """:func:`read_stream` a record batch at a time (a long participant's rows without holding them all)."""
-    with pa.ipc.open_stream(pa.memory_map(path)) as reader:
-        for batch in reader:   # one iteration per batch the partition step wrote
-            table = pa.Table.from_batches([batch])
-            yield table.drop_columns([ROW_COLUMN]), table.column(ROW_COLUMN).to_numpy()
+    for piece in stream.split(PIECES):   # one iteration per piece
+        path, _, offset = piece.partition(OFFSET)
+        with pa.ipc.open_stream(pa.memory_map(path)) as reader:
+            for batch in reader:   # one iteration per batch the partition step wrote
+                table = pa.Table.from_batches([batch])
+                rows = table.column(ROW_COLUMN).to_numpy()
+                yield table.drop_columns([ROW_COLUMN]), rows + int(offset) if offset else rows
+
+
+def stream_bytes(stream: str) -> int:
+    """The size on disk of one participant's stream (all its pieces)."""
+    return sum(os.path.getsize(p.partition(OFFSET)[0]) for p in stream.split(PIECES))
 
 
 def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
@@ -249,4 +367,5 @@ def _codes(col: pa.Array) -> tuple[np.ndarray, list]:
     return indices.to_numpy(zero_copy_only=False), ids
 
 
-__all__ = ["Partition", "partition_file", "read_stream", "file_fingerprint", "ROW_COLUMN"]
+__all__ = ["Partition", "partition_file", "parallel", "read_stream", "iter_stream", "stream_bytes",
+           "file_fingerprint", "ROW_COLUMN"]
