@@ -123,7 +123,7 @@ class SemanticLevel(CaptionLevel):
     def claims(self, batch: WindowBatch) -> list[list[Claim]]:
         found: list[list[tuple]] = []      # per window: (kind, start, end, data) of each event, in finding order
         glucose = _glucose_events_all(batch)
-        for i in range(len(batch)):          # one iteration per window; run finding is vectorized over windows
+        for i in range(len(batch)):   # run finding is vectorized over windows
             events = [("sleep", s, e, {"asleep_min": n}) for s, e, n in self._sleep(batch, i)]
             bouts = self._bouts(batch, i)
             events += [("activity_bout", s, e, {"type": typ, "steps": steps, "criterion": criterion})

@@ -92,7 +92,7 @@ class StatisticalLevel(CaptionLevel):
         shares = {j: self._shares(batch, j, len(spec.categories)) for j, spec in enumerate(specs) if spec.categories}
         name, coverage = self.name, self.cfg.min_coverage
         out = []
-        for i in range(len(batch)):   # one iteration per window; the statistics above are vectorized
+        for i in range(len(batch)):   # the statistics above are vectorized
             claims, missing, row, n_row = [], [], stated[i], n_obs[i]
             for j in order:
                 ch, spec, n = chans[j], specs[j], n_row[j]

@@ -102,13 +102,13 @@ class StructuralLevel(CaptionLevel):
         bins_cm = np.ascontiguousarray(bm.transpose(2, 0, 1))     # [channels, N, bins]
         peaks = batched_extrema_channels(bins_cm, delta)          # every channel's peaks in one find_peaks call
         drops = batched_extrema_channels(-bins_cm, delta)
-        for c, j in enumerate(js):    # one iteration per channel: spikes of all windows in one find_peaks call
+        for c, j in enumerate(js):   # spikes of all windows in one find_peaks call
             self._extrema(batch.channels[j], values[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
                           B, W, peaks[c], drops[c])
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
         kept_all = []
-        for i in range(len(batch)):   # one iteration per window: keep the strongest, then state them in order
+        for i in range(len(batch)):   # keep the strongest, then state them in order
             cov = covered[i]
             # strongest first (reverse keeps equal scores in finding order, as a key of -score does), then in order
             kept = sorted([t for t in found[i] if cov[t[2]]], key=itemgetter(0), reverse=True)[:cfg.max_claims]

@@ -428,7 +428,7 @@ def e4_session(rng, start_s: int, hours: float) -> E4Session:
 def _walks(rng, n: int, after: int) -> tuple[np.ndarray, np.ndarray]:
     walk, cadence = np.zeros(n), np.full(n, 1.85)
     s = after + int(rng.integers(300, 1200))
-    while s < n:  # one iteration per walk
+    while s < n:
         e = min(n, s + int(rng.integers(600, 1500)))
         walk[s:e], cadence[s:e] = 1.0, rng.normal(1.85, 0.08)
         s = e + int(rng.integers(1800, 5400))

@@ -228,7 +228,7 @@ def _write_long_cohort(root: Path, prefix: str, n: int, days: int, seed: int, st
     _prepare(root, ["minute/*.parquet"])
     (root / "minute").mkdir(exist_ok=True)
     rows, log = [], []
-    for p in range(n):  # one iteration per participant
+    for p in range(n):
         pid, tz = f"{prefix}{p + 1:03d}", _tz(p)
         onset = onset_days[p] if onset_days else None
         tl = _timeline(seed, p, tz, start_date, days, onset)

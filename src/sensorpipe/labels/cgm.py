@@ -243,7 +243,7 @@ def cgm_targets(glucose_mgdl: np.ndarray, observed: np.ndarray,
                "time_above_range_pct": share(g > HIGH_MGDL),
                "time_above_range_l2_pct": share(g > VERY_HIGH_MGDL)}
     counts = {_event_label(kind, level): np.zeros(n) for kind, level, _, _ in _EVENT_TYPES}
-    # one iteration per covered window that may hold an event; the event search is vectorized over minutes
+    # only the windows that may hold an event; the event search in each is vectorized over minutes
     for i in np.flatnonzero(ok & may_have_events(g, interval)):
         for e in _window_events(g[i], int(interval[i])):
             counts[_event_label(e.kind, e.level)][i] += 1

@@ -352,7 +352,7 @@ class _GridPieces:
         start, n_min = (first_day - 1) * DAY_MIN, (last_day - first_day + 3) * DAY_MIN
         values = np.full((n_min, len(self.channels)), np.nan, np.float32)
         observed = np.zeros((n_min, len(self.channels)), bool)
-        for g in self.pieces:   # one iteration per piece: its observed cells
+        for g in self.pieces:   # each piece's observed cells
             a = g.start_minute - start
             obs_rows = g.observed
             view_v, view_o = values[a:a + g.n_minutes], observed[a:a + g.n_minutes]

@@ -163,7 +163,7 @@ class BasicMotionsAdapter(SourceAdapter):
         step_ns = 1e9 / self.options.sample_rate_hz
         edges = [0] + [i for i in range(1, len(cases.labels)) if cases.labels[i] != cases.labels[i - 1]]
         out = []
-        for a, b in zip(edges, edges[1:] + [len(cases.labels)]):  # one iteration per run
+        for a, b in zip(edges, edges[1:] + [len(cases.labels)]):
             values = np.concatenate([v.T for v in cases.values[a:b]])
             out.append(Run(self.options.labels[cases.labels[a]], t_ns, values, b - a))
             end_ns = t_ns + round(values.shape[0] * step_ns)
@@ -237,7 +237,7 @@ def read_ts(path: Path) -> TsCases:
     n_dims = _int_meta(meta, "dimensions", path)
     length = _int_meta(meta, "serieslength", path) if meta.get("equallength", "").lower() == "true" else None
     values, labels, where = [], [], []
-    for i in range(data_at, len(lines)):  # one iteration per case
+    for i in range(data_at, len(lines)):
         s = lines[i].strip()
         if not s or s.startswith("#"):
             continue

@@ -200,7 +200,7 @@ class LongTableAdapter(SourceAdapter):
             with opened() as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
                                                  parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
                                                  convert_options=self._csv_convert(spec, cols)) as reader:
-                for batch in reader:   # one iteration per block
+                for batch in reader:
                     yield batch, first
                     first += batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
@@ -212,7 +212,7 @@ class LongTableAdapter(SourceAdapter):
         cols = self._columns(spec)
         try:
             pf = self._parquet(path, spec, cols)
-            for g in range(lo, pf.num_row_groups if hi is None else hi):   # one iteration per row group
+            for g in range(lo, pf.num_row_groups if hi is None else hi):
                 for batch in pf.read_row_group(g, columns=cols).to_batches():
                     yield batch, first
                     first += batch.num_rows
@@ -247,7 +247,7 @@ class LongTableAdapter(SourceAdapter):
         with open(path, "rb") as fh:
             body = len(fh.readline())   # the header line: every range is read after it
             cuts, m = [body], min(n, (size - body) // CSV_BLOCK_BYTES)
-            for k in range(1, m):   # one iteration per range border
+            for k in range(1, m):
                 fh.seek(max(body + (size - body) * k // m - 1, cuts[-1]))
                 fh.readline()            # the border moves to the next line's start
                 if fh.tell() >= size:
@@ -281,7 +281,7 @@ class LongTableAdapter(SourceAdapter):
         (:mod:`sensorpipe.runners.chunked`)."""
         participant = unit.participant
         streams = unit.partitions or ("",) * len(unit.files)
-        for name, group, stream in zip(unit.files, unit.file_groups, streams):   # one iteration per file
+        for name, group, stream in zip(unit.files, unit.file_groups, streams):
             path, spec = Path(name), self.options.files[group]
             buffer: list[pa.Table] = []
             lo = hi = None
@@ -308,7 +308,7 @@ class LongTableAdapter(SourceAdapter):
                 yield pa.concat_tables(buffer)
 
     def _file_batches(self, path: Path, spec: FileSpec):
-        for batch, first in self._batches(path, spec):   # one iteration per row group or block
+        for batch, first in self._batches(path, spec):
             yield pa.Table.from_batches([batch]), np.arange(first, first + batch.num_rows, dtype=np.int64)
 
     def _read_file(self, path: Path, spec: FileSpec, participant: Participant, stream: str = "") -> list[pa.Table]:

@@ -179,7 +179,7 @@ def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: B
     rows: dict[str, int] = {}
     total, schema = 0, None
     try:
-        for batch, first_row in batches():   # one iteration per batch, not per row
+        for batch, first_row in batches():
             total, schema = total + batch.num_rows, schema or batch.schema
             for pid, part in _split_by_participant(batch, participant_column, first_row):
                 if pid not in writers:
@@ -294,7 +294,7 @@ class _Hashing:
 def read_stream(stream: str) -> tuple[pa.Table, np.ndarray]:
     """One participant's rows of a partitioned file and their row numbers in the original file."""
     tables, rows = [], []
-    for piece in stream.split(PIECES):   # one iteration per piece (per range the participant has rows in)
+    for piece in stream.split(PIECES):   # a piece per range the participant has rows in
         path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
             tables.append(reader.read_all())
@@ -306,10 +306,10 @@ def read_stream(stream: str) -> tuple[pa.Table, np.ndarray]:
 
 def iter_stream(stream: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """:func:`read_stream` a record batch at a time (a long participant's rows without holding them all)."""
-    for piece in stream.split(PIECES):   # one iteration per piece
+    for piece in stream.split(PIECES):
         path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
-            for batch in reader:   # one iteration per batch the partition step wrote
+            for batch in reader:
                 table = pa.Table.from_batches([batch])
                 rows = table.column(ROW_COLUMN).to_numpy()
                 yield table.drop_columns([ROW_COLUMN]), rows + int(offset) if offset else rows

@@ -36,7 +36,7 @@ def run_chunked(fn: ChunkFn, x: np.ndarray, fs: float, chunk_s: float = 1800.0,
         return tuple(arrays), np.asarray(events)
     outs: list[np.ndarray] | None = None
     events = []
-    for start in range(0, n, step):  # one iteration per chunk (tens per day)
+    for start in range(0, n, step):
         lo, hi = max(start - pad, 0), min(start + step + pad, n)
         arrays, ev = fn(x[lo:hi])
         core_lo, core_len = start - lo, min(step, n - start)

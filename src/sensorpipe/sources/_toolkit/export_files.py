@@ -150,7 +150,7 @@ def read_xlsx_columns(path: Path, time_format: str):
             while header and header[-1] == "":
                 header.pop()
             width = len(header)
-            for line, r in enumerate(it, start=2):   # one iteration per sheet row
+            for line, r in enumerate(it, start=2):
                 cells = tuple(_cell_text(v, time_format) for v in r[:width])
                 more = []
                 if len(r) > width and r[width:].count(None) < len(r) - width:
@@ -173,7 +173,7 @@ def read_xlsx_columns(path: Path, time_format: str):
     n_extra = max((len(v) for v in extras.values()), default=0)
     names = header + [f"__extra{i}" for i in range(n_extra)]
     grid = np.full((len(rows), len(names)), "", object)
-    for i, r in enumerate(rows):   # one iteration per row
+    for i, r in enumerate(rows):
         grid[i, :len(r)] = r
     for i, more in extras.items():
         grid[i, len(header):len(header) + len(more)] = more
