@@ -128,3 +128,19 @@ def test_the_cli_command(tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"key rotated: digest {key_digest(OLD_KEY)} -> " in text
     assert "removed versions under the old key: tiny/1.0.0" in text
+
+
+def test_an_unchanged_key_from_the_environment_removes_nothing(tmp_path, monkeypatch):
+    """Without a recorded key digest (audit rows gone), an unchanged key shows as an unchanged run: refused."""
+    cfg = _cohort(tmp_path)
+    monkeypatch.setenv("SENSORPIPE_PSEUDONYM_KEY", OLD_KEY.decode())
+    env = {**cfg, "privacy": {"pseudonymize": True}}
+    first = run_pipeline(load_config(env))
+    store = MetadataStore(first.metadata_url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM privacy_audit")
+    store.close()
+    with pytest.raises(ConfigError, match="already holds this key's dataset"):
+        rotate_key(load_config(env), key_from_env=True)
+    assert Path(first.version_dir).is_dir()
+    assert _hits(Path(first.output_dir) / "tiny", {p.encode() for p in _pseudonyms(OLD_KEY)})

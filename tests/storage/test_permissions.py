@@ -79,3 +79,19 @@ def test_restrict_tree_leaves_symlinks_alone(tmp_path, open_umask):
     assert restrict_tree(root, AccessPolicy()) == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert _modes(root)["sub/f"] == 0o640 and _modes(root)["sub"] == 0o750
+
+
+def test_a_folder_of_another_user_is_left_as_it_is(tmp_path, monkeypatch, caplog):
+    """chmod of an entry we do not own raises EPERM: the run goes on, the entry is counted and logged."""
+    from sensorpipe.storage import permissions
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "f").write_text("x")
+
+    def denied(path, mode):
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr(permissions.os, "chmod", denied)
+    permissions.restrict_root(tmp_path / "out", AccessPolicy())
+    assert restrict_tree(tmp_path / "out", AccessPolicy(file_mode=0o600, dir_mode=0o700)) == 2
+    assert "belongs to another user" in caplog.text and "2 entries under" in caplog.text

@@ -99,6 +99,10 @@ def rotate_key(config: Any, key_from_env: bool = False, runner: str | None = Non
         if new_file is not None:
             new_file.unlink(missing_ok=True)     # the old key stays: the dataset is still under it
         raise
+    if result.unchanged:     # the label already held this key's dataset: the variable still holds the old key
+        raise ConfigError(f"rotate-key --key-from-env: {result.version_dir} already holds this key's dataset "
+                          f"(fingerprint {result.fingerprint}), so ${cfg.privacy.key_env} still holds the old key; "
+                          f"set the new key there first. Nothing was removed")
     if new_file is not None:
         os.replace(new_file, key_file)
     rotation = Rotation(old_digest, new_digest, result)

@@ -69,7 +69,10 @@ def restrict_root(root: str | Path, policy: AccessPolicy) -> None:
     """Create ``root`` if needed and give it the folder mode and group (before anything is written in it)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    _apply(str(root), policy.dir_mode, policy.gid, root.stat())
+    try:
+        _apply(str(root), policy.dir_mode, policy.gid, root.stat())
+    except PermissionError:     # a shared folder owned by someone else: its owner decides who may enter
+        log.warning("%s belongs to another user: its mode was left as it is", root)
 
 
 def restrict_tree(root: str | Path, policy: AccessPolicy) -> int:
