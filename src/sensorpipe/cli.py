@@ -46,6 +46,12 @@ def cmd_run(args: argparse.Namespace) -> None:
                             wait_lock_s=args.wait_lock))
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> None:
+    from sensorpipe.runners.rotate import rotate_key
+
+    print(rotate_key(args.config, key_from_env=args.key_from_env, runner=args.runner, workers=args.workers).text())
+
+
 def cmd_cache(args: argparse.Namespace) -> None:
     from sensorpipe.commands import clean_cache
 
@@ -169,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
                    help="wait up to SECONDS for another run writing the same output folder (default: fail at once)")
     r.set_defaults(fn=cmd_run)
+
+    rk = sub.add_parser("rotate-key", help="write a new pseudonymization key to privacy.key_file, re-run with it, "
+                                           "remove every trace of the old pseudonyms, record the rotation")
+    rk.add_argument("config")
+    rk.add_argument("--key-from-env", action="store_true",
+                    help="the new key is already in privacy.key_env's variable: write no key file")
+    rk.add_argument("--runner", choices=("local", "multiprocess"), default=None, help="override runner.name")
+    rk.add_argument("--workers", type=int, default=None, help="override runner.workers")
+    rk.set_defaults(fn=cmd_rotate_key)
 
     ca = sub.add_parser("cache", help="manage the per-unit cache under OUT/.work")
     ca_sub = ca.add_subparsers(dest="cache_command", required=True)

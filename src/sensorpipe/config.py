@@ -530,9 +530,18 @@ class OutputConfig:
     citation: str = ""        # BibTeX, shown by TFDS
     homepage: str = ""
     release_notes: str = ""   # what changed in this version (dataset_info.json releaseNotes)
+    # Access to everything under ``dir`` (storage/permissions.py): set explicitly after each run, whatever the
+    # umask; octal text because YAML reads a bare 0640 as a number. ``group``: the group that may read.
+    file_mode: str = "0640"
+    dir_mode: str = "0750"
+    group: str | None = None
 
     def validate(self, path: str) -> None:
         _positive(self.target_shard_mb, f"{path}.target_shard_mb")
+        for name in ("file_mode", "dir_mode"):
+            text = str(getattr(self, name))
+            if not (len(text) in (3, 4) and set(text) <= set("01234567")):
+                raise ConfigError(f"{path}.{name} must be an octal mode in quotes such as '0640', got {text!r}")
         if "array_record" not in self.formats:
             raise ConfigError(f"{path}.formats must include 'array_record' (random access); got {list(self.formats)}")
         check_safe_name(self.name, f"{path}.name")
@@ -707,7 +716,7 @@ class PipelineConfig:
         d.pop("run")   # the failure policy shapes no record (see RunConfig)
         d.pop("limits")   # bounds on memory: a run either stays inside them with the same output or stops
         d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
-        d["output"] = {k: v for k, v in d["output"].items() if k != "dir"}
+        d["output"] = {k: v for k, v in d["output"].items() if k not in ("dir", "file_mode", "dir_mode", "group")}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}
         d["sources"] = [{k: v for k, v in s.items() if k not in ("path", "participants")} for s in d["sources"]]
         return stable_hash(d)

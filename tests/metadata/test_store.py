@@ -283,6 +283,46 @@ def test_audit_log(tmp_path):
     assert s.audit_log("cohort_a/p02")[0]["event"] == "erase"
 
 
+def test_audit_rows_say_who_with_which_code_and_versions(tmp_path):
+    from sensorpipe._version import code_version
+
+    s = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    s.audit("run", "run-1", {"status": "succeeded"}, versions=["tiny/1.0.1", "tiny/1.0.0"], actor="alice")
+    s.audit("run", "run-2")
+    first, second = s.audit_log()
+    assert (first["actor"], first["versions"], first["code_version"]) == ("alice", ["tiny/1.0.0", "tiny/1.0.1"],
+                                                                          code_version())
+    import getpass
+
+    assert second["actor"] == getpass.getuser() and second["versions"] == []
+
+
+def test_a_v3_database_gains_the_audit_columns(tmp_path):
+    """A schema-version-3 file (privacy_audit without actor, code_version, versions_json) opens and upgrades,
+    its audit rows kept."""
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'v3.db'}"
+    store = MetadataStore(url)
+    store.audit("erase", "run-0", {"n": 1})
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for col in ("actor", "code_version", "versions_json"):
+            conn.exec_driver_sql(f"ALTER TABLE privacy_audit DROP COLUMN {col}")
+        conn.execute(t.schema_meta.update().values(value="3"))
+    engine.dispose()
+    upgraded = MetadataStore(url)
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "4"
+        cols = {c["name"] for c in sa.inspect(conn).get_columns("privacy_audit")}
+    assert {"actor", "code_version", "versions_json"} <= cols
+    old = upgraded.audit_log()
+    assert [(e["event"], e["details"], e["actor"], e["versions"]) for e in old] == [("erase", {"n": 1}, None, [])]
+    upgraded.audit("run", "run-1", actor="bob")
+    assert upgraded.audit_log()[-1]["actor"] == "bob"
+
+
 def test_duplicate_run_id_is_refused_without_side_effects(store):
     store.record_run(make_run())
     with pytest.raises(ValueError, match="already recorded"):
@@ -338,7 +378,7 @@ def test_a_v2_database_is_migrated_to_record_every_run(tmp_path):
     _v2_database(url)
     store = MetadataStore(url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "3"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "4"
         cols = {c["name"]: c for c in sa.inspect(conn).get_columns("runs")}
         assert all(cols[c]["nullable"] for c in ("version_id", "fingerprint", "finished_at"))
         assert {"stage", "error", "pid", "host", "dataset_name", "dataset_version", "units_cached",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -45,6 +46,16 @@ class MetadataNotFound(KeyError):
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def _os_user() -> str:
+    """Who runs this process: the login name, else the numeric uid (a container without a passwd entry)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def _dumps(obj: Any) -> str:
@@ -344,12 +355,41 @@ class MetadataStore:
         )).inserted_primary_key[0]
         return new_id, version
 
-    def audit(self, event: str, subject: str, details: dict[str, Any] | None = None) -> None:
-        """Append a privacy audit event (pseudonymization, erasure, export) with its own commit."""
+    def audit(self, event: str, subject: str, details: dict[str, Any] | None = None,
+              versions: Iterable[str] = (), actor: str | None = None) -> None:
+        """Append an audit row (run, key rotation, erasure) with its own commit.
+
+        ``actor`` defaults to the OS user running this process, ``versions`` are the ``name/x.y.z`` labels the
+        event wrote or changed. Callers pass run ids and key digests, never raw participant ids or keys.
+        """
+        from sensorpipe._version import code_version
+
         with self.engine.begin() as conn:
             conn.execute(insert(t.privacy_audit), [{
                 "event": event, "subject": subject, "at": _now(), "details_json": _dumps(details or {}),
+                "actor": actor or _os_user(), "code_version": code_version(),
+                "versions_json": _dumps(sorted(versions)),
             }])
+
+    def purge_pseudonymized_rows(self, output_dir: str, keep_run_id: str) -> dict[str, int]:
+        """Delete the rows that carry participant pseudonyms (lineage, unit accounting, unit errors, quarantine
+        counts) of every run of ``output_dir`` but ``keep_run_id``; returns the rows removed per table.
+
+        Used by key rotation: those rows hold the old key's pseudonyms. Runs, versions, statistics and quality
+        rows stay. On SQLite the file is then vacuumed (and its WAL truncated), so the deleted rows do not
+        linger in free pages.
+        """
+        tables = (t.lineage, t.unit_accounting, t.unit_errors, t.quarantine_counts)
+        removed = {}
+        with self.engine.begin() as conn:
+            old = select(t.runs.c.run_id).where(t.runs.c.output_dir == output_dir, t.runs.c.run_id != keep_run_id)
+            for table in tables:
+                removed[table.name] = conn.execute(table.delete().where(table.c.run_id.in_(old))).rowcount
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
 
     # ------------------------------------------------------------------ reading
 
@@ -499,7 +539,8 @@ class MetadataStore:
             stmt = stmt.where(t.privacy_audit.c.subject == subject)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).mappings().all()
-        return [{"event": r["event"], "subject": r["subject"], "at": r["at"],
+        return [{"event": r["event"], "subject": r["subject"], "at": r["at"], "actor": r["actor"],
+                 "code_version": r["code_version"], "versions": json.loads(r["versions_json"] or "[]"),
                  "details": json.loads(r["details_json"])} for r in rows]
 
     # ------------------------------------------------------------------ helpers

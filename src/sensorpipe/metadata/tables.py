@@ -35,10 +35,11 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 3   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
+DB_SCHEMA_VERSION = 4   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
 #  3: every run is recorded from its start: runs.version_id/fingerprint/finished_at became nullable (a run that
 #     fails before its fingerprint exists has neither) and runs gained stage, error, pid, host, the label it
 #     writes, units_cached and windows_kept; and the table unit_errors
+#  4: privacy_audit gained actor, code_version and versions_json (who did it, with which code, to which versions)
 
 metadata = MetaData()
 
@@ -234,14 +235,20 @@ unit_errors = Table(
     Column("error", Text, nullable=False),
 )
 
+#: The audit trail: one row per run, key rotation and erasure. ``subject`` is a run id, never a raw
+#: participant id; keys appear only as their digests (privacy.pseudonym.key_digest). The three columns
+#: version 4 added are nullable, so a version-3 database gains them by ``ALTER TABLE ... ADD COLUMN``.
 privacy_audit = Table(
     "privacy_audit",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("event", String(128), nullable=False),
+    Column("event", String(128), nullable=False),           # run, rotate-key, ...
     Column("subject", String(512), nullable=False, index=True),
     Column("at", String(40), nullable=False),
     Column("details_json", Text, nullable=False),
+    Column("actor", String(256)),                           # the OS user who ran the command
+    Column("code_version", String(128)),                    # sensorpipe's code version
+    Column("versions_json", Text),                          # the dataset versions it wrote or changed
 )
 
 #: Per-run detail tables, keyed by the RunRecord attribute that fills them.

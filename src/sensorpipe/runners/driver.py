@@ -55,6 +55,7 @@ from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.runners.planning import plan_units
 from sensorpipe.storage.manifest import build_manifest
+from sensorpipe.storage.permissions import AccessPolicy, restrict_root, restrict_tree
 from sensorpipe.storage.publish import Staging, recover
 from sensorpipe.storage.writer import RecordSpill, write_dataset
 
@@ -115,6 +116,8 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
     check_output_dir(out)
+    access = AccessPolicy.from_output(cfg.output)
+    restrict_root(out, access)     # closed to other users before anything is written inside (storage.permissions)
     run_id = uuid.uuid4().hex[:12]
     with OutputLock(out, run_id, started.isoformat(), wait_s=wait_lock_s):
         from sensorpipe.metadata.records import RunStart
@@ -129,16 +132,20 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
                                      cfg.output.version, os.getpid(), this_host()))
             run = _Run(cfg, store, run_id, out, overwrite)
             try:
-                return run.execute(t0, started)
+                result = run.execute(t0, started)
             except BaseException as e:
                 run.fail(e)
+                run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
                 if is_disk_full(e) and not isinstance(e, DiskFullError):
                     raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage {run.stage} "
                                                  f"of run {run_id}: free space or set output.dir elsewhere, and run "
                                                  f"again; {_kept(run)}") from e
                 raise
+            run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
+            return result
         finally:
             store.close()
+            restrict_tree(out, access)     # every file 0640, folder 0750 (+ group), the DB and .work included
 
 
 def _kept(run: "_Run") -> str:
@@ -163,6 +170,7 @@ class _Run:
         self.label: Label | None = None
         self.staging: Staging | None = None
         self.published = False
+        self.key_id: str | None = None     # the key's digest once loaded (privacy.pseudonym.key_digest)
 
     def enter(self, stage: str) -> None:
         """Record the stage reached (committed: a killed run's row says where it died)."""
@@ -186,9 +194,23 @@ class _Run:
         except Exception:   # the database may be what failed; the run's row stays open and is closed later
             logging.getLogger(__name__).exception("could not record the failure of run %s", self.run_id)
 
+    def audit(self, status: str, fingerprint: str | None = None) -> None:
+        """The run's audit row: its status, dataset fingerprint, the key's digest and the version it wrote.
+        A database that cannot take it (the cause of a failure, perhaps) is logged, not raised over the run's
+        own outcome."""
+        versions = [f"{self.cfg.output.name}/{self.label.version}"] if self.label is not None else []
+        try:
+            self.store.audit("run", self.run_id, {"status": status, "fingerprint": fingerprint,
+                                                  "key_digest": self.key_id,
+                                                  "stage": "done" if status in ("succeeded", "unchanged") else self.stage},
+                             versions)
+        except Exception:
+            logging.getLogger(__name__).exception("could not write the audit row of run %s", self.run_id)
+
     def execute(self, t0: float, started: dt.datetime) -> RunResult:
         cfg, out = self.cfg, self.out
         ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+        self.key_id = ctx.key_id
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
         with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
