@@ -68,3 +68,32 @@ def test_one_shard_writer_is_open_at_a_time(tmp_path, monkeypatch):
     lengths, _ = write_split(tmp_path, "ds", "train", [spill], "tfrecord", "none", 450)
     assert len(lengths) == 9 and sum(lengths) == 40
     assert most[0] == 1 and open_now[0] == 0
+
+
+@pytest.mark.parametrize("fmt", ["array_record", "tfrecord"])
+def test_shards_written_one_job_each_in_any_order_are_the_same_files(tmp_path, fmt):
+    """The multiprocess runner writes a split's shards on several workers at once: each shard reads only its
+    records (spill boundaries inside a shard too), and the order of the jobs changes no byte."""
+    from sensorpipe.storage.writer import plan_split, write_shard
+
+    sizes = [40, 7, 300, 12, 90, 5, 61, 200, 33, 18]
+    spills = [RecordSpill.write(str(tmp_path / "spill" / name), _records(sizes)[a:b])
+              for name, a, b in [("a", 0, 3), ("b", 3, 4), ("c", 4, 9), ("d", 9, 10)]]
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    serial.mkdir(), parallel.mkdir()
+    lengths, total = write_split(serial, "ds", "train", spills, fmt, "none", 250)
+    plan = plan_split("train", spills, 250)
+    assert plan.shard_lengths == lengths == [3, 2, 3, 2] and plan.num_bytes == total == sum(sizes)
+    assert [(s.start, s.stop) for s in plan.shards] == [(0, 3), (3, 5), (5, 8), (8, 10)]
+    for shard in reversed(plan.shards):
+        write_shard(parallel, "ds", fmt, "none", plan, shard)
+    names = sorted(p.name for p in serial.iterdir())
+    assert names == sorted(p.name for p in parallel.iterdir()) and len(names) == 4
+    assert all((serial / n).read_bytes() == (parallel / n).read_bytes() for n in names)
+
+
+def test_a_spill_reads_a_range_of_its_records(tmp_path):
+    records = _records([3, 9, 1, 4, 7])
+    spill = RecordSpill.write(str(tmp_path / "a"), records)
+    assert list(spill.records(1, 4)) == records[1:4] and list(spill.records(4, None)) == records[4:]
+    assert list(spill.records(2, 2)) == [] and list(spill) == records

@@ -137,13 +137,13 @@ def test_a_full_disk_keeps_the_published_version_and_says_so_in_one_line(publish
                                                                          capsys):
     config, out, version_dir, digest, first = published
     changed = tiny_config(tiny_sources, out, name=f"{out.parent.name}-full.yaml", release_notes="bigger")
-    real = driver.write_dataset
+    real = driver.write_metadata
 
     def fills_the_disk(version_dir_, *args, **kwargs):
         real(version_dir_, *args, **kwargs)       # the shards are written, then the next write fails
         raise OSError(errno.ENOSPC, "No space left on device", str(version_dir_ / "dataset_info.json"))
 
-    monkeypatch.setattr(driver, "write_dataset", fills_the_disk)
+    monkeypatch.setattr(driver, "write_metadata", fills_the_disk)
     with pytest.raises(DiskFullError) as e:
         run_pipeline(str(changed), overwrite=True)
     assert "disk full writing" in str(e.value) and "during stage write" in str(e.value) and "\n" not in str(e.value)
@@ -155,7 +155,7 @@ def test_a_full_disk_keeps_the_published_version_and_says_so_in_one_line(publish
     assert main(["run", str(changed), "--overwrite"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sensorpipe run: error: disk full writing ") and "during stage write" in err and err.count("\n") == 1
-    monkeypatch.setattr(driver, "write_dataset", real)
+    monkeypatch.setattr(driver, "write_metadata", real)
     assert run_pipeline(str(changed), overwrite=True).replaced == first.fingerprint    # and the next run works
 
 

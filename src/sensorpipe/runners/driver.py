@@ -28,7 +28,7 @@ from typing import Any
 
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
-from sensorpipe.config import PipelineConfig, stable_hash
+from sensorpipe.config import OutputConfig, PipelineConfig, stable_hash
 from sensorpipe.core.labels import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
@@ -57,7 +57,8 @@ from sensorpipe.runners.planning import plan_units
 from sensorpipe.storage.manifest import build_manifest
 from sensorpipe.storage.permissions import AccessPolicy, restrict_root, restrict_tree
 from sensorpipe.storage.publish import Staging, recover
-from sensorpipe.storage.writer import RecordSpill, write_dataset
+from sensorpipe.storage.writer import (RecordSpill, SplitPlan, plan_dataset, primary_format, write_metadata,
+                                       write_shard)
 
 SPLITS = ("train", "validation", "test")
 
@@ -252,15 +253,16 @@ class _Run:
                 cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
             stems = [e.stem for e in encoded]
             stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
-            # the tail: shards and the HTML report go to the workers (a second core; no TFDS
-            # import here) while this process records the metadata, committed once the shards are complete.
-            # The report is written concurrently, so its timing table has plan and both passes only.
-            # Everything goes to this run's staging folder, published by renames at the end.
+            # the tail: shards (one job each, on every worker at once), then TFDS's metadata, and the HTML
+            # report go to the workers (no TFDS import here) while this process records the metadata, committed
+            # once the shards are complete. The report is written concurrently, so its timing table has plan
+            # and both passes only. Everything goes to this run's staging folder, published by renames at the end.
             self.enter("write")
             t = time.perf_counter()
             self.staging = staging = Staging(out, self.run_id).create(label.target)
             version_dir = staging.version
-            writing = pool.submit(write_version, (version_dir, _order_spills(summaries, stems), cfg))
+            plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
+            writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
             q_counts = write_quarantine(staging.quarantine, cfg, summaries)
             result = RunResult(
                 run_id=self.run_id, output_dir=str(out), version_dir=str(label.target), fingerprint=fingerprint,
@@ -284,7 +286,12 @@ class _Run:
             reporting = pool.submit(write_report, (staging.report, record, result))
             seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
             seconds["metadata"] = 0.0
-            writing.result()
+            for shard in writing:
+                shard.result()
+            pool.submit(write_version, (version_dir, plans, cfg)).result()
+            if primary_format(cfg.output) != "array_record":   # ArrayRecord beside TFRecord: after the metadata
+                for shard in submit_shards(pool, version_dir, plans, cfg.output, "array_record"):
+                    shard.result()
             checkpoint("shards")
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's report in the meantime
@@ -339,12 +346,20 @@ class _Run:
             units_skipped=skipped)
 
 
-def write_version(version_dir: Path, split_spills: dict[str, list[RecordSpill]], cfg: PipelineConfig) -> None:
-    """Write the TFDS dataset (shards and TFDS metadata) of a run; runs in a worker under ``multiprocess``."""
+def submit_shards(pool, version_dir: Path, plans: list[SplitPlan], out: OutputConfig, fmt: str) -> list:
+    """Start writing every shard of ``plans`` in format ``fmt``, one job per shard; returns their futures."""
+    version_dir.mkdir(parents=True, exist_ok=True)
+    return [pool.submit(write_shard, (version_dir, out.name, fmt, out.compression, p, shard))
+            for p in plans for shard in p.shards]
+
+
+def write_version(version_dir: Path, plans: list[SplitPlan], cfg: PipelineConfig) -> None:
+    """TFDS's metadata of a run's primary-format shards, all written; runs in a worker under ``multiprocess``
+    (TFDS is imported there, not in the driver)."""
     from sensorpipe.storage.features import build_features
 
     features = build_features(cfg.channels, cfg.window.size_min, cfg.captions.levels)
-    write_dataset(version_dir, split_spills, features, cfg.output, description=_description(cfg))
+    write_metadata(version_dir, plans, features, cfg.output, description=_description(cfg))
 
 
 class StrictModeError(ValueError):

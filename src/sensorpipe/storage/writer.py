@@ -13,6 +13,11 @@ TFDS 4.9 facts this follows: metadata is written with TFDS's own
 globs the directory); when TFRecord is enabled it is the primary format (so
 ``as_dataset`` reads it) and ArrayRecord is declared as an alternative format
 (``as_data_source`` switches to it).
+
+Each shard is its own job (:class:`Shard`, :func:`write_shard`): the
+multiprocess runner writes a split's shards on all its workers at once, then
+the TFDS metadata (:func:`write_metadata`), then the alternative format's
+shards. Any order of the shard jobs writes the same files.
 """
 
 from __future__ import annotations
@@ -55,9 +60,14 @@ class RecordSpill:
         return np.fromfile(self.stem + ".len", "<i8").astype(np.int64, copy=False)
 
     def __iter__(self) -> Iterator[bytes]:
+        return self.records(0, None)
+
+    def records(self, first: int, stop: int | None) -> Iterator[bytes]:
+        """Records ``first`` to ``stop`` (exclusive; None: to the end), read from the first one's offset."""
         lengths = self.lengths()
         with open(self.stem + ".bin", "rb") as fh:
-            for n in lengths:
+            fh.seek(int(lengths[:first].sum()))
+            for n in lengths[first:stop]:
                 yield fh.read(int(n))
 
 
@@ -109,32 +119,69 @@ def _shard_path(version_dir: Path, name: str, split: str, fmt: str, i: int, n: i
     return version_dir / f"{name}-{split}.{fmt}-{i:05d}-of-{n:05d}"
 
 
-def write_split(version_dir: Path, name: str, split: str, spills: list[RecordSpill], fmt: str,
-                compression: str, target_bytes: float) -> tuple[list[int], int]:
-    """Write one split in one format; returns (records per shard, total bytes)."""
+@dataclass(frozen=True)
+class Shard:
+    """One shard file of a split: records ``start`` to ``stop`` (exclusive) of the split, in order."""
+
+    split: str
+    index: int
+    count: int          # shards in the split
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """A split's records (its spills, in order) cut into shards: from record sizes alone (:func:`shard_assignment`)."""
+
+    name: str
+    spills: list[RecordSpill]
+    shards: list[Shard]
+    num_bytes: int
+
+    @property
+    def shard_lengths(self) -> list[int]:
+        return [s.stop - s.start for s in self.shards]
+
+
+def plan_split(split: str, spills: list[RecordSpill], target_bytes: float) -> SplitPlan:
     lengths = np.concatenate([s.lengths() for s in spills]) if spills else np.zeros(0, np.int64)
     n_shards, shard_of = shard_assignment(lengths, target_bytes)
+    # shard_of never decreases: shard i holds one contiguous run of records (an empty one in between, too)
+    bounds = np.searchsorted(shard_of, np.arange(n_shards + 1), side="left")
+    shards = [Shard(split, i, n_shards, int(bounds[i]), int(bounds[i + 1])) for i in range(n_shards)]
+    return SplitPlan(split, list(spills), shards, int(lengths.sum()))
 
-    def open_shard(i: int):
-        path = str(_shard_path(version_dir, name, split, fmt, i, n_shards))
-        return _ArrayRecordWriter(path, compression) if fmt == "array_record" else _TFRecordWriter(path)
 
-    # records go to shards in order (shard_of never decreases): one writer open at a time, so a writer's
-    # buffers are held for one shard, not for all of them at once (memory stays flat as the split grows)
-    current, writer = 0, open_shard(0)
-    k = 0
-    for spill in spills:
-        for record in spill:
-            while shard_of[k] > current:    # the next shard (an empty one in between, too, is created)
-                writer.close()
-                current += 1
-                writer = open_shard(current)
-            writer.write(record)
-            k += 1
+def write_shard(version_dir: Path, name: str, fmt: str, compression: str, plan: SplitPlan, shard: Shard) -> None:
+    """Write one shard file: its records, read from the spills that hold them."""
+    path = str(_shard_path(version_dir, name, plan.name, fmt, shard.index, shard.count))
+    writer = _ArrayRecordWriter(path, compression) if fmt == "array_record" else _TFRecordWriter(path)
+    first = 0                      # the split's index of the spill's first record
+    for spill in plan.spills:
+        n = int(spill.lengths().size)
+        if first + n > shard.start and first < shard.stop:
+            for record in spill.records(max(0, shard.start - first), min(n, shard.stop - first)):
+                writer.write(record)
+        first += n
+        if first >= shard.stop:
+            break
     writer.close()
-    for i in range(current + 1, n_shards):  # shards after the last record (none with records): empty files
-        open_shard(i).close()
-    return np.bincount(shard_of, minlength=n_shards).tolist(), int(lengths.sum())
+
+
+def write_split(version_dir: Path, name: str, split: str, spills: list[RecordSpill], fmt: str,
+                compression: str, target_bytes: float) -> tuple[list[int], int]:
+    """Write one split in one format, shard after shard (one writer open at a time, so memory stays one
+    shard's buffers as the split grows); returns (records per shard, total bytes)."""
+    plan = plan_split(split, spills, target_bytes)
+    for shard in plan.shards:
+        write_shard(version_dir, name, fmt, compression, plan, shard)
+    return plan.shard_lengths, plan.num_bytes
+
+
+def primary_format(out: OutputConfig) -> str:
+    """The format TFDS's metadata names: TFRecord when written (``as_dataset`` reads it), else ArrayRecord."""
+    return "tfrecord" if "tfrecord" in out.formats else "array_record"
 
 
 def _add_release_notes(version_dir: Path, out: OutputConfig) -> None:
@@ -147,31 +194,23 @@ def _add_release_notes(version_dir: Path, out: OutputConfig) -> None:
     path.write_text(json.dumps(info, indent=2, sort_keys=True))
 
 
-def write_dataset(version_dir: Path, splits: dict[str, list[RecordSpill]], features, out: OutputConfig,
-                  description: str) -> dict[str, list[int]]:
-    """Write every split's shards and the TFDS metadata; returns shard lengths per split."""
+def plan_dataset(splits: dict[str, list[RecordSpill]], out: OutputConfig) -> list[SplitPlan]:
+    return [plan_split(split, spills, out.target_shard_mb * 1024 * 1024) for split, spills in splits.items()]
+
+
+def write_metadata(version_dir: Path, plans: list[SplitPlan], features, out: OutputConfig, description: str) -> None:
+    """TFDS's metadata of the primary format's shards, which must all be written (``write_metadata`` globs them)."""
     import tensorflow_datasets as tfds
 
-    version_dir.mkdir(parents=True, exist_ok=True)
-    target = out.target_shard_mb * 1024 * 1024
-    primary = "tfrecord" if "tfrecord" in out.formats else "array_record"
-    shard_lengths: dict[str, list[int]] = {}
-    split_infos = []
-    for split, spills in splits.items():
-        lengths, nbytes = write_split(version_dir, out.name, split, spills, primary, out.compression, target)
-        shard_lengths[split] = lengths
-        split_infos.append(tfds.core.SplitInfo(
-            name=split, shard_lengths=lengths, num_bytes=nbytes,
-            filename_template=tfds.core.ShardedFileTemplate(
-                data_dir=version_dir, template=TEMPLATE, dataset_name=out.name, split=split,
-                filetype_suffix=primary)))
+    primary = primary_format(out)
+    split_infos = [tfds.core.SplitInfo(
+        name=p.name, shard_lengths=p.shard_lengths, num_bytes=p.num_bytes,
+        filename_template=tfds.core.ShardedFileTemplate(
+            data_dir=version_dir, template=TEMPLATE, dataset_name=out.name, split=p.name, filetype_suffix=primary))
+        for p in plans]
     tfds.folder_dataset.write_metadata(
         data_dir=version_dir, features=features, split_infos=split_infos, version=out.version,
         filename_template=TEMPLATE, check_data=False,
         description="\n\n".join(d for d in (out.description, description) if d), citation=out.citation or None,
         homepage=out.homepage or None, alternative_file_formats=["array_record"] if primary != "array_record" else None)
     _add_release_notes(version_dir, out)
-    if primary != "array_record":
-        for split, spills in splits.items():
-            write_split(version_dir, out.name, split, spills, "array_record", out.compression, target)
-    return shard_lengths
