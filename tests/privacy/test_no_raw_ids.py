@@ -164,4 +164,12 @@ def test_a_path_in_free_text_becomes_its_token():
     assert paths.token("/elsewhere/zqalice7731.csv").startswith("file:")
     col = paths.column(pa.chunked_array([["/data/hr/zqalice7731/a.csv", None, "/data/hr/zqalice7731/a.csv"]]))
     assert col.to_pylist() == [token, None, token]
+    two = pa.chunked_array([["/data/hr/a.csv", "/data/hr/b.csv", None]])
+    expected = [paths.token("/data/hr/a.csv"), paths.token("/data/hr/b.csv"), None]
+    assert paths.column(two, {"/data/hr/a.csv": 1, "/data/hr/b.csv": 1}).to_pylist() == expected
+    assert paths.column(two, {"/data/hr/a.csv": 1}).to_pylist() == expected   # a path it was not told of
+    assert paths.column(pa.chunked_array([["/data/hr/a.csv", "/data/hr/b.csv"]]), {"/data/hr/a.csv": 1}
+                        ).to_pylist() == expected[:2]
+    one = paths.column(pa.chunked_array([["/data/hr/a.csv"] * 3]), {"/data/hr/a.csv": 3})   # built from buffers
+    assert one.to_pylist() == [expected[0]] * 3 and one.type == pa.string()
     assert SourcePaths(None, [("hr", "/data/hr")]).token("/data/hr/a.csv") == "/data/hr/a.csv"

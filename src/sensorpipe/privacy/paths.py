@@ -30,6 +30,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -70,11 +71,24 @@ class SourcePaths:
     def _digest(self, source: str, rel: str) -> str:
         return hmac.new(self.key, _LABEL + f"{source}\0{rel}".encode(), hashlib.sha256).hexdigest()[:16]
 
-    def column(self, files: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-        """A text column of paths as tokens: one digest per distinct path, then a vectorized lookup."""
+    def column(self, files: pa.Array | pa.ChunkedArray,
+               rows_by_file: dict[str, int] | None = None) -> pa.Array | pa.ChunkedArray:
+        """A text column of paths as tokens: one digest per distinct path, then a vectorized lookup.
+        ``rows_by_file``: how many rows of the column each path is expected to fill (a unit's quarantine
+        counts say), which spares the pass that finds the paths, and when one path fills every row, the
+        lookup too; a path missing from it is found by that pass after all."""
         if self.key is None or len(files) == 0:
             return files
-        distinct = pc.unique(files).drop_null()
+        known = rows_by_file or {}
+        if len(known) == 1 and files.null_count == 0 and sum(known.values()) == len(files):
+            return _constant(self.token(next(iter(known))), len(files))   # the usual spill: one file
+        distinct = pa.array(sorted(known), pa.string())
+        out = self._lookup(files, distinct) if len(distinct) else None
+        if out is None or out.null_count != files.null_count:
+            out = self._lookup(files, pc.unique(files).drop_null())
+        return out
+
+    def _lookup(self, files: pa.Array | pa.ChunkedArray, distinct: pa.Array) -> pa.Array | pa.ChunkedArray:
         tokens = pa.array([self.token(p) for p in distinct.to_pylist()], pa.string())
         return pc.take(tokens, pc.index_in(files, value_set=distinct))
 
@@ -100,3 +114,12 @@ class SourcePaths:
             if len(found) == len(wanted):
                 break
         return found
+
+
+def _constant(text: str, n: int) -> pa.Array:
+    """``text`` ``n`` times, built from its buffers (a lookup or a cast would copy ``n`` strings one by one)."""
+    data = text.encode()
+    if n * len(data) >= 2**31:   # past 32-bit offsets: the lookup's chunked result copes
+        return pc.take(pa.array([text], pa.string()), pa.array(np.zeros(n, np.int32)))
+    offsets = np.arange(0, (n + 1) * len(data), len(data), dtype=np.int32) if data else np.zeros(n + 1, np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data * n))

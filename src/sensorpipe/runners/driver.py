@@ -425,7 +425,7 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
         with QuarantineWriter(q_dir / f"{src.name}.parquet") as writer:
             for p in mine:
                 if p.quarantine:
-                    writer.write(_tokenized(read_spill(p.quarantine), paths))
+                    writer.write(_tokenized(read_spill(p.quarantine), paths, p.quarantine_counts))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v
@@ -442,10 +442,14 @@ def _shared_error(cfg: PipelineConfig, e: BaseException) -> str:
     return SourcePaths.of(cfg, key).text(text)
 
 
-def _tokenized(stored: pa.Table, paths: SourcePaths) -> pa.Table:
-    """Quarantined rows with each source file's path replaced by its token (privacy/paths.py)."""
+def _tokenized(stored: pa.Table, paths: SourcePaths, counts: list[list]) -> pa.Table:
+    """Quarantined rows with each source file's path replaced by its token (privacy/paths.py); ``counts``: the
+    unit's ``[file, reason, rows]`` (schema.validate.quarantine_counts), which say the files and their rows."""
+    rows_by_file: dict[str, int] = {}
+    for f, _, n in counts:
+        rows_by_file[f] = rows_by_file.get(f, 0) + int(n)
     i = stored.schema.get_field_index("source_file")
-    return stored.set_column(i, "source_file", paths.column(stored.column(i)))
+    return stored.set_column(i, "source_file", paths.column(stored.column(i), rows_by_file))
 
 
 def source_parts(summaries: list[UnitSummary], source: str) -> list[SourcePart]:
