@@ -113,7 +113,8 @@ def cmd_version_query(args: argparse.Namespace) -> None:
     if args.command == "diff":
         print(cv.diff(args.dir, args.v1, args.v2, **common))
     elif args.command == "lineage":
-        print(cv.lineage(args.dir, args.key, version=args.version, **common))
+        print(cv.lineage(args.dir, args.key, version=args.version, config=args.config, key_file=args.key_file,
+                         **common))
     elif args.command == "stats":
         print(cv.stats(args.dir, version=args.version, split=args.split, **common))
     else:
@@ -135,6 +136,10 @@ def _add_version_commands(sub) -> None:
     ln = sub.add_parser("lineage", help="a window's source files and row ranges")
     ln.add_argument("dir", help="output directory holding metadata.db")
     ln.add_argument("key", help="the window's key, as `sensorpipe inspect` prints it")
+    ln.add_argument("--config", default=None, help="the run's pipeline YAML: resolve the source-file tokens the "
+                                                     "DB holds to paths under its sources (needs its key)")
+    ln.add_argument("--key-file", default=None, help="the pseudonymization key file (default: the config's "
+                                                       "privacy.key_file or key_env)")
     st = sub.add_parser("stats", help="per-split, per-channel statistics of a version")
     st.add_argument("dir", help="output directory holding metadata.db")
     st.add_argument("--split", default=None, help="only this split")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 from typing import Any, Sequence
 
 _NUMBER = re.compile(r"^[+-]?(\d|nan|inf)")
@@ -86,10 +87,20 @@ def quality(out_dir: str, version: str | None = None, db_url: str | None = None,
 
 
 def lineage(out_dir: str, key: str, version: str | None = None, db_url: str | None = None,
-            as_json: bool = False, name: str | None = None) -> str:
+            as_json: bool = False, name: str | None = None, config: str | None = None,
+            key_file: str | None = None) -> str:
+    """A window's lineage. The DB names source files by keyed tokens (privacy/paths.py); with ``config`` (the
+    run's pipeline YAML: its sources' roots and pseudonymization key, or ``key_file`` for the key) each token
+    is resolved to the file under those roots that has it (``paths``: token -> path; null when none has)."""
     from sensorpipe.metadata.queries import open_store, window_lineage
 
     row = window_lineage(open_store(out_dir, db_url), key, version, name)
+    if config is not None:
+        row["paths"] = _resolved_paths(config, key_file, row["source_files"])
+    elif key_file is not None:
+        from sensorpipe.config import ConfigError
+
+        raise ConfigError("lineage --key-file needs --config (the run's pipeline YAML: where its sources lie)")
     if as_json:
         return to_json(row)
     lines = [f"window       {row['window_key']}",
@@ -100,10 +111,27 @@ def lineage(out_dir: str, key: str, version: str | None = None, db_url: str | No
              "source files and row ranges (first..last row, 0-based, of the rows that fed the window):"]
     for f in row["source_files"]:
         rr = row["row_ranges"].get(f)
-        lines.append(f"  {f}  rows {rr[0]}..{rr[1]}" if rr else f"  {f}")
+        path = row.get("paths", {}).get(f, f) or f"{f} (no file under the sources' roots has this token)"
+        lines.append(f"  {path}  rows {rr[0]}..{rr[1]}" if rr else f"  {path}")
     lines.append("stage config hashes:")
     lines += [f"  {k:10} {v}" for k, v in sorted(row["stage_hashes"].items())]
     return "\n".join(lines)
+
+
+def _resolved_paths(config: str, key_file: str | None, tokens: list[str]) -> dict[str, str | None]:
+    """token -> source file path (None where no file under the config's sources' roots has the token)."""
+    import dataclasses
+
+    from sensorpipe.config import load_config
+    from sensorpipe.privacy.paths import SourcePaths
+    from sensorpipe.privacy.pseudonym import load_key
+
+    cfg = load_config(config)
+    if key_file is not None:
+        privacy = dataclasses.replace(cfg.privacy, key_file=str(Path(key_file).resolve()))
+        cfg = dataclasses.replace(cfg, privacy=privacy)
+    found = SourcePaths.of(cfg, load_key(cfg)).resolve(tokens)
+    return {t: found.get(t) for t in tokens}
 
 
 def _signed(v: float | None) -> str | None:

@@ -86,7 +86,7 @@ def test_diff_of_schemas_and_inputs_between_versions(two_runs):
     assert d["code_version"]["old"] == d["code_version"]["new"]
 
 
-def test_lineage_of_a_real_key(two_runs, capsys):
+def test_lineage_of_a_real_key(two_runs, sources_dir, capsys):
     out, (a, b) = two_runs
     ds = sensorpipe.open(a.version_dir)
     ex = ds["train"][0]
@@ -96,8 +96,13 @@ def test_lineage_of_a_real_key(two_runs, capsys):
     row = open_store(out).lineage(key, a.fingerprint)
     assert f"window       {key}" in text and "split        train" in text
     assert f"participant  {ex['participant_id']} (pseudonym)" in text
-    for f, (lo, hi) in row["row_ranges"].items():
-        assert Path(f).exists() and f"  {f}  rows {lo}..{hi}" in text
+    for f, (lo, hi) in row["row_ranges"].items():   # keyed tokens (privacy/paths.py), never the path
+        assert "/" not in f and f"  {f}  rows {lo}..{hi}" in text
+    config = str(sources_dir / "queries_1.0.0.yaml")
+    rc, text, _ = _run(["lineage", str(out), key, "--version", "1.0.0", "--config", config], capsys)
+    assert rc == 0
+    resolved = [line.split("  rows ")[0].strip() for line in text.splitlines() if "  rows " in line]
+    assert len(resolved) == len(row["row_ranges"]) and all(Path(f).is_file() for f in resolved)
     rc, js, _ = _run(["lineage", str(out), key, "--json"], capsys)
     got = json.loads(js)
     assert got["window_key"] == key and got["row_ranges"] == row["row_ranges"] and got["version"] == "1.1.0"

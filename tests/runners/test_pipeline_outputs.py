@@ -12,7 +12,10 @@ import pyarrow.parquet as pq
 import tensorflow_datasets as tfds
 
 import sensorpipe
+from sensorpipe.config import load_config
 from sensorpipe.metadata.store import MetadataStore
+from sensorpipe.privacy.paths import SourcePaths
+from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.runners.driver import run_pipeline
 from tests.conftest import KEY, write_config
 
@@ -82,7 +85,7 @@ def test_normalized_values_are_not_clipped_by_default(local_run):
     assert all(not counts for counts in local_run.clipped_cells.values())
 
 
-def test_metadata_records_version_stats_quality_and_lineage(local_run):
+def test_metadata_records_version_stats_quality_and_lineage(local_run, sources_dir):
     store = MetadataStore(local_run.metadata_url)
     (version,) = [v for v in store.list_versions() if v["fingerprint"] == local_run.fingerprint]
     assert version["split_sizes"] == local_run.split_sizes
@@ -99,7 +102,11 @@ def test_metadata_records_version_stats_quality_and_lineage(local_run):
     ex = sensorpipe.open(local_run.output_dir)["train"][0]
     lin = store.lineage(ex["key"])
     assert lin is not None and lin["source_files"]
-    assert all(Path(f).exists() for f in lin["source_files"])
+    # files are keyed tokens (privacy/paths.py), which the run's config and key resolve to its input files
+    assert not any("/" in f for f in lin["source_files"])
+    cfg = load_config(str(sources_dir / "pipeline.yaml"))
+    found = SourcePaths.of(cfg, load_key(cfg)).resolve(lin["source_files"])
+    assert sorted(found) == sorted(lin["source_files"]) and all(Path(f).exists() for f in found.values())
     for rows in lin["row_ranges"].values():
         assert rows[0] <= rows[1]
 

@@ -28,6 +28,7 @@ from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
                                          QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
+from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.processing.normalize import NormParams, RunningStats
 
 
@@ -156,18 +157,22 @@ def normalization_records(norm: NormParams) -> list[NormalizationRecord]:
 
 
 def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, started: dt.datetime,
-                     stages: dict[str, str]) -> RunRecord:
+                     stages: dict[str, str], paths: SourcePaths) -> RunRecord:
+    """The run's record; every source file is named by its ``paths`` token (privacy/paths.py: a path would
+    name the person behind a pseudonym), in lineage, quarantine counts, input fingerprints and unit errors."""
     lineage = []
     stages_json = json.dumps(stages, sort_keys=True)    # the same for every window of the run
     for u in result.units:
         for w in u.lineage:
-            lineage.append(LineageRecord(w["key"], u.split, u.study, u.participant, json.dumps(sorted(w["files"])),
-                                         json.dumps(w["files"], sort_keys=True), stages_json))
+            files = {paths.token(f): rows for f, rows in w["files"].items()}
+            lineage.append(LineageRecord(w["key"], u.split, u.study, u.participant, json.dumps(sorted(files)),
+                                         json.dumps(files, sort_keys=True), stages_json))
     quarantine = []
     for p in (p for u in result.units for p in u.parts):
         if p.quarantine:
             for f, r, n in p.quarantine_counts:   # counted in pass 1 (schema.validate.quarantine_counts)
-                quarantine.append(QuarantineRecord(p.source, str(f), str(r), int(n)))
+                quarantine.append(QuarantineRecord(p.source, paths.token(str(f)) if f else "", str(r),
+                                                   int(n)))
     schemas = []
     for a in adapters:
         s = a.schema()
@@ -180,13 +185,14 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         workers=cfg.runner.workers, status="succeeded", dataset_name=cfg.output.name,
         dataset_version=cfg.output.version, fingerprint=result.fingerprint, code_version=code_version(),
         config_json=json.dumps(config, sort_keys=True, default=str), output_dir=result.output_dir,
-        input_fingerprints={f: h for u in result.units for f, h in u.input_fingerprints.items()},
+        input_fingerprints={paths.token(f): h for u in result.units for f, h in u.input_fingerprints.items()},
         split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
         normalization=normalization_records(norm),
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
         lineage=lineage, units_cached=getattr(result, "units_cached", {}).get("pass1"),
-        unit_errors=[UnitErrorRecord(f.study, f.participant, f.source, f.source_file, f.stage, f.error)
+        unit_errors=[UnitErrorRecord(f.study, f.participant, f.source,
+                                     paths.token(f.source_file) if f.source_file else "", f.stage, paths.text(f.error))
                      for f in getattr(result, "units_skipped", ())])
 

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from sensorpipe._version import code_version
 from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import OutputConfig, PipelineConfig, stable_hash
 from sensorpipe.core.labels import LABEL_SCHEMA_VERSION
+from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
@@ -191,7 +194,7 @@ class _Run:
             return
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         try:
-            self.store.finish_run(self.run_id, status, error=f"{type(e).__name__}: {e}", stage=self.stage)
+            self.store.finish_run(self.run_id, status, error=_shared_error(self.cfg, e), stage=self.stage)
         except Exception:   # the database may be what failed; the run's row stays open and is closed later
             logging.getLogger(__name__).exception("could not record the failure of run %s", self.run_id)
 
@@ -263,7 +266,8 @@ class _Run:
             version_dir = staging.version
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
-            q_counts = write_quarantine(staging.quarantine, cfg, summaries)
+            paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
+            q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths)
             result = RunResult(
                 run_id=self.run_id, output_dir=str(out), version_dir=str(label.target), fingerprint=fingerprint,
                 split_sizes=split_sizes,
@@ -280,7 +284,7 @@ class _Run:
             from sensorpipe.quality.record import build_run_record
             from sensorpipe.quality.report import write_report
 
-            record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes())
+            record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
             reporting = pool.submit(write_report, (staging.report, record, result))
@@ -442,12 +446,14 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
     (version_dir / "sensorpipe.json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
 
 
-def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary]) -> dict[str, int]:
+def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary],
+                     paths: SourcePaths) -> dict[str, int]:
     """One quarantine Parquet per source (always written, empty when nothing failed); returns rows by reason.
 
     Each unit's spill under ``.work/`` is appended to its source's writer in unit order: the file is the
     same whatever the runner, and memory holds one unit's rows (and the writer's small buffer), whatever
-    the share of rows quarantined. The spills stay, so a resumed run reuses them.
+    the share of rows quarantined. The spills stay, so a resumed run reuses them. The spills (private, under
+    ``.work/``) name source files by path; the shared file names them by their ``paths`` token.
     """
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
@@ -456,11 +462,31 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
         with QuarantineWriter(q_dir / f"{src.name}.parquet") as writer:
             for p in mine:
                 if p.quarantine:
-                    writer.write(read_spill(p.quarantine))
+                    writer.write(_tokenized(read_spill(p.quarantine), paths, p.quarantine_counts))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v
     return counts
+
+
+def _shared_error(cfg: PipelineConfig, e: BaseException) -> str:
+    """A failed run's error as the DB keeps it: a source file it names is replaced by its token (privacy/paths.py)."""
+    text = f"{type(e).__name__}: {e}"
+    try:
+        key = load_key(cfg)
+    except Exception:   # noqa: BLE001 - the key may be what failed; a run without one has written no pseudonym
+        return text
+    return SourcePaths.of(cfg, key).text(text)
+
+
+def _tokenized(stored: pa.Table, paths: SourcePaths, counts: list[list]) -> pa.Table:
+    """Quarantined rows with each source file's path replaced by its token (privacy/paths.py); ``counts``: the
+    unit's ``[file, reason, rows]`` (schema.validate.quarantine_counts), which say the files and their rows."""
+    rows_by_file: dict[str, int] = {}
+    for f, _, n in counts:
+        rows_by_file[f] = rows_by_file.get(f, 0) + int(n)
+    i = stored.schema.get_field_index("source_file")
+    return stored.set_column(i, "source_file", paths.column(stored.column(i), rows_by_file))
 
 
 def source_parts(summaries: list[UnitSummary], source: str) -> list[SourcePart]:

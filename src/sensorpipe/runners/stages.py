@@ -45,6 +45,7 @@ from sensorpipe.core.windows import WindowBatch
 from sensorpipe.labels.base import (events_for_windows, events_from_arrays, events_to_arrays, labels_for_windows,
                                     processors_for)
 from sensorpipe.privacy.pseudonym import assign_split, key_digest, pseudonym
+from sensorpipe.privacy.redact import replace_raw_id
 from sensorpipe.processing.clean import clean_grid
 from sensorpipe.processing.counts import count_true
 from sensorpipe.processing.fuse import Fused, fuse, priority_ranks, window_sources
@@ -507,13 +508,15 @@ def _peak_rss_mib() -> float:
 
 def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, pid: str, quarantine: pa.Table, stem: str) -> str:
     """One source's quarantined rows of a person (stored form, see schema/quarantine.py), its participant ids
-    replaced by the person's pseudonym; the driver appends the spill to the source's quarantine file."""
+    replaced by the person's pseudonym, also where the rows' text names the raw id (privacy/redact.py); the
+    driver appends the spill to the source's quarantine file."""
     if not quarantine.num_rows:
         return ""
     path = f"{stem}.quarantine.arrow"
     col = quarantine.schema.get_field_index("participant_id")
-    write_spill(quarantine.set_column(col, "participant_id",
-                                      _pseudonymize_column(unit, pid, quarantine.column("participant_id"))), path)
+    quarantine = quarantine.set_column(col, "participant_id",
+                                       _pseudonymize_column(unit, pid, quarantine.column("participant_id")))
+    write_spill(replace_raw_id(quarantine, unit.participant.participant_id, pid), path)
     return path
 
 
