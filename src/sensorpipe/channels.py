@@ -110,6 +110,13 @@ _CHANNELS: tuple[Channel, ...] = (
             "(Low/LO), 2 above it (High/HI).", 0, ("real", "below_range", "above_range")),
     Channel("distance", "m/min", 0, 1000, "quarantine", "sum", "zero", "zscore", "Activity",
             "Distance covered per minute.", 1, duplicate_tolerance=0.01),
+    Channel("activity_counts", "counts/min", 0, 100000, "quarantine", "sum", "zero", "log1p", "Activity",
+            "Actigraphy activity counts per minute (sum of the minute's epochs). Counts are per device and "
+            "mode (ActiGraph axis 1, Actiwatch, MotionWatch, ActTrust PIM): the adapter records device and epoch."),
+    Channel("light", "lux", 0, 200000, "clip", "mean", "linear", "log1p", "Sleep",
+            "Ambient (white) light at the wrist, minute mean of the epochs.", 1),
+    Channel("floors", "floors/min", 0, 20, "quarantine", "sum", "zero", "zscore", "Activity",
+            "Floors climbed per minute."),
 )
 
 #: Population priors: (center, scale, basis) per channel, in the channel's unit. They describe one minute
@@ -158,6 +165,13 @@ _PRIORS: dict[str, tuple[float, float, str]] = {
                                      "diabetes (Battelino et al. 2019 targets < 1 % below 54 mg/dL), code SD 0.15"),
     "distance": (3.5, 16, "about 5 km/day (7,000 steps of 0.7 m) over 1,440 min = 3.5 m/min; minutes are 0 or "
                           "near walking speed 80 m/min, SD 80*sqrt(p(1-p)) = 16 for p = 3.5/80"),
+    "activity_counts": (300, 800, "wrist actigraphs read ~0 counts/min asleep and several hundred to a few thousand "
+                                  "awake (Actiwatch wake threshold 40 counts/epoch, ActiGraph moderate activity "
+                                  ">= 1952 counts/min, Freedson et al. 1998); scale covers that spread"),
+    "light": (100, 1000, "wrist light is < 10 lux at night, 50-500 lux indoors and 10,000-100,000 lux outdoors in "
+                         "daylight; most waking minutes are indoor"),
+    "floors": (0.01, 0.1, "about 10 floors/day (Fitbit users' typical daily floors) over 1,440 min = 0.007 "
+                          "floors/min; a minute climbing stairs reads 1-3 floors"),
 }
 
 
