@@ -65,10 +65,10 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe import channels
-from sensorpipe.core import timeparse
 from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
+from sensorpipe.sources._toolkit.intervals import spread_table
 from sensorpipe.sources._toolkit.text_csv import file_bytes, native_part, parse_local_safe
 from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
@@ -81,7 +81,6 @@ _KEY = re.compile(r"activities-(?:tracker-)?(?P<res>[A-Za-z][\w-]*?)(?P<intraday
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_NS_PER_MIN = 60 * 10**9
 _INTERVAL_MIN = (1, 5, 15)
 
 
@@ -230,9 +229,10 @@ class _FileReader:
             raise SourceError(f"{where}: distance without a unit: the Web API writes km or miles by the request's "
                               f"Accept-Language (en_US: miles); set options.distance_unit to km or mi")
         field = np.full(len(points), _intraday_field(res), object)
+        part = self._part(field, stamps, _value_array(values), rows)
         if interval_min == 1 or not mapped:
-            return [self._part(field, stamps, _value_array(values), rows)]
-        return [self._spread(field, stamps, values, rows, interval_min, channels.get(channel).aggregation == "sum")]
+            return [part]
+        return [spread_table(part, interval_min, np.full(len(points), channels.get(channel).aggregation == "sum"))]
 
     def _interval_min(self, body: dict, where: str) -> int:
         """The series' spacing in minutes: 1 for seconds (each sample is placed at its second)."""
@@ -243,31 +243,6 @@ class _FileReader:
             raise SourceError(f"{where}: datasetType {kind!r} with datasetInterval {n!r} is not a Web API detail "
                               f"level (1sec, 1min, 5min, 15min)")
         return int(n)
-
-    def _spread(self, field: np.ndarray, stamps: list, values: list, rows: np.ndarray, interval_min: int,
-                is_total: bool) -> pa.Table:
-        """Each point -> ``interval_min`` minute rows: a total divided evenly, a rate repeated.
-
-        Points whose value is not a number stay one row with their original
-        value, so validation quarantines them as written.
-        """
-        t_ns, err = self._times(stamps)
-        num = np.array([_number(v) for v in values], float)
-        ok = ~np.isnan(num) & (t_ns != timeparse.NAT)  # a point that fails stays one row, quarantined once
-        reps = np.where(ok, interval_min, 1)
-        idx = np.repeat(np.arange(len(values)), reps)
-        starts = np.cumsum(reps) - reps
-        offset_min = np.arange(idx.size) - starts[idx]
-        t_out = t_ns[idx] + np.where(ok[idx], offset_min * _NS_PER_MIN, 0)
-        share = num / interval_min if is_total else num
-        text = [_text(v) for v in values]
-        if ok.all():
-            value = pa.array(share[idx], pa.float64())
-        else:  # text for all, so a failed point shows as written; repr keeps each share exact
-            value = pa.array([repr(float(share[i])) if ok[i] else text[i] for i in idx], pa.string())
-        time = pa.array([stamps[i] for i in idx], pa.string())
-        return native_part(self.who.participant_id, pa.array(field[idx], pa.string()), time, t_out,
-                           None if err is None else err[idx], value, self.path, rows[idx])
 
     # --- helpers -------------------------------------------------------------
     def _rows(self, n: int) -> np.ndarray:
@@ -341,19 +316,6 @@ def _dated_times(date: str, times: list[str | None]) -> list[str | None]:
         prev = sec
         out.append(f"{day.isoformat()} {int(m[1]):02d}:{m[2]}:{m[3] or '00'}")
     return out
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, bool):
-        return np.nan
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return np.nan
-    return np.nan
 
 
 def _text(v: Any) -> str | None:
