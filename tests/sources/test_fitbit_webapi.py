@@ -13,12 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import sensorpipe
 from sensorpipe.cli import main
 from sensorpipe.config import SourceConfig
 from sensorpipe.schema.validate import CHANNEL_NAMES, validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
-from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase
+from tests.sources.adapter_case import DUMMY_ROOT, AdapterCase, run_sources
 
 DUMMY = DUMMY_ROOT / "fitbit_webapi"
 
@@ -148,17 +147,10 @@ def test_convert_and_run_build_windows(tmp_path, capsys):
     assert "rows in 179 = accepted 166 + quarantined 13" in capsys.readouterr().out
     df = pq.read_table(out).to_pandas()
     assert df[df.channel == "steps"].value.sum() == pytest.approx(226 - 55 - 0 + 1816 + 44)
-    cfg = {"sources": [{"name": "fw", "adapter": "fitbit_webapi", "path": str(DUMMY),
-                        "participants": str(DUMMY / "participants.csv"), "options": {"distance_unit": "km"}}],
-           "channels": ["steps", "calories", "heart_rate"],
-           "window": {"size_min": 15, "stride_min": 15, "alignment": "none", "max_missing_ratio": 0.9},
-           "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
-           "output": {"dir": str(tmp_path / "out"), "name": "fw", "version": "1.0.0", "formats": ["array_record"]},
-           "runner": {"name": "local"}, "privacy": {"pseudonymize": False}}
-    path = tmp_path / "fw.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(path)]) == 0
-    ds = sensorpipe.open(tmp_path / "out")
+    ds = run_sources(tmp_path, [{"name": "fw", "adapter": "fitbit_webapi", "path": str(DUMMY),
+                                 "participants": str(DUMMY / "participants.csv"), "options": {"distance_unit": "km"}}],
+                     ["steps", "calories", "heart_rate"],
+                     {"size_min": 15, "stride_min": 15, "alignment": "none", "max_missing_ratio": 0.9})
     examples = [ex for s in ds.splits for ex in ds[s]]
     assert len(examples) >= 4
     steps_col = list(ds.channels).index("steps")

@@ -17,14 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-import sensorpipe
 from sensorpipe.cli import main
 from sensorpipe.config import SourceConfig
 from sensorpipe.processing import raw_features
 from sensorpipe.sources import biopac_acq
 from sensorpipe.sources._toolkit.lab_recording import choose
 from sensorpipe.sources.base import SourceError, make_adapter
-from tests.sources.adapter_case import AdapterCase
+from tests.sources.adapter_case import AdapterCase, run_sources
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ACQ, WFDB = DATA / "biopac", DATA / "wfdb"
@@ -136,17 +135,10 @@ def test_convert_and_run_build_windows_from_both(tmp_path, capsys):
     counts = df.groupby(["participant_id", "channel"]).size()
     assert counts.to_dict() == {(p, c): 3 for p in ("mitbih208", "mitbih208_nodate")
                                 for c in ("heart_rate", "hrv_rmssd", "hrv_sdnn")}
-    cfg = {"sources": [{"name": "acq_lab", "adapter": "biopac_acq", "path": str(ACQ), "options": ACQ_OPTIONS},
-                       {"name": "wfdb_lab", "adapter": "wfdb", "path": str(WFDB), "options": WFDB_OPTIONS}],
-           "channels": ["heart_rate", "eda_level"],
-           "window": {"size_min": 1, "stride_min": 1, "alignment": "none", "max_missing_ratio": 0.5},
-           "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
-           "output": {"dir": str(tmp_path / "out"), "name": "lab", "version": "1.0.0", "formats": ["array_record"]},
-           "runner": {"name": "local"}, "privacy": {"pseudonymize": False}}
-    path = tmp_path / "lab.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(path)]) == 0
-    ds = sensorpipe.open(tmp_path / "out")
+    ds = run_sources(tmp_path, [{"name": "acq_lab", "adapter": "biopac_acq", "path": str(ACQ), "options": ACQ_OPTIONS},
+                                {"name": "wfdb_lab", "adapter": "wfdb", "path": str(WFDB), "options": WFDB_OPTIONS}],
+                     ["heart_rate", "eda_level"], {"size_min": 1, "stride_min": 1, "alignment": "none",
+                                                   "max_missing_ratio": 0.5})
     per_dataset = {}
     for s in ds.splits:
         for ex in ds[s]:

@@ -10,13 +10,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
-import sensorpipe
-from sensorpipe.cli import main
 from sensorpipe.config import ConfigError, SourceConfig
 from sensorpipe.schema.validate import CHANNEL_NAMES, validate_unit
 from sensorpipe.sources.base import SourceError, make_adapter
+from tests.sources.adapter_case import run_sources
 
 FIELDS = {"Activity": {"channel": "steps", "unit": "steps/min"}, "HR": {"channel": "heart_rate", "unit": "bpm"}}
 ALIASES = {"Date": ["Datum"], "Time": ["Zeit", "Heure"], "Activity": ["Aktivität", "Activité"],
@@ -151,17 +149,9 @@ def test_a_shared_export_with_a_preamble_runs_through_the_partition_step(tmp_pat
               "field": "Activity", "delimiter": ";", "encoding": "cp1252", "header_regex": "^Sujet;",
               "column_aliases": {"Subject": ["Sujet"], "Date": ["Date"], "Time": ["Heure"],
                                  "Activity": ["Activité"]}}]
-    cfg = {"sources": [{"name": "lt", "adapter": "long_table", "path": str(data),
-                        "options": {"files": files, "fields": FIELDS, "tz": "Europe/Paris"}}],
-           "channels": ["steps"], "window": {"size_min": 30, "stride_min": 30, "alignment": "none"},
-           "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
-           "output": {"dir": str(tmp_path / "out"), "name": "lt", "version": "1.0.0", "formats": ["array_record"]},
-           "runner": {"name": "local"}, "privacy": {"pseudonymize": False}}
-    path = tmp_path / "lt.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    assert main(["run", str(path)]) == 0
-    assert "rows      in 60 = accepted 60 + quarantined 0" in capsys.readouterr().out
-    ds = sensorpipe.open(tmp_path / "out")
+    ds = run_sources(tmp_path, [{"name": "lt", "adapter": "long_table", "path": str(data),
+                                 "options": {"files": files, "fields": FIELDS, "tz": "Europe/Paris"}}],
+                     ["steps"], {"size_min": 30, "stride_min": 30, "alignment": "none"})
     windows = [ex for s in ds.splits for ex in ds[s]]
     assert len(windows) == 2
     for ex in windows:

@@ -55,7 +55,6 @@ which, so a response with distance needs ``options.distance_unit`` (``km`` or
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +68,7 @@ from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
 from sensorpipe.sources._toolkit.intervals import spread_table
-from sensorpipe.sources._toolkit.text_csv import file_bytes, native_part, parse_local_safe
+from sensorpipe.sources._toolkit.text_csv import json_text, native_part, parse_local_safe, read_json
 from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
 #: intraday resource -> canonical channel
@@ -193,7 +192,7 @@ class _FileReader:
         if not isinstance(series, list):
             raise SourceError(f"{where}: expected a list of {{dateTime, value}} records, found {type(series).__name__}")
         n = len(series)
-        dates = [_text(d.get("dateTime")) if isinstance(d, dict) else None for d in series]
+        dates = [json_text(d.get("dateTime")) if isinstance(d, dict) else None for d in series]
         values = [d.get("value") if isinstance(d, dict) else d for d in series]
         rows = self._rows(n)
         field = np.full(n, f"daily.{res}", object)
@@ -219,7 +218,7 @@ class _FileReader:
         if date is None:
             raise SourceError(f"{where}: the intraday times carry no date and the response has no daily "
                               f"'activities-{res}' series; put the date (YYYY-MM-DD) in the file name")
-        times = [_text(p.get("time")) if isinstance(p, dict) else None for p in points]
+        times = [json_text(p.get("time")) if isinstance(p, dict) else None for p in points]
         values = [p.get("value") if isinstance(p, dict) else p for p in points]
         stamps = _dated_times(date, times)
         rows = self._rows(len(points))
@@ -264,16 +263,7 @@ class _FileReader:
 
 def _responses(path: Path) -> list[dict]:
     """The file's responses: one JSON object, or an array of them."""
-    data = file_bytes(path, "a Fitbit Web API response is a JSON object with activities-* keys")
-    try:
-        doc = json.loads(data)
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise SourceError(f"{path}, line {line}: not UTF-8 text; save the response again") from None
-    except (json.JSONDecodeError, RecursionError) as e:
-        where = f", line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
-        raise SourceError(f"{path}{where}: not valid JSON ({getattr(e, 'msg', e)}); the file may be cut short: "
-                          f"fetch it again") from None
+    doc = read_json(path, "a Fitbit Web API response is a JSON object with activities-* keys", "fetch it again")
     docs = doc if isinstance(doc, list) else [doc]
     bad = next((i for i, d in enumerate(docs) if not isinstance(d, dict)), None)
     if bad is not None or not docs:
@@ -318,16 +308,8 @@ def _dated_times(date: str, times: list[str | None]) -> list[str | None]:
     return out
 
 
-def _text(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
-        return v
-    if isinstance(v, (dict, list, bool)):
-        return json.dumps(v)
-    return str(v)
-
-
 def _value_array(values: list) -> pa.Array:
     """Numbers stay numbers; a series that mixes in text or objects is kept as text (quarantine shows it)."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return pa.array([float(v) for v in values], pa.float64())
-    return pa.array([_text(v) for v in values], pa.string())
+    return pa.array([json_text(v) for v in values], pa.string())

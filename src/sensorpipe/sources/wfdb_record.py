@@ -28,16 +28,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 
 import numpy as np
 
-from sensorpipe.config import ConfigError
 from sensorpipe.core.inputs import RawSignal
 from sensorpipe.core.refs import Participant
-from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources._toolkit import recording_start as _recording_start
-from sensorpipe.sources._toolkit.lab_recording import LabRecordingAdapter, choose, in_unit
+from sensorpipe.sources._toolkit.lab_recording import TimedLabOptions, LabRecordingAdapter, choose, in_unit
 from sensorpipe.sources.base import SourceError
 
 log = logging.getLogger(__name__)
@@ -59,26 +57,10 @@ class WfdbAdapter(LabRecordingAdapter):
              "annotation files (.atr, .qrs, ...); header comments (age, sex, diagnoses)")
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(TimedLabOptions):
+        default_kinds: ClassVar[dict[str, tuple[str, ...]]] = DEFAULT_KINDS
         glob: str = "**/*.hea"
-        tz: str | None = None
-        participant_from: Literal["stem", "folder", "table"] = "stem"
-        #: kind -> name patterns (fnmatch, case-insensitive), tried in order
         kinds: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_KINDS))
-        #: signal name -> physical unit, overriding the header's
-        units: dict[str, str] = field(default_factory=dict)
-        #: record name or header path -> local wall-clock start, for records without a base date
-        start_times: dict[str, str] = field(default_factory=dict)
-
-        def validate(self, path: str) -> None:
-            unknown = sorted(set(self.kinds) - set(DEFAULT_KINDS))
-            if unknown:
-                raise ConfigError(f"{path}.kinds: {unknown[0]!r} is not a raw signal kind this adapter reads; "
-                                  f"use {', '.join(DEFAULT_KINDS)}")
-
-    def schema(self) -> SourceSchema:
-        return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=(),
-                            raw_signals=tuple(f"{'|'.join(p)}:{k}" for k, p in sorted(self.options.kinds.items())))
 
     def read_recording(self, path: Path, who: Participant) -> _recording_start.Recording:
         import wfdb

@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 
+from sensorpipe.config import ConfigError
 from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.sources._toolkit import recording_start as _recording_start
+from sensorpipe.schema.registry import SourceSchema
 from sensorpipe.sources.base import SourceAdapter, SourceError
 from sensorpipe.units import UnitError, affine
 
@@ -33,6 +37,35 @@ from sensorpipe.units import UnitError, affine
 TO_MV = {"uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "mv": 1.0, "v": 1e3, "volts": 1e3, "millivolts": 1.0}
 #: kinds whose values must be in a canonical unit (feature extractors convert them)
 TARGET_UNIT = {"eda": "uS", "temp": "degC"}
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """Options every lab-recording adapter takes; a subclass sets ``default_kinds`` and the ``glob`` and
+    ``kinds`` defaults."""
+
+    default_kinds: ClassVar[dict[str, tuple[str, ...]]] = {}
+    glob: str = "**/*"
+    tz: str | None = None
+    participant_from: Literal["stem", "folder", "table"] = "stem"
+    #: kind -> label patterns (fnmatch, case-insensitive), tried in order
+    kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: label -> physical unit, overriding the file's
+    units: dict[str, str] = field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        unknown = sorted(set(self.kinds) - set(self.default_kinds))
+        if unknown:
+            raise ConfigError(f"{path}.kinds: {unknown[0]!r} is not a raw signal kind this adapter reads; "
+                              f"use {', '.join(self.default_kinds)}")
+
+
+@dataclass(frozen=True)
+class TimedLabOptions(LabOptions):
+    """For formats whose files may carry no clock time: their local starts, given in the config."""
+
+    #: file name or path relative to the source path -> local wall-clock start ``YYYY-MM-DDThh:mm:ss``
+    start_times: dict[str, str] = field(default_factory=dict)
 
 
 class LabRecordingAdapter(SourceAdapter):
@@ -44,6 +77,10 @@ class LabRecordingAdapter(SourceAdapter):
 
     def read_recording(self, path: Path, who: Participant) -> _recording_start.Recording:
         raise NotImplementedError
+
+    def schema(self) -> SourceSchema:
+        return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=(),
+                            raw_signals=tuple(f"{'|'.join(p)}:{k}" for k, p in sorted(self.options.kinds.items())))
 
     def list_units(self) -> list[UnitRef]:
         root, paths = self.files_matching(self.options.glob)
