@@ -12,7 +12,8 @@ import numpy as np
 _ALIASES = {
     "mmol/l": "mmol/L", "mg/dl": "mg/dL", "°c": "degC", "c": "degC", "celsius": "degC",
     "°f": "degF", "f": "degF", "fahrenheit": "degF", "beats/min": "bpm", "1/min": "bpm",
-    "us": "uS", "µs": "uS", "microsiemens": "uS", "m/s2": "m/s^2", "m/s²": "m/s^2",
+    "us": "uS", "µs": "uS", "μs": "uS", "microsiemens": "uS", "microsiemen": "uS", "µsiemens": "uS",
+    "μsiemens": "uS", "m/s2": "m/s^2", "m/s²": "m/s^2",
     "percent": "%", "kcal": "kcal/min", "steps": "steps/min", "count": "steps/min",
 }
 

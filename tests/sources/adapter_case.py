@@ -149,3 +149,21 @@ class AdapterCase:
                 raw[pos:pos] = data.draw(st.sampled_from([b",", b"\n", b"\t", b"\"", b"NaN", b"-1e9", b"\xff\xfe"]))
         target.write_bytes(bytes(raw))
         self.assert_fails_cleanly(root, target)
+
+
+def run_sources(tmp_path: Path, sources: list[dict], channels: list[str], window: dict):
+    """Run a one-split (all train), non-pseudonymized pipeline over ``sources`` with the CLI, as a user would,
+    and return the opened dataset: the "builds windows with `sensorpipe run`" check of an adapter."""
+    import yaml
+
+    import sensorpipe
+    from sensorpipe.cli import main
+
+    cfg = {"sources": sources, "channels": channels, "window": window,
+           "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
+           "output": {"dir": str(tmp_path / "out"), "name": "t", "version": "1.0.0", "formats": ["array_record"]},
+           "runner": {"name": "local"}, "privacy": {"pseudonymize": False}}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path)]) == 0
+    return sensorpipe.open(tmp_path / "out")

@@ -47,32 +47,25 @@ records are not evenly spaced); convert them to EDF+C or split them.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
-from sensorpipe.config import ConfigError
-from sensorpipe.core.inputs import RawSignal, UnitInput
-from sensorpipe.core.refs import UnitRef
-from sensorpipe.schema.registry import SourceSchema
+from sensorpipe.core.inputs import RawSignal
+from sensorpipe.core.refs import Participant
 from sensorpipe.sources._toolkit import recording_start as _recording_start
-from sensorpipe.sources.base import SourceAdapter, SourceError
-from sensorpipe.units import UnitError, affine
+from sensorpipe.sources._toolkit.lab_recording import LabOptions, LabRecordingAdapter, choose, in_unit
+from sensorpipe.sources.base import SourceError
 
 log = logging.getLogger(__name__)
 DEFAULT_KINDS = {"ecg": ("ECG*", "EKG*"), "eda": ("EDA*", "GSR*"), "resp": ("Resp*", "Thor*", "Abdo*"),
                  "temp": ("Temp*",), "ppg": ("Pleth*", "PPG*")}
-#: physical dimension -> factor to mV (ECG)
-_TO_MV = {"uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "mv": 1.0, "v": 1e3}
-#: kinds whose values must be in a canonical unit (feature extractors convert them)
-_TARGET_UNIT = {"eda": "uS", "temp": "degC"}
 
 
-class EdfAdapter(SourceAdapter):
+class EdfAdapter(LabRecordingAdapter):
     """EDF/EDF+ files read with pyedflib; raw waveforms go through sensor processing."""
 
     name = "edf"
@@ -84,63 +77,15 @@ class EdfAdapter(SourceAdapter):
              "further matches of a kind already taken; EDF+ annotations")
 
     @dataclass(frozen=True)
-    class Options:
+    class Options(LabOptions):
+        default_kinds: ClassVar[dict[str, tuple[str, ...]]] = DEFAULT_KINDS
         glob: str = "**/*.edf"
-        tz: str | None = None
-        participant_from: Literal["stem", "folder", "table"] = "stem"
-        #: kind -> label patterns (fnmatch, case-insensitive), tried in order
         kinds: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_KINDS))
-        #: label -> physical unit, overriding the header's dimension
-        units: dict[str, str] = field(default_factory=dict)
+        #: a sample at the recorder's digital minimum or maximum: NaN (the true value lies beyond) or kept
         saturated: Literal["nan", "keep"] = "nan"
 
-        def validate(self, path: str) -> None:
-            unknown = sorted(set(self.kinds) - set(DEFAULT_KINDS))
-            if unknown:
-                raise ConfigError(f"{path}.kinds: {unknown[0]!r} is not a raw signal kind this adapter reads; "
-                                  f"use {', '.join(DEFAULT_KINDS)}")
-
-    def schema(self) -> SourceSchema:
-        return SourceSchema(adapter=self.name, version=1, time_convention=self.time_convention, fields=(),
-                            raw_signals=tuple(f"{'|'.join(p)}:{k}" for k, p in sorted(self.options.kinds.items())))
-
-    def list_units(self) -> list[UnitRef]:
-        root, paths = self.files_matching(self.options.glob)
-        if not paths:
-            raise SourceError(f"source {self.source.name!r}: no file matches {self.options.glob!r} under {root}")
-        table = self.participants()
-        owner = self._owners(root, table) if self.options.participant_from == "table" else {}
-        files: dict[str, list[Path]] = {}
-        for p in paths:
-            rel = p.relative_to(root)
-            if self.options.participant_from == "stem":
-                pid = p.stem
-            elif self.options.participant_from == "folder":
-                pid = rel.parts[0] if len(rel.parts) > 1 else p.stem
-            else:
-                pid = owner.get(rel.as_posix())
-                if pid is None:
-                    raise SourceError(f"{p}: no row of the participants table ({self.source.participants}) names "
-                                      f"{rel.as_posix()!r} in its file column; add it (files are ';'-separated)")
-            files.setdefault(pid, []).append(p)
-        return [self.unit_ref(_recording_start.participant(pid, table, self.options.tz, str(fs[0]),
-                                                           self.source.participants), fs)
-                for pid, fs in sorted(files.items())]
-
-    def _owners(self, root: Path, table) -> dict[str, str]:
-        owner: dict[str, str] = {}
-        for pid, part in table.items():
-            for f in (part.attributes.get("file") or "").split(";"):
-                if f.strip():
-                    owner[Path(f.strip()).as_posix()] = pid
-        if not owner:
-            raise SourceError(f"participants table {self.source.participants}: participant_from is 'table' but no "
-                              f"row has a file column naming its EDF files")
-        return owner
-
-    def read_unit(self, unit: UnitRef) -> UnitInput:
-        recordings = [read_recording(Path(f), unit.participant.tz, self.options) for f in unit.files]
-        return UnitInput(unit, [], _recording_start.without_overlaps(recordings))
+    def read_recording(self, path: Path, who: Participant) -> _recording_start.Recording:
+        return read_recording(path, who.tz, self.options)
 
 
 def read_edf(path: Path, tz: str, options: EdfAdapter.Options | None = None) -> list[RawSignal]:
@@ -173,7 +118,7 @@ def read_recording(path: Path, tz: str, options: EdfAdapter.Options | None = Non
         except ValueError as e:
             raise SourceError(f"{path}: the header's start date/time is invalid ({e})") from None
         labels = [str(x).strip() for x in reader.getSignalLabels()]
-        chosen = _choose(labels, options.kinds)
+        chosen = choose(labels, options.kinds)
         unused = [lab for i, lab in enumerate(labels) if i not in chosen.values()]
         if unused:
             log.info("%s: signals not used: %s", path, ", ".join(unused))
@@ -209,20 +154,6 @@ def _check_size(path: Path, head: bytes) -> None:
                           f"{sum(per_record)} samples); the file is truncated or damaged")
 
 
-def _choose(labels: list[str], kinds: dict[str, tuple[str, ...]]) -> dict[str, int]:
-    """kind -> signal index: the first label matching the kind's first pattern that matches any label."""
-    chosen: dict[str, int] = {}
-    taken: set[int] = set()
-    for kind, patterns in kinds.items():
-        for pat in patterns:
-            hits = [i for i, lab in enumerate(labels) if i not in taken and fnmatch.fnmatch(lab.lower(), pat.lower())]
-            if hits:
-                chosen[kind] = hits[0]
-                taken.add(hits[0])
-                break
-    return chosen
-
-
 def _signal(reader, i: int, kind: str, label: str, start_ns: int, path: Path,
             options: EdfAdapter.Options) -> RawSignal:
     rate = float(reader.getSampleFrequency(i))
@@ -238,25 +169,5 @@ def _signal(reader, i: int, kind: str, label: str, start_ns: int, path: Path,
     if options.saturated == "nan":
         values[(digital <= dmin) | (digital >= dmax)] = np.nan
     unit = options.units.get(label, str(reader.getPhysicalDimension(i)).strip())
-    values, unit = _in_unit(values, kind, unit, label, path)
+    values, unit = in_unit(values, kind, unit, label, path)
     return RawSignal(kind, start_ns, rate, values, unit, str(path))
-
-
-def _in_unit(values: np.ndarray, kind: str, unit: str, label: str, path: Path) -> tuple[np.ndarray, str]:
-    """ECG to mV; EDA and temperature checked against their canonical units; others as they are."""
-    fix = f"set options.units.{label} to the signal's unit"
-    if kind == "ecg":
-        scale = _TO_MV.get(unit.lower())
-        if scale is None:
-            raise SourceError(f"{path}: ECG signal {label!r} has physical dimension {unit!r}; expected uV, mV or V "
-                              f"({fix})")
-        return values * scale, "mV"
-    if kind in _TARGET_UNIT:
-        try:
-            affine(unit, _TARGET_UNIT[kind])
-        except UnitError:
-            raise SourceError(f"{path}: {kind.upper()} signal {label!r} has physical dimension {unit!r}, which does "
-                              f"not convert to {_TARGET_UNIT[kind]} ({fix})") from None
-        return values, unit
-    return values, unit or "a.u."
-

@@ -54,7 +54,6 @@ overlaps; the overridden epochs are kept as the unmapped field
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +68,9 @@ from sensorpipe.core import timeparse
 from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.schema.registry import FieldSpec, SourceSchema
-from sensorpipe.sources._toolkit.text_csv import (csv_columns, file_bytes, implausible_year, is_number, labels,
-                                                  malformed_part, native_part, parse_local_safe, read_text_csv)
+from sensorpipe.sources._toolkit.text_csv import (csv_columns, implausible_year, is_number, json_text, labels,
+                                                  malformed_part, native_part, parse_local_safe, read_json,
+                                                  read_text_csv)
 from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option
 
 MDY = "%m/%d/%y %H:%M:%S"
@@ -277,8 +277,8 @@ class FitbitTakeoutAdapter(SourceAdapter):
                 items = levels.get(key) if isinstance(levels, dict) else None
                 for d in items if isinstance(items, list) else ():
                     d = d if isinstance(d, dict) else {}
-                    seg["time"].append(_text(d.get("dateTime")))
-                    seg["level"].append(_text(d.get("level")))
+                    seg["time"].append(json_text(d.get("dateTime")))
+                    seg["level"].append(json_text(d.get("level")))
                     seg["seconds"].append(d.get("seconds"))
                     seg["stream"].append(2 * i + short)
                     seg["short"].append(short)
@@ -290,10 +290,10 @@ class FitbitTakeoutAdapter(SourceAdapter):
         if seg["row"]:
             parts.append(self._expand(seg, path, who))
         if empty:
-            time = pa.array([_text(e[1]) for e in empty], pa.string())
+            time = pa.array([json_text(e[1]) for e in empty], pa.string())
             t_ns, err = parse_iso_or_local(time, who.tz, None, path)
             parts.append(native_part(who.participant_id, SLEEP_FIELDS[4], time, t_ns, err,
-                                     pa.array([_text(e[2]) for e in empty], pa.string()), path,
+                                     pa.array([json_text(e[2]) for e in empty], pa.string()), path,
                                      np.array([e[0] for e in empty], np.int64)))
         return parts
 
@@ -327,16 +327,7 @@ class FitbitTakeoutAdapter(SourceAdapter):
 
 def json_records(path: Path) -> list:
     """The top-level JSON array of an export file; a SourceError names the file and line otherwise."""
-    data = file_bytes(path, "a Fitbit export file holds a JSON array of records")
-    try:
-        records = json.loads(data)
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise SourceError(f"{path}, line {line}: not UTF-8 text; re-export the file") from None
-    except (json.JSONDecodeError, RecursionError) as e:
-        where = f", line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
-        raise SourceError(f"{path}{where}: not valid JSON ({getattr(e, 'msg', e)}); the file may be cut short: "
-                          f"export it again") from None
+    records = read_json(path, "a Fitbit export file holds a JSON array of records", "export it again")
     if not isinstance(records, list):
         raise SourceError(f"{path}: expected a JSON array of records at the top level, found "
                           f"{type(records).__name__}")
@@ -390,15 +381,7 @@ def _leaf(values: pa.Array | list) -> pa.Array:
             return pc.cast(arr, pa.string()) if pa.types.is_null(arr.type) else arr
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
         pass
-    return pa.array([_text(v) for v in values], pa.string())
-
-
-def _text(v: Any) -> str | None:
-    if v is None or isinstance(v, str):
-        return v
-    if isinstance(v, (dict, list, bool)):
-        return json.dumps(v)
-    return str(v)
+    return pa.array([json_text(v) for v in values], pa.string())
 
 
 def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:

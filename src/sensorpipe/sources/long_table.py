@@ -16,12 +16,17 @@ indices for Parquet. The source path is the folder the globs are relative to.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import dataclasses
 import functools
 import io
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -29,11 +34,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from sensorpipe import channels as _channels
 from sensorpipe._arrow import dictionary_codes
 from sensorpipe.core import timeparse
 from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.sources._toolkit import limits as _limits
+from sensorpipe.sources._toolkit.intervals import spread_table
 from sensorpipe.schema.registry import TIME_CONVENTIONS, FieldSpec, SourceSchema, TimeFormat
 from sensorpipe.sources.base import NATIVE_COLUMNS, SourceAdapter, SourceError, input_source, repeat_string
 from sensorpipe.sources.partition import iter_stream, partition_file, read_stream
@@ -57,9 +64,44 @@ class FileSpec:
     unit_column: str | None = None
     tz_column: str | None = None
     delimiter: str = ","
+    #: CSV text encoding (Python codec name: ``cp1252``, ``latin-1``, ``utf-16`` ...)
+    encoding: str = "utf-8"
+    #: CSV lines before the header line (a device or export preamble)
+    skip_rows: int = 0
+    #: or: the header is the first line matching this regular expression (searched in the first 2,000 lines)
+    header_regex: str | None = None
+    #: configured column name -> the names it has in other exports (languages, vendor versions)
+    column_aliases: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # (`field` is a column)
+    #: a separate date column: the time parsed is ``<date> <time>`` (local_time_format covers both)
+    date_column: str | None = None
+    #: ``,`` for a decimal comma in the value columns (with ``;`` or tab as the delimiter)
+    decimal: Literal[".", ","] = "."
+    #: each reading stands for this many seconds from its time: above a minute it is spread or repeated
+    interval_s: int | None = None
+    #: ``auto``: totals (channels aggregated by sum) spread evenly, others repeated on each minute
+    interval_fill: Literal["auto", "spread", "repeat"] = "auto"
 
     def validate(self, path: str) -> None:
         from sensorpipe.config import ConfigError
+
+        if self.skip_rows < 0:
+            raise ConfigError(f"{path}.skip_rows: {self.skip_rows} lines; give 0 or more")
+        if self.skip_rows and self.header_regex:
+            raise ConfigError(f"{path}: give skip_rows or header_regex, not both")
+        if self.header_regex is not None:
+            try:
+                re.compile(self.header_regex)
+            except re.error as e:
+                raise ConfigError(f"{path}.header_regex: not a regular expression ({e})") from None
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"{path}.encoding: unknown text encoding {self.encoding!r} (e.g. utf-8, cp1252)") from None
+        if self.decimal == "," and self.delimiter == ",":
+            raise ConfigError(f"{path}: decimal ',' needs another delimiter (';' or a tab)")
+        if self.interval_s is not None and (self.interval_s <= 0 or (self.interval_s > 60 and self.interval_s % 60)):
+            raise ConfigError(f"{path}.interval_s: {self.interval_s}; give a positive number of seconds, a whole "
+                              f"number of minutes above 60")
 
         if bool(self.value_column) == bool(self.value_columns):
             raise ConfigError(f"{path}: give value_column (long format) or value_columns (wide: one column per "
@@ -153,7 +195,8 @@ class LongTableAdapter(SourceAdapter):
             if path.suffix == ".parquet":  # ParquetFile.read: the dataset layer of read_table costs ~10 %
                 return self._parquet(path, spec, columns).read(columns=columns)
             with _csv_input(path) as src:
-                return pacsv.read_csv(src, parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                return pacsv.read_csv(src, read_options=self._csv_read_options(path, spec),
+                                      parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
                                       convert_options=self._csv_convert(spec, columns))
         except (pa.ArrowInvalid, pa.ArrowKeyError, KeyError, OSError) as e:
             raise self._unreadable(path, columns, e) from None
@@ -177,7 +220,7 @@ class LongTableAdapter(SourceAdapter):
     def _columns(self, spec: FileSpec, with_participant: bool = True) -> list[str]:
         value_cols = list(spec.value_columns) or [spec.value_column]
         return [c for c in (spec.participant_column if with_participant else None, spec.field_column,
-                            spec.time_column, *value_cols, spec.unit_column, spec.tz_column) if c]
+                            spec.date_column, spec.time_column, *value_cols, spec.unit_column, spec.tz_column) if c]
 
     def _batches(self, path: Path, spec: FileSpec):
         """The file in batches, each with the row number of its first row: Parquet row group by row group, CSV
@@ -185,19 +228,24 @@ class LongTableAdapter(SourceAdapter):
         if path.suffix == ".parquet":
             yield from self._row_group_batches(path, spec, 0, None, 0)
             return
-        yield from self._csv_batches(path, spec, lambda: _csv_input(path), 2)   # line 1 is the header
+        # the first row is the line after the header (line 1 unless a preamble comes before it)
+        yield from self._csv_batches(path, spec, lambda: _csv_input(path), 2 + self._layout(path, spec).preamble_lines)
 
     def _csv_range_batches(self, path: Path, spec: FileSpec, lo: int, hi: int, first: int):
         """:meth:`_batches` of a plain CSV file's bytes ``lo`` to ``hi`` (whole lines), read after its header
         line, ``first`` being the row number of the range's first row (0: counted within the range)."""
-        yield from self._csv_batches(path, spec, lambda: _ByteRange(path, lo, hi), first)
+        head = self._layout(path, spec).header_offset
+        yield from self._csv_batches(path, spec, lambda: _ByteRange(path, lo, hi, head), first, in_range=True)
 
-    def _csv_batches(self, path: Path, spec: FileSpec, opened, first: int):
+    def _csv_batches(self, path: Path, spec: FileSpec, opened, first: int, in_range: bool = False):
         """The CSV that ``opened()`` gives (a context manager: a path or a file object) block by block, each
-        block with the row number of its first row, counted from ``first``."""
+        block with the row number of its first row, counted from ``first``; ``in_range``: ``opened()`` gives
+        the header line then a range's lines (:class:`_ByteRange`), with no preamble."""
         cols = self._columns(spec)
+        read_options = self._csv_read_options(path, spec, in_range)
+        read_options.block_size = CSV_BLOCK_BYTES
         try:
-            with opened() as src, pacsv.open_csv(src, read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            with opened() as src, pacsv.open_csv(src, read_options=read_options,
                                                  parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
                                                  convert_options=self._csv_convert(spec, cols)) as reader:
                 for batch in reader:
@@ -244,8 +292,10 @@ class LongTableAdapter(SourceAdapter):
         if _limits.compression_of(path) is not None:
             return []
         size = os.path.getsize(path)
+        layout = self._layout(path, spec)
         with open(path, "rb") as fh:
-            body = len(fh.readline())   # the header line: every range is read after it
+            fh.seek(layout.header_offset)
+            body = layout.header_offset + len(fh.readline())   # the header line: every range is read after it
             cuts, m = [body], min(n, (size - body) // CSV_BLOCK_BYTES)
             for k in range(1, m):
                 fh.seek(max(body + (size - body) * k // m - 1, cuts[-1]))
@@ -254,8 +304,27 @@ class LongTableAdapter(SourceAdapter):
                     break
                 cuts.append(fh.tell())
         cuts.append(size)
-        return [(functools.partial(self._csv_range_batches, path, spec, lo, hi, 2 if k == 0 else 0),
-                 2 if k == 0 else None) for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])) if hi > lo]
+        first = 2 + layout.preamble_lines
+        return [(functools.partial(self._csv_range_batches, path, spec, lo, hi, first if k == 0 else 0),
+                 first if k == 0 else None) for k, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:])) if hi > lo]
+
+    def _layout(self, path: Path, spec: FileSpec) -> "_CsvLayout":
+        """Where the header is and what the configured columns are called in this file (cached per file
+        version); a plain CSV's header is its first line, read by the CSV reader itself."""
+        if not (spec.skip_rows or spec.header_regex or spec.column_aliases) and spec.encoding == "utf-8":
+            return _PLAIN_LAYOUT
+        st = os.stat(path)
+        return _csv_layout(path, st.st_size, st.st_mtime_ns, spec.skip_rows, spec.header_regex, spec.delimiter,
+                           spec.encoding, tuple(sorted((k, tuple(v)) for k, v in spec.column_aliases.items())))
+
+    def _csv_read_options(self, path: Path, spec: FileSpec, in_range: bool = False) -> pacsv.ReadOptions:
+        """The reader's options: the default for a plain CSV; for one with a preamble, another encoding or
+        column aliases, the header line read here and the configured names given to the reader."""
+        if not (spec.skip_rows or spec.header_regex or spec.column_aliases) and spec.encoding == "utf-8":
+            return pacsv.ReadOptions()
+        layout = self._layout(path, spec)
+        return pacsv.ReadOptions(skip_rows=1 if in_range else layout.preamble_lines + 1,
+                                 column_names=list(layout.names), encoding=spec.encoding)
 
     def _csv_convert(self, spec: FileSpec, columns: list[str]) -> pacsv.ConvertOptions:
         """Labels dictionary-encoded, every other column as its text, except epoch times (numbers)."""
@@ -321,7 +390,7 @@ class LongTableAdapter(SourceAdapter):
                     and _single_value_from_statistics(path, spec.participant_column) == participant.participant_id)
         cols = self._columns(spec, with_participant=not by_stats)
         t = self._read(path, spec, columns=cols)
-        first_row = 0 if path.suffix == ".parquet" else 2
+        first_row = 0 if path.suffix == ".parquet" else 2 + self._layout(path, spec).preamble_lines
         rows = np.arange(first_row, first_row + t.num_rows, dtype=np.int64)
         if spec.participant_column and not by_stats:
             codes, ids = dictionary_codes(t.column(spec.participant_column))
@@ -336,7 +405,7 @@ class LongTableAdapter(SourceAdapter):
                       value_cols: list[str]) -> list[pa.Table]:
         """One participant's rows of one file as native table parts (one per value column)."""
         n = t.num_rows
-        raw_time = t.column(spec.time_column)
+        raw_time = _time_text(t, spec)
         common = {
             "participant_id": repeat_string(participant.participant_id, n),
             "time": raw_time,
@@ -348,26 +417,49 @@ class LongTableAdapter(SourceAdapter):
         for value_col in value_cols:  # one pass per column of a wide file; a long file has one
             fields = (t.column(spec.field_column) if spec.field_column else
                       repeat_string(spec.field or value_col, n))
-            t_ns, err = self._parse_time(t, spec, participant, fields, path)
-            parts.append(pa.table({**common, "field": fields, "t_utc_ns": pa.array(t_ns, pa.int64()),
-                                   "time_error": pa.array(err, pa.string()) if err is not None else pa.nulls(n, pa.string()),
-                                   "value": t.column(value_col)}).select(list(NATIVE_COLUMNS)))
+            t_ns, err = self._parse_time(raw_time, t, spec, participant, fields, path)
+            value = t.column(value_col)
+            if spec.decimal == "," and (pa.types.is_string(value.type) or pa.types.is_dictionary(value.type)):
+                value = pc.replace_substring(pc.cast(value, pa.string()), ",", ".")
+            part = pa.table({**common, "field": fields, "t_utc_ns": pa.array(t_ns, pa.int64()),
+                             "time_error": pa.array(err, pa.string()) if err is not None else pa.nulls(n, pa.string()),
+                             "value": value}).select(list(NATIVE_COLUMNS))
+            if spec.interval_s and spec.interval_s > 60:
+                part = spread_table(part, spec.interval_s // 60, self._totals(part.column("field"), spec))
+            parts.append(part)
         return parts
 
-    def _parse_time(self, t: pa.Table, spec: FileSpec, participant: Participant, fields, path: Path):
-        raw = t.column(spec.time_column)
+    def _totals(self, fields: pa.ChunkedArray | pa.Array, spec: FileSpec) -> np.ndarray:
+        """Per row: is the reading a total to spread over its interval (``interval_fill``, or by its channel's
+        minute aggregation) rather than a rate to repeat."""
+        codes, names = dictionary_codes(fields)
+        if spec.interval_fill != "auto":
+            return np.full(len(codes), spec.interval_fill == "spread")
+        mapped = self.options.fields
+        total = [n in mapped and _channels.known(mapped[n].channel)
+                 and _channels.get(mapped[n].channel).aggregation == "sum" for n in names]
+        return np.array(total + [False], bool)[codes]
+
+    def _parse_time(self, raw, t: pa.Table, spec: FileSpec, participant: Participant, fields, path: Path):
         try:
             if spec.time_format == "epoch_ms":
                 return timeparse.parse_epoch(raw, 1_000_000)
             if spec.time_format == "epoch_s":
                 return timeparse.parse_epoch(raw, 1_000_000_000)
+            zoned = _zone_suffix(raw) if spec.time_format in ("iso", "local") else None
+            if zoned is not None:   # 2024-03-10T01:30:00-05:00[America/New_York]: the zone names the rules
+                text, zones = zoned
+                stream = dictionary_codes(fields)[0] if spec.field_column else None
+                if spec.time_format == "local":
+                    return _parse_local_per_zone(text, spec.local_time_format, zones, stream, path)
+                return _parse_iso_in_zones(text, zones, stream, path)
             if spec.time_format == "iso":
                 return timeparse.parse_iso(raw)
             if spec.time_format == "timestamp":
                 return timeparse.parse_timestamp(raw)
             stream = dictionary_codes(fields)[0] if spec.field_column else None
             if spec.tz_column:
-                return _parse_local_per_zone(raw, spec, t.column(spec.tz_column), stream, path)
+                return _parse_local_per_zone(raw, spec.local_time_format, t.column(spec.tz_column), stream, path)
             return timeparse.parse_local(raw, spec.local_time_format, participant.tz, stream)
         except ValueError as e:
             raise SourceError(f"{path}: column {spec.time_column!r}: {e}; check time_format in the source options") from None
@@ -378,8 +470,9 @@ class _ByteRange(io.RawIOBase):
     """A CSV file's header line followed by its bytes ``lo`` to ``hi`` (whole lines): one range of the file
     read as if it were a file of its own, from disk a buffer at a time."""
 
-    def __init__(self, path: Path, lo: int, hi: int) -> None:
+    def __init__(self, path: Path, lo: int, hi: int, header_offset: int = 0) -> None:
         self._fh = open(path, "rb")
+        self._fh.seek(header_offset)
         self._head = self._fh.readline()
         self._fh.seek(lo)
         self._left = hi - lo
@@ -413,8 +506,9 @@ def _csv_input(path: Path):
         yield stream
 
 
-def _parse_local_per_zone(raw, spec: FileSpec, zones: pa.ChunkedArray, stream, path: Path):
-    """Local wall clock with a per-row IANA zone column: parse each zone's rows with its own rules."""
+def _parse_local_per_zone(raw, fmt: str, zones: pa.ChunkedArray | pa.Array, stream, path: Path):
+    """Local wall clock with a per-row IANA zone: parse each zone's rows with its own rules (a row whose time
+    carries an offset, with ``%z`` or ISO, is placed by its offset)."""
     codes, names = dictionary_codes(zones)
     out = np.full(len(raw), timeparse.NAT, np.int64)
     err = np.full(len(raw), None, dtype=object)
@@ -426,11 +520,31 @@ def _parse_local_per_zone(raw, spec: FileSpec, zones: pa.ChunkedArray, stream, p
         if zone is None or not _is_zone(zone):
             err[rows] = timeparse.UNPARSEABLE
             continue
-        t, e = timeparse.parse_local(flat.take(pa.array(rows)), spec.local_time_format, zone,
-                                     None if stream is None else stream[rows])
+        t, e = timeparse.parse_local(flat.take(pa.array(rows)), fmt, zone, None if stream is None else stream[rows])
         out[rows] = t
         if e is not None:
             err[rows] = e
+    return out, (err if np.not_equal(err, None).any() else None)
+
+
+_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
+def _parse_iso_in_zones(text: pa.Array, zones: pa.Array, stream, path: Path):
+    """ISO times that had a ``[Zone]`` suffix: one with an offset is placed by its offset (the zone only
+    names the rules it was written under); one without is local wall clock in its zone."""
+    has_offset = pc.fill_null(pc.match_substring_regex(text, _OFFSET), False).to_numpy(zero_copy_only=False)
+    out = np.full(len(text), timeparse.NAT, np.int64)
+    err = np.full(len(text), None, dtype=object)
+    for rows, parse in ((np.flatnonzero(has_offset), lambda r: timeparse.parse_iso(text.take(pa.array(r)))),
+                        (np.flatnonzero(~has_offset), lambda r: _parse_local_per_zone(
+                            text.take(pa.array(r)), "ISO8601", zones.take(pa.array(r)),
+                            None if stream is None else stream[r], path))):
+        if rows.size:
+            t, e = parse(rows)
+            out[rows] = t
+            if e is not None:
+                err[rows] = e
     return out, (err if np.not_equal(err, None).any() else None)
 
 
@@ -462,3 +576,63 @@ def _single_value_from_statistics(path: Path, column: str) -> str | None:
     except (ValueError, OSError, pa.ArrowException):
         return None  # fall back to reading the column, which reports errors properly
     return None
+
+
+@dataclass(frozen=True)
+class _CsvLayout:
+    """A CSV file's header: lines before it, its byte offset, and its column names under the configured names."""
+
+    preamble_lines: int
+    header_offset: int
+    names: tuple[str, ...]
+
+
+HEADER_SEARCH_LINES = 2000
+_PLAIN_LAYOUT = _CsvLayout(0, 0, ())
+
+
+@functools.lru_cache(maxsize=256)
+def _csv_layout(path: Path, size: int, mtime_ns: int, skip_rows: int, header_regex: str | None, delimiter: str, encoding: str,
+                aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> _CsvLayout:
+    """Find the header line (after ``skip_rows`` lines, or the first matching ``header_regex``) and rename its
+    columns: a name listed among a configured column's aliases becomes that column's name. ``size`` and
+    ``mtime_ns`` only key the cache, so a rewritten file is looked at again."""
+    rx = re.compile(header_regex) if header_regex else None
+    offset = 0
+    with _csv_input(path) as src, (open(src, "rb") if isinstance(src, Path) else src) as fh:
+        for line_no in range(HEADER_SEARCH_LINES if rx else skip_rows + 1):
+            raw = fh.readline()
+            if not raw:
+                break
+            text = raw.decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+            if (rx is None and line_no == skip_rows) or (rx is not None and rx.search(text)):
+                names = next(csv.reader([text], delimiter=delimiter))
+                rename = {alt: name for name, alts in aliases for alt in alts}
+                return _CsvLayout(line_no, offset, tuple(rename.get(n.strip(), n.strip()) for n in names))
+            offset += len(raw)
+    where = f"no line matches header_regex {header_regex!r} in the first {HEADER_SEARCH_LINES} lines" if rx else \
+        f"it has fewer than {skip_rows + 1} lines (skip_rows {skip_rows} + the header)"
+    raise SourceError(f"{path}: no header line found: {where}; check options.files[].skip_rows / header_regex")
+
+
+def _time_text(t: pa.Table, spec: FileSpec):
+    """The time column, or ``<date> <time>`` when the file has a separate date column."""
+    time = t.column(spec.time_column)
+    if spec.date_column is None:
+        return time
+    date = pc.cast(t.column(spec.date_column), pa.string())
+    return pc.binary_join_element_wise(pc.utf8_trim_whitespace(date),
+                                       pc.utf8_trim_whitespace(pc.cast(time, pa.string())), " ")
+
+
+def _zone_suffix(raw) -> tuple[pa.Array, pa.Array] | None:
+    """``(times without the suffix, zone per row)`` when the times end in an IANA ``[Zone]`` (RFC 9557, Java's
+    ZonedDateTime), else None. A row without a suffix gets a null zone (unparseable)."""
+    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+        return None
+    flat = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+    if not pc.any(pc.ends_with(flat, "]")).as_py():
+        return None
+    parts = pc.extract_regex(flat, r"^(?P<time>.*?)\[(?P<zone>[^\]]+)\]$")
+    return pc.fill_null(pc.struct_field(parts, "time"), ""), pc.struct_field(parts, "zone")
+

@@ -9,7 +9,9 @@ local wall-clock times without letting one absurd year abort the file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -71,6 +73,30 @@ def file_bytes(path: Path, expected: str) -> bytes:
     if not data.strip():
         raise SourceError(f"{path}: the file is empty; {expected}")
     return data
+
+
+def read_json(path: Path, expected: str, fix: str) -> Any:
+    """The parsed JSON of an export file; a SourceError names the file, the line and ``fix`` (what to do, e.g.
+    "export it again") when it is empty, not UTF-8 or not valid JSON (a file cut short)."""
+    data = file_bytes(path, expected)
+    try:
+        return json.loads(data)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise SourceError(f"{path}, line {line}: not UTF-8 text; {fix}") from None
+    except (json.JSONDecodeError, RecursionError) as e:
+        where = f", line {e.lineno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise SourceError(f"{path}{where}: not valid JSON ({getattr(e, 'msg', e)}); the file may be cut short: "
+                          f"{fix}") from None
+
+
+def json_text(v: Any) -> str | None:
+    """A JSON leaf as quarantine shows it: text as it is, objects and lists as JSON, numbers as written."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (dict, list, bool)):
+        return json.dumps(v)
+    return str(v)
 
 
 def _utf8_bytes(path: Path, columns: list[str]) -> bytes:
