@@ -51,9 +51,10 @@ class TestFitbitWebApiAdapter(AdapterCase):
     OPTIONS = {"distance_unit": "km"}
     EXPECTED_UNITS = 2
     # steps: 8 one-minute + 4 x 15 spread + 5 (w02); calories 3 x 15; heart 13 one-second + 2 x 15 repeated
-    EXPECTED_CHANNELS = {"steps": 73, "calories": 45, "heart_rate": 43, "resting_heart_rate": 2, "distance": 3}
-    # daily totals and elevation (8), "-" and "abc" (2), 260 bpm (1), two steps in the skipped hour (2)
-    EXPECTED_REASONS = {"unknown_field": 8, "wrong_type": 2, "out_of_range": 1, "nonexistent_local_time": 2}
+    EXPECTED_CHANNELS = {"steps": 73, "calories": 45, "heart_rate": 43, "resting_heart_rate": 2, "distance": 3,
+                         "floors": 30}
+    # daily totals and elevation (9), "-" and "abc" (2), 260 bpm (1), two steps in the skipped hour (2)
+    EXPECTED_REASONS = {"unknown_field": 9, "wrong_type": 2, "out_of_range": 1, "nonexistent_local_time": 2}
 
 
 def test_fifteen_minute_totals_are_spread_evenly_and_add_up_exactly():
@@ -107,6 +108,9 @@ def test_times_without_a_date_roll_over_midnight_and_distance_is_converted():
     assert steps[utc_ns(2024, 6, 2, 0, 0, tz="Europe/Berlin")] == 0.0      # 00:00 after 23:59 is the next day
     assert steps[utc_ns(2024, 6, 2, 0, 2, tz="Europe/Berlin")] == 9.0
     assert dist[utc_ns(2024, 6, 1, 23, 58, tz="Europe/Berlin")] == pytest.approx(12.5)      # 0.0125 km
+    floors = values["w02"]["floors"]                                      # 3 floors in 08:00-08:15, spread
+    assert len(floors) == 30 and sum(floors.values()) == pytest.approx(3.0, abs=1e-12)
+    assert floors[utc_ns(2024, 6, 2, 8, 14, tz="Europe/Berlin")] == pytest.approx(0.2)
     miles, _ = read(DUMMY, distance_unit="mi")
     assert miles["w02"]["distance"][utc_ns(2024, 6, 2, 0, 0, tz="Europe/Berlin")] == pytest.approx(0.0306 * 1609.344)
 
@@ -144,7 +148,7 @@ def test_convert_and_run_build_windows(tmp_path, capsys):
     out = tmp_path / "obs.parquet"
     assert main(["convert", "--source", "fitbit_webapi", str(DUMMY), "-o", str(out), "--options", str(opts),
                  "--participants", str(DUMMY / "participants.csv")]) == 0
-    assert "rows in 179 = accepted 166 + quarantined 13" in capsys.readouterr().out
+    assert "rows in 210 = accepted 196 + quarantined 14" in capsys.readouterr().out
     df = pq.read_table(out).to_pandas()
     assert df[df.channel == "steps"].value.sum() == pytest.approx(226 - 55 - 0 + 1816 + 44)
     ds = run_sources(tmp_path, [{"name": "fw", "adapter": "fitbit_webapi", "path": str(DUMMY),

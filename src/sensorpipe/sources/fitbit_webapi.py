@@ -92,9 +92,8 @@ def _fields(distance_unit: str) -> tuple[FieldSpec, ...]:
            FieldSpec(_intraday_field("calories"), "calories", "kcal/min"),
            FieldSpec(_intraday_field("distance"), "distance", f"{distance_unit}/min"),
            FieldSpec(_intraday_field("heart"), "heart_rate", "bpm"),
-           FieldSpec(RESTING, "resting_heart_rate", "bpm")]
-    if channels.known("floors"):
-        out.append(FieldSpec(_intraday_field("floors"), "floors", "floors/min"))
+           FieldSpec(RESTING, "resting_heart_rate", "bpm"),
+           FieldSpec(_intraday_field("floors"), "floors", "floors/min")]
     return tuple(out)
 
 
@@ -109,7 +108,7 @@ class FitbitWebApiAdapter(SourceAdapter):
                        "name; a time earlier than the previous one is the next day), the account's local wall clock "
                        "in the participant's IANA zone (options.times: utc for timezone=UTC responses); daily values "
                        "at local midnight")
-    channels = ("steps", "calories", "distance", "heart_rate", "resting_heart_rate")
+    channels = ("steps", "calories", "distance", "floors", "heart_rate", "resting_heart_rate")
     drops = ("daily totals (activities-steps and other daily series), heart-rate zones, intraday elevation and "
              "resources without a channel are kept as unmapped fields daily.<res> / intraday.<res> and quarantined "
              "as unknown_field; intraday 'level'/'mets' extras are not kept")
@@ -223,7 +222,7 @@ class _FileReader:
         stamps = _dated_times(date, times)
         rows = self._rows(len(points))
         channel = INTRADAY_CHANNELS.get(res)
-        mapped = channel is not None and (channel != "floors" or channels.known("floors"))
+        mapped = channel is not None
         if res == "distance" and self.options.distance_unit is None:
             raise SourceError(f"{where}: distance without a unit: the Web API writes km or miles by the request's "
                               f"Accept-Language (en_US: miles); set options.distance_unit to km or mi")

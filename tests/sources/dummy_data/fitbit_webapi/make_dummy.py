@@ -13,7 +13,7 @@ rate, 15-minute calories and steps (totals spread over 15 minutes), and a
 heart-rate series at 15 minutes (a rate, repeated). ``w02`` (Europe/Berlin)
 holds one file with an array of two responses: 1-minute steps and distance (km)
 in a window across midnight (the times carry no date: the second half is the
-next day), a step value ``"abc"``, and intraday elevation (no channel).
+next day), a step value ``"abc"``, intraday elevation (no channel) and 15-minute floors.
 
 Run from the repository root: ``python tests/sources/dummy_data/fitbit_webapi/make_dummy.py``.
 """
@@ -79,6 +79,9 @@ def main() -> None:
                                             "datasetInterval": 1, "datasetType": "minute"}
     day2 = intraday("elevation", "2024-06-02", "12.19",
                     [{"time": t, "value": v} for t, v in zip(minutes(8, 0, 2), [3.05, 0.0])])
+    day2["activities-floors"] = [{"dateTime": "2024-06-02", "value": "3"}]
+    day2["activities-floors-intraday"] = {"dataset": [{"time": "08:00:00", "value": 3}, {"time": "08:15:00", "value": 0}],
+                                          "datasetInterval": 15, "datasetType": "minute"}
     write(HERE / "w02" / "responses.json", [day1, day2])
 
 
