@@ -123,6 +123,21 @@ def reaching(url: str, fn, *args):
         raise
 
 
+#: protocols whose first path component is a bucket (or container) that must exist before writing
+BUCKET_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
+def probe(url: str) -> None:
+    """Reach ``url`` once before a run writes there: an unknown protocol, missing credentials or a missing
+    bucket fail now, in one line, not after the run's work."""
+    fs, root = filesystem(url)
+    reaching(url, fs.exists, root)
+    bucket = root.strip("/").split("/", 1)[0]
+    if protocol(url) in BUCKET_PROTOCOLS and not reaching(url, fs.exists, bucket):
+        raise StorageError(f"{url}: bucket {bucket!r} does not exist or these credentials cannot see it; create "
+                           f"it or fix the URL")
+
+
 def fetch(url: str, cache_dir: str | Path | None = None) -> Path:
     """A local copy of the remote file or folder ``url``, made and kept by fsspec's ``filecache``.
 

@@ -149,6 +149,15 @@ def test_missing_credentials_is_one_line(s3_endpoint, tmp_path, monkeypatch):
     cfg = _config(tmp_path, f"s3://{BUCKET}/in", str(table), str(tmp_path / "out"))
     with pytest.raises(StorageError, match=f"s3://{BUCKET}/in: access denied or no credentials .*AWS_ACCESS_KEY_ID"):
         run_pipeline(cfg)
+    out = _config(tmp_path, str(data), str(table), f"s3://{BUCKET}/out2")
+    with pytest.raises(StorageError, match=f"s3://{BUCKET}/out2: access denied or no credentials"):
+        run_pipeline(out)           # before any work
+    assert not (tmp_path / "cache" / "outputs").exists()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    s3fs.S3FileSystem.clear_instance_cache()
+    with pytest.raises(StorageError, match="s3://no-such-bucket/out: bucket 'no-such-bucket' does not exist"):
+        run_pipeline(_config(tmp_path, str(data), str(table), "s3://no-such-bucket/out"))
     s3fs.S3FileSystem.clear_instance_cache()
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sensorpipe.config import PipelineConfig
-from sensorpipe.urls import cache_root, filesystem, reaching, is_remote, put_file, upload_tree, url_key
+from sensorpipe.urls import cache_root, filesystem, is_remote, probe, put_file, reaching, upload_tree, url_key
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class RemoteOutput:
         url = cfg.output.dir
         if not is_remote(url):
             return None
-        filesystem(url)   # an unknown protocol or a missing backend fails here, before any work
+        probe(url)   # an unknown protocol, a missing backend, bucket or credentials fail here, before any work
         return cls(url, cache_root() / "outputs" / url_key(url.rstrip("/")))
 
     def local_config(self, cfg: PipelineConfig) -> PipelineConfig:
