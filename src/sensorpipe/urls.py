@@ -96,7 +96,8 @@ def storage_error(url: str, e: BaseException) -> StorageError | None:
     if names & {"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
                 "DefaultCredentialsError"} or "credentials" in text.lower() or "InvalidAccessKeyId" in text \
             or "SignatureDoesNotMatch" in text or isinstance(e, PermissionError):
-        return StorageError(f"{url}: access denied or no credentials ({type(e).__name__}: {e}); set the "
+        said = " ".join(str(e).split())   # one line, whatever the backend's message holds
+        return StorageError(f"{url}: access denied or no credentials ({type(e).__name__}: {said}); set the "
                             f"backend's credentials (s3://: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
                             f"AWS_PROFILE; gs://: GOOGLE_APPLICATION_CREDENTIALS) and check access to the bucket")
     return None
