@@ -7,7 +7,7 @@ the picture in DESIGN.md and ``sensorpipe/core/__init__.py``:
 
 ====  ==========================================================================
 L0    ``core`` (the data model), ``_typing``, ``_arrow``, ``_gc``, ``units``,
-      ``registry``, ``plugins``, ``channels``
+      ``registry``, ``plugins``, ``channels``, ``urls`` (paths that may be fsspec URLs)
 L1    ``config`` (typed sections and their local checks: a leaf)
 L2    ``schema``, ``privacy``, ``integrity``, ``_version``
 L3    ``sources`` (one adapter per format)
@@ -31,6 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sensorpipe"
 
 LAYERS: dict[str, int] = {
     "core": 0, "_typing": 0, "_arrow": 0, "_gc": 0, "units": 0, "registry": 0, "plugins": 0, "channels": 0,
+    "urls": 0,
     "config": 1,
     "schema": 2, "privacy": 2, "integrity": 2, "_version": 2,
     "sources": 3,

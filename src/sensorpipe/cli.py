@@ -26,10 +26,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.runners.lock import OutputLocked
     from sensorpipe.sources.base import SourceError
     from sensorpipe.units import UnitError
+    from sensorpipe.storage.remote import RemoteVersionConflict
+    from sensorpipe.urls import StorageError
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked)
+                          OutputLocked, StorageError, RemoteVersionConflict)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -74,7 +74,7 @@ def summarize(r) -> str:
         f"time      {r.seconds.get('total', 0):.1f} s on {r.runner}" if r.runner else
         f"time      {r.seconds.get('total', 0):.1f} s",
         f"metadata  {r.metadata_url}",
-        f"quarantine {Path(r.output_dir) / 'quarantine'}",
+        f"quarantine {r.output_dir.rstrip('/')}/quarantine",   # a str: output.dir may be a URL (s3://b/out)
         f"report    {r.report}",
         *(f"warning   {w}" for w in getattr(r, "warnings", ())),
     ]

@@ -54,6 +54,7 @@ import yaml
 from sensorpipe._typing import (Alignment, ImputeMethod, MissingnessBasis, OutputFormat, RunnerName, RunnerTuning,
                                 StartMethod)
 from sensorpipe.core.errors import ConfigError  # noqa: F401  (re-exported: ``from sensorpipe.config import ConfigError``)
+from sensorpipe.urls import local_path, protocol
 
 
 @dataclass(frozen=True)
@@ -556,9 +557,24 @@ class OutputConfig:
 
 @dataclass(frozen=True)
 class MetadataConfig:
-    """SQLAlchemy URL of the metadata database; empty means ``<output>/metadata.db``."""
+    """SQLAlchemy URL of the metadata database; empty means ``<output>/metadata.db``.
+
+    Not an fsspec URL: SQLite needs a local file (its locks do not work on object storage), so beside a
+    remote ``output.dir`` the default database is a local SQLite file (storage/remote.py says where).
+    """
 
     url: str = ""
+
+    def validate(self, path: str) -> None:
+        if protocol(self.url) in OBJECT_STORE_PROTOCOLS:
+            raise ConfigError(f"{path}.url: {self.url!r} is a file URL, not a SQLAlchemy database URL; leave it "
+                              f"empty (a local SQLite file) or use sqlite:////abs/path.db or "
+                              f"postgresql+psycopg://user@host/db")
+
+
+#: fsspec protocols that name files, not databases (metadata.url refuses them)
+OBJECT_STORE_PROTOCOLS = ("s3", "s3a", "gs", "gcs", "memory", "file", "az", "abfs", "abfss", "hdfs", "http",
+                          "https", "ftp", "sftp")
 
 
 @dataclass(frozen=True)
@@ -684,9 +700,12 @@ class PipelineConfig:
             raise ConfigError("sources: two sources share a name; each dataset name must be unique")
 
     def resolve(self, p: str) -> str:
-        """A config path made absolute against the config file's folder (URLs pass through)."""
+        """A config path made absolute against the config file's folder (URLs pass through, ``file://`` ones
+        as the local path they name: sensorpipe.urls)."""
         if "://" in p:
-            return p
+            if protocol(p) != "file":
+                return p
+            p = local_path(p)
         path = Path(p).expanduser()
         return str(path if path.is_absolute() else (Path(self.base_dir) / path).resolve())
 

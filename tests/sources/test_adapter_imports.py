@@ -2,7 +2,7 @@
 
 An adapter is a module or package of ``src/sensorpipe/sources/`` whose name
 does not start with an underscore, other than the shared modules (``base``,
-``partition``, ``study``). An adapter (or the toolkit) importing another
+``partition``, ``study``, ``fetch``). An adapter (or the toolkit) importing another
 adapter couples two formats: a change to one breaks the other, and a helper
 both need belongs in the toolkit. Label processors ask an adapter for its data
 through ``make_adapter``, so they import no adapter module either.
@@ -14,7 +14,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "sensorpipe"
-SHARED = {"base", "partition", "study", "__init__"}
+SHARED = {"base", "partition", "study", "fetch", "__init__"}
 PREFIX = "sensorpipe.sources."
 
 

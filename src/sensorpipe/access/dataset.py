@@ -23,8 +23,9 @@ small metadata files are copied at open time into a local cache directory
 (``cache_dir``, else ``$SENSORPIPE_CACHE_DIR``, else
 ``~/.cache/sensorpipe/fsspec``) keyed by the version dir's URL and the size and
 modification stamp of its ``dataset_info.json``; each shard is downloaded there
-on first access (random access fetches the whole split, streaming one shard at a
-time) and reused while its size matches the remote file's.
+by fsspec's whole-file cache (``filecache``, under its own name) on first access (random access fetches the whole split, streaming one shard at a
+time) and reused while its size matches the remote file's. TFDS cannot read
+``s3://`` itself: :func:`local_version` gives it the whole version as a local folder.
 
 Integrity: at open, the version's files are checked against the manifest in
 its ``sensorpipe.json`` (``verify="sizes"``, the default: sizes, each shard's
@@ -47,6 +48,7 @@ import numpy as np
 from sensorpipe.integrity import DatasetIntegrityError, corrupt_shard
 from sensorpipe.processing.normalize import NormParams
 from sensorpipe.storage.manifest import read_json
+from sensorpipe.urls import BelowRoot
 
 
 _INFO = "dataset_info.json"
@@ -112,6 +114,11 @@ class _RemoteStore:
         base = Path(cache_dir or os.environ.get("SENSORPIPE_CACHE_DIR") or Path.home() / ".cache/sensorpipe/fsspec")
         self.local_dir = base / key / Path(root).name
         self.local_dir.mkdir(parents=True, exist_ok=True)
+        # each file under its own name in local_dir (fsspec's bookkeeping file one folder up): ArrayRecord and
+        # TFDS open them there
+        self.cache = fsspec.filesystem("filecache", fs=self.fs, cache_storage=str(self.local_dir.parent),
+                                       cache_mapper=BelowRoot(root.rsplit("/", 1)[0] if "/" in root else ""),
+                                       skip_instance_cache=True)
         self._sizes: dict[str, int | None] = {}  # one listing at open; shard sizes validate the cache later
         for entry in self.fs.ls(root, detail=True):
             name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
@@ -122,17 +129,16 @@ class _RemoteStore:
                 self.fetch(name)
 
     def fetch(self, name: str) -> Path:
-        """The local copy of ``name``, downloaded unless the cached file has the listed size."""
-        import os
-
+        """The local copy of ``name``: fsspec's ``filecache`` downloads it once and keeps it; a cached copy
+        whose size is not the listed one (a cut download, a replaced file) is fetched again."""
         dst = self.local_dir / name
         src = f"{self.root}/{name}"
         size = self._sizes.get(name)
-        if dst.exists() and (size is None or dst.stat().st_size == size):
-            return dst
-        tmp = dst.with_name(f".{name}.{os.getpid()}.part")
-        self.fs.get_file(src, str(tmp))
-        os.replace(tmp, dst)
+        if dst.exists() and size is not None and dst.stat().st_size != size:
+            self.cache.pop_from_cache(src)
+            dst.unlink(missing_ok=True)
+        with self.cache.open(src, "rb"):
+            pass
         return dst
 
 
@@ -451,6 +457,31 @@ def _configured_splits(config: dict) -> tuple[str, ...]:
 
 def open_dataset(path: str | Path, cache_dir: str | Path | None = None, verify: str = "sizes") -> SensorDataset:
     return SensorDataset(path, cache_dir=cache_dir, verify=verify)
+
+
+def local_version(path: str | Path, cache_dir: str | Path | None = None) -> Path:
+    """A local folder holding the whole version at ``path``, for readers that need local files.
+
+    TFDS reads files through TensorFlow's file systems, which have no ``s3://``
+    (TensorFlow dropped it; ``gs://`` only where TF's GCS support is built in),
+    and ArrayRecord's reader needs a local file anyway, so
+    ``tfds.builder_from_directory(str(local_version("s3://bucket/out")))`` is
+    the supported way to read a remote version with TFDS. Every file comes
+    through fsspec's ``filecache`` into the cache :func:`open_dataset` uses
+    (nothing is downloaded twice), and is checked against the version's
+    manifest (sizes and edges). A local path or ``file://`` URL is returned as
+    its version folder, nothing copied.
+    """
+    if not _is_remote(path):
+        return resolve_version_dir(path)
+    from sensorpipe.access.verify import RemoteFiles, ensure_intact, load_sidecar
+
+    store = _RemoteStore(str(path), cache_dir)
+    for name in sorted(store._sizes):
+        store.fetch(name)
+    files = RemoteFiles(store)
+    ensure_intact(files, load_sidecar(files), "sizes", str(path))
+    return store.local_dir
 
 
 def load_norm_params(path: str | Path) -> NormParams:

@@ -56,10 +56,12 @@ from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
+from sensorpipe.sources.fetch import local_inputs
 from sensorpipe.runners.planning import plan_units
 from sensorpipe.storage.manifest import build_manifest
 from sensorpipe.storage.permissions import AccessPolicy, restrict_root, restrict_tree
 from sensorpipe.storage.publish import Staging, recover
+from sensorpipe.storage.remote import RemoteOutput
 from sensorpipe.storage.writer import (RecordSpill, SplitPlan, plan_dataset, primary_format, write_metadata,
                                        write_shard)
 
@@ -110,6 +112,11 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     database (see :mod:`sensorpipe.runners.lifecycle`).
     """
     cfg = load_plan(config).config   # every name resolved and every cross-section check done, or a ConfigError
+    remote = RemoteOutput.of(cfg)    # output.dir on object storage: run in a local folder, then upload
+    if remote is not None:
+        return remote.publish(run_pipeline(remote.local_config(cfg), runner, workers, strict, overwrite,
+                                           wait_lock_s), overwrite)
+    cfg = local_inputs(cfg)          # remote sources, participants tables and id maps: local cached copies
     if strict is not None:
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
     if runner or workers is not None:

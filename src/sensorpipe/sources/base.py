@@ -35,6 +35,7 @@ from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
 from sensorpipe.core.inputs import RawSignal, UnitInput  # noqa: F401  (RawSignal: re-exported for plugins)
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.registry import Registered, Registry
+from sensorpipe.urls import local_path
 
 #: config name -> adapter class; built-ins are found by walking :mod:`sensorpipe.sources`, plugins in
 #: the ``sensorpipe.sources`` entry-point group
@@ -104,7 +105,7 @@ class SourceAdapter(Registered, registry=_ADAPTERS):
 
     # --- paths -----------------------------------------------------------
     def resolve(self, p: str) -> Path:
-        path = Path(p).expanduser()
+        path = Path(local_path(p)).expanduser()   # a file:// URL is a local path (sensorpipe.urls)
         return path if path.is_absolute() else (Path(self.base_dir) / path).resolve()
 
     @property
