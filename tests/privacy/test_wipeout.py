@@ -157,3 +157,66 @@ def test_by_pseudonym_outside_the_train_split_with_tfrecord_shards(tmp_path):
     assert len(done.plan.versions["tiny/1.0.0"].window_keys) == len(before) - len(after) > 0
     assert scan_traces(first.output_dir, pseud, {raw}).ok
     assert main(["verify", first.output_dir]) == 0
+
+
+def test_metadata_rows_match_a_run_without_the_person(tmp_path):
+    """Per-person files: the person's file tokens leave quarantine counts and input fingerprints, and the
+    train split's statistics, recomputed from the cache, equal those of a run that never had them."""
+    data, key = tmp_path / "d", tmp_path / "key"
+    write_cohort(data, PIDS)
+    key.write_bytes(KEY)
+    cfg = config(tmp_path, data, splits=SPLITS, privacy={"pseudonymize": True, "key_file": str(key)})
+    raw = next(p for p in PIDS if assign_split(load_config(cfg).splits, "tiny", p) == "train")
+    with open(data / f"{raw}.csv", "a") as fh:
+        fh.write("2024-05-02T03:00:00Z,hr,not-a-number\n")
+    first = run_pipeline(load_config(cfg))
+    store = MetadataStore(first.metadata_url)
+    token = {q["source_file"] for q in store.quarantine(first.fingerprint)}
+    store.close()
+    assert len(token) == 1
+    wipeout(first.output_dir, participant=raw, study="tiny", key_file=str(key), keep_normalization=True)
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    for p in PIDS:
+        if p != raw:
+            (clean / f"{p}.csv").write_text((data / f"{p}.csv").read_text())
+    fresh = run_pipeline(load_config(config(tmp_path, clean, out="out2", splits=SPLITS,
+                                            privacy={"pseudonymize": True, "key_file": str(key)})))
+    store, other = MetadataStore(first.metadata_url), MetadataStore(fresh.metadata_url)
+    try:
+        assert store.quarantine(first.fingerprint) == []
+        run = {r["run_id"]: r for r in store.list_runs(first.output_dir)}[first.run_id]
+        assert run["split_sizes"] == fresh.split_sizes
+        with store.engine.connect() as conn:
+            inputs = [json.loads(js) for (js,) in conn.exec_driver_sql(
+                "SELECT input_fingerprints_json FROM runs UNION ALL SELECT input_fingerprints_json "
+                "FROM dataset_versions")]
+        assert len(inputs) == 2 and all(len(d) == len(PIDS) - 1 and not token & set(d) for d in inputs)
+        wiped, never = store.channel_stats(first.fingerprint), other.channel_stats(fresh.fingerprint)
+        assert [(r["split"], r["count"]) for r in wiped] == [(r["split"], r["count"]) for r in never]
+        for a, b in zip(wiped, never):
+            for col in ("mean", "std", "min", "max", "missing_ratio"):
+                assert a[col] == pytest.approx(b[col], rel=1e-12, nan_ok=True)
+    finally:
+        store.close()
+        other.close()
+
+
+def test_a_running_writer_blocks_the_wipeout_and_a_bad_name_changes_nothing(tmp_path, monkeypatch):
+    from sensorpipe.runners.lock import OutputLock, OutputLocked
+
+    data, key = tmp_path / "d", tmp_path / "key"
+    write_cohort(data, PIDS[:2])
+    key.write_bytes(KEY)
+    first = run_pipeline(load_config(config(tmp_path, data, privacy={"pseudonymize": True, "key_file": str(key)})))
+    before = _records(first.version_dir)
+    with OutputLock(first.output_dir, "a-live-run", "now"):
+        with pytest.raises(OutputLocked, match="a-live-run"):
+            wipeout(first.output_dir, pseudonym=pseudonym(KEY, "tiny", PIDS[0]), keep_normalization=True)
+    with pytest.raises(ConfigError, match="--study"):
+        wipeout(first.output_dir, participant=PIDS[0])
+    monkeypatch.delenv("SENSORPIPE_PSEUDONYM_KEY", raising=False)
+    assert main(["wipeout", first.output_dir, "--participant", PIDS[0], "--study", "tiny"]) == 2  # no key
+    done = wipeout(first.output_dir, pseudonym="0123456789abcdef")           # nobody: nothing to do
+    assert done.plan.windows == 0 and not done.plan.cache_files and _records(first.version_dir) == before

@@ -47,11 +47,11 @@ def find_person(store, pseudonym: str) -> DbErasure:
         units = conn.execute(select(t.unit_accounting.c.run_id, t.unit_accounting.c.split)
                              .where(t.unit_accounting.c.participant == pseudonym)).all()
         files = {f for _, _, js in mine for f in json.loads(js)}
-        if files:
-            others = conn.execute(select(t.lineage.c.source_files_json)
-                                  .where(t.lineage.c.participant != pseudonym)).scalars()
-            for js in others:
-                files.difference_update(json.loads(js))
+        lc = t.lineage.c
+        for f in sorted(files):     # a file another person's lineage names is shared: the database searches
+            if conn.execute(select(lc.id).where(lc.participant != pseudonym, lc.source_files_json.contains(
+                    json.dumps(f), autoescape=True)).limit(1)).first() is not None:
+                files.discard(f)
     found.splits = {run: split for run, split, *_ in [*mine, *units]}
     found.rows = {"lineage": len(mine), "unit_accounting": len(units)}
     found.run_ids = sorted(found.splits)
