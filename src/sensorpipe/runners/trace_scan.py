@@ -43,15 +43,31 @@ class TraceReport:
         return "\n".join(lines)
 
 
+#: Files are read in blocks of this size (a cache file can be larger than memory), each block overlapping the
+#: last by the longest needle plus its two boundary bytes, so no match is cut in two.
+BLOCK_BYTES = 16 * 1024 * 1024
+
+
 class _Needles:
     def __init__(self, pseudonym: str | None, raw_ids: set[str]) -> None:
         self.plain = [(pseudonym.encode(), "pseudonym")] if pseudonym else []
         self.tokens = [(re.compile(rb"(?<![A-Za-z0-9])" + re.escape(r.encode()) + rb"(?![A-Za-z0-9])"), "raw id")
                        for r in sorted(raw_ids)]
+        self.overlap = max([len(n) for n, _ in self.plain] + [len(r.encode()) for r in raw_ids] + [0]) + 2
 
     def found_in(self, data: bytes) -> set[str]:
         return ({what for n, what in self.plain if n in data}
                 | {what for rx, what in self.tokens if rx.search(data)})
+
+    def found_in_file(self, path: Path) -> set[str]:
+        found: set[str] = set()
+        tail = b""
+        with open(path, "rb") as fh:
+            while block := fh.read(BLOCK_BYTES):
+                window = tail + block
+                found |= self.found_in(window)
+                tail = window[-self.overlap:]
+        return found
 
 
 def scan_traces(out_dir: str | Path, pseudonym: str | None, raw_ids: set[str] = frozenset(),
@@ -63,7 +79,7 @@ def scan_traces(out_dir: str | Path, pseudonym: str | None, raw_ids: set[str] = 
     for f in sorted(p for p in out.rglob("*") if p.is_file() and not p.is_symlink()):
         report.files_scanned += 1
         place = f.relative_to(out).as_posix()
-        found = needles.found_in(f.read_bytes()) | _decoded_hits(f, needles)
+        found = needles.found_in_file(f) | _decoded_hits(f, needles)
         report.hits += [(place, what) for what in sorted(found)]
     _scan_tables(out, db_url, needles, report)
     return report
