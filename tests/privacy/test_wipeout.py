@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,24 @@ def test_a_running_writer_blocks_the_wipeout_and_a_bad_name_changes_nothing(tmp_
     assert main(["wipeout", first.output_dir, "--participant", PIDS[0], "--study", "tiny"]) == 2  # no key
     done = wipeout(first.output_dir, pseudonym="0123456789abcdef")           # nobody: nothing to do
     assert done.plan.windows == 0 and not done.plan.cache_files and _records(first.version_dir) == before
+
+
+def test_a_database_outside_the_output_folder(tmp_path, capsys):
+    """``metadata.url`` elsewhere: the wipeout and ``--verify`` find it from the versions' recorded config."""
+    data, key = tmp_path / "d", tmp_path / "key"
+    write_cohort(data, PIDS[:2])
+    key.write_bytes(KEY)
+    url = f"sqlite:///{tmp_path / 'db' / 'meta.db'}"
+    first = run_pipeline(load_config(config(tmp_path, data, metadata={"url": url},
+                                            privacy={"pseudonymize": True, "key_file": str(key)})))
+    assert not (Path(first.output_dir) / "metadata.db").exists()
+    pseud = pseudonym(KEY, "tiny", PIDS[0])
+    wipeout(first.output_dir, pseudonym=pseud, keep_normalization=True)
+    store = MetadataStore(url)
+    try:
+        assert [e["event"] for e in store.audit_log()] == ["run", "wipeout"]
+    finally:
+        store.close()
+    assert main(["wipeout", first.output_dir, "--pseudonym", pseud, "--verify"]) == 0
+    assert re.search(r"files and [1-9][0-9]* tables for the pseudonym", capsys.readouterr().out)
+    assert _hits(tmp_path / "db", [pseud.encode()]) == []

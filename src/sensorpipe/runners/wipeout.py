@@ -41,8 +41,8 @@ from pathlib import Path
 from sensorpipe.config import ConfigError
 from sensorpipe.runners.cache import MANIFESTS
 from sensorpipe.runners.lock import OutputLock
-from sensorpipe.runners.wipeout_plan import (Person, WipeoutPlan, find_cache, plan_wipeout, quarantine_without,
-                                              restated_stats)
+from sensorpipe.runners.wipeout_plan import (Person, WipeoutPlan, find_cache, metadata_url, plan_wipeout,
+                                              quarantine_without, restated_stats)
 from sensorpipe.storage.publish import STAGING, recover
 from sensorpipe.storage.rewrite import drop_participant, keys_digest
 
@@ -88,6 +88,9 @@ def wipeout(out_dir: str | Path, participant: str | None = None, study: str | No
     started = dt.datetime.now(dt.timezone.utc).isoformat()
     with OutputLock(out, wipe_id, started):
         person = Person.resolve(out, participant, study, pseudonym, key_file, config)
+        # first: a killed run's staging folder may hold the person's records, and the version it had moved
+        # aside comes back into place, where the plan then finds it
+        staging_removed = [] if dry_run else recover(out)
         plan = plan_wipeout(out, person, db_url)
         if plan.normalization.startswith("fitted with") and not (keep_normalization or dry_run):
             raise ConfigError(
@@ -95,12 +98,11 @@ def wipeout(out_dir: str | Path, participant: str | None = None, study: str | No
                 f"normalization parameters were fitted with their values; refitting would change every other "
                 f"record. Pass --keep-normalization to erase them and keep the parameters (recorded in the audit "
                 f"row), or delete their input and re-run the config: the new version is fitted without them")
-        result = Wipeout(plan, dry_run)
+        result = Wipeout(plan, dry_run, staging_removed=staging_removed)
         if dry_run:
             return result
         if plan.normalization.startswith("fitted with"):
             plan.normalization = "kept (--keep-normalization): " + plan.normalization
-        result.staging_removed = recover(out)       # a killed run's staging folder may hold the person's records
         _rewrite_versions(out, plan, wipe_id)
         _remove_cache(out, plan)
         _rewrite_quarantine(out, plan)
@@ -151,10 +153,8 @@ def _rewrite_quarantine(out: Path, plan: WipeoutPlan) -> None:
         kept = quarantine_without(path, plan.person.pseudonym, plan.files)
         mode = path.stat().st_mode
         tmp = path.with_name(f".{name}.wipeout")
-        with QuarantineWriter(tmp) as writer:
+        with QuarantineWriter(tmp) as writer:     # with no row left, a valid empty file
             writer.write(kept)
-        if not tmp.exists():       # nothing left: the writer still leaves a valid empty file
-            raise RuntimeError(f"{tmp}: the quarantine writer did not finish the file")
         os.chmod(tmp, mode & 0o7777)
         os.replace(tmp, path)
 
@@ -200,4 +200,4 @@ def verify_wipeout(out_dir: str | Path, participant: str | None = None, study: s
     person = Person.resolve(out, participant, study, pseudonym, key_file, config)
     if not person.raw_ids:
         find_cache(WipeoutPlan(out, person))
-    return scan_traces(out, person.pseudonym, person.raw_ids, db_url)
+    return scan_traces(out, person.pseudonym, person.raw_ids, metadata_url(out, db_url))

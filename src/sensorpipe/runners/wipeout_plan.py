@@ -113,15 +113,24 @@ class WipeoutPlan:
         return [k for v in self.versions.values() for k in v.window_keys]
 
     def open_store(self, db_url: str | None):
-        """The metadata store (``metadata.db`` in the folder, or ``db_url``); None when there is none."""
+        """The metadata store (:func:`metadata_url`); None when there is none."""
         from sensorpipe.metadata.store import MetadataStore
 
-        if db_url is None:
-            db = self.out / "metadata.db"
-            if not db.is_file():
-                return None
-            db_url = f"sqlite:///{db.resolve()}"
-        return MetadataStore(db_url)
+        url = metadata_url(self.out, db_url)
+        return MetadataStore(url) if url else None
+
+
+def metadata_url(out: Path, db_url: str | None) -> str | None:
+    """``db_url``, else ``metadata.db`` in the folder, else the ``metadata.url`` the versions' configs name
+    (when absolute: a relative SQLite path was relative to a config not at hand); None when there is none."""
+    if db_url is not None:
+        return db_url
+    db = out / "metadata.db"
+    if db.is_file():
+        return f"sqlite:///{db.resolve()}"
+    recorded = {side.get("config", {}).get("metadata", {}).get("url", "") for _, side in _sidecars(out)}
+    named = sorted(u for u in recorded if u and (not u.startswith("sqlite:///") or u.startswith("sqlite:////")))
+    return named[0] if named else None
 
 
 def plan_wipeout(out: Path, person: Person, db_url: str | None) -> WipeoutPlan:
