@@ -54,6 +54,19 @@ def cmd_rotate_key(args: argparse.Namespace) -> None:
     print(rotate_key(args.config, key_from_env=args.key_from_env, runner=args.runner, workers=args.workers).text())
 
 
+def cmd_wipeout(args: argparse.Namespace) -> int:
+    from sensorpipe.runners.wipeout import verify_wipeout, wipeout
+
+    who = {"participant": args.participant, "study": args.study, "pseudonym": args.pseudonym,
+           "key_file": args.key_file, "config": args.config, "db_url": args.db}
+    if args.verify:
+        report = verify_wipeout(args.dir, **who)
+        print(report.text())
+        return 0 if report.ok else 1
+    print(wipeout(args.dir, keep_normalization=args.keep_normalization, dry_run=args.dry_run, **who).text())
+    return 0
+
+
 def cmd_cache(args: argparse.Namespace) -> None:
     from sensorpipe.commands import clean_cache
 
@@ -156,6 +169,28 @@ def _add_version_commands(sub) -> None:
         q.set_defaults(fn=cmd_version_query)
 
 
+def _add_wipeout(sub) -> None:
+    """``wipeout`` (runners/wipeout.py)."""
+    w = sub.add_parser("wipeout", help="erase one person from every version, the cache, quarantine and the metadata "
+                                       "(--dry-run: list what would go; --verify: search everything for them)")
+    w.add_argument("dir", help="output directory of a run (output.dir)")
+    w.add_argument("--participant", default=None, help="the person's raw participant id (needs --study and the key)")
+    w.add_argument("--study", default=None, help="the person's study (sources[].study)")
+    w.add_argument("--pseudonym", default=None, help="the person's pseudonym, as the shards hold it")
+    w.add_argument("--key-file", default=None, help="the pseudonymization key file (default: --config's key, else "
+                                                      "the variable privacy.key_env names)")
+    w.add_argument("--config", default=None, help="the run's pipeline YAML, for its pseudonymization key")
+    w.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (default: DIR/metadata.db)")
+    w.add_argument("--keep-normalization", action="store_true",
+                   help="keep the normalization parameters when the person was in a train split (refitting would "
+                        "change every other record; re-run the config after deleting their input to refit)")
+    mode = w.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    mode.add_argument("--verify", action="store_true", help="search every file and table for the person's pseudonym "
+                                                            "and raw id; exit 1 when any is found")
+    w.set_defaults(fn=cmd_wipeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sensorpipe", description="Wearable-sensor datasets -> one versioned, sharded training set.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--workers", type=int, default=None, help="override runner.workers")
     rk.set_defaults(fn=cmd_rotate_key)
 
+    _add_wipeout(sub)
     ca = sub.add_parser("cache", help="manage the per-unit cache under OUT/.work")
     ca_sub = ca.add_subparsers(dest="cache_command", required=True)
     clean = ca_sub.add_parser("clean", help="remove cache entries that no published version's last successful "
