@@ -18,6 +18,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.integrity import DatasetIntegrityError
+    from sensorpipe.metadata.readonly import MetadataReadOnly
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
@@ -29,7 +30,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked)
+                          OutputLocked, MetadataReadOnly)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -96,6 +97,12 @@ def cmd_versions(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_versions
 
     print(list_versions(args.dir, args.db, all_runs=args.all))
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    from sensorpipe.metadata.roles import setup_roles
+
+    print(setup_roles(args.url, args.writer, args.reader, schema=args.schema, apply=args.apply))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -249,6 +256,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list every run (failed, interrupted, unchanged, running too) instead of published versions")
     v.set_defaults(fn=cmd_versions)
     _add_version_commands(sub)
+
+    db = sub.add_parser("db", help="set up a PostgreSQL metadata database for a team")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    ro = db_sub.add_parser("roles", help="print (or --apply) the SQL for a writer role (the pipeline) and a "
+                                         "read-only reader role (consumers), with default privileges")
+    ro.add_argument("--url", required=True, help="an admin's SQLAlchemy URL of the database (postgresql+psycopg://)")
+    ro.add_argument("--writer", required=True, help="role the pipeline connects as (metadata.url)")
+    ro.add_argument("--reader", required=True, help="read-only role for consumers (versions, lineage, stats, ...)")
+    ro.add_argument("--schema", default="public", help="schema holding sensorpipe's tables (default: public)")
+    ro.add_argument("--apply", action="store_true", help="run the SQL as the admin (one transaction)")
+    db.set_defaults(fn=cmd_db)
     return p
 
 
