@@ -19,6 +19,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.integrity import DatasetIntegrityError
     from sensorpipe.metadata.readonly import MetadataReadOnly
+    from sensorpipe.privacy.sealed import SealedFileError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
@@ -30,7 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked, MetadataReadOnly)
+                          OutputLocked, MetadataReadOnly, SealedFileError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -103,6 +104,12 @@ def cmd_db(args: argparse.Namespace) -> None:
     from sensorpipe.metadata.roles import setup_roles
 
     print(setup_roles(args.url, args.writer, args.reader, schema=args.schema, apply=args.apply))
+
+
+def cmd_quarantine(args: argparse.Namespace) -> None:
+    from sensorpipe.schema.quarantine import show_quarantine
+
+    print(show_quarantine(args.file, key_file=args.key_file, head=args.head))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -267,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--schema", default="public", help="schema holding sensorpipe's tables (default: public)")
     ro.add_argument("--apply", action="store_true", help="run the SQL as the admin (one transaction)")
     db.set_defaults(fn=cmd_db)
+
+    qu = sub.add_parser("quarantine", help="a quarantine file's rows by reason and its first rows (decrypted with "
+                                           "--key-file when the run encrypted it)")
+    qu.add_argument("file", help="<output.dir>/quarantine/<source>.parquet (or convert's OUT.quarantine.parquet)")
+    qu.add_argument("--key-file", default=None, help="the run's privacy.quarantine_key_file, for an encrypted file")
+    qu.add_argument("--head", type=int, default=10, help="rows to print (default 10; 0: counts only)")
+    qu.set_defaults(fn=cmd_quarantine)
     return p
 
 
