@@ -1,6 +1,7 @@
-"""Optional AES-GCM encryption of a run's quarantine files (privacy.quarantine_key_file): the planted raw
-text is absent from the encrypted file's bytes, decrypting gives exactly the unencrypted run's table, the
-dataset is the same, and the file, the CLI and the Python API refuse it without the key or with another."""
+"""Optional AES-GCM encryption of a run's quarantine files and their spills under ``.work/``
+(privacy.quarantine_key_file): the planted raw text is absent from the encrypted files' bytes, decrypting
+gives exactly the unencrypted run's table, the dataset is the same, and the CLI and the Python API refuse an
+encrypted file without the key or with another."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def test_encrypted_file_holds_no_raw_text_and_decrypts_to_the_plain_table(runs):
     assert expected.column("value").to_pylist() == [PLANTED, "999"]
     assert read_quarantine(s, QUARANTINE_KEY.encode()).equals(expected)
     assert sensorpipe.read_quarantine(s, key_file=root / "quarantine.key").equals(expected)
+    spills = sorted((root / "sealed" / ".work" / "units").glob("*.quarantine.arrow"))
+    assert len(spills) == 1      # p1's rows, under .work/: sealed too
+    assert spills[0].read_bytes()[:8] == MAGIC and PLANTED.encode() not in spills[0].read_bytes()
+    assert read_quarantine(spills[0], QUARANTINE_KEY.encode()).column("value").to_pylist() == [PLANTED, "999"]
     assert shard_bytes(sealed.version_dir) == shard_bytes(plain.version_dir)    # the dataset is the same
     assert sealed.fingerprint == plain.fingerprint
     assert sealed.quarantine_by_reason == plain.quarantine_by_reason == {"out_of_range": 1, "wrong_type": 1}

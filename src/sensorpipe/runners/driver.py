@@ -215,9 +215,10 @@ class _Run:
 
     def execute(self, t0: float, started: dt.datetime) -> RunResult:
         cfg, out = self.cfg, self.out
-        ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+        key = load_key(cfg)
+        # the quarantine key is checked before any work; None: plain quarantine files and spills
+        ctx = RunContext(cfg, key, str(out / ".work"), quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
-        quarantine_key = load_quarantine_key(cfg, ctx.key)   # checked before any work: None = plain files
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
         with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
@@ -270,7 +271,7 @@ class _Run:
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
             paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
-            q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, quarantine_key)
+            q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, ctx.quarantine_key)
             result = RunResult(
                 run_id=self.run_id, output_dir=str(out), version_dir=str(label.target), fingerprint=fingerprint,
                 split_sizes=split_sizes,
@@ -458,7 +459,7 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
     same whatever the runner, and memory holds one unit's rows (and the writer's small buffer), whatever
     the share of rows quarantined. The spills stay, so a resumed run reuses them. The spills (private, under
     ``.work/``) name source files by path; the shared file names them by their ``paths`` token. With ``key``
-    (privacy.quarantine_key_file) the files are encrypted (privacy/sealed.py).
+    (privacy.quarantine_key_file) the spills and the files are encrypted (privacy/sealed.py).
     """
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
@@ -467,7 +468,7 @@ def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSumma
         with QuarantineWriter(q_dir / f"{src.name}.parquet", key) as writer:
             for p in mine:
                 if p.quarantine:
-                    writer.write(_tokenized(read_spill(p.quarantine), paths, p.quarantine_counts))
+                    writer.write(_tokenized(read_spill(p.quarantine, key), paths, p.quarantine_counts))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v

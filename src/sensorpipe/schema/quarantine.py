@@ -140,13 +140,32 @@ def _read_stored(source, name: str) -> pa.Table:
     return pq.read_table(source, schema=QUARANTINE_SCHEMA)
 
 
-def write_spill(stored: pa.Table, path: str | Path) -> None:
+def write_spill(stored: pa.Table, path: str | Path, key: bytes | None = None) -> None:
     """One unit's quarantined rows under ``.work/`` as an Arrow IPC file (LZ4): a quarter of the cost of
-    Parquet to write and nothing to decode when the driver appends it to the source's file."""
-    feather.write_feather(stored, str(path), compression="lz4")
+    Parquet to write and nothing to decode when the driver appends it to the source's file. With ``key``
+    (privacy.quarantine_key_file) it is encrypted like the quarantine files."""
+    if key is None:
+        feather.write_feather(stored, str(path), compression="lz4")
+        return
+    from sensorpipe.privacy.sealed import SealedWriter
+
+    sink = SealedWriter(path, key)
+    try:
+        feather.write_feather(stored, sink, compression="lz4")
+    except BaseException:
+        sink.discard()
+        raise
+    sink.close()
 
 
-def read_spill(path: str | Path) -> pa.Table:
+def read_spill(path: str | Path, key: bytes | None = None) -> pa.Table:
+    """A spill as stored; an encrypted one (written with ``key``) is decrypted, one unit's rows in memory."""
+    if key is not None:
+        from sensorpipe.privacy.sealed import SealedReader, is_sealed
+
+        if is_sealed(path):
+            with SealedReader(path, key) as f:
+                return feather.read_table(f)
     return feather.read_table(str(path), memory_map=True)
 
 
