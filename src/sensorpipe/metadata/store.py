@@ -102,7 +102,11 @@ class MetadataStore:
         path = _sqlite_path(url)
         if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url)
+        try:
+            self.engine: Engine = create_engine(url)
+        except ModuleNotFoundError as e:    # the URL's driver (psycopg for postgresql+psycopg://) is not installed
+            raise ModuleNotFoundError(f"metadata database {safe_url(url)} needs the Python package {e.name!r}; for "
+                                      f"PostgreSQL: pip install 'sensorpipe[postgres]'") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # a damaged database file: one DatasetIntegrityError naming it, not sqlite3's traceback
@@ -153,9 +157,13 @@ class MetadataStore:
         """A read-only store's database must hold this sensorpipe's schema version: it may not create or migrate."""
         from sqlalchemy import inspect as sa_inspect
 
-        with self.engine.connect() as conn:
-            stored = (conn.execute(select(t.schema_meta.c.value).where(t.schema_meta.c.key == "db_schema_version"))
-                      .scalar() if sa_inspect(conn).has_table(t.schema_meta.name) else None)
+        path = _sqlite_path(self.url)
+        stored = None
+        if path is None or path.is_file():    # SQLite would create a missing file on connecting
+            with self.engine.connect() as conn:
+                if sa_inspect(conn).has_table(t.schema_meta.name):
+                    stored = conn.execute(select(t.schema_meta.c.value)
+                                          .where(t.schema_meta.c.key == "db_schema_version")).scalar()
         where = f"metadata database {safe_url(self.url)}"
         if stored is None:
             raise MetadataNotFound(f"{where} holds no sensorpipe tables yet; the writer role's first run creates "

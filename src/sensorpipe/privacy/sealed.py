@@ -48,9 +48,13 @@ def is_sealed(path: str | Path) -> bool:
 
 
 def _file_cipher(key: bytes, nonce: bytes):
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    try:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    except ImportError:
+        raise ImportError("encrypted quarantine files (privacy.quarantine_key_file) need the cryptography package: "
+                          "pip install 'sensorpipe[encrypt]'") from None
 
     return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=nonce, info=_INFO).derive(key))
 
