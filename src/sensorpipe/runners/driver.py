@@ -389,8 +389,8 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
                 f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.arrow "
-                f"(sensorpipe.read_quarantine reads one); fix the "
-                f"source or raise the threshold")
+                f"(sensorpipe.read_quarantine reads one, with key_file= if privacy.quarantine_key_file is set); "
+                f"fix the source or raise the threshold")
 
 
 def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:
