@@ -26,7 +26,8 @@ DATABASE = "sensorpipe_meta"
 
 def find_bin_dir() -> Path | None:
     """The folder holding ``initdb`` and ``pg_ctl``: Debian's newest ``/usr/lib/postgresql/*/bin``, else PATH."""
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parts[4]))
+    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+                    key=lambda p: tuple(int(x) for x in Path(p).parts[4].split(".") if x.isdigit()))
     if debian:
         return Path(debian[-1]).parent
     on_path = shutil.which("pg_ctl")
@@ -51,7 +52,12 @@ def postgres_server() -> Iterator[str]:
     if as_root:     # the folder the server runs in must belong to the user it runs as
         import pwd
 
-        pw = pwd.getpwnam("postgres")
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root)
+            raise RuntimeError("PostgreSQL refuses to run as root and there is no 'postgres' user to run it as: "
+                               "install Debian's postgresql package (it creates the user), as .ci/run does") from None
         os.chown(root, pw.pw_uid, pw.pw_gid)
     port = _free_port()
 

@@ -232,7 +232,6 @@ class QuarantineWriter:
         self.close() if exc_type is None else self.abort()
 
 
-
 def show_quarantine(path: str | Path, key_file: str | Path | None = None, head: int = 10) -> str:
     """``sensorpipe quarantine FILE``: how many rows, by reason, and the first ``head`` rows as text; an
     encrypted file is decrypted with ``key_file`` (the run's ``privacy.quarantine_key_file``)."""
