@@ -42,9 +42,14 @@ def load_config(path):
     return _load(path)
 
 
-def read_quarantine(path):
+def read_quarantine(path, key_file=None):
     """A quarantine Parquet file (``<output>/quarantine/<source>.parquet`` or ``convert``'s
-    ``OUT.quarantine.parquet``) as a table with the original time and value as text."""
+    ``OUT.quarantine.parquet``) as a table with the original time and value as text. An encrypted one
+    (``privacy.quarantine_key_file``) needs ``key_file``, the run's quarantine key file."""
     from sensorpipe.schema.quarantine import read_quarantine as _read
 
-    return _read(path)
+    if key_file is None:
+        return _read(path)
+    from sensorpipe.privacy.sealed import read_key_file
+
+    return _read(path, read_key_file(key_file, "key_file"))

@@ -18,6 +18,8 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.integrity import DatasetIntegrityError
+    from sensorpipe.metadata.readonly import MetadataReadOnly
+    from sensorpipe.privacy.sealed import SealedFileError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
     from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
@@ -31,7 +33,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked, StorageError, RemoteVersionConflict)
+                          OutputLocked, StorageError, RemoteVersionConflict, MetadataReadOnly, SealedFileError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -111,6 +113,18 @@ def cmd_versions(args: argparse.Namespace) -> None:
     from sensorpipe.commands import list_versions
 
     print(list_versions(args.dir, args.db, all_runs=args.all))
+
+
+def cmd_db(args: argparse.Namespace) -> None:
+    from sensorpipe.metadata.roles import setup_roles
+
+    print(setup_roles(args.url, args.writer, args.reader, schema=args.schema, apply=args.apply))
+
+
+def cmd_quarantine(args: argparse.Namespace) -> None:
+    from sensorpipe.schema.quarantine import show_quarantine
+
+    print(show_quarantine(args.file, key_file=args.key_file, head=args.head))
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -287,6 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list every run (failed, interrupted, unchanged, running too) instead of published versions")
     v.set_defaults(fn=cmd_versions)
     _add_version_commands(sub)
+
+    db = sub.add_parser("db", help="set up a PostgreSQL metadata database for a team")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    ro = db_sub.add_parser("roles", help="print (or --apply) the SQL for a writer role (the pipeline) and a "
+                                         "read-only reader role (consumers), with default privileges")
+    ro.add_argument("--url", required=True, help="an admin's SQLAlchemy URL of the database (postgresql+psycopg://)")
+    ro.add_argument("--writer", required=True, help="role the pipeline connects as (metadata.url)")
+    ro.add_argument("--reader", required=True, help="read-only role for consumers (versions, lineage, stats, ...)")
+    ro.add_argument("--schema", default="public", help="schema holding sensorpipe's tables (default: public)")
+    ro.add_argument("--apply", action="store_true", help="run the SQL as the admin (one transaction)")
+    db.set_defaults(fn=cmd_db)
+
+    qu = sub.add_parser("quarantine", help="a quarantine file's rows by reason and its first rows (decrypted with "
+                                           "--key-file when the run encrypted it)")
+    qu.add_argument("file", help="<output.dir>/quarantine/<source>.parquet (or convert's OUT.quarantine.parquet)")
+    qu.add_argument("--key-file", default=None, help="the run's privacy.quarantine_key_file, for an encrypted file")
+    qu.add_argument("--head", type=int, default=10, help="rows to print (default 10; 0: counts only)")
+    qu.set_defaults(fn=cmd_quarantine)
     return p
 
 

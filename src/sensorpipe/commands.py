@@ -185,7 +185,8 @@ def list_versions(out_dir: str = ".", db_url: str | None = None, all_runs: bool 
 
     store = open_store(out_dir, db_url)
     try:
-        reconcile_runs(store)     # runs whose process is gone are recorded as interrupted (or succeeded)
+        if not store.read_only:   # the reader role lists what the database says
+            reconcile_runs(store)     # runs whose process is gone are recorded as interrupted (or succeeded)
     except OperationalError as e:  # a read-only or busy database: list what it says
         import logging
 

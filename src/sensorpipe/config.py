@@ -638,11 +638,14 @@ class PrivacyConfig:
 
     The key is read from ``key_file`` or the environment variable ``key_env``;
     it is never written to the output or the metadata database.
+    ``quarantine_key_file``: a key of its own that encrypts the quarantine files
+    (AES-GCM, privacy/sealed.py); unset, they are plain Parquet.
     """
 
     pseudonymize: bool = True
     key_env: str = "SENSORPIPE_PSEUDONYM_KEY"
     key_file: str | None = None
+    quarantine_key_file: str | None = None
 
 
 @dataclass(frozen=True)

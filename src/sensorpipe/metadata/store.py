@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from sensorpipe.integrity import translate_corrupt_database
 from sensorpipe.metadata import tables as t
+from sensorpipe.metadata.readonly import read_only_error, role_is_read_only, safe_url, translate_denied
 from sensorpipe.metadata.records import RunRecord, RunStart, SchemaRecord
 
 __all__ = ["MetadataStore", "MetadataNotFound"]
@@ -89,19 +90,39 @@ class MetadataStore:
 
     ``url`` is any SQLAlchemy URL; ``sqlite:///path/metadata.db`` creates the
     parent directories. Tables are created on first use (:meth:`create`).
+
+    ``read_only``: nothing is created, migrated or written, and a write raises
+    :class:`~sensorpipe.metadata.readonly.MetadataReadOnly`. None (default):
+    read-only exactly when a PostgreSQL role may not insert into ``runs`` (the
+    reader role of ``sensorpipe db roles``); SQLite is never asked (no cost).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool | None = None) -> None:
         self.url = url
         path = _sqlite_path(url)
-        if path is not None:
+        if path is not None and not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url)
+        try:
+            self.engine: Engine = create_engine(url)
+        except ModuleNotFoundError as e:    # the URL's driver (psycopg for postgresql+psycopg://) is not installed
+            raise ModuleNotFoundError(f"metadata database {safe_url(url)} needs the Python package {e.name!r}; for "
+                                      f"PostgreSQL: pip install 'sensorpipe[postgres]'") from None
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # a damaged database file: one DatasetIntegrityError naming it, not sqlite3's traceback
             event.listen(self.engine, "handle_error", translate_corrupt_database)
+        else:   # a write the server refuses to this role: one MetadataReadOnly line
+            event.listen(self.engine, "handle_error", translate_denied)
+        self.read_only: bool = role_is_read_only(self.engine) if read_only is None else read_only
+        if self.read_only and self.engine.dialect.name == "postgresql":
+            self.engine = self.engine.execution_options(postgresql_readonly=True)   # READ ONLY transactions
         self.create()
+
+    def _require_writable(self, action: str) -> None:
+        """Refuse a write on a read-only store with the one line that says which URL to use instead."""
+        if self.read_only:
+            raise read_only_error(self.url, make_url(self.url).username,
+                                  f"the store is open read-only, so it may not {action}")
 
     def create(self) -> None:
         """Create missing tables, check the stored DB schema version, migrate an older one (idempotent).
@@ -109,8 +130,12 @@ class MetadataStore:
         A database written by a newer sensorpipe is refused rather than
         misread. An older one is upgraded in place when the newer schema only
         adds nullable columns (the only kind of change so far); anything else
-        is refused with a message saying what to do.
+        is refused with a message saying what to do. A read-only store only
+        checks the stored version (:meth:`_check_readable`).
         """
+        if self.read_only:
+            self._check_readable()
+            return
         t.metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             stored = conn.execute(
@@ -127,6 +152,28 @@ class MetadataStore:
                 self._relax_not_null(t.RELAXED_IN_3)
             with self.engine.begin() as conn:
                 self._migrate(conn, int(stored))
+
+    def _check_readable(self) -> None:
+        """A read-only store's database must hold this sensorpipe's schema version: it may not create or migrate."""
+        from sqlalchemy import inspect as sa_inspect
+
+        path = _sqlite_path(self.url)
+        stored = None
+        if path is None or path.is_file():    # SQLite would create a missing file on connecting
+            with self.engine.connect() as conn:
+                if sa_inspect(conn).has_table(t.schema_meta.name):
+                    stored = conn.execute(select(t.schema_meta.c.value)
+                                          .where(t.schema_meta.c.key == "db_schema_version")).scalar()
+        where = f"metadata database {safe_url(self.url)}"
+        if stored is None:
+            raise MetadataNotFound(f"{where} holds no sensorpipe tables yet; the writer role's first run creates "
+                                   f"them (or point --db / metadata.url at the database the pipeline writes)")
+        if int(stored) != t.DB_SCHEMA_VERSION:
+            fix = ("upgrade sensorpipe" if int(stored) > t.DB_SCHEMA_VERSION else
+                   "open it once with the writer role's URL (e.g. `sensorpipe versions --db WRITER_URL`), which "
+                   "migrates it")
+            raise MetadataVersionError(f"{where} has schema version {stored} and this sensorpipe reads "
+                                       f"{t.DB_SCHEMA_VERSION}; it is open read-only, so it cannot be migrated: {fix}")
 
     def _relax_not_null(self, relaxed: dict[str, tuple[str, ...]]) -> None:
         """Let columns an older schema declared NOT NULL hold NULL, data kept.
@@ -214,6 +261,7 @@ class MetadataStore:
         started with :meth:`begin_run` has its open row completed; any other
         run id must be new.
         """
+        self._require_writable("record a run")
         config_hash = hashlib.sha256(run.config_json.encode("utf-8")).hexdigest()
         now = _now()
         inputs_json = _dumps(run.input_fingerprints)
@@ -261,6 +309,7 @@ class MetadataStore:
         Committed before any work, so a run killed at any instant leaves a row;
         :meth:`finish_run` (or :meth:`record_run`) completes it.
         """
+        self._require_writable("record a run")
         config_hash = hashlib.sha256(start.config_json.encode("utf-8")).hexdigest()
         now = _now()
         with self.engine.begin() as conn:
@@ -277,6 +326,7 @@ class MetadataStore:
 
     def update_run(self, run_id: str, **values: Any) -> None:
         """Set columns of a run's row (stage reached, fingerprint once known, resolved label...), committed."""
+        self._require_writable("update a run")
         if "split_sizes" in values:
             values["split_sizes_json"] = _dumps(values.pop("split_sizes"))
         with self.engine.begin() as conn:
@@ -292,6 +342,7 @@ class MetadataStore:
 
     def publish_version(self, run_id: str) -> None:
         """A publishing run's version is on disk: mark the run ``succeeded`` (one committed update)."""
+        self._require_writable("publish a version")
         with self.engine.begin() as conn:
             conn.execute(t.runs.update().where(t.runs.c.run_id == run_id)
                          .values(status="succeeded", stage="done", finished_at=_now()))
@@ -336,6 +387,7 @@ class MetadataStore:
         changed one gets ``max(declared, latest stored + 1)`` so versions stay
         unique and in order of appearance even if an adapter forgot to bump.
         """
+        self._require_writable("register a schema")
         with self.engine.begin() as conn:
             return self._register(conn, schema)[1]
 
@@ -362,6 +414,7 @@ class MetadataStore:
         ``actor`` defaults to the OS user running this process, ``versions`` are the ``name/x.y.z`` labels the
         event wrote or changed. Callers pass run ids and key digests, never raw participant ids or keys.
         """
+        self._require_writable("append an audit row")
         from sensorpipe._version import code_version
 
         with self.engine.begin() as conn:
@@ -379,6 +432,7 @@ class MetadataStore:
         rows stay. On SQLite the file is then vacuumed (and its WAL truncated), so the deleted rows do not
         linger in free pages.
         """
+        self._require_writable("delete rows")
         tables = (t.lineage, t.unit_accounting, t.unit_errors, t.quarantine_counts)
         removed = {}
         with self.engine.begin() as conn:

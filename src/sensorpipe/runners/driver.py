@@ -34,6 +34,7 @@ from sensorpipe.config import OutputConfig, PipelineConfig, stable_hash
 from sensorpipe.core.labels import LABEL_SCHEMA_VERSION
 from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.privacy.pseudonym import load_key
+from sensorpipe.privacy.sealed import load_quarantine_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
 from sensorpipe.runners.cache import cache_counts, write_manifest
@@ -169,6 +170,7 @@ def _kept(run: "_Run") -> str:
 def _config_json(cfg: PipelineConfig) -> str:
     config = cfg.to_dict()
     config["privacy"].pop("key_file", None)
+    config["privacy"].pop("quarantine_key_file", None)
     return json.dumps(config, sort_keys=True, default=str)
 
 
@@ -220,7 +222,9 @@ class _Run:
 
     def execute(self, t0: float, started: dt.datetime) -> RunResult:
         cfg, out = self.cfg, self.out
-        ctx = RunContext(cfg, load_key(cfg), str(out / ".work"))
+        key = load_key(cfg)
+        # the quarantine key is checked before any work; None: plain quarantine files and spills
+        ctx = RunContext(cfg, key, str(out / ".work"), quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
@@ -274,7 +278,7 @@ class _Run:
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
             paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
-            q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths)
+            q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, ctx.quarantine_key)
             result = RunResult(
                 run_id=self.run_id, output_dir=str(out), version_dir=str(label.target), fingerprint=fingerprint,
                 split_sizes=split_sizes,
@@ -392,8 +396,8 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
                 f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.arrow "
-                f"(sensorpipe.read_quarantine reads one); fix the "
-                f"source or raise the threshold")
+                f"(sensorpipe.read_quarantine reads one, with key_file= if privacy.quarantine_key_file is set); "
+                f"fix the source or raise the threshold")
 
 
 def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> NormParams:
@@ -446,6 +450,7 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
             "normalization": norm.to_json(), "label_schema_version": LABEL_SCHEMA_VERSION,
             "window": dataclasses.asdict(cfg.window), "config": cfg.to_dict()}
     side["config"]["privacy"].pop("key_file", None)
+    side["config"]["privacy"].pop("quarantine_key_file", None)
     (version_dir / "normalization.json").write_text(json.dumps(norm.to_json(), indent=1))
     # last: the manifest (sizes, counts, hashes of every other file) goes into sensorpipe.json (storage/manifest.py)
     side = json.loads(json.dumps(side, default=str))
@@ -454,22 +459,23 @@ def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fi
 
 
 def write_quarantine(q_dir: Path, cfg: PipelineConfig, summaries: list[UnitSummary],
-                     paths: SourcePaths) -> dict[str, int]:
+                     paths: SourcePaths, key: bytes | None = None) -> dict[str, int]:
     """One quarantine Parquet per source (always written, empty when nothing failed); returns rows by reason.
 
     Each unit's spill under ``.work/`` is appended to its source's writer in unit order: the file is the
     same whatever the runner, and memory holds one unit's rows (and the writer's small buffer), whatever
     the share of rows quarantined. The spills stay, so a resumed run reuses them. The spills (private, under
-    ``.work/``) name source files by path; the shared file names them by their ``paths`` token.
+    ``.work/``) name source files by path; the shared file names them by their ``paths`` token. With ``key``
+    (privacy.quarantine_key_file) the spills and the files are encrypted (privacy/sealed.py).
     """
     q_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for src in cfg.sources:
         mine = source_parts(summaries, src.name)
-        with QuarantineWriter(q_dir / f"{src.name}.parquet") as writer:
+        with QuarantineWriter(q_dir / f"{src.name}.parquet", key) as writer:
             for p in mine:
                 if p.quarantine:
-                    writer.write(_tokenized(read_spill(p.quarantine), paths, p.quarantine_counts))
+                    writer.write(_tokenized(read_spill(p.quarantine, key), paths, p.quarantine_counts))
         for p in mine:
             for k, v in p.reason_counts.items():
                 counts[k] = counts.get(k, 0) + v

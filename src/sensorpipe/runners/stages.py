@@ -75,12 +75,21 @@ class RunContext:
     cache_dir: str
     config_fingerprint: str = ""  # cfg.fingerprint(), computed once here (it travels to workers with the context)
     key_id: str = ""              # key_digest(key): pseudonyms depend on the key, so cache keys do too
+    quarantine_key: bytes | None = None   # privacy.quarantine_key_file: quarantine spills are encrypted with it
 
     def __post_init__(self) -> None:
         if not self.config_fingerprint:
             object.__setattr__(self, "config_fingerprint", self.cfg.fingerprint())
         if not self.key_id:
             object.__setattr__(self, "key_id", key_digest(self.key))
+
+    @property
+    def unit_key_id(self) -> str:
+        """What a unit's cache key holds of the keys: the pseudonymization key's digest, and, when quarantine
+        spills are encrypted, the quarantine key's digest, so a cached spill is always in this run's form."""
+        if self.quarantine_key is None:
+            return self.key_id
+        return f"{self.key_id}+sealed:{key_digest(self.quarantine_key)}"
 
     def stage_hashes(self) -> dict[str, str]:
         c = self.cfg
@@ -247,7 +256,7 @@ def _unit_key(ctx: RunContext, person: PersonUnit) -> _UnitKey:
                                                         u.known_fingerprints(), preload=i != stream_i)
         fps.update(part_fps)
         blobs.append(part_blobs)
-    fp = cache.unit_fingerprint(person, fps, ctx.config_fingerprint, ctx.key_id)
+    fp = cache.unit_fingerprint(person, fps, ctx.config_fingerprint, ctx.unit_key_id)
     return _UnitKey(adapters, stream_i, fps, blobs, fp, cache.unit_stem(ctx.cache_dir, person.study, fp))
 
 
@@ -516,7 +525,7 @@ def _write_unit_quarantine(ctx: RunContext, unit: UnitRef, pid: str, quarantine:
     col = quarantine.schema.get_field_index("participant_id")
     quarantine = quarantine.set_column(col, "participant_id",
                                        _pseudonymize_column(unit, pid, quarantine.column("participant_id")))
-    write_spill(replace_raw_id(quarantine, unit.participant.participant_id, pid), path)
+    write_spill(replace_raw_id(quarantine, unit.participant.participant_id, pid), path, ctx.quarantine_key)
     return path
 
 

@@ -21,6 +21,11 @@ column that is null throughout a row group costs a few bytes.
 
 :func:`read_quarantine` (a file) and :func:`quarantine_text` (a table) give
 the user-facing table, :data:`QUARANTINE_TEXT_SCHEMA`: every field as text.
+
+With ``privacy.quarantine_key_file`` a run's quarantine files are encrypted
+(AES-GCM, the container of :mod:`sensorpipe.privacy.sealed`): the writer
+seals the Parquet bytes as they stream out, and :func:`read_quarantine`
+decrypts with the key, or says that it needs one.
 """
 
 from __future__ import annotations
@@ -115,21 +120,52 @@ def _arrow_type(name: str) -> pa.DataType:
     return pa.type_for_alias(name)
 
 
-def read_quarantine(path: str | Path) -> pa.Table:
+def read_quarantine(path: str | Path, key: bytes | None = None) -> pa.Table:
     """A quarantine file as the user-facing text table, :data:`QUARANTINE_TEXT_SCHEMA`: a run's
     ``<output>/quarantine/<source>.parquet``, ``convert``'s ``OUT.quarantine.parquet``, or one person's
-    ``.work/units/*.quarantine.arrow`` (what a strict run that stopped leaves)."""
-    stored = read_spill(path) if str(path).endswith(".arrow") else pq.read_table(path, schema=QUARANTINE_SCHEMA)
-    return quarantine_text(stored)
+    ``.work/units/*.quarantine.arrow`` (what a strict run that stopped leaves). An encrypted file needs
+    ``key`` (the contents of ``privacy.quarantine_key_file``); without it, or with another key, one
+    :class:`~sensorpipe.privacy.sealed.SealedFileError` says so."""
+    from sensorpipe.privacy.sealed import SealedReader, is_sealed
+
+    if is_sealed(path):
+        with SealedReader(path, key) as f:
+            return quarantine_text(_read_stored(f, str(path)))
+    return quarantine_text(_read_stored(path, str(path)))
 
 
-def write_spill(stored: pa.Table, path: str | Path) -> None:
+def _read_stored(source, name: str) -> pa.Table:
+    if name.endswith(".arrow"):
+        return feather.read_table(source) if not isinstance(source, (str, Path)) else read_spill(source)
+    return pq.read_table(source, schema=QUARANTINE_SCHEMA)
+
+
+def write_spill(stored: pa.Table, path: str | Path, key: bytes | None = None) -> None:
     """One unit's quarantined rows under ``.work/`` as an Arrow IPC file (LZ4): a quarter of the cost of
-    Parquet to write and nothing to decode when the driver appends it to the source's file."""
-    feather.write_feather(stored, str(path), compression="lz4")
+    Parquet to write and nothing to decode when the driver appends it to the source's file. With ``key``
+    (privacy.quarantine_key_file) it is encrypted like the quarantine files."""
+    if key is None:
+        feather.write_feather(stored, str(path), compression="lz4")
+        return
+    from sensorpipe.privacy.sealed import SealedWriter
+
+    sink = SealedWriter(path, key)
+    try:
+        feather.write_feather(stored, sink, compression="lz4")
+    except BaseException:
+        sink.discard()
+        raise
+    sink.close()
 
 
-def read_spill(path: str | Path) -> pa.Table:
+def read_spill(path: str | Path, key: bytes | None = None) -> pa.Table:
+    """A spill as stored; an encrypted one (written with ``key``) is decrypted, one unit's rows in memory."""
+    if key is not None:
+        from sensorpipe.privacy.sealed import SealedReader, is_sealed
+
+        if is_sealed(path):
+            with SealedReader(path, key) as f:
+                return feather.read_table(f)
     return feather.read_table(str(path), memory_map=True)
 
 
@@ -140,18 +176,25 @@ class QuarantineWriter:
     as one row group, so a cohort of people with a few bad rows each does not make one tiny row group per
     person; memory holds at most the buffer and one piece. Integer columns (times, row numbers) are delta-encoded and only
     text is dictionary-encoded: the file is several times smaller and faster to write than with Parquet's
-    defaults. The file appears under its name only once complete (``close`` renames it).
+    defaults. The file appears under its name only once complete (``close`` renames it). With ``key`` the
+    Parquet bytes are encrypted as they are written (:class:`~sensorpipe.privacy.sealed.SealedWriter`, one
+    chunk in memory); without it nothing changes.
     """
 
     ROW_GROUP_ROWS = 1 << 17
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, key: bytes | None = None):
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         text = [f.name for f in QUARANTINE_SCHEMA if f.type == pa.string()]
         ints = [f.name for f in QUARANTINE_SCHEMA if f.type == pa.int64()]
-        self._writer = pq.ParquetWriter(self._partial, QUARANTINE_SCHEMA, use_dictionary=text,
-                                        column_encoding={c: "DELTA_BINARY_PACKED" for c in ints})
+        self._sink = None
+        if key is not None:
+            from sensorpipe.privacy.sealed import SealedWriter
+
+            self._sink = SealedWriter(self._partial, key)
+        self._writer = pq.ParquetWriter(self._partial if self._sink is None else self._sink, QUARANTINE_SCHEMA,
+                                        use_dictionary=text, column_encoding={c: "DELTA_BINARY_PACKED" for c in ints})
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
 
@@ -172,10 +215,14 @@ class QuarantineWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+        if self._sink is not None:
+            self._sink.close()       # seals the final chunk
         os.replace(self._partial, self.path)
 
     def abort(self) -> None:
         self._writer.close()
+        if self._sink is not None:
+            self._sink.discard()
         self._partial.unlink(missing_ok=True)
 
     def __enter__(self) -> "QuarantineWriter":
@@ -184,3 +231,21 @@ class QuarantineWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close() if exc_type is None else self.abort()
 
+
+def show_quarantine(path: str | Path, key_file: str | Path | None = None, head: int = 10) -> str:
+    """``sensorpipe quarantine FILE``: how many rows, by reason, and the first ``head`` rows as text; an
+    encrypted file is decrypted with ``key_file`` (the run's ``privacy.quarantine_key_file``)."""
+    from sensorpipe.privacy.sealed import is_sealed, read_key_file
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} does not exist; quarantine files are <output.dir>/quarantine/<source>.parquet")
+    key = read_key_file(key_file, "--key-file") if key_file is not None else None
+    table = read_quarantine(path, key)
+    reasons = table.group_by("reason").aggregate([("reason", "count")]).sort_by([("reason_count", "descending"),
+                                                                                  ("reason", "ascending")])
+    lines = [f"{path}: {table.num_rows:,} quarantined rows" + (" (encrypted, AES-GCM)" if is_sealed(path) else "")]
+    lines += [f"  {n:>10,}  {r}" for r, n in zip(reasons["reason"].to_pylist(), reasons["reason_count"].to_pylist())]
+    if head > 0 and table.num_rows:
+        lines += ["", f"first {min(head, table.num_rows)} rows:",
+                  table.slice(0, head).to_pandas().to_string(index=False)]
+    return "\n".join(lines)
