@@ -60,7 +60,8 @@ def cmd_wipeout(args: argparse.Namespace) -> int:
     from sensorpipe.runners.wipeout import verify_wipeout, wipeout
 
     who = {"participant": args.participant, "study": args.study, "pseudonym": args.pseudonym,
-           "key_file": args.key_file, "config": args.config, "db_url": args.db}
+           "key_file": args.key_file, "config": args.config, "db_url": args.db,
+           "quarantine_key_file": args.quarantine_key_file}
     if args.verify:
         report = verify_wipeout(args.dir, **who)
         print(report.text())
@@ -195,6 +196,8 @@ def _add_wipeout(sub) -> None:
                                                       "the variable privacy.key_env names)")
     w.add_argument("--config", default=None, help="the run's pipeline YAML, for its pseudonymization key")
     w.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (default: DIR/metadata.db)")
+    w.add_argument("--quarantine-key-file", default=None,
+                   help="the key of encrypted quarantine files (privacy.quarantine_key_file; default: --config's)")
     w.add_argument("--keep-normalization", action="store_true",
                    help="keep the normalization parameters when the person was in a train split (refitting would "
                         "change every other record; re-run the config after deleting their input to refit)")

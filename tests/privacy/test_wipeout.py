@@ -242,3 +242,36 @@ def test_a_database_outside_the_output_folder(tmp_path, capsys):
     assert main(["wipeout", first.output_dir, "--pseudonym", pseud, "--verify"]) == 0
     assert re.search(r"files and [1-9][0-9]* tables for the pseudonym", capsys.readouterr().out)
     assert _hits(tmp_path / "db", [pseud.encode()]) == []
+
+
+def test_encrypted_quarantine_is_rewritten_sealed_and_searched_decrypted(tmp_path, capsys):
+    """privacy.quarantine_key_file: wipeout needs that key to rewrite the sealed quarantine file (an error
+    naming the option before anything changes otherwise); the new file is sealed with the same key, holds no
+    row of the person, and --verify searches it decrypted."""
+    from sensorpipe.privacy.sealed import is_sealed
+    from sensorpipe.schema.quarantine import read_quarantine
+
+    cfg, raw = _cohort(tmp_path)
+    qkey = b"a separate quarantine key, 32 by"
+    (tmp_path / "qkey").write_bytes(qkey)
+    cfg["privacy"]["quarantine_key_file"] = str(tmp_path / "qkey")
+    run = run_pipeline(load_config(cfg))
+    out, pseud = Path(run.output_dir), pseudonym(KEY, "tiny", raw)
+    (qfile,) = (out / "quarantine").glob("*.parquet")
+    assert is_sealed(qfile) and pseud in set(read_quarantine(qfile, qkey).column("participant_id").to_pylist())
+    before = qfile.read_bytes()
+    argv = ["wipeout", str(out), "--participant", raw, "--study", "tiny", "--key-file", str(tmp_path / "key"),
+            "--keep-normalization"]
+    assert main(argv) == 2
+    assert "is encrypted (privacy.quarantine_key_file); pass its key with --quarantine-key-file" in \
+        capsys.readouterr().err
+    assert qfile.read_bytes() == before                                   # refused: nothing changed
+    assert main(argv + ["--quarantine-key-file", str(tmp_path / "qkey")]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert is_sealed(qfile)
+    left = read_quarantine(qfile, qkey)
+    assert pseud not in set(left.column("participant_id").to_pylist()) and left.num_rows >= 0
+    report = scan_traces(out, pseud, {raw}, quarantine_key=qkey)
+    assert report.ok, report.text()
+    assert main(["wipeout", str(out), "--pseudonym", pseud, "--verify", "--quarantine-key-file",
+                 str(tmp_path / "qkey")]) == 0

@@ -71,25 +71,37 @@ class _Needles:
 
 
 def scan_traces(out_dir: str | Path, pseudonym: str | None, raw_ids: set[str] = frozenset(),
-                db_url: str | None = None) -> TraceReport:
-    """Search every file under ``out_dir`` and every table of its metadata database (see the module)."""
+                db_url: str | None = None, quarantine_key: bytes | None = None) -> TraceReport:
+    """Search every file under ``out_dir`` and every table of its metadata database (see the module). Sealed
+    (encrypted) quarantine files and spills are searched decrypted with ``quarantine_key``; their ciphertext
+    cannot hold a name in the clear, so without the key only their bytes are searched."""
     out = Path(out_dir)
     needles = _Needles(pseudonym, set(raw_ids))
     report = TraceReport(searched=(["pseudonym"] if pseudonym else []) + (["raw id"] if raw_ids else []))
     for f in sorted(p for p in out.rglob("*") if p.is_file() and not p.is_symlink()):
         report.files_scanned += 1
         place = f.relative_to(out).as_posix()
-        found = needles.found_in_file(f) | _decoded_hits(f, needles)
+        found = needles.found_in_file(f) | _decoded_hits(f, needles, quarantine_key)
         report.hits += [(place, what) for what in sorted(found)]
     _scan_tables(out, db_url, needles, report)
     return report
 
 
-def _decoded_hits(path: Path, needles: _Needles) -> set[str]:
+def _decoded_hits(path: Path, needles: _Needles, quarantine_key: bytes | None = None) -> set[str]:
     """Hits in a file's decoded content (Parquet, Arrow IPC, shards); none for other files."""
+    from sensorpipe.privacy.sealed import SealedFileError, SealedReader, is_sealed
+
     found: set[str] = set()
     try:
-        if path.suffix == ".parquet":
+        if path.suffix in (".parquet", ".arrow") and is_sealed(path):
+            if quarantine_key is not None:
+                import pyarrow.feather as feather
+                import pyarrow.parquet as pq
+
+                with SealedReader(path, quarantine_key) as f:
+                    table = pq.read_table(f) if path.suffix == ".parquet" else feather.read_table(f)
+                found |= _table_hits(table, needles)
+        elif path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
             found |= _table_hits(pq.read_table(path), needles)
@@ -100,7 +112,7 @@ def _decoded_hits(path: Path, needles: _Needles) -> set[str]:
 
             for record in read_records(path, m["format"]):
                 found |= needles.found_in(record)
-    except (OSError, ValueError, RuntimeError):     # unreadable as its kind (Arrow's errors are these): the
+    except (OSError, ValueError, RuntimeError, SealedFileError):     # unreadable as its kind (Arrow's errors are these): the
         pass                                          # byte search above still covered the file
     return found
 

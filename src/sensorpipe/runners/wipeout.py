@@ -38,7 +38,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sensorpipe.config import ConfigError
+from sensorpipe.config import ConfigError, load_config
+from sensorpipe.privacy.sealed import is_sealed, load_quarantine_key, read_key_file
 from sensorpipe.runners.cache import MANIFESTS
 from sensorpipe.runners.lock import OutputLock
 from sensorpipe.runners.wipeout_plan import (Person, WipeoutPlan, find_cache, metadata_url, plan_wipeout,
@@ -79,7 +80,8 @@ class Wipeout:
 
 def wipeout(out_dir: str | Path, participant: str | None = None, study: str | None = None,
             pseudonym: str | None = None, key_file: str | None = None, config: str | None = None,
-            db_url: str | None = None, keep_normalization: bool = False, dry_run: bool = False) -> Wipeout:
+            db_url: str | None = None, keep_normalization: bool = False, dry_run: bool = False,
+            quarantine_key_file: str | None = None) -> Wipeout:
     """Erase one person from ``out_dir`` (see the module docstring)."""
     out = Path(out_dir)
     if not out.is_dir():
@@ -91,7 +93,7 @@ def wipeout(out_dir: str | Path, participant: str | None = None, study: str | No
         # first: a killed run's staging folder may hold the person's records, and the version it had moved
         # aside comes back into place, where the plan then finds it
         staging_removed = [] if dry_run else recover(out)
-        plan = plan_wipeout(out, person, db_url)
+        plan = plan_wipeout(out, person, db_url, _quarantine_key(out, quarantine_key_file, config))
         if plan.normalization.startswith("fitted with") and not (keep_normalization or dry_run):
             raise ConfigError(
                 f"wipeout: the person's windows are in the train split of {', '.join(plan.fitted_with)}, whose "
@@ -150,13 +152,31 @@ def _rewrite_quarantine(out: Path, plan: WipeoutPlan) -> None:
         if not n:
             continue
         path = out / "quarantine" / name
-        kept = quarantine_without(path, plan.person.pseudonym, plan.files)
+        kept = quarantine_without(path, plan.person.pseudonym, plan.files, plan.quarantine_key)
         mode = path.stat().st_mode
         tmp = path.with_name(f".{name}.wipeout")
-        with QuarantineWriter(tmp) as writer:     # with no row left, a valid empty file
+        sealed = plan.quarantine_key if is_sealed(path) else None     # a sealed file stays sealed, same key
+        with QuarantineWriter(tmp, sealed) as writer:     # with no row left, a valid empty file
             writer.write(kept)
         os.chmod(tmp, mode & 0o7777)
         os.replace(tmp, path)
+
+
+def _quarantine_key(out: Path, quarantine_key_file: str | None, config: str | None) -> bytes | None:
+    """The key the quarantine files were sealed with (``--quarantine-key-file``, else the config's
+    ``privacy.quarantine_key_file``), or None; a sealed file with no key is an error before anything changes."""
+    if quarantine_key_file:
+        key = read_key_file(Path(quarantine_key_file).expanduser())
+    elif config:
+        key = load_quarantine_key(load_config(config), None)
+    else:
+        key = None
+    q_dir = out / "quarantine"
+    sealed = [f for f in sorted(q_dir.glob("*.parquet")) if is_sealed(f)] if q_dir.is_dir() else []
+    if sealed and key is None:
+        raise ConfigError(f"wipeout: {sealed[0]} is encrypted (privacy.quarantine_key_file); pass its key with "
+                          f"--quarantine-key-file, or the run's pipeline YAML with --config")
+    return key
 
 
 def _erase_metadata(out: Path, plan: WipeoutPlan, result: Wipeout, wipe_id: str, db_url: str | None) -> None:
@@ -188,7 +208,7 @@ def _erase_metadata(out: Path, plan: WipeoutPlan, result: Wipeout, wipe_id: str,
 
 def verify_wipeout(out_dir: str | Path, participant: str | None = None, study: str | None = None,
                    pseudonym: str | None = None, key_file: str | None = None, config: str | None = None,
-                   db_url: str | None = None):
+                   db_url: str | None = None, quarantine_key_file: str | None = None):
     """``--verify``: search every file and table for the person's pseudonym and raw id (a
     :class:`~sensorpipe.runners.trace_scan.TraceReport`). Named by pseudonym alone, the raw id is searched
     only while the cache still knows it."""
@@ -200,4 +220,5 @@ def verify_wipeout(out_dir: str | Path, participant: str | None = None, study: s
     person = Person.resolve(out, participant, study, pseudonym, key_file, config)
     if not person.raw_ids:
         find_cache(WipeoutPlan(out, person))
-    return scan_traces(out, person.pseudonym, person.raw_ids, metadata_url(out, db_url))
+    return scan_traces(out, person.pseudonym, person.raw_ids, metadata_url(out, db_url),
+                       quarantine_key=_quarantine_key(out, quarantine_key_file, config))

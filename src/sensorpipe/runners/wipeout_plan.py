@@ -18,9 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from sensorpipe.config import ConfigError
+from sensorpipe.schema.quarantine import read_stored_quarantine
 from sensorpipe.storage.manifest import SIDECAR, read_json
 from sensorpipe.storage.publish import version_labels
 from sensorpipe.storage.rewrite import VersionErasure, find_participant
@@ -98,6 +98,8 @@ class WipeoutPlan:
     cache_files: list[str] = field(default_factory=list)                 # relative to .work
     partitions: list[str] = field(default_factory=list)                  # relative to .work
     quarantine_rows: dict[str, int] = field(default_factory=dict)        # file name -> rows
+    #: the run's privacy.quarantine_key_file contents, when its quarantine files are sealed
+    quarantine_key: bytes | None = None
     files: list[str] = field(default_factory=list)                       # source-file tokens only they fed
     db_rows: dict[str, int] = field(default_factory=dict)
     report_names_person: bool = False
@@ -133,8 +135,8 @@ def metadata_url(out: Path, db_url: str | None) -> str | None:
     return named[0] if named else None
 
 
-def plan_wipeout(out: Path, person: Person, db_url: str | None) -> WipeoutPlan:
-    plan = WipeoutPlan(out, person)
+def plan_wipeout(out: Path, person: Person, db_url: str | None, quarantine_key: bytes | None = None) -> WipeoutPlan:
+    plan = WipeoutPlan(out, person, quarantine_key=quarantine_key)
     for label, _ in _sidecars(out):
         plan.versions[label] = found = find_participant(out / label, person.pseudonym)
         if found.windows_by_split.get("train"):
@@ -153,7 +155,7 @@ def plan_wipeout(out: Path, person: Person, db_url: str | None) -> WipeoutPlan:
         plan.files, plan.db_rows = found.files, found.rows
     q_dir = out / "quarantine"
     for f in sorted(q_dir.glob("*.parquet")) if q_dir.is_dir() else ():
-        table = pq.read_table(f, columns=["participant_id", "source_file"])
+        table = read_stored_quarantine(f, quarantine_key, columns=["participant_id", "source_file"])
         plan.quarantine_rows[f.name] = int(table.num_rows - _kept_mask(table, person.pseudonym, plan.files).sum())
     report = out / "report.html"
     if report.is_file():
@@ -202,9 +204,9 @@ def _kept_mask(table: pa.Table, pseudonym: str, files: list[str]):
     return pc.invert(theirs).to_numpy(zero_copy_only=False)
 
 
-def quarantine_without(path: Path, pseudonym: str, files: list[str]) -> pa.Table:
-    """A stored quarantine file's rows, less the person's."""
-    table = pq.read_table(path)
+def quarantine_without(path: Path, pseudonym: str, files: list[str], key: bytes | None = None) -> pa.Table:
+    """A stored quarantine file's rows, less the person's (decrypted with ``key`` when the file is sealed)."""
+    table = read_stored_quarantine(path, key)
     return table.filter(pa.array(_kept_mask(table, pseudonym, files)))
 
 

@@ -134,6 +134,18 @@ def read_quarantine(path: str | Path, key: bytes | None = None) -> pa.Table:
     return quarantine_text(_read_stored(path, str(path)))
 
 
+def read_stored_quarantine(path: str | Path, key: bytes | None = None,
+                           columns: list[str] | None = None) -> pa.Table:
+    """A quarantine Parquet file as stored (typed columns, not rendered as text), decrypted with ``key`` when
+    it is sealed: what a tool that rewrites the file (wipeout) reads."""
+    from sensorpipe.privacy.sealed import SealedReader, is_sealed
+
+    if is_sealed(path):
+        with SealedReader(path, key) as f:
+            return pq.read_table(f, schema=QUARANTINE_SCHEMA, columns=columns)
+    return pq.read_table(path, schema=QUARANTINE_SCHEMA, columns=columns)
+
+
 def _read_stored(source, name: str) -> pa.Table:
     if name.endswith(".arrow"):
         return feather.read_table(source) if not isinstance(source, (str, Path)) else read_spill(source)
