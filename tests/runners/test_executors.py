@@ -96,6 +96,19 @@ assert not {p for p, _ in first} & {p for p, _ in second}, (first, second)
 assert workers_of_third == workers_of_second, (workers_of_second, workers_of_third)
 assert {p for p, _ in second} | {p for p, _ in third} <= workers_of_second, (second, third)
 assert pool.forks == 2 and "xml.dom.minidom" in sys.modules, pool.forks   # a failed warm import is left to its stage
+del sys.modules["xml.dom.minidom"]
+
+# preload (tuning none): the driver imports what the next pass needs once, and that pass runs in fresh forks that
+# have it; a module already imported forks nothing
+with MultiprocessRunner(2) as pool:
+    first = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+    pool.preload(("xml.dom.minidom", "no_such_module_here"))
+    second = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+    pool.preload(("xml.dom.minidom",))
+    third = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+assert not any(h for _, h in first) and all(h for _, h in second + third), (first, second, third)
+assert not {p for p, _ in first} & {p for p, _ in second}, (first, second)
+assert pool.forks == 2, pool.forks   # a failed preload import is left to its stage, like a warm one
 print("ok")
 """
 
@@ -209,3 +222,14 @@ def test_the_cli_reports_a_runner_that_cannot_start_as_a_message(monkeypatch, so
     err = capsys.readouterr().err
     assert "sensorpipe run: error: could not start the multiprocess runner's worker pool: no processes here" in err
     assert "Traceback" not in err
+
+
+def test_the_caption_levels_name_their_slow_imports_for_the_runner_to_preload():
+    from sensorpipe.captions.generator import level_imports
+    from sensorpipe.config import CaptionConfig
+    from sensorpipe.runners.executors import LocalRunner
+
+    assert level_imports(CaptionConfig()) == ("scipy.signal",)       # the structural level's find_peaks
+    assert level_imports(CaptionConfig(levels=("statistical", "semantic"))) == ()
+    LocalRunner().preload(("no_such_module_here",))                   # in process: left to the stage's first use
+    assert "no_such_module_here" not in sys.modules

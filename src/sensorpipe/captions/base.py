@@ -147,6 +147,9 @@ class CaptionLevel(Registered, registry=_LEVELS):
 
     name: ClassVar[str] = ""
     templates: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: modules the level imports at its first use that are slow to import: a forking runner imports them
+    #: once before the pass that captions, not once per worker (:func:`sensorpipe.captions.generator.level_imports`)
+    imports: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, cfg) -> None:
         self.cfg = cfg            # the CaptionConfig

@@ -41,6 +41,11 @@ def claims_to_json(claims: list[Claim]) -> str:
     return _CLAIMS_ENCODER.encode([c.to_json() for c in claims])
 
 
+def level_imports(cfg) -> tuple[str, ...]:
+    """The slow imports of the configured levels (``CaptionLevel.imports``), each once, in level order."""
+    return tuple(dict.fromkeys(name for level in cfg.levels for name in get_level(level).imports))
+
+
 class CaptionGenerator:
     def __init__(self, cfg) -> None:
         self.cfg = cfg

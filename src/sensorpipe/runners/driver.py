@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 
 from sensorpipe._version import code_version
+from sensorpipe.captions.generator import level_imports
 from sensorpipe.channels import registry_fingerprint
 from sensorpipe.config import OutputConfig, PipelineConfig, stable_hash
 from sensorpipe.core.labels import LABEL_SCHEMA_VERSION
@@ -255,6 +256,7 @@ class _Run:
             norm = fit_normalization(cfg, summaries)
             self.enter("pass2")
             t = time.perf_counter()
+            pool.preload(level_imports(cfg.captions))   # forked workers share one scipy.signal import
             summaries, encoded, failed = split_encoded(
                 summaries, pool.map(encode_or_skip, [(ctx, s, norm) for s in summaries], "pass 2: encode"))
             skipped += failed

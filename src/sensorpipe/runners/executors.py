@@ -8,7 +8,9 @@ Workers keep freed memory in their glibc heap during the run
 page faults it saves well above the 2 % bar, BENCHMARKS.md). ``runner.tuning:
 fast`` (opt-in, :func:`make_runner`) adds, under ``fork``, a warm-up import of
 what the later passes need plus fresh forks that have it. The default
-(``none``) forks the workers once; the output is the same either way.
+(``none``) forks the workers once, and again before pass 2 only when the
+driver preloaded a slow import the caption levels name (``scipy.signal``),
+so that the workers share one import; the output is the same either way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import threading
 from typing import Any, Callable, Iterable, Iterator
 
 from tqdm import tqdm as _tqdm
+
+from sensorpipe._gc import collector_paused
 
 
 class tqdm(_tqdm):
@@ -47,6 +51,9 @@ class LocalRunner:
 
     def map(self, fn: Callable[..., Any], items: list[Any], desc: str) -> list[Any]:
         return list(_progress((fn(*a) for a in items), len(items), desc))
+
+    def preload(self, modules: Iterable[str]) -> None:
+        """Nothing to do in process: a stage imports what it needs at its first use, once either way."""
 
     def submit(self, fn: Callable[..., Any], args: tuple) -> "Done":
         """Run ``fn(*args)`` (here: now); ``.result()`` returns its value or raises its error."""
@@ -178,7 +185,8 @@ class MultiprocessRunner(LocalRunner):
     :meth:`submit` and kept for the run. With ``warm`` (module names: tuning ``fast``) what the
     later passes need is imported by this process in a background thread while the workers run
     the first pass, and the next :meth:`map` forks fresh workers that have it (instead of each
-    worker importing it at its first unit of that pass).
+    worker importing it at its first unit of that pass); :meth:`preload` does the same for named
+    modules, imported at once.
 
     Under ``forkserver`` (or ``spawn``) a fresh process first imports the
     pipeline and ``warm`` (workers are then cheap forks of it). The pool
@@ -201,6 +209,7 @@ class MultiprocessRunner(LocalRunner):
         self._ready = threading.Event()
         self._warming: threading.Thread | None = None
         self._modules_at_fork = 0
+        self._preloaded = False          # fork: :meth:`preload` imported something the workers lack
         if self.start_method != "fork":   # fork: at the first map or submit, with what is imported by then
             threading.Thread(target=self._start, name="sensorpipe-pool-start", daemon=True).start()
 
@@ -249,14 +258,35 @@ class MultiprocessRunner(LocalRunner):
         self._warming = threading.Thread(target=imports, name="sensorpipe-warm-up", daemon=True)
         self._warming.start()
 
+    def preload(self, modules: Iterable[str]) -> None:
+        """Fork only: import ``modules`` here, once, before the pass that needs them (the caption levels'
+        slow imports: :func:`sensorpipe.captions.generator.level_imports`), and fork that pass's workers
+        fresh with them, instead of every worker importing them at its first unit. Nothing happens for
+        modules already imported (a run whose pass 2 is skipped never calls this). Other start methods
+        leave the import to the workers' first unit, as before."""
+        if self.start_method != "fork":
+            return
+        if self._warming is not None:
+            self._warming.join()           # tuning fast may be importing them already
+        new = [name for name in modules if name not in sys.modules]
+        with collector_paused():
+            for name in new:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the stage that needs it imports it again and reports the error
+                    pass
+        self._preloaded = self._preloaded or bool(new)
+
     def _fork_pool(self) -> None:
-        """Fork only, before a pass (the pool is idle): fork the workers, or, with ``warm`` and once the warm-up
-        is done, fork fresh ones when this process imported modules since the last fork."""
+        """Fork only, before a pass (the pool is idle): fork the workers, or, with ``warm`` or after a
+        :meth:`preload` (and once the warm-up is done), fork fresh ones when this process imported modules
+        since the last fork."""
         if self._warming is not None:
             self._warming.join()           # no thread may be running (or hold the import lock) at a fork
-        if self._ready.is_set() and (self._error is not None or not self.warm
+        if self._ready.is_set() and (self._error is not None or not (self.warm or self._preloaded)
                                      or len(sys.modules) == self._modules_at_fork):
             return
+        self._preloaded = False
         if self._pool is not None:
             self._pool.shutdown(wait=True)  # its workers and its manager thread end too
             self._pool = None
