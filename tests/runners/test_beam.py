@@ -106,3 +106,24 @@ def test_a_unit_error_reaches_the_user_as_on_the_local_runner(tmp_path):
     assert runs[1].units_skipped == runs[0].units_skipped and len(runs[0].units_skipped) == 1
     assert runs[1].runner_metrics["units_failed:prepare"] == 1
     assert _digests(runs[1].version_dir) == _digests(runs[0].version_dir)
+
+
+def test_a_shard_item_carries_only_its_own_spills_and_writes_the_same_bytes(tmp_path):
+    from sensorpipe.runners.beam import shard_only
+    from sensorpipe.storage.writer import RecordSpill, plan_split, write_shard
+
+    spills = [RecordSpill.write(str(tmp_path / f"u{i}"), [bytes([i]) * (40 + 7 * j) for j in range(n)])
+              for i, n in enumerate((3, 0, 5, 1, 4))]
+    plan = plan_split("train", spills, target_bytes=120)
+    assert len(plan.shards) >= 4
+    counts = [int(s.lengths().size) for s in spills]
+    (tmp_path / "full").mkdir()
+    (tmp_path / "cut").mkdir()
+    for shard in plan.shards:
+        write_shard(tmp_path / "full", "t", "tfrecord", "", plan, shard)
+        small, rebased = shard_only(plan, shard, counts)
+        assert len(small.spills) < len(spills) and rebased.stop - rebased.start == shard.stop - shard.start
+        write_shard(tmp_path / "cut", "t", "tfrecord", "", small, rebased)
+    full = sorted((tmp_path / "full").iterdir())
+    assert [p.name for p in full] == [p.name for p in sorted((tmp_path / "cut").iterdir())]
+    assert all(p.read_bytes() == (tmp_path / "cut" / p.name).read_bytes() for p in full)

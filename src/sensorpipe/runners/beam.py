@@ -37,7 +37,7 @@ from sensorpipe.runners.beam_options import pipeline_options
 from sensorpipe.runners.executors import LocalRunner
 from sensorpipe.runners.failures import UnitFailure, prepare_or_skip
 from sensorpipe.runners.stages import EncodedUnit, UnitSummary
-from sensorpipe.storage.writer import write_shard
+from sensorpipe.storage.writer import Shard, SplitPlan, write_shard
 
 #: the Beam metrics namespace of sensorpipe's counters
 NAMESPACE = "sensorpipe"
@@ -126,6 +126,7 @@ class BeamRunner(LocalRunner):
         self._pending: list[tuple] = []          # write_shard calls not yet run (one pipeline writes them all)
         self._done: dict[int, Any] = {}
         self._submitted = 0
+        self._spill_counts: dict[int, tuple[Any, list[int]]] = {}   # id(plan) -> (plan, records per spill)
         self._fit: tuple[list[str], Any] | None = None   # (train unit keys, merged FitStats) from pass 1
         opts = pipeline_options(self.flags)      # a missing extra or a bad option fails before any work
         from apache_beam.options.pipeline_options import StandardOptions
@@ -169,7 +170,10 @@ class BeamRunner(LocalRunner):
         anything else (TFDS's metadata, the report) runs here in the launcher, now."""
         if fn is not write_shard:
             return super().submit(fn, args)
-        self._pending.append(args)
+        *head, plan, shard = args
+        if id(plan) not in self._spill_counts:
+            self._spill_counts[id(plan)] = (plan, [int(sp.lengths().size) for sp in plan.spills])
+        self._pending.append((*head, *shard_only(plan, shard, self._spill_counts[id(plan)][1])))
         self._submitted += 1
         return _Deferred(self, self._submitted - 1)
 
@@ -233,6 +237,21 @@ class BeamRunner(LocalRunner):
         for c in outcome.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]:
             n = c.committed if c.committed is not None else c.attempted
             self.metrics[c.key.metric.name] = self.metrics.get(c.key.metric.name, 0) + int(n or 0)
+
+
+def shard_only(plan: SplitPlan, shard: Shard, counts: list[int]) -> tuple[SplitPlan, Shard]:
+    """``(plan, shard)`` cut down to the spills the shard reads, its record range rebased on the first of them:
+    a shard's work item then carries its own spills, not the split's (thousands of units, thousands of shards),
+    and :func:`write_shard` writes the same records."""
+    kept, first, base = [], 0, None
+    for spill, n in zip(plan.spills, counts):
+        if first + n > shard.start and first < shard.stop:
+            base = first if base is None else base
+            kept.append(spill)
+        first += n
+    base = shard.start if base is None else base
+    return (SplitPlan(plan.name, kept, [], plan.num_bytes),
+            Shard(shard.split, shard.index, shard.count, shard.start - base, shard.stop - base))
 
 
 def _same(x: Any) -> Any:
