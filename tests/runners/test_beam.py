@@ -127,3 +127,10 @@ def test_a_shard_item_carries_only_its_own_spills_and_writes_the_same_bytes(tmp_
     full = sorted((tmp_path / "full").iterdir())
     assert [p.name for p in full] == [p.name for p in sorted((tmp_path / "cut").iterdir())]
     assert all(p.read_bytes() == (tmp_path / "cut" / p.name).read_bytes() for p in full)
+
+
+def test_an_unknown_beam_runner_is_a_config_error_before_any_work():
+    from sensorpipe.runners.beam import BeamRunner
+
+    with pytest.raises(ConfigError, match=r"--beam-option runner=NoSuchRunner: Unexpected pipeline runner"):
+        BeamRunner(["--runner=NoSuchRunner"], "/nonexistent")

@@ -33,9 +33,10 @@ import re
 import uuid
 from typing import Any, Callable
 
+from sensorpipe.config import ConfigError
 from sensorpipe.runners.beam_options import pipeline_options
-from sensorpipe.runners.executors import LocalRunner
-from sensorpipe.runners.failures import UnitFailure, prepare_or_skip
+from sensorpipe.runners.executors import LocalRunner, RunnerError
+from sensorpipe.runners.failures import UnitFailure, one_line, prepare_or_skip
 from sensorpipe.runners.stages import EncodedUnit, UnitSummary
 from sensorpipe.storage.writer import Shard, SplitPlan, write_shard
 
@@ -132,6 +133,12 @@ class BeamRunner(LocalRunner):
         from apache_beam.options.pipeline_options import StandardOptions
 
         self.beam_runner = str(opts.view_as(StandardOptions).runner)
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(self.beam_runner)
+        except ValueError as e:
+            raise ConfigError(f"runner.beam_options / --beam-option runner={self.beam_runner}: {e}") from None
         if self.beam_runner == "DirectRunner":
             from apache_beam.options.pipeline_options import DirectOptions
 
@@ -209,8 +216,15 @@ class BeamRunner(LocalRunner):
              | "combine statistics" >> beam.CombineGlobally(FitStatsCombineFn(*fit))
              | "keyed" >> beam.Map(lambda stats: (-1, stats))
              | "fit line" >> beam.Map(_line) | "write fit" >> beam.io.WriteToText(f"{out}/fit"))
-        outcome = p.run()
-        outcome.wait_until_finish()
+        try:
+            outcome = p.run()
+            outcome.wait_until_finish()
+        except Exception as e:  # noqa: BLE001 - a unit's own error comes back as a result (Raised), not here
+            if FileSystems.exists(out):
+                FileSystems.delete([out])
+            raise RunnerError(f"the Beam pipeline for {desc!r} failed on {self.beam_runner}: {one_line(e)[:2000]}. "
+                              f"A worker crashed or ran out of memory, or an option is wrong; rerun with "
+                              f"runner.name: local to see a unit's own error") from e
         self.pipelines += 1
         self._add_metrics(outcome)
         lines = _read_lines(FileSystems, f"{out}/results-*")
