@@ -7,6 +7,8 @@ Beam runner documents (``runner``, ``project``, ``temp_location``,
 (``["--runner=DataflowRunner"]``, the leading ``--`` optional) or a mapping
 (``{runner: DataflowRunner}``; ``true`` is a bare switch, ``false`` leaves it out);
 the CLI's ``--beam-option`` flags come after the config's, so they win.
+Workers log at WARNING unless ``default_sdk_harness_log_level`` says otherwise
+(at INFO each DirectRunner worker prints a dozen start-up lines per pipeline).
 Beam is imported lazily: only a run on the ``beam`` runner needs the extra.
 """
 
@@ -53,4 +55,6 @@ def pipeline_options(flags: list[str]):
         raise ImportError(f"runner.name: beam needs apache-beam, which is not installed; {INSTALL_HINT}") from e
     if not any(f.startswith("--runner=") or f == "--runner" for f in flags):
         flags = ["--runner=DirectRunner", *flags]
+    if not any(f.startswith("--default_sdk_harness_log_level") for f in flags):
+        flags = [*flags, "--default_sdk_harness_log_level=WARNING"]   # not every worker's start-up at INFO
     return PipelineOptions(flags)
