@@ -32,6 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import _config, _laid_out  # noqa: E402
 
 
+RUNNERS = ("local", "multiprocess", "beam", "beam-in-memory")
+
+
 def _shards_digest(version_dir: str) -> str:
     h = hashlib.sha256()
     for p in sorted(Path(version_dir).iterdir()):
@@ -65,13 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--runners", nargs="+", choices=RUNNERS, default=list(RUNNERS),
+                    help="which runners to alternate (default: all four)")
     ap.add_argument("--dir", default=".bench-beam")
     args = ap.parse_args(argv)
     root = Path(args.dir).resolve()
     folder, _ = _laid_out(root, args.participants, args.days, args.seed, "per-participant", 0.0)
     digests = set()
     for rep in range(args.repeats):
-        for runner in ("local", "multiprocess", "beam", "beam-in-memory"):
+        for runner in args.runners:
             m = _run(folder, root / f"out-{runner}", runner, args.workers)
             r, wall = m["result"], m["wall"]
             obs = r.observations_in
