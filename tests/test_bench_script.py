@@ -155,7 +155,20 @@ def _tiny_rss(tmp):
     assert "1 x 1" in out and "2 x 1" in out and (tmp / "rss1").is_dir() and (tmp / "rss2").is_dir()
 
 
+def _tiny_beam(tmp):
+    """The beam runner in process (in_memory) against the local runner: same shards, its bytes per pipeline."""
+    out = _script("bench_beam.py", "--participants", "2", "--days", "2", "--runners", "local", "beam-in-memory",
+                  "--dir", str(tmp)).stdout
+    assert re.search(r"^\[0\] local \(this process\)\s+wall\s+[\d.]+ s", out, re.M), out
+    assert "[0] beam (DirectRunner, in_memory, 2 worker(s))" in out, out
+    volumes = re.search(r"pass 1: prepare\s+items_bytes ([\d,]+), side_input_bytes ([\d,]+), results_bytes ([\d,]+), "
+                        r"combine_input_bytes ([\d,]+)", out)
+    assert volumes and all(int(g.replace(",", "")) > 0 for g in volumes.groups()), out
+    assert "counters " in out and "units_prepared 2" in out and "shards identical across runners: True" in out
+
+
 TINY = {
+    "bench_beam.py": _tiny_beam,
     "bench_pipeline.py": _tiny_pipeline,
     "bench_loaders.py": _tiny_loaders,
     "bench_features.py": _tiny_features,

@@ -18,7 +18,7 @@ from sensorpipe.runners.plan import load_plan
     (lambda c: c["window"].update(sizee_min=10), "unknown key window.sizee_min; allowed keys in window: size_min, stride_min, alignment, max_missing_ratio"),
     (lambda c: c.update(colour="red"), "unknown key colour"),
     (lambda c: c["window"].update(max_missing_ratio=1.5), "window.max_missing_ratio must be between 0 and 1"),
-    (lambda c: c["runner"].update(name="spark"), "runner.name: 'spark' is not allowed; use one of 'local', 'multiprocess'"),
+    (lambda c: c["runner"].update(name="spark"), "runner.name: 'spark' is not allowed; use one of 'local', 'multiprocess', 'beam'"),
     (lambda c: c["output"].update(formats=["parquet"]), "output.formats[0]: 'parquet' is not allowed"),
     (lambda c: c["channels"].append("blood_pressure"), "unknown channel 'blood_pressure'"),
     (lambda c: c["splits"].update(train=0.9), "must sum to 1"),

@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     print(run_and_summarize(args.config, runner=args.runner, workers=args.workers, strict=args.strict or None,
                             on_unit_error=args.on_unit_error, overwrite=args.overwrite,
-                            wait_lock_s=args.wait_lock))
+                            wait_lock_s=args.wait_lock, beam_options=args.beam_option))
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> None:
@@ -222,8 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a pipeline config (YAML)")
     r.add_argument("config")
-    r.add_argument("--runner", choices=("local", "multiprocess"), default=None, help="override runner.name")
+    r.add_argument("--runner", choices=("local", "multiprocess", "beam"), default=None, help="override runner.name")
     r.add_argument("--workers", type=int, default=None, help="override runner.workers")
+    r.add_argument("--beam-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="an Apache Beam pipeline option for --runner beam (repeatable; after runner.beam_options)")
     r.add_argument("--strict", action="store_true",
                    help="fail when a source's quarantine share passes validation.max_quarantine_rate")
     r.add_argument("--on-unit-error", choices=("stop", "skip"), default=None,

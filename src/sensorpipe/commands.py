@@ -11,8 +11,9 @@ from sensorpipe import channels as registry
 
 def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
                       strict: bool | None = None, on_unit_error: str | None = None, overwrite: bool = False,
-                      wait_lock_s: float = 0.0) -> str:
-    """Run a config and summarize it; ``on_unit_error`` overrides ``run.on_unit_error`` (stop | skip)."""
+                      wait_lock_s: float = 0.0, beam_options: list[str] | None = None) -> str:
+    """Run a config and summarize it; ``on_unit_error`` overrides ``run.on_unit_error`` (stop | skip);
+    ``beam_options``: ``--beam-option KEY=VALUE`` arguments (runners/beam_options.py)."""
     import dataclasses
 
     from sensorpipe._gc import collector_paused
@@ -23,11 +24,15 @@ def run_and_summarize(config: str, runner: str | None = None, workers: int | Non
     from sensorpipe.runners.preflight import DiskFullError, disk_full, is_disk_full
 
     cfg = load_config(config)
+    if beam_options:
+        from sensorpipe.runners.beam_options import parse_cli_options
+
+        beam_options = parse_cli_options(beam_options)
     if on_unit_error:
         cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, on_unit_error=on_unit_error))
     try:
         return summarize(run_pipeline(cfg, runner=runner, workers=workers, strict=strict, overwrite=overwrite,
-                                      wait_lock_s=wait_lock_s))
+                                      wait_lock_s=wait_lock_s, beam_options=beam_options))
     except OSError as e:
         if is_disk_full(e) and not isinstance(e, DiskFullError):   # the driver names the stage when it can
             raise disk_full(e, cfg.output_dir) from e
@@ -77,6 +82,8 @@ def summarize(r) -> str:
         f"quarantine {r.output_dir.rstrip('/')}/quarantine",   # a str: output.dir may be a URL (s3://b/out)
         f"report    {r.report}",
         *(f"warning   {w}" for w in getattr(r, "warnings", ())),
+        *([f"beam      {', '.join(f'{k} {v}' for k, v in sorted(r.runner_metrics.items()))}"]
+          if getattr(r, "runner_metrics", None) else []),
     ]
     return "\n".join(lines)
 

@@ -588,6 +588,10 @@ class RunnerConfig:
     imports the pipeline. ``fork``, ``forkserver`` and ``spawn``
     force one; the output is the same whichever starts them.
 
+    ``beam_options`` (``name: beam`` only): Apache Beam pipeline options, a
+    list of ``--key=value`` flags or a mapping (``runner: DataflowRunner``);
+    ``--beam-option KEY=VALUE`` adds to them (:mod:`sensorpipe.runners.beam`).
+
     ``tuning`` (opt-in speed plumbing, same output): ``none`` forks the
     workers once; ``fast``, under ``fork``, imports what pass 2 needs while
     pass 1 runs and forks fresh workers that have it
@@ -598,6 +602,7 @@ class RunnerConfig:
     workers: int = 2
     start_method: StartMethod = "auto"
     tuning: RunnerTuning = "none"
+    beam_options: tuple[str, ...] | dict[str, Any] = ()
 
     def validate(self, path: str) -> None:
         lo, hi = INT_RANGES["workers"]   # also checked here: ``--workers`` replaces the field after loading

@@ -190,6 +190,15 @@ class FitStats:
         sketch = HistogramSketch.load(d["sketch_file"]) if "sketch_file" in d else HistogramSketch.from_json(d["sketch"])
         return cls(RunningStats.from_json(d["raw"]), RunningStats.from_json(d["transformed"]), sketch)
 
+    @classmethod
+    def merged(cls, channels: tuple[str, ...], cfg: NormalizationConfig, many: list[dict]) -> "FitStats":
+        """The units' statistics (their JSON) merged in the order given: float64 moments added in another
+        order differ in the last bits, so every runner merges in unit order (the beam runner's CombineFn too)."""
+        stats = cls.zeros(channels, cfg)
+        for d in many:
+            stats = stats.merge(cls.from_json(d))
+        return stats
+
 
 def _valid_range(channels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     return (np.array([registry.get(c).valid_min for c in channels], np.float64),

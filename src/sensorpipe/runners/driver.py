@@ -98,6 +98,8 @@ class RunResult:
     unchanged: bool = False          # the label already held this fingerprint: nothing was written
     replaced: str | None = None      # fingerprint of the version this run replaced (--overwrite)
     warnings: list[str] = field(default_factory=list)   # what the user should know (runners/run_warnings.py)
+    runner_metrics: dict[str, int] = field(default_factory=dict)   # the beam runner's counters (runners/beam.py)
+    runner_volumes: dict[str, dict[str, int]] = field(default_factory=dict)   # ... and bytes per pipeline
 
     @property
     def observations_in(self) -> int:
@@ -105,12 +107,14 @@ class RunResult:
 
 
 def run_pipeline(config: Any, runner: str | None = None, workers: int | None = None,
-                 strict: bool | None = None, overwrite: bool = False, wait_lock_s: float = 0.0) -> RunResult:
+                 strict: bool | None = None, overwrite: bool = False, wait_lock_s: float = 0.0,
+                 beam_options: list[str] | None = None) -> RunResult:
     """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig).
 
     One run at a time per output folder (its lock; ``wait_lock_s`` waits for a running one). The version is
     written to a staging folder and published by a rename once complete and recorded; ``overwrite`` lets it
-    replace a label that holds another fingerprint. Every run, failed ones included, has a row in the metadata
+    replace a label that holds another fingerprint. ``beam_options`` (``--beam-option`` flags) follow
+    ``runner.beam_options``. Every run, failed ones included, has a row in the metadata
     database (see :mod:`sensorpipe.runners.lifecycle`).
     """
     cfg = load_plan(config).config   # every name resolved and every cross-section check done, or a ConfigError
@@ -125,6 +129,11 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
         cfg = dataclasses.replace(cfg, runner=dataclasses.replace(
             cfg.runner, name=runner or cfg.runner.name, workers=cfg.runner.workers if workers is None else workers))
         cfg.runner.validate("runner")   # --workers 0 or 10**9 is a one-line error like the config's
+    if beam_options:
+        from sensorpipe.runners.beam_options import beam_flags
+
+        cfg = dataclasses.replace(cfg, runner=dataclasses.replace(
+            cfg.runner, beam_options=(*beam_flags(cfg.runner.beam_options), *beam_options)))
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.timezone.utc)
     out = Path(cfg.output_dir)
@@ -230,7 +239,7 @@ class _Run:
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
         with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                   cfg.runner.tuning) as pool:
+                                   cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
@@ -253,7 +262,8 @@ class _Run:
                     return self._unchanged(summaries, fingerprint, split_sizes, seconds, t0, pool.describe(),
                                            skipped)
                 cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, version=label.version))
-            norm = fit_normalization(cfg, summaries)
+            # the beam runner combined the train statistics in pass 1's pipeline (a CombineFn, same order)
+            norm = getattr(pool, "fit_normalization", fit_normalization)(cfg, summaries)
             self.enter("pass2")
             t = time.perf_counter()
             pool.preload(level_imports(cfg.captions))   # forked workers share one scipy.signal import
@@ -293,7 +303,8 @@ class _Run:
                 stage_seconds=stage_seconds, units=summaries, runner=pool.describe(),
                 clipped_cells=_clipped_by_study(summaries, encoded), replaced=label.replaces,
                 units_cached=cache_counts(summaries, encoded), units_skipped=skipped,
-                warnings=run_warnings(cfg, adapters, summaries))
+                warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
+                runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
             from sensorpipe.quality.report import write_report
 
@@ -408,10 +419,7 @@ def fit_normalization(cfg: PipelineConfig, summaries: list[UnitSummary]) -> Norm
     Moments merge exactly (float64, fixed order) and the quantile sketches are
     integer counts, so the parameters do not depend on the runner or workers.
     """
-    stats = FitStats.zeros(cfg.channels, cfg.normalization)
-    for s in summaries:
-        if s.split == "train":
-            stats = stats.merge(FitStats.from_json(s.fit_stats))
+    stats = FitStats.merged(cfg.channels, cfg.normalization, [s.fit_stats for s in summaries if s.split == "train"])
     return NormParams.fit(cfg.channels, stats, cfg.normalization)
 
 

@@ -345,8 +345,15 @@ def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
 WARM_MODULES = ("sensorpipe.runners._warm",)
 
 
-def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none") -> LocalRunner:
-    """The configured runner: multiprocess workers retain freed heap memory; tuning ``fast`` adds ``warm``."""
+def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none",
+                beam_options: Any = (), work_dir: str = ".work") -> LocalRunner:
+    """The configured runner: multiprocess workers retain freed heap memory; tuning ``fast`` adds ``warm``;
+    ``beam`` runs the passes as Beam pipelines with ``beam_options`` (:mod:`sensorpipe.runners.beam`)."""
+    if name == "beam":
+        from sensorpipe.runners.beam import BeamRunner
+        from sensorpipe.runners.beam_options import beam_flags
+
+        return BeamRunner(beam_flags(beam_options), work_dir)
     if name != "multiprocess":
         return LocalRunner()
     return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if tuning == "fast" else (), retain_memory=True)
