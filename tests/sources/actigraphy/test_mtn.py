@@ -68,6 +68,7 @@ def test_a_later_change_overrides_and_a_non_lux_light_channel_is_quarantined(tmp
 @pytest.mark.parametrize("content, needle", [
     ("<motionfile><log2></log2></motionfile>", "no =StartTime property"),
     ("<motionfile><log2>", "not a readable MotionWatch .mtn file"),
+    ('<?xml version="1.0" encoding="TF-8"?><motionfile/>', "unknown encoding: TF-8"),   # a damaged declaration
 ])
 def test_unreadable_mtn_names_the_file(tmp_path, content, needle):
     f = tmp_path / "bad.mtn"

@@ -61,7 +61,7 @@ class MotionWatchMtnAdapter(EpochFileAdapter):
             raise SourceError(f"{path}: the file is empty; expected a MotionWatch .mtn (XML) file")
         try:
             root = ET.parse(str(path)).getroot()
-        except (ET.ParseError, ValueError) as e:
+        except (ET.ParseError, ValueError, LookupError) as e:   # LookupError: an unknown declared encoding
             raise xml_error(path, "MotionWatch .mtn", e) from None
         props: dict[str, str] = {}
         channels = []
