@@ -314,13 +314,52 @@ def test_a_v3_database_gains_the_audit_columns(tmp_path):
     engine.dispose()
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "4"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
         cols = {c["name"] for c in sa.inspect(conn).get_columns("privacy_audit")}
     assert {"actor", "code_version", "versions_json"} <= cols
     old = upgraded.audit_log()
     assert [(e["event"], e["details"], e["actor"], e["versions"]) for e in old] == [("erase", {"n": 1}, None, [])]
     upgraded.audit("run", "run-1", actor="bob")
     assert upgraded.audit_log()[-1]["actor"] == "bob"
+
+
+def test_a_v4_database_gains_timings_quantiles_and_alerts(tmp_path):
+    """A schema-version-4 file (runs without peak_rss_mib and alerts; no stage_timings, channel_quantiles or
+    run_alerts) opens, upgrades and takes a version-5 run; its old run reads back with no timings."""
+    import sqlalchemy as sa
+
+    from sensorpipe.metadata.records import AlertRecord, QuantileRecord, StageTimingRecord
+
+    url = f"sqlite:///{tmp_path / 'v4.db'}"
+    store = MetadataStore(url)
+    store.record_run(make_run())
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for col in ("peak_rss_mib", "alerts"):
+            conn.exec_driver_sql(f"ALTER TABLE runs DROP COLUMN {col}")
+        for table in ("stage_timings", "channel_quantiles", "run_alerts"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+        conn.execute(t.schema_meta.update().values(value="4"))
+    engine.dispose()
+    upgraded = MetadataStore(url)
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
+        assert {"peak_rss_mib", "alerts"} <= {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    assert upgraded.stage_timings("abc123def456") == {} and upgraded.quantiles("abc123def456") == {}
+    assert upgraded.get_run("run-1")["peak_rss_mib"] is None
+    upgraded.record_run(replace(make_run(run_id="run-2", fingerprint="fp-2"), peak_rss_mib=812.5,
+                                stage_timings=[StageTimingRecord("pass1", 1.5), StageTimingRecord("pass2", 0.25)],
+                                quantiles=[QuantileRecord("all", "heart_rate", "[50.0, null]")],
+                                alerts=[AlertRecord("drift_psi", "channel:heart_rate", 1.2, 0.25, "m")]))
+    assert upgraded.stage_timings("fp-2") == {"pass1": 1.5, "pass2": 0.25}
+    q = upgraded.quantiles("fp-2")[("all", "heart_rate")]
+    assert q[0] == 50.0 and math.isnan(q[1])
+    assert upgraded.alerts("fp-2") == [{"rule": "drift_psi", "scope": "channel:heart_rate", "value": 1.2,
+                                        "threshold": 0.25, "message": "m"}]
+    run = upgraded.get_run("run-2")
+    assert (run["peak_rss_mib"], run["alerts"]) == (812.5, 1)
+    assert {v["fingerprint"]: v["alerts"] for v in upgraded.list_versions()} == {"fp-2": 1, "abc123def456": None}
 
 
 def test_duplicate_run_id_is_refused_without_side_effects(store):
@@ -378,7 +417,7 @@ def test_a_v2_database_is_migrated_to_record_every_run(tmp_path):
     _v2_database(url)
     store = MetadataStore(url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "4"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "5"
         cols = {c["name"]: c for c in sa.inspect(conn).get_columns("runs")}
         assert all(cols[c]["nullable"] for c in ("version_id", "fingerprint", "finished_at"))
         assert {"stage", "error", "pid", "host", "dataset_name", "dataset_version", "units_cached",

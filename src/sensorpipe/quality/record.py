@@ -27,9 +27,13 @@ import json
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
-                                         QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
+                                         QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord,
+                                         UnitRecord)
+from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
-from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.quality.label_balance import label_metrics
+from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
+from sensorpipe.processing.sketch import HistogramSketch
 
 
 def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
@@ -49,6 +53,26 @@ def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
                                          float(stats.min[j]) if n else float("nan"),
                                          float(stats.max[j]) if n else float("nan"),
                                          1.0 - n / cells if cells else 1.0))
+    return out
+
+
+def split_quantiles(cfg: PipelineConfig, result) -> list[QuantileRecord]:
+    """Per split and over all splits (``all``): each channel's observed values at ``QUANTILE_LEVELS``, from the
+    units' merged histogram sketches (within half a sketch bin of the exact quantile; the extremes exact).
+    Stored so that drift between versions (quality/drift.py) needs the database only."""
+    merged: dict[str, HistogramSketch] = {}
+    for u in result.units:
+        sketch = FitStats.from_json(u.fit_stats).sketch
+        for key in (u.split, "all"):
+            merged[key] = merged[key].merge(sketch) if key in merged else sketch
+    out = []
+    for split in ("train", "validation", "test", "all"):
+        if split not in merged:
+            continue
+        q = merged[split].quantile(QUANTILE_LEVELS)
+        for j, ch in enumerate(cfg.channels):
+            vals = [None if v != v else round(float(v), 6) for v in q[j]]
+            out.append(QuantileRecord(split, ch, json.dumps(vals)))
     return out
 
 
@@ -80,6 +104,7 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for ch in sorted({ch for u in us for ch in u.overridden}):
             q.append(QualityRecord(src.name, f"fusion_overridden:{ch}", sum(u.overridden.get(ch, 0) for u in us)))
     q += study_metrics(cfg, result)
+    q += label_metrics(result.units)
     grid = sum(u.stats.counts.get("grid_minutes", 0) for u in result.units)
     cleaned = [u.stats.under("cleaned") for u in result.units]   # "<channel>:<reason>" -> cells, per unit
     for ch in cfg.channels:
@@ -191,7 +216,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
-        lineage=lineage, units_cached=getattr(result, "units_cached", {}).get("pass1"),
+        lineage=lineage, quantiles=split_quantiles(cfg, result), units_cached=getattr(result, "units_cached", {}).get("pass1"),
         unit_errors=[UnitErrorRecord(f.study, f.participant, f.source,
                                      paths.token(f.source_file) if f.source_file else "", f.stage, paths.text(f.error))
                      for f in getattr(result, "units_skipped", ())])
