@@ -19,6 +19,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, FileNotFoundError, 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.integrity import DatasetIntegrityError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
+    from sensorpipe.quality.alerts import AlertError
     from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
     from sensorpipe.runners.preflight import DiskFullError
@@ -29,7 +30,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked)
+                          OutputLocked, AlertError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--runner", choices=("local", "multiprocess"), default=None, help="override runner.name")
     r.add_argument("--workers", type=int, default=None, help="override runner.workers")
     r.add_argument("--strict", action="store_true",
-                   help="fail when a source's quarantine share passes validation.max_quarantine_rate")
+                   help="fail when a source's quarantine share passes validation.max_quarantine_rate, or when a "
+                        "quality.alerts rule is breached (nothing is published; the previous version stays)")
     r.add_argument("--on-unit-error", choices=("stop", "skip"), default=None,
                    help="override run.on_unit_error: stop at a unit's error (default), or skip the unit, report it "
                         "and go on")

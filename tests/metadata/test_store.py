@@ -297,6 +297,18 @@ def test_audit_rows_say_who_with_which_code_and_versions(tmp_path):
     assert second["actor"] == getpass.getuser() and second["versions"] == []
 
 
+def _downgrade(url: str, version: int, *statements: str) -> None:
+    """Turn a database back into an older schema version: run ``statements``, store ``version``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+        conn.execute(t.schema_meta.update().values(value=str(version)))
+    engine.dispose()
+
+
 def test_a_v3_database_gains_the_audit_columns(tmp_path):
     """A schema-version-3 file (privacy_audit without actor, code_version, versions_json) opens and upgrades,
     its audit rows kept."""
@@ -306,12 +318,8 @@ def test_a_v3_database_gains_the_audit_columns(tmp_path):
     store = MetadataStore(url)
     store.audit("erase", "run-0", {"n": 1})
     store.close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for col in ("actor", "code_version", "versions_json"):
-            conn.exec_driver_sql(f"ALTER TABLE privacy_audit DROP COLUMN {col}")
-        conn.execute(t.schema_meta.update().values(value="3"))
-    engine.dispose()
+    _downgrade(url, 3, *(f"ALTER TABLE privacy_audit DROP COLUMN {col}"
+                         for col in ("actor", "code_version", "versions_json")))
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
         assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
@@ -334,14 +342,8 @@ def test_a_v4_database_gains_timings_quantiles_and_alerts(tmp_path):
     store = MetadataStore(url)
     store.record_run(make_run())
     store.close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for col in ("peak_rss_mib", "alerts"):
-            conn.exec_driver_sql(f"ALTER TABLE runs DROP COLUMN {col}")
-        for table in ("stage_timings", "channel_quantiles", "run_alerts"):
-            conn.exec_driver_sql(f"DROP TABLE {table}")
-        conn.execute(t.schema_meta.update().values(value="4"))
-    engine.dispose()
+    _downgrade(url, 4, *(f"ALTER TABLE runs DROP COLUMN {col}" for col in ("peak_rss_mib", "alerts")),
+               *(f"DROP TABLE {table}" for table in ("stage_timings", "channel_quantiles", "run_alerts")))
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
         assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"

@@ -298,6 +298,22 @@ class MetadataStore:
             conn.execute(t.runs.update().where(t.runs.c.run_id == run_id)
                          .values(status="succeeded", stage="done", finished_at=_now()))
 
+    def record_alerts(self, run_id: str, alerts: list) -> None:
+        """Record a run's breached ``quality.alerts`` rules (``AlertRecord``) when its record will not be (a
+        ``--strict`` stop before the publish): rows in ``run_alerts``, their number in ``runs.alerts``."""
+        with self.engine.begin() as conn:
+            self._bulk(conn, t.run_alerts, t.record_rows(list(alerts), run_id))
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(alerts=len(alerts)))
+
+    def add_stage_timings(self, run_id: str, seconds: dict[str, float], peak_rss_mib: float | None = None) -> None:
+        """Append stage timings measured after the run's record was written (its publish, its total) and, when
+        given, set its peak resident memory."""
+        with self.engine.begin() as conn:
+            self._bulk(conn, t.stage_timings, [{"run_id": run_id, "stage": k, "seconds": float(v)}
+                                                for k, v in seconds.items()])
+            if peak_rss_mib is not None:
+                conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(peak_rss_mib=peak_rss_mib))
+
     def open_runs(self, output_dir: str | None = None) -> list[dict[str, Any]]:
         """Runs still marked running or publishing (of ``output_dir`` if given), oldest first."""
         rc = t.runs.c

@@ -210,7 +210,7 @@ def _channel(ch: str, split: str, old: VersionSnapshot, new: VersionSnapshot, de
                         f("missing_ratio", "old"), f("missing_ratio", "new"))
 
 
-def _pooled_stats(stats: list[dict[str, Any]], split: str, sizes: dict[str, int]) -> list[dict[str, Any]]:
+def pooled_stats(stats: list[dict[str, Any]], split: str, sizes: dict[str, int]) -> list[dict[str, Any]]:
     """Channel statistics of ``split``; for ``all``, the splits pooled (counts added, moments combined, missing
     ratios weighted by the splits' windows)."""
     if split != "all":
@@ -246,8 +246,8 @@ def _label_drift(old: VersionSnapshot, new: VersionSnapshot) -> tuple[LabelDrift
 
 def drift(old: VersionSnapshot, new: VersionSnapshot, split: str = "all") -> DriftResult:
     """Drift from ``old`` to ``new``; channels compared in ``split`` (train, validation, test or ``all``)."""
-    deltas = {r["channel"]: r for r in stats_diff(_pooled_stats(old.channel_stats, split, old.split_sizes),
-                                                  _pooled_stats(new.channel_stats, split, new.split_sizes))}
+    deltas = {r["channel"]: r for r in stats_diff(pooled_stats(old.channel_stats, split, old.split_sizes),
+                                                  pooled_stats(new.channel_stats, split, new.split_sizes))}
     channels = list(dict.fromkeys([r["channel"] for r in new.channel_stats] + [r["channel"] for r in old.channel_stats]))
     windows = [CountChange(s, int(old.split_sizes.get(s, 0)), int(new.split_sizes.get(s, 0))) for s in SPLITS]
     windows.append(CountChange("all", sum(w.old for w in windows), sum(w.new for w in windows)))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from sensorpipe.core.labels import LABELS
-from sensorpipe.metadata.records import QualityRecord
 
 PREFIX = "label_windows"
 
@@ -47,6 +46,8 @@ def count_label_windows(labels: dict[str, np.ndarray]) -> dict[str, int]:
 
 def label_metrics(units) -> list[QualityRecord]:
     """The run's label metrics from its units' counts (``UnitStats`` under ``label_windows``)."""
+    from sensorpipe.metadata.records import QualityRecord   # not at import: pass 1's workers need no SQLAlchemy
+
     total: dict[str, int] = {}
     for u in units:
         for k, n in u.stats.under(PREFIX).items():

@@ -16,13 +16,18 @@ When normalization clips, the observed cells it clipped are counted per
 channel (``channel:<ch>`` / ``clipped_normalized``, zeros included), per study
 (``study:<name>`` / ``clipped_normalized:<ch>``) and in all (``dataset`` /
 ``clipped_normalized``); a channel normalized with the registry prior because
-the train split never observed it has ``channel:<ch>`` / ``normalized_with_prior`` = 1.
+the train split never observed it has ``channel:<ch>`` / ``normalized_with_prior`` = 1. Label coverage and
+class balance are ``dataset`` / ``label_windows:<label>:<class>`` and ``label_coverage:<label>``
+(quality/label_balance.py); per split and channel, 101 quantiles of the observed values go to
+``channel_quantiles`` (drift between versions, quality/drift.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+
+import numpy as np
 
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
@@ -31,9 +36,9 @@ from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, Norma
                                          UnitRecord)
 from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
-from sensorpipe.quality.label_balance import label_metrics
 from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
 from sensorpipe.processing.sketch import HistogramSketch
+from sensorpipe.quality.label_balance import label_metrics
 
 
 def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
@@ -56,15 +61,28 @@ def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
     return out
 
 
+#: cleaning reasons that count as outliers in ``outlier_rate`` (values out of range, sentinels, spikes); flat
+#: lines and non-wear are artefacts of the device, not of the values
+OUTLIER_RULES = ("range", "sentinel", "spike")
+
+
 def split_quantiles(cfg: PipelineConfig, result) -> list[QuantileRecord]:
     """Per split and over all splits (``all``): each channel's observed values at ``QUANTILE_LEVELS``, from the
     units' merged histogram sketches (within half a sketch bin of the exact quantile; the extremes exact).
     Stored so that drift between versions (quality/drift.py) needs the database only."""
     merged: dict[str, HistogramSketch] = {}
     for u in result.units:
-        sketch = FitStats.from_json(u.fit_stats).sketch
+        fit = u.fit_stats
+        sketch = HistogramSketch.load(fit["sketch_file"]) if "sketch_file" in fit else FitStats.from_json(fit).sketch
         for key in (u.split, "all"):
-            merged[key] = merged[key].merge(sketch) if key in merged else sketch
+            if key not in merged:   # a copy: the sums below add in place
+                merged[key] = HistogramSketch(sketch.lo, sketch.hi, sketch.counts.copy(), sketch.min.copy(),
+                                              sketch.max.copy())
+                continue
+            m = merged[key]        # one config, so one shape and range for every unit of the run
+            m.counts += sketch.counts
+            np.minimum(m.min, sketch.min, out=m.min)
+            np.maximum(m.max, sketch.max, out=m.max)
     out = []
     for split in ("train", "validation", "test", "all"):
         if split not in merged:
@@ -113,6 +131,9 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for reason in sorted({k.split(":", 1)[1] for c in cleaned for k in c if k.split(":", 1)[0] == ch}):
             q.append(QualityRecord(f"channel:{ch}", f"cleaned:{reason}",
                                    sum(c.get(f"{ch}:{reason}", 0) for c in cleaned)))
+        outliers = sum(n for c in cleaned for k, n in c.items()
+                       if k.split(":", 1)[0] == ch and k.split(":", 1)[1].startswith(OUTLIER_RULES))
+        q.append(QualityRecord(f"channel:{ch}", "outlier_rate", outliers / seen if seen else 0.0))
         imputed = [u.stats.under(f"imputed:{ch}") for u in result.units]
         for how in sorted({k for i in imputed for k in i}):
             q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}", sum(i.get(how, 0) for i in imputed)))
