@@ -21,6 +21,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sensorpipe.metadata.readonly import MetadataReadOnly
     from sensorpipe.privacy.sealed import SealedFileError
     from sensorpipe.metadata.store import MetadataNotFound, MetadataVersionError
+    from sensorpipe.quality.alerts import AlertError
     from sensorpipe.runners.driver import DiskFullError, StrictModeError
     from sensorpipe.runners.executors import RunnerError
     from sensorpipe.runners.preflight import DiskFullError
@@ -33,7 +34,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return USER_ERRORS + (SourceError, UnitError, MetadataNotFound, MetadataVersionError, IndexError, StrictModeError,
                           RunnerError, DiskFullError, DatasetIntegrityError, VersionConflict, NoWindowsError,
-                          OutputLocked, StorageError, RemoteVersionConflict, MetadataReadOnly, SealedFileError)
+                          OutputLocked, StorageError, RemoteVersionConflict, MetadataReadOnly, SealedFileError,
+                          AlertError)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -227,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--beam-option", action="append", default=None, metavar="KEY=VALUE",
                    help="an Apache Beam pipeline option for --runner beam (repeatable; after runner.beam_options)")
     r.add_argument("--strict", action="store_true",
-                   help="fail when a source's quarantine share passes validation.max_quarantine_rate")
+                   help="fail when a source's quarantine share passes validation.max_quarantine_rate, or when a "
+                        "quality.alerts rule is breached (nothing is published; the previous version stays)")
     r.add_argument("--on-unit-error", choices=("stop", "skip"), default=None,
                    help="override run.on_unit_error: stop at a unit's error (default), or skip the unit, report it "
                         "and go on")

@@ -84,6 +84,7 @@ def summarize(r) -> str:
         *(f"warning   {w}" for w in getattr(r, "warnings", ())),
         *([f"beam      {', '.join(f'{k} {v}' for k, v in sorted(r.runner_metrics.items()))}"]
           if getattr(r, "runner_metrics", None) else []),
+        *(f"ALERT     {a}" for a in getattr(r, "alerts", ())),
     ]
     return "\n".join(lines)
 
@@ -212,8 +213,13 @@ def list_versions(out_dir: str = ".", db_url: str | None = None, all_runs: bool 
             status = "missing"      # recorded, but its folder is gone or holds something else
         lines.append(f"{r['dataset_name']:24} {r['semantic_version']:8} {status:10} {r['fingerprint']:17} "
                      f"{_when(r['started_at']):20} {_took(r['started_at'], r['finished_at']):>7}  "
-                     f"{_splits(r['split_sizes'])}")
+                     f"{_splits(r['split_sizes'])}" + _alert_mark(r.get("alerts")))
     return "\n".join(lines)
+
+
+def _alert_mark(n: int | None) -> str:
+    """``  ALERT (2 rules)`` for a run that breached quality.alerts rules (`sensorpipe quality` lists them)."""
+    return f"  ALERT ({n} rule{'s' if n > 1 else ''})" if n else ""
 
 
 def _runs_table(runs: list[dict]) -> str:
@@ -225,7 +231,7 @@ def _runs_table(runs: list[dict]) -> str:
         tail = r["error"] if r["error"] else _splits(r["split_sizes"])
         lines.append(f"{r['run_id']:12} {r['status']:11} {r['stage'] or '':7} {r['dataset_name'] or '':20} "
                      f"{r['dataset_version'] or '':8} {r['fingerprint'] or '-':17} {_when(r['started_at']):20} "
-                     f"{_took(r['started_at'], r['finished_at']):>7}  {tail}")
+                     f"{_took(r['started_at'], r['finished_at']):>7}  {tail}{_alert_mark(r.get('alerts'))}")
     return "\n".join(lines)
 
 

@@ -78,12 +78,15 @@ def quality(out_dir: str, version: str | None = None, db_url: str | None = None,
             name: str | None = None) -> str:
     from sensorpipe.metadata.queries import open_store, version_quality
 
-    v, rows = version_quality(open_store(out_dir, db_url), version, name)
+    store = open_store(out_dir, db_url)
+    v, rows = version_quality(store, version, name)
+    alerts = store.alerts(v["fingerprint"])     # breached quality.alerts rules (quality/alerts.py)
     if as_json:
         return to_json({"dataset": v["dataset_name"], "version": v["semantic_version"],
-                        "fingerprint": v["fingerprint"], "quality": rows})
+                        "fingerprint": v["fingerprint"], "quality": rows, "alerts": alerts})
     head = f"quality metrics of {v['dataset_name']} {v['semantic_version']} (fingerprint {v['fingerprint']})"
-    return head + "\n" + table(("scope", "metric", "value"), [[r["scope"], r["name"], r["value"]] for r in rows])
+    text = head + "\n" + table(("scope", "metric", "value"), [[r["scope"], r["name"], r["value"]] for r in rows])
+    return text + "".join(f"\n{a['message']}" for a in alerts)
 
 
 def lineage(out_dir: str, key: str, version: str | None = None, db_url: str | None = None,

@@ -666,6 +666,60 @@ class RunConfig:
 
     on_unit_error: Literal["stop", "skip"] = "stop"
     min_split_participants: int = 1   # fewer participants in a split is a run warning (runners/run_warnings.py)
+    progress_interval_s: float = 10.0   # off a terminal: one progress line per pass this often (0: none)
+
+    def validate(self, path: str) -> None:
+        if self.progress_interval_s < 0:
+            raise ConfigError(f"{path}.progress_interval_s must be >= 0 (0: no progress lines), "
+                              f"got {self.progress_interval_s}")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Thresholds a finished run is checked against (quality/alerts.py); each rule is off until set.
+
+    A breached rule marks the run ``alert`` in the metadata database, is printed with its value and
+    threshold, is exported as ``sensorpipe_alert`` in ``metrics.prom`` and, with ``--strict``
+    (``validation.strict``), stops the publish: the previous version stays.
+    ``max_missing_ratio`` and ``min_label_coverage`` map a channel / label to its threshold (``"*"``: every
+    channel / label without its own).
+    """
+
+    max_quarantine_share: float | None = None       # per source: quarantined rows / rows in
+    max_missing_ratio: dict[str, float] = field(default_factory=dict)   # channel -> missing share of kept windows
+    max_drift_psi: float | None = None              # per channel, against the version this one follows
+    max_windows_dropped_share: float | None = None  # dropped / (kept + dropped)
+    min_label_coverage: dict[str, float] = field(default_factory=dict)  # label -> share of windows labelled
+    max_run_duration_s: float | None = None         # from the start to the check before the publish
+
+    def validate(self, path: str) -> None:
+        for name in ("max_quarantine_share", "max_windows_dropped_share"):
+            if getattr(self, name) is not None:
+                _unit_interval(getattr(self, name), f"{path}.{name}")
+        from sensorpipe import channels as registry
+        from sensorpipe.core.labels import BY_NAME
+
+        known = {"max_missing_ratio": (registry.known, "channel", ", ".join(registry.CHANNELS)),
+                 "min_label_coverage": (BY_NAME.__contains__, "label", ", ".join(BY_NAME))}
+        for name, (ok, what, allowed) in known.items():
+            for key, v in getattr(self, name).items():
+                if key != "*" and not ok(key):
+                    raise ConfigError(f"{path}.{name}: unknown {what} {key!r}; use '*' (every {what}) or one of: "
+                                      f"{allowed}")
+                _unit_interval(v, f"{path}.{name}.{key}")
+        for name in ("max_drift_psi", "max_run_duration_s"):
+            if getattr(self, name) is not None:
+                _positive(getattr(self, name), f"{path}.{name}")
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Monitoring of runs: alert thresholds, and where the run's Prometheus metrics go besides
+    ``<output>/metrics.prom`` (``pushgateway_url``: a Prometheus Pushgateway, pushed as ``pushgateway_job``)."""
+
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    pushgateway_url: str = ""
+    pushgateway_job: str = "sensorpipe"
 
 
 @dataclass(frozen=True)
@@ -688,6 +742,7 @@ class PipelineConfig:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     run: RunConfig = field(default_factory=RunConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
     base_dir: str = "."
 
     def validate(self, path: str) -> None:
@@ -742,6 +797,7 @@ class PipelineConfig:
         d.pop("metadata")
         d.pop("run")   # the failure policy shapes no record (see RunConfig)
         d.pop("limits")   # bounds on memory: a run either stays inside them with the same output or stops
+        d.pop("quality")   # monitoring: alerts and metrics judge the records, they shape none
         d["validation"] = [str(self.validation.plausible_from), str(self.validation.plausible_until)]  # shapes rows
         d["output"] = {k: v for k, v in d["output"].items() if k not in ("dir", "file_mode", "dir_mode", "group")}
         d["privacy"] = {"pseudonymize": self.privacy.pseudonymize}

@@ -297,6 +297,18 @@ def test_audit_rows_say_who_with_which_code_and_versions(tmp_path):
     assert second["actor"] == getpass.getuser() and second["versions"] == []
 
 
+def _downgrade(url: str, version: int, *statements: str) -> None:
+    """Turn a database back into an older schema version: run ``statements``, store ``version``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for sql in statements:
+            conn.exec_driver_sql(sql)
+        conn.execute(t.schema_meta.update().values(value=str(version)))
+    engine.dispose()
+
+
 def test_a_v3_database_gains_the_audit_columns(tmp_path):
     """A schema-version-3 file (privacy_audit without actor, code_version, versions_json) opens and upgrades,
     its audit rows kept."""
@@ -306,21 +318,50 @@ def test_a_v3_database_gains_the_audit_columns(tmp_path):
     store = MetadataStore(url)
     store.audit("erase", "run-0", {"n": 1})
     store.close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for col in ("actor", "code_version", "versions_json"):
-            conn.exec_driver_sql(f"ALTER TABLE privacy_audit DROP COLUMN {col}")
-        conn.execute(t.schema_meta.update().values(value="3"))
-    engine.dispose()
+    _downgrade(url, 3, *(f"ALTER TABLE privacy_audit DROP COLUMN {col}"
+                         for col in ("actor", "code_version", "versions_json")))
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "4"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
         cols = {c["name"] for c in sa.inspect(conn).get_columns("privacy_audit")}
     assert {"actor", "code_version", "versions_json"} <= cols
     old = upgraded.audit_log()
     assert [(e["event"], e["details"], e["actor"], e["versions"]) for e in old] == [("erase", {"n": 1}, None, [])]
     upgraded.audit("run", "run-1", actor="bob")
     assert upgraded.audit_log()[-1]["actor"] == "bob"
+
+
+def test_a_v4_database_gains_timings_quantiles_and_alerts(tmp_path):
+    """A schema-version-4 file (runs without peak_rss_mib and alerts; no stage_timings, channel_quantiles or
+    run_alerts) opens, upgrades and takes a version-5 run; its old run reads back with no timings."""
+    import sqlalchemy as sa
+
+    from sensorpipe.metadata.records import AlertRecord, QuantileRecord, StageTimingRecord
+
+    url = f"sqlite:///{tmp_path / 'v4.db'}"
+    store = MetadataStore(url)
+    store.record_run(make_run())
+    store.close()
+    _downgrade(url, 4, *(f"ALTER TABLE runs DROP COLUMN {col}" for col in ("peak_rss_mib", "alerts")),
+               *(f"DROP TABLE {table}" for table in ("stage_timings", "channel_quantiles", "run_alerts")))
+    upgraded = MetadataStore(url)
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
+        assert {"peak_rss_mib", "alerts"} <= {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    assert upgraded.stage_timings("abc123def456") == {} and upgraded.quantiles("abc123def456") == {}
+    assert upgraded.get_run("run-1")["peak_rss_mib"] is None
+    upgraded.record_run(replace(make_run(run_id="run-2", fingerprint="fp-2"), peak_rss_mib=812.5,
+                                stage_timings=[StageTimingRecord("pass1", 1.5), StageTimingRecord("pass2", 0.25)],
+                                quantiles=[QuantileRecord("all", "heart_rate", "[50.0, null]")],
+                                alerts=[AlertRecord("drift_psi", "channel:heart_rate", 1.2, 0.25, "m")]))
+    assert upgraded.stage_timings("fp-2") == {"pass1": 1.5, "pass2": 0.25}
+    q = upgraded.quantiles("fp-2")[("all", "heart_rate")]
+    assert q[0] == 50.0 and math.isnan(q[1])
+    assert upgraded.alerts("fp-2") == [{"rule": "drift_psi", "scope": "channel:heart_rate", "value": 1.2,
+                                        "threshold": 0.25, "message": "m"}]
+    run = upgraded.get_run("run-2")
+    assert (run["peak_rss_mib"], run["alerts"]) == (812.5, 1)
+    assert {v["fingerprint"]: v["alerts"] for v in upgraded.list_versions()} == {"fp-2": 1, "abc123def456": None}
 
 
 def test_duplicate_run_id_is_refused_without_side_effects(store):
@@ -378,7 +419,7 @@ def test_a_v2_database_is_migrated_to_record_every_run(tmp_path):
     _v2_database(url)
     store = MetadataStore(url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "4"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "5"
         cols = {c["name"]: c for c in sa.inspect(conn).get_columns("runs")}
         assert all(cols[c]["nullable"] for c in ("version_id", "fingerprint", "finished_at"))
         assert {"stage", "error", "pid", "host", "dataset_name", "dataset_version", "units_cached",

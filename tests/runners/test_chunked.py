@@ -66,10 +66,11 @@ def _config(root: Path, glob: str, time_column: str, time_format: str, chunk_day
 
 
 def _outputs(out: Path) -> dict[str, str]:
-    """sha256 of every published file but the metadata DB, the HTML report and the config's own dump."""
+    """sha256 of every published file but the metadata DB, the HTML report, the run's metrics (run id, timings)
+    and the config's own dump."""
     return {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.rglob("*"))
             if f.is_file() and ".work" not in f.parts and not f.name.startswith("metadata.db")
-            and f.suffix != ".html" and f.name != "sensorpipe.json"}
+            and f.suffix not in (".html", ".prom") and f.name != "sensorpipe.json"}
 
 
 def _units(out: Path) -> list[dict]:

@@ -116,6 +116,34 @@ class UnitErrorRecord:
 
 
 @dataclass(frozen=True)
+class QuantileRecord:
+    """A channel's quantiles in one split (or ``all``) at ``tables.QUANTILE_LEVELS``, JSON (null: unobserved)."""
+
+    split: str
+    channel: str
+    values_json: str
+
+
+@dataclass(frozen=True)
+class StageTimingRecord:
+    """Wall seconds one stage of the run took."""
+
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """A breached ``quality.alerts`` rule: which, on what, the value seen and the threshold it crossed."""
+
+    rule: str
+    scope: str
+    value: float
+    threshold: float
+    message: str
+
+
+@dataclass(frozen=True)
 class RunStart:
     """What a run records the moment it starts (committed at once, so a killed run still leaves its row)."""
 
@@ -160,3 +188,7 @@ class RunRecord:
     unit_errors: list[UnitErrorRecord] = field(default_factory=list)
     units_cached: int | None = None     # units whose pass 1 came from the cache (None: not counted)
     windows_kept: int | None = None
+    quantiles: list[QuantileRecord] = field(default_factory=list)
+    stage_timings: list[StageTimingRecord] = field(default_factory=list)
+    alerts: list[AlertRecord] = field(default_factory=list)
+    peak_rss_mib: float | None = None

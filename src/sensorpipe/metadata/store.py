@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -287,6 +288,7 @@ class MetadataStore:
                 "split_sizes_json": _dumps(run.split_sizes), "input_fingerprints_json": inputs_json,
                 "recorded_at": now, "dataset_name": run.dataset_name, "dataset_version": run.dataset_version,
                 "units_cached": run.units_cached, "windows_kept": run.windows_kept,
+                "peak_rss_mib": run.peak_rss_mib, "alerts": len(run.alerts),
             }
             if existing is None:
                 conn.execute(insert(t.runs), [row])
@@ -346,6 +348,22 @@ class MetadataStore:
         with self.engine.begin() as conn:
             conn.execute(t.runs.update().where(t.runs.c.run_id == run_id)
                          .values(status="succeeded", stage="done", finished_at=_now()))
+
+    def record_alerts(self, run_id: str, alerts: list) -> None:
+        """Record a run's breached ``quality.alerts`` rules (``AlertRecord``) when its record will not be (a
+        ``--strict`` stop before the publish): rows in ``run_alerts``, their number in ``runs.alerts``."""
+        with self.engine.begin() as conn:
+            self._bulk(conn, t.run_alerts, t.record_rows(list(alerts), run_id))
+            conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(alerts=len(alerts)))
+
+    def add_stage_timings(self, run_id: str, seconds: dict[str, float], peak_rss_mib: float | None = None) -> None:
+        """Append stage timings measured after the run's record was written (its publish, its total) and, when
+        given, set its peak resident memory."""
+        with self.engine.begin() as conn:
+            self._bulk(conn, t.stage_timings, [{"run_id": run_id, "stage": k, "seconds": float(v)}
+                                                for k, v in seconds.items()])
+            if peak_rss_mib is not None:
+                conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(peak_rss_mib=peak_rss_mib))
 
     def open_runs(self, output_dir: str | None = None) -> list[dict[str, Any]]:
         """Runs still marked running or publishing (of ``output_dir`` if given), oldest first."""
@@ -462,7 +480,7 @@ class MetadataStore:
             rc = t.runs.c
             all_runs = conn.execute(
                 select(rc.id, rc.version_id, rc.run_id, rc.status, rc.split_sizes_json, rc.started_at, rc.finished_at,
-                       rc.output_dir, rc.windows_kept).order_by(rc.id)
+                       rc.output_dir, rc.windows_kept, rc.alerts).order_by(rc.id)
             ).all()
         by_version: dict[int, list[Any]] = {}
         for r in all_runs:
@@ -494,6 +512,7 @@ class MetadataStore:
                 "started_at": sizes_from.started_at if sizes_from else None,
                 "finished_at": sizes_from.finished_at if sizes_from else None,
                 "output_dir": sizes_from.output_dir if sizes_from else None,
+                "alerts": sizes_from.alerts if sizes_from else None,   # breached quality.alerts rules
             })
         return out
 
@@ -525,6 +544,22 @@ class MetadataStore:
     def quality(self, fingerprint: str) -> list[dict[str, Any]]:
         """Quality metrics (scope, name, value), ordered by scope then name."""
         return self._detail(t.quality_metrics, fingerprint, ("scope", "name"))
+
+    def quantiles(self, fingerprint: str) -> dict[tuple[str, str], list[float]]:
+        """(split, channel) -> the channel's values at ``tables.QUANTILE_LEVELS`` (NaN where unobserved);
+        empty for a run recorded before schema version 5."""
+        rows = self._detail(t.channel_quantiles, fingerprint, ("split", "channel"))
+        return {(r["split"], r["channel"]): [math.nan if v is None else v for v in json.loads(r["values_json"])]
+                for r in rows}
+
+    def stage_timings(self, fingerprint: str) -> dict[str, float]:
+        """Stage -> wall seconds of the version's run, in the order recorded."""
+        rows = self._detail(t.stage_timings, fingerprint, ("id",))
+        return {r["stage"]: r["seconds"] for r in rows}
+
+    def alerts(self, fingerprint: str) -> list[dict[str, Any]]:
+        """The breached ``quality.alerts`` rules of the version's run (rule, scope, value, threshold, message)."""
+        return self._detail(t.run_alerts, fingerprint, ("id",))
 
     def quarantine(self, fingerprint: str) -> list[dict[str, Any]]:
         """Quarantined row counts by source, file and reason."""

@@ -35,11 +35,13 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 4   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
+DB_SCHEMA_VERSION = 5   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
 #  3: every run is recorded from its start: runs.version_id/fingerprint/finished_at became nullable (a run that
 #     fails before its fingerprint exists has neither) and runs gained stage, error, pid, host, the label it
 #     writes, units_cached and windows_kept; and the table unit_errors
 #  4: privacy_audit gained actor, code_version and versions_json (who did it, with which code, to which versions)
+#  5: runs gained peak_rss_mib and alerts (breached quality.alerts rules); tables channel_quantiles (drift),
+#     stage_timings and run_alerts
 
 metadata = MetaData()
 
@@ -106,6 +108,8 @@ runs = Table(
     Column("dataset_version", String(64)),
     Column("units_cached", Integer),         # units whose pass 1 came from the cache
     Column("windows_kept", Integer),
+    Column("peak_rss_mib", Float),          # the highest resident memory of the driver and its workers
+    Column("alerts", Integer),              # breached quality.alerts rules (rows in run_alerts); NULL: not checked
 )
 
 #: Columns v2 declared NOT NULL that version 3 allows to be NULL (relaxed by the migration).
@@ -251,6 +255,45 @@ privacy_audit = Table(
     Column("versions_json", Text),                          # the dataset versions it wrote or changed
 )
 
+#: Quantiles of each channel's observed values per split (and ``all``), from the merged histogram sketches
+#: (processing/sketch.py): ``values_json`` holds the values at :data:`QUANTILE_LEVELS` (null where the split
+#: never observed the channel). Drift between versions (quality/drift.py) reads them.
+channel_quantiles = Table(
+    "channel_quantiles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("split", String(64), nullable=False),
+    Column("channel", String(128), nullable=False),
+    Column("values_json", Text, nullable=False),
+)
+
+#: Quantile levels of ``channel_quantiles``: 0, 0.01, ..., 1 (101 values, the extremes exact).
+QUANTILE_LEVELS = tuple(i / 100 for i in range(101))
+
+#: Wall seconds of each stage of a run (plan, pass1, pass2, write, metadata, report, total).
+stage_timings = Table(
+    "stage_timings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("stage", String(64), nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+#: Breached ``quality.alerts`` rules of a run: the rule, what it looked at, the value and the threshold.
+run_alerts = Table(
+    "run_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("rule", String(64), nullable=False),       # quarantine_share, missing_ratio, drift_psi, ...
+    Column("scope", String(256), nullable=False),     # dataset, channel:<ch>, source:<name>, label:<name>
+    Column("value", Float),                           # NULL = NaN
+    Column("threshold", Float, nullable=False),
+    Column("message", Text, nullable=False),
+)
+
 #: Per-run detail tables, keyed by the RunRecord attribute that fills them.
 DETAIL_TABLES = {
     "channel_stats": channel_stats,
@@ -260,6 +303,9 @@ DETAIL_TABLES = {
     "units": unit_accounting,
     "lineage": lineage,
     "unit_errors": unit_errors,
+    "quantiles": channel_quantiles,
+    "stage_timings": stage_timings,
+    "alerts": run_alerts,
 }
 
 

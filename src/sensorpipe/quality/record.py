@@ -16,7 +16,10 @@ When normalization clips, the observed cells it clipped are counted per
 channel (``channel:<ch>`` / ``clipped_normalized``, zeros included), per study
 (``study:<name>`` / ``clipped_normalized:<ch>``) and in all (``dataset`` /
 ``clipped_normalized``); a channel normalized with the registry prior because
-the train split never observed it has ``channel:<ch>`` / ``normalized_with_prior`` = 1.
+the train split never observed it has ``channel:<ch>`` / ``normalized_with_prior`` = 1. Label coverage and
+class balance are ``dataset`` / ``label_windows:<label>:<class>`` and ``label_coverage:<label>``
+(quality/label_balance.py); per split and channel, 101 quantiles of the observed values go to
+``channel_quantiles`` (drift between versions, quality/drift.py).
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
+
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
-                                         QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
+                                         QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord,
+                                         UnitRecord)
+from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
-from sensorpipe.processing.normalize import NormParams, RunningStats
+from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
+from sensorpipe.processing.sketch import HistogramSketch
+from sensorpipe.quality.label_balance import label_metrics
 
 
 def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
@@ -49,6 +58,39 @@ def split_stats(cfg: PipelineConfig, result) -> list[ChannelStatRecord]:
                                          float(stats.min[j]) if n else float("nan"),
                                          float(stats.max[j]) if n else float("nan"),
                                          1.0 - n / cells if cells else 1.0))
+    return out
+
+
+#: cleaning reasons that count as outliers in ``outlier_rate`` (values out of range, sentinels, spikes); flat
+#: lines and non-wear are artefacts of the device, not of the values
+OUTLIER_RULES = ("range", "sentinel", "spike")
+
+
+def split_quantiles(cfg: PipelineConfig, result) -> list[QuantileRecord]:
+    """Per split and over all splits (``all``): each channel's observed values at ``QUANTILE_LEVELS``, from the
+    units' merged histogram sketches (within half a sketch bin of the exact quantile; the extremes exact).
+    Stored so that drift between versions (quality/drift.py) needs the database only."""
+    merged: dict[str, HistogramSketch] = {}
+    for u in result.units:
+        fit = u.fit_stats
+        sketch = HistogramSketch.load(fit["sketch_file"]) if "sketch_file" in fit else FitStats.from_json(fit).sketch
+        for key in (u.split, "all"):
+            if key not in merged:   # a copy: the sums below add in place
+                merged[key] = HistogramSketch(sketch.lo, sketch.hi, sketch.counts.copy(), sketch.min.copy(),
+                                              sketch.max.copy())
+                continue
+            m = merged[key]        # one config, so one shape and range for every unit of the run
+            m.counts += sketch.counts
+            np.minimum(m.min, sketch.min, out=m.min)
+            np.maximum(m.max, sketch.max, out=m.max)
+    out = []
+    for split in ("train", "validation", "test", "all"):
+        if split not in merged:
+            continue
+        q = merged[split].quantile(QUANTILE_LEVELS)
+        for j, ch in enumerate(cfg.channels):
+            vals = [None if v != v else round(float(v), 6) for v in q[j]]
+            out.append(QuantileRecord(split, ch, json.dumps(vals)))
     return out
 
 
@@ -80,6 +122,7 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for ch in sorted({ch for u in us for ch in u.overridden}):
             q.append(QualityRecord(src.name, f"fusion_overridden:{ch}", sum(u.overridden.get(ch, 0) for u in us)))
     q += study_metrics(cfg, result)
+    q += label_metrics(result.units)
     grid = sum(u.stats.counts.get("grid_minutes", 0) for u in result.units)
     cleaned = [u.stats.under("cleaned") for u in result.units]   # "<channel>:<reason>" -> cells, per unit
     for ch in cfg.channels:
@@ -88,6 +131,9 @@ def quality_metrics(cfg: PipelineConfig, result) -> list[QualityRecord]:
         for reason in sorted({k.split(":", 1)[1] for c in cleaned for k in c if k.split(":", 1)[0] == ch}):
             q.append(QualityRecord(f"channel:{ch}", f"cleaned:{reason}",
                                    sum(c.get(f"{ch}:{reason}", 0) for c in cleaned)))
+        outliers = sum(n for c in cleaned for k, n in c.items()
+                       if k.split(":", 1)[0] == ch and k.split(":", 1)[1].startswith(OUTLIER_RULES))
+        q.append(QualityRecord(f"channel:{ch}", "outlier_rate", outliers / seen if seen else 0.0))
         imputed = [u.stats.under(f"imputed:{ch}") for u in result.units]
         for how in sorted({k for i in imputed for k in i}):
             q.append(QualityRecord(f"channel:{ch}", f"imputed_cells:{how}", sum(i.get(how, 0) for i in imputed)))
@@ -191,7 +237,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
-        lineage=lineage, units_cached=getattr(result, "units_cached", {}).get("pass1"),
+        lineage=lineage, quantiles=split_quantiles(cfg, result), units_cached=getattr(result, "units_cached", {}).get("pass1"),
         unit_errors=[UnitErrorRecord(f.study, f.participant, f.source,
                                      paths.token(f.source_file) if f.source_file else "", f.stage, paths.text(f.error))
                      for f in getattr(result, "units_skipped", ())])

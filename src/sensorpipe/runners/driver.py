@@ -53,6 +53,7 @@ from sensorpipe.runners.lifecycle import (
 from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
+from sensorpipe.runners.progress import progress_every
 from sensorpipe.runners.run_warnings import run_warnings
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
@@ -100,6 +101,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)   # what the user should know (runners/run_warnings.py)
     runner_metrics: dict[str, int] = field(default_factory=dict)   # the beam runner's counters (runners/beam.py)
     runner_volumes: dict[str, dict[str, int]] = field(default_factory=dict)   # ... and bytes per pipeline
+    alerts: list[str] = field(default_factory=list)     # breached quality.alerts rules (runners/monitoring.py)
 
     @property
     def observations_in(self) -> int:
@@ -144,6 +146,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     with OutputLock(out, run_id, started.isoformat(), wait_s=wait_lock_s):
         from sensorpipe.metadata.records import RunStart
         from sensorpipe.metadata.store import MetadataStore
+        from sensorpipe.runners.monitoring import close_run
 
         store = MetadataStore(cfg.metadata_url)
         try:
@@ -154,16 +157,19 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
                                      cfg.output.version, os.getpid(), this_host()))
             run = _Run(cfg, store, run_id, out, overwrite)
             try:
-                result = run.execute(t0, started)
+                with progress_every(cfg.run.progress_interval_s):
+                    result = run.execute(t0, started)
             except BaseException as e:
                 run.fail(e)
                 run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+                close_run(cfg, store, run_id)     # metrics.prom says it failed
                 if is_disk_full(e) and not isinstance(e, DiskFullError):
                     raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage {run.stage} "
                                                  f"of run {run_id}: free space or set output.dir elsewhere, and run "
                                                  f"again; {_kept(run)}") from e
                 raise
             run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
+            close_run(cfg, store, run_id, result)   # timings, peak memory, metrics.prom
             return result
         finally:
             store.close()
@@ -306,9 +312,11 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
+            from sensorpipe.runners.monitoring import check_run
             from sensorpipe.quality.report import write_report
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
+            record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
             reporting = pool.submit(write_report, (staging.report, record, result))

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Iterator
 from tqdm import tqdm as _tqdm
 
 from sensorpipe._gc import collector_paused
+from sensorpipe.runners.progress import progress
 
 
 class tqdm(_tqdm):
@@ -296,10 +297,10 @@ class MultiprocessRunner(LocalRunner):
         if self.start_method == "fork":
             self._fork_pool()
         out: list[Any] = []
-        with tqdm(total=len(items), desc=desc, unit="unit", leave=False, disable=None) as bar:
+        with progress(len(items), desc) as bar:
             while len(out) < len(items) and not self._ready.is_set():  # the pool is starting: work meanwhile
                 out.append(fn(*items[len(out)]))
-                bar.update()
+                bar.update(out[-1])
             if len(out) < len(items):
                 first = len(out)
                 pool = self._started_pool()
@@ -312,7 +313,7 @@ class MultiprocessRunner(LocalRunner):
                         for g in futures:
                             g.cancel()
                         raise RunnerError(_died(desc, i, len(items))) from e
-                    bar.update()
+                    bar.update(out[-1])
         return out
 
     def submit(self, fn, args):
@@ -338,7 +339,11 @@ def _died(desc: str, done: int, total: int) -> str:
 
 
 def _progress(it: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
-    yield from tqdm(it, total=total, desc=desc, unit="unit", leave=False, disable=None)
+    """``it``'s items, counted by a progress bar on a terminal or a periodic log line (runners/progress.py)."""
+    with progress(total, desc) as bar:
+        for x in it:
+            bar.update(x)
+            yield x
 
 
 #: what tuning ``fast`` imports ahead for pass 2 and the run's tail (see runners/_warm.py)

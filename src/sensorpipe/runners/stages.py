@@ -54,6 +54,7 @@ from sensorpipe.processing.grid import build_grid
 from sensorpipe.processing.impute import fill_counts, impute, specs_for, window_quality
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.processing.window import MissingBasis, cut_windows, time_features
+from sensorpipe.quality.label_balance import count_label_windows
 from sensorpipe.runners import cache, chunked
 from sensorpipe.runners.stats import UnitStats
 from sensorpipe.schema.quarantine import write_spill
@@ -215,6 +216,8 @@ def prepare_unit(ctx: RunContext, person: PersonUnit | UnitRef) -> UnitSummary:
         cut = _cut(cfg, person, key.adapters, rs, stats)
     with stats.timed("labels_lineage"):
         labels, events, lineage = _labels_and_lineage(cfg, person, pid, rs, cut)
+        for k, n in count_label_windows(labels).items():   # label coverage and balance (quality/label_balance.py)
+            stats.count(k, n)
     with stats.timed("fit_stats"):
         fit = FitStats.of(cut.win.values, cut.win.observed, cfg.channels, cfg.normalization)
     with stats.timed("cache_write"):
