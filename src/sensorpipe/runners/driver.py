@@ -258,8 +258,9 @@ class _Run:
             stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
             # the tail: shards (one job each, on every worker at once), then TFDS's metadata, and the HTML
             # report go to the workers (no TFDS import here) while this process records the metadata, committed
-            # once the shards are complete. The report is written concurrently, so its timing table has plan
-            # and both passes only. Everything goes to this run's staging folder, published by renames at the end.
+            # once the shards are complete. The report is written after the shards (it samples them), so its
+            # timing table stops at the write. Everything goes to this run's staging folder, published by renames
+            # at the end.
             self.enter("write")
             t = time.perf_counter()
             self.staging = staging = Staging(out, self.run_id).create(label.target)
@@ -282,13 +283,10 @@ class _Run:
                 units_cached=cache_counts(summaries, encoded), units_skipped=skipped,
                 warnings=run_warnings(cfg, adapters, summaries))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.quality.report import write_report
+            from sensorpipe.reporting import run_report
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
-            t_report = time.perf_counter()
-            reporting = pool.submit(write_report, (staging.report, record, result))
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -298,8 +296,13 @@ class _Run:
                     shard.result()
             checkpoint("shards")
             _write_sidecars(version_dir, cfg, norm, fingerprint)
-            # until every shard is written, less this process's report in the meantime
-            seconds["write"] = time.perf_counter() - t - seconds["report"]
+            seconds["write"] = time.perf_counter() - t    # until every shard is written
+            # the report samples the written windows: submitted once they are complete, it runs (on a worker)
+            # while this process records the metadata
+            t_report = time.perf_counter()
+            reporting = pool.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
+                                                 dict(seconds)))
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
             self.enter("publish")
             t = time.perf_counter()
             self.store.record_run(record)           # 'publishing': committed once the staged version is complete
