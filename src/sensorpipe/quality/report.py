@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sensorpipe.metadata.records import RunRecord
 from sensorpipe.quality import report_sections as sections
+from sensorpipe.quality.drift import DriftResult
 from sensorpipe.quality.report_sample import SampleSummary
 from sensorpipe.quality.report_table import table
 
@@ -27,10 +28,8 @@ _table = table
 def _missing_bars(record: RunRecord) -> str:
     """The train split's missing share per channel as an HTML table of CSS bars.
 
-    Plain HTML rather than an embedded matplotlib PNG: the report is written
-    at the end of every run, and importing matplotlib's figure machinery for
-    one bar chart was a visible share of a benchmark run (BENCHMARKS.md). The table is exact (the
-    share is printed beside each bar), searchable, and needs no image.
+    Exact (the share is printed beside each bar) and searchable, above the per-participant heatmaps; plain
+    HTML, so it needs no figure.
     """
     train = [s for s in record.channel_stats if s.split == "train"]
     if not train:
@@ -107,17 +106,18 @@ class ReportExtras:
 
     sample: SampleSummary | None = None
     resources: sections.Resources = field(default_factory=sections.Resources)
-    drift: sections.Drift | None = None
+    drift: DriftResult | None = None
     why_no_drift: str = "no earlier version is recorded to compare with"
     banner: str = ""     # one line above everything, e.g. "regenerated from the metadata database"
 
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:76em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}
+table{display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}
 td.bar{width:24em;text-align:left}td.bar div{background:#c44;height:.9em}
 nav a{margin-right:1em}.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;padding:.5em;
 flex:0 0 auto}.card table{font-size:75%}svg.plot{max-width:100%;height:auto;display:block}
-section{margin-top:2em}"""
+section{margin-top:2em}
+.alerts{border:2px solid #c44;background:#fdecea;padding:.2em 1em}"""
 
 #: (anchor, title) of every section, in page order: the navigation bar and the browser test read it
 SECTIONS = (("channels", "Channels"), ("missingness", "Missingness"), ("correlation", "Correlation"),
@@ -162,6 +162,7 @@ channel, or <em>fixed</em> (a method without parameters)</p>
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>sensorpipe report {html.escape(record.dataset_name)}</title>
 <style>{_CSS}</style></head><body>
 <h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>{banner}
+{sections.alerts(record)}
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
 {f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
 <nav>{nav}</nav>
@@ -176,7 +177,7 @@ channel, or <em>fixed</em> (a method without parameters)</p>
 {sections.examples(extras.sample)}
 {sections.rows(record, recon_html)}
 {sections.dropped(record)}
-{sections.labels(extras.sample)}
+{sections.labels(record)}
 {sections.resources(extras.resources)}
 {sections.drift(extras.drift, extras.why_no_drift)}
 {details}
