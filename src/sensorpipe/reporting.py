@@ -23,7 +23,8 @@ import numpy as np
 from sensorpipe.metadata import records as rec
 from sensorpipe.metadata.queries import open_store, resolve_version, version_run
 from sensorpipe.metadata.store import MetadataStore
-from sensorpipe.quality.report import ReportExtras, write_report
+from sensorpipe.quality.drift import DriftResult
+from sensorpipe.quality.report import ReportExtras, record_sections, write_report
 from sensorpipe.quality.report_sample import SampleWindow, summarize
 from sensorpipe.quality.report_sections import Resources
 
@@ -107,24 +108,42 @@ def _sample(version_dir: Path, fingerprint: str):
     return summarize(windows, channels), ""
 
 
-def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path, against: dict | None = None,
-                 resources: Resources | None = None) -> ReportExtras:
-    """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version."""
+def drift_against(store: MetadataStore, record: rec.RunRecord, against: dict | None = None
+                  ) -> tuple[DriftResult | None, str]:
+    """(drift of ``record`` from ``against``, by default the version before it; or None and why not)."""
     from sensorpipe.quality.drift import VersionSnapshot, drift
 
-    sample, why = _sample(version_dir, record.fingerprint)
-    extras = ReportExtras(sample=sample, resources=resources or _stored_resources(store, record), banner=why)
     other = against if against is not None else _previous(store, record.dataset_name, record.fingerprint)
     if other is None:
-        extras.why_no_drift = f"no other succeeded version of {record.dataset_name} is recorded to compare with"
-        return extras
+        return None, f"no other succeeded version of {record.dataset_name} is recorded to compare with"
     old = VersionSnapshot.of_store(store, other["fingerprint"])
     if not old.quantiles:
-        extras.why_no_drift = (f"version {other['semantic_version']} was recorded before runs stored quantiles: "
-                               f"no distribution to compare with")
-        return extras
-    extras.drift = drift(old, VersionSnapshot.of_record(record))
+        return None, (f"version {other['semantic_version']} was recorded before runs stored quantiles: "
+                      f"no distribution to compare with")
+    return drift(old, VersionSnapshot.of_record(record)), ""
+
+
+def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path, against: dict | None = None,
+                 resources: Resources | None = None, pre: dict[str, str] | None = None) -> ReportExtras:
+    """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version;
+    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them)."""
+    sample, why = _sample(version_dir, record.fingerprint)
+    extras = ReportExtras(sample=sample, resources=resources or _stored_resources(store, record), banner=why,
+                          pre=pre or {})
+    if not pre:
+        extras.drift, extras.why_no_drift = drift_against(store, record, against)
     return extras
+
+
+def draw_record_sections(record: rec.RunRecord, metadata_url: str) -> dict[str, str]:
+    """A run's first report job, submitted with its shards: the sections the record alone gives (most of the
+    drawing), so that little is left once the shards are complete."""
+    store = MetadataStore(metadata_url)
+    try:
+        d, why = drift_against(store, record)
+    finally:
+        store.close()
+    return record_sections(record, d, why)
 
 
 def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
@@ -136,14 +155,16 @@ def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
 
 
 def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, metadata_url: str,
-               seconds: dict[str, float]) -> Path:
-    """The report a run writes into its staging folder once its shards are complete (a pool job)."""
-    res = Resources({k: v for k, v in seconds.items() if k != "metadata"}, dict(getattr(result, "stage_seconds", {}) or {}), peak_rss_mb(),
+               seconds: dict[str, float], pre: dict[str, str]) -> Path:
+    """The report a run writes into its staging folder once its shards are complete (a pool job): the
+    window sample's sections and the timings, with ``pre`` (:func:`draw_record_sections`) for the rest."""
+    res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
+                    dict(getattr(result, "stage_seconds", {}) or {}), peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
                     "process that wrote the report and of its ended children")
     store = MetadataStore(metadata_url)
     try:
-        extras = build_extras(store, record, version_dir, resources=res)
+        extras = build_extras(store, record, version_dir, resources=res, pre=pre)
     finally:
         store.close()
     return write_report(path, record, result, extras)

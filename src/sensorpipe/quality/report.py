@@ -108,6 +108,8 @@ class ReportExtras:
     resources: sections.Resources = field(default_factory=sections.Resources)
     drift: DriftResult | None = None
     why_no_drift: str = "no earlier version is recorded to compare with"
+    #: sections already drawn by :func:`record_sections` (a run draws them while its shards are written)
+    pre: dict[str, str] = field(default_factory=dict)
     banner: str = ""     # one line above everything, e.g. "regenerated from the metadata database"
 
 
@@ -125,6 +127,26 @@ SECTIONS = (("channels", "Channels"), ("missingness", "Missingness"), ("correlat
             ("labels", "Labels"), ("resources", "Timings and memory"), ("drift", "Drift"), ("details", "Details"))
 
 
+def _recon_table(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
+    sources = sorted({m.scope for m in record.quality
+                      if m.scope != "dataset" and not m.scope.startswith(("channel:", "study:"))})
+    recon = [[s, int(q[(s, "rows_in")]), int(q[(s, "rows_accepted")]), int(q[(s, "rows_quarantined")]),
+              "yes" if q[(s, "rows_in")] == q[(s, "rows_accepted")] + q[(s, "rows_quarantined")] else "NO",
+              int(q[(s, "raw_samples_in")]), int(q[(s, "windows_kept")]), q[(s, "out_of_range_rate")]]
+             for s in sources]
+    return _table(["source", "rows in", "accepted", "quarantined", "reconciles", "raw samples",
+                   "windows kept", "out-of-range rate"], recon)
+
+
+def record_sections(record: RunRecord, drift: DriftResult | None = None, why_no_drift: str = "") -> dict[str, str]:
+    """The sections drawn from the record alone, no window needed: channels, rows, dropped, labels, drift.
+    Most of the report's drawing; a run draws them while its shards are being written."""
+    q = {(m.scope, m.name): m.value for m in record.quality}
+    return {"channels": sections.channels(record), "rows": sections.rows(record, _recon_table(record, q)),
+            "dropped": sections.dropped(record), "labels": sections.labels(record),
+            "drift": sections.drift(drift, why_no_drift or ReportExtras.why_no_drift)}
+
+
 def _split_rank(split: str) -> tuple[int, str]:
     return (sections.SPLITS.index(split) if split in sections.SPLITS else len(sections.SPLITS), split)
 
@@ -132,12 +154,6 @@ def _split_rank(split: str) -> tuple[int, str]:
 def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -> str:
     extras = extras or ReportExtras()
     q = {(m.scope, m.name): m.value for m in record.quality}
-    sources = sorted({m.scope for m in record.quality
-                      if m.scope != "dataset" and not m.scope.startswith(("channel:", "study:"))})
-    recon = [[s, int(q[(s, "rows_in")]), int(q[(s, "rows_accepted")]), int(q[(s, "rows_quarantined")]),
-              "yes" if q[(s, "rows_in")] == q[(s, "rows_accepted")] + q[(s, "rows_quarantined")] else "NO",
-              int(q[(s, "raw_samples_in")]), int(q[(s, "windows_kept")]), q[(s, "out_of_range_rate")]]
-             for s in sources]
     overridden = [[m.scope, m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                   if m.name.startswith("fusion_overridden:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
@@ -146,8 +162,7 @@ def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -
     skipped = [[e.study, e.participant, e.source, e.source_file, e.stage, e.error] for e in record.unit_errors]
     sizes = {s: record.split_sizes[s] for s in sorted(record.split_sizes, key=_split_rank)}
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS)
-    recon_html = _table(["source", "rows in", "accepted", "quarantined", "reconciles", "raw samples",
-                         "windows kept", "out-of-range rate"], recon)
+    pre = extras.pre or record_sections(record, extras.drift, extras.why_no_drift)
     details = sections.section("details", "Details", f"""<h3>Studies: fused coverage</h3>{_study_table(record, q)}
 <h3>Fusion: readings outranked by another source of the same person</h3>{_table(
     ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
@@ -171,15 +186,15 @@ channel, or <em>fixed</em> (a method without parameters)</p>
 <h2>Skipped units</h2>{_table(["study", "participant", "source", "file", "pass", "error"], skipped,
                               "no unit was skipped")}
 <h2>Splits (windows)</h2>{_table(list(sizes), [list(sizes.values())])}
-{sections.channels(record)}
+{pre["channels"]}
 {sections.missingness(extras.sample, _missing_bars(record))}
 {sections.correlation(extras.sample)}
 {sections.examples(extras.sample)}
-{sections.rows(record, recon_html)}
-{sections.dropped(record)}
-{sections.labels(record)}
+{pre["rows"]}
+{pre["dropped"]}
+{pre["labels"]}
 {sections.resources(extras.resources)}
-{sections.drift(extras.drift, extras.why_no_drift)}
+{pre["drift"]}
 {details}
 </body></html>"""
 

@@ -258,8 +258,8 @@ class _Run:
             stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
             # the tail: shards (one job each, on every worker at once), then TFDS's metadata, and the HTML
             # report go to the workers (no TFDS import here) while this process records the metadata, committed
-            # once the shards are complete. The report is written after the shards (it samples them), so its
-            # timing table stops at the write. Everything goes to this run's staging folder, published by renames
+            # once the shards are complete. The report's sections that need the windows are drawn after the shards
+            # (they sample them), so its timing table stops at the write. Everything goes to this run's staging folder, published by renames
             # at the end.
             self.enter("write")
             t = time.perf_counter()
@@ -283,10 +283,13 @@ class _Run:
                 units_cached=cache_counts(summaries, encoded), units_skipped=skipped,
                 warnings=run_warnings(cfg, adapters, summaries))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import run_report
+            from sensorpipe.reporting import draw_record_sections, run_report
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
+            t_report = time.perf_counter()
+            drawing = pool.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker draws
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -296,13 +299,14 @@ class _Run:
                     shard.result()
             checkpoint("shards")
             _write_sidecars(version_dir, cfg, norm, fingerprint)
-            seconds["write"] = time.perf_counter() - t    # until every shard is written
-            # the report samples the written windows: submitted once they are complete, it runs (on a worker)
-            # while this process records the metadata
+            # until every shard is written, less this process's drawing in the meantime
+            seconds["write"] = time.perf_counter() - t - seconds["report"]
+            # the rest of the report samples the written windows: submitted once they are complete, it runs (on
+            # a worker) while this process records the metadata
             t_report = time.perf_counter()
             reporting = pool.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                 dict(seconds)))
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
+                                                 dict(seconds), drawing.result()))
+            seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()
             self.store.record_run(record)           # 'publishing': committed once the staged version is complete
