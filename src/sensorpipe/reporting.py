@@ -78,9 +78,8 @@ def _record_from_db(store: MetadataStore, version: dict) -> rec.RunRecord:
         dataset_version=version["semantic_version"], fingerprint=fp, code_version=run["code_version"],
         config_json=run["config_json"], output_dir=run["output_dir"], split_sizes=run["split_sizes"],
         channel_stats=rows(rec.ChannelStatRecord, store.channel_stats(fp)),
-        normalization=[rec.NormalizationRecord(channel=ch, **{k: v for k, v in r.items()
-                                                               if k in {f.name for f in fields(rec.NormalizationRecord)}})
-                       for ch, r in store.normalization(fp).items()],
+        normalization=rows(rec.NormalizationRecord,
+                           [{"channel": ch, **r} for ch, r in store.normalization(fp).items()]),
         quality=rows(rec.QualityRecord, store.quality(fp)), quarantine=rows(rec.QuarantineRecord, store.quarantine(fp)),
         quantiles=[rec.QuantileRecord(sp, ch, json.dumps([None if v != v else v for v in vals]))
                    for (sp, ch), vals in store.quantiles(fp).items()],

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sensorpipe.quality.report_sample import MIN_PAIRED_MINUTES, SampleWindow, correlation, examples, heatmaps, summarize
+from sensorpipe.quality.report_sample import (MIN_PAIRED_MINUTES, SampleWindow, correlation, examples, heatmaps,
+                                              summarize)
 
 W = 1440
 CH = ("heart_rate", "steps")          # caption groups Heart and Activity

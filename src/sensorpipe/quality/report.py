@@ -114,7 +114,8 @@ class ReportExtras:
 
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:76em}table{border-collapse:collapse;margin:.5em 0 1.5em}
-table{display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td:first-child{text-align:left}
+table{display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
+th{background:#eee}td:first-child{text-align:left}
 td.bar{width:24em;text-align:left}td.bar div{background:#c44;height:.9em}
 nav a{margin-right:1em}.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;padding:.5em;
 flex:0 0 auto}.card table{font-size:75%}svg.plot{max-width:100%;height:auto;display:block}
@@ -156,6 +157,8 @@ def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -
     q = {(m.scope, m.name): m.value for m in record.quality}
     overridden = [[m.scope, m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                   if m.name.startswith("fusion_overridden:")]
+    cleaned = [[m.scope.split(":", 1)[1], *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
+               if m.scope.startswith("study:") and m.name.startswith("cleaned:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
     norm = [[n.channel, n.method, n.fitted_on_split, n.center, n.scale, n.mean, n.std, n.count,
              _clipped_cell(q, n.channel)] for n in record.normalization]
@@ -166,6 +169,8 @@ def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -
     details = sections.section("details", "Details", f"""<h3>Studies: fused coverage</h3>{_study_table(record, q)}
 <h3>Fusion: readings outranked by another source of the same person</h3>{_table(
     ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
+<h3>Cleaning: grid minutes changed by study, channel and reason</h3>{_table(
+    ["study", "channel", "reason", "minutes"], cleaned, "cleaning changed no minute")}
 <h3>Channel statistics (observed minutes of kept windows, real units)</h3>
 {_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
 <h3>Normalization (fitted on train only)</h3><p>center and scale in transformed units; fitted from

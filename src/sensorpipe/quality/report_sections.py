@@ -133,7 +133,8 @@ def correlation(sample: SampleSummary | None) -> str:
 def examples(sample: SampleSummary | None) -> str:
     if sample is None or not sample.examples:
         return section("examples", "Example windows", "<p><em>no window to sample</em></p>")
-    figs = "".join(plots.window(w.values, w.mask, sample.channels, f"{w.study} / {w.split} / {w.key}") for w in sample.examples)
+    figs = "".join(plots.window(w.values, w.mask, sample.channels, f"{w.study} / {w.split} / {w.key}")
+                   for w in sample.examples)
     note = ("<p>Per study, its best-observed sampled window: observed channels, 5-minute means, each scaled to "
             "its range in the window (given in real units beside it).</p>")
     return section("examples", "Example windows", note + figs)
@@ -201,7 +202,8 @@ def resources(res: Resources) -> str:
     body += table(["stage", "seconds (wall)"], [[k, round(v, 3)] for k, v in res.seconds.items()])
     if res.stage_seconds:
         body += "<h3>Summed over units (worker time)</h3>" + table(
-            ["step", "seconds"], [[k, round(v, 3)] for k, v in sorted(res.stage_seconds.items(), key=lambda kv: -kv[1])])
+            ["step", "seconds"],
+            [[k, round(v, 3)] for k, v in sorted(res.stage_seconds.items(), key=lambda kv: -kv[1])])
     if res.peak_rss_mb:
         body += table(["process", "peak RSS (MiB)"], [[k, round(v, 1)] for k, v in res.peak_rss_mb.items()])
     return section("resources", "Stage timings and peak memory", body)
