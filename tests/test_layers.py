@@ -15,7 +15,7 @@ L4    ``processing`` (clean, grid, features, windows, impute, normalize)
 L5    ``labels``, ``captions``
 L6    ``storage``, ``metadata``, ``quality``
 L7    ``access`` (open(), TFDS, torch, Grain, tf.data)
-L8    ``runners`` (plan, stages, drivers), ``demo``
+L8    ``runners`` (plan, stages, drivers), ``demo``, ``reporting`` (gathers the HTML report's inputs)
 L9    ``cli``, ``commands``, ``commands_versions``, ``convert``, ``__main__``, the package itself
 ====  ==========================================================================
 """
@@ -39,7 +39,7 @@ LAYERS: dict[str, int] = {
     "labels": 5, "captions": 5,
     "storage": 6, "metadata": 6, "quality": 6,
     "access": 7,
-    "runners": 8, "demo": 8,
+    "runners": 8, "demo": 8, "reporting": 8,
     "cli": 9, "commands": 9, "commands_versions": 9, "convert": 9, "__main__": 9, "": 9,
 }
 

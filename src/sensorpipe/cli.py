@@ -153,6 +153,26 @@ def cmd_version_query(args: argparse.Namespace) -> None:
         print(cv.quality(args.dir, version=args.version, **common))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from sensorpipe.reporting import regenerate
+
+    print(regenerate(args.dir, version=args.version, against=args.against, output=args.output, db_url=args.db,
+                     name=args.name))
+
+
+def _add_report_command(sub) -> None:
+    rp = sub.add_parser("report", help="rebuild the HTML quality report of a recorded version, compared with "
+                                       "another; prints the report's path")
+    rp.add_argument("dir", help="output directory holding metadata.db")
+    rp.add_argument("--version", default=None, help="label or fingerprint (default: the newest version)")
+    rp.add_argument("--against", default=None, metavar="V2",
+                    help="the version to compare with (default: the newest other succeeded version)")
+    rp.add_argument("-o", "--output", default=None, help="where to write it (default: DIR/report.html)")
+    rp.add_argument("--name", default=None, help="dataset name, when the database holds several")
+    rp.add_argument("--db", default=None, help="SQLAlchemy URL of the metadata database (overrides dir)")
+    rp.set_defaults(fn=cmd_report)
+
+
 def _add_version_commands(sub) -> None:
     """``verify``, ``diff``, ``lineage``, ``stats``, ``quality`` (commands_versions.py)."""
     vf = sub.add_parser("verify", help="check a dataset version's files against its manifest (sizes, record counts, "
@@ -327,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     qu.add_argument("--key-file", default=None, help="the run's privacy.quarantine_key_file, for an encrypted file")
     qu.add_argument("--head", type=int, default=10, help="rows to print (default 10; 0: counts only)")
     qu.set_defaults(fn=cmd_quarantine)
+    _add_report_command(sub)
     return p
 
 

@@ -29,7 +29,7 @@ def test_no_train_channels_no_chart():
 
 
 def test_the_report_imports_no_plotting_library():
-    """Writing the report must not cost a matplotlib import (it runs at the end of every run)."""
+    """The missingness table itself needs no plotting import (the report's figures are report_plots.py's)."""
     code = ("import sys\n"
             "from types import SimpleNamespace\n"
             "from sensorpipe.metadata.records import ChannelStatRecord\n"

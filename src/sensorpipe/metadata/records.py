@@ -76,6 +76,18 @@ class QuarantineRecord:
 
 
 @dataclass(frozen=True)
+class FileRowsRecord:
+    """Row accounting of one source file (named by its keyed token, privacy/paths.py): in = accepted +
+    quarantined, file by file, for the report."""
+
+    source: str
+    source_file: str
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+
+
+@dataclass(frozen=True)
 class UnitRecord:
     """Row accounting for one unit (participant of a source)."""
 
@@ -186,6 +198,7 @@ class RunRecord:
     units: list[UnitRecord] = field(default_factory=list)
     lineage: list[LineageRecord] = field(default_factory=list)
     unit_errors: list[UnitErrorRecord] = field(default_factory=list)
+    file_rows: list[FileRowsRecord] = field(default_factory=list)
     units_cached: int | None = None     # units whose pass 1 came from the cache (None: not counted)
     windows_kept: int | None = None
     quantiles: list[QuantileRecord] = field(default_factory=list)

@@ -541,6 +541,11 @@ class MetadataStore:
         where = [t.channel_stats.c.split == split] if split is not None else []
         return self._detail(t.channel_stats, fingerprint, ("split", "channel"), where)
 
+    def file_rows(self, fingerprint: str) -> list[dict[str, Any]]:
+        """Rows in, accepted and quarantined per source file (by token); none for a run recorded before the
+        table existed."""
+        return self._detail(t.file_rows, fingerprint, ("source", "source_file"))
+
     def quality(self, fingerprint: str) -> list[dict[str, Any]]:
         """Quality metrics (scope, name, value), ordered by scope then name."""
         return self._detail(t.quality_metrics, fingerprint, ("scope", "name"))

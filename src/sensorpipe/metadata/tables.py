@@ -158,6 +158,18 @@ channel_stats = Table(
     Column("missing_ratio", Float),  # NULL = NaN
 )
 
+file_rows = Table(   # rows in = accepted + quarantined per source file (records.FileRowsRecord)
+    "file_rows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("source", String(256), nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("rows_in", Integer, nullable=False),
+    Column("rows_accepted", Integer, nullable=False),
+    Column("rows_quarantined", Integer, nullable=False),
+)
+
 normalization_params = Table(
     "normalization_params",
     metadata,
@@ -306,6 +318,7 @@ DETAIL_TABLES = {
     "quantiles": channel_quantiles,
     "stage_timings": stage_timings,
     "alerts": run_alerts,
+    "file_rows": file_rows,
 }
 
 

@@ -31,9 +31,9 @@ import numpy as np
 
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
-from sensorpipe.metadata.records import (ChannelStatRecord, LineageRecord, NormalizationRecord, QualityRecord,
-                                         QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord, UnitErrorRecord,
-                                         UnitRecord)
+from sensorpipe.metadata.records import (ChannelStatRecord, FileRowsRecord, LineageRecord, NormalizationRecord,
+                                         QualityRecord, QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord,
+                                         UnitErrorRecord, UnitRecord)
 from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
@@ -202,6 +202,18 @@ def normalization_records(norm: NormParams) -> list[NormalizationRecord]:
     return out
 
 
+def file_rows(result, paths: SourcePaths) -> list[FileRowsRecord]:
+    """Per source and file (as its token), rows in, accepted and quarantined, summed over the persons a
+    multi-participant file holds."""
+    acc: dict[tuple[str, str], list[int]] = {}
+    for p in (p for u in result.units for p in u.parts):
+        for f, counts in p.rows_in_by_file.items():
+            row = acc.setdefault((p.source, paths.token(str(f))), [0, 0, 0])
+            for i, n in enumerate(counts):
+                row[i] += int(n)
+    return [FileRowsRecord(s, f, *c) for (s, f), c in sorted(acc.items())]
+
+
 def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, started: dt.datetime,
                      stages: dict[str, str], paths: SourcePaths) -> RunRecord:
     """The run's record; every source file is named by its ``paths`` token (privacy/paths.py: a path would
@@ -237,7 +249,8 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         quality=quality_metrics(cfg, result) + normalization_metrics(norm, result), quarantine=quarantine,
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
-        lineage=lineage, quantiles=split_quantiles(cfg, result), units_cached=getattr(result, "units_cached", {}).get("pass1"),
+        lineage=lineage, quantiles=split_quantiles(cfg, result), file_rows=file_rows(result, paths),
+        units_cached=getattr(result, "units_cached", {}).get("pass1"),
         unit_errors=[UnitErrorRecord(f.study, f.participant, f.source,
                                      paths.token(f.source_file) if f.source_file else "", f.stage, paths.text(f.error))
                      for f in getattr(result, "units_skipped", ())])

@@ -1,39 +1,35 @@
-"""A self-contained HTML quality report of one run (tables, missingness as CSS bars).
+"""The self-contained HTML quality report of one dataset version: the page a data scientist opens first.
 
-It reads only the :class:`RunRecord` the metadata store keeps, so the same
-report can be rebuilt later from the database.
+Sections (``SECTIONS``): per-channel distributions by split with quantiles and cleaning changes, missingness
+(per channel, and participants x days per channel group), channel correlation, example windows, rows in =
+accepted + quarantined per source and file, windows dropped, labels, stage timings and memory, drift against
+another version, and the detail tables. Figures are matplotlib SVG inlined in the page (report_plots.py), so it
+renders offline with no script. The numbers come from the :class:`RunRecord` the metadata store keeps and a
+bounded sample of the written windows (:mod:`sensorpipe.reporting` gathers both), so the same report can be
+rebuilt later for any recorded version (``sensorpipe report``).
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sensorpipe.metadata.records import RunRecord
+from sensorpipe.quality import report_sections as sections
+from sensorpipe.quality.drift import DriftResult
+from sensorpipe.quality.report_sample import SampleSummary
+from sensorpipe.quality.report_table import table
 
 
-def _table(headers: list[str], rows: list[list[object]], empty: str = "none") -> str:
-    def cell(v: object) -> str:
-        if isinstance(v, float):
-            return f"{v:,.4g}"
-        if isinstance(v, int):
-            return f"{v:,}"
-        return html.escape(str(v))
-
-    if not rows:
-        return f"<p><em>{html.escape(empty)}</em></p>"
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+_table = table
 
 
 def _missing_bars(record: RunRecord) -> str:
     """The train split's missing share per channel as an HTML table of CSS bars.
 
-    Plain HTML rather than an embedded matplotlib PNG: the report is written
-    at the end of every run, and importing matplotlib's figure machinery for
-    one bar chart was a visible share of a benchmark run (BENCHMARKS.md). The table is exact (the
-    share is printed beside each bar), searchable, and needs no image.
+    Exact (the share is printed beside each bar) and searchable, above the per-participant heatmaps; plain
+    HTML, so it needs no figure.
     """
     train = [s for s in record.channel_stats if s.split == "train"]
     if not train:
@@ -104,64 +100,111 @@ def _cache_line(record: RunRecord, result=None) -> str:
     return ""
 
 
-def render(record: RunRecord, result=None) -> str:
-    q = {(m.scope, m.name): m.value for m in record.quality}
+@dataclass
+class ReportExtras:
+    """What the page shows beyond the run's record: the window sample, resources and the drift comparison."""
+
+    sample: SampleSummary | None = None
+    resources: sections.Resources = field(default_factory=sections.Resources)
+    drift: DriftResult | None = None
+    why_no_drift: str = "no earlier version is recorded to compare with"
+    #: sections already drawn by :func:`record_sections` (a run draws them while its shards are written)
+    pre: dict[str, str] = field(default_factory=dict)
+    banner: str = ""     # one line above everything, e.g. "regenerated from the metadata database"
+
+
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:76em}table{border-collapse:collapse;margin:.5em 0 1.5em}
+table{display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
+th{background:#eee}td:first-child{text-align:left}
+td.bar{width:24em;text-align:left}td.bar div{background:#c44;height:.9em}
+nav a{margin-right:1em}.cards{display:flex;flex-wrap:wrap;gap:1em}.card{border:1px solid #ddd;padding:.5em;
+flex:0 0 auto}.card table{font-size:75%}svg.plot{max-width:100%;height:auto;display:block}
+section{margin-top:2em}
+.alerts{border:2px solid #c44;background:#fdecea;padding:.2em 1em}"""
+
+#: (anchor, title) of every section, in page order: the navigation bar and the browser test read it
+SECTIONS = (("channels", "Channels"), ("missingness", "Missingness"), ("correlation", "Correlation"),
+            ("examples", "Example windows"), ("rows", "Rows"), ("dropped", "Windows dropped"),
+            ("labels", "Labels"), ("resources", "Timings and memory"), ("drift", "Drift"), ("details", "Details"))
+
+
+def _recon_table(record: RunRecord, q: dict[tuple[str, str], float]) -> str:
     sources = sorted({m.scope for m in record.quality
                       if m.scope != "dataset" and not m.scope.startswith(("channel:", "study:"))})
     recon = [[s, int(q[(s, "rows_in")]), int(q[(s, "rows_accepted")]), int(q[(s, "rows_quarantined")]),
               "yes" if q[(s, "rows_in")] == q[(s, "rows_accepted")] + q[(s, "rows_quarantined")] else "NO",
               int(q[(s, "raw_samples_in")]), int(q[(s, "windows_kept")]), q[(s, "out_of_range_rate")]]
              for s in sources]
-    reasons: dict[tuple[str, str], int] = {}
-    for r in record.quarantine:
-        reasons[(r.source, r.reason)] = reasons.get((r.source, r.reason), 0) + r.count
-    dropped = [[m.name.split(":", 1)[1], int(m.value)] for m in record.quality
-               if m.scope == "dataset" and m.name.startswith("windows_dropped:")]
-    cleaned = [[m.scope.split(":", 1)[1], *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
-               if m.scope.startswith("study:") and m.name.startswith("cleaned:")]
+    return _table(["source", "rows in", "accepted", "quarantined", "reconciles", "raw samples",
+                   "windows kept", "out-of-range rate"], recon)
+
+
+def record_sections(record: RunRecord, drift: DriftResult | None = None, why_no_drift: str = "") -> dict[str, str]:
+    """The sections drawn from the record alone, no window needed: channels, rows, dropped, labels, drift.
+    Most of the report's drawing; a run draws them while its shards are being written."""
+    q = {(m.scope, m.name): m.value for m in record.quality}
+    return {"channels": sections.channels(record), "rows": sections.rows(record, _recon_table(record, q)),
+            "dropped": sections.dropped(record), "labels": sections.labels(record),
+            "drift": sections.drift(drift, why_no_drift or ReportExtras.why_no_drift)}
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    return (sections.SPLITS.index(split) if split in sections.SPLITS else len(sections.SPLITS), split)
+
+
+def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -> str:
+    extras = extras or ReportExtras()
+    q = {(m.scope, m.name): m.value for m in record.quality}
     overridden = [[m.scope, m.name.split(":", 1)[1], int(m.value)] for m in record.quality
                   if m.name.startswith("fusion_overridden:")]
+    cleaned = [[m.scope.split(":", 1)[1], *m.name.split(":", 2)[1:], int(m.value)] for m in record.quality
+               if m.scope.startswith("study:") and m.name.startswith("cleaned:")]
     stats = [[s.split, s.channel, s.count, s.mean, s.std, s.min, s.max, s.missing_ratio] for s in record.channel_stats]
     norm = [[n.channel, n.method, n.fitted_on_split, n.center, n.scale, n.mean, n.std, n.count,
              _clipped_cell(q, n.channel)] for n in record.normalization]
     skipped = [[e.study, e.participant, e.source, e.source_file, e.stage, e.error] for e in record.unit_errors]
-    timing = ""
-    if result is not None and result.seconds:
-        timing = "<h2>Time per stage (s)</h2>" + _table(list(result.seconds), [[round(v, 3) for v in result.seconds.values()]])
+    sizes = {s: record.split_sizes[s] for s in sorted(record.split_sizes, key=_split_rank)}
+    nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS)
+    pre = extras.pre or record_sections(record, extras.drift, extras.why_no_drift)
+    details = sections.section("details", "Details", f"""<h3>Studies: fused coverage</h3>{_study_table(record, q)}
+<h3>Fusion: readings outranked by another source of the same person</h3>{_table(
+    ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
+<h3>Cleaning: grid minutes changed by study, channel and reason</h3>{_table(
+    ["study", "channel", "reason", "minutes"], cleaned, "cleaning changed no minute")}
+<h3>Channel statistics (observed minutes of kept windows, real units)</h3>
+{_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
+<h3>Normalization (fitted on train only)</h3><p>center and scale in transformed units; fitted from
+<em>train</em>, or from the channel registry's population <em>prior</em> where the train split never observed the
+channel, or <em>fixed</em> (a method without parameters)</p>
+{_table(["channel", "method", "fitted from", "center", "scale", "train mean", "train std", "train count",
+         "observed cells clipped"], norm)}""")
+    banner = f"<p><strong>{html.escape(extras.banner)}</strong></p>" if extras.banner else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>sensorpipe report {html.escape(record.dataset_name)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}
-td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}th{{background:#eee}}td:first-child{{text-align:left}}
-td.bar{{width:24em;text-align:left}}td.bar div{{background:#c44;height:.9em}}</style></head><body>
-<h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(record.dataset_name)} {html.escape(record.dataset_version)}</h1>{banner}
+{sections.alerts(record)}
 <p>run <code>{record.run_id}</code> &middot; fingerprint <code>{record.fingerprint}</code> &middot; runner {record.runner}
 {f"({record.workers} workers)" if record.runner == "multiprocess" else ""} &middot; code {record.code_version} &middot; {record.finished_at}</p>
+<nav>{nav}</nav>
 {_warnings(record, q, result)}
 <p>{_cache_line(record, result)}</p>
 <h2>Skipped units</h2>{_table(["study", "participant", "source", "file", "pass", "error"], skipped,
                               "no unit was skipped")}
-<h2>Splits (windows)</h2>{_table(list(record.split_sizes), [list(record.split_sizes.values())])}
-<h2>Rows: in = accepted + quarantined</h2>{_table(["source", "rows in", "accepted", "quarantined", "reconciles",
-                                                   "raw samples", "windows kept", "out-of-range rate"], recon)}
-<h2>Quarantined rows by reason</h2>{_table(["source", "reason", "rows"], [[s, r, n] for (s, r), n in sorted(reasons.items())],
-                                           "no row was quarantined")}
-<h2>Windows dropped by reason</h2>{_table(["reason", "windows"], dropped, "no window was dropped")}
-<h2>Studies: fused coverage</h2>{_study_table(record, q)}
-<h2>Fusion: readings outranked by another source of the same person</h2>{_table(
-    ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
-<h2>Cleaning: grid minutes changed by channel and reason</h2>{_table(["study", "channel", "reason", "minutes"], cleaned,
-                                                                     "cleaning changed no minute")}
-<h2>Missingness</h2>{_missing_bars(record)}
-<h2>Channel statistics (observed minutes of kept windows, real units)</h2>
-{_table(["split", "channel", "count", "mean", "std", "min", "max", "missing ratio"], stats)}
-<h2>Normalization (fitted on train only)</h2><p>center and scale in transformed units; fitted from
-<em>train</em>, or from the channel registry's population <em>prior</em> where the train split never observed the
-channel, or <em>fixed</em> (a method without parameters)</p>
-{_table(["channel", "method", "fitted from", "center", "scale", "train mean", "train std", "train count",
-         "observed cells clipped"], norm)}
-{timing}</body></html>"""
+<h2>Splits (windows)</h2>{_table(list(sizes), [list(sizes.values())])}
+{pre["channels"]}
+{sections.missingness(extras.sample, _missing_bars(record))}
+{sections.correlation(extras.sample)}
+{sections.examples(extras.sample)}
+{pre["rows"]}
+{pre["dropped"]}
+{pre["labels"]}
+{sections.resources(extras.resources)}
+{pre["drift"]}
+{details}
+</body></html>"""
 
 
-def write_report(path: Path, record: RunRecord, result=None) -> Path:
+def write_report(path: Path, record: RunRecord, result=None, extras: ReportExtras | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(record, result))
+    path.write_text(render(record, result, extras))
     return path

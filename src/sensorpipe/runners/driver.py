@@ -287,8 +287,9 @@ class _Run:
             stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
             # the tail: shards (one job each, on every worker at once), then TFDS's metadata, and the HTML
             # report go to the workers (no TFDS import here) while this process records the metadata, committed
-            # once the shards are complete. The report is written concurrently, so its timing table has plan
-            # and both passes only. Everything goes to this run's staging folder, published by renames at the end.
+            # once the shards are complete. The report's sections that need the windows are drawn after the shards
+            # (they sample them), so its timing table stops at the write. Everything goes to this run's staging folder, published by renames
+            # at the end.
             self.enter("write")
             t = time.perf_counter()
             self.staging = staging = Staging(out, self.run_id).create(label.target)
@@ -312,15 +313,15 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
+            from sensorpipe.reporting import draw_record_sections, run_report
             from sensorpipe.runners.monitoring import check_run
-            from sensorpipe.quality.report import write_report
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
-            reporting = pool.submit(write_report, (staging.report, record, result))
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker writes it
+            drawing = pool.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker draws
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -330,8 +331,14 @@ class _Run:
                     shard.result()
             checkpoint("shards")
             _write_sidecars(version_dir, cfg, norm, fingerprint)
-            # until every shard is written, less this process's report in the meantime
+            # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
+            # the rest of the report samples the written windows: submitted once they are complete, it runs (on
+            # a worker) while this process records the metadata
+            t_report = time.perf_counter()
+            reporting = pool.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
+                                                 dict(seconds), drawing.result()))
+            seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()
             self.store.record_run(record)           # 'publishing': committed once the staged version is complete
