@@ -77,3 +77,19 @@ def test_the_page_holds_every_section_and_the_drift_names_the_channel():
     assert "<td>src:abc</td><td>10</td><td>7</td><td>3</td><td>yes</td>" in page
     channels_html = page[page.index('id="channels"'):page.index('id="missingness"')]
     assert channels_html.count("<svg") == 1 and "<td>train</td><td>58.4</td>" in channels_html   # p1: 58 + 40 x 0.01
+
+
+def test_example_windows_shorter_than_a_bin_and_partly_observed_are_drawn():
+    """A lab recording's 1-minute window (shorter than the 5-minute bins) and a channel seen only in a
+    window's last, partial bin are drawn, not a numpy reduction error."""
+    from sensorpipe.quality import report_plots
+
+    one = report_plots.window(np.array([[72.0, 4.1]]), np.array([[False, False]]), ("heart_rate", "eda_level"),
+                              "wfdb_lab 1 min")
+    assert one.startswith("<svg") and "heart_rate 72 to 72 bpm" in one
+    values = np.arange(12, dtype=float).reshape(6, 2)
+    mask = np.ones((6, 2), bool)
+    mask[5, 1] = False                       # eda observed only in minute 6: past the one full 5-minute bin
+    mask[:, 0] = False
+    svg = report_plots.window(values, mask, ("heart_rate", "eda_level"), "partial")
+    assert "eda_level 0 to 0 uS" in svg and "heart_rate 4 to 4 bpm" in svg   # minutes 1-5: mean 4

@@ -118,6 +118,7 @@ def window(values: np.ndarray, mask: np.ndarray, channels: tuple[str, ...], titl
     label gives it in real units) and drawn as per-``bin_min`` means; bins with no observed minute are shaded
     (the shard holds imputed values there)."""
     W, C = values.shape
+    bin_min = max(1, min(bin_min, W))          # a window shorter than a bin (lab recordings: 1 minute) is one bin
     keep = [j for j in range(C) if (~mask[:, j]).any()]
     fig = _figure(6.5, 0.35 * max(len(keep), 1) + 0.7, (1.9, 0.4, 0.1, 0.25))
     ax = fig.subplots()
@@ -129,7 +130,8 @@ def window(values: np.ndarray, mask: np.ndarray, channels: tuple[str, ...], titl
         seen = np.isfinite(v).sum(axis=1)
         with np.errstate(invalid="ignore"):
             mean = np.nansum(v, axis=1) / np.where(seen, seen, np.nan)
-        lo, hi = np.nanmin(mean), np.nanmax(mean)
+        seen_any = np.isfinite(mean).any()    # observed only in the last, partial bin: drawn as missing
+        lo, hi = (np.nanmin(mean), np.nanmax(mean)) if seen_any else (0.0, 0.0)
         lo, hi = (float(np.round(v, 3)) for v in (lo, hi))   # denormalized float32: 2.8e-07 is a 0
         y0 = len(keep) - 1 - row
         ax.plot(x, y0 + 0.1 + 0.8 * (mean - lo) / (hi - lo if hi > lo else 1), lw=0.7, color="#1f5fa8")
