@@ -31,6 +31,15 @@ ACQ_OPTIONS = {"tz": "America/Chicago", "start_times": {"r42_test.acq": "2024-03
 WFDB_OPTIONS = {"tz": "Europe/Berlin", "start_times": {"mitbih208_nodate": "2024-06-01T08:00:00"}}
 
 
+@pytest.fixture(autouse=True)
+def _short_bioread_scan(monkeypatch):
+    """bioread looks for a damaged file's channel dtype headers at up to 4,096 offsets, up to ~15 s a file, so
+    the fuzz's damaged files would take minutes; a sound file's headers are found at the first offsets."""
+    import bioread.header_reader
+
+    monkeypatch.setattr(bioread.header_reader.ChannelDTypeHeaderReader, "MAX_DTYPE_SCANS", 64)
+
+
 def signals(adapter: str, root: Path, **options) -> dict[str, dict]:
     """participant -> {kind: RawSignal}."""
     a = make_adapter(SourceConfig("lab", adapter, str(root), None, options), str(root))
