@@ -46,6 +46,8 @@ DEFAULT_KINDS = {"ecg": ("EKG - *", "ECG - *", "ECG*", "EKG*"), "eda": ("EDA - *
                  "resp": ("RESP - *", "RSP*", "Resp*"), "temp": ("TEMP - *", "SKT*", "Temp*"),
                  "ppg": ("PPG - *", "PPG*", "Pleth*", "PULSE*")}
 _NS = 10**9
+MAX_CHANNELS = 256              # MP160: 16 analog + 16 digital + calculation channels; far above any real file
+MIN_CHANNEL_HEADER_BYTES = 250  # each channel's header in the file (AcqKnowledge 3.x-5.x: 252 bytes or more)
 
 
 class BiopacAcqAdapter(LabRecordingAdapter):
@@ -73,6 +75,7 @@ class BiopacAcqAdapter(LabRecordingAdapter):
             head = fh.read(64)
         if len(head) < 64:
             raise SourceError(f"{path}: {len(head)} bytes, too short for an AcqKnowledge header; export it again")
+        self._check_channel_count(path)
         try:
             data = bioread.read_file(str(path))
         except Exception as e:  # noqa: BLE001  bioread raises struct/value/index/zlib errors on damaged files
@@ -87,6 +90,22 @@ class BiopacAcqAdapter(LabRecordingAdapter):
             raise SourceError(f"{path}: the AcqKnowledge file is damaged ({type(e).__name__}: {str(e)[:120]}); "
                               f"export it again") from None
         return _recording_start.Recording("biopac", signals, shift_ns)
+
+    @staticmethod
+    def _check_channel_count(path: Path) -> None:
+        """Refuse a graph header whose channel count the file cannot hold: bioread would build that many
+        headers at each of thousands of offsets while it scans a damaged file (minutes, gigabytes)."""
+        from bioread.header_reader import GraphHeaderReader
+
+        try:
+            with path.open("rb") as fh:
+                n = int(GraphHeaderReader.bootstrap(fh).channel_count)
+        except Exception as e:  # noqa: BLE001  bioread raises struct/value/index errors on a damaged header
+            raise SourceError(f"{path}: the AcqKnowledge graph header is damaged ({type(e).__name__}: "
+                              f"{str(e)[:120]}); export the file again") from None
+        if not 0 < n <= MAX_CHANNELS or n * MIN_CHANNEL_HEADER_BYTES > path.stat().st_size:
+            raise SourceError(f"{path}: the AcqKnowledge graph header gives {n} channels, which the file "
+                              f"({path.stat().st_size} bytes) cannot hold; the file is damaged: export it again")
 
     def _signals(self, data, path: Path, who: Participant) -> tuple[list[RawSignal], int]:
         base_rate = float(data.samples_per_second)
