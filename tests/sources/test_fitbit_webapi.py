@@ -137,6 +137,13 @@ def test_distance_needs_a_unit_and_dates_are_needed(tmp_path):
                                                            "datasetType": "minute"}}))
     with pytest.raises(SourceError, match=r"datasetInterval 3 is not a Web API detail level"):
         read(tmp_path, None, tz="UTC")
+    (tmp_path / "a" / "steps_2024-13-45.json").write_text(json.dumps(
+        {"activities-steps-intraday": {"dataset": [{"time": "12:00:00", "value": 5}], "datasetInterval": 1,
+                                       "datasetType": "minute"}}))
+    f.unlink()
+    with pytest.raises(SourceError, match=r"steps_2024-13-45\.json.*'2024-13-45' is not a calendar date"):
+        read(tmp_path, None, tz="UTC")
+    (tmp_path / "a" / "steps_2024-13-45.json").unlink()
     f.write_text(json.dumps({"sleep": []}))
     with pytest.raises(SourceError, match=r"steps\.json: not a Fitbit Web API activities response"):
         read(tmp_path, None, tz="UTC")

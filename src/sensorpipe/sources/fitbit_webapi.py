@@ -219,7 +219,11 @@ class _FileReader:
                               f"'activities-{res}' series; put the date (YYYY-MM-DD) in the file name")
         times = [json_text(p.get("time")) if isinstance(p, dict) else None for p in points]
         values = [p.get("value") if isinstance(p, dict) else p for p in points]
-        stamps = _dated_times(date, times)
+        try:
+            stamps = _dated_times(date, times)
+        except ValueError:   # a YYYY-MM-DD that is no calendar date (2024-13-45)
+            raise SourceError(f"{where}: the series date {date!r} is not a calendar date; fix the response's "
+                              f"dateTime or the date in the file name") from None
         rows = self._rows(len(points))
         channel = INTRADAY_CHANNELS.get(res)
         mapped = channel is not None
