@@ -47,3 +47,31 @@ def test_cli_prints_a_message_not_a_traceback(base_config, tmp_path, capsys):
     assert "is not valid YAML" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("postgresql+psycopg://writer:s3cret@db.example:5432/meta", "postgresql+psycopg://writer@db.example:5432/meta"),
+    ("postgresql://writer:p%40ss%3Aword@db/meta?sslmode=require", "postgresql://writer@db/meta?sslmode=require"),
+    ("postgresql://writer@db/meta", "postgresql://writer@db/meta"),
+    ("sqlite:////abs/path/metadata.db", "sqlite:////abs/path/metadata.db"),
+    ("sqlite:///relative.db", "sqlite:///relative.db"),
+    ("", ""),
+])
+def test_without_password(url, expected):
+    from sensorpipe.config import without_password
+
+    assert without_password(url) == expected
+
+
+def test_shareable_dict_has_no_key_paths_nor_database_password(tmp_path):
+    """What ``sensorpipe.json`` and the metadata database's ``configs`` store of a config."""
+    from sensorpipe.config import load_config
+    from tests.runners.tiny_cohort import config
+
+    cfg = load_config(config(tmp_path, tmp_path / "data", metadata={"url": "postgresql+psycopg://writer:s3cret@db/meta"},
+                             privacy={"pseudonymize": True, "key_file": "k/pseudonym.key",
+                                      "quarantine_key_file": "k/quarantine.key"}))
+    d = cfg.shareable_dict()
+    assert "key_file" not in d["privacy"] and "quarantine_key_file" not in d["privacy"]
+    assert d["metadata"]["url"] == "postgresql+psycopg://writer@db/meta"
+    assert cfg.metadata.url.endswith("writer:s3cret@db/meta")      # the config itself keeps it

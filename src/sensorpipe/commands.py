@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from sensorpipe import channels as registry
+from sensorpipe.config import without_password
 
 
 def run_and_summarize(config: str, runner: str | None = None, workers: int | None = None,
@@ -66,7 +67,7 @@ def summarize(r) -> str:
         return (f"nothing changed: {r.version_dir} already holds fingerprint {r.fingerprint} "
                 f"(windows {', '.join(f'{k} {v}' for k, v in r.split_sizes.items())}); nothing was written "
                 f"(run {r.run_id} recorded as unchanged)\n"
-                f"metadata  {r.metadata_url}\nreport    {r.report}")
+                f"metadata  {without_password(r.metadata_url)}\nreport    {r.report}")
     lines = [
         f"dataset   {r.version_dir}" + (f"  (replaced fingerprint {r.replaced})" if r.replaced else ""),
         f"version   fingerprint {r.fingerprint}  run {r.run_id}",
@@ -78,7 +79,7 @@ def summarize(r) -> str:
         *_cache_and_skip_lines(r),
         f"time      {r.seconds.get('total', 0):.1f} s on {r.runner}" if r.runner else
         f"time      {r.seconds.get('total', 0):.1f} s",
-        f"metadata  {r.metadata_url}",
+        f"metadata  {without_password(r.metadata_url)}",
         f"quarantine {r.output_dir.rstrip('/')}/quarantine",   # a str: output.dir may be a URL (s3://b/out)
         f"report    {r.report}",
         *(f"warning   {w}" for w in getattr(r, "warnings", ())),

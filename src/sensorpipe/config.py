@@ -555,6 +555,13 @@ class OutputConfig:
             raise ConfigError(f"{path}.name must be snake_case letters/digits (TFDS dataset name), got {self.name!r}")
 
 
+def without_password(url: str) -> str:
+    """A database URL (``postgresql://user:secret@host/db``) without the password after the user name
+    (``postgresql://user@host/db``); any other string unchanged. SQLAlchemy URLs percent-encode ``@`` and ``:``
+    in passwords, so the user information ends at the last ``@`` before the host."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^:@/]*):[^/]*@", r"\1\2@", url)
+
+
 @dataclass(frozen=True)
 class MetadataConfig:
     """SQLAlchemy URL of the metadata database; empty means ``<output>/metadata.db``.
@@ -788,6 +795,16 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("base_dir")
+        return d
+
+    def shareable_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` as it may be written where readers of the output see it (``sensorpipe.json``, the
+        metadata database's ``configs``): no key file paths, and the database URL without its password (the
+        driver that libpq or the role's ``.pgpass`` uses gets it from the environment again)."""
+        d = self.to_dict()
+        d["privacy"].pop("key_file", None)
+        d["privacy"].pop("quarantine_key_file", None)
+        d["metadata"]["url"] = without_password(d["metadata"]["url"])
         return d
 
     def fingerprint(self) -> str:

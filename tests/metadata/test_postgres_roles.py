@@ -34,8 +34,12 @@ def pg_admin_url():
         yield url
 
 
-def _as(url: str, role: str) -> str:
-    return make_url(url).set(username=role).render_as_string(hide_password=False)
+#: the writer's password in its URL (the test server trusts local connections and ignores it): written nowhere
+PASSWORD = "pw-never-written-9d41"
+
+
+def _as(url: str, role: str, password: str | None = None) -> str:
+    return make_url(url).set(username=role, password=password).render_as_string(hide_password=False)
 
 
 def _conninfo(url: str) -> str:
@@ -50,7 +54,7 @@ def published(pg_admin_url, tmp_path_factory):
     assert main(["db", "roles", "--url", pg_admin_url, "--writer", WRITER, "--reader", READER, "--apply"]) == 0
     root = tmp_path_factory.mktemp("pg_run")
     write_cohort(root / "data")
-    writer, reader = _as(pg_admin_url, WRITER), _as(pg_admin_url, READER)
+    writer, reader = _as(pg_admin_url, WRITER, PASSWORD), _as(pg_admin_url, READER)
     with pytest.raises(MetadataNotFound, match="holds no sensorpipe tables yet; the writer role's first run"):
         MetadataStore(reader)       # a reader cannot create them
     cfg = config(root, root / "data", metadata={"url": writer})
@@ -166,3 +170,20 @@ def test_tables_the_writer_creates_later_are_readable(published):
     store = MetadataStore(reader)
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM later_table")).scalar() == 1
+
+
+def test_the_writer_password_is_written_nowhere(published, capsys):
+    """(Last in the module: it runs the pipeline again.) ``sensorpipe.json`` and the database's stored configs keep the URL without its password (libpq finds it
+    again in PGPASSWORD or ~/.pgpass); the run's summary does not print it."""
+    admin, writer, _, root = published
+    assert PASSWORD in writer
+    written = [p for p in root.rglob("*") if p.is_file() and p.name != "pipeline.yaml"]
+    assert [p for p in written if PASSWORD.encode() in p.read_bytes()] == []
+    side = json.loads(next(root.rglob("sensorpipe.json")).read_text())
+    assert side["config"]["metadata"]["url"] == writer.replace(f":{PASSWORD}@", "@")
+    with psycopg.connect(_conninfo(admin)) as conn:
+        stored = [r[0] for r in conn.execute("SELECT config_json FROM configs")]
+    assert stored and not any(PASSWORD in c for c in stored)
+    assert main(["run", str(root / "pipeline.yaml")]) == 0      # unchanged: the summary names the database
+    out = capsys.readouterr().out
+    assert f"{WRITER}@127.0.0.1" in out and PASSWORD not in out

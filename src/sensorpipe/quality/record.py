@@ -235,14 +235,12 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
     for a in adapters:
         s = a.schema()
         schemas.append(SchemaRecord(a.source.name, a.name, s.version, s.fingerprint(), s.to_json()))
-    config = cfg.to_dict()
-    config["privacy"].pop("key_file", None)
     return RunRecord(
         run_id=result.run_id, started_at=started.isoformat(),
         finished_at=dt.datetime.now(dt.timezone.utc).isoformat(), runner=cfg.runner.name,
         workers=cfg.runner.workers, status="succeeded", dataset_name=cfg.output.name,
         dataset_version=cfg.output.version, fingerprint=result.fingerprint, code_version=code_version(),
-        config_json=json.dumps(config, sort_keys=True, default=str), output_dir=result.output_dir,
+        config_json=json.dumps(cfg.shareable_dict(), sort_keys=True, default=str), output_dir=result.output_dir,
         input_fingerprints={paths.token(f): h for u in result.units for f, h in u.input_fingerprints.items()},
         split_sizes=result.split_sizes, schemas=schemas, channel_stats=split_stats(cfg, result),
         normalization=normalization_records(norm),

@@ -184,10 +184,7 @@ def _kept(run: "_Run") -> str:
 
 
 def _config_json(cfg: PipelineConfig) -> str:
-    config = cfg.to_dict()
-    config["privacy"].pop("key_file", None)
-    config["privacy"].pop("quarantine_key_file", None)
-    return json.dumps(config, sort_keys=True, default=str)
+    return json.dumps(cfg.shareable_dict(), sort_keys=True, default=str)
 
 
 class _Run:
@@ -473,9 +470,7 @@ def _description(cfg: PipelineConfig) -> str:
 def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fingerprint: str) -> None:
     side = {"channels": list(cfg.channels), "fingerprint": fingerprint, "code_version": code_version(),
             "normalization": norm.to_json(), "label_schema_version": LABEL_SCHEMA_VERSION,
-            "window": dataclasses.asdict(cfg.window), "config": cfg.to_dict()}
-    side["config"]["privacy"].pop("key_file", None)
-    side["config"]["privacy"].pop("quarantine_key_file", None)
+            "window": dataclasses.asdict(cfg.window), "config": cfg.shareable_dict()}
     (version_dir / "normalization.json").write_text(json.dumps(norm.to_json(), indent=1))
     # last: the manifest (sizes, counts, hashes of every other file) goes into sensorpipe.json (storage/manifest.py)
     side = json.loads(json.dumps(side, default=str))
