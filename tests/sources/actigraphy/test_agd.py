@@ -51,7 +51,7 @@ def test_counts_steps_and_lux_per_minute_match_sqlite_across_the_spring_change()
     t = np.sort(res.observations.t_utc_ns[res.observations.channel == res.observations.channel[0]])
     assert np.all(np.diff(t) == 10 * 10**9)          # 01:40 CET to 02:40 device clock: no gap, no fold, no quarantine
     assert t[0] // 10**9 == utc_s(dt.datetime(2024, 3, 31, 1, 40), "Europe/Berlin")
-    assert devices(inp) == [Device("wGT3XBT", 10.0)]
+    assert devices(inp) == [Device("wGT3XBT", 10.0, "MOS2E00000000")]
 
 
 def test_inclinometer_off_epochs_become_off_wrist_minutes():
@@ -107,5 +107,8 @@ def test_pyactigraphy_sample_recording(pyact_data):
     (inp, res), = read("actigraph_agd", path, tz="Europe/Brussels", validation=ARCHIVE).values()
     assert minutes(res, "activity_counts") == sql_minutes(path, "Europe/Brussels", "axis1", "sum")
     assert minutes(res, "steps") == sql_minutes(path, "Europe/Brussels", "steps", "sum")
-    assert devices(inp) == [Device("wGT3XBT", 10.0)]
+    con = sqlite3.connect(path)
+    serial, = con.execute("SELECT settingValue FROM settings WHERE settingName = 'deviceserial'").fetchone()
+    con.close()
+    assert devices(inp) == [Device("wGT3XBT", 10.0, serial)] and serial
     assert res.rows_in == len(res.observations) and res.reason_counts == {}

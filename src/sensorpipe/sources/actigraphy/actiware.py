@@ -16,6 +16,8 @@ white light (lux)   White Light          Lumière blanche         Weißes Licht
 off-wrist (1 = off) Off-Wrist Status                             Status „Nicht am Handgelenk“
 epoch length        Epoch Length         Longueur de la période  Epochenlänge
 device type         Actiwatch Type       Type d'Actiwatch        Actiwatch-Typ
+serial number       Actiwatch Serial     Numéro de série de      Actiwatch-Seriennummer
+                    Number               l'Actiwatch
 ==================  ===================  ======================  ===============================
 
 Separators are ``,`` or ``;`` (taken from the header line); a number
@@ -61,6 +63,7 @@ VALUE_COLUMNS = {
 }
 EPOCH_KEYS = ("epoch length", "longueur de la période", "epochenlänge")
 DEVICE_KEYS = ("actiwatch type", "type d'actiwatch", "actiwatch-typ")
+SERIAL_KEYS = ("actiwatch serial number", "numéro de série de l'actiwatch", "actiwatch-seriennummer")
 ORDERS = {"DMY": "%d/%m/%Y", "MDY": "%m/%d/%Y"}
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -116,7 +119,7 @@ class ActiwareCsvAdapter(EpochFileAdapter):
         time = np.array([c.strip() for c in grid[:, ti]], dtype=object)
         wall = _wall(date, time, order, path)
         epoch = _epoch_s(meta, wall, path)
-        device = Device(meta.get("device") or "Actiwatch (type not recorded)", epoch)
+        device = Device(meta.get("device") or "Actiwatch (type not recorded)", epoch, meta.get("serial", ""))
         t_ns, err = linear_times(wall, participant.tz, path)
         fields = {}
         for name, j in col.items():
@@ -148,7 +151,7 @@ def _find_header(lines: list[str], path: Path) -> tuple[int, str, list[str]]:
 
 
 def _preamble(lines: list[str], delim: str) -> dict[str, str]:
-    """Device type and epoch length from the preamble's ``"Name:","value",...`` lines."""
+    """Device type, serial number and epoch length from the preamble's ``"Name:","value",...`` lines."""
     out: dict[str, str] = {}
     for row in csv.reader(lines, delimiter=delim):
         if len(row) < 2:
@@ -158,6 +161,8 @@ def _preamble(lines: list[str], delim: str) -> dict[str, str]:
             out["epoch"] = row[1].strip()
         elif key in DEVICE_KEYS:
             out["device"] = row[1].strip()
+        elif key in SERIAL_KEYS:
+            out["serial"] = row[1].strip()
     return out
 
 

@@ -3,7 +3,7 @@
 What is read (ActiGraph's published AGD description, "AGD file format"):
 
 - table ``settings`` (``settingName``, ``settingValue``): ``devicename``
-  (model), ``epochlength`` (seconds), ``startdatetime``;
+  (model), ``deviceserial``, ``epochlength`` (seconds), ``startdatetime``;
 - table ``data``, one row per epoch: ``dataTimestamp`` (.NET ticks: 100 ns
   since 0001-01-01, the device's local wall clock), ``axis1`` (vertical-axis
   counts) -> ``activity_counts``, ``steps`` -> ``steps``, ``lux`` ->
@@ -71,7 +71,8 @@ class ActiGraphAgdAdapter(EpochFileAdapter):
         except ValueError:
             raise SourceError(f"{path}: settings.epochlength is {settings.get('epochlength')!r}, not a number of "
                               f"seconds; the file is not a complete ActiLife .agd export") from None
-        device = Device(model, check_epoch(epoch, path, "settings.epochlength"))
+        device = Device(model, check_epoch(epoch, path, "settings.epochlength"),
+                        settings.get("deviceserial", "").strip())
         rowid = np.array([r[0] for r in rows], np.int64)
         ticks = np.array([_int_or_none(r[1]) for r in rows], dtype=object)
         bad = np.array([t is None or not (0 <= t < 2**62) for t in ticks.tolist()], bool)
