@@ -13,7 +13,7 @@ meaning             English              French                  German
 date, time          Date, Time           Date, Heure             Datum, Zeit
 activity counts     Activity             Activité                Aktivität
 white light (lux)   White Light          Lumière blanche         Weißes Licht
-off-wrist (1 = off) Off-Wrist Status                             Status „Nicht am Handgelenk“
+off-wrist (1 = off) Off-Wrist Status     (not known, below)      Status „Nicht am Handgelenk“
 epoch length        Epoch Length         Longueur de la période  Epochenlänge
 device type         Actiwatch Type       Type d'Actiwatch        Actiwatch-Typ
 serial number       Actiwatch Serial     Numéro de série de      Actiwatch-Seriennummer
@@ -28,6 +28,12 @@ point; ``NaN``/``NAN``/``kZ`` (keine Zahl) are missing values. Dates are
 reads dotted dates day first and otherwise takes the one order under which consecutive epochs are never more than a day
 apart, and asks for the option when both are (a recording of a few days at
 the start of a month).
+
+The French off-wrist column is not mapped: no public source names it.
+pyActigraphy's reader lists the French columns without one, and its French
+sample export (Actiware 5.00) has no off-wrist column; a guessed name would
+silently miss the real one. A French export that has the column keeps its
+activity and light; its off-wrist is not read.
 
 Activity -> ``activity_counts`` (summed to minutes), white light ->
 ``light`` (averaged), off-wrist -> ``on_wrist`` (1 - status). Times: the
@@ -79,7 +85,9 @@ class ActiwareCsvAdapter(EpochFileAdapter):
 
     name = "actiware_csv"
     description = ("Philips Respironics Actiware .csv export (Actiwatch 2/Spectrum; English, French or German; ',' "
-                   "or ';' separators, decimal comma): activity counts, white light and off-wrist per epoch")
+                   "or ';' separators, decimal comma): activity counts, white light and off-wrist per epoch "
+                   "(off-wrist from English and German exports: no public export or reader names the French column, "
+                   "pyActigraphy's French sample export has none)")
     time_convention = ("Date and Time columns (local wall clock; DD/MM, DD.MM or MM/DD per options.date_order); the "
                        "first epoch in the participant's IANA zone (participants table, else options.tz), later ones "
                        "by their wall time since it (no DST jumps)")
