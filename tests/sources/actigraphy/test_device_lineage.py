@@ -15,6 +15,8 @@ import yaml
 import sensorpipe
 from sensorpipe.cli import main
 from sensorpipe.metadata.queries import open_store
+from sensorpipe.privacy.pseudonym import pseudonym
+from sensorpipe.runners.wipeout import wipeout
 from tests.sources.actigraphy._common import DUMMY
 
 KEY = "device-lineage-test-key-0123456789"
@@ -68,3 +70,11 @@ def test_devices_reach_the_db_and_the_lineage_of_each_window(tmp_path, capsys):
     assert f"{src / awd}  {dev['device_model']}, epoch" in text
     assert main(["lineage", str(tmp_path / "out"), key, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["devices"] == [dev]
+
+    # erasing p1 (wipeout) takes their device rows out with their other rows; p2's stay
+    wipeout(str(tmp_path / "out"), participant="p1", study="acti", key_file=str(tmp_path / "key"),
+            keep_normalization=True)
+    store = open_store(str(tmp_path / "out"))
+    left = store.devices(fp)
+    assert [(r["participant"], r["device_model"]) for r in left] == [(pseudonym(KEY.encode(), "acti", "p2"),
+                                                                     "Actiwatch 4")]
