@@ -116,6 +116,12 @@ def lineage(out_dir: str, key: str, version: str | None = None, db_url: str | No
         rr = row["row_ranges"].get(f)
         path = row.get("paths", {}).get(f, f) or f"{f} (no file under the sources' roots has this token)"
         lines.append(f"  {path}  rows {rr[0]}..{rr[1]}" if rr else f"  {path}")
+    if row.get("devices"):   # counts are per device and epoch (actigraphy): the recorder of each file naming one
+        lines.append("recording devices (model, epoch, serial digest) of those files:")
+        for d in row["devices"]:
+            path = row.get("paths", {}).get(d["source_file"]) or d["source_file"]
+            serial = f", serial {d['device_serial']}" if d["device_serial"] else ""
+            lines.append(f"  {path}  {d['device_model']}, epoch {d['epoch_s']:g} s{serial}")
     lines.append("stage config hashes:")
     lines += [f"  {k:10} {v}" for k, v in sorted(row["stage_hashes"].items())]
     return "\n".join(lines)

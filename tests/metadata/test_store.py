@@ -322,7 +322,7 @@ def test_a_v3_database_gains_the_audit_columns(tmp_path):
                          for col in ("actor", "code_version", "versions_json")))
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "6"
         cols = {c["name"] for c in sa.inspect(conn).get_columns("privacy_audit")}
     assert {"actor", "code_version", "versions_json"} <= cols
     old = upgraded.audit_log()
@@ -346,7 +346,7 @@ def test_a_v4_database_gains_timings_quantiles_and_alerts(tmp_path):
                *(f"DROP TABLE {table}" for table in ("stage_timings", "channel_quantiles", "run_alerts")))
     upgraded = MetadataStore(url)
     with upgraded.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "5"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "6"
         assert {"peak_rss_mib", "alerts"} <= {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     assert upgraded.stage_timings("abc123def456") == {} and upgraded.quantiles("abc123def456") == {}
     assert upgraded.get_run("run-1")["peak_rss_mib"] is None
@@ -362,6 +362,42 @@ def test_a_v4_database_gains_timings_quantiles_and_alerts(tmp_path):
     run = upgraded.get_run("run-2")
     assert (run["peak_rss_mib"], run["alerts"]) == (812.5, 1)
     assert {v["fingerprint"]: v["alerts"] for v in upgraded.list_versions()} == {"fp-2": 1, "abc123def456": None}
+
+
+def test_a_v5_database_gains_the_unit_devices_table(tmp_path):
+    """A schema-version-5 file (no unit_devices) opens, upgrades and takes a version-6 run whose devices
+    read back per unit and in the lineage of the windows their files fed; its old run has none."""
+    import sqlalchemy as sa
+
+    from sensorpipe.metadata.records import DeviceRecord
+
+    url = f"sqlite:///{tmp_path / 'v5.db'}"
+    store = MetadataStore(url)
+    store.record_run(make_run())
+    store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE unit_devices")
+        conn.execute(t.schema_meta.update().values(value="5"))
+    engine.dispose()
+    upgraded = MetadataStore(url)
+    with upgraded.engine.connect() as conn:
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == "6"
+        assert "unit_devices" in sa.inspect(conn).get_table_names()
+    assert upgraded.devices("abc123def456") == []
+    assert upgraded.lineage("cohort_a/p01/00005")["devices"] == []
+    devices = [DeviceRecord("cohort_a", "p01", "acti", "raw/p01.csv", "wGT3XBT", "serial:00112233aabbccdd", 10.0),
+               DeviceRecord("cohort_a", "p01", "acti", "raw/other.csv", "Actiwatch-L", "", 30.0),
+               DeviceRecord("cohort_a", "p02", "acti", "raw/p02.csv", "Actiwatch 4", "", 60.0)]
+    upgraded.record_run(replace(make_run(run_id="run-2", fingerprint="fp-2"), devices=devices))
+    got = upgraded.devices("fp-2")
+    assert [(d["participant"], d["device_model"], d["epoch_s"]) for d in got] == [
+        ("p01", "wGT3XBT", 10.0), ("p01", "Actiwatch-L", 30.0), ("p02", "Actiwatch 4", 60.0)]
+    lin = upgraded.lineage("cohort_a/p01/00005", "fp-2")     # fed by raw/p01.csv only: its device, not the other
+    assert lin["devices"] == [{"source_file": "raw/p01.csv", "source": "acti", "device_model": "wGT3XBT",
+                               "device_serial": "serial:00112233aabbccdd", "epoch_s": 10.0}]
+    assert upgraded.purge_pseudonymized_rows("/tmp/out", keep_run_id="run-1")["unit_devices"] == 3
+    assert upgraded.devices("fp-2") == []
 
 
 def test_duplicate_run_id_is_refused_without_side_effects(store):
@@ -419,7 +455,7 @@ def test_a_v2_database_is_migrated_to_record_every_run(tmp_path):
     _v2_database(url)
     store = MetadataStore(url)
     with store.engine.connect() as conn:
-        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "5"
+        assert conn.execute(sa.select(t.schema_meta.c.value)).scalar() == str(t.DB_SCHEMA_VERSION) == "6"
         cols = {c["name"]: c for c in sa.inspect(conn).get_columns("runs")}
         assert all(cols[c]["nullable"] for c in ("version_id", "fingerprint", "finished_at"))
         assert {"stage", "error", "pid", "host", "dataset_name", "dataset_version", "units_cached",

@@ -2,7 +2,8 @@
 
 What names or describes the person, by table:
 
-- ``lineage``, ``unit_accounting``, ``unit_errors``: rows whose ``participant`` is the pseudonym: deleted;
+- ``lineage``, ``unit_accounting``, ``unit_devices``, ``unit_errors``: rows whose ``participant`` is the
+  pseudonym: deleted;
 - ``quarantine_counts``: rows of the source files that fed only this person (their lineage's file tokens
   that no other person's lineage names): deleted. A shared file's counts are everyone's and stay;
 - ``runs.input_fingerprints_json`` and ``dataset_versions.input_fingerprints_json``: those same files'
@@ -70,7 +71,7 @@ def erase_person(store, pseudonym: str, removed: dict[str, dict[str, int]],
     done = find_person(store, pseudonym)
     files = set(done.files)
     with store.engine.begin() as conn:
-        for table in (t.lineage, t.unit_accounting, t.unit_errors):
+        for table in (t.lineage, t.unit_accounting, t.unit_devices, t.unit_errors):
             done.rows[table.name] = conn.execute(table.delete().where(table.c.participant == pseudonym)).rowcount
         q = t.quarantine_counts
         done.rows[q.name] = conn.execute(q.delete().where(q.c.source_file.in_(files))).rowcount if files else 0

@@ -116,6 +116,23 @@ class LineageRecord:
 
 
 @dataclass(frozen=True)
+class DeviceRecord:
+    """The recording device of one source file of a unit (actigraphy: counts are per device and epoch).
+
+    ``source_file`` is the file's keyed token and ``device_serial`` a keyed digest of the serial
+    (``serial:<16 hex>``; "" when the file gives none), as everything that could name the person is in the DB.
+    """
+
+    study: str
+    participant: str       # pseudonymized id
+    source: str            # the source (config name) that read the file
+    source_file: str       # token (privacy/paths.py)
+    device_model: str
+    device_serial: str
+    epoch_s: float
+
+
+@dataclass(frozen=True)
 class UnitErrorRecord:
     """A unit (one person of one study) left out under ``run.on_unit_error: skip``, with its error."""
 
@@ -199,6 +216,7 @@ class RunRecord:
     lineage: list[LineageRecord] = field(default_factory=list)
     unit_errors: list[UnitErrorRecord] = field(default_factory=list)
     file_rows: list[FileRowsRecord] = field(default_factory=list)
+    devices: list[DeviceRecord] = field(default_factory=list)
     units_cached: int | None = None     # units whose pass 1 came from the cache (None: not counted)
     windows_kept: int | None = None
     quantiles: list[QuantileRecord] = field(default_factory=list)

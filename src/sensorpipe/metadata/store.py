@@ -443,15 +443,15 @@ class MetadataStore:
             }])
 
     def purge_pseudonymized_rows(self, output_dir: str, keep_run_id: str) -> dict[str, int]:
-        """Delete the rows that carry participant pseudonyms (lineage, unit accounting, unit errors, quarantine
-        counts) of every run of ``output_dir`` but ``keep_run_id``; returns the rows removed per table.
+        """Delete the rows that carry participant pseudonyms (lineage, unit accounting, unit devices, unit errors,
+        quarantine counts) of every run of ``output_dir`` but ``keep_run_id``; returns the rows removed per table.
 
         Used by key rotation: those rows hold the old key's pseudonyms. Runs, versions, statistics and quality
         rows stay. On SQLite the file is then vacuumed (and its WAL truncated), so the deleted rows do not
         linger in free pages.
         """
         self._require_writable("delete rows")
-        tables = (t.lineage, t.unit_accounting, t.unit_errors, t.quarantine_counts)
+        tables = (t.lineage, t.unit_accounting, t.unit_devices, t.unit_errors, t.quarantine_counts)
         removed = {}
         with self.engine.begin() as conn:
             old = select(t.runs.c.run_id).where(t.runs.c.output_dir == output_dir, t.runs.c.run_id != keep_run_id)
@@ -574,9 +574,15 @@ class MetadataStore:
         """Row and window accounting per unit (source, participant)."""
         return self._detail(t.unit_accounting, fingerprint, ("source", "participant"))
 
+    def devices(self, fingerprint: str) -> list[dict[str, Any]]:
+        """The recording devices per unit, source and file (model, serial digest, epoch); empty for a run
+        recorded before schema version 6 or without device-naming sources."""
+        return self._detail(t.unit_devices, fingerprint, ("study", "participant", "source", "id"))
+
     def lineage(self, window_key: str, fingerprint: str | None = None) -> dict[str, Any] | None:
-        """Where a window came from (files, row ranges, stage hashes), from the latest run
-        that wrote it (of ``fingerprint`` if given); None if no run recorded the key."""
+        """Where a window came from (files, row ranges, stage hashes, and the recording device of each file
+        that names one), from the latest run that wrote it (of ``fingerprint`` if given); None if no run
+        recorded the key."""
         lc, rc = t.lineage.c, t.runs.c
         stmt = (select(t.lineage, rc.fingerprint).join(t.runs, rc.run_id == lc.run_id)
                 .where(lc.window_key == window_key).order_by(rc.id.desc()).limit(1))
@@ -584,14 +590,21 @@ class MetadataStore:
             if fingerprint is not None:
                 stmt = stmt.where(rc.fingerprint == self._resolve_fingerprint(conn, fingerprint))
             row = conn.execute(stmt).mappings().first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            files = json.loads(row["source_files_json"])
+            dc = t.unit_devices.c
+            devices = [{"source_file": d.source_file, "source": d.source, "device_model": d.device_model,
+                        "device_serial": d.device_serial, "epoch_s": d.epoch_s} for d in conn.execute(
+                select(t.unit_devices).where(dc.run_id == row["run_id"], dc.participant == row["participant"],
+                                             dc.study == row["source"]).order_by(dc.id)) if d.source_file in files]
         return {
             "window_key": row["window_key"], "run_id": row["run_id"], "fingerprint": row["fingerprint"],
             "split": row["split"], "source": row["source"], "participant": row["participant"],
-            "source_files": json.loads(row["source_files_json"]),
+            "source_files": files,
             "row_ranges": json.loads(row["row_ranges_json"]),
             "stage_hashes": json.loads(row["stage_hashes_json"]),
+            "devices": devices,
         }
 
     def _schema_key(self, conn: Connection, name: str):

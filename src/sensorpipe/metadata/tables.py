@@ -35,13 +35,14 @@ from sqlalchemy import (
 )
 
 #: Bump when the table layout changes; stored in ``schema_meta``.
-DB_SCHEMA_VERSION = 5   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
+DB_SCHEMA_VERSION = 6   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
 #  3: every run is recorded from its start: runs.version_id/fingerprint/finished_at became nullable (a run that
 #     fails before its fingerprint exists has neither) and runs gained stage, error, pid, host, the label it
 #     writes, units_cached and windows_kept; and the table unit_errors
 #  4: privacy_audit gained actor, code_version and versions_json (who did it, with which code, to which versions)
 #  5: runs gained peak_rss_mib and alerts (breached quality.alerts rules); tables channel_quantiles (drift),
 #     stage_timings and run_alerts
+#  6: table unit_devices (each unit's recording devices per source file: model, serial digest, epoch)
 
 metadata = MetaData()
 
@@ -238,15 +239,33 @@ lineage = Table(
     Index("ix_lineage_window_key", "window_key"),
 )
 
+def _unit_file_columns() -> list[Column]:
+    """What names one source file of a unit: its study, the person's pseudonym, the source and the file's token
+    (privacy/paths.py)."""
+    return [Column("study", String(256), nullable=False), Column("participant", String(256), nullable=False),
+            Column("source", String(256), nullable=False), Column("source_file", Text, nullable=False)]
+
+
+#: The recording device of each source file of a unit that names one (the actigraphy formats): model, serial
+#: (a keyed digest, ``serial:<16 hex>``; "" when the file gives none) and epoch length. Counts are per device
+#: and epoch, so a window's lineage shows them beside its files (``sensorpipe lineage``).
+unit_devices = Table(
+    "unit_devices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _run_fk(),
+    *_unit_file_columns(),
+    Column("device_model", String(256), nullable=False),
+    Column("device_serial", String(64), nullable=False),
+    Column("epoch_s", Float, nullable=False),
+)
+
 unit_errors = Table(
     "unit_errors",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     _run_fk(),
-    Column("study", String(256), nullable=False),
-    Column("participant", String(256), nullable=False),   # pseudonym
-    Column("source", String(256), nullable=False),
-    Column("source_file", Text, nullable=False),
+    *_unit_file_columns(),
     Column("stage", String(32), nullable=False),
     Column("error", Text, nullable=False),
 )
@@ -319,6 +338,7 @@ DETAIL_TABLES = {
     "stage_timings": stage_timings,
     "alerts": run_alerts,
     "file_rows": file_rows,
+    "devices": unit_devices,
 }
 
 

@@ -44,6 +44,21 @@ def pseudonym(key: bytes | None, dataset: str, participant_id: str) -> str:
     return hmac.new(key, f"{dataset}/{participant_id}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def device_token(key: bytes | None, serial: str) -> str:
+    """A device serial number as shared outputs hold it: ``serial:<16 hex>``, an HMAC under the key.
+
+    A lab's device log ties each serial to the person who wore it, so the
+    serial is as identifying as a file name; keyed, the same device keeps one
+    token across people and runs (counts can be compared per device) without
+    being guessable. "" stays "" (no serial); without a key the serial is
+    kept, as participant ids and paths are.
+    """
+    if not serial or key is None:
+        return serial
+    digest = hmac.new(key, b"sensorpipe/device-serial/v1\0" + serial.encode(), hashlib.sha256).hexdigest()
+    return f"serial:{digest[:16]}"
+
+
 def key_digest(key: bytes | None) -> str:
     """A digest that changes with the key, for cache keys and fingerprints: an HMAC under the key of a
     fixed label, so it cannot be inverted to the key, nor brute-forced without it. "none": no pseudonyms."""

@@ -34,8 +34,10 @@ from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, FileRowsRecord, LineageRecord, NormalizationRecord,
                                          QualityRecord, QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord,
                                          UnitErrorRecord, UnitRecord)
+from sensorpipe.metadata.records import DeviceRecord
 from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
+from sensorpipe.privacy.pseudonym import device_token
 from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats
 from sensorpipe.processing.sketch import HistogramSketch
 from sensorpipe.quality.label_balance import label_metrics
@@ -214,6 +216,14 @@ def file_rows(result, paths: SourcePaths) -> list[FileRowsRecord]:
     return [FileRowsRecord(s, f, *c) for (s, f), c in sorted(acc.items())]
 
 
+def device_records(result, paths: SourcePaths) -> list[DeviceRecord]:
+    """Each unit's recording devices per source file (pass 1 read them from the native tables' schema
+    metadata, core/devices.py): the file as its token, the serial as its keyed digest."""
+    return [DeviceRecord(u.study, u.participant, p.source, paths.token(str(d["file"])), d["model"],
+                         device_token(paths.key, d["serial"]), float(d["epoch_s"]))
+            for u in result.units for p in u.parts for d in p.devices]
+
+
 def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, started: dt.datetime,
                      stages: dict[str, str], paths: SourcePaths) -> RunRecord:
     """The run's record; every source file is named by its ``paths`` token (privacy/paths.py: a path would
@@ -248,6 +258,7 @@ def build_run_record(cfg: PipelineConfig, result, adapters, norm: NormParams, st
         units=[UnitRecord(u.study, u.participant, u.split, u.rows_in, u.rows_accepted, u.rows_quarantined,
                           u.raw_samples_in, u.windows_kept, sum(u.stats.under("windows_dropped").values())) for u in result.units],
         lineage=lineage, quantiles=split_quantiles(cfg, result), file_rows=file_rows(result, paths),
+        devices=device_records(result, paths),
         units_cached=getattr(result, "units_cached", {}).get("pass1"),
         unit_errors=[UnitErrorRecord(f.study, f.participant, f.source,
                                      paths.token(f.source_file) if f.source_file else "", f.stage, paths.text(f.error))

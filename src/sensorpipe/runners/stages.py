@@ -37,6 +37,7 @@ from sensorpipe._version import code_version
 from sensorpipe.captions.generator import CaptionGenerator
 from sensorpipe.config import PipelineConfig, stable_hash
 from sensorpipe.core.arrays import load_arrays
+from sensorpipe.core.devices import devices_of
 from sensorpipe.core.grid import MINUTE_NS, MinuteGrid
 from sensorpipe.core.labels import LABELS
 from sensorpipe.core.observations import Observations
@@ -117,6 +118,7 @@ class SourcePart:
     quarantine_counts: list[list] = field(default_factory=list)   # [source file, reason, rows], sorted
     overridden: dict[str, int] = field(default_factory=dict)     # channel -> readings another source outranked
     windows: int = 0                            # kept windows it contributed an observed minute to
+    devices: list[dict] = field(default_factory=list)   # per file naming its recorder: file, model, epoch_s, serial
 
     @property
     def rows_quarantined(self) -> int:
@@ -423,7 +425,8 @@ def _read_source(ctx: RunContext, unit: UnitRef, adapter, blobs: dict[str, bytes
             rows_in_by_file={f: list(v) for f, v in vr.by_file().items()}, raw_samples_in=inp.n_raw_samples,
             raw_counts=raw_counts, non_monotonic=vr.non_monotonic,
             quarantine=_write_unit_quarantine(ctx, unit, pid, vr.stored_quarantine, stem),
-            quarantine_counts=quarantine_counts(vr.stored_quarantine))
+            quarantine_counts=quarantine_counts(vr.stored_quarantine),
+            devices=[{"file": f, **asdict(d)} for f, d in devices_of(inp.native)])
     return Observations.concat(obs_parts), part, {sig.kind for sig in inp.raw_signals}
 
 

@@ -123,6 +123,8 @@ def test_a_file_without_the_epoch_table_names_the_fix(tmp_path):
     ("test_sample_rpx_ger_no_light.csv", "de", 30, "Spectrum PRO", False),
 ])
 def test_pyactigraphy_sample_exports(pyact_data, name, lang, epoch_s, model, light):
+    """Real exports: counts and light per minute as pandas reads them; the device's type, epoch and serial
+    number as the preamble's line (in the export's language) names them."""
     path = pyact_data / name
     (inp, res), = read("actiware_csv", path, tz="Europe/Brussels").values()
     df = table(path, lang)
@@ -134,5 +136,19 @@ def test_pyactigraphy_sample_exports(pyact_data, name, lang, epoch_s, model, lig
     if NAMES[lang][5] in df:
         off = df[NAMES[lang][5]].to_numpy(np.float64)
         assert minutes(res, "on_wrist") == {m: 1.0 - v for m, v in expected(t, off, "min").items()}
-    assert devices(inp) == [Device(model, float(epoch_s))]
+    serial = _preamble_value(path, ("Actiwatch Serial Number", "Numéro de série de l'Actiwatch",
+                                    "Actiwatch-Seriennummer"))
+    assert serial and devices(inp) == [Device(model, float(epoch_s), serial)]
     assert set(res.reason_counts) <= {"missing_value"}
+
+
+def _preamble_value(path, names: tuple[str, ...]) -> str:
+    """The value of the first preamble line ``"<name> :","<value>"`` (any separator, any of ``names``)."""
+    import csv
+
+    text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    for sep in (",", ";"):
+        for row in csv.reader(text.splitlines(), delimiter=sep):
+            if len(row) >= 2 and row[0].strip().rstrip(":").strip() in names:
+                return row[1].strip()
+    return ""

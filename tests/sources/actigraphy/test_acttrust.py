@@ -48,7 +48,7 @@ def check(res, df: pd.DataFrame, tz: str, mode: str = "PIM") -> None:
 def test_activity_mode_and_light_per_minute_match_the_file(mode):
     (inp, res), = read("acttrust_txt", DUMMY / "acttrust", PARTICIPANTS, mode=mode).values()
     check(res, table(DUMMY / "acttrust" / "p1.txt"), "Europe/Berlin", mode)
-    assert devices(inp) == [Device(f"ActTrust2 {mode}", 30.0)]
+    assert devices(inp) == [Device(f"ActTrust2 {mode}", 30.0, "AT2-0001")]
 
 
 def test_autumn_change_and_off_wrist_state():
@@ -76,5 +76,15 @@ def test_pyactigraphy_sample_export(pyact_data):
     path = pyact_data / "test_sample_atr.txt"
     (inp, res), = read("acttrust_txt", path, tz="America/Sao_Paulo", validation=ARCHIVE).values()
     check(res, table(path), "America/Sao_Paulo")
-    assert devices(inp) == [Device("ActTrust1 PIM", 60.0)]
+    (d,) = devices(inp)
+    assert (d.model, d.epoch_s) == ("ActTrust1 PIM", 60.0) and d.serial == _header_value(path, "DEVICE_ID")
     assert res.reason_counts == {} and set(minutes(res, "on_wrist").values()) == {1.0}
+
+
+def _header_value(path, key: str) -> str:
+    """A ``KEY : value`` line's value in an ActTrust report header, read plainly."""
+    for line in path.read_bytes().decode("latin-1").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() == key:
+            return value.strip()
+    return ""

@@ -28,6 +28,16 @@ class TestActiGraphAgd(AdapterCase):
     EXPECTED_REASONS: dict = {}
 
 
+class TestActiGraphAgdCapsense(AdapterCase):
+    """p2.agd: wGT3XBT with a capsense table, 10-s epochs, 2 h; 109 capsense minutes, one with state 7."""
+
+    ADAPTER = "actigraph_agd"
+    DUMMY = "actigraphy/agd_capsense"
+    PARTICIPANTS = "participants.csv"
+    EXPECTED_CHANNELS = {"activity_counts": 720, "steps": 720, "light": 720, "on_wrist": 109}
+    EXPECTED_REASONS = {"out_of_range": 1}
+
+
 def sql_minutes(path: Path, tz: str, column: str, how: str) -> dict[int, float]:
     """Independent reading: SQLite sums (or means) of ``column`` per minute of the device clock, placed in ``tz``."""
     con = sqlite3.connect(path)
@@ -51,7 +61,7 @@ def test_counts_steps_and_lux_per_minute_match_sqlite_across_the_spring_change()
     t = np.sort(res.observations.t_utc_ns[res.observations.channel == res.observations.channel[0]])
     assert np.all(np.diff(t) == 10 * 10**9)          # 01:40 CET to 02:40 device clock: no gap, no fold, no quarantine
     assert t[0] // 10**9 == utc_s(dt.datetime(2024, 3, 31, 1, 40), "Europe/Berlin")
-    assert devices(inp) == [Device("wGT3XBT", 10.0)]
+    assert devices(inp) == [Device("wGT3XBT", 10.0, "MOS2E00000000")]
 
 
 def test_inclinometer_off_epochs_become_off_wrist_minutes():
@@ -107,5 +117,58 @@ def test_pyactigraphy_sample_recording(pyact_data):
     (inp, res), = read("actigraph_agd", path, tz="Europe/Brussels", validation=ARCHIVE).values()
     assert minutes(res, "activity_counts") == sql_minutes(path, "Europe/Brussels", "axis1", "sum")
     assert minutes(res, "steps") == sql_minutes(path, "Europe/Brussels", "steps", "sum")
-    assert devices(inp) == [Device("wGT3XBT", 10.0)]
+    con = sqlite3.connect(path)
+    serial, = con.execute("SELECT settingValue FROM settings WHERE settingName = 'deviceserial'").fetchone()
+    con.close()
+    assert devices(inp) == [Device("wGT3XBT", 10.0, serial)] and serial
     assert res.rows_in == len(res.observations) and res.reason_counts == {}
+
+
+def test_capsense_state_gives_on_wrist_per_minute():
+    """Each capsense row's state is its minute's on_wrist (0 = not worn), read independently with SQLite; the
+    inclinometer ("standing" throughout) does not override the wear sensor; minutes without a capsense row
+    (110-119) and the damaged state 7 (minute 100, quarantined) have none."""
+    path = DUMMY / "agd_capsense" / "p2.agd"
+    (inp, res), = read("actigraph_agd", path.parent, path.parent / "participants.csv").values()
+    con = sqlite3.connect(path)
+    rows = con.execute("SELECT timeStamp, state FROM capsense ORDER BY timeStamp").fetchall()
+    first, = con.execute("SELECT MIN(dataTimestamp) FROM data").fetchone()
+    con.close()
+    start = utc_s(dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=(first - TICKS_1970) // 10),
+                  "America/New_York")
+    want = {(start + (ts - first) // 10**7) // 60: float(s) for ts, s in rows if s in (0, 1)}
+    worn = minutes(res, "on_wrist")
+    assert worn == want
+    m0 = start // 60
+    assert sorted(m - m0 for m, v in worn.items() if v == 0) == list(range(30, 45))
+    assert m0 + 100 not in worn and not any(m0 + k in worn for k in range(110, 120))
+    assert res.reason_counts == {"out_of_range": 1}
+    assert minutes(res, "activity_counts") == sql_minutes(path, "America/New_York", "axis1", "sum")
+    assert devices(inp) == [Device("wGT3XBT", 10.0, "MOS2E22222222")]
+
+
+def test_capsense_table_without_its_state_column_names_the_file(tmp_path):
+    f = tmp_path / "bad.agd"
+    shutil.copy(DUMMY / "agd_capsense" / "p2.agd", f)
+    con = sqlite3.connect(f)
+    con.execute("ALTER TABLE capsense DROP COLUMN state")
+    con.commit()
+    con.close()
+    with pytest.raises(SourceError, match="capsense table lacks its timeStamp or state column") as e:
+        read("actigraph_agd", f, tz="UTC")
+    assert "bad.agd" in str(e.value)
+
+
+def test_empty_capsense_table_leaves_the_inclinometer_wear(tmp_path):
+    """A capsense table with no rows (the device logged none) is no wear sensor reading: the inclinometer's
+    on_wrist stays."""
+    f = tmp_path / "p1.agd"
+    shutil.copy(DUMMY / "agd" / "p1.agd", f)
+    con = sqlite3.connect(f)
+    con.execute("CREATE TABLE capsense (timeStamp INTEGER, signal INTEGER, reference INTEGER, state INTEGER, "
+                "bursts INTEGER)")
+    con.commit()
+    con.close()
+    (_, res), = read("actigraph_agd", f, tz="Europe/Berlin").values()
+    (_, base), = read("actigraph_agd", DUMMY / "agd", DUMMY / "agd" / "participants.csv").values()
+    assert minutes(res, "on_wrist") == minutes(base, "on_wrist") and len(minutes(res, "on_wrist")) == 60

@@ -59,8 +59,8 @@ def test_spring_change_and_device_metadata():
     _, act, _ = awd_columns(DUMMY / "awd" / "p2.AWD")
     start = utc_s(dt.datetime(2024, 3, 10, 1, 0), "America/New_York")    # 01:00 EST = 06:00 UTC
     assert minutes(res, "activity_counts") == expected(start + 60 * np.arange(120), act, "sum")
-    assert devices(inp) == [Device("Actiwatch 4", 60.0)]
-    assert devices(got["p1"][0]) == [Device("Actiwatch-L", 30.0)]
+    assert devices(inp) == [Device("Actiwatch 4", 60.0, "V664055")]
+    assert devices(got["p1"][0]) == [Device("Actiwatch-L", 30.0, "L102938")]
     assert res.reason_counts == {}                                         # markers 'M' are not values
 
 
@@ -104,7 +104,7 @@ def test_pyactigraphy_sample_recordings(pyact_data):
         start = dt.datetime.strptime(f"{head[1].strip()} {head[2].strip()}", "%d-%b-%Y %H:%M")
         t = utc_s(start, "Europe/Brussels") + epoch_s * np.arange(act.size)
         assert minutes(res, "activity_counts") == expected(t, act, "sum"), name
-        assert devices(inp) == [Device(model, float(epoch_s))], name
+        assert devices(inp) == [Device(model, float(epoch_s), head[5].strip())], name
         if model in ("Actiwatch 7", "Actiwatch-L"):
             assert len(minutes(res, "light")) == len(expected(t, lux, "mean")), name
         assert res.rows_in == len(res.observations) + res.rows_quarantined

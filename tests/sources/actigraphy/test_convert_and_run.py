@@ -13,13 +13,14 @@ from tests.sources.actigraphy._common import DUMMY
 CASES = [
     ("actiwatch_awd", "awd", ("activity_counts", "light"), (1079, 1), 240 + 120),
     ("actigraph_agd", "agd", ("activity_counts", "steps", "light", "on_wrist"), (1434, 0), 60),
+    ("actigraph_agd", "agd_capsense", ("activity_counts", "steps", "light", "on_wrist"), (2269, 1), 120),
     ("motionwatch_mtn", "mtn", ("activity_counts", "light"), (960, 0), 120),
     ("actiware_csv", "actiware", ("activity_counts", "light", "on_wrist"), (1108, 2), 120 + 89 + 60),
     ("acttrust_txt", "acttrust", ("activity_counts", "light", "on_wrist"), (1080, 0), 180),
 ]
 
 
-@pytest.mark.parametrize("adapter, folder, channels, rows, _", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("adapter, folder, channels, rows, _", CASES, ids=[c[1] for c in CASES])
 def test_convert_writes_every_accepted_observation(tmp_path, capsys, adapter, folder, channels, rows, _):
     src = DUMMY / folder
     out = tmp_path / "obs.parquet"
@@ -32,7 +33,7 @@ def test_convert_writes_every_accepted_observation(tmp_path, capsys, adapter, fo
     assert (pq.read_table(quarantined).num_rows if quarantined.exists() else 0) == rows[1]
 
 
-@pytest.mark.parametrize("adapter, folder, channels, _, activity_minutes", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("adapter, folder, channels, _, activity_minutes", CASES, ids=[c[1] for c in CASES])
 def test_run_builds_windows_holding_every_activity_minute(tmp_path, adapter, folder, channels, _, activity_minutes):
     """Hour windows tiling each recording (stride = size, no missing limit): their observed activity_counts
     minutes are exactly the recording's minutes."""

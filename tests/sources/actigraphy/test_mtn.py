@@ -49,7 +49,7 @@ def check_against_file(res, path: Path, tz: str) -> None:
 def test_motion_and_light_per_minute_match_the_file():
     (inp, res), = read("motionwatch_mtn", DUMMY / "mtn", DUMMY / "mtn" / "participants.csv").values()
     check_against_file(res, DUMMY / "mtn" / "p1.mtn", "Europe/Berlin")
-    assert devices(inp) == [Device("MW8", 15.0)]
+    assert devices(inp) == [Device("MW8", 15.0, "012345")]
     assert len(minutes(res, "activity_counts")) == 120
 
 
@@ -82,5 +82,19 @@ def test_pyactigraphy_sample_recording(pyact_data):
     path = pyact_data / "test_sample.mtn"
     (inp, res), = read("motionwatch_mtn", path, tz="Europe/London").values()
     check_against_file(res, path, "Europe/London")
-    assert devices(inp) == [Device("MW8", 5.0)]
+    (d,) = devices(inp)
+    assert (d.model, d.epoch_s) == ("MW8", 5.0) and d.serial == _property(path, "=SerialNo")
     assert res.reason_counts == {}
+
+
+def _property(path, name: str) -> str:
+    """The last ``<property>`` named ``name`` in an .mtn file, read with ElementTree (later changes override)."""
+    import xml.etree.ElementTree as ET
+
+    value = ""
+    for prop in ET.parse(path).iter():
+        if prop.tag.rsplit("}", 1)[-1] == "property":
+            kids = {c.tag.rsplit("}", 1)[-1]: (c.text or "") for c in prop}
+            if kids.get("name", "").strip() == name:
+                value = kids.get("content", "").strip()
+    return value

@@ -20,8 +20,10 @@ epochs (Actiwatch codes for 2 and 5 minutes) would put several minutes of
 counts in one and are refused with the fix.
 
 Counts are per device (an Actiwatch count is no ActiGraph count), so each
-native table carries its device's model and epoch in its Arrow schema
-metadata; :func:`devices` lists them for a read unit.
+native table carries its device's model, epoch and serial (where the file
+gives one) in its Arrow schema metadata (:mod:`sensorpipe.core.devices`);
+:func:`devices` lists them for a read unit, and the runner carries them per
+source into the metadata DB (``unit_devices``, shown by ``sensorpipe lineage``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from sensorpipe.core import timeparse
+from sensorpipe.core.devices import EPOCH_KEY, MODEL_KEY, Device, device_of, with_device  # noqa: F401 (adapters')
 from sensorpipe.core.inputs import UnitInput
 from sensorpipe.core.refs import Participant, UnitRef
 from sensorpipe.sources._toolkit.export_files import list_export_units
@@ -43,19 +46,9 @@ from sensorpipe.sources._toolkit.text_csv import file_bytes
 from sensorpipe.sources.base import SourceAdapter, SourceError, check_zone_option, repeat_string
 
 SECOND_NS = 1_000_000_000
-#: Arrow schema-metadata keys of a native table: the recording device and its epoch
-MODEL_KEY, EPOCH_KEY = b"sensorpipe.device_model", b"sensorpipe.epoch_s"
 _WALL_MIN_NS = -2208988800 * SECOND_NS   # 1900-01-01
 _WALL_MAX_NS = 7258118400 * SECOND_NS    # 2200-01-01
 _MISSING = ("", "nan", "kz", "n/a", "na")   # localized "no value" (Actiware: NaN / NAN, German kZ = keine Zahl)
-
-
-@dataclass(frozen=True)
-class Device:
-    """The recorder of one file: model as the file names it, and epoch length in seconds."""
-
-    model: str
-    epoch_s: float
 
 
 def check_epoch(epoch_s: float, path: Path, where: str) -> float:
@@ -101,7 +94,6 @@ def native_parts(participant: Participant, path: Path, device: Device, t_ns: np.
     ``t_ns``); ``time_error``: per epoch, None or the reason its time failed.
     """
     n = int(t_ns.shape[0])
-    meta = {MODEL_KEY: device.model.encode(), EPOCH_KEY: f"{device.epoch_s:g}".encode()}
     parts = []
     for name, values in fields.items():
         table = pa.table({
@@ -115,7 +107,7 @@ def native_parts(participant: Participant, path: Path, device: Device, t_ns: np.
             "source_file": repeat_string(str(path), n),
             "source_row": pa.array(lines, pa.int64()),
         })
-        parts.append(table.replace_schema_metadata(meta))
+        parts.append(with_device(table, device))
     return parts
 
 
@@ -138,14 +130,12 @@ def linear_times(wall_ns: np.ndarray, tz: str, path: Path) -> tuple[np.ndarray, 
 
 
 def devices(inp: UnitInput) -> list[Device]:
-    """The devices (model, epoch) of a unit's native tables, in file order, each once."""
+    """The devices (model, epoch, serial) of a unit's native tables, in file order, each once."""
     out: list[Device] = []
     for part in inp.native:
-        meta = part.schema.metadata or {}
-        if MODEL_KEY in meta:
-            d = Device(meta[MODEL_KEY].decode(), float(meta[EPOCH_KEY].decode()))
-            if d not in out:
-                out.append(d)
+        d = device_of(part)
+        if d is not None and d not in out:
+            out.append(d)
     return out
 
 

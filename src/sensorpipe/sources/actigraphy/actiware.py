@@ -13,9 +13,11 @@ meaning             English              French                  German
 date, time          Date, Time           Date, Heure             Datum, Zeit
 activity counts     Activity             Activité                Aktivität
 white light (lux)   White Light          Lumière blanche         Weißes Licht
-off-wrist (1 = off) Off-Wrist Status                             Status „Nicht am Handgelenk“
+off-wrist (1 = off) Off-Wrist Status     (not known, below)      Status „Nicht am Handgelenk“
 epoch length        Epoch Length         Longueur de la période  Epochenlänge
 device type         Actiwatch Type       Type d'Actiwatch        Actiwatch-Typ
+serial number       Actiwatch Serial     Numéro de série de      Actiwatch-Seriennummer
+                    Number               l'Actiwatch
 ==================  ===================  ======================  ===============================
 
 Separators are ``,`` or ``;`` (taken from the header line); a number
@@ -26,6 +28,12 @@ point; ``NaN``/``NAN``/``kZ`` (keine Zahl) are missing values. Dates are
 reads dotted dates day first and otherwise takes the one order under which consecutive epochs are never more than a day
 apart, and asks for the option when both are (a recording of a few days at
 the start of a month).
+
+The French off-wrist column is not mapped: no public source names it.
+pyActigraphy's reader lists the French columns without one, and its French
+sample export (Actiware 5.00) has no off-wrist column; a guessed name would
+silently miss the real one. A French export that has the column keeps its
+activity and light; its off-wrist is not read.
 
 Activity -> ``activity_counts`` (summed to minutes), white light ->
 ``light`` (averaged), off-wrist -> ``on_wrist`` (1 - status). Times: the
@@ -61,6 +69,7 @@ VALUE_COLUMNS = {
 }
 EPOCH_KEYS = ("epoch length", "longueur de la période", "epochenlänge")
 DEVICE_KEYS = ("actiwatch type", "type d'actiwatch", "actiwatch-typ")
+SERIAL_KEYS = ("actiwatch serial number", "numéro de série de l'actiwatch", "actiwatch-seriennummer")
 ORDERS = {"DMY": "%d/%m/%Y", "MDY": "%m/%d/%Y"}
 DAY_NS = 86_400 * 1_000_000_000
 
@@ -76,7 +85,9 @@ class ActiwareCsvAdapter(EpochFileAdapter):
 
     name = "actiware_csv"
     description = ("Philips Respironics Actiware .csv export (Actiwatch 2/Spectrum; English, French or German; ',' "
-                   "or ';' separators, decimal comma): activity counts, white light and off-wrist per epoch")
+                   "or ';' separators, decimal comma): activity counts, white light and off-wrist per epoch "
+                   "(off-wrist from English and German exports: no public export or reader names the French column, "
+                   "pyActigraphy's French sample export has none)")
     time_convention = ("Date and Time columns (local wall clock; DD/MM, DD.MM or MM/DD per options.date_order); the "
                        "first epoch in the participant's IANA zone (participants table, else options.tz), later ones "
                        "by their wall time since it (no DST jumps)")
@@ -116,7 +127,7 @@ class ActiwareCsvAdapter(EpochFileAdapter):
         time = np.array([c.strip() for c in grid[:, ti]], dtype=object)
         wall = _wall(date, time, order, path)
         epoch = _epoch_s(meta, wall, path)
-        device = Device(meta.get("device") or "Actiwatch (type not recorded)", epoch)
+        device = Device(meta.get("device") or "Actiwatch (type not recorded)", epoch, meta.get("serial", ""))
         t_ns, err = linear_times(wall, participant.tz, path)
         fields = {}
         for name, j in col.items():
@@ -148,7 +159,7 @@ def _find_header(lines: list[str], path: Path) -> tuple[int, str, list[str]]:
 
 
 def _preamble(lines: list[str], delim: str) -> dict[str, str]:
-    """Device type and epoch length from the preamble's ``"Name:","value",...`` lines."""
+    """Device type, serial number and epoch length from the preamble's ``"Name:","value",...`` lines."""
     out: dict[str, str] = {}
     for row in csv.reader(lines, delimiter=delim):
         if len(row) < 2:
@@ -158,6 +169,8 @@ def _preamble(lines: list[str], delim: str) -> dict[str, str]:
             out["epoch"] = row[1].strip()
         elif key in DEVICE_KEYS:
             out["device"] = row[1].strip()
+        elif key in SERIAL_KEYS:
+            out["serial"] = row[1].strip()
     return out
 
 

@@ -85,7 +85,8 @@ class ActTrustTxtAdapter(EpochFileAdapter):
             raise SourceError(f"{path}: the report header's INTERVAL is {head.get('INTERVAL')!r}, not a number of "
                               f"seconds") from None
         model = head.get("DEVICE_MODEL", "").strip() or "ActTrust (model not recorded)"
-        device = Device(f"{model} {mode}", check_epoch(epoch, path, "report header INTERVAL"))
+        device = Device(f"{model} {mode}", check_epoch(epoch, path, "report header INTERVAL"),
+                        head.get("DEVICE_ID", "").strip())
         rows, line_no = [], []
         for i, row in enumerate(csv.reader(lines[table_i + 1:], delimiter=";"), start=table_i + 2):
             if any(c.strip() for c in row):

@@ -13,7 +13,8 @@ line   header field
        81 = 2 s, C1 = 5 s, C2 = 10 s
 5      age
 6      device serial; its first letter names the model (D Actiwatch 7,
-       L Actiwatch-L, P Actiwatch-L-Plus, M Mini, V Actiwatch 4, ...)
+       L Actiwatch-L, P Actiwatch-L-Plus, M Mini, V Actiwatch 4, ...); the
+       serial goes with the model into the device metadata (:mod:`._epochs`)
 7      sex
 =====  ==================================================================
 
@@ -88,7 +89,7 @@ class ActiwatchAwdAdapter(EpochFileAdapter):
         epoch_s = check_epoch(EPOCH_CODES_S[code], path, "line 4 (epoch code)")
         serial = lines[5].strip()
         letter = serial[:1].upper()
-        device = Device(MODELS.get(letter, f"Actiwatch ({serial[:1] or '?'})"), epoch_s)
+        device = Device(MODELS.get(letter, f"Actiwatch ({serial[:1] or '?'})"), epoch_s, serial)
         rows = [(i, s) for i, s in enumerate(lines[HEADER_LINES:], start=HEADER_LINES + 1) if s.strip()]
         line_no = np.array([i for i, _ in rows], np.int64)
         cells = [re.split(r"[\s,]+", s.strip()) for _, s in rows]

@@ -6,7 +6,7 @@ later change overrides an earlier one; ``delete="yes"`` removes it) or
 holding a ``<channel>``: ``<name>`` (``motion`` or ``Light``), ``<units>``,
 ``<epoch>`` (seconds), ``<offset>`` (seconds after the start) and
 ``<data encoding="text">``, the epochs' values separated by commas. The
-properties read are ``=Device`` (model), ``=StartTime``
+properties read are ``=Device`` (model), ``=SerialNo``, ``=StartTime``
 (``YYYY-MM-DD HH:MM:SS``, the device's local wall clock); the trailing
 ``<Signature>`` and button annotations are not read.
 
@@ -85,6 +85,7 @@ class MotionWatchMtnAdapter(EpochFileAdapter):
         start_ns = start_utc_ns(start, participant.tz, path)
         wall0 = np.datetime64(start, "ns").astype(np.int64)
         model = props.get("=Device", "").strip() or "MotionWatch (model not recorded)"
+        serial = props.get("=SerialNo", "").strip()
         parts: list[pa.Table] = []
         for ch in channels:
             kind = CHANNELS.get(_child_text(ch, "name").strip().lower())
@@ -107,7 +108,7 @@ class MotionWatchMtnAdapter(EpochFileAdapter):
                 values = values[:-1]   # the list ends with a comma
             elapsed = int(offset_s * SECOND_NS) + np.arange(values.size, dtype=np.int64) * int(epoch_s * SECOND_NS)
             rows = np.arange(1, values.size + 1, dtype=np.int64)
-            table, = native_parts(participant, path, Device(model, epoch_s), start_ns + elapsed,
+            table, = native_parts(participant, path, Device(model, epoch_s, serial), start_ns + elapsed,
                                   local_text(wall0 + elapsed), rows, {field: values})
             native_unit = _child_text(ch, "units").strip()
             if field == "light" and native_unit and native_unit.lower() != "lux":

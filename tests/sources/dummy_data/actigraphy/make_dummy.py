@@ -15,6 +15,12 @@ a night of zeros, light 0-900 lux), so tests recompute them independently.
 - ``agd/``: ``p1.agd`` a wGT3XBT, 10-s epochs from 2024-03-31 01:40 local
   (ticks), 1 h across the Berlin spring change: axis1-3, steps, lux and the
   inclinometer columns; 12 epochs "off", 6 epochs with no inclinometer time.
+- ``agd_capsense/``: ``p2.agd`` a wGT3XBT with its wear sensor's ``capsense``
+  table (ActiGraph's GT3X format description, CAPSENSE record: signal,
+  reference, state 0 = not worn / 1 = worn, bursts; logged once a minute),
+  10-s epochs from 2024-05-06 09:00 local, 2 h; capsense state 0 for minutes
+  30-44, a damaged state 7 at minute 100, no capsense row for minutes 110-119;
+  the inclinometer says "standing" throughout (the capsense decides).
 - ``mtn/``: ``p1.mtn`` a MotionWatch 8 (MW8): motion and Light channels,
   15-s epochs from 2024-06-01 22:00:00, 2 h.
 - ``actiware/``: ``p1.csv`` English (UK, DD/MM), Spectrum Plus, 30-s epochs,
@@ -72,25 +78,30 @@ def awd() -> None:
     (d / "p2.AWD").write_bytes(("\r\n".join(lines) + "\r\n").encode())
 
 
-def agd() -> None:
-    d = HERE / "agd"
-    participants(d)
-    path = d / "p1.agd"
+def agd_file(path: Path, start: dt.datetime, n: int, serial: str) -> tuple[sqlite3.Connection, int]:
+    """A new ActiLife .agd (SQLite) with its settings (a wGT3XBT, 10-s epochs, ``n`` of them from ``start``) and
+    an empty data table; returns the open connection and the start's .NET ticks."""
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE settings (settingID INTEGER PRIMARY KEY, settingName VARCHAR(64), "
                 "settingValue VARCHAR(8192))")
     con.execute("CREATE TABLE data (dataTimestamp INTEGER, axis1 REAL, axis2 REAL, axis3 REAL, steps REAL, lux REAL, "
                 "inclineOff REAL, inclineStanding REAL, inclineSitting REAL, inclineLying REAL)")
-    start = dt.datetime(2024, 3, 31, 1, 40)
     start_ticks = TICKS_1970 + int((start - dt.datetime(1970, 1, 1)).total_seconds()) * 10**7
-    n = 360
     settings = [("softwarename", "ActiLife"), ("softwareversion", "6.13.4"), ("devicename", "wGT3XBT"),
-                ("filter", "Normal"), ("deviceserial", "MOS2E00000000"), ("epochlength", "10"),
+                ("filter", "Normal"), ("deviceserial", serial), ("epochlength", "10"),
                 ("startdatetime", str(start_ticks)), ("stopdatetime", str(start_ticks + n * 10**8)),
-                ("original sample rate", "30"), ("subjectname", "p1"), ("epochcount", str(n)),
+                ("original sample rate", "30"), ("subjectname", path.stem), ("epochcount", str(n)),
                 ("agdversion", "2.0")]
     con.executemany("INSERT INTO settings (settingName, settingValue) VALUES (?, ?)", settings)
+    return con, start_ticks
+
+
+def agd() -> None:
+    d = HERE / "agd"
+    participants(d)
+    n = 360
+    con, start_ticks = agd_file(d / "p1.agd", dt.datetime(2024, 3, 31, 1, 40), n, "MOS2E00000000")
     c = counts(n, 3)
     rng = np.random.default_rng(4)
     steps = rng.integers(0, 9, n)
@@ -105,6 +116,29 @@ def agd() -> None:
         rows.append((start_ticks + k * 10**8, float(c[k]), float(c[k] // 2), float(c[k] // 3), float(steps[k]),
                      float(lx[k]), *map(float, incline)))
     con.executemany("INSERT INTO data VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.commit()
+    con.execute("VACUUM")
+    con.close()
+
+
+def agd_capsense() -> None:
+    d = HERE / "agd_capsense"
+    participants(d)
+    n = 720
+    con, start_ticks = agd_file(d / "p2.agd", dt.datetime(2024, 5, 6, 9, 0), n, "MOS2E22222222")
+    con.execute("CREATE TABLE capsense (timeStamp INTEGER, signal INTEGER, reference INTEGER, state INTEGER, "
+                "bursts INTEGER)")
+    c = counts(n, 5)
+    rng = np.random.default_rng(6)
+    rows = [(start_ticks + k * 10**8, float(c[k]), float(c[k] // 2), float(c[k] // 3), float(rng.integers(0, 9)),
+             float(rng.integers(0, 2000)), 0.0, 10.0, 0.0, 0.0) for k in range(n)]
+    con.executemany("INSERT INTO data VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    caps = []
+    for m in range(110):
+        state = 0 if 30 <= m < 45 else 7 if m == 100 else 1
+        signal = 310 if state == 0 else 540 + m % 7
+        caps.append((start_ticks + m * 60 * 10**7, signal, 400, state, 12))
+    con.executemany("INSERT INTO capsense VALUES (?, ?, ?, ?, ?)", caps)
     con.commit()
     con.execute("VACUUM")
     con.close()
@@ -225,6 +259,7 @@ def acttrust() -> None:
 if __name__ == "__main__":
     awd()
     agd()
+    agd_capsense()
     mtn()
     actiware()
     acttrust()
