@@ -155,11 +155,10 @@ def fetch(url: str, cache_dir: str | Path | None = None) -> Path:
         return Path(local_path(url))
     fs, root = filesystem(url)
     root = root.rstrip("/")
-    base = Path(cache_dir) if cache_dir is not None else cache_root() / "inputs"
-    top = base / url_key(url)
+    top = _cache_top(url, cache_dir)
     if not reaching(url, fs.exists, root):
         raise FileNotFoundError(f"{url} does not exist")
-    mapper = BelowRoot(root.rsplit("/", 1)[0] if "/" in root else "", "data")
+    mapper = _mapper(root)
     cached = fsspec.filesystem("filecache", fs=fs, cache_storage=str(top), cache_mapper=mapper, check_files=True,
                                skip_instance_cache=True)
     folder = reaching(url, fs.isdir, root)
@@ -175,6 +174,22 @@ def fetch(url: str, cache_dir: str | Path | None = None) -> Path:
             f.unlink()
         local.mkdir(parents=True, exist_ok=True)
     return local
+
+
+def fetched_path(url: str, cache_dir: str | Path | None = None) -> Path:
+    """Where :func:`fetch` puts the copy of ``url`` under ``cache_dir``, without reaching the URL: a Beam
+    launcher names the copy its workers will make (:mod:`sensorpipe.runners.beam_remote`)."""
+    fs, root = filesystem(url)
+    root = root.rstrip("/")
+    return _cache_top(url, cache_dir) / _mapper(root)(root)
+
+
+def _cache_top(url: str, cache_dir: str | Path | None) -> Path:
+    return (Path(cache_dir) if cache_dir is not None else cache_root() / "inputs") / url_key(url)
+
+
+def _mapper(root: str) -> "BelowRoot":
+    return BelowRoot(root.rsplit("/", 1)[0] if "/" in root else "", "data")
 
 
 class BelowRoot:

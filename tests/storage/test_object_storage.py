@@ -69,7 +69,8 @@ def s3_endpoint():
     import s3fs
 
     s3fs.S3FileSystem.clear_instance_cache()
-    s3fs.S3FileSystem().mkdir(BUCKET)
+    if not s3fs.S3FileSystem().exists(BUCKET):   # moto's store is per process: another module's server made it
+        s3fs.S3FileSystem().mkdir(BUCKET)
     yield endpoint
     server.stop()
     s3fs.S3FileSystem.clear_instance_cache()

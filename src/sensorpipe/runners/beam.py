@@ -18,9 +18,11 @@ An argument every item of a map shares (the run context: config and
 pseudonymization key, both read by the launcher; the normalization
 parameters) travels once as a side input, never as a path a worker must
 open. Results come back through text files of pickled ``(index, result)``
-lines under ``.work/beam/`` and are put back in input order; the per-unit
-cache and record spills are under ``.work`` too, so every worker must see the
-output folder (one machine, or a shared or object-store path). Counters per
+lines under ``.work/beam/`` and are put back in input order. With a local
+output the per-unit cache and record spills are under ``.work`` too, so every
+worker must see the output folder (one machine, or a shared file system); with
+a remote output (``s3://``, ``gs://``) the workers read the inputs and the work
+area at their URLs instead (:mod:`sensorpipe.runners.beam_remote`). Counters per
 quarantine reason, windows kept and dropped and units are Beam metrics,
 summed into :attr:`BeamRunner.metrics` (the run summary prints them).
 """
@@ -28,6 +30,7 @@ summed into :attr:`BeamRunner.metrics` (the run summary prints them).
 from __future__ import annotations
 
 import base64
+import os
 import pickle
 import re
 import uuid
@@ -35,8 +38,9 @@ from typing import Any, Callable
 
 from sensorpipe.config import ConfigError
 from sensorpipe.runners.beam_options import pipeline_options
+from sensorpipe.runners.beam_remote import RemoteWork, fetch_shard, fsspec_lines, read_remote_lines
 from sensorpipe.runners.executors import LocalRunner, RunnerError
-from sensorpipe.runners.failures import UnitFailure, one_line, prepare_or_skip
+from sensorpipe.runners.failures import UnitFailure, encode_or_skip, one_line, prepare_or_skip
 from sensorpipe.runners.stages import EncodedUnit, UnitSummary
 from sensorpipe.storage.writer import Shard, SplitPlan, write_shard
 
@@ -129,6 +133,9 @@ class BeamRunner(LocalRunner):
         self._submitted = 0
         self._spill_counts: dict[int, tuple[Any, list[int]]] = {}   # id(plan) -> (plan, records per spill)
         self._fit: tuple[list[str], Any] | None = None   # (train unit keys, merged FitStats) from pass 1
+        #: a remote output's work area (beam_remote); None: workers share the launcher's disk
+        self.remote: RemoteWork | None = None
+        self._pulled: list[str] = []             # work-area files this launcher copied (deleted at close)
         opts = pipeline_options(self.flags)      # a missing extra or a bad option fails before any work
         from apache_beam.options.pipeline_options import StandardOptions
 
@@ -148,17 +155,55 @@ class BeamRunner(LocalRunner):
     def describe(self) -> str:
         return f"beam ({self.beam_runner})"
 
+    def use_remote_work(self, work: RemoteWork) -> None:
+        """Workers read the inputs and the work area at ``work``'s URLs; results go there too."""
+        self.remote, self.work_dir = work, work.url
+
+    def plan_units(self, cfg) -> list:
+        """The run's units, planned on a worker (remote work area): the launcher never opens an input."""
+        from sensorpipe.runners.beam_worker import plan_on_worker
+
+        return self._run(plan_on_worker, [(cfg, self.remote)], "plan units")[0][0]
+
+    def write_manifest(self, work_dir, name, version, version_dir, run_id, summaries, stems):
+        """:func:`~sensorpipe.runners.cache.write_manifest`, into the remote work area when there is one."""
+        from sensorpipe.runners.cache import write_manifest
+
+        if self.remote is None:
+            return write_manifest(work_dir, name, version, version_dir, run_id, summaries, stems)
+        return self.remote.upload_manifest(name, version, version_dir, run_id, summaries, stems)
+
+    def close(self) -> None:
+        """Removes the work-area files this launcher copied (quarantine spills, record lengths)."""
+        for path in self._pulled:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        self._pulled = []
+        super().close()
+
+    def _pull(self, paths) -> None:
+        for p in paths:
+            if p and not os.path.exists(p) and self.remote.pull(p):
+                self._pulled.append(p)
+
     def map(self, fn, items, desc):
         """``fn(*item)`` for every item, as one pipeline; results in input order. Pass 1 also combines the
         train statistics in the same pipeline."""
         if not items:
             return []
         if fn is not prepare_or_skip:
-            return self._run(fn, items, desc)[0]
+            results = self._run(fn, items, desc)[0]
+            if self.remote is not None and fn is encode_or_skip:   # the shard plan reads the record lengths
+                self._pull(r.stem + ".len" for r in results if isinstance(r, EncodedUnit))
+            return results
         ctx = items[0][0]
         results, fit = self._run(fn, items, desc, fit=(ctx.cfg.channels, ctx.cfg.normalization))
         keys = [r.key for r in results if isinstance(r, UnitSummary) and r.split == "train"]
         self._fit = (keys, fit)
+        if self.remote is not None:    # the quarantine files are written from the units' spills, here
+            self._pull(p.quarantine for r in results if isinstance(r, UnitSummary) for p in r.parts)
         return results
 
     def fit_normalization(self, cfg, summaries):
@@ -191,6 +236,8 @@ class BeamRunner(LocalRunner):
             results = self._run(write_shard, pending, "write shards")[0]
         except Exception as e:  # noqa: BLE001 - every shard of the pipeline reports it
             results = [Raised(e)] * len(pending)
+        if self.remote is not None:    # written on the workers under .work/shards/: into the staging folder
+            results = [r if isinstance(r, Raised) else fetch_shard(item[0], *r) for item, r in zip(pending, results)]
         for i, r in enumerate(results, start=first):
             self._done[i] = r
 
@@ -199,6 +246,10 @@ class BeamRunner(LocalRunner):
         from apache_beam.io.filesystems import FileSystems
 
         arity = len(items[0])
+        if self.remote is not None:
+            from sensorpipe.runners.beam_worker import OnWorker
+
+            fn = OnWorker(fn, self.remote)
         shared = tuple(j for j in range(arity) if all(a[j] is items[0][j] for a in items))
         rows = [(i, tuple(v for j, v in enumerate(a) if j not in shared)) for i, a in enumerate(items)]
         out = f"{self.work_dir}/beam/{uuid.uuid4().hex[:12]}"
@@ -208,26 +259,26 @@ class BeamRunner(LocalRunner):
         side = p | "shared arguments" >> beam.Create([side_values])
         results = (p | "items" >> beam.Create(rows)
                    | step >> beam.ParDo(_call_dofn(fn, shared, arity), beam.pvalue.AsSingleton(side)))
-        results | "results" >> beam.Map(_line) | "write results" >> beam.io.WriteToText(f"{out}/results")
+        results | "results" >> beam.Map(_line) | "write results" >> self._write_lines(f"{out}/results")
         if fit is not None:
             from sensorpipe.runners.beam_normalize import FitStatsCombineFn
 
             (results | "train statistics" >> beam.FlatMap(_train_stats)
              | "combine statistics" >> beam.CombineGlobally(FitStatsCombineFn(*fit))
              | "keyed" >> beam.Map(lambda stats: (-1, stats))
-             | "fit line" >> beam.Map(_line) | "write fit" >> beam.io.WriteToText(f"{out}/fit"))
+             | "fit line" >> beam.Map(_line) | "write fit" >> self._write_lines(f"{out}/fit"))
         try:
             outcome = p.run()
             outcome.wait_until_finish()
         except Exception as e:  # noqa: BLE001 - a unit's own error comes back as a result (Raised), not here
-            if FileSystems.exists(out):
-                FileSystems.delete([out])
+            self._delete(FileSystems, out)
             raise RunnerError(f"the Beam pipeline for {desc!r} failed on {self.beam_runner}: {one_line(e)[:2000]}. "
                               f"A worker crashed or ran out of memory, or an option is wrong; rerun with "
                               f"runner.name: local to see a unit's own error") from e
         self.pipelines += 1
         self._add_metrics(outcome)
-        lines = _read_lines(FileSystems, f"{out}/results-*")
+        read = _read_lines if self.remote is None else read_remote_lines
+        lines = read(FileSystems, f"{out}/results-*")
         back = {i: r for i, r, _ in lines}
         self.volumes[desc] = {"items_bytes": len(pickle.dumps(rows, protocol=5)),
                               "side_input_bytes": len(pickle.dumps(side_values, protocol=5)),
@@ -237,13 +288,33 @@ class BeamRunner(LocalRunner):
                 len(pickle.dumps(x, protocol=5)) for i, r, _ in lines for x in _train_stats((i, r)))
         if sorted(back) != list(range(len(items))):
             raise RuntimeError(f"beam runner: {desc} returned {len(back)} of {len(items)} results under {out}")
-        merged = _read_lines(FileSystems, f"{out}/fit-*")[0][1] if fit is not None else None
-        FileSystems.delete([out])
+        merged = read(FileSystems, f"{out}/fit-*")[0][1] if fit is not None else None
+        self._delete(FileSystems, out)
         results = [back[i] for i in range(len(items))]
         for r in results:
             if isinstance(r, Raised):
                 raise r.error
         return results, merged
+
+    def _write_lines(self, prefix: str):
+        """Beam's text sink for a work area on the shared disk; objects written through fsspec for a remote
+        one (Beam's own S3 and GCS file systems need their own options and extras)."""
+        import apache_beam as beam
+
+        if self.remote is None:
+            return beam.io.WriteToText(prefix)
+        return beam.ParDo(fsspec_lines(prefix))
+
+    def _delete(self, filesystems, out: str) -> None:
+        if self.remote is None:
+            if filesystems.exists(out):
+                filesystems.delete([out])
+            return
+        from sensorpipe.urls import filesystem
+
+        fs, path = filesystem(out)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
 
     def _add_metrics(self, outcome) -> None:
         from apache_beam.metrics.metric import MetricsFilter

@@ -27,9 +27,10 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sensorpipe._version import code_version
 from sensorpipe.config import stable_hash
@@ -37,6 +38,20 @@ from sensorpipe.core.arrays import save_arrays
 from sensorpipe.sources.partition import file_fingerprint
 
 MANIFESTS = "manifests"
+
+#: ``.pull``, per thread: set around a unit on a Beam worker whose work area is a URL
+#: (:mod:`sensorpipe.runners.beam_worker`), it copies a cache entry's files from the work area before the entry
+#: is looked up; unset elsewhere (local runs pay one attribute look-up per unit). Per thread: an in-process
+#: DirectRunner runs several bundles at once.
+remote_hook = threading.local()
+
+
+def _pulled(stem: str) -> bool:
+    """Whether the work area is remote (the entry ``stem`` then pulled from it into the local mirror)."""
+    pull: Callable[[str], None] | None = getattr(remote_hook, "pull", None)
+    if pull is not None:
+        pull(stem)
+    return pull is not None
 
 #: inputs up to this size that the adapter decodes from memory are read once, whole (hashed, then decoded)
 PRELOAD_MAX_BYTES = 256 * 1024 * 1024
@@ -81,6 +96,9 @@ def unit_stem(cache_dir: str, study: str, fingerprint: str) -> Path:
 
 def read_unit_summary(stem: Path) -> dict | None:
     """A finished unit's summary (its JSON form), or None when pass 1 has not completed it."""
+    if _pulled(str(stem)):     # a remote work area: its summary, uploaded after the arrays, says both are there
+        summary = Path(f"{stem}.json")
+        return json.loads(summary.read_text()) if summary.exists() else None
     summary, arrays = Path(f"{stem}.json"), Path(f"{stem}.arrays")
     if summary.exists() and arrays.exists():
         return json.loads(summary.read_text())
@@ -110,7 +128,9 @@ def read_records(stem: str, clips: bool) -> dict[str, int] | None:
     """A finished spill's clipped-cell counts per channel, or None when pass 2 has not completed it.
     Clip counts are written (before the spill) only where normalization clips."""
     counts = Path(stem + ".clipped.json")
-    if Path(stem + ".bin").exists() and Path(stem + ".len").exists() and (not clips or counts.exists()):
+    # a remote work area: the .len, uploaded after the .bin, says both are there
+    spilled = _pulled(stem) or Path(stem + ".bin").exists()
+    if spilled and Path(stem + ".len").exists() and (not clips or counts.exists()):
         return json.loads(counts.read_text()) if clips else {}
     return None
 

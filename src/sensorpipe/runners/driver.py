@@ -38,6 +38,7 @@ from sensorpipe.privacy.pseudonym import load_key
 from sensorpipe.privacy.sealed import load_quarantine_key
 from sensorpipe.processing.normalize import FitStats, NormParams
 from sensorpipe.runners._memory import freed_memory_retained
+from sensorpipe.runners.beam_remote import RemoteWork
 from sensorpipe.runners.cache import cache_counts, write_manifest
 from sensorpipe.runners.executors import make_runner
 from sensorpipe.runners.failures import UnitFailure, encode_or_skip, prepare_or_skip, split_encoded, split_prepared
@@ -110,21 +111,26 @@ class RunResult:
 
 def run_pipeline(config: Any, runner: str | None = None, workers: int | None = None,
                  strict: bool | None = None, overwrite: bool = False, wait_lock_s: float = 0.0,
-                 beam_options: list[str] | None = None) -> RunResult:
+                 beam_options: list[str] | None = None, _work: RemoteWork | None = None) -> RunResult:
     """Run the whole pipeline for ``config`` (YAML path, mapping or PipelineConfig).
 
     One run at a time per output folder (its lock; ``wait_lock_s`` waits for a running one). The version is
     written to a staging folder and published by a rename once complete and recorded; ``overwrite`` lets it
     replace a label that holds another fingerprint. ``beam_options`` (``--beam-option`` flags) follow
     ``runner.beam_options``. Every run, failed ones included, has a row in the metadata
-    database (see :mod:`sensorpipe.runners.lifecycle`).
+    database (see :mod:`sensorpipe.runners.lifecycle`). ``_work`` is internal: a remote output's work area on
+    the beam runner (:mod:`sensorpipe.runners.beam_remote`), set by the call that handles the remote output.
     """
     cfg = load_plan(config).config   # every name resolved and every cross-section check done, or a ConfigError
     remote = RemoteOutput.of(cfg)    # output.dir on object storage: run in a local folder, then upload
-    if remote is not None:
+    if remote is not None:           # on beam the workers read the inputs and .work at URLs (runners.beam_remote)
+        work = RemoteWork.of(remote.url) if (runner or cfg.runner.name) == "beam" else None
         return remote.publish(run_pipeline(remote.local_config(cfg), runner, workers, strict, overwrite,
-                                           wait_lock_s), overwrite)
-    cfg = local_inputs(cfg)          # remote sources, participants tables and id maps: local cached copies
+                                           wait_lock_s, beam_options, work), overwrite)
+    if _work is not None:            # remote inputs: named where the workers copy them, not downloaded here
+        _work, cfg = _work.localized(cfg)
+    else:
+        cfg = local_inputs(cfg)      # remote sources, participants tables and id maps: local cached copies
     if strict is not None:
         cfg = dataclasses.replace(cfg, validation=dataclasses.replace(cfg.validation, strict=strict))
     if runner or workers is not None:
@@ -155,7 +161,7 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
             store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
                                      code_version(), _config_json(cfg), str(out), cfg.output.name,
                                      cfg.output.version, os.getpid(), this_host()))
-            run = _Run(cfg, store, run_id, out, overwrite)
+            run = _Run(cfg, store, run_id, out, overwrite, _work)
             try:
                 with progress_every(cfg.run.progress_interval_s):
                     result = run.execute(t0, started)
@@ -190,8 +196,10 @@ def _config_json(cfg: PipelineConfig) -> str:
 class _Run:
     """One run's work between taking the lock and releasing it: stages, staging, publish, its row."""
 
-    def __init__(self, cfg: PipelineConfig, store, run_id: str, out: Path, overwrite: bool) -> None:
+    def __init__(self, cfg: PipelineConfig, store, run_id: str, out: Path, overwrite: bool,
+                 work: RemoteWork | None = None) -> None:
         self.cfg, self.store, self.run_id, self.out, self.overwrite = cfg, store, run_id, out, overwrite
+        self.work = work     # a remote output's work area on the beam runner; None: <out>/.work
         self.stage = "plan"
         self.label: Label | None = None
         self.staging: Staging | None = None
@@ -237,12 +245,15 @@ class _Run:
         cfg, out = self.cfg, self.out
         key = load_key(cfg)
         # the quarantine key is checked before any work; None: plain quarantine files and spills
-        ctx = RunContext(cfg, key, str(out / ".work"), quarantine_key=load_quarantine_key(cfg, key))
+        ctx = RunContext(cfg, key, self.work.root if self.work else str(out / ".work"),
+                         quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
         with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
                                    cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+            if self.work is not None:
+                pool.use_remote_work(self.work)
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
@@ -348,8 +359,9 @@ class _Run:
             self.store.publish_version(self.run_id)     # 'succeeded'
             staging.move_side_files()                   # quarantine files and report of this run
             staging.discard()                           # the replaced version, if any
-            write_manifest(ctx.cache_dir, cfg.output.name, label.version, label.target, self.run_id, summaries,
-                           stems)                       # the cache entries this version uses (runners/cache.py)
+            # the cache entries this version uses (runners/cache.py; the beam runner's, in a remote work area)
+            getattr(pool, "write_manifest", write_manifest)(ctx.cache_dir, cfg.output.name, label.version,
+                                                            label.target, self.run_id, summaries, stems)
         seconds["total"] = time.perf_counter() - t0
         return result
 

@@ -16,6 +16,8 @@ from sensorpipe.sources.study import plan_persons
 
 def plan_units(cfg, adapters: list, pool) -> list:
     """:func:`~sensorpipe.sources.study.plan_persons`, partitioning shared files on ``pool``'s workers."""
+    if getattr(pool, "remote", None) is not None:   # beam, remote work area: planned on a worker
+        return pool.plan_units(cfg)
     workers = getattr(pool, "workers", 1)
     if workers < 2:
         return plan_persons(cfg, adapters)
