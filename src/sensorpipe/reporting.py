@@ -154,13 +154,17 @@ def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
 
 
 def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, metadata_url: str,
-               seconds: dict[str, float], pre: dict[str, str]) -> Path:
-    """The report a run writes into its staging folder once its shards are complete (a pool job): the
-    window sample's sections and the timings, with ``pre`` (:func:`draw_record_sections`) for the rest."""
+               seconds: dict[str, float], pre: dict[str, str], peak_mb: dict[str, float] | None = None) -> Path:
+    """The report a run writes into its staging folder once its shards are complete (a job of the report
+    process or the pool: runners/report_process.py): the window sample's sections and the timings, with ``pre``
+    (:func:`draw_record_sections`) for the rest. ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the
+    driver when it submitted this job (the process drawing the report is not the one that ran the passes);
+    without it, this process's."""
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
-                    dict(getattr(result, "stage_seconds", {}) or {}), peak_rss_mb(),
+                    dict(getattr(result, "stage_seconds", {}) or {}), peak_mb or peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
-                    "process that wrote the report and of its ended children")
+                    + ("run's driver process and of its ended children" if peak_mb else
+                       "process that wrote the report and of its ended children"))
     store = MetadataStore(metadata_url)
     try:
         extras = build_extras(store, record, version_dir, resources=res, pre=pre)

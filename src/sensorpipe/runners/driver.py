@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.progress import progress_every
+from sensorpipe.runners.report_process import start_report_process
 from sensorpipe.runners.run_warnings import run_warnings
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
@@ -243,9 +245,12 @@ class _Run:
         ctx = RunContext(cfg, key, str(out / ".work"), quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
+        # the report's side process forks first, before the runner starts a thread (runners/report_process.py);
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
-        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                   cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+        with start_report_process(cfg.runner.name, cfg.runner.start_method) or nullcontext() as drawer, \
+                freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                     cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+            drawer = drawer or pool       # no side process: the pool draws (local: in process), as it did before
             checkpoint("plan")
             # shared multi-participant files are partitioned under .work once here (sources.partition)
             adapters = [make_adapter(s, cfg.base_dir, ctx.cache_dir) for s in cfg.sources]
@@ -313,14 +318,14 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import draw_record_sections, run_report
+            from sensorpipe.reporting import draw_record_sections, peak_rss_mb, run_report
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
-            drawing = pool.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
             seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker draws
             seconds["metadata"] = 0.0
             for shard in writing:
@@ -336,8 +341,8 @@ class _Run:
             # the rest of the report samples the written windows: submitted once they are complete, it runs (on
             # a worker) while this process records the metadata
             t_report = time.perf_counter()
-            reporting = pool.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                 dict(seconds), drawing.result()))
+            reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
+                                                   dict(seconds), drawing.result(), peak_rss_mb()))
             seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()
