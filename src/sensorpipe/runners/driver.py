@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from contextlib import nullcontext
@@ -318,7 +319,7 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import draw_record_sections, peak_rss_mb, run_report
+            from sensorpipe.reporting import draw_record_sections, peak_rss_mb, run_report, window_sample
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
@@ -341,8 +342,10 @@ class _Run:
             # the rest of the report samples the written windows: submitted once they are complete, it runs (on
             # a worker) while this process records the metadata
             t_report = time.perf_counter()
+            # the window sample is read here where TFDS is loaded already (it wrote TFDS's metadata: local runner)
+            sample = window_sample(version_dir, record.fingerprint) if "tensorflow_datasets" in sys.modules else None
             reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                   dict(seconds), drawing.result(), peak_rss_mb()))
+                                                   dict(seconds), drawing.result(), peak_rss_mb(), sample))
             seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()

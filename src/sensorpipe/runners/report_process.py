@@ -31,10 +31,14 @@ from sensorpipe.runners.executors import RunnerError, _exit_with_driver, resolve
 
 log = logging.getLogger(__name__)
 
-#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules,
-#: matplotlib's figure and SVG backend, and what reading the window sample loads (TFDS, the ArrayRecord reader)
-WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg",
-                "sensorpipe.access.dataset", "tensorflow_datasets", "array_record.python.array_record_data_source")
+#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules
+#: and matplotlib's figure and SVG backend
+WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg")
+
+#: ... and, under ``multiprocess`` (whose driver does not load TFDS: the workers write the shards and TFDS's
+#: metadata), what reading the window sample loads. The local runner's driver has TFDS loaded by then and
+#: reads the sample itself: importing TFDS here too would cost a second import's CPU.
+READER_IMPORTS = ("sensorpipe.access.dataset", "tensorflow_datasets", "array_record.python.array_record_data_source")
 
 #: seconds the driver waits for an idle report process to leave after its last job before ending it
 EXIT_WAIT_S = 10.0
@@ -162,7 +166,7 @@ def start_report_process(runner: str, start_method: str = "auto") -> ReportProce
     if resolve_start_method(start_method if runner == "multiprocess" else "auto") != "fork":
         return None
     try:
-        return ReportProcess()
+        return ReportProcess(WARM_IMPORTS + (READER_IMPORTS if runner == "multiprocess" else ()))
     except OSError as e:     # no process to be had (limits, memory): the pool draws, as without a fork
         log.warning("could not start the report process (%s): the report is drawn by the run's pool", e)
         return None
