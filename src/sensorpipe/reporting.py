@@ -162,8 +162,8 @@ def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, met
     process or the pool: runners/report_process.py): the window sample's sections and the timings, with ``pre``
     (:func:`draw_record_sections`) for the rest. ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the
     driver when it submitted this job (the process drawing the report is not the one that ran the passes);
-    without it, this process's. ``sample``: :func:`window_sample`, read by the driver where it has TFDS loaded
-    already; without it, read here."""
+    without it, this process's. ``sample``: :func:`window_sample`, read by the local runner's driver (which has
+    TFDS loaded already); without it, read here."""
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
                     dict(getattr(result, "stage_seconds", {}) or {}), peak_mb or peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "

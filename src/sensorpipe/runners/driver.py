@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import os
-import sys
 import time
 import uuid
 from contextlib import nullcontext
@@ -342,8 +341,8 @@ class _Run:
             # the rest of the report samples the written windows: submitted once they are complete, it runs (on
             # a worker) while this process records the metadata
             t_report = time.perf_counter()
-            # the window sample is read here where TFDS is loaded already (it wrote TFDS's metadata: local runner)
-            sample = window_sample(version_dir, record.fingerprint) if "tensorflow_datasets" in sys.modules else None
+            # the window sample: read here under local (TFDS is loaded since pass 2), else by the report process
+            sample = window_sample(version_dir, record.fingerprint) if pool.name == "local" else None
             reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
                                                    dict(seconds), drawing.result(), peak_rss_mb(), sample))
             seconds["report"] += time.perf_counter() - t_report

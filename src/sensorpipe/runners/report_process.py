@@ -35,9 +35,9 @@ log = logging.getLogger(__name__)
 #: and matplotlib's figure and SVG backend
 WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg")
 
-#: ... and, under ``multiprocess`` (whose driver does not load TFDS: the workers write the shards and TFDS's
-#: metadata), what reading the window sample loads. The local runner's driver has TFDS loaded by then and
-#: reads the sample itself: importing TFDS here too would cost a second import's CPU.
+#: ... and, under ``multiprocess`` (whose driver does not load TFDS: its workers encode the records), what
+#: reading the window sample loads. The local runner's driver has TFDS loaded by then and reads the sample
+#: itself: importing TFDS here too would cost a second import's CPU.
 READER_IMPORTS = ("sensorpipe.access.dataset", "tensorflow_datasets", "array_record.python.array_record_data_source")
 
 #: seconds the driver waits for an idle report process to leave after its last job before ending it
