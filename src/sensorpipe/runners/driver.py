@@ -326,7 +326,7 @@ class _Run:
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
             drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker draws
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -338,8 +338,8 @@ class _Run:
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
-            # the rest of the report samples the written windows: submitted once they are complete, it runs (on
-            # a worker) while this process records the metadata
+            # the rest of the report samples the written windows: submitted once they are complete, it runs (in
+            # the report process, or on a worker) while this process records the metadata
             t_report = time.perf_counter()
             # the window sample: read here under local (TFDS is loaded since pass 2), else by the report process
             sample = window_sample(version_dir, record.fingerprint) if pool.name == "local" else None
