@@ -97,7 +97,7 @@ def _previous(store: MetadataStore, name: str, fingerprint: str) -> dict | None:
                 None)
 
 
-def _sample(version_dir: Path, fingerprint: str):
+def window_sample(version_dir: Path, fingerprint: str):
     """The window sample of ``version_dir`` when it holds this fingerprint, else (None, reason)."""
     if not (version_dir / "dataset_info.json").is_file():
         return None, f"{version_dir} is gone: figures from the windows are left out"
@@ -123,10 +123,12 @@ def drift_against(store: MetadataStore, record: rec.RunRecord, against: dict | N
 
 
 def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path, against: dict | None = None,
-                 resources: Resources | None = None, pre: dict[str, str] | None = None) -> ReportExtras:
+                 resources: Resources | None = None, pre: dict[str, str] | None = None,
+                 sample: tuple | None = None) -> ReportExtras:
     """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version;
-    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them)."""
-    sample, why = _sample(version_dir, record.fingerprint)
+    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them); ``sample``: what
+    :func:`window_sample` returned, where the caller already read it."""
+    sample, why = sample if sample is not None else window_sample(version_dir, record.fingerprint)
     extras = ReportExtras(sample=sample, resources=resources or _stored_resources(store, record), banner=why,
                           pre=pre or {})
     if not pre:
@@ -154,16 +156,22 @@ def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
 
 
 def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, metadata_url: str,
-               seconds: dict[str, float], pre: dict[str, str]) -> Path:
-    """The report a run writes into its staging folder once its shards are complete (a pool job): the
-    window sample's sections and the timings, with ``pre`` (:func:`draw_record_sections`) for the rest."""
+               seconds: dict[str, float], pre: dict[str, str], peak_mb: dict[str, float] | None = None,
+               sample: tuple | None = None) -> Path:
+    """The report a run writes into its staging folder once its shards are complete (a job of the report
+    process or the pool: runners/report_process.py): the window sample's sections and the timings, with ``pre``
+    (:func:`draw_record_sections`) for the rest. ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the
+    driver when it submitted this job (the process drawing the report is not the one that ran the passes);
+    without it, this process's. ``sample``: :func:`window_sample`, read by the local runner's driver (which has
+    TFDS loaded already); without it, read here."""
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
-                    dict(getattr(result, "stage_seconds", {}) or {}), peak_rss_mb(),
+                    dict(getattr(result, "stage_seconds", {}) or {}), peak_mb or peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
-                    "process that wrote the report and of its ended children")
+                    + ("run's driver process and of its ended children" if peak_mb else
+                       "process that wrote the report and of its ended children"))
     store = MetadataStore(metadata_url)
     try:
-        extras = build_extras(store, record, version_dir, resources=res, pre=pre)
+        extras = build_extras(store, record, version_dir, resources=res, pre=pre, sample=sample)
     finally:
         store.close()
     return write_report(path, record, result, extras)

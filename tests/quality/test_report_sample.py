@@ -42,6 +42,33 @@ def test_heatmap_days_are_local_days():
     np.testing.assert_allclose(activity.share, [[1.0, 0.0]])
 
 
+def test_heatmap_shares_are_bit_identical_to_per_minute_accumulation():
+    """The per-day bincounts give exactly what adding each minute with np.add.at gave (the earlier code)."""
+    rng = np.random.default_rng(3)
+    chans = ("heart_rate", "hrv_rmssd", "steps", "calories", "sleep_stage")
+    ws = []
+    for k in range(30):
+        mask = rng.random((W, len(chans))) < rng.random()
+        ws.append(SampleWindow("train", f"s{k % 2}", f"p{k % 7:07d}", f"k{k}", DAY0 + int(rng.integers(0, 90)) * 43200,
+                               int(rng.choice([-300, 0, 60, 330])), np.zeros((W, len(chans)), np.float32), mask))
+    maps, _, _ = heatmaps(ws, chans)
+    people = sorted({(w.study, w.participant) for w in ws})
+    for m in maps:
+        cols = [chans.index(c) for c in m.channels]
+        obs = np.zeros((len(people), 60))
+        tot = np.zeros_like(obs)
+        first: dict = {}
+        for w in ws:
+            r = people.index((w.study, w.participant))
+            day = (w.start_utc_s // 60 + w.tz_offset_min + np.arange(W)) // 1440
+            rel = day - first.setdefault(r, int(day[0]))
+            keep = (rel >= 0) & (rel < 60)
+            np.add.at(obs[r], rel[keep], (~w.mask[:, cols]).sum(axis=1)[keep])
+            np.add.at(tot[r], rel[keep], len(cols))
+        want = np.where(tot > 0, obs / np.maximum(tot, 1), np.nan)[:, :m.share.shape[1]]
+        assert np.array_equal(m.share, want, equal_nan=True) and np.isfinite(m.share).sum() > 30
+
+
 def test_correlation_uses_only_minutes_both_channels_observe():
     hr = np.linspace(50, 150, W)
     up = _win("p", DAY0, 600, 600, values=np.c_[hr, 2 * hr + 1])               # r = +1 over 600 shared minutes

@@ -229,7 +229,7 @@ def test_the_caption_levels_name_their_slow_imports_for_the_runner_to_preload():
     from sensorpipe.config import CaptionConfig
     from sensorpipe.runners.executors import LocalRunner
 
-    assert level_imports(CaptionConfig()) == ("scipy.signal",)       # the structural level's find_peaks
+    assert level_imports(CaptionConfig()) == ("sensorpipe.captions._scipy_signal",)   # structural: find_peaks
     assert level_imports(CaptionConfig(levels=("statistical", "semantic"))) == ()
     LocalRunner().preload(("no_such_module_here",))                   # in process: left to the stage's first use
     assert "no_such_module_here" not in sys.modules

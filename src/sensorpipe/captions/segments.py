@@ -22,12 +22,10 @@ import numpy as np
 
 
 def _find_peaks():
-    """``scipy.signal.find_peaks``, imported at the first call (with the collector paused: see sensorpipe._gc)."""
-    from sensorpipe._gc import collector_paused
+    """``scipy.signal.find_peaks``, imported at the first call (see :mod:`sensorpipe.captions._scipy_signal`)."""
+    from sensorpipe.captions._scipy_signal import signal
 
-    with collector_paused():
-        from scipy.signal import find_peaks
-    return find_peaks
+    return signal.find_peaks
 
 
 def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
@@ -297,10 +295,9 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
 
 def extremum_holds(x: np.ndarray, i: int, prominence: float, max_width: float | None = None) -> str | None:
     """Why ``x[i]`` is not a peak of ``x`` with that prominence (and width), or None."""
-    from sensorpipe._gc import collector_paused
+    from sensorpipe.captions._scipy_signal import signal
 
-    with collector_paused():
-        from scipy.signal import find_peaks, peak_prominences, peak_widths
+    find_peaks, peak_prominences, peak_widths = signal.find_peaks, signal.peak_prominences, signal.peak_widths
 
     run = next(((s, e) for s, e in _known_runs(x) if s <= i < e), None)
     if run is None:

@@ -55,7 +55,7 @@ def bin_minutes(cfg, size_min: int) -> int:
 
 class StructuralLevel(CaptionLevel):
     name = "structural"
-    imports = ("scipy.signal",)        # find_peaks (segments.py imports it at the first call)
+    imports = ("sensorpipe.captions._scipy_signal",)   # scipy.signal's find_peaks (segments.py: at the first call)
     templates = {
         "increasing": ("{label} rose from {v0} to {v1} {unit} between {t0} and {t1}",
                        "{label} increased from {t0} to {t1} ({v0} to {v1} {unit})",

@@ -15,10 +15,10 @@ would cost every worker their import time at the start of pass 2.
 
 from __future__ import annotations
 
-import scipy.signal  # noqa: F401  (the structural captions' peak finding; segments imports it on first use)
 import tensorflow_datasets.core.folder_dataset  # noqa: F401
 
 import sensorpipe.captions.base  # noqa: F401  (its registry: the caption levels, walked below)
+import sensorpipe.captions._scipy_signal  # noqa: F401  (scipy.signal: the structural captions' peak finding)
 import sensorpipe.metadata.store  # noqa: F401
 import sensorpipe.processing.raw_features  # noqa: F401  (raw-signal units; stages imports it on first use)
 import sensorpipe.quality.record  # noqa: F401

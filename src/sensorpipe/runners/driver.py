@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.progress import progress_every
+from sensorpipe.runners.report_process import start_report_process
 from sensorpipe.runners.run_warnings import run_warnings
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
@@ -249,9 +251,12 @@ class _Run:
                          quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
         code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
+        # the report's side process forks first, before the runner starts a thread (runners/report_process.py);
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
-        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                   cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+        with start_report_process(cfg.runner.name, cfg.runner.start_method) or nullcontext() as drawer, \
+                freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                     cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+            drawer = drawer or pool       # no side process: the pool draws (local: in process), as it did before
             if self.work is not None:
                 pool.use_remote_work(self.work)
             checkpoint("plan")
@@ -321,15 +326,15 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import draw_record_sections, run_report
+            from sensorpipe.reporting import draw_record_sections, peak_rss_mb, run_report, window_sample
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
-            drawing = pool.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when a worker draws
+            drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -341,11 +346,13 @@ class _Run:
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
-            # the rest of the report samples the written windows: submitted once they are complete, it runs (on
-            # a worker) while this process records the metadata
+            # the rest of the report samples the written windows: submitted once they are complete, it runs (in
+            # the report process, or on a worker) while this process records the metadata
             t_report = time.perf_counter()
-            reporting = pool.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                 dict(seconds), drawing.result()))
+            # the window sample: read here under local (TFDS is loaded since pass 2), else by the report process
+            sample = window_sample(version_dir, record.fingerprint) if pool.name == "local" else None
+            reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
+                                                   dict(seconds), drawing.result(), peak_rss_mb(), sample))
             seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()

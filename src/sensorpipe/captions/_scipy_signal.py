@@ -1,0 +1,73 @@
+"""``scipy.signal`` for the structural captions' peak finding, imported without scipy's docstring rewriting.
+
+Why: ``import scipy.signal`` is the largest import of a small run (``find_peaks``; BENCHMARKS.md,
+"Start-up"). In scipy 1.17 about a third of it is the ``xp_capabilities`` decorator
+(``scipy/_lib/_array_api.py``): for each of ~800 functions it parses the docstring with numpydoc's
+``FunctionDoc`` and appends an array-API support table to it. Nothing here reads those docstrings, and the
+issue rules out writing our own peak finder. So, while this module imports ``scipy.signal``, the decorator's
+``FunctionDoc`` is replaced by :class:`_UnparsedDoc`, which leaves each docstring as it is; the rest of the
+decorator (registering each function's capabilities in scipy's table) runs as scipy wrote it, the functions are
+untouched (``find_peaks`` finds the same peaks: tests/captions/test_scipy_signal.py), and the original is put
+back at once, so scipy modules imported later get their notes.
+
+Guarded: where scipy's private module lacks ``FunctionDoc`` or ``xp_capabilities`` (another scipy version),
+where ``scipy.signal`` is already imported, or where the import under the replacement fails, it is the plain
+import. Importing this module is the import (``CaptionLevel.imports`` names it, so a multiprocess run's driver
+preloads it for its workers).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+from sensorpipe._gc import collector_paused
+
+
+class _UnparsedDoc:
+    """Stands in for numpydoc's ``FunctionDoc`` in ``xp_capabilities``: the decorator appends its note to the
+    ``Notes`` section and writes ``str(doc)`` without its first line back to ``__doc__``; this keeps the
+    docstring as it was (less leading blank space) and drops the note."""
+
+    def __init__(self, f) -> None:
+        self._doc = getattr(f, "__doc__", None) or ""
+
+    def __getitem__(self, section: str) -> list:
+        return []
+
+    def __str__(self) -> str:
+        return "\n" + self._doc
+
+
+def _private_api(name: str = "scipy._lib._array_api") -> ModuleType | None:
+    """scipy's ``_lib._array_api`` where it has what the replacement expects, else None."""
+    try:
+        api = importlib.import_module(name)
+    except ImportError:
+        return None
+    return api if hasattr(api, "FunctionDoc") and hasattr(api, "xp_capabilities") else None
+
+
+def import_scipy_signal(fast: bool = True) -> ModuleType:
+    """``scipy.signal``, imported once (collector paused: sensorpipe._gc); ``fast``: with the docstring
+    parsing skipped where scipy's private API is as expected (see the module docstring)."""
+    if "scipy.signal" in sys.modules:
+        return sys.modules["scipy.signal"]
+    with collector_paused():
+        api = _private_api() if fast else None
+        if api is not None:
+            original = api.FunctionDoc
+            api.FunctionDoc = _UnparsedDoc
+            try:
+                import scipy.signal
+                return scipy.signal
+            except Exception:  # noqa: BLE001 - scipy used FunctionDoc otherwise: the plain import below
+                pass
+            finally:
+                api.FunctionDoc = original
+        import scipy.signal    # an import statement, not importlib: -X importtime lists it (bench_start.py)
+        return scipy.signal
+
+
+signal = import_scipy_signal()

@@ -1,0 +1,94 @@
+"""The captions' ``scipy.signal`` import without scipy's docstring rewriting (captions/_scipy_signal.py).
+
+Each case runs in a fresh interpreter (``scipy.signal`` imports once per process): the fast import must give
+the same peaks, prominences and widths as the plain one, register the same array-API capabilities, put
+scipy's ``FunctionDoc`` back afterwards, and fall back to the plain import where scipy's private API is not
+the one it was written against, or where the import under the replacement fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+_PROBE = """
+import json, sys
+import numpy as np
+mode = sys.argv[1]
+if mode == "plain":
+    import scipy.signal as signal
+else:
+    from sensorpipe.captions import _scipy_signal as scipy_signal
+    signal = scipy_signal.signal
+rng = np.random.default_rng(7)
+x = np.round(np.cumsum(rng.normal(size=(6, 400)), axis=1), 1)    # rounded: plateaus, as binned means have
+out = []
+for row in x:
+    for kw in ({{}}, {{"prominence": 2.0}}, {{"prominence": 1.0, "width": 2}}, {{"distance": 10, "height": 0}},
+               {{"prominence": (0.5, 4.0), "plateau_size": 1}}):
+        p, props = signal.find_peaks(row, **kw)
+        out.append([p.tolist(), {{k: np.asarray(v).round(12).tolist() for k, v in sorted(props.items())}}])
+    p, _ = signal.find_peaks(row)
+    out.append([signal.peak_prominences(row, p)[0].tolist(), signal.peak_widths(row, p)[0].round(12).tolist()])
+import scipy._lib._array_api as api
+doc = signal.find_peaks.__doc__
+print(json.dumps({{"results": out, "note": "Array API Standard Support" in doc,
+                  "has_doc": "Find peaks inside a signal" in doc,
+                  "restored": getattr(api, "FunctionDoc", None).__name__ if hasattr(api, "FunctionDoc") else None,
+                  "capabilities": sorted(f.__name__ for f in api.xp_capabilities_table
+                                         if getattr(f, "__module__", "").startswith("scipy.signal"))}}))
+"""
+
+
+def _probe(mode: str, tmp_path: Path, prelude: str = "") -> dict:
+    script = tmp_path / f"probe_{mode}.py"
+    script.write_text(prelude + _PROBE.format())
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_fast_import_finds_the_same_peaks_and_registers_the_same_capabilities(tmp_path):
+    plain, fast = _probe("plain", tmp_path), _probe("fast", tmp_path)
+    assert fast["results"] == plain["results"] and len(plain["results"]) == 36
+    assert sum(len(r[0]) for r in plain["results"]) > 100          # the cases do find peaks
+    assert fast["capabilities"] == plain["capabilities"] and "find_peaks" in plain["capabilities"]
+    assert plain["note"] and not fast["note"]       # the docstring work was skipped ...
+    assert fast["has_doc"]                          # ... and the docstring itself kept
+    assert fast["restored"] == plain["restored"] == "FunctionDoc"   # scipy's own is back afterwards
+
+
+def test_a_scipy_without_that_private_api_gets_the_plain_import(monkeypatch):
+    import types
+
+    from sensorpipe.captions import _scipy_signal as scipy_signal
+
+    older = types.ModuleType("older_array_api")          # e.g. scipy 1.16: no xp_capabilities
+    older.FunctionDoc = object
+    monkeypatch.setitem(sys.modules, "older_array_api", older)
+    assert scipy_signal._private_api("older_array_api") is None
+    assert scipy_signal._private_api("no_such_module_here") is None
+    assert scipy_signal._private_api() is not None         # this environment's scipy has it
+
+
+def test_a_failing_replacement_falls_back_to_the_plain_import(tmp_path):
+    plain = _probe("plain", tmp_path)
+    # a scipy whose decorator uses FunctionDoc another way: the replacement raises, the plain import follows
+    failing = ("import importlib.util, sys\n"
+               "spec = importlib.util.find_spec('sensorpipe.captions._scipy_signal')\n"
+               "mod = importlib.util.module_from_spec(spec)\n"
+               "src = spec.loader.get_source(spec.name).replace('signal = import_scipy_signal()', '')\n"
+               "exec(compile(src, spec.origin, 'exec'), mod.__dict__)\n"
+               "def _broken(self, f):\n"
+               "    raise AttributeError('FunctionDoc used another way')\n"
+               "mod._UnparsedDoc.__init__ = _broken\n"
+               "mod.signal = mod.import_scipy_signal()\n"
+               "sys.modules['sensorpipe.captions._scipy_signal'] = mod\n")
+    broken = _probe("fast", tmp_path, failing)
+    assert broken["results"] == plain["results"] and broken["note"] and broken["restored"] == "FunctionDoc"

@@ -1,0 +1,130 @@
+"""The report's side process (runners/report_process.py): jobs, errors, its end, and a run that uses it.
+
+A run forks it at its start where a fork is safe, draws the report there, and has ended it when the run
+returns, also when the run fails; where a fork is not safe (a second thread, as in a notebook kernel) the
+run's pool draws, as before.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import sensorpipe.reporting as reporting
+from sensorpipe.runners.executors import RunnerError
+from sensorpipe.runners.report_process import ReportProcess, start_report_process
+
+from .tiny_cohort import config, write_cohort, write_yaml
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the report process is forked (POSIX only)")
+
+
+def _pid_and_sum(*xs: int) -> tuple[int, int]:
+    return os.getpid(), sum(xs)
+
+
+def _fails(name: str) -> None:
+    raise KeyError(f"no channel {name!r}")
+
+
+def test_jobs_run_in_the_side_process_in_order_and_errors_come_back():
+    with ReportProcess(warm=()) as side:
+        pid, total = side.submit(_pid_and_sum, (1, 2, 39)).result()
+        assert (pid, total) == (side.pid, 42) and pid != os.getpid()
+        job = side.submit(_fails, ("spo3",))
+        with pytest.raises(KeyError, match="spo3"):
+            job.result()
+        assert side.submit(_pid_and_sum, (5,)).result() == (side.pid, 5)   # an error does not end it
+        proc = side._proc
+    assert proc.exitcode == 0 and proc not in mp.active_children()        # it left on its own
+
+
+def test_a_second_job_waits_for_the_first_ones_result():
+    with ReportProcess(warm=()) as side:
+        side.submit(_pid_and_sum, (1,))
+        with pytest.raises(RuntimeError, match="previous job"):
+            side.submit(_pid_and_sum, (2,))
+
+
+def test_a_killed_report_process_is_a_runner_error_naming_it():
+    with ReportProcess(warm=()) as side:
+        assert side.submit(_pid_and_sum, ()).result()[1] == 0
+        os.kill(side.pid, signal.SIGKILL)
+        # raised by submit (the send finds the pipe closed) or by result (the reply never comes)
+        with pytest.raises(RunnerError, match=r"report process \(pid \d+\) died during sleep"):
+            side.submit(time.sleep, (0,)).result()
+
+
+def test_a_failed_run_ends_the_process_at_once_whatever_it_draws():
+    side = ReportProcess(warm=())
+    side.submit(time.sleep, (60,))
+    t = time.monotonic()
+    side.close(wait=False)
+    assert time.monotonic() - t < 10 and side._proc.exitcode == -signal.SIGTERM
+
+
+def test_no_side_process_where_a_fork_is_not_safe_or_the_runner_has_its_own():
+    assert start_report_process("beam") is None
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)      # a notebook kernel's threads: forking could deadlock
+    other.start()
+    try:
+        assert start_report_process("local") is None
+        assert start_report_process("multiprocess") is None
+    finally:
+        stop.set()
+        other.join()
+    assert start_report_process("multiprocess", "spawn") is None
+
+
+_REAL_RUN_REPORT = reporting.run_report
+_NOTE: list[Path] = []      # where the patched job writes its process id (set before the run forks)
+
+
+def _run_report_noting_pid(*args):
+    """``run_report``, noting the process that draws it (module level: the job is pickled by reference)."""
+    _NOTE[0].write_text(str(os.getpid()))
+    return _REAL_RUN_REPORT(*args)
+
+
+def _broken_report(*args):
+    raise ValueError("report drawing failed on purpose")
+
+
+@pytest.mark.parametrize("runner", ["local", "multiprocess"])
+def test_a_run_draws_its_report_in_the_side_process_and_leaves_none(tmp_path, monkeypatch, runner):
+    from sensorpipe.runners.driver import run_pipeline
+
+    if threading.active_count() != 1:
+        pytest.skip("another thread is running in this test process: the run would not fork")
+    write_cohort(tmp_path / "data", ("p1", "p2"))
+    note = tmp_path / "drawn-by"
+    _NOTE[:] = [note]
+    monkeypatch.setattr(reporting, "run_report", _run_report_noting_pid)
+    cfg = config(tmp_path, tmp_path / "data", runner={"name": runner, "workers": 2, "start_method": "fork"})
+    result = run_pipeline(write_yaml(tmp_path / "p.yaml", cfg))
+    page = Path(result.report).read_text()
+    assert 'id="examples"' in page and page.count("<svg") >= 5 and page.rstrip().endswith("</html>")
+    assert "peak RSS of the run&#x27;s driver process" in page        # the driver's memory, not the drawer's
+    assert int(note.read_text()) != os.getpid()
+    assert mp.active_children() == []
+
+
+def test_a_run_whose_report_fails_publishes_nothing_and_leaves_no_process(tmp_path, monkeypatch):
+    from sensorpipe.runners.driver import run_pipeline
+
+    if threading.active_count() != 1:
+        pytest.skip("another thread is running in this test process: the run would not fork")
+    write_cohort(tmp_path / "data", ("p1",))
+    monkeypatch.setattr(reporting, "run_report", _broken_report)
+    cfg = config(tmp_path, tmp_path / "data")
+    with pytest.raises(ValueError, match="on purpose"):
+        run_pipeline(write_yaml(tmp_path / "p.yaml", cfg))
+    assert not (tmp_path / "out" / "tiny").exists() or not any((tmp_path / "out" / "tiny").iterdir())
+    assert mp.active_children() == []
