@@ -119,6 +119,8 @@ def test_strict_mode_stops_a_source_with_too_many_bad_rows(tmp_path, capsys):
     assert main(["run", str(path), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "strict mode: source 'injected' quarantined 9 of 14 rows (64.3% > validation.max_quarantine_rate 50.0%)" in err
+    spills = f"{tmp_path / 'out'}/.work/units/*.injected.quarantine.arrow"
+    assert spills in " ".join(err.split()) and list((tmp_path / "out" / ".work" / "units").glob(spills.rsplit("/", 1)[1]))
     assert not (tmp_path / "out" / "injected").exists()       # nothing written
     assert main(["run", str(path)]) == 0                        # without --strict the run goes through
 

@@ -269,7 +269,7 @@ class _Run:
             summaries, skipped = split_prepared(
                 pool.map(prepare_or_skip, [(ctx, u) for u in units], "pass 1: prepare"))
             seconds["pass1"] = time.perf_counter() - t
-            check_quarantine_rates(cfg, summaries)
+            check_quarantine_rates(cfg, summaries, self.work.url if self.work else f"{cfg.output_dir}/.work")
             try:
                 fingerprint, split_sizes, label = self.settle(ctx, summaries)
             except VersionConflict:
@@ -425,8 +425,9 @@ class StrictModeError(ValueError):
     """A source's quarantine share passed ``validation.max_quarantine_rate`` in strict mode."""
 
 
-def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) -> None:
-    """In strict mode, stop before writing anything when a source quarantines too many rows."""
+def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary], work: str) -> None:
+    """In strict mode, stop before writing anything when a source quarantines too many rows; ``work``: the
+    work area the units' quarantine spills are in (a URL on beam with a remote output)."""
     if not cfg.validation.strict:
         return
     for src in cfg.sources:
@@ -439,7 +440,7 @@ def check_quarantine_rates(cfg: PipelineConfig, summaries: list[UnitSummary]) ->
             raise StrictModeError(
                 f"strict mode: source {src.name!r} quarantined {bad:,} of {rows_in:,} rows ({bad / rows_in:.1%} > "
                 f"validation.max_quarantine_rate {cfg.validation.max_quarantine_rate:.1%}); top reasons: {top}. "
-                f"The quarantined rows are in {cfg.output_dir}/.work/units/*.{src.name}.quarantine.arrow "
+                f"The quarantined rows are in {work}/units/*.{src.name}.quarantine.arrow "
                 f"(sensorpipe.read_quarantine reads one, with key_file= if privacy.quarantine_key_file is set); "
                 f"fix the source or raise the threshold")
 
