@@ -8,7 +8,8 @@ z-score. sensorpipe reads the same rows through a ``long_table`` source
 (``time_format: timestamp``), laid out as ``--layout`` asks, with day windows
 at UTC midnight and the baseline's missingness bound (0.8). Each side runs as a
 subprocess, so imports count, alternated ``--repeats`` times; the min of each
-is compared. Peak RSS is the largest process of each run (``os.wait4``).
+is compared. Peak RSS is the largest process of each run (``os.wait4`` in a small launcher:
+``_measured.py`` says why).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from _inputs import LongColumns, derived
+from _measured import run_measured
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BASELINE = REPO.parent / "shared" / "benchmarks" / "lsm_baseline.py"
@@ -87,16 +89,10 @@ def sensorpipe_config(files: Path, out: Path, key_file: Path, runner: str, worke
 
 def _timed(cmd: list[str], log: Path, env: dict) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB, the largest process of the run) of one whole-process run."""
-    with log.open("w") as f:
-        t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); its output: {log}\n"
-                           + log.read_text()[-2000:])
-    return wall, usage.ru_maxrss / 1024
+    wall, peak, returncode = run_measured(cmd, log, env)
+    if returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({returncode}); its output: {log}\n" + log.read_text()[-2000:])
+    return wall, peak
 
 
 def compare_with_baseline(args, root: Path) -> int:

@@ -6,8 +6,9 @@ or a watch in workout mode all day: 86,400 rows a day, with a 2-hour gap each
 night and a whole day missing each week) as a long-format Parquet file, then
 times ``sensorpipe run`` on it as a separate process (local runner, so the
 peak resident set of that process is the unit's) and reports its peak RSS,
-read from the kernel's accounting of the child (``os.wait4``; the same number
-``/usr/bin/time -v`` prints as "Maximum resident set size").
+read from the kernel's accounting of the child (``os.wait4`` in a small launcher,
+``_measured.py``; the same number ``/usr/bin/time -v`` prints as "Maximum resident
+set size").
 
     python benchmarks/bench_long_recording.py --days 90 365 730 [--chunk-days 30] [--with-cgm] [--dir .bench-long]
 
@@ -25,15 +26,14 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from _measured import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 START = np.datetime64("2023-01-02T00:00:00", "s")
@@ -112,19 +112,16 @@ def run_once(root: Path, chunk_days: int | None, with_cgm: bool = False) -> tupl
     cfg_path.write_text(yaml.safe_dump(config(root, chunk_days, with_cgm)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [env.get("PYTHONPATH")])])
-    t0 = time.perf_counter()
     cli = "import sys; from sensorpipe.cli import main; sys.exit(main())"
-    proc = subprocess.Popen([sys.executable, "-c", cli, "run", str(cfg_path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=root, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        raise SystemExit(f"sensorpipe run failed ({proc.returncode}):\n{out[-3000:]}")
+    log = root / "run.log"
+    wall, peak_mib, returncode = run_measured([sys.executable, "-c", cli, "run", str(cfg_path)], log, env, root)
+    out = log.read_text()
+    if returncode:
+        raise SystemExit(f"sensorpipe run failed ({returncode}):\n{out[-3000:]}")
     m = re.search(r"^windows\s+train ([\d,]+)", out, re.M)
     if not m:
         raise SystemExit(f"sensorpipe run printed no window counts:\n{out[-3000:]}")
-    return usage.ru_maxrss / 1024, wall, int(m.group(1).replace(",", ""))
+    return peak_mib, wall, int(m.group(1).replace(",", ""))
 
 
 def main() -> None:

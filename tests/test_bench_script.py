@@ -216,3 +216,21 @@ def test_bench_prints_throughput_and_the_runner(tmp_path, capsys, extra):
     assert obs / (wall + 0.005) / 1e6 - 0.005 <= rate <= obs / max(wall - 0.005, 1e-3) / 1e6 + 0.005
     assert ("with imports" in out) != ("--cold" in extra)
     assert list((tmp_path / "out" / "bench").glob("*/bench-train.array_record-*"))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux keeps a process's peak RSS across exec")
+def test_measured_peak_rss_is_the_command_s_not_the_benchmark_s(tmp_path):
+    """A benchmark that holds memory (a generated cohort) does not lend it to the command it measures: started
+    directly, ``python -c pass`` reads as large as its parent; through ``_measured.run_measured`` it is small."""
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("_measured", BENCH / "_measured.py")
+    measured = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(measured)
+    held = np.ones(40_000_000)                 # 305 MiB, resident
+    direct = subprocess.Popen([sys.executable, "-c", "pass"])
+    inherited_mib = os.wait4(direct.pid, 0)[2].ru_maxrss / 1024
+    wall_s, peak_mib, returncode = measured.run_measured([sys.executable, "-c", "print('ran')"], tmp_path / "log")
+    assert held.sum() == 40_000_000
+    assert inherited_mib > 300 and peak_mib < 100 and returncode == 0 and 0 < wall_s < 60
+    assert (tmp_path / "log").read_text() == "ran\n"
