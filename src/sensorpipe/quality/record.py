@@ -31,10 +31,9 @@ import numpy as np
 
 from sensorpipe._version import code_version
 from sensorpipe.config import PipelineConfig
-from sensorpipe.metadata.records import (ChannelStatRecord, FileRowsRecord, LineageRecord, NormalizationRecord,
-                                         QualityRecord, QuantileRecord, QuarantineRecord, RunRecord, SchemaRecord,
-                                         UnitErrorRecord, UnitRecord)
-from sensorpipe.metadata.records import DeviceRecord
+from sensorpipe.metadata.records import (ChannelStatRecord, DeviceRecord, FileRowsRecord, LineageRecord,
+                                         NormalizationRecord, QualityRecord, QuantileRecord, QuarantineRecord,
+                                         RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
 from sensorpipe.metadata.tables import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.privacy.pseudonym import device_token

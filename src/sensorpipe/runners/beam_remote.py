@@ -239,4 +239,3 @@ def fetch_shard(version_dir, name: str, url: str) -> None:
     local = Path(version_dir) / name
     reaching(url, fs.get_file, path, str(local))
     fs.rm_file(path)
-    return None
