@@ -25,6 +25,7 @@ if mode == "plain":
 else:
     from sensorpipe.captions import _scipy_signal as scipy_signal
     signal = scipy_signal.signal
+stats_after_import = "scipy.stats" in sys.modules
 rng = np.random.default_rng(7)
 x = np.round(np.cumsum(rng.normal(size=(6, 400)), axis=1), 1)    # rounded: plateaus, as binned means have
 out = []
@@ -35,9 +36,14 @@ for row in x:
         out.append([p.tolist(), {{k: np.asarray(v).round(12).tolist() for k, v in sorted(props.items())}}])
     p, _ = signal.find_peaks(row)
     out.append([signal.peak_prominences(row, p)[0].tolist(), signal.peak_widths(row, p)[0].round(12).tolist()])
+cwt = signal.find_peaks_cwt(x[0], np.arange(1, 12)).tolist()    # its noise floor: scipy.stats.scoreatpercentile
+import scipy.stats
+real_stats = [not hasattr(scipy.stats, "_sensorpipe_stand_in"), float(scipy.stats.norm.cdf(0.0)),
+              float(scipy.stats.scoreatpercentile(x[1], 25)), scipy.stats.__file__ is not None]
 import scipy._lib._array_api as api
 doc = signal.find_peaks.__doc__
-print(json.dumps({{"results": out, "note": "Array API Standard Support" in doc,
+print(json.dumps({{"results": out, "stats_after_import": stats_after_import, "cwt": cwt, "real_stats": real_stats,
+                  "note": "Array API Standard Support" in doc,
                   "has_doc": "Find peaks inside a signal" in doc,
                   "restored": getattr(api, "FunctionDoc", None).__name__ if hasattr(api, "FunctionDoc") else None,
                   "capabilities": sorted(f.__name__ for f in api.xp_capabilities_table
@@ -62,6 +68,32 @@ def test_the_fast_import_finds_the_same_peaks_and_registers_the_same_capabilitie
     assert plain["note"] and not fast["note"]       # the docstring work was skipped ...
     assert fast["has_doc"]                          # ... and the docstring itself kept
     assert fast["restored"] == plain["restored"] == "FunctionDoc"   # scipy's own is back afterwards
+
+
+def test_scipy_stats_is_deferred_to_find_peaks_cwt_and_the_real_one_afterwards(tmp_path):
+    plain, fast = _probe("plain", tmp_path), _probe("fast", tmp_path)
+    assert plain["stats_after_import"] and not fast["stats_after_import"]     # scipy.signal loaded it; we did not
+    assert fast["cwt"] == plain["cwt"] and len(plain["cwt"]) > 3     # the deferred scoreatpercentile, same peaks
+    assert fast["real_stats"] == plain["real_stats"]                  # a later import scipy.stats: the real module
+    assert plain["real_stats"][:2] == [True, 0.5]
+
+
+def test_the_stand_in_hands_out_the_real_scipy_stats_for_any_other_name(tmp_path):
+    script = tmp_path / "other_names.py"
+    script.write_text(
+        "import sys\n"
+        "from sensorpipe.captions import _scipy_signal as s\n"
+        "with s._deferred_stats():\n"
+        "    from scipy import stats          # a module that keeps the stand-in itself ...\n"
+        "    held = stats\n"
+        "    from scipy.stats import norm     # ... or asks it for another name: the real module, at once\n"
+        "    real_in_block = sys.modules['scipy.stats']\n"
+        "print(held._sensorpipe_stand_in, norm.cdf(0.0), held.norm is norm, real_in_block is sys.modules['scipy.stats'],\n"
+        "      hasattr(real_in_block, '_sensorpipe_stand_in'), held.scoreatpercentile([1, 2, 3, 4, 5], 50))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["True", "0.5", "True", "True", "False", "3.0"]
 
 
 def test_a_scipy_without_that_private_api_gets_the_plain_import(monkeypatch):
