@@ -51,13 +51,18 @@ print(json.dumps({{"results": out, "stats_after_import": stats_after_import, "cw
 """
 
 
+def _run(script: Path, *args: str) -> str:
+    """The stdout of ``script`` run in a fresh interpreter on this tree's package."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 def _probe(mode: str, tmp_path: Path, prelude: str = "") -> dict:
     script = tmp_path / f"probe_{mode}.py"
     script.write_text(prelude + _PROBE.format())
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(_run(script, mode).strip().splitlines()[-1])
 
 
 def test_the_fast_import_finds_the_same_peaks_and_registers_the_same_capabilities(tmp_path):
@@ -90,10 +95,7 @@ def test_the_stand_in_hands_out_the_real_scipy_stats_for_any_other_name(tmp_path
         "    real_in_block = sys.modules['scipy.stats']\n"
         "print(held._sensorpipe_stand_in, norm.cdf(0.0), held.norm is norm, real_in_block is sys.modules['scipy.stats'],\n"
         "      hasattr(real_in_block, '_sensorpipe_stand_in'), held.scoreatpercentile([1, 2, 3, 4, 5], 50))\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split() == ["True", "0.5", "True", "True", "False", "3.0"]
+    assert _run(script).split() == ["True", "0.5", "True", "True", "False", "3.0"]
 
 
 def test_a_scipy_without_that_private_api_gets_the_plain_import(monkeypatch):
@@ -124,3 +126,17 @@ def test_a_failing_replacement_falls_back_to_the_plain_import(tmp_path):
                "sys.modules['sensorpipe.captions._scipy_signal'] = mod\n")
     broken = _probe("fast", tmp_path, failing)
     assert broken["results"] == plain["results"] and broken["note"] and broken["restored"] == "FunctionDoc"
+
+
+def test_numpy_f2py_and_testing_load_at_their_first_use_and_work_then(tmp_path):
+    script = tmp_path / "lazy_numpy.py"
+    script.write_text(
+        "import sys\n"
+        "from sensorpipe.captions._scipy_signal import signal\n"
+        "import numpy\n"
+        "kinds = [type(sys.modules[n]).__name__ for n in ('numpy.f2py', 'numpy.testing')]\n"
+        "from numpy.testing import assert_array_equal     # the first use loads it, as numpy.testing\n"
+        "assert_array_equal(signal.find_peaks(numpy.array([0.0, 2.0, 0.0, 3.0, 1.0]))[0], [1, 3])\n"
+        "print(*kinds, type(numpy.testing).__name__, numpy.testing is sys.modules['numpy.testing'],\n"
+        "      callable(numpy.f2py.run_main), type(sys.modules['numpy.f2py']).__name__)\n")
+    assert _run(script).split() == ["_LazyModule", "_LazyModule", "module", "True", "True", "module"]

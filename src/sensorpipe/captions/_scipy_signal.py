@@ -17,6 +17,12 @@ real ``scipy.stats`` at its first call, any other name it is asked for imports i
 the stand-in behaves as with the real module), and it leaves ``sys.modules`` with the import: a later ``import
 scipy.stats`` loads the real one.
 
+And ``numpy.f2py`` and ``numpy.testing`` are made lazy modules first (:func:`_lazy_numpy_submodules`,
+``importlib.util.LazyLoader``): scipy's array-API layer copies every name ``dir(numpy)`` lists, and numpy
+imports a submodule at the first access to its name, so those two (the Fortran wrapper generator and numpy's
+test helpers, used by neither scipy.signal nor the pipeline) were imported in full. As lazy modules they are
+``numpy.f2py`` and ``numpy.testing`` for the rest of the process and load at the first use of one of their names.
+
 Guarded: where scipy's private module lacks ``FunctionDoc`` or ``xp_capabilities`` (another scipy version),
 where ``scipy.signal`` is already imported, or where the import under the replacements fails, it is the plain
 import (the stand-in only where ``scipy.stats`` is not imported yet). Importing this module is the import
@@ -26,6 +32,7 @@ import (the stand-in only where ``scipy.stats`` is not imported yet). Importing 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +63,24 @@ def _private_api(name: str = "scipy._lib._array_api") -> ModuleType | None:
     except ImportError:
         return None
     return api if hasattr(api, "FunctionDoc") and hasattr(api, "xp_capabilities") else None
+
+
+def _lazy_numpy_submodules(names: tuple[str, ...] = ("f2py", "testing")) -> None:
+    """Each ``numpy.<name>`` not imported yet becomes a lazy module (see the module docstring)."""
+    import numpy
+
+    for name in names:
+        full = f"numpy.{name}"
+        if full in sys.modules or name in vars(numpy):
+            continue
+        spec = importlib.util.find_spec(full)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)      # a lazy loader's: the module's code runs at its first attribute
+        setattr(numpy, name, module)
 
 
 def _real_stats() -> ModuleType:
@@ -102,6 +127,8 @@ def import_scipy_signal(fast: bool = True) -> ModuleType:
     if "scipy.signal" in sys.modules:
         return sys.modules["scipy.signal"]
     with collector_paused():
+        if fast:
+            _lazy_numpy_submodules()
         api = _private_api() if fast else None
         if api is not None:
             original = api.FunctionDoc
