@@ -140,3 +140,12 @@ def test_numpy_f2py_and_testing_load_at_their_first_use_and_work_then(tmp_path):
         "print(*kinds, type(numpy.testing).__name__, numpy.testing is sys.modules['numpy.testing'],\n"
         "      callable(numpy.f2py.run_main), type(sys.modules['numpy.f2py']).__name__)\n")
     assert _run(script).split() == ["_LazyModule", "_LazyModule", "module", "True", "True", "module"]
+
+
+def test_a_numpy_submodule_that_is_not_there_is_left_to_numpy():
+    import numpy
+
+    from sensorpipe.captions import _scipy_signal as scipy_signal
+
+    scipy_signal._lazy_numpy_submodules(("no_such_submodule",))
+    assert "numpy.no_such_submodule" not in sys.modules and "no_such_submodule" not in vars(numpy)

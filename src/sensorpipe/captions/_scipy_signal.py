@@ -73,10 +73,11 @@ def _lazy_numpy_submodules(names: tuple[str, ...] = ("f2py", "testing")) -> None
         full = f"numpy.{name}"
         if full in sys.modules or name in vars(numpy):
             continue
-        spec = importlib.util.find_spec(full)
-        if spec is None or spec.loader is None:
-            continue
-        spec.loader = importlib.util.LazyLoader(spec.loader)
+        try:
+            spec = importlib.util.find_spec(full)
+            spec.loader = importlib.util.LazyLoader(spec.loader)   # TypeError: a loader without exec_module
+        except (ImportError, ValueError, TypeError, AttributeError):  # numpy lays it out otherwise
+            continue                                              # ... then scipy imports it as before
         module = importlib.util.module_from_spec(spec)
         sys.modules[full] = module
         spec.loader.exec_module(module)      # a lazy loader's: the module's code runs at its first attribute
