@@ -31,3 +31,19 @@ def test_a_collector_the_caller_disabled_stays_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_outermost_pause_freezes_what_it_imported_and_the_collector_skips_it():
+    gc.unfreeze()
+    try:
+        with collector_paused():
+            with collector_paused():
+                kept = [[i] for i in range(1000)]         # stands in for an import's objects
+            assert gc.get_freeze_count() == 0            # the inner block does not freeze ...
+        frozen = gc.get_freeze_count()
+        assert frozen >= 1000                            # ... the outermost one does
+        assert not any(o is kept for o in gc.get_objects())   # a collection walks none of them
+        del kept                                         # reference counting still frees them
+        assert gc.get_freeze_count() < frozen
+    finally:
+        gc.unfreeze()

@@ -8,8 +8,18 @@ object imported so far, so their cost grows with each library. A one-day
 during imports (pandas, pyarrow and the pipeline at start, scipy.signal at
 the first caption, TFDS at the first shard; BENCHMARKS.md, "Start-up"), and
 none of them finds garbage worth it.
-Paused during those imports, the collector runs again as usual afterwards
-and collects whatever cycles the imports did leave.
+Paused during those imports, the collector runs again as usual afterwards.
+
+At the end of the outermost pause the objects then alive are frozen
+(``gc.freeze``: moved to a generation the collector never walks). Most are
+the libraries just imported, which live as long as the process; without the
+freeze every full collection during the run, and the one at exit
+(``sensorpipe.cli._freeze_before_exit``), walks them all again (BENCHMARKS.md,
+"Session 10: start-up"). Reference counting still frees frozen objects (the
+run's own data alive at that moment included); only a cycle among them that
+becomes garbage is left to the end of the process (a few thousand objects in a
+whole run). A process that forks workers afterwards also keeps those pages
+shared (the collector no longer writes to the objects' headers).
 """
 
 from __future__ import annotations
@@ -23,11 +33,13 @@ from contextlib import contextmanager
 def collector_paused() -> Iterator[None]:
     """No automatic collection inside the block; the collector's state before it is restored after it
     (so a caller that disabled it keeps it disabled, and nested or concurrent blocks end enabled only when
-    the outermost one that found it enabled ends)."""
+    the outermost one that found it enabled ends), and that outermost one freezes what is alive then (see
+    the module docstring)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
             gc.enable()

@@ -25,6 +25,7 @@ if mode == "plain":
 else:
     from sensorpipe.captions import _scipy_signal as scipy_signal
     signal = scipy_signal.signal
+stats_after_import = "scipy.stats" in sys.modules
 rng = np.random.default_rng(7)
 x = np.round(np.cumsum(rng.normal(size=(6, 400)), axis=1), 1)    # rounded: plateaus, as binned means have
 out = []
@@ -35,9 +36,14 @@ for row in x:
         out.append([p.tolist(), {{k: np.asarray(v).round(12).tolist() for k, v in sorted(props.items())}}])
     p, _ = signal.find_peaks(row)
     out.append([signal.peak_prominences(row, p)[0].tolist(), signal.peak_widths(row, p)[0].round(12).tolist()])
+cwt = signal.find_peaks_cwt(x[0], np.arange(1, 12)).tolist()    # its noise floor: scipy.stats.scoreatpercentile
+import scipy.stats
+real_stats = [not hasattr(scipy.stats, "_sensorpipe_stand_in"), float(scipy.stats.norm.cdf(0.0)),
+              float(scipy.stats.scoreatpercentile(x[1], 25)), scipy.stats.__file__ is not None]
 import scipy._lib._array_api as api
 doc = signal.find_peaks.__doc__
-print(json.dumps({{"results": out, "note": "Array API Standard Support" in doc,
+print(json.dumps({{"results": out, "stats_after_import": stats_after_import, "cwt": cwt, "real_stats": real_stats,
+                  "note": "Array API Standard Support" in doc,
                   "has_doc": "Find peaks inside a signal" in doc,
                   "restored": getattr(api, "FunctionDoc", None).__name__ if hasattr(api, "FunctionDoc") else None,
                   "capabilities": sorted(f.__name__ for f in api.xp_capabilities_table
@@ -45,13 +51,18 @@ print(json.dumps({{"results": out, "note": "Array API Standard Support" in doc,
 """
 
 
+def _run(script: Path, *args: str) -> str:
+    """The stdout of ``script`` run in a fresh interpreter on this tree's package."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, str(script), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 def _probe(mode: str, tmp_path: Path, prelude: str = "") -> dict:
     script = tmp_path / f"probe_{mode}.py"
     script.write_text(prelude + _PROBE.format())
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    proc = subprocess.run([sys.executable, str(script), mode], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(_run(script, mode).strip().splitlines()[-1])
 
 
 def test_the_fast_import_finds_the_same_peaks_and_registers_the_same_capabilities(tmp_path):
@@ -62,6 +73,29 @@ def test_the_fast_import_finds_the_same_peaks_and_registers_the_same_capabilitie
     assert plain["note"] and not fast["note"]       # the docstring work was skipped ...
     assert fast["has_doc"]                          # ... and the docstring itself kept
     assert fast["restored"] == plain["restored"] == "FunctionDoc"   # scipy's own is back afterwards
+
+
+def test_scipy_stats_is_deferred_to_find_peaks_cwt_and_the_real_one_afterwards(tmp_path):
+    plain, fast = _probe("plain", tmp_path), _probe("fast", tmp_path)
+    assert plain["stats_after_import"] and not fast["stats_after_import"]     # scipy.signal loaded it; we did not
+    assert fast["cwt"] == plain["cwt"] and len(plain["cwt"]) > 3     # the deferred scoreatpercentile, same peaks
+    assert fast["real_stats"] == plain["real_stats"]                  # a later import scipy.stats: the real module
+    assert plain["real_stats"][:2] == [True, 0.5]
+
+
+def test_the_stand_in_hands_out_the_real_scipy_stats_for_any_other_name(tmp_path):
+    script = tmp_path / "other_names.py"
+    script.write_text(
+        "import sys\n"
+        "from sensorpipe.captions import _scipy_signal as s\n"
+        "with s._deferred_stats():\n"
+        "    from scipy import stats          # a module that keeps the stand-in itself ...\n"
+        "    held = stats\n"
+        "    from scipy.stats import norm     # ... or asks it for another name: the real module, at once\n"
+        "    real_in_block = sys.modules['scipy.stats']\n"
+        "print(held._sensorpipe_stand_in, norm.cdf(0.0), held.norm is norm, real_in_block is sys.modules['scipy.stats'],\n"
+        "      hasattr(real_in_block, '_sensorpipe_stand_in'), held.scoreatpercentile([1, 2, 3, 4, 5], 50))\n")
+    assert _run(script).split() == ["True", "0.5", "True", "True", "False", "3.0"]
 
 
 def test_a_scipy_without_that_private_api_gets_the_plain_import(monkeypatch):
@@ -92,3 +126,26 @@ def test_a_failing_replacement_falls_back_to_the_plain_import(tmp_path):
                "sys.modules['sensorpipe.captions._scipy_signal'] = mod\n")
     broken = _probe("fast", tmp_path, failing)
     assert broken["results"] == plain["results"] and broken["note"] and broken["restored"] == "FunctionDoc"
+
+
+def test_numpy_f2py_and_testing_load_at_their_first_use_and_work_then(tmp_path):
+    script = tmp_path / "lazy_numpy.py"
+    script.write_text(
+        "import sys\n"
+        "from sensorpipe.captions._scipy_signal import signal\n"
+        "import numpy\n"
+        "kinds = [type(sys.modules[n]).__name__ for n in ('numpy.f2py', 'numpy.testing')]\n"
+        "from numpy.testing import assert_array_equal     # the first use loads it, as numpy.testing\n"
+        "assert_array_equal(signal.find_peaks(numpy.array([0.0, 2.0, 0.0, 3.0, 1.0]))[0], [1, 3])\n"
+        "print(*kinds, type(numpy.testing).__name__, numpy.testing is sys.modules['numpy.testing'],\n"
+        "      callable(numpy.f2py.run_main), type(sys.modules['numpy.f2py']).__name__)\n")
+    assert _run(script).split() == ["_LazyModule", "_LazyModule", "module", "True", "True", "module"]
+
+
+def test_a_numpy_submodule_that_is_not_there_is_left_to_numpy():
+    import numpy
+
+    from sensorpipe.captions import _scipy_signal as scipy_signal
+
+    scipy_signal._lazy_numpy_submodules(("no_such_submodule",))
+    assert "numpy.no_such_submodule" not in sys.modules and "no_such_submodule" not in vars(numpy)

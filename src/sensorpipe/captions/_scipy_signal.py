@@ -10,16 +10,32 @@ decorator (registering each function's capabilities in scipy's table) runs as sc
 untouched (``find_peaks`` finds the same peaks: tests/captions/test_scipy_signal.py), and the original is put
 back at once, so scipy modules imported later get their notes.
 
+Also while it imports, ``scipy.stats`` (a third of what ``scipy.signal`` loads) is a stand-in,
+:func:`_deferred_stats`: scipy.signal imports it only for ``scoreatpercentile``, which only ``find_peaks_cwt``
+calls, and nothing in a minute-data run uses the rest of it. The stand-in's ``scoreatpercentile`` imports the
+real ``scipy.stats`` at its first call, any other name it is asked for imports it at once (so code that reached
+the stand-in behaves as with the real module), and it leaves ``sys.modules`` with the import: a later ``import
+scipy.stats`` loads the real one.
+
+And ``numpy.f2py`` and ``numpy.testing`` are made lazy modules first (:func:`_lazy_numpy_submodules`,
+``importlib.util.LazyLoader``): scipy's array-API layer copies every name ``dir(numpy)`` lists, and numpy
+imports a submodule at the first access to its name, so those two (the Fortran wrapper generator and numpy's
+test helpers, used by neither scipy.signal nor the pipeline) were imported in full. As lazy modules they are
+``numpy.f2py`` and ``numpy.testing`` for the rest of the process and load at the first use of one of their names.
+
 Guarded: where scipy's private module lacks ``FunctionDoc`` or ``xp_capabilities`` (another scipy version),
-where ``scipy.signal`` is already imported, or where the import under the replacement fails, it is the plain
-import. Importing this module is the import (``CaptionLevel.imports`` names it, so a multiprocess run's driver
-preloads it for its workers).
+where ``scipy.signal`` is already imported, or where the import under the replacements fails, it is the plain
+import (the stand-in only where ``scipy.stats`` is not imported yet). Importing this module is the import
+(``CaptionLevel.imports`` names it, so a multiprocess run's driver preloads it for its workers).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from sensorpipe._gc import collector_paused
@@ -49,20 +65,80 @@ def _private_api(name: str = "scipy._lib._array_api") -> ModuleType | None:
     return api if hasattr(api, "FunctionDoc") and hasattr(api, "xp_capabilities") else None
 
 
+def _lazy_numpy_submodules(names: tuple[str, ...] = ("f2py", "testing")) -> None:
+    """Each ``numpy.<name>`` not imported yet becomes a lazy module (see the module docstring)."""
+    import numpy
+
+    for name in names:
+        full = f"numpy.{name}"
+        if full in sys.modules or name in vars(numpy):
+            continue
+        try:
+            spec = importlib.util.find_spec(full)
+            spec.loader = importlib.util.LazyLoader(spec.loader)   # TypeError: a loader without exec_module
+        except (ImportError, ValueError, TypeError, AttributeError):  # numpy lays it out otherwise
+            continue                                              # ... then scipy imports it as before
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)      # a lazy loader's: the module's code runs at its first attribute
+        setattr(numpy, name, module)
+
+
+def _real_stats() -> ModuleType:
+    """The real ``scipy.stats``, imported now (the stand-in taken out of ``sys.modules`` first, if still there)."""
+    if getattr(sys.modules.get("scipy.stats"), "_sensorpipe_stand_in", False):
+        del sys.modules["scipy.stats"]
+    return importlib.import_module("scipy.stats")
+
+
+def _scoreatpercentile(*args, **kwargs):
+    """``scipy.stats.scoreatpercentile`` (``find_peaks_cwt``'s noise floor), importing scipy.stats at the first call."""
+    return _real_stats().scoreatpercentile(*args, **kwargs)
+
+
+def _forward(name: str):
+    """Any other name of the stand-in: the real module's, imported at once. Not dunder names: the import
+    system asks a module for ``__path__`` and the like, and a plain module without them answers "none"."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return getattr(_real_stats(), name)
+
+
+@contextmanager
+def _deferred_stats() -> Iterator[None]:
+    """``scipy.stats`` is a stand-in inside the block (see the module docstring), unless already imported."""
+    if "scipy.stats" in sys.modules:
+        yield
+        return
+    stand_in = ModuleType("scipy.stats", "Stands in for scipy.stats while scipy.signal is imported.")
+    stand_in._sensorpipe_stand_in = True
+    stand_in.scoreatpercentile = _scoreatpercentile
+    stand_in.__getattr__ = _forward
+    sys.modules["scipy.stats"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("scipy.stats") is stand_in:
+            del sys.modules["scipy.stats"]
+
+
 def import_scipy_signal(fast: bool = True) -> ModuleType:
     """``scipy.signal``, imported once (collector paused: sensorpipe._gc); ``fast``: with the docstring
-    parsing skipped where scipy's private API is as expected (see the module docstring)."""
+    parsing skipped where scipy's private API is as expected and scipy.stats deferred (see the module docstring)."""
     if "scipy.signal" in sys.modules:
         return sys.modules["scipy.signal"]
     with collector_paused():
+        if fast:
+            _lazy_numpy_submodules()
         api = _private_api() if fast else None
         if api is not None:
             original = api.FunctionDoc
             api.FunctionDoc = _UnparsedDoc
             try:
-                import scipy.signal
+                with _deferred_stats():
+                    import scipy.signal
                 return scipy.signal
-            except Exception:  # noqa: BLE001 - scipy used FunctionDoc otherwise: the plain import below
+            except Exception:  # noqa: BLE001 - scipy used FunctionDoc or scipy.stats otherwise: the plain import below
                 pass
             finally:
                 api.FunctionDoc = original
