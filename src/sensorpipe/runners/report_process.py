@@ -4,8 +4,8 @@ Why: the report's matplotlib figures (issue 18) cost a run about a second on one
 matplotlib, then drawing about twenty SVG figures. Drawn in the driver (``local`` runner) or on a pool worker
 in the run's tail (``multiprocess``) that second was added to every run (BENCHMARKS.md, "Session 9"). Here
 one process, forked when the run starts, imports matplotlib and the report's modules while passes 1 and 2
-run, draws the sections the run's record gives while the driver writes the shards, and the sections that
-sample the written windows while the driver records the metadata.
+run, draws the sections the run's record and its window sample give (read from the record spills) while the
+driver writes the shards, and the timings and the page while the driver records the metadata.
 
 The driver waits for the report before it publishes and ends the process when the run ends (also when it
 fails), so ``report.html`` is complete when the run returns and nothing is drawn after it. Jobs run one at a
@@ -19,6 +19,7 @@ in process under ``local``, on a worker under ``multiprocess``. The ``beam`` run
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import multiprocessing as mp
@@ -31,14 +32,11 @@ from sensorpipe.runners.executors import RunnerError, _exit_with_driver, resolve
 
 log = logging.getLogger(__name__)
 
-#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules
-#: and matplotlib's figure and SVG backend
-WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg")
-
-#: ... and, under ``multiprocess`` (whose driver does not load TFDS: its workers encode the records), what
-#: reading the window sample loads. The local runner's driver has TFDS loaded by then and reads the sample
-#: itself: importing TFDS here too would cost a second import's CPU.
-READER_IMPORTS = ("sensorpipe.access.dataset", "tensorflow_datasets", "array_record.python.array_record_data_source")
+#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules,
+#: matplotlib's figure and SVG backend, and what reads the window sample from the run's record spills (no TFDS:
+#: reporting.SpilledWindows)
+WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg",
+                "sensorpipe.access.dataset", "sensorpipe.access.decode", "sensorpipe.storage.layout")
 
 #: seconds the driver waits for an idle report process to leave after its last job before ending it
 EXIT_WAIT_S = 10.0
@@ -57,6 +55,10 @@ def _serve(conn, driver_pid: int, warm: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the job that needs it imports it again and reports the error
             pass
+    # Every object alive now (the driver's, inherited by the fork, and the imports') lives as long as this
+    # process: frozen, the collector's full collections during the drawing no longer walk them, nor write to
+    # (and so copy) the pages shared with the driver.
+    gc.freeze()
     while True:
         try:
             job = conn.recv()
@@ -166,7 +168,7 @@ def start_report_process(runner: str, start_method: str = "auto") -> ReportProce
     if resolve_start_method(start_method if runner == "multiprocess" else "auto") != "fork":
         return None
     try:
-        return ReportProcess(WARM_IMPORTS + (READER_IMPORTS if runner == "multiprocess" else ()))
+        return ReportProcess(WARM_IMPORTS)
     except OSError as e:     # no process to be had (limits, memory): the pool draws, as without a fork
         log.warning("could not start the report process (%s): the report is drawn by the run's pool", e)
         return None
