@@ -176,11 +176,11 @@ def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path,
                  resources: Resources | None = None, pre: dict[str, str] | None = None,
                  sample: tuple | None = None) -> ReportExtras:
     """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version;
-    ``pre``: sections :func:`draw_sections` already drew (the drift among them; the sample's too, when it has
-    ``missingness``, and then the sample is not read); ``sample``: what :func:`window_sample` returned, where
-    the caller already read it."""
+    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them), and
+    :func:`draw_window_sections` (then the sample is not read); ``sample``: what :func:`window_sample` returned,
+    where the caller already read it."""
     if sample is None:
-        sample = (None, "") if "missingness" in (pre or {}) else window_sample(version_dir, record.fingerprint)
+        sample = (None, "") if "heatmaps" in (pre or {}) else window_sample(version_dir, record.fingerprint)
     sample, why = sample
     extras = ReportExtras(sample=sample, resources=resources or _stored_resources(store, record), banner=why,
                           pre=pre or {})
@@ -189,21 +189,21 @@ def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path,
     return extras
 
 
-def draw_sections(record: rec.RunRecord, metadata_url: str, spilled: SpilledWindows | None = None
-                  ) -> dict[str, str]:
-    """A run's first report job, submitted with its shards: the sections the record alone gives and, with
-    ``spilled`` (the run's record spills, where they are local), those the window sample gives, so that only
-    the timings are left once the shards are complete. Without it, :func:`run_report` reads the sample from
-    the written shards."""
+def draw_window_sections(spilled: SpilledWindows) -> dict[str, str]:
+    """A run's first report job, submitted before its shards are written: what the window sample gives, read
+    from the run's record spills (where they are local; else :func:`run_report` reads the written shards)."""
+    return window_sections(summarize(spilled.sample(), spilled.channels))
+
+
+def draw_record_sections(record: rec.RunRecord, metadata_url: str) -> dict[str, str]:
+    """A run's second report job, submitted with its shards: the sections the record alone gives (most of the
+    drawing), so that only the timings are left once the shards are complete."""
     store = MetadataStore(metadata_url)
     try:
         d, why = drift_against(store, record)
     finally:
         store.close()
-    drawn = record_sections(record, d, why)
-    if spilled is not None:
-        drawn.update(window_sections(record, summarize(spilled.sample(), spilled.channels)))
-    return drawn
+    return record_sections(record, d, why)
 
 
 def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
@@ -218,7 +218,8 @@ def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, met
                seconds: dict[str, float], pre: dict[str, str], peak_mb: dict[str, float] | None = None) -> Path:
     """The report a run writes into its staging folder once its shards are complete (a job of the report
     process or the pool: runners/report_process.py): the timings, and the window sample's sections where
-    ``pre`` (:func:`draw_sections`) lacks them (read from the written shards), with ``pre`` for the rest.
+    ``pre`` lacks them (read from the written shards), with ``pre`` (:func:`draw_record_sections`,
+    :func:`draw_window_sections`) for the rest.
     ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the driver when it submitted this job (the
     process drawing the report is not the one that ran the passes); without it, this process's."""
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},

@@ -308,6 +308,15 @@ class _Run:
             self.staging = staging = Staging(out, self.run_id).create(label.target)
             version_dir = staging.version
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
+            from sensorpipe.reporting import (SpilledWindows, draw_record_sections, draw_window_sections, peak_rss_mb,
+                                              run_report)
+
+            # the report's window sample, read from the record spills the shards are cut from, drawn first, while
+            # the shards are written (a remote work area's spills are not here: then from the shards, at the end)
+            t_report = time.perf_counter()
+            sampled = (drawer.submit(draw_window_sections, (SpilledWindows.of(plans, cfg, norm),))
+                       if self.work is None else None)
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
             paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
             q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, ctx.quarantine_key)
@@ -326,18 +335,14 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import SpilledWindows, draw_sections, peak_rss_mb, run_report
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
-            # beside the shards: the record's sections, and the window sample's, read from the record spills the
-            # shards are cut from (a remote work area's spills are not here: then from the shards, below)
-            spilled = SpilledWindows.of(plans, cfg, norm) if self.work is None else None
-            drawing = drawer.submit(draw_sections, (record, cfg.metadata_url, spilled))
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
+            drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            seconds["report"] += time.perf_counter() - t_report
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -352,8 +357,9 @@ class _Run:
             # the rest of the report (the timings, which stop here) is drawn and the page written (in the report
             # process, or on a worker) while this process records the metadata
             t_report = time.perf_counter()
+            pre = {**(sampled.result() if sampled is not None else {}), **drawing.result()}
             reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                   dict(seconds), drawing.result(), peak_rss_mb()))
+                                                   dict(seconds), pre, peak_rss_mb()))
             seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()
