@@ -354,17 +354,17 @@ class _Run:
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
-            # the rest of the report (the timings, which stop here) is drawn and the page written (in the report
-            # process, or on a worker) while this process records the metadata
+            self.enter("publish")
+            t = time.perf_counter()
+            self.store.record_run(record)           # 'publishing': committed once the staged version is complete
+            seconds["metadata"] += time.perf_counter() - t
+            # the rest of the report (the timings, which stop at the write) is drawn and the page written (in the
+            # report process, or on a worker) once the sections drawn beside the shards are in
             t_report = time.perf_counter()
             pre = {**(sampled.result() if sampled is not None else {}), **drawing.result()}
             reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
                                                    dict(seconds), pre, peak_rss_mb()))
             seconds["report"] += time.perf_counter() - t_report
-            self.enter("publish")
-            t = time.perf_counter()
-            self.store.record_run(record)           # 'publishing': committed once the staged version is complete
-            seconds["metadata"] += time.perf_counter() - t
             reporting.result()
             checkpoint("record")
             staging.swap_in(label.target, checkpoint)   # the rename (a swap with the old version, if any)
