@@ -7,7 +7,10 @@ counts) and the written windows, read through :mod:`sensorpipe.access` for
 the figures that need them (missingness per participant and day, correlation,
 labels, example windows). The windows read are bounded: the first
 ``SAMPLE_WINDOWS`` of each split in shard order (whole participants, by
-pseudonym), so the report costs the same on a dataset of any size.
+pseudonym), so the report costs the same on a dataset of any size. A run reads
+the same windows before its shards exist, from the record spills the shards
+are cut from (:class:`SpilledWindows`), so that its report is drawn while the
+shards are written.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +27,20 @@ from sensorpipe.metadata import records as rec
 from sensorpipe.metadata.queries import open_store, resolve_version, version_run
 from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.quality.drift import DriftResult
-from sensorpipe.quality.report import ReportExtras, record_sections, write_report
+from sensorpipe.processing.normalize import NormParams
+from sensorpipe.quality.report import ReportExtras, record_sections, window_sections, write_report
 from sensorpipe.quality.report_sample import SampleWindow, summarize
 from sensorpipe.quality.report_sections import Resources
+from sensorpipe.storage.writer import RecordSpill
 
 #: windows read per split for the sampled figures
 SAMPLE_WINDOWS = {"train": 240, "validation": 80, "test": 80}
+
+
+def _sample_window(split: str, ex: dict, values: np.ndarray) -> SampleWindow:
+    """One decoded record as the report samples it; ``values``: its input in real units, NaN where missing."""
+    return SampleWindow(split, ex["dataset"], ex["participant_id"], ex["key"], int(ex["start_utc"]),
+                        int(ex["tz_offset_min"]), values, np.asarray(ex["mask"], bool))
 
 
 def sample_windows(version_dir: str | Path) -> tuple[list[SampleWindow], tuple[str, ...], str]:
@@ -44,12 +55,51 @@ def sample_windows(version_dir: str | Path) -> tuple[list[SampleWindow], tuple[s
         part = ds.splits[split]
         for i in range(min(limit, len(part))):
             ex = part[i]
-            out.append(SampleWindow(split, ex["dataset"], ex["participant_id"], ex["key"], int(ex["start_utc"]),
-                                    int(ex["tz_offset_min"]), ds.denormalize(ex["input"], ex["mask"]),
-                                    np.asarray(ex["mask"], bool)))
+            out.append(_sample_window(split, ex, ds.denormalize(ex["input"], ex["mask"])))
     channels, fingerprint = ds.channels, ds.fingerprint
     del ds    # its readers close here (an ArrayRecord reader left open would crash later forks)
     return out, channels, fingerprint
+
+
+@dataclass(frozen=True)
+class SpilledWindows:
+    """A run's windows before its shards exist: each split's record spills in shard order (what
+    :func:`~sensorpipe.storage.writer.plan_dataset` cuts the shards from, byte for byte), with what decodes
+    them. :meth:`sample` reads the windows :func:`sample_windows` reads from the written shards, without TFDS
+    (its features.json is not written yet), so the report's window sections are drawn beside the shards."""
+
+    splits: tuple[tuple[str, tuple[RecordSpill, ...]], ...]
+    channels: tuple[str, ...]
+    window_min: int
+    caption_levels: tuple[str, ...]
+    norm: NormParams
+
+    @classmethod
+    def of(cls, plans, cfg, norm: NormParams) -> "SpilledWindows":
+        """From the run's split plans (:class:`~sensorpipe.storage.writer.SplitPlan`), config and parameters."""
+        return cls(tuple((p.name, tuple(p.spills)) for p in plans), tuple(cfg.channels), cfg.window.size_min,
+                   tuple(cfg.captions.levels), norm)
+
+    def sample(self) -> list[SampleWindow]:
+        from sensorpipe.access.dataset import denormalize
+        from sensorpipe.access.decode import layout_decoder
+        from sensorpipe.storage.layout import record_layout
+
+        decode = layout_decoder(record_layout(self.channels, self.window_min, self.caption_levels))
+        spills = dict(self.splits)
+        out = []
+        for split, limit in SAMPLE_WINDOWS.items():
+            left = limit
+            for spill in spills.get(split, ()):
+                if left <= 0:
+                    break
+                for record in spill.records(0, left):
+                    ex = decode(record)
+                    for k in ("dataset", "participant_id", "key"):   # text is UTF-8 bytes on disk, as the reader's
+                        ex[k] = ex[k].decode("utf-8")
+                    out.append(_sample_window(split, ex, denormalize(ex["input"], self.norm, ex["mask"])))
+                    left -= 1
+        return out
 
 
 def peak_rss_mb() -> dict[str, float]:
@@ -126,9 +176,12 @@ def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path,
                  resources: Resources | None = None, pre: dict[str, str] | None = None,
                  sample: tuple | None = None) -> ReportExtras:
     """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version;
-    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them); ``sample``: what
-    :func:`window_sample` returned, where the caller already read it."""
-    sample, why = sample if sample is not None else window_sample(version_dir, record.fingerprint)
+    ``pre``: sections :func:`draw_record_sections` already drew (the drift among them), and
+    :func:`draw_window_sections` (then the sample is not read); ``sample``: what :func:`window_sample` returned,
+    where the caller already read it."""
+    if sample is None:
+        sample = (None, "") if "heatmaps" in (pre or {}) else window_sample(version_dir, record.fingerprint)
+    sample, why = sample
     extras = ReportExtras(sample=sample, resources=resources or _stored_resources(store, record), banner=why,
                           pre=pre or {})
     if not pre:
@@ -136,9 +189,15 @@ def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path,
     return extras
 
 
+def draw_window_sections(spilled: SpilledWindows) -> dict[str, str]:
+    """A run's first report job, submitted before its shards are written: what the window sample gives, read
+    from the run's record spills (where they are local; else :func:`run_report` reads the written shards)."""
+    return window_sections(summarize(spilled.sample(), spilled.channels))
+
+
 def draw_record_sections(record: rec.RunRecord, metadata_url: str) -> dict[str, str]:
-    """A run's first report job, submitted with its shards: the sections the record alone gives (most of the
-    drawing), so that little is left once the shards are complete."""
+    """A run's second report job, submitted with its shards: the sections the record alone gives (most of the
+    drawing), so that only the timings are left once the shards are complete."""
     store = MetadataStore(metadata_url)
     try:
         d, why = drift_against(store, record)
@@ -156,14 +215,13 @@ def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
 
 
 def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, metadata_url: str,
-               seconds: dict[str, float], pre: dict[str, str], peak_mb: dict[str, float] | None = None,
-               sample: tuple | None = None) -> Path:
+               seconds: dict[str, float], pre: dict[str, str], peak_mb: dict[str, float] | None = None) -> Path:
     """The report a run writes into its staging folder once its shards are complete (a job of the report
-    process or the pool: runners/report_process.py): the window sample's sections and the timings, with ``pre``
-    (:func:`draw_record_sections`) for the rest. ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the
-    driver when it submitted this job (the process drawing the report is not the one that ran the passes);
-    without it, this process's. ``sample``: :func:`window_sample`, read by the local runner's driver (which has
-    TFDS loaded already); without it, read here."""
+    process or the pool: runners/report_process.py): the timings, and the window sample's sections where
+    ``pre`` lacks them (read from the written shards), with ``pre`` (:func:`draw_record_sections`,
+    :func:`draw_window_sections`) for the rest.
+    ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the driver when it submitted this job (the
+    process drawing the report is not the one that ran the passes); without it, this process's."""
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
                     dict(getattr(result, "stage_seconds", {}) or {}), peak_mb or peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
@@ -171,7 +229,7 @@ def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, met
                        "process that wrote the report and of its ended children"))
     store = MetadataStore(metadata_url)
     try:
-        extras = build_extras(store, record, version_dir, resources=res, pre=pre, sample=sample)
+        extras = build_extras(store, record, version_dir, resources=res, pre=pre)
     finally:
         store.close()
     return write_report(path, record, result, extras)

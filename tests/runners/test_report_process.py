@@ -47,11 +47,21 @@ def test_jobs_run_in_the_side_process_in_order_and_errors_come_back():
     assert proc.exitcode == 0 and proc not in mp.active_children()        # it left on its own
 
 
-def test_a_second_job_waits_for_the_first_ones_result():
+def _echo(payload: bytes) -> bytes:
+    return payload[::-1]
+
+
+def test_jobs_queue_behind_the_running_one_and_large_ones_do_not_block_each_other():
+    """Jobs sent while one runs wait their turn; a job and a reply each far larger than the pipe's buffer
+    pass both ways without either side waiting on the other, whichever result is taken first."""
+    big = [bytes([k]) * 8_000_000 + b"end" for k in range(3)]
     with ReportProcess(warm=()) as side:
-        side.submit(_pid_and_sum, (1,))
-        with pytest.raises(RuntimeError, match="previous job"):
-            side.submit(_pid_and_sum, (2,))
+        jobs = [side.submit(time.sleep, (0.2,))] + [side.submit(_echo, (b,)) for b in big]
+        assert jobs[3].result() == big[2][::-1]          # the last one first: the replies before it are kept
+        assert [j.result() for j in jobs[1:3]] == [big[0][::-1], big[1][::-1]] and jobs[0].result() is None
+        assert side.submit(_pid_and_sum, (1, 2)).result() == (side.pid, 3)
+        proc = side._proc
+    assert proc.exitcode == 0
 
 
 def test_a_killed_report_process_is_a_runner_error_naming_it():

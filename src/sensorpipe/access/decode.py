@@ -149,6 +149,32 @@ def _compile_c(layout: RecordLayout) -> Callable[[bytes], dict[str, Any] | None]
     return _wire.Plan(specs, n_dicts, inserts, np.ndarray).decode
 
 
+def layout_decoder(layout: RecordLayout) -> Callable[[bytes], dict[str, Any]]:
+    """``decode(record bytes) -> nested dict`` for records our writer wrote with ``layout``, planned from the
+    layout itself rather than a dataset's features.json: what reads a run's records before its shards and
+    TFDS's metadata exist (the report's window sample, :mod:`sensorpipe.reporting`). The compiled decoder
+    where it is built, else the exact one (protobuf: it imports TFDS's ``tf_example_pb2`` at its first record).
+    Returns what :class:`FastDecoder` returns for the written dataset's records."""
+    exact = _compile(layout)
+    try:
+        fast = _compile_c(layout)
+    except ValueError:      # a field the C decoder does not take: the exact one decodes every record
+        fast = None
+    parse: list[Callable[[bytes], Any]] = []
+
+    def decode(record: bytes) -> dict[str, Any]:
+        ex = fast(record) if fast is not None else None
+        if ex is not None:
+            return ex
+        if not parse:
+            from tensorflow_datasets.proto import tf_example_pb2
+
+            parse.append(tf_example_pb2.Example.FromString)
+        return exact(parse[0](record).features.feature)
+
+    return decode
+
+
 class FastDecoder:
     """Decode serialized window records; falls back to TFDS for layouts it does not plan.
 

@@ -108,7 +108,8 @@ class ReportExtras:
     resources: sections.Resources = field(default_factory=sections.Resources)
     drift: DriftResult | None = None
     why_no_drift: str = "no earlier version is recorded to compare with"
-    #: sections already drawn by :func:`record_sections` (a run draws them while its shards are written)
+    #: sections already drawn by :func:`record_sections` and :func:`window_sections` (a run draws them while its
+    #: shards are written)
     pre: dict[str, str] = field(default_factory=dict)
     banner: str = ""     # one line above everything, e.g. "regenerated from the metadata database"
 
@@ -148,6 +149,14 @@ def record_sections(record: RunRecord, drift: DriftResult | None = None, why_no_
             "drift": sections.drift(drift, why_no_drift or ReportExtras.why_no_drift)}
 
 
+def window_sections(sample: SampleSummary | None) -> dict[str, str]:
+    """What the window sample gives: the missingness heatmaps, the correlation and example window sections. A
+    run draws them while its shards are written, from the same windows read before the shards
+    (reporting.SpilledWindows)."""
+    return {"heatmaps": sections.missingness_heatmaps(sample), "correlation": sections.correlation(sample),
+            "examples": sections.examples(sample)}
+
+
 def _split_rank(split: str) -> tuple[int, str]:
     return (sections.SPLITS.index(split) if split in sections.SPLITS else len(sections.SPLITS), split)
 
@@ -166,6 +175,8 @@ def render(record: RunRecord, result=None, extras: ReportExtras | None = None) -
     sizes = {s: record.split_sizes[s] for s in sorted(record.split_sizes, key=_split_rank)}
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS)
     pre = extras.pre or record_sections(record, extras.drift, extras.why_no_drift)
+    if "heatmaps" not in pre:
+        pre = {**pre, **window_sections(extras.sample)}
     details = sections.section("details", "Details", f"""<h3>Studies: fused coverage</h3>{_study_table(record, q)}
 <h3>Fusion: readings outranked by another source of the same person</h3>{_table(
     ["source", "channel", "readings"], overridden, "no two sources of a person observed a channel in the same minute")}
@@ -192,9 +203,9 @@ channel, or <em>fixed</em> (a method without parameters)</p>
                               "no unit was skipped")}
 <h2>Splits (windows)</h2>{_table(list(sizes), [list(sizes.values())])}
 {pre["channels"]}
-{sections.missingness(extras.sample, _missing_bars(record))}
-{sections.correlation(extras.sample)}
-{sections.examples(extras.sample)}
+{sections.missingness(extras.sample, _missing_bars(record), pre["heatmaps"])}
+{pre["correlation"]}
+{pre["examples"]}
 {pre["rows"]}
 {pre["dropped"]}
 {pre["labels"]}

@@ -105,15 +105,22 @@ def channels(record: RunRecord) -> str:
                    note + '<div class="cards">' + "".join(cards) + "</div>")
 
 
-def missingness(sample: SampleSummary | None, bars_html: str) -> str:
-    body = bars_html
-    if sample is not None and sample.heatmaps:
-        body += (f"<p>Observed share of each channel group's minutes per participant and local day, over the "
-                 f"{sample.participants_shown} participants (of {sample.participants_seen} in the sampled windows) "
-                 f"shown; participants as study / pseudonym.</p>")
-        body += plots.heatmaps(sample.heatmaps) + table(
-            ["channel group", "channels"], [[h.group, ", ".join(h.channels)] for h in sample.heatmaps])
-    return section("missingness", "Missingness", body)
+def missingness(sample: SampleSummary | None, bars_html: str, heatmaps_html: str | None = None) -> str:
+    """The record's missing share per channel (``bars_html``) above the sample's heatmaps (``heatmaps_html``:
+    :func:`missingness_heatmaps`, where already drawn)."""
+    return section("missingness", "Missingness",
+                   bars_html + (missingness_heatmaps(sample) if heatmaps_html is None else heatmaps_html))
+
+
+def missingness_heatmaps(sample: SampleSummary | None) -> str:
+    """The window sample's part of the missingness section: observed share per participant and local day."""
+    if sample is None or not sample.heatmaps:
+        return ""
+    return (f"<p>Observed share of each channel group's minutes per participant and local day, over the "
+            f"{sample.participants_shown} participants (of {sample.participants_seen} in the sampled windows) "
+            f"shown; participants as study / pseudonym.</p>"
+            + plots.heatmaps(sample.heatmaps) + table(
+                ["channel group", "channels"], [[h.group, ", ".join(h.channels)] for h in sample.heatmaps]))
 
 
 def correlation(sample: SampleSummary | None) -> str:

@@ -300,14 +300,23 @@ class _Run:
             stage_seconds = UnitStats.merged([s.stats for s in summaries] + [e.stats for e in encoded]).seconds
             # the tail: shards (one job each, on every worker at once), then TFDS's metadata, and the HTML
             # report go to the workers (no TFDS import here) while this process records the metadata, committed
-            # once the shards are complete. The report's sections that need the windows are drawn after the shards
-            # (they sample them), so its timing table stops at the write. Everything goes to this run's staging folder, published by renames
-            # at the end.
+            # once the shards are complete. The report is drawn beside the shards (its window sample is read from
+            # the spills they are cut from) but for its timing table, which stops at the write. Everything goes to
+            # this run's staging folder, published by renames at the end.
             self.enter("write")
             t = time.perf_counter()
             self.staging = staging = Staging(out, self.run_id).create(label.target)
             version_dir = staging.version
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
+            from sensorpipe.reporting import (SpilledWindows, draw_record_sections, draw_window_sections, peak_rss_mb,
+                                              run_report)
+
+            # the report's window sample, read from the record spills the shards are cut from, drawn first, while
+            # the shards are written (a remote work area's spills are not here: then from the shards, at the end)
+            t_report = time.perf_counter()
+            sampled = (drawer.submit(draw_window_sections, (SpilledWindows.of(plans, cfg, norm),))
+                       if self.work is None else None)
+            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
             paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
             q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, ctx.quarantine_key)
@@ -326,7 +335,6 @@ class _Run:
                 warnings=run_warnings(cfg, adapters, summaries), runner_metrics=getattr(pool, "metrics", {}),
                 runner_volumes=getattr(pool, "volumes", {}))
             from sensorpipe.quality.record import build_run_record
-            from sensorpipe.reporting import draw_record_sections, peak_rss_mb, run_report, window_sample
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
@@ -334,7 +342,7 @@ class _Run:
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
             drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
-            seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
+            seconds["report"] += time.perf_counter() - t_report
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
@@ -346,18 +354,17 @@ class _Run:
             _write_sidecars(version_dir, cfg, norm, fingerprint)
             # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
-            # the rest of the report samples the written windows: submitted once they are complete, it runs (in
-            # the report process, or on a worker) while this process records the metadata
-            t_report = time.perf_counter()
-            # the window sample: read here under local (TFDS is loaded since pass 2), else by the report process
-            sample = window_sample(version_dir, record.fingerprint) if pool.name == "local" else None
-            reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
-                                                   dict(seconds), drawing.result(), peak_rss_mb(), sample))
-            seconds["report"] += time.perf_counter() - t_report
             self.enter("publish")
             t = time.perf_counter()
             self.store.record_run(record)           # 'publishing': committed once the staged version is complete
             seconds["metadata"] += time.perf_counter() - t
+            # the rest of the report (the timings, which stop at the write) is drawn and the page written (in the
+            # report process, or on a worker) once the sections drawn beside the shards are in
+            t_report = time.perf_counter()
+            pre = {**(sampled.result() if sampled is not None else {}), **drawing.result()}
+            reporting = drawer.submit(run_report, (staging.report, record, result, version_dir, cfg.metadata_url,
+                                                   dict(seconds), pre, peak_rss_mb()))
+            seconds["report"] += time.perf_counter() - t_report
             reporting.result()
             checkpoint("record")
             staging.swap_in(label.target, checkpoint)   # the rename (a swap with the old version, if any)

@@ -4,12 +4,13 @@ Why: the report's matplotlib figures (issue 18) cost a run about a second on one
 matplotlib, then drawing about twenty SVG figures. Drawn in the driver (``local`` runner) or on a pool worker
 in the run's tail (``multiprocess``) that second was added to every run (BENCHMARKS.md, "Session 9"). Here
 one process, forked when the run starts, imports matplotlib and the report's modules while passes 1 and 2
-run, draws the sections the run's record gives while the driver writes the shards, and the sections that
-sample the written windows while the driver records the metadata.
+run, draws the sections the run's record and its window sample give (read from the record spills) while the
+driver writes the shards, and the timings and the page while the driver records the metadata.
 
 The driver waits for the report before it publishes and ends the process when the run ends (also when it
 fails), so ``report.html`` is complete when the run returns and nothing is drawn after it. Jobs run one at a
-time, in order; an error in a job is raised by its ``result()`` in the driver, as a pool's would be.
+time, in the order submitted (the next may be sent while one runs); an error in a job is raised by its
+``result()`` in the driver, as a pool's would be.
 
 Only under ``fork`` (:func:`sensorpipe.runners.executors.resolve_start_method`: Linux, a driver with one
 thread, no TensorFlow): a fork costs milliseconds and shares the imported pipeline. Elsewhere (a notebook
@@ -19,26 +20,27 @@ in process under ``local``, on a worker under ``multiprocess``. The ``beam`` run
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
+import threading
+from collections import deque
 from typing import Any, Callable
 
 from sensorpipe.runners.executors import RunnerError, _exit_with_driver, resolve_start_method
 
 log = logging.getLogger(__name__)
 
-#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules
-#: and matplotlib's figure and SVG backend
-WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg")
-
-#: ... and, under ``multiprocess`` (whose driver does not load TFDS: its workers encode the records), what
-#: reading the window sample loads. The local runner's driver has TFDS loaded by then and reads the sample
-#: itself: importing TFDS here too would cost a second import's CPU.
-READER_IMPORTS = ("sensorpipe.access.dataset", "tensorflow_datasets", "array_record.python.array_record_data_source")
+#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules,
+#: matplotlib's figure and SVG backend, and what reads the window sample from the run's record spills (no TFDS:
+#: reporting.SpilledWindows)
+WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg",
+                "sensorpipe.access.dataset", "sensorpipe.access.decode", "sensorpipe.storage.layout")
 
 #: seconds the driver waits for an idle report process to leave after its last job before ending it
 EXIT_WAIT_S = 10.0
@@ -57,12 +59,17 @@ def _serve(conn, driver_pid: int, warm: tuple[str, ...]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the job that needs it imports it again and reports the error
             pass
+    # Every object alive now (the driver's, inherited by the fork, and the imports') lives as long as this
+    # process: frozen, the collector's full collections during the drawing no longer walk them, nor write to
+    # (and so copy) the pages shared with the driver.
+    gc.freeze()
+    # jobs are received by a thread while the main thread draws: the driver's send of a job never waits for
+    # the job before it (a large job and a large reply could otherwise each wait for the other's reader)
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_receive_jobs, args=(conn, jobs), name="sensorpipe-report-jobs", daemon=True).start()
     while True:
-        try:
-            job = conn.recv()
-        except EOFError:                             # the driver is gone
-            return
-        if job is None:
+        job = jobs.get()
+        if job is None:                              # the run's end, or the driver is gone
             return
         fn, args = job
         try:
@@ -76,6 +83,18 @@ def _serve(conn, driver_pid: int, warm: tuple[str, ...]) -> None:
                                           f"{getattr(fn, '__name__', fn)}: {type(e).__name__}: {e}")))
 
 
+def _receive_jobs(conn, jobs: queue.SimpleQueue) -> None:
+    """Pass the driver's jobs on to the drawing thread, in order, until ``None`` or the driver's end."""
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):                  # the driver is gone
+            job = None
+        jobs.put(job)
+        if job is None:
+            return
+
+
 class ReportJob:
     """One submitted job; :meth:`result` waits for it and returns its value or raises its error."""
 
@@ -85,7 +104,7 @@ class ReportJob:
 
     def result(self) -> Any:
         if self._reply is None:
-            self._reply = self._owner._receive(self._name)
+            self._owner._receive_until(self)
         ok, value = self._reply
         if ok:
             return value
@@ -93,7 +112,8 @@ class ReportJob:
 
 
 class ReportProcess:
-    """One forked process that runs the report's jobs (:meth:`submit`, like a pool's), one at a time."""
+    """One forked process that runs the report's jobs (:meth:`submit`, like a pool's), one at a time, in the
+    order submitted; several may be in flight."""
 
     def __init__(self, warm: tuple[str, ...] = WARM_IMPORTS) -> None:
         ctx = mp.get_context("fork")
@@ -102,29 +122,34 @@ class ReportProcess:
                                  daemon=True)
         self._proc.start()
         child.close()        # only the process holds its end: its exit is an EOF here, even after later forks
-        self._pending: ReportJob | None = None
+        self._pending: deque[ReportJob] = deque()     # submitted, reply not received yet, oldest first
+        self._submitted = False
 
     @property
     def pid(self) -> int | None:
         return self._proc.pid
 
     def submit(self, fn: Callable[..., Any], args: tuple) -> ReportJob:
-        """Send ``fn(*args)`` to the process. The previous job's result must have been taken: with one job in
-        flight neither side can block on a full pipe while the other sends."""
-        if self._pending is not None and self._pending._reply is None:
-            raise RuntimeError("ReportProcess.submit: take the previous job's result() first")
+        """Send ``fn(*args)`` to the process, which runs it after the jobs submitted before it."""
+        name = getattr(fn, "__name__", str(fn))
         try:
             self._conn.send((fn, args))
         except (BrokenPipeError, ConnectionResetError) as e:
-            raise self._died(getattr(fn, "__name__", str(fn))) from e
-        self._pending = ReportJob(self, getattr(fn, "__name__", str(fn)))
-        return self._pending
-
-    def _receive(self, name: str) -> tuple[bool, Any]:
-        try:
-            return self._conn.recv()
-        except (EOFError, ConnectionResetError) as e:
             raise self._died(name) from e
+        job = ReportJob(self, name)
+        self._pending.append(job)
+        self._submitted = True
+        return job
+
+    def _receive_until(self, job: ReportJob) -> None:
+        """Receive replies, which come in submission order, until ``job``'s."""
+        while job._reply is None:
+            oldest = self._pending[0]
+            try:
+                oldest._reply = self._conn.recv()
+            except (EOFError, ConnectionResetError) as e:
+                raise self._died(oldest._name) from e
+            self._pending.popleft()
 
     def _died(self, name: str) -> RunnerError:
         self._proc.join(timeout=1.0)
@@ -134,10 +159,11 @@ class ReportProcess:
                            f"report")
 
     def close(self, wait: bool = True) -> None:
-        """End the process: ``wait`` lets it leave on its own once its last job is done (the run's normal end);
-        otherwise (a failed run, or one that drew nothing: an unchanged version) it is terminated at once,
-        whatever it was importing or drawing. Either way it has exited on return."""
-        if wait and self._pending is not None and self._proc.is_alive():
+        """End the process: ``wait`` lets it leave on its own once its last job is done (the run's normal end,
+        every result taken); otherwise (a failed run, one that drew nothing: an unchanged version, or a job whose
+        result nobody took) it is terminated at once, whatever it was importing or drawing. Either way it has
+        exited on return."""
+        if wait and self._submitted and not self._pending and self._proc.is_alive():
             try:
                 self._conn.send(None)
             except OSError:
@@ -166,7 +192,7 @@ def start_report_process(runner: str, start_method: str = "auto") -> ReportProce
     if resolve_start_method(start_method if runner == "multiprocess" else "auto") != "fork":
         return None
     try:
-        return ReportProcess(WARM_IMPORTS + (READER_IMPORTS if runner == "multiprocess" else ()))
+        return ReportProcess(WARM_IMPORTS)
     except OSError as e:     # no process to be had (limits, memory): the pool draws, as without a fork
         log.warning("could not start the report process (%s): the report is drawn by the run's pool", e)
         return None
