@@ -153,21 +153,23 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
         return out
     # +inf for missing sorts last like NaN; no finite value moves, so the order statistics are the same
     np.copyto(xp, np.inf, where=nan)
-    if count * 4 >= T * 3:   # most cells can flag: whole shifted views, no gathers
-        cols = [xp[i:i + T] for i in range(window)]
-        n = np.maximum(n_all, h + 1)
+    if count * 4 >= T * 3:   # most cells can flag: the median over whole shifted views, no gathers
         with np.errstate(invalid="ignore"):   # cells that cannot flag: inf - inf, not used
-            med = _window_median(cols, n)
-            mad = _window_median([np.abs(c - med) for c in cols], n)
-            flag = np.abs(x - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
-        return flag & ok
-    idx = np.flatnonzero(ok)
-    n = n_all[idx]
-    cols = [xp[idx + i] for i in range(window)]  # the window as `window` arrays over the cells
-    med = _window_median(cols, n)
-    mad = _window_median([np.abs(c - med) for c in cols], n)
+            med_all = _window_median([xp[i:i + T] for i in range(window)], np.maximum(n_all, h + 1))
+            dev_all = np.abs(x - med_all)
+            idx = np.flatnonzero(ok & (dev_all > min_deviation))
+        med, dev = med_all[idx], dev_all[idx]
+    else:
+        idx = np.flatnonzero(ok)
+        med = _window_median([xp[idx + i] for i in range(window)], n_all[idx])  # the window as arrays over the cells
+        dev = np.abs(x[idx] - med)
+        near = dev > min_deviation
+        idx, med, dev = idx[near], med[near], dev[near]
+    # a cell flags only where it lies further than min_deviation from its median (the threshold is at least
+    # that): the MAD, the second ordering, is needed at those cells only
+    mad = _window_median([np.abs(xp[idx + i] - med) for i in range(window)], n_all[idx])
     out = np.zeros(T, bool)
-    out[idx] = np.abs(x[idx] - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
+    out[idx] = dev > np.maximum(k * MAD_TO_SD * mad, min_deviation)
     return out
 
 
