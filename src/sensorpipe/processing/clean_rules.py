@@ -116,7 +116,7 @@ def _window_median(cols: list[np.ndarray], n: np.ndarray) -> np.ndarray:
     for r in ranks[1:]:   # thresholds, not divisions: (n - 1) // 2 >= r iff n >= 2r + 1, n // 2 >= r iff n >= 2r
         lo = np.where(n >= 2 * r + 1, s[r], lo)
         hi = np.where(n >= 2 * r, s[r], hi)
-    return (lo + hi) / 2
+    return np.add(lo, hi, dtype=np.float64) / 2
 
 
 def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float, min_deviation: float) -> np.ndarray:
@@ -133,8 +133,9 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
     """
     T = values.shape[0]
     h = window // 2
-    xp = np.full(T + 2 * h, np.nan)
-    np.copyto(xp[h:h + T], values, where=observed)   # float64, NaN where not observed, padded by NaN
+    # ordered in the values' own type (min and max pick values, exactly); medians are taken in float64
+    xp = np.full(T + 2 * h, np.nan, np.float32 if values.dtype == np.float32 else np.float64)
+    np.copyto(xp[h:h + T], values, where=observed)   # NaN where not observed, padded by NaN
     x = xp[h:h + T]
     nan = np.isnan(xp)
     nan_before = np.concatenate([[0], np.cumsum(nan)])
@@ -145,7 +146,7 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
         return np.zeros(T, bool)
     if np.isinf(x).any() or window > 15:  # rows sorted one by one (keeps inf - inf = NaN exactly as before)
         idx = np.flatnonzero(ok)
-        win = sliding_window_view(xp, window)[idx]  # [cells, window]
+        win = sliding_window_view(xp, window)[idx].astype(np.float64)  # [cells, window]
         med, _ = _row_nanmedian(win)
         mad, _ = _row_nanmedian(np.abs(win - med[:, None]))
         out = np.zeros(T, bool)
