@@ -173,9 +173,10 @@ class StructuralLevel(CaptionLevel):
                  ("drop", bm_c, batched_extrema(-bm_c, delta) if drops is None else drops)]
         if registry.get(ch).aggregation == "mean":
             minutes = np.where(observed_c, values_c, np.nan)
-            floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
+            floor = bm_c + 2 * delta    # per bin, then per minute; NaN (unknown bin): never a spike
+            floor[np.isnan(floor)] = np.inf
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
-                                                            np.where(np.isnan(floor), np.inf, floor))))
+                                                            np.repeat(floor, B, axis=1)[:, :W])))
         for kind, x, (rows, idx, prom) in kinds:
             if not rows.size:
                 continue
