@@ -89,3 +89,19 @@ def test_hampel_dense_and_sparse_columns_both_match_the_definition():
             assert np.array_equal(got, _hampel_direct(v, obs, window, 3.0, 5.0)), (obs.mean(), window)
             flagged += int(got.sum())
     assert flagged > 100
+
+
+def test_hampel_orders_float64_columns_in_float64():
+    """float32 columns are ordered in float32 (exact: min and max pick values); a float64 column whose values
+    float32 cannot hold must keep every digit, on the dense and the sparse path."""
+    from sensorpipe.processing.clean_rules import hampel_rows
+
+    rng = np.random.default_rng(8)
+    T = 600
+    v = 70.0 + rng.normal(0, 1e-8, T)          # differences below float32's resolution at 70 (7.6e-6)
+    v[::50] += 2e-6                            # spikes only float64 sees
+    for obs in (rng.random(T) < 0.97, rng.random(T) < 0.5):
+        got = hampel_rows(v, obs, 5, 3.0, 1e-6)
+        assert np.array_equal(got, _hampel_direct(v, obs, 5, 3.0, 1e-6))
+        assert got.sum() >= 3
+        assert not hampel_rows(v.astype(np.float32), obs, 5, 3.0, 1e-6).any()   # float32: all 70.0

@@ -221,6 +221,18 @@ def _known_runs(x: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
 
 
+def _sentinel(x: np.ndarray) -> float | None:
+    """A value far above every finite value of ``x`` (4 times the largest magnitude, plus 1e6), which separates
+    rows and unknown stretches for :func:`batched_extrema`; None when ``x`` has no finite value. The largest
+    magnitude comes from one reduction that skips NaN (no copy of the finite values)."""
+    a = np.abs(x)
+    top = float(np.fmax.reduce(a, axis=None, initial=-np.inf))
+    if top == np.inf:   # an infinity among the values: the largest finite one
+        a = a[np.isfinite(a)]
+        top = float(a.max()) if a.size else -np.inf
+    return None if top == -np.inf else top * 4 + 1e6
+
+
 def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = None,
                     height: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Peaks of each row of ``x [N, L]`` (NaN = unknown) with at least ``prominence``: (row, index, prominence).
@@ -237,12 +249,13 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
         if live.size < N:   # a row with no sample at its height has no peak: search the others only (rows are independent)
             rows, idx, prom = batched_extrema(x[live], prominence, max_width, height[live])
             return live[rows], idx, prom
-    finite = x[np.isfinite(x)]
-    if finite.size == 0:
+    sentinel = _sentinel(x)
+    if sentinel is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    sentinel = float(np.abs(finite).max()) * 4 + 1e6
-    flat = np.full((N, L + 1), sentinel)
-    flat[:, :L] = np.where(np.isnan(x), sentinel, x)
+    flat = np.empty((N, L + 1))
+    flat[:, L] = sentinel
+    flat[:, :L] = x
+    np.copyto(flat[:, :L], sentinel, where=np.isnan(x))
     flat = flat.reshape(-1)
     kw = {"prominence": prominence}
     if max_width is not None:
@@ -251,7 +264,8 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
     # bin) never reach the costly prominence search
     low = None
     if height is not None:
-        low = np.full((N, L + 1), np.inf)
+        low = np.empty((N, L + 1))
+        low[:, L] = np.inf
         low[:, :L] = height
         low = low.reshape(-1)
     kw["height"] = (low, sentinel / 2)
@@ -274,10 +288,9 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
     """
     J, N, L = x.shape
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    finite = x[np.isfinite(x)]
-    if finite.size == 0:
+    sentinel = _sentinel(x)
+    if sentinel is None:
         return [empty] * J
-    sentinel = float(np.abs(finite).max()) * 4 + 1e6
     flat = np.full((J * N, L + 1), sentinel)
     flat[:, :L] = np.where(np.isnan(x), sentinel, x).reshape(J * N, L)
     flat = flat.reshape(-1)

@@ -92,7 +92,6 @@ class StructuralLevel(CaptionLevel):
         # pass below reads contiguous minutes
         v_cm, o_cm = batch.channel_major()
         values_js = v_cm[:, js]
-        values = values_js.astype(np.float64)
         observed = o_cm[:, js]
         bm = bin_means_cm(values_js, observed, B, cfg.min_bin_observed_min)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
@@ -104,7 +103,7 @@ class StructuralLevel(CaptionLevel):
         peaks = batched_extrema_channels(bins_cm, delta)          # every channel's peaks in one find_peaks call
         drops = batched_extrema_channels(-bins_cm, delta)
         for c, j in enumerate(js):   # spikes of all windows in one find_peaks call
-            self._extrema(batch.channels[j], values[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
+            self._extrema(batch.channels[j], values_js[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
                           B, W, peaks[c], drops[c])
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
@@ -166,16 +165,18 @@ class StructuralLevel(CaptionLevel):
 
     def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
-        (``values_c``/``observed_c``: its ``[N, W]`` minutes); ``peaks``/``drops``: the bin means' extrema
-        when the caller found them for all channels at once."""
+        (``values_c``/``observed_c``: its ``[N, W]`` minutes, float32 as the window holds them: the spike
+        search widens them exactly); ``peaks``/``drops``: the bin means' extrema when the caller found them for
+        all channels at once."""
         cfg = self.cfg.structural
         kinds = [("peak", bm_c, batched_extrema(bm_c, delta) if peaks is None else peaks),
                  ("drop", bm_c, batched_extrema(-bm_c, delta) if drops is None else drops)]
         if registry.get(ch).aggregation == "mean":
-            minutes = np.where(observed_c, values_c, np.nan)
-            floor = np.repeat(bm_c, B, axis=1)[:, :W] + 2 * delta      # NaN (unknown bin): never a spike
+            minutes = np.where(observed_c, values_c, np.float32(np.nan))
+            floor = bm_c + 2 * delta    # per bin, then per minute; NaN (unknown bin): never a spike
+            floor[np.isnan(floor)] = np.inf
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
-                                                            np.where(np.isnan(floor), np.inf, floor))))
+                                                            np.repeat(floor, B, axis=1)[:, :W])))
         for kind, x, (rows, idx, prom) in kinds:
             if not rows.size:
                 continue

@@ -112,6 +112,10 @@ def parse_timestamp(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.nda
     per_unit = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[arr.type.unit]
     raw = pc.cast(arr, pa.int64())   # the stored count of units since 1970-01-01 UTC, whatever the zone
     limit = np.iinfo(np.int64).max // per_unit
+    if not raw.null_count:   # the usual column: no null to find, and two reductions say whether any time is bad
+        ints = np.asarray(raw.to_numpy(zero_copy_only=False), np.int64)
+        if not ints.size or (ints.max() < limit and ints.min() > -limit):   # |t| < limit, with no |t| overflow
+            return ints * per_unit, None
     ints = np.asarray(pc.fill_null(raw, 0).to_numpy(zero_copy_only=False), np.int64)
     bad = np.asarray(pc.is_null(raw).to_numpy(zero_copy_only=False), bool) | (np.abs(ints) >= limit)
     out = np.where(bad, NAT, ints * per_unit) if bad.any() else ints * per_unit

@@ -182,12 +182,14 @@ def glucose_events_per_window(glucose_mgdl: np.ndarray, reading_interval_min: fl
     return [_window_events(g[i], int(interval[i])) if maybe[i] else [] for i in range(g.shape[0])]
 
 
-def may_have_events(g: np.ndarray, interval_min: np.ndarray) -> np.ndarray:
+def may_have_events(g: np.ndarray, interval_min: np.ndarray,
+                    held: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """bool ``[N]``: the windows of ``g [N, W]`` (NaN = no reading; reading intervals ``interval_min [N]``)
     where some event type's held level stays beyond its threshold for ``EVENT_MIN - JITTER_TOLERANCE_MIN``
     minutes in a row. No event starts in any other window (:func:`_lasts` needs a run that long), so their
-    event search, one window at a time, can be skipped: a few array passes over all windows instead."""
-    level, covered = _held_readings(g, interval_min)
+    event search, one window at a time, can be skipped: a few array passes over all windows instead.
+    ``held``: :func:`_held_readings` of the same ``g`` and intervals, when the caller has it."""
+    level, covered = _held_readings(g, interval_min) if held is None else held
     need = EVENT_MIN - JITTER_TOLERANCE_MIN
     maybe = np.zeros(g.shape[0], bool)
     if g.shape[1] < need:
@@ -219,7 +221,8 @@ def cgm_targets(glucose_mgdl: np.ndarray, observed: np.ndarray,
     g = np.where(observed, glucose_mgdl, np.nan).astype(np.float64)
     n, w = g.shape
     interval = reading_intervals_min(observed, reading_interval_min)
-    _, covered = _held_readings(g, interval)
+    held = _held_readings(g, interval)
+    covered = held[1]
     count = observed.sum(axis=1).astype(np.float64)
     coverage = np.minimum(covered.sum(axis=1), count * interval) / max(w, 1)
     ok = (coverage >= MIN_COVERAGE - 1e-9) & (count > 0)
@@ -244,7 +247,7 @@ def cgm_targets(glucose_mgdl: np.ndarray, observed: np.ndarray,
                "time_above_range_l2_pct": share(g > VERY_HIGH_MGDL)}
     counts = {_event_label(kind, level): np.zeros(n) for kind, level, _, _ in _EVENT_TYPES}
     # only the windows that may hold an event; the event search in each is vectorized over minutes
-    for i in np.flatnonzero(ok & may_have_events(g, interval)):
+    for i in np.flatnonzero(ok & may_have_events(g, interval, held)):
         for e in _window_events(g[i], int(interval[i])):
             counts[_event_label(e.kind, e.level)][i] += 1
     out |= counts

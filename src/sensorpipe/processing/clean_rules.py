@@ -116,7 +116,7 @@ def _window_median(cols: list[np.ndarray], n: np.ndarray) -> np.ndarray:
     for r in ranks[1:]:   # thresholds, not divisions: (n - 1) // 2 >= r iff n >= 2r + 1, n // 2 >= r iff n >= 2r
         lo = np.where(n >= 2 * r + 1, s[r], lo)
         hi = np.where(n >= 2 * r, s[r], hi)
-    return (lo + hi) / 2
+    return np.add(lo, hi, dtype=np.float64) / 2
 
 
 def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float, min_deviation: float) -> np.ndarray:
@@ -133,8 +133,9 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
     """
     T = values.shape[0]
     h = window // 2
-    xp = np.full(T + 2 * h, np.nan)
-    np.copyto(xp[h:h + T], values, where=observed)   # float64, NaN where not observed, padded by NaN
+    # ordered in the values' own type (min and max pick values, exactly); medians are taken in float64
+    xp = np.full(T + 2 * h, np.nan, np.float32 if values.dtype == np.float32 else np.float64)
+    np.copyto(xp[h:h + T], values, where=observed)   # NaN where not observed, padded by NaN
     x = xp[h:h + T]
     nan = np.isnan(xp)
     nan_before = np.concatenate([[0], np.cumsum(nan)])
@@ -145,7 +146,7 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
         return np.zeros(T, bool)
     if np.isinf(x).any() or window > 15:  # rows sorted one by one (keeps inf - inf = NaN exactly as before)
         idx = np.flatnonzero(ok)
-        win = sliding_window_view(xp, window)[idx]  # [cells, window]
+        win = sliding_window_view(xp, window)[idx].astype(np.float64)  # [cells, window]
         med, _ = _row_nanmedian(win)
         mad, _ = _row_nanmedian(np.abs(win - med[:, None]))
         out = np.zeros(T, bool)
@@ -153,21 +154,23 @@ def hampel_rows(values: np.ndarray, observed: np.ndarray, window: int, k: float,
         return out
     # +inf for missing sorts last like NaN; no finite value moves, so the order statistics are the same
     np.copyto(xp, np.inf, where=nan)
-    if count * 4 >= T * 3:   # most cells can flag: whole shifted views, no gathers
-        cols = [xp[i:i + T] for i in range(window)]
-        n = np.maximum(n_all, h + 1)
+    if count * 4 >= T * 3:   # most cells can flag: the median over whole shifted views, no gathers
         with np.errstate(invalid="ignore"):   # cells that cannot flag: inf - inf, not used
-            med = _window_median(cols, n)
-            mad = _window_median([np.abs(c - med) for c in cols], n)
-            flag = np.abs(x - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
-        return flag & ok
-    idx = np.flatnonzero(ok)
-    n = n_all[idx]
-    cols = [xp[idx + i] for i in range(window)]  # the window as `window` arrays over the cells
-    med = _window_median(cols, n)
-    mad = _window_median([np.abs(c - med) for c in cols], n)
+            med_all = _window_median([xp[i:i + T] for i in range(window)], np.maximum(n_all, h + 1))
+            dev_all = np.abs(x - med_all)
+            idx = np.flatnonzero(ok & (dev_all > min_deviation))
+        med, dev = med_all[idx], dev_all[idx]
+    else:
+        idx = np.flatnonzero(ok)
+        med = _window_median([xp[idx + i] for i in range(window)], n_all[idx])  # the window as arrays over the cells
+        dev = np.abs(x[idx] - med)
+        near = dev > min_deviation
+        idx, med, dev = idx[near], med[near], dev[near]
+    # a cell flags only where it lies further than min_deviation from its median (the threshold is at least
+    # that): the MAD, the second ordering, is needed at those cells only
+    mad = _window_median([np.abs(xp[idx + i] - med) for i in range(window)], n_all[idx])
     out = np.zeros(T, bool)
-    out[idx] = np.abs(x[idx] - med) > np.maximum(k * MAD_TO_SD * mad, min_deviation)
+    out[idx] = dev > np.maximum(k * MAD_TO_SD * mad, min_deviation)
     return out
 
 
