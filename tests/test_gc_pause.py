@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import sys
+import types
+import weakref
 
 import pytest
 
@@ -38,7 +41,8 @@ def test_the_outermost_pause_freezes_what_it_imported_and_the_collector_skips_it
     try:
         with collector_paused():
             with collector_paused():
-                kept = [[i] for i in range(1000)]         # stands in for an import's objects
+                kept = [[i] for i in range(1000)]         # stands in for an import's objects ...
+                sys.modules["_sensorpipe_test_import"] = types.ModuleType("_sensorpipe_test_import")  # ... and module
             assert gc.get_freeze_count() == 0            # the inner block does not freeze ...
         frozen = gc.get_freeze_count()
         assert frozen >= 1000                            # ... the outermost one does
@@ -46,4 +50,25 @@ def test_the_outermost_pause_freezes_what_it_imported_and_the_collector_skips_it
         del kept                                         # reference counting still frees them
         assert gc.get_freeze_count() < frozen
     finally:
+        sys.modules.pop("_sensorpipe_test_import", None)
         gc.unfreeze()
+
+
+def test_a_pause_that_imported_nothing_freezes_nothing():
+    """A notebook's second run imports nothing new: a garbage cycle made during it is still collected."""
+    gc.unfreeze()
+    try:
+        with collector_paused():
+            cell = _Cell()
+            cell.itself = cell                           # a reference cycle: only the collector frees it
+        assert gc.get_freeze_count() == 0
+        ref = weakref.ref(cell)
+        del cell
+        gc.collect()
+        assert ref() is None
+    finally:
+        gc.unfreeze()
+
+
+class _Cell:
+    """A weak-referenceable object."""

@@ -20,11 +20,16 @@ run's own data alive at that moment included); only a cycle among them that
 becomes garbage is left to the end of the process (a few thousand objects in a
 whole run). A process that forks workers afterwards also keeps those pages
 shared (the collector no longer writes to the objects' headers).
+Only a block that imported something freezes: in a long-lived process (a
+notebook that runs the pipeline again and again) the later runs import
+nothing new, so their data and the user's are never frozen, and garbage
+cycles among them are collected as usual.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,13 +38,15 @@ from contextlib import contextmanager
 def collector_paused() -> Iterator[None]:
     """No automatic collection inside the block; the collector's state before it is restored after it
     (so a caller that disabled it keeps it disabled, and nested or concurrent blocks end enabled only when
-    the outermost one that found it enabled ends), and that outermost one freezes what is alive then (see
-    the module docstring)."""
+    the outermost one that found it enabled ends), and that outermost one freezes what is alive then when
+    modules were imported inside it (see the module docstring)."""
     was_enabled = gc.isenabled()
+    modules_before = len(sys.modules)
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
-            gc.freeze()
+            if len(sys.modules) > modules_before:
+                gc.freeze()
             gc.enable()
