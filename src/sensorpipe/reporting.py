@@ -82,10 +82,10 @@ class SpilledWindows:
 
     def sample(self) -> list[SampleWindow]:
         from sensorpipe.access.dataset import denormalize
-        from sensorpipe.access.decode import layout_decoder
+        from sensorpipe.access.decode import FastDecoder
         from sensorpipe.storage.layout import record_layout
 
-        decode = layout_decoder(record_layout(self.channels, self.window_min, self.caption_levels))
+        decode = FastDecoder(layout=record_layout(self.channels, self.window_min, self.caption_levels))
         spills = dict(self.splits)
         out = []
         for split, limit in SAMPLE_WINDOWS.items():

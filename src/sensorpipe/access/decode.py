@@ -26,6 +26,7 @@ Three paths, fastest first:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -149,30 +150,16 @@ def _compile_c(layout: RecordLayout) -> Callable[[bytes], dict[str, Any] | None]
     return _wire.Plan(specs, n_dicts, inserts, np.ndarray).decode
 
 
-def layout_decoder(layout: RecordLayout) -> Callable[[bytes], dict[str, Any]]:
-    """``decode(record bytes) -> nested dict`` for records our writer wrote with ``layout``, planned from the
-    layout itself rather than a dataset's features.json: what reads a run's records before its shards and
-    TFDS's metadata exist (the report's window sample, :mod:`sensorpipe.reporting`). The compiled decoder
-    where it is built, else the exact one (protobuf: it imports TFDS's ``tf_example_pb2`` at its first record).
-    Returns what :class:`FastDecoder` returns for the written dataset's records."""
-    exact = _compile(layout)
-    try:
-        fast = _compile_c(layout)
-    except ValueError:      # a field the C decoder does not take: the exact one decodes every record
-        fast = None
-    parse: list[Callable[[bytes], Any]] = []
+def parse_example(record: bytes):
+    """``record`` parsed as a ``tf.train.Example`` (TFDS's protobuf module, imported at the first call)."""
+    return _example_parser()(record)
 
-    def decode(record: bytes) -> dict[str, Any]:
-        ex = fast(record) if fast is not None else None
-        if ex is not None:
-            return ex
-        if not parse:
-            from tensorflow_datasets.proto import tf_example_pb2
 
-            parse.append(tf_example_pb2.Example.FromString)
-        return exact(parse[0](record).features.feature)
+@functools.cache
+def _example_parser() -> Callable[[bytes], Any]:
+    from tensorflow_datasets.proto import tf_example_pb2
 
-    return decode
+    return tf_example_pb2.Example.FromString
 
 
 class FastDecoder:
@@ -184,26 +171,30 @@ class FastDecoder:
     happened often: a dataset written another way stops paying for the try),
     then TFDS for features outside the layout. :attr:`path` names the first
     one in use: ``compiled``, ``exact`` or ``tfds``.
+
+    ``layout`` instead of ``features``: records our writer wrote with that
+    layout, decoded before a dataset's features.json exists (a run's report
+    samples its record spills: :mod:`sensorpipe.reporting`). TFDS's protobuf
+    module is imported only at the first record the exact decoder takes.
     """
 
     _MAX_MISSES = 64
 
-    def __init__(self, features, compiled: bool = True) -> None:
-        from tensorflow_datasets.proto import tf_example_pb2
-
+    def __init__(self, features=None, compiled: bool = True, layout: RecordLayout | None = None) -> None:
         from sensorpipe.storage.features import layout_of
 
-        self._parse = tf_example_pb2.Example.FromString
         self._features = features
         self._compiled = compiled
+        self._layout = layout
         self._misses = 0
         self._decode: Callable[[Any], dict[str, Any]] | None = None
         self._fast: Callable[[bytes], dict[str, Any] | None] | None = None
         self.path = "tfds"
-        try:
-            layout = layout_of(features)
-        except ValueError:
-            return
+        if layout is None:
+            try:
+                layout = layout_of(features)
+            except ValueError:
+                return
         self._decode, self.path = _compile(layout), "exact"
         if compiled:
             try:
@@ -215,7 +206,7 @@ class FastDecoder:
 
     def __reduce__(self):
         """Pickle as its features (the generated functions are not picklable); workers re-plan on arrival."""
-        return (FastDecoder, (self._features, self._compiled))
+        return (FastDecoder, (self._features, self._compiled, self._layout))
 
     def __call__(self, record: bytes) -> dict[str, Any]:
         if self._fast is not None:
@@ -227,4 +218,4 @@ class FastDecoder:
                 self._fast = None
         if self._decode is None:
             return self._features.deserialize_example_np(record)
-        return self._decode(self._parse(record).features.feature)
+        return self._decode(parse_example(record).features.feature)

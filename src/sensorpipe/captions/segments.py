@@ -233,6 +233,17 @@ def _sentinel(x: np.ndarray) -> float | None:
     return None if top == -np.inf else top * 4 + 1e6
 
 
+def _rows_joined(x: np.ndarray, fill: float) -> np.ndarray:
+    """The rows of ``x [R, L]`` as one float64 series ``[R * (L + 1)]``: each row followed by ``fill``, and its
+    NaN (unknown) replaced by ``fill`` too, so that one ``find_peaks`` call sees every row bounded."""
+    R, L = x.shape
+    flat = np.empty((R, L + 1))
+    flat[:, L] = fill
+    flat[:, :L] = x
+    np.copyto(flat[:, :L], fill, where=np.isnan(x))
+    return flat.reshape(-1)
+
+
 def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = None,
                     height: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Peaks of each row of ``x [N, L]`` (NaN = unknown) with at least ``prominence``: (row, index, prominence).
@@ -252,22 +263,13 @@ def batched_extrema(x: np.ndarray, prominence: float, max_width: float | None = 
     sentinel = _sentinel(x)
     if sentinel is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    flat = np.empty((N, L + 1))
-    flat[:, L] = sentinel
-    flat[:, :L] = x
-    np.copyto(flat[:, :L], sentinel, where=np.isnan(x))
-    flat = flat.reshape(-1)
+    flat = _rows_joined(x, sentinel)
     kw = {"prominence": prominence}
     if max_width is not None:
         kw["width"] = (None, max_width)
     # height is checked before prominence: the sentinels (and, for spikes, minutes not high enough above their
     # bin) never reach the costly prominence search
-    low = None
-    if height is not None:
-        low = np.empty((N, L + 1))
-        low[:, L] = np.inf
-        low[:, :L] = height
-        low = low.reshape(-1)
+    low = None if height is None else _rows_joined(height, np.inf)   # NaN height (unknown): never a peak
     kw["height"] = (low, sentinel / 2)
     find_peaks = _find_peaks()
 
@@ -291,9 +293,7 @@ def batched_extrema_channels(x: np.ndarray, prominence: np.ndarray) -> list[tupl
     sentinel = _sentinel(x)
     if sentinel is None:
         return [empty] * J
-    flat = np.full((J * N, L + 1), sentinel)
-    flat[:, :L] = np.where(np.isnan(x), sentinel, x).reshape(J * N, L)
-    flat = flat.reshape(-1)
+    flat = _rows_joined(x.reshape(J * N, L), sentinel)
     low = np.repeat(np.asarray(prominence, np.float64), N * (L + 1))
     find_peaks = _find_peaks()
 

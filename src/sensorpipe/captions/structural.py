@@ -174,7 +174,6 @@ class StructuralLevel(CaptionLevel):
         if registry.get(ch).aggregation == "mean":
             minutes = np.where(observed_c, values_c, np.float32(np.nan))
             floor = bm_c + 2 * delta    # per bin, then per minute; NaN (unknown bin): never a spike
-            floor[np.isnan(floor)] = np.inf
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
                                                             np.repeat(floor, B, axis=1)[:, :W])))
         for kind, x, (rows, idx, prom) in kinds:

@@ -203,7 +203,7 @@ channel, or <em>fixed</em> (a method without parameters)</p>
                               "no unit was skipped")}
 <h2>Splits (windows)</h2>{_table(list(sizes), [list(sizes.values())])}
 {pre["channels"]}
-{sections.missingness(extras.sample, _missing_bars(record), pre["heatmaps"])}
+{sections.missingness(_missing_bars(record), pre["heatmaps"])}
 {pre["correlation"]}
 {pre["examples"]}
 {pre["rows"]}

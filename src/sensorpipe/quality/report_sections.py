@@ -105,11 +105,10 @@ def channels(record: RunRecord) -> str:
                    note + '<div class="cards">' + "".join(cards) + "</div>")
 
 
-def missingness(sample: SampleSummary | None, bars_html: str, heatmaps_html: str | None = None) -> str:
+def missingness(bars_html: str, heatmaps_html: str) -> str:
     """The record's missing share per channel (``bars_html``) above the sample's heatmaps (``heatmaps_html``:
-    :func:`missingness_heatmaps`, where already drawn)."""
-    return section("missingness", "Missingness",
-                   bars_html + (missingness_heatmaps(sample) if heatmaps_html is None else heatmaps_html))
+    :func:`missingness_heatmaps`, drawn apart because a run draws it before the record exists)."""
+    return section("missingness", "Missingness", bars_html + heatmaps_html)
 
 
 def missingness_heatmaps(sample: SampleSummary | None) -> str:
