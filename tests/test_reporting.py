@@ -19,9 +19,8 @@ from .runners.tiny_cohort import config, write_cohort, write_yaml
 PEOPLE = ("p1", "p2", "p3", "p4", "p5", "p6")
 
 
-def _run(tmp_path: Path, monkeypatch, **sections) -> tuple[object, list[SpilledWindows]]:
-    from sensorpipe.runners.driver import run_pipeline
-
+def _noting_spills(monkeypatch) -> list[SpilledWindows]:
+    """Every :class:`SpilledWindows` a run builds, in the list returned."""
     seen: list[SpilledWindows] = []
     real = SpilledWindows.of.__func__
 
@@ -30,6 +29,21 @@ def _run(tmp_path: Path, monkeypatch, **sections) -> tuple[object, list[SpilledW
         return seen[-1]
 
     monkeypatch.setattr(SpilledWindows, "of", classmethod(noting))
+    return seen
+
+
+def _assert_same_sample(from_spills, from_shards) -> None:
+    for a, b in zip(from_spills, from_shards, strict=True):
+        assert (a.split, a.study, a.participant, a.key, a.start_utc_s, a.tz_offset_min) == \
+               (b.split, b.study, b.participant, b.key, b.start_utc_s, b.tz_offset_min)
+        assert a.values.dtype == b.values.dtype and np.array_equal(a.values, b.values, equal_nan=True)
+        assert a.mask.dtype == bool and np.array_equal(a.mask, b.mask)
+
+
+def _run(tmp_path: Path, monkeypatch, **sections) -> tuple[object, list[SpilledWindows]]:
+    from sensorpipe.runners.driver import run_pipeline
+
+    seen = _noting_spills(monkeypatch)
     write_cohort(tmp_path / "data", PEOPLE)
     for pid in PEOPLE:     # an hour missing in each person's first window: masked minutes among the observed
         f = tmp_path / "data" / f"{pid}.csv"
@@ -52,12 +66,23 @@ def test_the_sample_from_the_spills_is_the_sample_from_the_shards(tmp_path, monk
     from_shards, channels, fingerprint = sample_windows(result.version_dir)
     assert (channels, fingerprint) == (spilled.channels, result.fingerprint)
     assert [w.split for w in from_spills].count("train") == 5 and len(from_spills) == len(from_shards) >= 7
-    for a, b in zip(from_spills, from_shards, strict=True):
-        assert (a.split, a.study, a.participant, a.key, a.start_utc_s, a.tz_offset_min) == \
-               (b.split, b.study, b.participant, b.key, b.start_utc_s, b.tz_offset_min)
-        assert a.values.dtype == b.values.dtype and np.array_equal(a.values, b.values, equal_nan=True)
-        assert a.mask.dtype == bool and np.array_equal(a.mask, b.mask)
+    _assert_same_sample(from_spills, from_shards)
     assert any(np.isfinite(w.values).any() and w.mask.any() for w in from_spills)   # values and gaps both compared
+
+
+def test_the_sample_from_the_spills_on_several_sources_per_person(copied_sources, monkeypatch):
+    """The demo's studies: a wearable, a CGM every 5 minutes and a lab recording fused per person, a cohort with
+    labels, pseudonymized; several channels, a split of several studies."""
+    from sensorpipe.runners.driver import run_pipeline
+
+    seen = _noting_spills(monkeypatch)
+    result = run_pipeline(str(copied_sources / "pipeline.yaml"), runner="local")
+    (spilled,) = seen
+    from_spills = spilled.sample()
+    from_shards, channels, _ = sample_windows(result.version_dir)
+    assert channels == spilled.channels and len(channels) > 5
+    assert len({w.study for w in from_spills}) >= 3 and len(from_spills) == sum(result.split_sizes.values())
+    _assert_same_sample(from_spills, from_shards)
 
 
 def _section(page: str, anchor: str) -> str:
