@@ -44,7 +44,7 @@ def test_saved_without_outputs():
             assert not c.outputs and c.execution_count is None, "save explore.ipynb with outputs cleared"
 
 
-def test_explore_notebook_runs(local_run, monkeypatch):
+def test_explore_notebook_runs(local_run, monkeypatch, tmp_path):
     import sensorpipe
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -53,6 +53,10 @@ def test_explore_notebook_runs(local_run, monkeypatch):
                                               metadata={"tags": ["probe"]}))
     monkeypatch.setenv("SENSORPIPE_DATASET", str(local_run.output_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel's temporary folder: what the notebook writes there must be gone when it has run
+    scratch = tmp_path / "kernel-tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     t0 = time.perf_counter()
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})
@@ -61,6 +65,8 @@ def test_explore_notebook_runs(local_run, monkeypatch):
 
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
+    leftovers = sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*") if "window" in p.name)
+    assert not leftovers, f"the notebook left files in the temporary folder: {leftovers}"
 
     probe = _text(_outputs(nb, "probe")).split("KERNEL-PYTHON", 1)[1].strip()
     assert os.path.realpath(probe) == os.path.realpath(sys.executable), probe
