@@ -74,3 +74,39 @@ def test_one_row_per_minute_runs_give_the_bincount_grid_bit_for_bit(monkeypatch)
     mixed = build_grid(_obs(np.argsort(t, kind="stable"), ch, t, v), ("heart_rate", "steps"), "UTC")
     assert runs.values.tobytes() == mixed.values.tobytes() and np.array_equal(runs.observed, mixed.observed)
     assert not np.signbit(runs.values[runs.observed]).any()   # -0.0 stored as 0.0, as 0.0 + v does
+
+
+def test_one_row_per_minute_runs_of_last_max_and_mode_channels_give_the_reduced_grid(monkeypatch):
+    """A 5-minute CGM (``last``), a per-minute activity intensity (``max``) and sleep stages (``mode``) with one
+    row per minute skip ``_reduce``: each minute holds the value itself, -0.0 kept where ``last`` and ``max``
+    keep it and turned into 0.0 where a mode's integer code does, bit for bit the general path's grid. A run
+    with a negative stage code still goes to ``_reduce``."""
+    import sensorpipe.processing.grid as grid_module
+
+    rng = np.random.default_rng(5)
+    t0 = 1_709_528_400 * 10**9 + 3 * MINUTE_NS
+    names = ("glucose", "activity_intensity", "sleep_stage")
+    parts = []
+    for name, step in zip(names, (5, 1, 1)):
+        minutes = np.sort(rng.choice(np.arange(0, 2 * 1440, step), 400, replace=False))
+        v = rng.integers(0, 4, minutes.size).astype(np.float64) + (0.0 if name == "sleep_stage" else rng.random(minutes.size))
+        v[rng.random(minutes.size) < 0.1] = -0.0
+        parts.append((np.full(minutes.size, CHANNEL_INDEX[name], np.int16), t0 + minutes * MINUTE_NS + 7, v))
+    ch, t, v = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    calls = []
+    real_reduce = grid_module._reduce
+    monkeypatch.setattr(grid_module, "_reduce", lambda *a: calls.append(a[0]) or real_reduce(*a))
+    runs = build_grid(_obs(np.arange(ch.size), ch, t, v), names, "UTC")
+    assert calls == []                                        # every run took the one-row-per-minute path
+    mixed = build_grid(_obs(np.argsort(t, kind="stable"), ch, t, v), names, "UTC")
+    assert sorted(calls) == sorted(["last", "max", "mode"])  # the interleaved rows reduce every channel
+    assert runs.values.tobytes() == mixed.values.tobytes() and np.array_equal(runs.observed, mixed.observed)
+    stages = runs.values[runs.observed[:, 2], 2]
+    assert stages.size and not np.signbit(stages).any()      # a mode's code: -0.0 stored as 0.0
+    assert np.signbit(runs.values[runs.observed[:, 0], 0]).any()   # glucose's -0.0 kept, as _reduce keeps it
+
+    calls.clear()
+    sleep = ch == CHANNEL_INDEX["sleep_stage"]
+    v_neg = np.where(sleep & (np.cumsum(sleep) == 1), -1.0, v)   # one negative code: the general path decides
+    build_grid(_obs(np.arange(ch.size), ch, t, v_neg), names, "UTC")
+    assert calls == ["mode"]

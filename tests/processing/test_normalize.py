@@ -241,3 +241,26 @@ def test_unit_moments_are_the_whole_row_where_formulas_bit_for_bit():
                       (st.raw.max, np.where(oc, xc, -np.inf).max(axis=1))):
         np.testing.assert_array_equal(got, want)
     assert st.raw.max[4] == np.inf and st.sketch.max[4] == 4.0 and st.sketch.count[2] == 0
+
+
+def test_running_stats_are_the_masked_float64_moments_bit_for_bit():
+    """The deviations are zeroed by a product with the mask instead of a masked subtract; the moments stay
+    those of ``where(o, x, 0)`` and ``where(o, x - mean, 0)`` to the bit: NaN in cells not observed, -0.0 and
+    large values observed, and a channel never observed (count 0, mean 0, m2 0)."""
+    from sensorpipe.processing.normalize import RunningStats
+
+    rng = np.random.default_rng(11)
+    x = (rng.normal(0, 1, (4, 5000)) * np.array([[1.0], [1e4], [1e-3], [50.0]])).astype(np.float32)
+    o = rng.random(x.shape) < 0.7
+    o[3] = False
+    x[~o] = np.nan
+    x[0, np.flatnonzero(o[0])[:5]] = -0.0
+    got = RunningStats.of_channel_major(x, o)
+
+    v = np.where(o, x.astype(np.float64), 0.0)
+    cnt = o.sum(axis=1)
+    mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(4), where=cnt > 0)
+    dev = np.where(o, v - mean[:, None], 0.0)
+    m2 = np.einsum("ct,ct->c", dev, dev)
+    assert got.mean.tobytes() == mean.tobytes() and got.m2.tobytes() == m2.tobytes()
+    assert got.count.tolist() == cnt.tolist() and got.m2[3] == 0.0 and got.mean[3] == 0.0

@@ -100,12 +100,17 @@ def _grid_from_runs(obs: Observations, out_channels: tuple[str, ...], tz: str, o
     for j, a, b in runs:
         agg = registry.get(out_channels[j]).aggregation
         minute = t[a:b] // MINUTE_NS - start
-        if agg in ("mean", "sum") and minute.size <= n_min and bool((minute[1:] > minute[:-1]).all()):
-            # one row per minute (a minute export): the mean and the sum are the value itself; + 0.0 turns
-            # -0.0 into 0.0 as the bincount's 0.0 + v does, so the grid is bit-identical
+        one_per_minute = minute.size <= n_min and bool((minute[1:] > minute[:-1]).all())
+        if one_per_minute and (agg in ("mean", "sum", "max", "min", "last")
+                               or agg == "mode" and (not minute.size or val[a:b].min() >= 0)):
+            # one row per minute (a minute export, a 5-minute CGM): every aggregation is the value itself, as
+            # _reduce and the bincounts leave it: + 0.0 turns -0.0 into 0.0 as the bincount's 0.0 + v does and
+            # as a mode's integer code does (NaN and negative codes go to _reduce, which refuses them), while
+            # max, min and last keep the value as it is; so the grid is bit-identical
             has = np.zeros(n_min, bool)
             has[minute] = True
-            values[minute, j] = val[a:b] + 0.0
+            v = val[a:b]
+            values[minute, j] = v + 0.0 if agg in ("mean", "sum") else np.round(v) + 0.0 if agg == "mode" else v
         elif agg in ("mean", "sum"):
             cnt = np.bincount(minute, minlength=n_min)
             sums = np.bincount(minute, weights=val[a:b], minlength=n_min)

@@ -72,14 +72,17 @@ class RunningStats:
         observed values' min and max per channel (inf / -inf where none) when the caller has them.
 
         Sums run over whole rows (zeros where not observed), the deviations are
-        taken in place where observed: the same float64 operations in the same
-        order as ``where(o, x, 0)`` then ``where(o, v - mean, 0)``, one buffer.
+        taken in place and the cells not observed zeroed by a product with the
+        mask (a masked subtract is several times slower): each observed cell is
+        the same one float64 subtraction as in ``where(o, v - mean, 0)``, and a
+        zeroed cell adds 0 to the squares, so the moments are the same to the bit.
         """
         cnt = np.count_nonzero(o, axis=1)
         v = np.zeros(x.shape, np.float64)
         np.copyto(v, x, where=o)
         mean = np.divide(v.sum(axis=1), cnt, out=np.zeros(x.shape[0]), where=cnt > 0)
-        np.subtract(v, mean[:, None], out=v, where=o)   # the deviations; 0 stays where not observed
+        v -= mean[:, None]
+        v *= o                                          # the deviations; 0 where not observed
         m2 = np.einsum("ct,ct->c", v, v)
         if extremes is None:
             mn = np.where(o, x, np.inf).min(axis=1).astype(np.float64)    # extremes in the input dtype (exact)

@@ -389,7 +389,8 @@ def _row_stage(ctx: RunContext, person: PersonUnit, adapters: list, stream_i: in
                 part_obs[i], yielded[i] = chunked.yield_to_streamed(part_obs[i], own)
         ranks = priority_ranks(person.source_names, cfg.studies.get(person.study))
         fused = fuse([part_obs[i] for i in whole], ranks[whole])
-        fused.part = np.asarray(whole, np.int64)[fused.part]   # the person's part indices
+        if whole != list(range(len(whole))):   # the person's part indices (the same numbers when none was streamed)
+            fused.part = np.asarray(whole, np.int64)[fused.part]
         for i, lost in zip(whole, fused.overridden):   # a streamed source's losses were counted as it streamed
             parts[i].overridden = chunked.add_counts(yielded.get(i, {}), lost)
         # the censored-reading flag of the glucose that won each minute (no rows of its own: accounting unchanged)
@@ -711,7 +712,7 @@ def _records(cfg: PipelineConfig, summary: UnitSummary, arrays: dict[str, np.nda
     start, offsets = arrays["start_utc_min"], arrays["offsets"]
     masks = ~arrays["observed"]
     basis = MissingBasis(arrays["measured"], arrays["minutes_per_reading"])   # as pass 1 counted it
-    missingness = basis.share(np.count_nonzero(masks, axis=1), cfg.window.size_min).tolist()
+    missingness = basis.share(count_true(masks), cfg.window.size_min).tolist()
     sources = _sources_text(summary.sources, arrays["window_sources"])
     starts, tz_first = start.tolist(), offsets[:, 0].tolist() if len(start) else []
     window_labels = _window_labels({spec.name: arrays[f"label_{spec.name}"] for spec in LABELS}, len(start))
