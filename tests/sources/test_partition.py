@@ -379,3 +379,32 @@ def test_a_run_of_rows_is_stored_without_row_numbers_and_rows_after_a_gap_with_t
         per_batch = list(partition.iter_stream(stream))
         assert np.concatenate([r for _, r in per_batch]).tolist() == rows
         assert all(t.schema == table.schema for t, _ in per_batch)
+
+
+def test_the_serial_partition_reads_the_next_batch_while_routing_one_and_stops_with_its_caller():
+    import threading
+
+    read_second = threading.Event()
+
+    def batches():
+        yield "first", 0
+        read_second.set()
+        yield "second", 1
+        raise OSError("the file ended early")
+
+    ahead = partition._read_ahead(batches)
+    assert next(ahead) == ("first", 0)
+    assert read_second.wait(5)               # read while the caller still holds the first batch
+    assert next(ahead) == ("second", 1)
+    with pytest.raises(OSError, match="the file ended early"):   # the read's error, in the caller's thread
+        next(ahead)
+
+    def endless():
+        for k in range(10**9):
+            yield k, k
+
+    before = threading.active_count()
+    ahead = partition._read_ahead(endless)
+    assert [next(ahead) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
+    ahead.close()                            # the caller stopped (an error routing a batch): the thread ends
+    assert threading.active_count() == before

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -171,7 +172,7 @@ def _write(root: Path, participant_column: str, batches: Batches) -> tuple[Path,
     left on an error."""
     tmp = _fresh_folder(root)
     try:
-        index, _, _ = _write_pieces(tmp, "p", participant_column, batches)
+        index, _, _ = _write_pieces(tmp, "p", participant_column, lambda: _read_ahead(batches))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -225,6 +226,53 @@ def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: B
             writer.close()
     return {pid: [names[pid][0] if len(names[pid]) == 1 else names[pid], rows[pid]] for pid in sorted(names)}, \
         total, schema
+
+
+def _read_ahead(batches: Batches) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """``batches()`` with the next batch read in a thread while the caller routes this one.
+
+    Decoding a batch (Parquet, CSV) and writing the previous one's pieces both
+    run in Arrow's C++ without the GIL, so on a second core the read leaves the
+    serial partition's critical path. One batch waits at most: memory grows by
+    one batch. An error of the read is raised here; when the caller stops early
+    the thread stops after the batch it is reading.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in batches():
+                slot.put(item)
+                if stop.is_set():
+                    return
+            slot.put(_END)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            slot.put(_Failed(e))
+
+    thread = threading.Thread(target=read, name="sensorpipe-partition-read", daemon=True)
+    thread.start()
+    try:
+        while (item := slot.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():   # take what it put, so a put waiting for the slot returns and it sees stop
+            try:
+                slot.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+_END = object()   # :func:`_read_ahead`: the batches are all read
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException   # :func:`_read_ahead`: what reading raised
 
 
 def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches, int | None]], path: Path | None
