@@ -408,3 +408,25 @@ def test_the_serial_partition_reads_the_next_batch_while_routing_one_and_stops_w
     assert [next(ahead) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
     ahead.close()                            # the caller stopped (an error routing a batch): the thread ends
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_the_file_is_read_in_a_thread_of_its_own_on_both_paths(tmp_path, serial):
+    """The serial partition and a worker's range both read ahead (the batches come from another thread)."""
+    import threading
+
+    readers = set()
+
+    def batches():
+        readers.add(threading.current_thread())
+        yield pa.record_batch({"pid": pa.array(["a", "b"]), "v": pa.array([1.0, 2.0])}), 0
+
+    path = tmp_path / "all.bin"
+    path.write_bytes(b"hashed only")
+    if serial:
+        part = partition.partition_file(path, tmp_path / "parts", "pid", batches)
+        assert sorted(part.streams) == ["a", "b"]
+    else:
+        index, rows, _ = partition._write_range(tmp_path, "r000p", "pid", batches)
+        assert sorted(index) == ["a", "b"] and rows == 2
+    assert readers and threading.current_thread() not in readers

@@ -35,6 +35,7 @@ of the serial partition.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -275,6 +276,12 @@ class _Failed:
     error: BaseException   # :func:`_read_ahead`: what reading raised
 
 
+def _write_range(folder: Path, prefix: str, participant_column: str, batches: Batches
+                 ) -> tuple[dict, int, pa.Schema | None]:
+    """:func:`_write_pieces` of one range of a file, on a worker, reading ahead (:func:`_read_ahead`)."""
+    return _write_pieces(folder, prefix, participant_column, functools.partial(_read_ahead, batches))
+
+
 def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches, int | None]], path: Path | None
                   ) -> tuple[Path, dict | None, str | None]:
     """:func:`_write` with each range of ``plan`` on a worker (pieces ``r<range>p<n>.arrows``), hashing
@@ -287,7 +294,7 @@ def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches,
     futures = []
     try:
         for k, (batches, _) in enumerate(plan):
-            futures.append(submit(_write_pieces, (tmp, f"r{k:03d}p", participant_column, batches)))
+            futures.append(submit(_write_range, (tmp, f"r{k:03d}p", participant_column, batches)))
         fp = file_fingerprint(path) if path is not None else None   # the workers read the ranges meanwhile
         pieces = [f.result() for f in futures]
     except BaseException:
