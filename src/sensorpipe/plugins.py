@@ -46,8 +46,8 @@ class PluginError(ConfigError):
     """A plugin could not be loaded; the message names the entry point and the fix."""
 
 
-#: (sys.path, every installed entry point) of the last scan; see :func:`installed_entry_points`
-_scan: tuple[tuple[str, ...], metadata.EntryPoints] | None = None
+#: the last scan: (sys.path, every installed entry point, group -> its entry points as :func:`_entry_points` lists them)
+_scan: tuple[tuple[str, ...], metadata.EntryPoints, dict[str, list[metadata.EntryPoint]]] | None = None
 
 
 def installed_entry_points() -> metadata.EntryPoints:
@@ -61,12 +61,16 @@ def installed_entry_points() -> metadata.EntryPoints:
     were installed while this process runs", which tests that install a
     plugin call) and after :func:`_forget`.
     """
+    return _scanned()[1]
+
+
+def _scanned() -> tuple[tuple[str, ...], metadata.EntryPoints, dict[str, list[metadata.EntryPoint]]]:
     global _scan
     with _lock:
         path = tuple(sys.path)
         if _scan is None or _scan[0] != path:
-            _scan = (path, metadata.entry_points())
-        return _scan[1]
+            _scan = (path, metadata.entry_points(), {})
+        return _scan
 
 
 class _ScanInvalidator:
@@ -87,9 +91,14 @@ sys.meta_path.append(_ScanInvalidator)   # last: asked only about modules no oth
 
 
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
-    """Installed entry points of ``group``, each once, in name order (so loading is deterministic)."""
-    unique = {(ep.name, ep.value): ep for ep in installed_entry_points().select(group=group)}
-    return [unique[k] for k in sorted(unique)]
+    """Installed entry points of ``group``, each once, in name order (so loading is deterministic).
+
+    Kept with the scan: a unit's adapter asks whether its group has plugins (:func:`any_installed`)."""
+    _, everything, by_group = _scanned()
+    if group not in by_group:
+        unique = {(ep.name, ep.value): ep for ep in everything.select(group=group)}
+        by_group[group] = [unique[k] for k in sorted(unique)]
+    return list(by_group[group])
 
 
 def _describe(ep: metadata.EntryPoint) -> str:
