@@ -31,10 +31,10 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from sensorpipe import plugins
 from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
 from sensorpipe.core.inputs import RawSignal, UnitInput  # noqa: F401  (RawSignal: re-exported for plugins)
 from sensorpipe.core.refs import Participant, UnitRef
-from sensorpipe import plugins
 from sensorpipe.registry import Registered, Registry
 from sensorpipe.urls import local_path
 

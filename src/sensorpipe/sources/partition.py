@@ -199,27 +199,24 @@ def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: B
             total, schema = total + batch.num_rows, schema or batch.schema
             for pid, part, numbers in _split_by_participant(batch, participant_column, first_row):
                 run = isinstance(numbers, int)
-                if pid in writers and not (run and next_row[pid] == numbers):
-                    if next_row[pid] is not None:   # a gap: the rest goes to a piece with its row numbers
-                        writers.pop(pid).close()
-                        next_row[pid] = None
+                if pid in writers and next_row[pid] is not None and not (run and numbers == next_row[pid]):
+                    writers.pop(pid).close()   # a gap: the rest of their rows go to a piece with their numbers
                 if pid not in writers:
                     name = f"{prefix}{files:05d}.arrows"
                     files += 1
-                    if run and pid not in names:
-                        meta = {**(part.schema.metadata or {}), FIRST_ROW: str(numbers).encode()}
-                        writers[pid] = pa.ipc.new_stream(str(folder / name), part.schema.with_metadata(meta))
-                    else:
-                        run_schema = part.schema.append(pa.field(ROW_COLUMN, pa.int64()))
-                        writers[pid] = pa.ipc.new_stream(str(folder / name), run_schema)
-                        next_row[pid] = None
+                    numbered = not run or pid in names
+                    piece_schema = (part.schema.append(pa.field(ROW_COLUMN, pa.int64())) if numbered else
+                                    part.schema.with_metadata({**(part.schema.metadata or {}),
+                                                               FIRST_ROW: str(numbers).encode()}))
+                    writers[pid] = pa.ipc.new_stream(str(folder / name), piece_schema)
+                    next_row[pid] = None if numbered else numbers
                     names.setdefault(pid, []).append(name)
                     rows.setdefault(pid, 0)
-                if next_row.get(pid, 0) is None:
-                    numbers = np.arange(numbers, numbers + part.num_rows, dtype=np.int64) if run else numbers
-                    part = part.append_column(ROW_COLUMN, pa.array(numbers))
+                if next_row[pid] is None:
+                    part = part.append_column(ROW_COLUMN, pa.array(
+                        np.arange(numbers, numbers + part.num_rows, dtype=np.int64) if run else numbers))
                 else:
-                    next_row[pid] = numbers + part.num_rows
+                    next_row[pid] += part.num_rows
                 writers[pid].write_batch(part)
                 rows[pid] += part.num_rows
     finally:
