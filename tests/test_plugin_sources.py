@@ -160,6 +160,24 @@ def test_a_plugin_taking_a_built_in_adapter_name_is_named(monkeypatch):
         sources_base.get_adapter("plugin_only")
 
 
+def test_a_plugin_taking_the_adapter_name_the_config_uses_is_named(monkeypatch):
+    sources_base.get_adapter("long_table")   # the built-in is registered already: the plugin must still be loaded
+    _fake(monkeypatch, "sensorpipe.sources", ("long_table", "tests.plugins_clash:LongTable"))
+    sys.modules.pop("tests.plugins_clash", None)
+    with pytest.raises(plugins.PluginError, match=r"plugin 'long_table' \(tests.plugins_clash:LongTable, .*already "
+                                                  r"registered by sensorpipe.sources.long_table.LongTableAdapter"):
+        sources_base.get_adapter("long_table")
+
+
+def test_a_built_in_adapter_is_found_by_importing_its_own_module_only():
+    """A run names one adapter of ~20: its module is imported, the others only for a name held elsewhere."""
+    code = ("import sys; from sensorpipe.sources.base import get_adapter; a = get_adapter('long_table'); "
+            "print(a.__module__, 'sensorpipe.sources.wesad' in sys.modules); "
+            "print(get_adapter('garmin_activity').__module__, 'sensorpipe.sources.wesad' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["sensorpipe.sources.long_table", "False", "sensorpipe.sources.garmin.activity", "True"]
+
+
 def test_a_plugin_channel_taking_a_built_in_name_is_refused(monkeypatch):
     _fake(monkeypatch, "sensorpipe.channels", ("heart_rate", "tests.plugins_clash_channel:HeartRate"))
     monkeypatch.setattr(channels, "_CHANNELS", channels._CHANNELS)

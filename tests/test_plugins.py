@@ -144,3 +144,23 @@ def test_every_registry_is_a_plugin_group_and_unknown_groups_are_named(monkeypat
     monkeypatch.setattr(plugins, "_loaded", {})
     with pytest.raises(plugins.PluginError, match="unknown plugin group 'sensorpipe.widgets'; groups: "):
         plugins.load_plugins("sensorpipe.widgets")
+
+
+def test_one_entry_point_scan_serves_every_group_until_the_import_caches_are_invalidated(monkeypatch):
+    scans = []
+    real = plugins.metadata.entry_points
+    monkeypatch.setattr(plugins.metadata, "entry_points", lambda **kw: scans.append(kw) or real(**kw))
+    importlib.invalidate_caches()
+    for group in plugins.GROUPS:
+        plugins.installed(group)
+    _version.plugins_digest()
+    assert len(scans) == 1                      # not one per group and one more for the code version
+    importlib.invalidate_caches()               # what code that installs a package in a running process calls
+    plugins.installed(GROUP)
+    assert len(scans) == 2
+    sys.path.append("/nonexistent-sensorpipe-site")   # a changed sys.path is scanned again too
+    try:
+        plugins.installed(GROUP)
+        assert len(scans) == 3
+    finally:
+        sys.path.remove("/nonexistent-sensorpipe-site")

@@ -28,9 +28,9 @@ def plugin_groups() -> tuple[str, ...]:
     of that prefix covers every kind, a kind added later included, without a list and without importing
     the registries (a group no registry reads only adds its own plugins' files to the digest).
     """
-    from sensorpipe.plugins import GROUPS
+    from sensorpipe.plugins import GROUPS, installed_entry_points
 
-    installed = {g for g in metadata.entry_points().groups if g.startswith("sensorpipe.")}
+    installed = {g for g in installed_entry_points().groups if g.startswith("sensorpipe.")}
     return tuple(sorted(installed | set(GROUPS)))
 
 

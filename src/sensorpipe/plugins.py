@@ -19,6 +19,7 @@ point, its package and the fix: a plugin is never skipped silently.
 
 from __future__ import annotations
 
+import sys
 import threading
 from importlib import metadata
 from typing import Any, Callable, Mapping, NamedTuple
@@ -45,10 +46,59 @@ class PluginError(ConfigError):
     """A plugin could not be loaded; the message names the entry point and the fix."""
 
 
+#: the last scan: (sys.path, every installed entry point, group -> its entry points as :func:`_entry_points` lists them)
+_scan: tuple[tuple[str, ...], metadata.EntryPoints, dict[str, list[metadata.EntryPoint]]] | None = None
+
+
+def installed_entry_points() -> metadata.EntryPoints:
+    """Every installed entry point of every group, read once per process and ``sys.path``.
+
+    A scan reads the ``entry_points.txt`` of every installed distribution
+    (a few milliseconds with a data-science stack), and a run asks for a
+    dozen groups: the plugin loader per kind, the code version per group.
+    One scan serves them all. It is read again when ``sys.path`` changes,
+    after :func:`importlib.invalidate_caches` (Python's way to say "modules
+    were installed while this process runs", which tests that install a
+    plugin call) and after :func:`_forget`.
+    """
+    return _scanned()[1]
+
+
+def _scanned() -> tuple[tuple[str, ...], metadata.EntryPoints, dict[str, list[metadata.EntryPoint]]]:
+    global _scan
+    with _lock:
+        path = tuple(sys.path)
+        if _scan is None or _scan[0] != path:
+            _scan = (path, metadata.entry_points(), {})
+        return _scan
+
+
+class _ScanInvalidator:
+    """On :data:`sys.meta_path` only so that :func:`importlib.invalidate_caches`, which calls every meta-path
+    finder's ``invalidate_caches``, drops the entry-point scan too; it finds no modules."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: Any = None, target: Any = None) -> None:
+        return None
+
+    @staticmethod
+    def invalidate_caches() -> None:
+        global _scan
+        _scan = None
+
+
+sys.meta_path.append(_ScanInvalidator)   # last: asked only about modules no other finder knows
+
+
 def _entry_points(group: str) -> list[metadata.EntryPoint]:
-    """Installed entry points of ``group``, each once, in name order (so loading is deterministic)."""
-    unique = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=group)}
-    return [unique[k] for k in sorted(unique)]
+    """Installed entry points of ``group``, each once, in name order (so loading is deterministic).
+
+    Kept with the scan: a unit's adapter asks whether its group has plugins (:func:`any_installed`)."""
+    _, everything, by_group = _scanned()
+    if group not in by_group:
+        unique = {(ep.name, ep.value): ep for ep in everything.select(group=group)}
+        by_group[group] = [unique[k] for k in sorted(unique)]
+    return list(by_group[group])
 
 
 def _describe(ep: metadata.EntryPoint) -> str:
@@ -110,6 +160,11 @@ def lookup(group: str, name: str, registry: Mapping[str, Any], path: str, what: 
     return registry[name]
 
 
+def any_installed(group: str) -> bool:
+    """Whether ``group`` has an installed plugin (none is imported)."""
+    return bool(_entry_points(group))
+
+
 def installed(group: str) -> dict[str, str]:
     """Name -> ``package==version`` of each installed plugin of ``group`` (not imported), for run records."""
     out = {}
@@ -123,3 +178,4 @@ def _forget(group: str) -> None:
     """Let :func:`load_plugins` scan ``group`` again (tests that install or remove a plugin)."""
     with _lock:
         _loaded.pop(group, None)
+        _ScanInvalidator.invalidate_caches()

@@ -15,8 +15,9 @@ worker hours later:
 * no other class holds the name (the error names both classes and modules);
 * the kind's own ``check`` (channels known, labels in the schema, ...).
 
-Nobody keeps a list of built-ins: the first lookup imports every public module
-under the kind's ``package`` (:func:`pkgutil.walk_packages`), and a name that
+Nobody keeps a list of built-ins: a lookup imports the module of the name's own
+name under the kind's ``package`` when there is one, else every public module
+there (:func:`pkgutil.walk_packages`), and a name that
 is not built in loads the entry-point group ``sensorpipe.<kind>`` once per
 process (:mod:`sensorpipe.plugins`, whose error messages name the plugin and
 the fix). :data:`REGISTRIES` holds every registry created, so the code version
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import pkgutil
 import threading
 from typing import Any, Callable, ClassVar, Iterator
@@ -103,6 +105,23 @@ class Registry(dict):
                 self._walked = True
         return self
 
+    def builtin(self, name: str) -> "Registry":
+        """Import the built-in module called ``name`` under ``package``, when there is one, instead of them all.
+
+        Most built-ins live in a module of their name (``sources/long_table.py``
+        holds ``long_table``): a run names a few of a kind's tens of classes, and
+        importing every module to find one cost more than the rest of a small
+        run's planning. A name held elsewhere is left to :meth:`builtins`, which
+        the callers run when the name is still missing; plugins load only after
+        that full walk, so a plugin taking a built-in's name is still refused.
+        """
+        if self._walked or self.package is None or not name.isidentifier() or name.startswith("_"):
+            return self
+        module = f"{self.package}.{name}"
+        if importlib.util.find_spec(module) is not None:   # the package is imported already: a path lookup
+            importlib.import_module(module)
+        return self
+
     def with_plugins(self) -> "Registry":
         """Built-ins plus every installed plugin of ``sensorpipe.<kind>`` (loaded once per process)."""
         self.builtins()
@@ -115,6 +134,8 @@ class Registry(dict):
         ``path`` is the config key (or file) that named it, for the error:
         ``window.strategy: unknown windowing strategy 'x'; allowed: ...``.
         """
+        if name not in self:
+            self.builtin(name)
         if name not in self:
             self.builtins()
         return plugins.lookup(self.group, name, self, path, what or self.what)

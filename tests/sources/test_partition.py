@@ -145,15 +145,19 @@ def test_an_interrupted_partition_is_redone(shared, tmp_path):
 ])
 def test_rows_are_routed_per_participant_in_file_order(ids):
     batch = pa.record_batch({"pid": pa.array(ids, pa.string()), "v": pa.array(np.arange(len(ids), dtype=float))})
-    got = {pid: part for pid, part in partition._split_by_participant(batch, "pid", 10)}
+    got = {pid: (part, numbers) for pid, part, numbers in partition._split_by_participant(batch, "pid", 10)}
     want: dict[str, list[int]] = {}
     for k, i in enumerate(ids):
         want.setdefault((i or "").strip(), []).append(k)
     assert sorted(got) == sorted(want)
     for pid, rows in want.items():
-        assert got[pid].column(partition.ROW_COLUMN).to_pylist() == [10 + r for r in rows]
-        assert got[pid].column("v").to_pylist() == [float(r) for r in rows]
-        assert got[pid].schema.names == ["v", partition.ROW_COLUMN]
+        part, numbers = got[pid]
+        if isinstance(numbers, int):   # one run: only its first row number
+            assert rows == list(range(rows[0], rows[0] + len(rows))) and numbers == 10 + rows[0]
+        else:
+            assert numbers.tolist() == [10 + r for r in rows]
+        assert part.column("v").to_pylist() == [float(r) for r in rows]
+        assert part.schema.names == ["v"]
 
 
 def test_a_touched_file_is_hashed_once_and_keeps_its_partition_and_an_edit_in_place_is_seen(shared, tmp_path):
@@ -349,3 +353,80 @@ def test_a_multiprocess_run_of_a_csv_writes_the_local_runs_shards(shared, tmp_pa
     assert multi.windows_kept == local.windows_kept > 0 and multi.rows_in == local.rows_in
     assert _shards(tmp_path / "multi") == _shards(tmp_path / "local") != {}
     assert list((tmp_path / "multi" / ".work" / "partitions").glob("*/*/r001p*.arrows"))
+
+
+def test_a_run_of_rows_is_stored_without_row_numbers_and_rows_after_a_gap_with_them(tmp_path):
+    """b's rows follow each other across two batches: one piece holding only its first row number. a's rows
+    stop and come back: a second piece carries those rows' numbers. Both read back with the file's numbers."""
+    ids = [["a", "a", "a", "b", "b"], ["b", "b", "a", "a", "c", "a"]]
+    batches = [pa.record_batch({"pid": pa.array(chunk, pa.string()),
+                                "v": pa.array(np.arange(first, first + len(chunk), dtype=float))})
+               for first, chunk in ((0, ids[0]), (5, ids[1]))]
+    path = tmp_path / "all.bin"
+    path.write_bytes(b"the file the batches come from: only hashed")
+    part = partition.partition_file(path, tmp_path / "parts", "pid", lambda: iter(zip(batches, (0, 5))))
+    want = {"a": [0, 1, 2, 7, 8, 10], "b": [3, 4, 5, 6], "c": [9]}
+    assert sorted(part.streams) == sorted(want)
+    for pid, rows in want.items():
+        stream, n = part.streams[pid]
+        pieces = stream.split(partition.PIECES)
+        assert n == len(rows) and len(pieces) == (2 if pid == "a" else 1)
+        with_numbers = [partition.ROW_COLUMN in pa.ipc.open_stream(pa.memory_map(p)).schema.names for p in pieces]
+        assert with_numbers == ([False, True] if pid == "a" else [False])
+        table, numbers = partition.read_stream(stream)
+        assert numbers.tolist() == rows and table.column("v").to_pylist() == [float(r) for r in rows]
+        assert table.schema.names == ["v"] and table.schema.metadata is None
+        per_batch = list(partition.iter_stream(stream))
+        assert np.concatenate([r for _, r in per_batch]).tolist() == rows
+        assert all(t.schema == table.schema for t, _ in per_batch)
+
+
+def test_the_serial_partition_reads_the_next_batch_while_routing_one_and_stops_with_its_caller():
+    import threading
+
+    read_second = threading.Event()
+
+    def batches():
+        yield "first", 0
+        read_second.set()
+        yield "second", 1
+        raise OSError("the file ended early")
+
+    ahead = partition._read_ahead(batches)
+    assert next(ahead) == ("first", 0)
+    assert read_second.wait(5)               # read while the caller still holds the first batch
+    assert next(ahead) == ("second", 1)
+    with pytest.raises(OSError, match="the file ended early"):   # the read's error, in the caller's thread
+        next(ahead)
+
+    def endless():
+        for k in range(10**9):
+            yield k, k
+
+    before = threading.active_count()
+    ahead = partition._read_ahead(endless)
+    assert [next(ahead) for _ in range(3)] == [(0, 0), (1, 1), (2, 2)]
+    ahead.close()                            # the caller stopped (an error routing a batch): the thread ends
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_the_file_is_read_in_a_thread_of_its_own_on_both_paths(tmp_path, serial):
+    """The serial partition and a worker's range both read ahead (the batches come from another thread)."""
+    import threading
+
+    readers = set()
+
+    def batches():
+        readers.add(threading.current_thread())
+        yield pa.record_batch({"pid": pa.array(["a", "b"]), "v": pa.array([1.0, 2.0])}), 0
+
+    path = tmp_path / "all.bin"
+    path.write_bytes(b"hashed only")
+    if serial:
+        part = partition.partition_file(path, tmp_path / "parts", "pid", batches)
+        assert sorted(part.streams) == ["a", "b"]
+    else:
+        index, rows, _ = partition._write_range(tmp_path, "r000p", "pid", batches)
+        assert sorted(index) == ["a", "b"] and rows == 2
+    assert readers and threading.current_thread() not in readers

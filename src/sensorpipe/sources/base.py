@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from sensorpipe import plugins
 from sensorpipe.config import ConfigError, SourceConfig, build_dataclass
 from sensorpipe.core.inputs import RawSignal, UnitInput  # noqa: F401  (RawSignal: re-exported for plugins)
 from sensorpipe.core.refs import Participant, UnitRef
@@ -225,8 +226,14 @@ def check_zone(tz: str, where: str) -> None:
 
 
 def get_adapter(name: str, where: str = "adapter") -> type[SourceAdapter]:
-    """Look up an adapter class by config name: built-ins first, then installed ``sensorpipe.sources`` plugins."""
+    """Look up an adapter class by config name: built-ins first, then installed ``sensorpipe.sources`` plugins.
+
+    With a plugin of the group installed, every built-in and plugin is loaded (so one taking a built-in's name
+    is refused whichever name the config uses); without one, the module of the name's own name is enough.
+    """
     if name not in _ADAPTERS:
+        _ADAPTERS.builtin(name)
+    if name not in _ADAPTERS or plugins.any_installed(_ADAPTERS.group):
         _ADAPTERS.with_plugins()
     try:
         return _ADAPTERS[name]

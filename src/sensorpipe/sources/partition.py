@@ -16,6 +16,13 @@ Memory is one batch plus one open writer per participant, whatever the file
 size. Rows keep their order, values and dictionary encodings, so a unit reads
 the same native rows as from the whole file.
 
+A unit needs each row's number in the file (the quarantine names it). Exports
+mostly list one participant after another, so a participant's rows are one
+run of row numbers: their stream then holds only the number of its first row
+(schema metadata :data:`FIRST_ROW`), not a column of numbers (a quarter of
+the bytes written). Rows that come after a gap go to a second piece that
+carries them in :data:`ROW_COLUMN`; readers take either kind of piece.
+
 On a runner with worker processes (:func:`parallel`, set for planning by
 :mod:`sensorpipe.runners.planning`) a file whose adapter can read it in
 ranges (a Parquet file's row groups, a CSV file's lines) is partitioned range
@@ -28,9 +35,11 @@ of the serial partition.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import queue
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -43,6 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 ROW_COLUMN = "__source_row"
+FIRST_ROW = b"sensorpipe.first_row"   # schema metadata of a piece whose rows are numbered on from this one
 INDEX = "index.json"
 SOURCE = "source.json"   # the path, size and modification time of the file it was made from
 PIECES = "\n"            # joins the pieces of one participant's stream (one per range they have rows in)
@@ -163,7 +173,7 @@ def _write(root: Path, participant_column: str, batches: Batches) -> tuple[Path,
     left on an error."""
     tmp = _fresh_folder(root)
     try:
-        index, _, _ = _write_pieces(tmp, "p", participant_column, batches)
+        index, _, _ = _write_pieces(tmp, "p", participant_column, lambda: _read_ahead(batches))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -173,25 +183,100 @@ def _write(root: Path, participant_column: str, batches: Batches) -> tuple[Path,
 def _write_pieces(folder: Path, prefix: str, participant_column: str, batches: Batches
                   ) -> tuple[dict, int, pa.Schema | None]:
     """``batches()`` routed to one stream per participant in ``folder`` (files ``<prefix>NNNNN.arrows``):
-    participant id -> [stream file, rows], the rows read and their schema (None: none). Runs on a worker for
-    one range of a file."""
-    writers: dict[str, tuple[pa.ipc.RecordBatchStreamWriter, str]] = {}
+    participant id -> [stream file(s), rows], the rows read and their schema (None: none). Runs on a worker for
+    one range of a file.
+
+    A participant's stream is numbered by its first row (:data:`FIRST_ROW`) while their rows follow each other;
+    rows after a gap start a second stream, which carries every row number (:data:`ROW_COLUMN`), so a
+    participant has one or two files, in file order, and one open writer."""
+    writers: dict[str, pa.ipc.RecordBatchStreamWriter] = {}
+    names: dict[str, list[str]] = {}
     rows: dict[str, int] = {}
-    total, schema = 0, None
+    next_row: dict[str, int | None] = {}   # the row number that continues the participant's run; None: numbered
+    total, schema, files = 0, None, 0
     try:
         for batch, first_row in batches():
             total, schema = total + batch.num_rows, schema or batch.schema
-            for pid, part in _split_by_participant(batch, participant_column, first_row):
+            for pid, part, numbers in _split_by_participant(batch, participant_column, first_row):
+                run = isinstance(numbers, int)
+                if pid in writers and next_row[pid] is not None and not (run and numbers == next_row[pid]):
+                    writers.pop(pid).close()   # a gap: the rest of their rows go to a piece with their numbers
                 if pid not in writers:
-                    name = f"{prefix}{len(writers):05d}.arrows"
-                    writers[pid] = (pa.ipc.new_stream(str(folder / name), part.schema), name)
-                    rows[pid] = 0
-                writers[pid][0].write_batch(part)
+                    name = f"{prefix}{files:05d}.arrows"
+                    files += 1
+                    numbered = not run or pid in names
+                    piece_schema = (part.schema.append(pa.field(ROW_COLUMN, pa.int64())) if numbered else
+                                    part.schema.with_metadata({**(part.schema.metadata or {}),
+                                                               FIRST_ROW: str(numbers).encode()}))
+                    writers[pid] = pa.ipc.new_stream(str(folder / name), piece_schema)
+                    next_row[pid] = None if numbered else numbers
+                    names.setdefault(pid, []).append(name)
+                    rows.setdefault(pid, 0)
+                if next_row[pid] is None:
+                    part = part.append_column(ROW_COLUMN, pa.array(
+                        np.arange(numbers, numbers + part.num_rows, dtype=np.int64) if run else numbers))
+                else:
+                    next_row[pid] += part.num_rows
+                writers[pid].write_batch(part)
                 rows[pid] += part.num_rows
     finally:
-        for writer, _ in writers.values():
+        for writer in writers.values():
             writer.close()
-    return {pid: [name, rows[pid]] for pid, (_, name) in sorted(writers.items())}, total, schema
+    return {pid: [names[pid][0] if len(names[pid]) == 1 else names[pid], rows[pid]] for pid in sorted(names)}, \
+        total, schema
+
+
+def _read_ahead(batches: Batches) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """``batches()`` with the next batch read in a thread while the caller routes this one.
+
+    Decoding a batch (Parquet, CSV) and writing the previous one's pieces both
+    run in Arrow's C++ without the GIL, so on a second core the read leaves the
+    serial partition's critical path. One batch waits at most: memory grows by
+    one batch. An error of the read is raised here; when the caller stops early
+    the thread stops after the batch it is reading.
+    """
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in batches():
+                slot.put(item)
+                if stop.is_set():
+                    return
+            slot.put(_END)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            slot.put(_Failed(e))
+
+    thread = threading.Thread(target=read, name="sensorpipe-partition-read", daemon=True)
+    thread.start()
+    try:
+        while (item := slot.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():   # take what it put, so a put waiting for the slot returns and it sees stop
+            try:
+                slot.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+_END = object()   # :func:`_read_ahead`: the batches are all read
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException   # :func:`_read_ahead`: what reading raised
+
+
+def _write_range(folder: Path, prefix: str, participant_column: str, batches: Batches
+                 ) -> tuple[dict, int, pa.Schema | None]:
+    """:func:`_write_pieces` of one range of a file, on a worker, reading ahead (:func:`_read_ahead`)."""
+    return _write_pieces(folder, prefix, participant_column, functools.partial(_read_ahead, batches))
 
 
 def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches, int | None]], path: Path | None
@@ -206,7 +291,7 @@ def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches,
     futures = []
     try:
         for k, (batches, _) in enumerate(plan):
-            futures.append(submit(_write_pieces, (tmp, f"r{k:03d}p", participant_column, batches)))
+            futures.append(submit(_write_range, (tmp, f"r{k:03d}p", participant_column, batches)))
         fp = file_fingerprint(path) if path is not None else None   # the workers read the ranges meanwhile
         pieces = [f.result() for f in futures]
     except BaseException:
@@ -228,7 +313,8 @@ def _write_ranges(root: Path, participant_column: str, plan: list[tuple[Batches,
         start = (first_row if first_row is not None else start) + total
         for pid, (name, n) in part.items():
             names, rows = index.get(pid, ([], 0))
-            index[pid] = [[*names, f"{name}{OFFSET}{offset}" if offset else name], rows + n]
+            index[pid] = [[*names, *(f"{piece}{OFFSET}{offset}" if offset else piece
+                                     for piece in ([name] if isinstance(name, str) else name))], rows + n]
     return tmp, {pid: [names[0] if len(names) == 1 else names, n] for pid, (names, n) in sorted(index.items())}, fp
 
 
@@ -294,14 +380,14 @@ class _Hashing:
 def read_stream(stream: str) -> tuple[pa.Table, np.ndarray]:
     """One participant's rows of a partitioned file and their row numbers in the original file."""
     tables, rows = [], []
-    for piece in stream.split(PIECES):   # a piece per range the participant has rows in
+    for piece in stream.split(PIECES):   # a piece per range the participant has rows in (two after a gap)
         path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
-            tables.append(reader.read_all())
-        piece_rows = tables[-1].column(ROW_COLUMN).to_numpy()
+            table, piece_rows = _numbered(reader.read_all(), 0)
+        tables.append(table)
         rows.append(piece_rows + int(offset) if offset else piece_rows)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    return table.drop_columns([ROW_COLUMN]), rows[0] if len(rows) == 1 else np.concatenate(rows)
+    return table, rows[0] if len(rows) == 1 else np.concatenate(rows)
 
 
 def iter_stream(stream: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
@@ -309,10 +395,21 @@ def iter_stream(stream: str) -> Iterator[tuple[pa.Table, np.ndarray]]:
     for piece in stream.split(PIECES):
         path, _, offset = piece.partition(OFFSET)
         with pa.ipc.open_stream(pa.memory_map(path)) as reader:
+            done = 0   # rows of the piece before this batch
             for batch in reader:
-                table = pa.Table.from_batches([batch])
-                rows = table.column(ROW_COLUMN).to_numpy()
-                yield table.drop_columns([ROW_COLUMN]), rows + int(offset) if offset else rows
+                table, rows = _numbered(pa.Table.from_batches([batch]), done)
+                done += batch.num_rows
+                yield table, rows + int(offset) if offset else rows
+
+
+def _numbered(table: pa.Table, before: int) -> tuple[pa.Table, np.ndarray]:
+    """A piece's rows as the file had them and their row numbers: its :data:`ROW_COLUMN`, or counted on from
+    its :data:`FIRST_ROW` (``before``: rows of the piece ahead of ``table``)."""
+    if ROW_COLUMN in table.column_names:
+        return table.drop_columns([ROW_COLUMN]), table.column(ROW_COLUMN).to_numpy()
+    meta = dict(table.schema.metadata)
+    first = int(meta.pop(FIRST_ROW)) + before
+    return table.replace_schema_metadata(meta or None), np.arange(first, first + table.num_rows, dtype=np.int64)
 
 
 def stream_bytes(stream: str) -> int:
@@ -321,8 +418,9 @@ def stream_bytes(stream: str) -> int:
 
 
 def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
-                          ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """The batch's rows per participant (in row order within each), with their row numbers appended.
+                          ) -> Iterator[tuple[str, pa.RecordBatch, int | np.ndarray]]:
+    """The batch's rows per participant (in row order within each), less ``column``, with their row numbers:
+    the first one's (an int) where they follow each other, else each one's (an int64 array).
 
     Exports usually list one participant after another: then each
     participant's rows are one zero-copy slice, found from where the
@@ -337,23 +435,29 @@ def _split_by_participant(batch: pa.RecordBatch, column: str, first_row: int
     group = np.array([number[n] for n in names], np.uint16 if len(people) < 1 << 16 else np.int64)
     if not codes.size:
         return
-    with_rows = batch.drop_columns([column]).append_column(
-        ROW_COLUMN, pa.array(np.arange(first_row, first_row + batch.num_rows, dtype=np.int64)))
+    body = batch.drop_columns([column])
     starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1         # where the code changes
     run_group = group[codes[np.r_[0, starts]]]
     # ids that strip to one person may alternate: neighbouring runs of the same person are one run
     same = np.flatnonzero(run_group[1:] == run_group[:-1]) + 1
     if same.size:
         starts, run_group = np.delete(starts, same - 1), np.delete(run_group, same)
+    order = None
     if np.unique(run_group).size != run_group.size:             # a participant in several runs: group them
         g = group[codes]
         order = np.argsort(g, kind="stable")
-        g, with_rows = g[order], with_rows.take(pa.array(order))
+        g, body = g[order], body.take(pa.array(order))
         starts = np.flatnonzero(g[1:] != g[:-1]) + 1
         run_group = g[np.r_[0, starts]]
     ends = np.r_[starts, codes.size]
     for k, a, b in zip(run_group.tolist(), np.r_[0, starts].tolist(), ends.tolist()):
-        yield people[k], with_rows.slice(a, b - a)
+        if order is None:
+            numbers = first_row + a
+        elif order[b - 1] - order[a] == b - 1 - a:   # a stable sort keeps rows in order: no gap between them
+            numbers = first_row + int(order[a])
+        else:
+            numbers = first_row + order[a:b].astype(np.int64)
+        yield people[k], body.slice(a, b - a), numbers
 
 
 def _codes(col: pa.Array) -> tuple[np.ndarray, list]:
