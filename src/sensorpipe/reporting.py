@@ -20,20 +20,18 @@ import resource
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sensorpipe.metadata import records as rec
+from sensorpipe.metadata.queries import open_store, resolve_version, version_run
+from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.quality.drift import DriftResult
 from sensorpipe.processing.normalize import NormParams
 from sensorpipe.quality.report import ReportExtras, record_sections, window_sections, write_report
 from sensorpipe.quality.report_sample import SampleWindow, summarize
 from sensorpipe.quality.report_sections import Resources
 from sensorpipe.storage.writer import RecordSpill
-
-if TYPE_CHECKING:   # the store (SQLAlchemy) is imported by the functions that open it: the run's driver imports
-    from sensorpipe.metadata.store import MetadataStore   # this module for its report jobs, not for a database
 
 #: windows read per split for the sampled figures
 SAMPLE_WINDOWS = {"train": 240, "validation": 80, "test": 80}
@@ -117,8 +115,6 @@ def peak_rss_mb() -> dict[str, float]:
 
 def _record_from_db(store: MetadataStore, version: dict) -> rec.RunRecord:
     """A version's :class:`RunRecord` as the database keeps it (its representative run; no lineage)."""
-    from sensorpipe.metadata.queries import version_run
-
     fp = version["fingerprint"]
     run = version_run(store, version)
 
@@ -202,8 +198,6 @@ def draw_window_sections(spilled: SpilledWindows) -> dict[str, str]:
 def draw_record_sections(record: rec.RunRecord, metadata_url: str) -> dict[str, str]:
     """A run's second report job, submitted with its shards: the sections the record alone gives (most of the
     drawing), so that only the timings are left once the shards are complete."""
-    from sensorpipe.metadata.store import MetadataStore
-
     store = MetadataStore(metadata_url)
     try:
         d, why = drift_against(store, record)
@@ -228,8 +222,6 @@ def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, met
     :func:`draw_window_sections`) for the rest.
     ``peak_mb``: the driver's :func:`peak_rss_mb`, measured by the driver when it submitted this job (the
     process drawing the report is not the one that ran the passes); without it, this process's."""
-    from sensorpipe.metadata.store import MetadataStore
-
     res = Resources({k: v for k, v in seconds.items() if k != "metadata"},
                     dict(getattr(result, "stage_seconds", {}) or {}), peak_mb or peak_rss_mb(),
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
@@ -247,8 +239,6 @@ def regenerate(out_dir: str, version: str | None = None, against: str | None = N
                db_url: str | None = None, name: str | None = None) -> Path:
     """``sensorpipe report``: rebuild the report of a recorded version (default: the newest), compared with
     ``against`` (default: the version before it), into ``output`` (default ``<out>/report.html``)."""
-    from sensorpipe.metadata.queries import open_store, resolve_version
-
     store = open_store(out_dir, db_url)
     try:
         v = resolve_version(store, version, name)

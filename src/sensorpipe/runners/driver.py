@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,15 +50,13 @@ from sensorpipe.runners.lifecycle import (
     checkpoint,
     decide_label,
     no_windows_message,
-    reconcile_and_recover,
+    reconcile_runs,
 )
 from sensorpipe.runners.lock import OutputLock, this_host
 from sensorpipe.runners.plan import load_plan
 from sensorpipe.runners.preflight import DiskFullError, check_output_dir, is_disk_full
 from sensorpipe.runners.progress import progress_every
-from sensorpipe.quality.drift import previous_version
-from sensorpipe.runners.report_process import ReportProcess, start_report_process
-from sensorpipe.runners.side_store import open_run_store
+from sensorpipe.runners.report_process import start_report_process
 from sensorpipe.runners.run_warnings import run_warnings
 from sensorpipe.runners.stages import RunContext, SourcePart, UnitSummary
 from sensorpipe.runners.stats import UnitStats
@@ -67,7 +66,7 @@ from sensorpipe.sources.fetch import local_inputs
 from sensorpipe.runners.planning import plan_units
 from sensorpipe.storage.manifest import build_manifest
 from sensorpipe.storage.permissions import AccessPolicy, restrict_root, restrict_tree
-from sensorpipe.storage.publish import Staging
+from sensorpipe.storage.publish import Staging, recover
 from sensorpipe.storage.remote import RemoteOutput
 from sensorpipe.storage.writer import (RecordSpill, SplitPlan, plan_dataset, primary_format, write_metadata,
                                        write_shard)
@@ -154,46 +153,35 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     run_id = uuid.uuid4().hex[:12]
     with OutputLock(out, run_id, started.isoformat(), wait_s=wait_lock_s):
         from sensorpipe.metadata.records import RunStart
+        from sensorpipe.metadata.store import MetadataStore
         from sensorpipe.runners.monitoring import close_run
 
-        # hashed once here, before any fork: the side process and forked workers inherit it instead of each
-        # hashing the package source again
-        version = code_version()
-        # the side process forks first, before the runner starts a thread, and before anything imports
-        # SQLAlchemy: it opens the metadata database and writes the run's rows (runners/side_store.py) while
-        # this process plans and runs pass 1, then draws the report (runners/report_process.py)
-        side = start_report_process(cfg.runner.name, cfg.runner.start_method)
-        ended = False
+        store = MetadataStore(cfg.metadata_url)
         try:
-            store = open_run_store(cfg.metadata_url, side)
+            reconcile_runs(store, str(out), mine=run_id, hold_lock=True)   # runs killed before this one
+            recover(out, keep=run_id)                                      # ... and their staging folders
+            store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
+                                     code_version(), _config_json(cfg), str(out), cfg.output.name,
+                                     cfg.output.version, os.getpid(), this_host()))
+            run = _Run(cfg, store, run_id, out, overwrite, _work)
             try:
-                store.later(reconcile_and_recover, str(out), run_id)   # runs killed before this one, their staging
-                store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
-                                         version, _config_json(cfg), str(out), cfg.output.name,
-                                         cfg.output.version, os.getpid(), this_host()))
-                run = _Run(cfg, store, run_id, out, overwrite, _work, side)
-                try:
-                    with progress_every(cfg.run.progress_interval_s):
-                        result = run.execute(t0, started)
-                except BaseException as e:
-                    run.fail(e)
-                    run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
-                    close_run(cfg, store, run_id)     # metrics.prom says it failed
-                    if is_disk_full(e) and not isinstance(e, DiskFullError):
-                        raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage "
-                                                     f"{run.stage} of run {run_id}: free space or set output.dir "
-                                                     f"elsewhere, and run again; {_kept(run)}") from e
-                    raise
-                run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
-                close_run(cfg, store, run_id, result)   # timings, peak memory, metrics.prom
-                ended = True
-                return result
-            finally:
-                store.close()
-                restrict_tree(out, access)     # every file 0640, folder 0750 (+ group), the DB and .work included
+                with progress_every(cfg.run.progress_interval_s):
+                    result = run.execute(t0, started)
+            except BaseException as e:
+                run.fail(e)
+                run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+                close_run(cfg, store, run_id)     # metrics.prom says it failed
+                if is_disk_full(e) and not isinstance(e, DiskFullError):
+                    raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage {run.stage} "
+                                                 f"of run {run_id}: free space or set output.dir elsewhere, and run "
+                                                 f"again; {_kept(run)}") from e
+                raise
+            run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
+            close_run(cfg, store, run_id, result)   # timings, peak memory, metrics.prom
+            return result
         finally:
-            if side is not None:
-                side.close(wait=ended)
+            store.close()
+            restrict_tree(out, access)     # every file 0640, folder 0750 (+ group), the DB and .work included
 
 
 def _kept(run: "_Run") -> str:
@@ -211,11 +199,9 @@ class _Run:
     """One run's work between taking the lock and releasing it: stages, staging, publish, its row."""
 
     def __init__(self, cfg: PipelineConfig, store, run_id: str, out: Path, overwrite: bool,
-                 work: RemoteWork | None = None, side: ReportProcess | None = None) -> None:
+                 work: RemoteWork | None = None) -> None:
         self.cfg, self.store, self.run_id, self.out, self.overwrite = cfg, store, run_id, out, overwrite
         self.work = work     # a remote output's work area on the beam runner; None: <out>/.work
-        self.side = side     # the side process (report, metadata database), where the run could fork one
-        self.previous = None   # the job that reads the version this run follows (drift), once the label is known
         self.stage = "plan"
         self.label: Label | None = None
         self.staging: Staging | None = None
@@ -240,13 +226,7 @@ class _Run:
             return
         status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
         try:
-            self.store.check()   # a write refused before (this failure's cause, perhaps) is not this record's
-        except Exception as refused:  # noqa: BLE001
-            logging.getLogger(__name__).warning("the metadata database refused a write of run %s: %s",
-                                                self.run_id, refused)
-        try:
             self.store.finish_run(self.run_id, status, error=_shared_error(self.cfg, e), stage=self.stage)
-            self.store.sync()
         except Exception:   # the database may be what failed; the run's row stays open and is closed later
             logging.getLogger(__name__).exception("could not record the failure of run %s", self.run_id)
 
@@ -270,13 +250,13 @@ class _Run:
         ctx = RunContext(cfg, key, self.work.root if self.work else str(out / ".work"),
                          quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
+        code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
+        # the report's side process forks first, before the runner starts a thread (runners/report_process.py);
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
-        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                  cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
-            drawer = self.side or pool    # no side process: the pool draws (local: in process), as it did before
-            # TFDS's metadata: on a worker under multiprocess; under local in the side process, where there is
-            # one (TFDS imported there while the passes run, not here)
-            metadata_writer = self.side if self.side is not None and cfg.runner.name == "local" else pool
+        with start_report_process(cfg.runner.name, cfg.runner.start_method) or nullcontext() as drawer, \
+                freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                     cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+            drawer = drawer or pool       # no side process: the pool draws (local: in process), as it did before
             if self.work is not None:
                 pool.use_remote_work(self.work)
             checkpoint("plan")
@@ -325,7 +305,6 @@ class _Run:
             # this run's staging folder, published by renames at the end.
             self.enter("write")
             t = time.perf_counter()
-            self.store.sync()   # the staging folders of killed runs are gone (runners/side_store.py)
             self.staging = staging = Staging(out, self.run_id).create(label.target)
             version_dir = staging.version
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
@@ -339,11 +318,6 @@ class _Run:
                        if self.work is None else None)
             seconds["report"] = time.perf_counter() - t_report    # all of it in process; ~0 when another draws
             writing = submit_shards(pool, version_dir, plans, cfg.output, primary_format(cfg.output))
-            versioning = None
-            if metadata_writer is not pool:   # local: the shards are written by now, in this process
-                for shard in writing:
-                    shard.result()
-                versioning = metadata_writer.submit(write_version, (version_dir, plans, cfg))
             paths = SourcePaths.of(cfg, ctx.key)   # source files as keyed tokens in what is shared
             q_counts = write_quarantine(staging.quarantine, cfg, summaries, paths, ctx.quarantine_key)
             result = RunResult(
@@ -364,7 +338,7 @@ class _Run:
             from sensorpipe.runners.monitoring import check_run
 
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
-            record = check_run(cfg, self.store, record, result, seconds, t0, self.previous)   # drift, alerts, timings
+            record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
             t_report = time.perf_counter()
             drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
@@ -372,7 +346,7 @@ class _Run:
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
-            (versioning or pool.submit(write_version, (version_dir, plans, cfg))).result()
+            pool.submit(write_version, (version_dir, plans, cfg)).result()
             if primary_format(cfg.output) != "array_record":   # ArrayRecord beside TFRecord: after the metadata
                 for shard in submit_shards(pool, version_dir, plans, cfg.output, "array_record"):
                     shard.result()
@@ -392,7 +366,6 @@ class _Run:
                                                    dict(seconds), pre, peak_rss_mb()))
             seconds["report"] += time.perf_counter() - t_report
             reporting.result()
-            self.store.sync()     # the 'publishing' row is committed before the rename (runners/lifecycle.py)
             checkpoint("record")
             staging.swap_in(label.target, checkpoint)   # the rename (a swap with the old version, if any)
             self.published = True
@@ -403,7 +376,6 @@ class _Run:
             # the cache entries this version uses (runners/cache.py; the beam runner's, in a remote work area)
             getattr(pool, "write_manifest", write_manifest)(ctx.cache_dir, cfg.output.name, label.version,
                                                             label.target, self.run_id, summaries, stems)
-            self.store.sync()     # its row says succeeded (a database that refused it fails the run here)
         seconds["total"] = time.perf_counter() - t0
         return result
 
@@ -421,14 +393,11 @@ class _Run:
                               split_sizes=split_sizes)
         self.label = decide_label(self.cfg, self.store, fingerprint, self.overwrite)
         self.store.update_run(self.run_id, dataset_version=self.label.version)
-        # the version this one follows, for the drift (runners/monitoring.py): read while pass 2 runs
-        self.previous = self.store.later(previous_version, self.cfg.output.name, fingerprint, str(self.out))
         return fingerprint, split_sizes, self.label
 
     def _unchanged(self, summaries, fingerprint, split_sizes, seconds, t0, runner, skipped) -> RunResult:
         """The label already holds this fingerprint, intact: record the run as unchanged, write nothing."""
         self.store.finish_run(self.run_id, "unchanged", stage="done")
-        self.store.sync()
         seconds["total"] = time.perf_counter() - t0
         return RunResult(
             run_id=self.run_id, output_dir=str(self.out), version_dir=str(self.label.target), fingerprint=fingerprint,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sensorpipe.runners.lock import run_alive
-from sensorpipe.storage.publish import next_patch, on_disk_fingerprint, recover, version_labels
+from sensorpipe.storage.publish import next_patch, on_disk_fingerprint, version_labels
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +120,6 @@ def reconcile_runs(store, out_dir: str | None = None, mine: str | None = None,
                         r["run_id"], r["pid"], r["host"], r["stage"])
         closed.append(r["run_id"])
     return closed
-
-
-def reconcile_and_recover(store, out_dir: str, run_id: str) -> None:
-    """At a run's start, holding the lock: close the rows of the runs killed before it, then clean up their
-    staging folders (in this order: a killed run's moved-aside version is put back after its row is read)."""
-    reconcile_runs(store, out_dir, mine=run_id, hold_lock=True)
-    recover(out_dir, keep=run_id)
 
 
 #: What to check when every row of a source is quarantined for one reason.

@@ -10,10 +10,7 @@ next holder means its writer died without releasing: a stale lock, taken over
 with a log line.
 
 The lock's file descriptor is closed in forked children (worker processes),
-so the lock is the driver's alone, but for the run's side process
-(runners/report_process.py, forked in :func:`shared_with_child`): it writes the
-run's rows, which must not change under a next run, so it holds the lock with
-the driver until it has exited.
+so the lock is the driver's alone.
 """
 
 from __future__ import annotations
@@ -24,23 +21,17 @@ import logging
 import os
 import socket
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".sensorpipe.lock"
 
 _held_fds: set[int] = set()
-_shared_with_next_child = False
 
 
 def _close_in_child() -> None:
-    global _shared_with_next_child
-    if _shared_with_next_child:     # the run's side process: it keeps the lock (see shared_with_child)
-        _shared_with_next_child = False
-        return
     # a forked worker must not keep the driver's lock alive after the driver died
     for fd in list(_held_fds):
         try:
@@ -51,19 +42,6 @@ def _close_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_close_in_child)
-
-
-@contextmanager
-def shared_with_child() -> Iterator[None]:
-    """A process forked inside this block holds the locks this process holds until it has exited too (the
-    kernel's flock is released when its last descriptor closes): a killed driver's side process finishes the
-    run's rows before a next run may take the output folder."""
-    global _shared_with_next_child
-    _shared_with_next_child = True
-    try:
-        yield
-    finally:
-        _shared_with_next_child = False
 
 
 class OutputLocked(RuntimeError):

@@ -37,15 +37,14 @@ def peak_rss_mib(units: list[Any] = ()) -> float:
 
 
 def check_run(cfg: PipelineConfig, store, record: RunRecord, result, seconds: dict[str, float],
-              t0: float, previous=None) -> RunRecord:
+              t0: float) -> RunRecord:
     """The record with its drift metrics (``channel:<ch>`` / ``drift_psi``, ``drift_wasserstein``), stage
     timings so far (``plan``, ``pass1``, ``pass2``; ``unit:<stage>`` summed over units) and breached alert
     rules, which are logged and set on ``result.alerts``. Under ``validation.strict`` a breach is recorded on
-    the run and raised as :class:`AlertError` (nothing is published). ``store``: the run's
-    (runners/side_store.py); ``previous``: its job reading the version this run follows, started earlier."""
-    if previous is None:
-        previous = store.later(previous_version, cfg.output.name, record.fingerprint, record.output_dir)
-    prev = previous.result()
+    the run and raised as :class:`AlertError` (nothing is published)."""
+    import prometheus_client  # noqa: F401 - for close_run, loaded here while the workers write the shards
+
+    prev = previous_version(store, cfg.output.name, record.fingerprint, record.output_dir)
     moved = drift(prev, VersionSnapshot.of_record(record)) if prev is not None else None
     quality = list(record.quality)
     for c in moved.channels if moved is not None else ():
@@ -73,20 +72,13 @@ def close_run(cfg: PipelineConfig, store, run_id: str, result=None) -> None:
     """After the run: timings measured after its record (write, report, metadata, total; for an unchanged
     run plan, pass1 and total), its peak memory, then ``metrics.prom`` and the optional push. A failure here
     is logged, never raised over the run's own outcome."""
+    from sensorpipe.quality.metrics import export_run_metrics
+
     try:
         if result is not None:
             recorded = {"plan", "pass1", "pass2"} if not result.unchanged else set()
             later = {k: v for k, v in result.seconds.items() if k not in recorded}
             store.add_stage_timings(run_id, later, peak_rss_mib(result.units))
-        store.later(_export_metrics, run_id, cfg.output_dir, cfg.quality.pushgateway_url,
-                    cfg.quality.pushgateway_job).result()
+        export_run_metrics(store, run_id, cfg.output_dir, cfg.quality.pushgateway_url, cfg.quality.pushgateway_job)
     except Exception:   # noqa: BLE001 - monitoring must not turn a finished run into a failed one
         log.exception("could not export the metrics of run %s", run_id)
-
-
-def _export_metrics(store, run_id: str, out_dir: str, pushgateway_url: str, pushgateway_job: str) -> None:
-    """``metrics.prom`` (and the push), where the run's store is: the metrics module reads it with SQLAlchemy,
-    imported there (runners/side_store.py), not in the driver."""
-    from sensorpipe.quality.metrics import export_run_metrics
-
-    export_run_metrics(store, run_id, out_dir, pushgateway_url, pushgateway_job)

@@ -7,11 +7,6 @@ one process, forked when the run starts, imports matplotlib and the report's mod
 run, draws the sections the run's record and its window sample give (read from the record spills) while the
 driver writes the shards, and the timings and the page while the driver records the metadata.
 
-The same process keeps the run's metadata database (runners/side_store.py): forked as soon as the run holds
-its output folder's lock, it imports SQLAlchemy and writes the run's rows while the driver plans and runs
-pass 1, and under the ``local`` runner it also writes TFDS's metadata of the version, so that the driver
-imports neither SQLAlchemy nor TFDS.
-
 The driver waits for the report before it publishes and ends the process when the run ends (also when it
 fails), so ``report.html`` is complete when the run returns and nothing is drawn after it. Jobs run one at a
 time, in the order submitted (the next may be sent while one runs); an error in a job is raised by its
@@ -37,99 +32,63 @@ import threading
 from collections import deque
 from typing import Any, Callable
 
-from sensorpipe.runners.executors import RunnerError, resolve_start_method
-from sensorpipe.runners.lock import shared_with_child
+from sensorpipe.runners.executors import RunnerError, _exit_with_driver, resolve_start_method
 
 log = logging.getLogger(__name__)
 
-#: imported by the side process as soon as it starts, while the driver runs the passes: the run's metadata
-#: store (SQLAlchemy) and its metrics export first, for the run's rows (runners/side_store.py), then the
-#: report's modules, matplotlib's figure and SVG backend, and what reads the window sample from the run's record
-#: spills (no TFDS: reporting.SpilledWindows)
-WARM_IMPORTS = ("sensorpipe.metadata.store", "sensorpipe.quality.metrics",
-                "sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg",
+#: imported by the side process as soon as it starts, while the driver runs the passes: the report's modules,
+#: matplotlib's figure and SVG backend, and what reads the window sample from the run's record spills (no TFDS:
+#: reporting.SpilledWindows)
+WARM_IMPORTS = ("sensorpipe.reporting", "matplotlib.figure", "matplotlib.backends.backend_svg",
                 "sensorpipe.access.dataset", "sensorpipe.access.decode", "sensorpipe.storage.layout")
-
-#: ... and under the ``local`` runner TFDS's metadata writer, which writes the version's metadata there
-#: (:func:`sensorpipe.runners.driver.write_version`; under ``multiprocess`` a worker writes it)
-TFDS_IMPORTS = ("sensorpipe.storage.features", "tensorflow_datasets.core.folder_dataset")
-
-#: the modules whose jobs the process still runs once the driver died: the run's rows (runners/side_store.py)
-FINISHED_AFTER_THE_DRIVER = frozenset({"sensorpipe.runners.side_store"})
 
 #: seconds the driver waits for an idle report process to leave after its last job before ending it
 EXIT_WAIT_S = 10.0
 
 
-def _serve(conn, drivers_end, warm: tuple[str, ...]) -> None:
+def _serve(conn, driver_pid: int, warm: tuple[str, ...]) -> None:
     """The side process: import ``warm``, then run ``(fn, args)`` jobs until ``None`` arrives."""
-    drivers_end.close()       # inherited: only the driver holds it, so the driver's death is an EOF here
-    # What the fork inherited is never collected here: a database connection the driver left for its collector
-    # (a notebook's, a test's) closed in this process would drop this process's POSIX locks on that file, those
-    # of the store it opens too (SQLite then fails with "disk I/O error")
-    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C stops the driver, which ends this process
     signal.signal(signal.SIGTERM, signal.SIG_DFL)    # ... with terminate(), whatever handler the driver set
-    # A killed driver (kill -9, out of memory) is seen here as the end of its pipe: the store's jobs it sent
-    # before it died are run (its row says the stage it reached), the rest are dropped, and the process leaves.
-    # Until then it holds the output folder's lock with the driver (runners/lock.py): no next run reads the
-    # rows while they are written.
+    _exit_with_driver("fork", driver_pid)            # a killed driver leaves no report process behind
     if "importtime" in sys._xoptions or os.environ.get("PYTHONPROFILEIMPORTTIME"):
         # -X importtime: its lines would interleave with the driver's on the shared stderr (bench_start.py)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    for name in warm:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - the job that needs it imports it again and reports the error
+            pass
+    # Every object alive now (the driver's, inherited by the fork, and the imports') lives as long as this
+    # process: frozen, the collector's full collections during the drawing no longer walk them, nor write to
+    # (and so copy) the pages shared with the driver.
+    gc.freeze()
     # jobs are received by a thread while the main thread draws: the driver's send of a job never waits for
     # the job before it (a large job and a large reply could otherwise each wait for the other's reader)
     jobs: queue.SimpleQueue = queue.SimpleQueue()
-    gone = threading.Event()                         # the driver died: no reply is read any more
-    threading.Thread(target=_receive_jobs, args=(conn, jobs, gone), name="sensorpipe-report-jobs",
-                     daemon=True).start()
-    to_import = deque(warm)
+    threading.Thread(target=_receive_jobs, args=(conn, jobs), name="sensorpipe-report-jobs", daemon=True).start()
     while True:
-        # the imports run one module at a time between jobs: a job waits for one module's import at most (the
-        # run's first rows wait for no matplotlib), and the job that needs a module not yet imported imports it
-        if to_import and jobs.empty() and not gone.is_set():
-            _import(to_import.popleft())
-            if not to_import:
-                # Every object alive now (the driver's, inherited by the fork, and the imports') lives as long
-                # as this process: frozen, the collector's full collections during the drawing no longer walk
-                # them, nor write to (and so copy) the pages shared with the driver.
-                gc.freeze()
-            continue
         job = jobs.get()
         if job is None:                              # the run's end, or the driver is gone
             return
         fn, args = job
-        if gone.is_set() and getattr(fn, "__module__", None) not in FINISHED_AFTER_THE_DRIVER:
-            continue
         try:
             reply = (True, fn(*args))
         except Exception as e:  # noqa: BLE001 - raised again by the job's result() in the driver
             reply = (False, e)
-        if gone.is_set():
-            continue
         try:
             conn.send(reply)
-        except OSError:                              # the driver died meanwhile: seen by the receiving thread
-            continue
         except Exception as e:  # noqa: BLE001 - a value or error that does not pickle: say which
             conn.send((False, RunnerError(f"the report process could not send back the result of "
                                           f"{getattr(fn, '__name__', fn)}: {type(e).__name__}: {e}")))
 
 
-def _import(name: str) -> None:
-    try:
-        importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - the job that needs it imports it again and reports the error
-        pass
-
-
-def _receive_jobs(conn, jobs: queue.SimpleQueue, gone: threading.Event) -> None:
+def _receive_jobs(conn, jobs: queue.SimpleQueue) -> None:
     """Pass the driver's jobs on to the drawing thread, in order, until ``None`` or the driver's end."""
     while True:
         try:
             job = conn.recv()
-        except Exception:  # noqa: BLE001 - EOF, or a message cut off: the driver is gone
-            gone.set()
+        except (EOFError, OSError):                  # the driver is gone
             job = None
         jobs.put(job)
         if job is None:
@@ -143,17 +102,9 @@ class ReportJob:
         self._owner, self._name = owner, name
         self._reply: tuple[bool, Any] | None = None
 
-    def done(self) -> bool:
-        """Its reply has been received (:meth:`result` returns or raises at once)."""
-        return self._reply is not None
-
-    def wait(self) -> None:
-        """Receive replies up to this job's; raises only when the process died."""
+    def result(self) -> Any:
         if self._reply is None:
             self._owner._receive_until(self)
-
-    def result(self) -> Any:
-        self.wait()
         ok, value = self._reply
         if ok:
             return value
@@ -167,10 +118,9 @@ class ReportProcess:
     def __init__(self, warm: tuple[str, ...] = WARM_IMPORTS) -> None:
         ctx = mp.get_context("fork")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, self._conn, warm), name="sensorpipe-report",
+        self._proc = ctx.Process(target=_serve, args=(child, os.getpid(), warm), name="sensorpipe-report",
                                  daemon=True)
-        with shared_with_child():   # it holds the output folder's lock with the driver (see _serve)
-            self._proc.start()
+        self._proc.start()
         child.close()        # only the process holds its end: its exit is an EOF here, even after later forks
         self._pending: deque[ReportJob] = deque()     # submitted, reply not received yet, oldest first
         self._submitted = False
@@ -190,15 +140,6 @@ class ReportProcess:
         self._pending.append(job)
         self._submitted = True
         return job
-
-    @property
-    def alive(self) -> bool:
-        return self._proc.is_alive()
-
-    def collect_ready(self) -> None:
-        """Receive the replies that have arrived, without waiting; raises only when the process died."""
-        while self._pending and self._conn.poll(0):
-            self._receive_until(self._pending[0])
 
     def _receive_until(self, job: ReportJob) -> None:
         """Receive replies, which come in submission order, until ``job``'s."""
@@ -250,14 +191,8 @@ def start_report_process(runner: str, start_method: str = "auto") -> ReportProce
         return None
     if resolve_start_method(start_method if runner == "multiprocess" else "auto") != "fork":
         return None
-    if "sqlalchemy" in sys.modules:
-        # this process (a test's, a script's) may have left database connections to its collector: closed
-        # before the fork, so that SQLite's record of this process's open files and locks, which the fork
-        # copies, does not name them in the side process that writes the run's rows ("disk I/O error")
-        gc.collect()
     try:
-        return ReportProcess(WARM_IMPORTS[:2] + TFDS_IMPORTS + WARM_IMPORTS[2:] if runner == "local"
-                             else WARM_IMPORTS)
+        return ReportProcess(WARM_IMPORTS)
     except OSError as e:     # no process to be had (limits, memory): the pool draws, as without a fork
         log.warning("could not start the report process (%s): the report is drawn by the run's pool", e)
         return None
