@@ -3,9 +3,9 @@
 The pipeline fills the records and hands a :class:`RunRecord` to
 :meth:`MetadataStore.record_run`; reports and the CLI read them back.
 
-The store (and so SQLAlchemy) is imported at its first use, not with this package: a run's driver fills
-the plain records while its side process owns the database (runners/side_store.py), and importing
-``sensorpipe.metadata.records`` must not cost the driver SQLAlchemy's import.
+The store (and so SQLAlchemy) is imported at its first use, not with this package: the report's side
+process (runners/report_process.py) draws from the plain records and the quality modules that use them, and
+opens no database, so importing ``sensorpipe.metadata.records`` must not cost it SQLAlchemy's import.
 """
 
 from typing import Any
