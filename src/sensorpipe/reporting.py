@@ -20,18 +20,20 @@ import resource
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sensorpipe.metadata import records as rec
-from sensorpipe.metadata.queries import open_store, resolve_version, version_run
-from sensorpipe.metadata.store import MetadataStore
 from sensorpipe.quality.drift import DriftResult
 from sensorpipe.processing.normalize import NormParams
 from sensorpipe.quality.report import ReportExtras, record_sections, window_sections, write_report
 from sensorpipe.quality.report_sample import SampleWindow, summarize
 from sensorpipe.quality.report_sections import Resources
 from sensorpipe.storage.writer import RecordSpill
+
+if TYPE_CHECKING:   # the store (SQLAlchemy) is imported by the functions that open it: the run's driver imports
+    from sensorpipe.metadata.store import MetadataStore   # this module for its report jobs, not for a database
 
 #: windows read per split for the sampled figures
 SAMPLE_WINDOWS = {"train": 240, "validation": 80, "test": 80}
@@ -115,6 +117,8 @@ def peak_rss_mb() -> dict[str, float]:
 
 def _record_from_db(store: MetadataStore, version: dict) -> rec.RunRecord:
     """A version's :class:`RunRecord` as the database keeps it (its representative run; no lineage)."""
+    from sensorpipe.metadata.queries import version_run
+
     fp = version["fingerprint"]
     run = version_run(store, version)
 
@@ -172,7 +176,7 @@ def drift_against(store: MetadataStore, record: rec.RunRecord, against: dict | N
     return drift(old, VersionSnapshot.of_record(record)), ""
 
 
-def build_extras(store: MetadataStore, record: rec.RunRecord, version_dir: Path, against: dict | None = None,
+def build_extras(store: MetadataStore | None, record: rec.RunRecord, version_dir: Path, against: dict | None = None,
                  resources: Resources | None = None, pre: dict[str, str] | None = None,
                  sample: tuple | None = None) -> ReportExtras:
     """The sample, resources and drift of ``record``'s version; ``against`` defaults to the previous version;
@@ -195,15 +199,12 @@ def draw_window_sections(spilled: SpilledWindows) -> dict[str, str]:
     return window_sections(summarize(spilled.sample(), spilled.channels))
 
 
-def draw_record_sections(record: rec.RunRecord, metadata_url: str) -> dict[str, str]:
+def draw_record_sections(record: rec.RunRecord, drift: tuple[DriftResult | None, str]) -> dict[str, str]:
     """A run's second report job, submitted with its shards: the sections the record alone gives (most of the
-    drawing), so that only the timings are left once the shards are complete."""
-    store = MetadataStore(metadata_url)
-    try:
-        d, why = drift_against(store, record)
-    finally:
-        store.close()
-    return record_sections(record, d, why)
+    drawing), so that only the timings are left once the shards are complete. ``drift``: what
+    :func:`drift_against` says, read by the driver, which has the database open: the process that draws
+    imports no SQLAlchemy and opens no database (runners/report_process.py)."""
+    return record_sections(record, *drift)
 
 
 def _stored_resources(store: MetadataStore, record: rec.RunRecord) -> Resources:
@@ -227,11 +228,16 @@ def run_report(path: Path, record: rec.RunRecord, result, version_dir: Path, met
                     "this run, measured when the shards were complete (publish not included); peak RSS of the "
                     + ("run's driver process and of its ended children" if peak_mb else
                        "process that wrote the report and of its ended children"))
-    store = MetadataStore(metadata_url)
-    try:
-        extras = build_extras(store, record, version_dir, resources=res, pre=pre)
-    finally:
-        store.close()
+    if pre:   # the drift is among the sections drawn before, the resources are given: no database to read
+        extras = build_extras(None, record, version_dir, resources=res, pre=pre)
+    else:
+        from sensorpipe.metadata.store import MetadataStore
+
+        store = MetadataStore(metadata_url)
+        try:
+            extras = build_extras(store, record, version_dir, resources=res, pre=pre)
+        finally:
+            store.close()
     return write_report(path, record, result, extras)
 
 
@@ -239,6 +245,8 @@ def regenerate(out_dir: str, version: str | None = None, against: str | None = N
                db_url: str | None = None, name: str | None = None) -> Path:
     """``sensorpipe report``: rebuild the report of a recorded version (default: the newest), compared with
     ``against`` (default: the version before it), into ``output`` (default ``<out>/report.html``)."""
+    from sensorpipe.metadata.queries import open_store, resolve_version
+
     store = open_store(out_dir, db_url)
     try:
         v = resolve_version(store, version, name)

@@ -20,7 +20,7 @@ import pytest
 
 import sensorpipe.reporting as reporting
 from sensorpipe.runners.executors import RunnerError
-from sensorpipe.runners.report_process import ReportProcess, start_report_process
+from sensorpipe.runners.report_process import WARM_IMPORTS, ReportProcess, start_report_process
 
 from .tiny_cohort import config, write_cohort, write_yaml
 
@@ -153,3 +153,20 @@ def test_a_run_whose_report_fails_publishes_nothing_and_leaves_no_process(tmp_pa
         run_pipeline(write_yaml(tmp_path / "p.yaml", cfg))
     assert not (tmp_path / "out" / "tiny").exists() or not any((tmp_path / "out" / "tiny").iterdir())
     assert mp.active_children() == []
+
+
+def test_the_report_process_imports_no_database_library(tmp_path):
+    """The report's jobs get the drift from the driver (which has the database open): what the side process
+    imports ahead, the report's modules included, leaves SQLAlchemy out, as drawing needs no database."""
+    probe = ("import json, sys, importlib\n"
+             "from sensorpipe.runners.report_process import WARM_IMPORTS\n"
+             "for name in WARM_IMPORTS:\n"
+             "    importlib.import_module(name)\n"
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy')[:3]))\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(root / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "sensorpipe.reporting" in WARM_IMPORTS    # the module that imported the store before
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Quantile levels of ``channel_quantiles`` (metadata/tables.py): 0, 0.01, ..., 1 (101 values, the extremes
+#: exact). Here, beside the records, so that what fills them need not import the tables (SQLAlchemy).
+QUANTILE_LEVELS = tuple(i / 100 for i in range(101))
+
 
 @dataclass(frozen=True)
 class SchemaRecord:

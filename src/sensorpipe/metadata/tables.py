@@ -34,6 +34,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from sensorpipe.metadata.records import QUANTILE_LEVELS  # noqa: F401 - the levels of channel_quantiles
+
 #: Bump when the table layout changes; stored in ``schema_meta``.
 DB_SCHEMA_VERSION = 6   # 2: normalization_params gained center/scale/clip/fallback/quantile columns
 #  3: every run is recorded from its start: runs.version_id/fingerprint/finished_at became nullable (a run that
@@ -299,8 +301,6 @@ channel_quantiles = Table(
     Column("values_json", Text, nullable=False),
 )
 
-#: Quantile levels of ``channel_quantiles``: 0, 0.01, ..., 1 (101 values, the extremes exact).
-QUANTILE_LEVELS = tuple(i / 100 for i in range(101))
 
 #: Wall seconds of each stage of a run (plan, pass1, pass2, write, metadata, report, total).
 stage_timings = Table(

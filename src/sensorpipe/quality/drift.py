@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sensorpipe.metadata.queries import resolve_version, stats_diff, version_run
-from sensorpipe.metadata.store import MetadataStore
-from sensorpipe.metadata.tables import QUANTILE_LEVELS
+from sensorpipe.metadata.records import QUANTILE_LEVELS
+
+if TYPE_CHECKING:   # the store and its queries (SQLAlchemy) are imported where they are used: a run's driver
+    from sensorpipe.metadata.store import MetadataStore   # evaluates alerts without them
 
 PSI_FLOOR = 1e-4          # smallest bin share PSI uses (an empty bin would divide by zero)
 PSI_BINS = 10             # bins cut at the old version's deciles
@@ -60,6 +61,8 @@ class VersionSnapshot:
     @classmethod
     def of_store(cls, store: MetadataStore, ref: str | None, name: str | None = None) -> "VersionSnapshot":
         """The recorded version ``ref`` names (label or fingerprint prefix; None = the newest)."""
+        from sensorpipe.metadata.queries import resolve_version, version_run
+
         v = resolve_version(store, ref, name)
         fp = v["fingerprint"]
         run = version_run(store, v)
@@ -246,6 +249,8 @@ def _label_drift(old: VersionSnapshot, new: VersionSnapshot) -> tuple[LabelDrift
 
 def drift(old: VersionSnapshot, new: VersionSnapshot, split: str = "all") -> DriftResult:
     """Drift from ``old`` to ``new``; channels compared in ``split`` (train, validation, test or ``all``)."""
+    from sensorpipe.metadata.queries import stats_diff
+
     deltas = {r["channel"]: r for r in stats_diff(pooled_stats(old.channel_stats, split, old.split_sizes),
                                                   pooled_stats(new.channel_stats, split, new.split_sizes))}
     channels = list(dict.fromkeys([r["channel"] for r in new.channel_stats] + [r["channel"] for r in old.channel_stats]))

@@ -34,7 +34,7 @@ from sensorpipe.config import PipelineConfig
 from sensorpipe.metadata.records import (ChannelStatRecord, DeviceRecord, FileRowsRecord, LineageRecord,
                                          NormalizationRecord, QualityRecord, QuantileRecord, QuarantineRecord,
                                          RunRecord, SchemaRecord, UnitErrorRecord, UnitRecord)
-from sensorpipe.metadata.tables import QUANTILE_LEVELS
+from sensorpipe.metadata.records import QUANTILE_LEVELS
 from sensorpipe.privacy.paths import SourcePaths
 from sensorpipe.privacy.pseudonym import device_token
 from sensorpipe.processing.normalize import FitStats, NormParams, RunningStats

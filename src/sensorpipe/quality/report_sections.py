@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sensorpipe.metadata.records import RunRecord
-from sensorpipe.metadata.tables import QUANTILE_LEVELS
+from sensorpipe.metadata.records import QUANTILE_LEVELS
 from sensorpipe.quality import report_plots as plots
 from sensorpipe.quality.drift import DriftResult, cdf, label_windows
 from sensorpipe.quality.report_sample import MIN_PAIRED_MINUTES, SampleSummary

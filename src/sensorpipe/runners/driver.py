@@ -308,8 +308,8 @@ class _Run:
             self.staging = staging = Staging(out, self.run_id).create(label.target)
             version_dir = staging.version
             plans = plan_dataset(_order_spills(summaries, stems), cfg.output)
-            from sensorpipe.reporting import (SpilledWindows, draw_record_sections, draw_window_sections, peak_rss_mb,
-                                              run_report)
+            from sensorpipe.reporting import (SpilledWindows, draw_record_sections, draw_window_sections, drift_against,
+                                              peak_rss_mb, run_report)
 
             # the report's window sample, read from the record spills the shards are cut from, drawn first, while
             # the shards are written (a remote work area's spills are not here: then from the shards, at the end)
@@ -340,8 +340,9 @@ class _Run:
             record = build_run_record(cfg, result, adapters, norm, started, ctx.stage_hashes(), paths)
             record = check_run(cfg, self.store, record, result, seconds, t0)   # drift, alerts, timings so far
             record = dataclasses.replace(record, status="publishing", windows_kept=result.windows_kept)
+            drift = drift_against(self.store, record)   # read here: the process that draws opens no database
             t_report = time.perf_counter()
-            drawing = drawer.submit(draw_record_sections, (record, cfg.metadata_url))   # beside the shards
+            drawing = drawer.submit(draw_record_sections, (record, drift))   # beside the shards
             seconds["report"] += time.perf_counter() - t_report
             seconds["metadata"] = 0.0
             for shard in writing:
