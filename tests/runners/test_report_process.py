@@ -170,3 +170,32 @@ def test_the_report_process_imports_no_database_library(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sensorpipe.reporting" in WARM_IMPORTS    # the module that imported the store before
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_side_process_forks_before_the_driver_opens_the_database(tmp_path, monkeypatch, request):
+    """The side process starts its imports (matplotlib, the report's modules) while the driver imports
+    SQLAlchemy, opens the database and plans: it is forked right after the output lock, before the store is
+    opened, and so inherits no database connection either."""
+    import sensorpipe.runners.driver as driver
+    from sensorpipe.metadata.store import MetadataStore
+
+    if _ran_in_a_fresh_process(request):
+        return
+    events: list[str] = []
+    real_start, real_init = driver.start_report_process, MetadataStore.__init__
+
+    def start(*args, **kwargs):
+        side = real_start(*args, **kwargs)
+        events.append("fork" if side is not None else "no fork")
+        return side
+
+    def init(self, *args, **kwargs):
+        events.append("store")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "start_report_process", start)
+    monkeypatch.setattr(MetadataStore, "__init__", init)
+    write_cohort(tmp_path / "data", ("p1",))
+    driver.run_pipeline(write_yaml(tmp_path / "p.yaml", config(tmp_path, tmp_path / "data")))
+    assert events[:2] == ["fork", "store"], events
+    assert mp.active_children() == []

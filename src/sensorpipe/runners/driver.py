@@ -152,36 +152,41 @@ def run_pipeline(config: Any, runner: str | None = None, workers: int | None = N
     restrict_root(out, access)     # closed to other users before anything is written inside (storage.permissions)
     run_id = uuid.uuid4().hex[:12]
     with OutputLock(out, run_id, started.isoformat(), wait_s=wait_lock_s):
-        from sensorpipe.metadata.records import RunStart
-        from sensorpipe.metadata.store import MetadataStore
-        from sensorpipe.runners.monitoring import close_run
+        code_version()   # hashed before any fork: the side process and forked workers inherit it
+        # the report's side process forks here, before this process imports SQLAlchemy for the store and before
+        # the runner starts a thread: it imports matplotlib and the report's modules while this one opens the
+        # database, plans and runs the passes (runners/report_process.py)
+        with start_report_process(cfg.runner.name, cfg.runner.start_method) or nullcontext() as side:
+            from sensorpipe.metadata.records import RunStart
+            from sensorpipe.metadata.store import MetadataStore
+            from sensorpipe.runners.monitoring import close_run
 
-        store = MetadataStore(cfg.metadata_url)
-        try:
-            reconcile_runs(store, str(out), mine=run_id, hold_lock=True)   # runs killed before this one
-            recover(out, keep=run_id)                                      # ... and their staging folders
-            store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
-                                     code_version(), _config_json(cfg), str(out), cfg.output.name,
-                                     cfg.output.version, os.getpid(), this_host()))
-            run = _Run(cfg, store, run_id, out, overwrite, _work)
+            store = MetadataStore(cfg.metadata_url)
             try:
-                with progress_every(cfg.run.progress_interval_s):
-                    result = run.execute(t0, started)
-            except BaseException as e:
-                run.fail(e)
-                run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
-                close_run(cfg, store, run_id)     # metrics.prom says it failed
-                if is_disk_full(e) and not isinstance(e, DiskFullError):
-                    raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage {run.stage} "
-                                                 f"of run {run_id}: free space or set output.dir elsewhere, and run "
-                                                 f"again; {_kept(run)}") from e
-                raise
-            run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
-            close_run(cfg, store, run_id, result)   # timings, peak memory, metrics.prom
-            return result
-        finally:
-            store.close()
-            restrict_tree(out, access)     # every file 0640, folder 0750 (+ group), the DB and .work included
+                reconcile_runs(store, str(out), mine=run_id, hold_lock=True)   # runs killed before this one
+                recover(out, keep=run_id)                                      # ... and their staging folders
+                store.begin_run(RunStart(run_id, started.isoformat(), cfg.runner.name, cfg.runner.workers,
+                                         code_version(), _config_json(cfg), str(out), cfg.output.name,
+                                         cfg.output.version, os.getpid(), this_host()))
+                run = _Run(cfg, store, run_id, out, overwrite, _work, side)
+                try:
+                    with progress_every(cfg.run.progress_interval_s):
+                        result = run.execute(t0, started)
+                except BaseException as e:
+                    run.fail(e)
+                    run.audit("interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+                    close_run(cfg, store, run_id)     # metrics.prom says it failed
+                    if is_disk_full(e) and not isinstance(e, DiskFullError):
+                        raise DiskFullError(e.errno, f"disk full writing {e.filename or out} during stage "
+                                                     f"{run.stage} of run {run_id}: free space or set output.dir "
+                                                     f"elsewhere, and run again; {_kept(run)}") from e
+                    raise
+                run.audit("unchanged" if result.unchanged else "succeeded", result.fingerprint)
+                close_run(cfg, store, run_id, result)   # timings, peak memory, metrics.prom
+                return result
+            finally:
+                store.close()
+                restrict_tree(out, access)     # every file 0640, folder 0750 (+ group), the DB and .work included
 
 
 def _kept(run: "_Run") -> str:
@@ -199,9 +204,10 @@ class _Run:
     """One run's work between taking the lock and releasing it: stages, staging, publish, its row."""
 
     def __init__(self, cfg: PipelineConfig, store, run_id: str, out: Path, overwrite: bool,
-                 work: RemoteWork | None = None) -> None:
+                 work: RemoteWork | None = None, side=None) -> None:
         self.cfg, self.store, self.run_id, self.out, self.overwrite = cfg, store, run_id, out, overwrite
         self.work = work     # a remote output's work area on the beam runner; None: <out>/.work
+        self.side = side     # the report's side process (runners/report_process.py); None: the pool draws
         self.stage = "plan"
         self.label: Label | None = None
         self.staging: Staging | None = None
@@ -250,13 +256,10 @@ class _Run:
         ctx = RunContext(cfg, key, self.work.root if self.work else str(out / ".work"),
                          quarantine_key=load_quarantine_key(cfg, key))
         self.key_id = ctx.key_id
-        code_version()   # hashed once here: forked workers inherit it instead of each hashing the package source again
-        # the report's side process forks first, before the runner starts a thread (runners/report_process.py);
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
-        with start_report_process(cfg.runner.name, cfg.runner.start_method) or nullcontext() as drawer, \
-                freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                     cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
-            drawer = drawer or pool       # no side process: the pool draws (local: in process), as it did before
+        with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
+                                                  cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+            drawer = self.side or pool    # no side process: the pool draws (local: in process), as it did before
             if self.work is not None:
                 pool.use_remote_work(self.work)
             checkpoint("plan")
