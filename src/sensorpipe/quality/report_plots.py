@@ -42,6 +42,39 @@ def _few_ticks(axis, n: int = 4) -> None:
     axis.set_major_locator(MaxNLocator(n))
 
 
+def _fixed_axis_labels(ax, ticklabel_pt: float) -> None:
+    """Place the axes' x label where matplotlib would (below the tick marks, their ``ticklabel_pt`` labels and
+    the label pad), once: left automatic, both axis labels are placed again at every save from the measured
+    bounding boxes of every tick label, the largest part of drawing a small axes. The y label (none is drawn)
+    is fixed too, so that its place is not measured either."""
+    import matplotlib
+    from matplotlib.transforms import offset_copy
+
+    rc = matplotlib.rcParams
+    below_pt = rc["xtick.major.size"] + rc["xtick.major.pad"] + ticklabel_pt + ax.xaxis.labelpad
+    ax.xaxis.set_label_coords(0.5, 0, offset_copy(ax.transAxes, ax.get_figure(), y=-below_pt, units="points"))
+    ax.yaxis.set_label_coords(0, 0.5)
+
+
+def _title(ax, text: str, fontsize: float = 7) -> None:
+    """The axes' title at its top edge, placed once: the figures put no tick or label above an axes, which is
+    where matplotlib would otherwise look again at every save (a tight bounding box of both axes per title)
+    to find the same place."""
+    ax.set_title(text, fontsize=fontsize, y=1.0)
+
+
+def _row_labels(ax, labels: list[str], fontsize: float) -> None:
+    """``labels[i]`` left of the axes at row ``i`` (data y), as plain text rather than tick labels: a tick is
+    five artists (two marks, a grid line, two labels), each label measured again for the axes' layout at every
+    save, which was most of the drawing of a figure with a labelled row per participant or per bar."""
+    from matplotlib.transforms import offset_copy
+
+    ax.set_yticks([])
+    beside = offset_copy(ax.get_yaxis_transform(), ax.get_figure(), x=-3.5, units="points")   # x: axes edge
+    for i, label in enumerate(labels):
+        ax.text(0, i, label, transform=beside, ha="right", va="center", fontsize=fontsize)
+
+
 def _svg(fig, label: str) -> str:
     """The figure as one ``<svg>`` element (XML header and DOCTYPE dropped; its size in pt kept, the page's CSS
     shrinks it to a narrow window), labelled for screen readers."""
@@ -63,6 +96,7 @@ class Histograms:
         _few_ticks(self.ax.xaxis)
         _few_ticks(self.ax.yaxis, 3)
         self.ax.tick_params(labelsize=6)
+        _fixed_axis_labels(self.ax, 6)
 
     def draw(self, channel: str, edges: np.ndarray, splits: dict[str, tuple[np.ndarray, int]]) -> str:
         """Per split (its bin shares, its observed minutes), one step line: splits of different sizes compare."""
@@ -93,12 +127,13 @@ def heatmaps(maps: list) -> str:
     for ax, m in zip(axes, maps):
         im = ax.imshow(np.ma.masked_invalid(m.share), aspect="auto", cmap="viridis", vmin=0, vmax=1,
                        interpolation="nearest", extent=(0.5, m.share.shape[1] + 0.5, len(rows) - 0.5, -0.5))
-        ax.set_title(m.group, fontsize=7)
+        _title(ax, m.group)
         ax.set_xlim(0.5, days + 0.5)
         _few_ticks(ax.xaxis, 3)
         ax.tick_params(labelsize=5)
         ax.set_yticks([])
-    axes[0].set_yticks(range(len(rows)), rows, fontsize=4.5)
+        _fixed_axis_labels(ax, 5)
+    _row_labels(axes[0], rows, 4.5)
     fig.text(0.5, 0.01, "local day of participation (blank: no kept window); colour: observed share (0 dark, 1 "
              "yellow)", ha="center", fontsize=6)
     return _svg(fig, "missingness heatmap per channel group")
@@ -110,6 +145,7 @@ def correlation(channels: tuple[str, ...], r: np.ndarray) -> str:
     ax.imshow(np.ma.masked_invalid(r), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(channels)), channels, rotation=60, ha="right", fontsize=6)
     ax.set_yticks(range(len(channels)), channels, fontsize=6)
+    _fixed_axis_labels(ax, 6)       # no axis label: only so that none is placed at the save
     return _svg(fig, "channel correlation matrix (red positive, blue negative)")
 
 
@@ -146,8 +182,9 @@ def window(values: np.ndarray, mask: np.ndarray, channels: tuple[str, ...], titl
     ax.set_yticks([])
     _few_ticks(ax.xaxis, 8)
     ax.tick_params(labelsize=6)
+    _fixed_axis_labels(ax, 6)
     ax.set_xlabel("hours into the window (shaded: missing, imputed in the shard)", fontsize=6)
-    ax.set_title(title, fontsize=7)
+    _title(ax, title)
     return _svg(fig, f"example window {title}")
 
 
@@ -158,7 +195,7 @@ def bars(title: str, labels: list[str], values: list[float], xlabel: str, colour
     y = np.arange(len(labels))
     vals = np.nan_to_num(np.asarray(values, np.float64))
     ax.barh(y, vals, color=colour)
-    ax.set_yticks(y, labels, fontsize=6)
+    _row_labels(ax, labels, 6)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     top = float(vals.max()) if len(vals) and vals.max() > 0 else 1.0
     ax.set_xlim(0, top * 1.15)
@@ -166,6 +203,7 @@ def bars(title: str, labels: list[str], values: list[float], xlabel: str, colour
         ax.text(v + 0.01 * top, yi, f"{v:,.3g}", va="center", fontsize=5)
     _few_ticks(ax.xaxis)
     ax.tick_params(labelsize=6)
+    _fixed_axis_labels(ax, 6)
     ax.set_xlabel(xlabel, fontsize=6)
-    ax.set_title(title, fontsize=7)
+    _title(ax, title)
     return _svg(fig, title)

@@ -69,25 +69,30 @@ def heatmaps(windows: list[SampleWindow], channels: tuple[str, ...]) -> tuple[li
     groups: dict[str, list[int]] = {}
     for j, ch in enumerate(channels):
         groups.setdefault(registry.get(ch).caption_group, []).append(j)
-    obs = np.zeros((len(groups), len(shown), MAX_HEATMAP_DAYS))
-    tot = np.zeros_like(obs)
+    # every shown window's minutes end to end: their cell (participant row, day) and missing mask, so that the
+    # counts are one bincount per group over all of them (a bincount per window and group was most of the
+    # report's sample summary); the counts are whole numbers, so the shares are the same to the bit
     first_day: dict[tuple[str, str], int] = {}
+    cells, masks = [], []
     for w in windows:
         p = (w.study, w.participant)
         if p not in row_of:
             continue
-        W = w.mask.shape[0]
-        day = (w.start_utc_s // 60 + w.tz_offset_min + np.arange(W)) // 1440
-        d0 = first_day.setdefault(p, int(day[0]))
-        rel = day - d0
+        day = (w.start_utc_s // 60 + w.tz_offset_min + np.arange(w.mask.shape[0])) // 1440
+        rel = day - first_day.setdefault(p, int(day[0]))
         keep = (rel >= 0) & (rel < MAX_HEATMAP_DAYS)
-        # minutes per day by bincount (np.add.at, unbuffered, was most of the report's sample summary); the
-        # sums are whole numbers, so the shares are the same to the bit
-        minutes = np.bincount(rel[keep], minlength=MAX_HEATMAP_DAYS)
+        cells.append(row_of[p] * MAX_HEATMAP_DAYS + rel[keep])
+        masks.append(w.mask[keep])
+    size = len(shown) * MAX_HEATMAP_DAYS
+    obs = np.zeros((len(groups), len(shown), MAX_HEATMAP_DAYS))
+    tot = np.zeros_like(obs)
+    if cells:
+        cell, observed = np.concatenate(cells), ~np.concatenate(masks)
+        minutes = np.bincount(cell, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
         for g, cols in enumerate(groups.values()):
-            seen = (~w.mask[keep][:, cols]).sum(axis=1)
-            obs[g, row_of[p]] += np.bincount(rel[keep], weights=seen, minlength=MAX_HEATMAP_DAYS)
-            tot[g, row_of[p]] += minutes * len(cols)
+            seen = observed[:, cols].sum(axis=1)
+            obs[g] = np.bincount(cell, weights=seen, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
+            tot[g] = minutes * len(cols)
     used = int(np.max(np.flatnonzero(tot.sum(axis=(0, 1)))) + 1) if tot.any() else 0
     with np.errstate(invalid="ignore"):
         share = np.where(tot > 0, obs / np.maximum(tot, 1), np.nan)[:, :, :max(used, 1)]

@@ -1,0 +1,54 @@
+"""The report's figures place their titles, axis labels and row labels once, when they are built: a save no
+longer measures every tick label of an axes to place them (most of the report's drawing time), and the SVG
+written is the one matplotlib's automatic placement gives."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from matplotlib.axis import Axis
+
+from sensorpipe.quality import report_plots
+from sensorpipe.quality.report_sample import Heatmap
+
+
+def _figures() -> dict[str, str]:
+    edges = np.linspace(40.0, 180.0, 41)
+    hist = report_plots.Histograms().draw("heart_rate", edges, {"train": (np.full(40, 1 / 40), 1200),
+                                                                "test": (np.linspace(0, 0.05, 40), 300)})
+    values = np.linspace(50, 150, 120 * 2).reshape(120, 2)
+    mask = np.zeros((120, 2), bool)
+    mask[30:50, 1] = True
+    return {"histogram": hist,
+            "bars": report_plots.bars("windows dropped by reason", ["gap", "too short"], [12, 3], "windows"),
+            "window": report_plots.window(values, mask, ("heart_rate", "steps"), "s / train / k1"),
+            "correlation": report_plots.correlation(("heart_rate", "steps"), np.array([[1.0, -0.4], [-0.4, 1.0]]))}
+
+
+def test_a_save_measures_no_tick_label_to_place_the_axis_labels(monkeypatch):
+    measured = []
+    real = Axis._get_tick_boxes_siblings
+    monkeypatch.setattr(Axis, "_get_tick_boxes_siblings", lambda self, *a, **k: measured.append(self) or
+                        real(self, *a, **k))
+    _figures()
+    assert measured == []
+
+
+@pytest.mark.parametrize("name", ["histogram", "bars", "window", "correlation"])
+def test_the_fixed_places_are_the_automatic_ones(monkeypatch, name):
+    fixed = _figures()[name]
+    monkeypatch.setattr(report_plots, "_fixed_axis_labels", lambda ax, pt: None)
+    monkeypatch.setattr(report_plots, "_title", lambda ax, text, fontsize=7: ax.set_title(text, fontsize=fontsize))
+    assert fixed == _figures()[name]
+
+
+def test_heatmap_rows_are_labelled_top_down_beside_the_first_panel():
+    rows = ["s / aaaa1111", "s / bbbb2222", "t / cccc3333"]
+    share = np.array([[0.5, 1.0], [0.1, np.nan], [0.0, 0.2]])
+    svg = report_plots.heatmaps([Heatmap("Heart", ("heart_rate",), rows, share),
+                                 Heatmap("Activity", ("steps",), rows, share[::-1])])
+    ys = [float(re.search(rf'<text[^>]*y="([-\d.]+)"[^>]*>{re.escape(r)}</text>', svg).group(1)) for r in rows]
+    assert ys == sorted(ys) and len(set(ys)) == 3       # once each, first row at the top
+    assert all(svg.count(f">{r}<") == 1 for r in rows)
