@@ -57,9 +57,6 @@ def _run(tmp_path: Path, monkeypatch, **sections) -> tuple[object, list[SpilledW
 def test_the_sample_from_the_spills_is_the_sample_from_the_shards(tmp_path, monkeypatch, compiled):
     # fewer windows than a split holds, so the sample stops inside a person's spill
     monkeypatch.setattr(reporting, "SAMPLE_WINDOWS", {"train": 5, "validation": 3, "test": 2})
-    # denormalized a few windows per call, the last call short and calls across the splits: each window's
-    # values are still those the shards' reader gives it alone
-    monkeypatch.setattr(reporting, "DENORMALIZE_WINDOWS", 3)
     if not compiled:
         monkeypatch.setattr(decode, "_compile_c", lambda layout: None)
     result, seen = _run(tmp_path, monkeypatch)

@@ -35,10 +35,6 @@ from sensorpipe.storage.writer import RecordSpill
 
 #: windows read per split for the sampled figures
 SAMPLE_WINDOWS = {"train": 240, "validation": 80, "test": 80}
-#: windows :meth:`SpilledWindows.sample` denormalizes per call: elementwise, so each window's values are the
-#: ones denormalizing it alone gives, without a call's fixed cost per window; few enough that the float64
-#: temporaries stay in cache (all the sample at once was slower than one window at a time)
-DENORMALIZE_WINDOWS = 16
 
 
 def _sample_window(split: str, ex: dict, values: np.ndarray) -> SampleWindow:
@@ -91,7 +87,7 @@ class SpilledWindows:
 
         decode = FastDecoder(layout=record_layout(self.channels, self.window_min, self.caption_levels))
         spills = dict(self.splits)
-        read = []
+        out = []
         for split, limit in SAMPLE_WINDOWS.items():
             left = limit
             for spill in spills.get(split, ()):
@@ -101,14 +97,8 @@ class SpilledWindows:
                     ex = decode(record)
                     for k in ("dataset", "participant_id", "key"):   # text is UTF-8 bytes on disk, as the reader's
                         ex[k] = ex[k].decode("utf-8")
-                    read.append((split, ex))
+                    out.append(_sample_window(split, ex, denormalize(ex["input"], self.norm, ex["mask"])))
                     left -= 1
-        out = []
-        for i in range(0, len(read), DENORMALIZE_WINDOWS):
-            batch = read[i:i + DENORMALIZE_WINDOWS]
-            values = denormalize(np.stack([ex["input"] for _, ex in batch]), self.norm,
-                                 np.stack([ex["mask"] for _, ex in batch]))
-            out += [_sample_window(split, ex, v) for (split, ex), v in zip(batch, values)]
         return out
 
 
