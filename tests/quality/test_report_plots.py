@@ -52,3 +52,13 @@ def test_heatmap_rows_are_labelled_top_down_beside_the_first_panel():
     ys = [float(re.search(rf'<text[^>]*y="([-\d.]+)"[^>]*>{re.escape(r)}</text>', svg).group(1)) for r in rows]
     assert ys == sorted(ys) and len(set(ys)) == 3       # once each, first row at the top
     assert all(svg.count(f">{r}<") == 1 for r in rows)
+
+
+def test_heatmap_panels_are_one_per_group_left_to_right_each_with_its_day_ticks():
+    rows = [f"s / p{k:07d}" for k in range(4)]
+    share = np.linspace(0, 1, 4 * 12).reshape(4, 12)
+    groups = ["Heart", "Activity", "Sleep"]
+    svg = report_plots.heatmaps([Heatmap(g, ("x",), rows, share) for g in groups])
+    xs = [float(re.search(rf'<text[^>]*x="([-\d.]+)"[^>]*>{g}</text>', svg).group(1)) for g in groups]
+    assert xs == sorted(xs) and len(set(xs)) == 3
+    assert svg.count("<image") == 3 and svg.count(">8</text>") == 3        # a picture and day 8 in each panel

@@ -19,7 +19,10 @@ import numpy as np
 from sensorpipe import channels as registry
 
 SPLIT_COLOURS = {"train": "#1f5fa8", "validation": "#e08a1e", "test": "#3a9a4a"}
-_RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "svg.hashsalt": "sensorpipe"}
+#: ``image.composite_image`` off: the heatmap panels' pictures, in one axes, are each embedded at its own cell
+#: resolution, not merged into one picture resampled at the figure's resolution
+_RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "svg.hashsalt": "sensorpipe",
+       "image.composite_image": False}
 
 
 def _figure(w_in: float, h_in: float, margins: tuple[float, float, float, float]):
@@ -117,23 +120,40 @@ class Histograms:
 
 
 def heatmaps(maps: list) -> str:
-    """One panel per channel group: rows participants, columns days, colour the observed share."""
+    """One panel per channel group: rows participants, columns days, colour the observed share.
+
+    The panels sit side by side in ONE axes, each framed, titled and with its own day ticks, a blank gap
+    between them: an axes per panel (its axis, tick and spine objects, built and laid out) was most of this
+    figure's drawing."""
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+    from matplotlib.transforms import offset_copy
+
     rows = maps[0].rows
     days = max(m.share.shape[1] for m in maps)
+    step = days * 1.2                          # a panel and the gap after it, in days (subplots' spacing)
     w = 1.6 + 1.5 * len(maps)
     fig = _figure(w, 0.9 + 0.1 * len(rows), (1.5, 0.45, 0.1, 0.25))
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    im = None
-    for ax, m in zip(axes, maps):
-        im = ax.imshow(np.ma.masked_invalid(m.share), aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                       interpolation="nearest", extent=(0.5, m.share.shape[1] + 0.5, len(rows) - 0.5, -0.5))
-        _title(ax, m.group)
-        ax.set_xlim(0.5, days + 0.5)
-        _few_ticks(ax.xaxis, 3)
-        ax.tick_params(labelsize=5)
-        ax.set_yticks([])
-        _fixed_axis_labels(ax, 5)
-    _row_labels(axes[0], rows, 4.5)
+    ax = fig.subplots()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    above = offset_copy(ax.get_xaxis_transform(), fig, y=6, units="points")   # x in days, y: the axes' top
+    day_ticks = [t for t in MaxNLocator(3).tick_values(0.5, days + 0.5) if 0.5 <= t <= days + 0.5]
+    ticks, labels = [], []
+    for k, m in enumerate(maps):
+        left = k * step
+        ax.imshow(np.ma.masked_invalid(m.share), aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                  interpolation="nearest", extent=(left + 0.5, left + m.share.shape[1] + 0.5, len(rows) - 0.5, -0.5))
+        ax.add_patch(Rectangle((left + 0.5, -0.5), days, len(rows), fill=False, lw=0.8, edgecolor="black"))
+        ax.text(left + 0.5 + days / 2, 1.0, m.group, transform=above, ha="center", va="baseline", fontsize=7)
+        ticks += [left + t for t in day_ticks]
+        labels += [f"{t:g}" for t in day_ticks]
+    ax.set_xlim(0.5, (len(maps) - 1) * step + days + 0.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xticks(ticks, labels)
+    ax.tick_params(labelsize=5)
+    _fixed_axis_labels(ax, 5)
+    _row_labels(ax, rows, 4.5)
     fig.text(0.5, 0.01, "local day of participation (blank: no kept window); colour: observed share (0 dark, 1 "
              "yellow)", ha="center", fontsize=6)
     return _svg(fig, "missingness heatmap per channel group")

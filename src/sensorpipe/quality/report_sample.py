@@ -71,9 +71,10 @@ def heatmaps(windows: list[SampleWindow], channels: tuple[str, ...]) -> tuple[li
     groups: dict[str, list[int]] = {}
     for j, ch in enumerate(channels):
         groups.setdefault(registry.get(ch).caption_group, []).append(j)
-    # every shown window's minutes end to end: their cell (participant row, day) and missing mask, so that the
-    # counts are one bincount per group over all of them (a bincount per window and group was most of the
-    # report's sample summary); the counts are whole numbers, so the shares are the same to the bit
+    # every shown window's minutes end to end, cut into runs of one cell (participant row, day): a run's
+    # observed minutes per channel are one reduceat, its groups' and cells' sums then cover a few hundred runs,
+    # not every minute (a bincount per window and group was most of the report's sample summary); the counts
+    # are whole numbers, so the shares are the same to the bit
     first_day: dict[tuple[str, str], int] = {}
     cells, masks = [], []
     for w in windows:
@@ -88,13 +89,16 @@ def heatmaps(windows: list[SampleWindow], channels: tuple[str, ...]) -> tuple[li
     size = len(shown) * MAX_HEATMAP_DAYS
     obs = np.zeros((len(groups), len(shown), MAX_HEATMAP_DAYS))
     tot = np.zeros_like(obs)
-    if cells:
-        cell, observed = np.concatenate(cells), ~np.concatenate(masks)
-        minutes = np.bincount(cell, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
+    cell = np.concatenate(cells) if cells else np.zeros(0, np.int64)
+    if cell.size:
+        starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        observed = np.add.reduceat(~np.concatenate(masks), starts, axis=0, dtype=np.int64)   # [run, channel]
+        run_cell = cell[starts]
+        minutes = np.bincount(run_cell, weights=np.diff(np.r_[starts, cell.size]), minlength=size)
         for g, cols in enumerate(groups.values()):
             seen = observed[:, cols].sum(axis=1)
-            obs[g] = np.bincount(cell, weights=seen, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
-            tot[g] = minutes * len(cols)
+            obs[g] = np.bincount(run_cell, weights=seen, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
+            tot[g] = (minutes * len(cols)).reshape(len(shown), MAX_HEATMAP_DAYS)
     used = int(np.max(np.flatnonzero(tot.sum(axis=(0, 1)))) + 1) if tot.any() else 0
     with np.errstate(invalid="ignore"):
         share = np.where(tot > 0, obs / np.maximum(tot, 1), np.nan)[:, :, :max(used, 1)]
