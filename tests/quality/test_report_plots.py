@@ -62,3 +62,17 @@ def test_heatmap_panels_are_one_per_group_left_to_right_each_with_its_day_ticks(
     xs = [float(re.search(rf'<text[^>]*x="([-\d.]+)"[^>]*>{g}</text>', svg).group(1)) for g in groups]
     assert xs == sorted(xs) and len(set(xs)) == 3
     assert svg.count("<image") == 3 and svg.count(">8</text>") == 3        # a picture and day 8 in each panel
+
+
+def test_a_reused_histogram_canvas_draws_what_a_fresh_one_draws():
+    """Lines and captions are updated, hidden and shown again from channel to channel: a channel with fewer
+    splits after one with all three keeps nothing of it, and one with all three after it shows them again."""
+    edges = np.linspace(0.0, 10.0, 41)
+    every = {"train": (np.full(40, 1 / 40), 900), "validation": (np.linspace(0, 0.05, 40), 200),
+             "test": (np.linspace(0.05, 0, 40), 100)}
+    only_test = {"test": (np.full(40, 1 / 40), 5)}
+    canvas = report_plots.Histograms()
+    drawn = [canvas.draw("steps", edges, every), canvas.draw("heart_rate", edges, only_test),
+             canvas.draw("steps", edges, every)]
+    assert drawn[1] == report_plots.Histograms().draw("heart_rate", edges, only_test)
+    assert drawn[2] == drawn[0] and "test 5<" in drawn[1] and "train" not in drawn[1]

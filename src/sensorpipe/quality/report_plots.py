@@ -90,8 +90,9 @@ def _svg(fig, label: str) -> str:
 
 class Histograms:
     """Draws every channel's histogram on one reused figure: creating an Axes (its axis, tick and spine
-    objects) costs several times what drawing and saving it does, so each histogram replaces the last one's
-    artists and saves, instead of building a figure of its own."""
+    objects) costs several times what drawing and saving it does, so each histogram updates the artists the
+    last one drew (a step line and a caption per split, made once) and saves, instead of building a figure of
+    its own or new lines and captions."""
 
     def __init__(self) -> None:
         self.fig = _figure(3.3, 1.9, (0.45, 0.4, 0.1, 0.25))
@@ -100,19 +101,38 @@ class Histograms:
         _few_ticks(self.ax.yaxis, 3)
         self.ax.tick_params(labelsize=6)
         _fixed_axis_labels(self.ax, 6)
+        self.lines: dict[str, object] = {}      # split -> its step line, made in SPLIT_COLOURS order first
+        self.captions: list = []                 # k -> the caption of the k-th split drawn
+        for split in SPLIT_COLOURS:
+            self._line(split)
+
+    def _line(self, split: str):
+        if split not in self.lines:
+            # a step line, not stairs(): a patch makes the axes walk its Bezier path to update the data limits
+            (self.lines[split],) = self.ax.plot([], [], drawstyle="steps-post", color=SPLIT_COLOURS.get(split, "#555"),
+                                                lw=1.1)
+        return self.lines[split]
+
+    def _caption(self, k: int):
+        while len(self.captions) <= k:
+            self.captions.append(self.fig.text(0.15 + 0.3 * len(self.captions), 0.99, "", va="top", fontsize=6))
+        return self.captions[k]
 
     def draw(self, channel: str, edges: np.ndarray, splits: dict[str, tuple[np.ndarray, int]]) -> str:
         """Per split (its bin shares, its observed minutes), one step line: splits of different sizes compare."""
         ax, fig = self.ax, self.fig
-        for artist in [*ax.lines, *fig.texts]:
-            artist.remove()
+        for artist in [*self.lines.values(), *self.captions]:
+            artist.set_visible(False)
         top = 0.0
         for k, (split, (share, n)) in enumerate(splits.items()):
             top = max(top, float(np.max(share)))
-            colour = SPLIT_COLOURS.get(split, "#555")
-            # a step line, not stairs(): a patch makes the axes walk its Bezier path to update the data limits
-            ax.plot(edges, np.r_[share, share[-1]], drawstyle="steps-post", color=colour, lw=1.1)
-            fig.text(0.15 + 0.3 * k, 0.99, f"{split} {n:,}", color=colour, va="top", fontsize=6)
+            line = self._line(split)
+            line.set_data(edges, np.r_[share, share[-1]])
+            line.set_visible(True)
+            caption = self._caption(k)
+            caption.set_text(f"{split} {n:,}")
+            caption.set_color(line.get_color())
+            caption.set_visible(True)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, top * 1.05 or 1)
         ax.set_xlabel(f"{channel} [{registry.get(channel).unit}]")
