@@ -184,7 +184,7 @@ def correlation(channels: tuple[str, ...], r: np.ndarray) -> str:
     ax = fig.subplots()
     ax.imshow(np.ma.masked_invalid(r), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(channels)), channels, rotation=60, ha="right", fontsize=6)
-    ax.set_yticks(range(len(channels)), channels, fontsize=6)
+    _row_labels(ax, list(channels), 6)
     _fixed_axis_labels(ax, 6)       # no axis label: only so that none is placed at the save
     return _svg(fig, "channel correlation matrix (red positive, blue negative)")
 
