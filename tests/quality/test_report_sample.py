@@ -94,3 +94,28 @@ def test_examples_are_each_studys_best_observed_window_and_the_summary_counts_sp
     s = summarize(ws, CH)
     assert (s.windows, s.by_split, s.channels) == (3, {"train": 2, "test": 1}, CH)
     assert [h.group for h in s.heatmaps] == ["Heart", "Activity"] and s.corr.shape == (2, 2)
+
+
+def test_correlation_is_bit_identical_to_per_window_products():
+    """The batched products give exactly what one window at a time gave (the earlier code), also where the
+    windows are not all one length (a batch holds windows of one shape)."""
+    rng = np.random.default_rng(5)
+    ws = []
+    for k in range(21):
+        length = W if k % 7 else 60                       # a short window now and then: a batch of its own
+        values = rng.normal(70, 12, (length, 3)).astype(np.float32)
+        mask = rng.random((length, 3)) < 0.3
+        ws.append(SampleWindow("train", "s", f"p{k}", f"k{k}", DAY0, 0, np.where(mask, np.nan, values), mask))
+    n_want, sx, sxx, sxy = (np.zeros((3, 3)) for _ in range(4))
+    for w in ws:
+        o = (~w.mask).astype(np.float64)
+        x = np.where(w.mask, 0.0, np.nan_to_num(w.values.astype(np.float64)))
+        n_want += o.T @ o
+        sx += x.T @ o
+        sxx += (x * x).T @ o
+        sxy += x.T @ x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = sx / n_want, sx.T / n_want
+        want = (sxy / n_want - mx * my) / np.sqrt((sxx / n_want - mx ** 2) * (sxx.T / n_want - my ** 2))
+    r, n = correlation(ws, 3)
+    assert np.array_equal(n, n_want) and np.array_equal(r, np.clip(want, -1, 1))

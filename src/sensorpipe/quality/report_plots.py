@@ -19,7 +19,10 @@ import numpy as np
 from sensorpipe import channels as registry
 
 SPLIT_COLOURS = {"train": "#1f5fa8", "validation": "#e08a1e", "test": "#3a9a4a"}
-_RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "svg.hashsalt": "sensorpipe"}
+#: ``image.composite_image`` off: the heatmap panels' pictures, in one axes, are each embedded at its own cell
+#: resolution, not merged into one picture resampled at the figure's resolution
+_RC = {"svg.fonttype": "none", "font.size": 8, "axes.titlesize": 9, "svg.hashsalt": "sensorpipe",
+       "image.composite_image": False}
 
 
 def _figure(w_in: float, h_in: float, margins: tuple[float, float, float, float]):
@@ -42,6 +45,39 @@ def _few_ticks(axis, n: int = 4) -> None:
     axis.set_major_locator(MaxNLocator(n))
 
 
+def _fixed_axis_labels(ax, ticklabel_pt: float) -> None:
+    """Place the axes' x label where matplotlib would (below the tick marks, their ``ticklabel_pt`` labels and
+    the label pad), once: left automatic, both axis labels are placed again at every save from the measured
+    bounding boxes of every tick label, the largest part of drawing a small axes. The y label (none is drawn)
+    is fixed too, so that its place is not measured either."""
+    import matplotlib
+    from matplotlib.transforms import offset_copy
+
+    rc = matplotlib.rcParams
+    below_pt = rc["xtick.major.size"] + rc["xtick.major.pad"] + ticklabel_pt + ax.xaxis.labelpad
+    ax.xaxis.set_label_coords(0.5, 0, offset_copy(ax.transAxes, ax.get_figure(), y=-below_pt, units="points"))
+    ax.yaxis.set_label_coords(0, 0.5)
+
+
+def _title(ax, text: str, fontsize: float = 7) -> None:
+    """The axes' title at its top edge, placed once: the figures put no tick or label above an axes, which is
+    where matplotlib would otherwise look again at every save (a tight bounding box of both axes per title)
+    to find the same place."""
+    ax.set_title(text, fontsize=fontsize, y=1.0)
+
+
+def _row_labels(ax, labels: list[str], fontsize: float) -> None:
+    """``labels[i]`` left of the axes at row ``i`` (data y), as plain text rather than tick labels: a tick is
+    five artists (two marks, a grid line, two labels), each label measured again for the axes' layout at every
+    save, which was most of the drawing of a figure with a labelled row per participant or per bar."""
+    from matplotlib.transforms import offset_copy
+
+    ax.set_yticks([])
+    beside = offset_copy(ax.get_yaxis_transform(), ax.get_figure(), x=-3.5, units="points")   # x: axes edge
+    for i, label in enumerate(labels):
+        ax.text(0, i, label, transform=beside, ha="right", va="center", fontsize=fontsize)
+
+
 def _svg(fig, label: str) -> str:
     """The figure as one ``<svg>`` element (XML header and DOCTYPE dropped; its size in pt kept, the page's CSS
     shrinks it to a narrow window), labelled for screen readers."""
@@ -54,8 +90,9 @@ def _svg(fig, label: str) -> str:
 
 class Histograms:
     """Draws every channel's histogram on one reused figure: creating an Axes (its axis, tick and spine
-    objects) costs several times what drawing and saving it does, so each histogram replaces the last one's
-    artists and saves, instead of building a figure of its own."""
+    objects) costs several times what drawing and saving it does, so each histogram updates the artists the
+    last one drew (a step line and a caption per split, made once) and saves, instead of building a figure of
+    its own or new lines and captions."""
 
     def __init__(self) -> None:
         self.fig = _figure(3.3, 1.9, (0.45, 0.4, 0.1, 0.25))
@@ -63,19 +100,39 @@ class Histograms:
         _few_ticks(self.ax.xaxis)
         _few_ticks(self.ax.yaxis, 3)
         self.ax.tick_params(labelsize=6)
+        _fixed_axis_labels(self.ax, 6)
+        self.lines: dict[str, object] = {}      # split -> its step line, made in SPLIT_COLOURS order first
+        self.captions: list = []                 # k -> the caption of the k-th split drawn
+        for split in SPLIT_COLOURS:
+            self._line(split)
+
+    def _line(self, split: str):
+        if split not in self.lines:
+            # a step line, not stairs(): a patch makes the axes walk its Bezier path to update the data limits
+            (self.lines[split],) = self.ax.plot([], [], drawstyle="steps-post", color=SPLIT_COLOURS.get(split, "#555"),
+                                                lw=1.1)
+        return self.lines[split]
+
+    def _caption(self, k: int):
+        while len(self.captions) <= k:
+            self.captions.append(self.fig.text(0.15 + 0.3 * len(self.captions), 0.99, "", va="top", fontsize=6))
+        return self.captions[k]
 
     def draw(self, channel: str, edges: np.ndarray, splits: dict[str, tuple[np.ndarray, int]]) -> str:
         """Per split (its bin shares, its observed minutes), one step line: splits of different sizes compare."""
         ax, fig = self.ax, self.fig
-        for artist in [*ax.lines, *fig.texts]:
-            artist.remove()
+        for artist in [*self.lines.values(), *self.captions]:
+            artist.set_visible(False)
         top = 0.0
         for k, (split, (share, n)) in enumerate(splits.items()):
             top = max(top, float(np.max(share)))
-            colour = SPLIT_COLOURS.get(split, "#555")
-            # a step line, not stairs(): a patch makes the axes walk its Bezier path to update the data limits
-            ax.plot(edges, np.r_[share, share[-1]], drawstyle="steps-post", color=colour, lw=1.1)
-            fig.text(0.15 + 0.3 * k, 0.99, f"{split} {n:,}", color=colour, va="top", fontsize=6)
+            line = self._line(split)
+            line.set_data(edges, np.r_[share, share[-1]])
+            line.set_visible(True)
+            caption = self._caption(k)
+            caption.set_text(f"{split} {n:,}")
+            caption.set_color(line.get_color())
+            caption.set_visible(True)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, top * 1.05 or 1)
         ax.set_xlabel(f"{channel} [{registry.get(channel).unit}]")
@@ -83,22 +140,40 @@ class Histograms:
 
 
 def heatmaps(maps: list) -> str:
-    """One panel per channel group: rows participants, columns days, colour the observed share."""
+    """One panel per channel group: rows participants, columns days, colour the observed share.
+
+    The panels sit side by side in ONE axes, each framed, titled and with its own day ticks, a blank gap
+    between them: an axes per panel (its axis, tick and spine objects, built and laid out) was most of this
+    figure's drawing."""
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import MaxNLocator
+    from matplotlib.transforms import offset_copy
+
     rows = maps[0].rows
     days = max(m.share.shape[1] for m in maps)
+    step = days * 1.2                          # a panel and the gap after it, in days (subplots' spacing)
     w = 1.6 + 1.5 * len(maps)
     fig = _figure(w, 0.9 + 0.1 * len(rows), (1.5, 0.45, 0.1, 0.25))
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    im = None
-    for ax, m in zip(axes, maps):
-        im = ax.imshow(np.ma.masked_invalid(m.share), aspect="auto", cmap="viridis", vmin=0, vmax=1,
-                       interpolation="nearest", extent=(0.5, m.share.shape[1] + 0.5, len(rows) - 0.5, -0.5))
-        ax.set_title(m.group, fontsize=7)
-        ax.set_xlim(0.5, days + 0.5)
-        _few_ticks(ax.xaxis, 3)
-        ax.tick_params(labelsize=5)
-        ax.set_yticks([])
-    axes[0].set_yticks(range(len(rows)), rows, fontsize=4.5)
+    ax = fig.subplots()
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    above = offset_copy(ax.get_xaxis_transform(), fig, y=6, units="points")   # x in days, y: the axes' top
+    day_ticks = [t for t in MaxNLocator(3).tick_values(0.5, days + 0.5) if 0.5 <= t <= days + 0.5]
+    ticks, labels = [], []
+    for k, m in enumerate(maps):
+        left = k * step
+        ax.imshow(np.ma.masked_invalid(m.share), aspect="auto", cmap="viridis", vmin=0, vmax=1,
+                  interpolation="nearest", extent=(left + 0.5, left + m.share.shape[1] + 0.5, len(rows) - 0.5, -0.5))
+        ax.add_patch(Rectangle((left + 0.5, -0.5), days, len(rows), fill=False, lw=0.8, edgecolor="black"))
+        ax.text(left + 0.5 + days / 2, 1.0, m.group, transform=above, ha="center", va="baseline", fontsize=7)
+        ticks += [left + t for t in day_ticks]
+        labels += [f"{t:g}" for t in day_ticks]
+    ax.set_xlim(0.5, (len(maps) - 1) * step + days + 0.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xticks(ticks, labels)
+    ax.tick_params(labelsize=5)
+    _fixed_axis_labels(ax, 5)
+    _row_labels(ax, rows, 4.5)
     fig.text(0.5, 0.01, "local day of participation (blank: no kept window); colour: observed share (0 dark, 1 "
              "yellow)", ha="center", fontsize=6)
     return _svg(fig, "missingness heatmap per channel group")
@@ -109,7 +184,8 @@ def correlation(channels: tuple[str, ...], r: np.ndarray) -> str:
     ax = fig.subplots()
     ax.imshow(np.ma.masked_invalid(r), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks(range(len(channels)), channels, rotation=60, ha="right", fontsize=6)
-    ax.set_yticks(range(len(channels)), channels, fontsize=6)
+    _row_labels(ax, list(channels), 6)
+    _fixed_axis_labels(ax, 6)       # no axis label: only so that none is placed at the save
     return _svg(fig, "channel correlation matrix (red positive, blue negative)")
 
 
@@ -146,8 +222,9 @@ def window(values: np.ndarray, mask: np.ndarray, channels: tuple[str, ...], titl
     ax.set_yticks([])
     _few_ticks(ax.xaxis, 8)
     ax.tick_params(labelsize=6)
+    _fixed_axis_labels(ax, 6)
     ax.set_xlabel("hours into the window (shaded: missing, imputed in the shard)", fontsize=6)
-    ax.set_title(title, fontsize=7)
+    _title(ax, title)
     return _svg(fig, f"example window {title}")
 
 
@@ -158,7 +235,7 @@ def bars(title: str, labels: list[str], values: list[float], xlabel: str, colour
     y = np.arange(len(labels))
     vals = np.nan_to_num(np.asarray(values, np.float64))
     ax.barh(y, vals, color=colour)
-    ax.set_yticks(y, labels, fontsize=6)
+    _row_labels(ax, labels, 6)
     ax.set_ylim(len(labels) - 0.5, -0.5)
     top = float(vals.max()) if len(vals) and vals.max() > 0 else 1.0
     ax.set_xlim(0, top * 1.15)
@@ -166,6 +243,7 @@ def bars(title: str, labels: list[str], values: list[float], xlabel: str, colour
         ax.text(v + 0.01 * top, yi, f"{v:,.3g}", va="center", fontsize=5)
     _few_ticks(ax.xaxis)
     ax.tick_params(labelsize=6)
+    _fixed_axis_labels(ax, 6)
     ax.set_xlabel(xlabel, fontsize=6)
-    ax.set_title(title, fontsize=7)
+    _title(ax, title)
     return _svg(fig, title)

@@ -21,6 +21,8 @@ MIN_PAIRED_MINUTES = 30
 MAX_HEATMAP_ROWS = 40
 MAX_HEATMAP_DAYS = 60
 EXAMPLES_PER_STUDY = 1
+#: windows the correlation prepares per numpy call (few: their float64 copies stay in cache)
+CORRELATION_WINDOWS = 8
 
 
 @dataclass
@@ -69,31 +71,52 @@ def heatmaps(windows: list[SampleWindow], channels: tuple[str, ...]) -> tuple[li
     groups: dict[str, list[int]] = {}
     for j, ch in enumerate(channels):
         groups.setdefault(registry.get(ch).caption_group, []).append(j)
-    obs = np.zeros((len(groups), len(shown), MAX_HEATMAP_DAYS))
-    tot = np.zeros_like(obs)
+    # every shown window's minutes end to end, cut into runs of one cell (participant row, day): a run's
+    # observed minutes per channel are one reduceat, its groups' and cells' sums then cover a few hundred runs,
+    # not every minute (a bincount per window and group was most of the report's sample summary); the counts
+    # are whole numbers, so the shares are the same to the bit
     first_day: dict[tuple[str, str], int] = {}
+    cells, masks = [], []
     for w in windows:
         p = (w.study, w.participant)
         if p not in row_of:
             continue
-        W = w.mask.shape[0]
-        day = (w.start_utc_s // 60 + w.tz_offset_min + np.arange(W)) // 1440
-        d0 = first_day.setdefault(p, int(day[0]))
-        rel = day - d0
+        day = (w.start_utc_s // 60 + w.tz_offset_min + np.arange(w.mask.shape[0])) // 1440
+        rel = day - first_day.setdefault(p, int(day[0]))
         keep = (rel >= 0) & (rel < MAX_HEATMAP_DAYS)
-        # minutes per day by bincount (np.add.at, unbuffered, was most of the report's sample summary); the
-        # sums are whole numbers, so the shares are the same to the bit
-        minutes = np.bincount(rel[keep], minlength=MAX_HEATMAP_DAYS)
+        cells.append(row_of[p] * MAX_HEATMAP_DAYS + rel[keep])
+        masks.append(w.mask[keep])
+    size = len(shown) * MAX_HEATMAP_DAYS
+    obs = np.zeros((len(groups), len(shown), MAX_HEATMAP_DAYS))
+    tot = np.zeros_like(obs)
+    cell = np.concatenate(cells) if cells else np.zeros(0, np.int64)
+    if cell.size:
+        starts = np.flatnonzero(np.r_[True, cell[1:] != cell[:-1]])
+        observed = np.add.reduceat(~np.concatenate(masks), starts, axis=0, dtype=np.int64)   # [run, channel]
+        run_cell = cell[starts]
+        minutes = np.bincount(run_cell, weights=np.diff(np.r_[starts, cell.size]), minlength=size)
         for g, cols in enumerate(groups.values()):
-            seen = (~w.mask[keep][:, cols]).sum(axis=1)
-            obs[g, row_of[p]] += np.bincount(rel[keep], weights=seen, minlength=MAX_HEATMAP_DAYS)
-            tot[g, row_of[p]] += minutes * len(cols)
+            seen = observed[:, cols].sum(axis=1)
+            obs[g] = np.bincount(run_cell, weights=seen, minlength=size).reshape(len(shown), MAX_HEATMAP_DAYS)
+            tot[g] = (minutes * len(cols)).reshape(len(shown), MAX_HEATMAP_DAYS)
     used = int(np.max(np.flatnonzero(tot.sum(axis=(0, 1)))) + 1) if tot.any() else 0
     with np.errstate(invalid="ignore"):
         share = np.where(tot > 0, obs / np.maximum(tot, 1), np.nan)[:, :, :max(used, 1)]
     rows = [f"{s} / {pid[:8]}" for s, pid in shown]
     maps = [Heatmap(g, tuple(channels[j] for j in cols), rows, share[k]) for k, (g, cols) in enumerate(groups.items())]
     return maps, len(shown), len(people)
+
+
+def _batches(windows: list[SampleWindow], size: int):
+    """Consecutive windows, up to ``size`` at a time, of one shape each (to be stacked)."""
+    part: list[SampleWindow] = []
+    for w in windows:
+        if part and (len(part) == size or w.mask.shape != part[0].mask.shape):
+            yield part
+            part = []
+        part.append(w)
+    if part:
+        yield part
 
 
 def correlation(windows: list[SampleWindow], C: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,13 +126,21 @@ def correlation(windows: list[SampleWindow], C: int) -> tuple[np.ndarray, np.nda
     sx = np.zeros((C, C))
     sxx = np.zeros((C, C))
     sxy = np.zeros((C, C))
-    for w in windows:
-        o = (~w.mask).astype(np.float64)
-        x = np.where(w.mask, 0.0, np.nan_to_num(w.values.astype(np.float64)))
-        n += o.T @ o
-        sx += x.T @ o              # [i, j]: sum of x_i where i and j are observed
-        sxx += (x * x).T @ o
-        sxy += x.T @ x
+    # a few windows' minutes at a time are made ready for the products (one numpy call per step for all of
+    # them: per window, those calls were most of the work); the products are still one matrix product per
+    # window (a stacked matmul is a BLAS call per window), added in window order, so r is the same to the bit
+    for part in _batches(windows, CORRELATION_WINDOWS):
+        mask = np.stack([w.mask for w in part])
+        o = (~mask).astype(np.float64)
+        x = np.stack([w.values for w in part]).astype(np.float64)
+        np.copyto(x, 0.0, where=mask)
+        np.nan_to_num(x, copy=False)
+        xt = x.transpose(0, 2, 1)
+        # [k, i, j]: window k's observed pairs, sum of x_i where i and j are observed, of x_i^2, of x_i x_j
+        products = (o.transpose(0, 2, 1) @ o, xt @ o, (x * x).transpose(0, 2, 1) @ o, xt @ x)
+        for k in range(len(part)):
+            for total, product in zip((n, sx, sxx, sxy), products):
+                total += product[k]
     with np.errstate(invalid="ignore", divide="ignore"):
         mx, my = sx / n, sx.T / n
         cov = sxy / n - mx * my
