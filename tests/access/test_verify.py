@@ -63,6 +63,25 @@ def test_manifest_records_every_file_with_size_count_and_hashes(version_dir):
         sum(len(ds[s]) for s in ds.splits)
 
 
+def test_shards_hashed_ahead_give_the_same_manifest_and_are_not_hashed_again(copy, monkeypatch):
+    """The driver hashes the shards while TFDS's metadata is written (shard_digests) and hands them to the
+    manifest: the same manifest as hashing everything at the end, and only the other files are hashed then."""
+    from sensorpipe.storage import manifest as mf
+
+    side = json.loads((copy / "sensorpipe.json").read_text())
+    norm, rest = side["normalization"], {k: v for k, v in side.items() if k != "manifest"}
+    ahead = mf.shard_digests(copy)
+    assert set(ahead) == {n for n in side["manifest"]["files"] if mf.SHARD_RE.match(n)}
+    hashed: list[str] = []
+    real = mf.file_sha256
+    monkeypatch.setattr(mf, "file_sha256", lambda path: hashed.append(Path(path).name) or real(path))
+    assert mf.build_manifest(copy, norm, rest, ahead) == side["manifest"]
+    assert hashed and not set(hashed) & set(ahead)
+    hashed.clear()
+    assert mf.build_manifest(copy, norm, rest) == side["manifest"]
+    assert set(ahead) <= set(hashed)
+
+
 def test_verify_passes_on_an_intact_version(version_dir, copy, capsys):
     rc, lines = _verify(copy, capsys)
     n = len(json.loads((version_dir / "sensorpipe.json").read_text())["manifest"]["files"])

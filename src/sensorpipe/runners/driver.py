@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ from sensorpipe.schema.quarantine import QuarantineWriter, read_spill
 from sensorpipe.sources.base import make_adapter
 from sensorpipe.sources.fetch import local_inputs
 from sensorpipe.runners.planning import plan_units
-from sensorpipe.storage.manifest import build_manifest
+from sensorpipe.storage.manifest import build_manifest, shard_digests
 from sensorpipe.storage.permissions import AccessPolicy, restrict_root, restrict_tree
 from sensorpipe.storage.publish import Staging, recover
 from sensorpipe.storage.remote import RemoteOutput
@@ -350,12 +351,17 @@ class _Run:
             seconds["metadata"] = 0.0
             for shard in writing:
                 shard.result()
-            pool.submit(write_version, (version_dir, plans, cfg)).result()
+            # the shards are hashed for the manifest (threads: hashlib releases the GIL) while TFDS's metadata is
+            # written (on a worker; under local, here), not after it
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sensorpipe-hash") as hashing:
+                hashed = hashing.submit(shard_digests, version_dir)
+                pool.submit(write_version, (version_dir, plans, cfg)).result()
+                digests = hashed.result()
             if primary_format(cfg.output) != "array_record":   # ArrayRecord beside TFRecord: after the metadata
                 for shard in submit_shards(pool, version_dir, plans, cfg.output, "array_record"):
                     shard.result()
             checkpoint("shards")
-            _write_sidecars(version_dir, cfg, norm, fingerprint)
+            _write_sidecars(version_dir, cfg, norm, fingerprint, digests)
             # until every shard is written, less this process's drawing in the meantime
             seconds["write"] = time.perf_counter() - t - seconds["report"]
             self.enter("publish")
@@ -498,14 +504,17 @@ def _description(cfg: PipelineConfig) -> str:
             f"normalized with train-split parameters (sensorpipe.json); `mask` True = missing (imputed).")
 
 
-def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fingerprint: str) -> None:
+def _write_sidecars(version_dir: Path, cfg: PipelineConfig, norm: NormParams, fingerprint: str,
+                    shards: dict[str, dict[str, Any]] | None = None) -> None:
+    """normalization.json, then sensorpipe.json with the manifest of every other file (``shards``: the shard
+    files already hashed, :func:`sensorpipe.storage.manifest.shard_digests`)."""
     side = {"channels": list(cfg.channels), "fingerprint": fingerprint, "code_version": code_version(),
             "normalization": norm.to_json(), "label_schema_version": LABEL_SCHEMA_VERSION,
             "window": dataclasses.asdict(cfg.window), "config": cfg.shareable_dict()}
     (version_dir / "normalization.json").write_text(json.dumps(norm.to_json(), indent=1))
     # last: the manifest (sizes, counts, hashes of every other file) goes into sensorpipe.json (storage/manifest.py)
     side = json.loads(json.dumps(side, default=str))
-    side["manifest"] = build_manifest(version_dir, side["normalization"], side)
+    side["manifest"] = build_manifest(version_dir, side["normalization"], side, shards)
     (version_dir / "sensorpipe.json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
 
 

@@ -85,36 +85,62 @@ def shard_lengths(dataset_info: dict) -> dict[str, list[int]]:
             from None
 
 
-def build_manifest(version_dir: Path, normalization: dict, sidecar: dict) -> dict[str, Any]:
+def build_manifest(version_dir: Path, normalization: dict, sidecar: dict,
+                   shards: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The manifest of every file now in ``version_dir`` but ``sensorpipe.json`` (see the module docstring).
 
     ``version_dir`` may be a staging folder: names are relative, so the manifest
     stays valid when the folder is renamed into place. ``sidecar`` is the rest
-    of ``sensorpipe.json`` (without the manifest).
+    of ``sensorpipe.json`` (without the manifest). ``shards``: shard files
+    already hashed by :func:`shard_digests` (the others are hashed here).
     """
     lengths = shard_lengths(read_json(version_dir / "dataset_info.json"))
     names = sorted(p.name for p in version_dir.iterdir() if p.is_file() and p.name != SIDECAR
                    and not p.name.startswith("."))
+    known = shards or {}
 
     def entry(name: str) -> tuple[str, dict[str, Any]]:
         path = version_dir / name
-        e: dict[str, Any] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
         m = SHARD_RE.match(name)
+        e = dict(known[name]) if name in known else _digest(path, shard=m is not None)
         if m:
             split, shard = m["split"], int(m["shard"])
             per_shard = lengths.get(split, [])
             if len(per_shard) != int(m["of"]) or shard >= len(per_shard):
                 raise DatasetIntegrityError(f"{path}: shard {shard} of {m['of']} but dataset_info.json lists "
                                             f"{len(per_shard)} shards for split {split!r}")
-            e.update(split=split, format=m["format"], shard=shard, records=per_shard[shard],
-                     edge_sha256=edge_sha256(path, e["bytes"]))
+            e.update(split=split, format=m["format"], shard=shard, records=per_shard[shard])
         return name, e
 
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=_HASH_THREADS) as pool:
         files = dict(pool.map(entry, names))
     return {"manifest_version": MANIFEST_VERSION, "algorithm": "sha256", "edge_bytes": EDGE_BYTES,
             "normalization_sha256": canonical_sha256(normalization), "sidecar_sha256": sidecar_sha256(sidecar),
             "files": files}
+
+
+def shard_digests(version_dir: Path) -> dict[str, dict[str, Any]]:
+    """Size, sha256 and edge hash of every shard file now in ``version_dir``, for :func:`build_manifest`.
+
+    Why apart: hashing the shards is most of the manifest's time (hundreds of MB), and the shards are
+    complete before TFDS's metadata is written; the driver hashes them while that is written (a worker
+    importing TFDS, or this process) instead of after it. Call it only once every shard is closed.
+    """
+    names = sorted(p.name for p in version_dir.iterdir() if p.is_file() and SHARD_RE.match(p.name))
+    with ThreadPoolExecutor(max_workers=_HASH_THREADS) as pool:
+        return dict(zip(names, pool.map(lambda n: _digest(version_dir / n, shard=True), names)))
+
+
+def _digest(path: Path, shard: bool) -> dict[str, Any]:
+    """A file's manifest entry less its shard fields: size and sha256, and for a shard its edge hash."""
+    e: dict[str, Any] = {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    if shard:
+        e["edge_sha256"] = edge_sha256(path, e["bytes"])
+    return e
+
+
+#: threads that hash files (hashlib releases the GIL while it hashes)
+_HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def sidecar_sha256(side: dict[str, Any]) -> str:
