@@ -235,12 +235,20 @@ def _sentinel(x: np.ndarray) -> float | None:
 
 def _rows_joined(x: np.ndarray, fill: float) -> np.ndarray:
     """The rows of ``x [R, L]`` as one float64 series ``[R * (L + 1)]``: each row followed by ``fill``, and its
-    NaN (unknown) replaced by ``fill`` too, so that one ``find_peaks`` call sees every row bounded."""
+    NaN (unknown) replaced by ``fill`` too, so that one ``find_peaks`` call sees every row bounded.
+
+    ``fill`` is at or above every value (the callers' sentinels and +inf), so ``fmin`` with it keeps every
+    value and turns only NaN into ``fill``: an arithmetic pass, several times faster than a masked copy.
+    A value above ``fill`` (an infinity above a finite sentinel) takes the masked copy instead.
+    """
     R, L = x.shape
     flat = np.empty((R, L + 1))
     flat[:, L] = fill
-    flat[:, :L] = x
-    np.copyto(flat[:, :L], fill, where=np.isnan(x))
+    if float(np.fmax.reduce(x, axis=None, initial=-np.inf)) <= fill:
+        np.fmin(x, fill, out=flat[:, :L])
+    else:
+        flat[:, :L] = x
+        np.copyto(flat[:, :L], fill, where=np.isnan(x))
     return flat.reshape(-1)
 
 
