@@ -31,10 +31,11 @@ def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.nda
                              np.ascontiguousarray(observed.transpose(0, 2, 1)))
 
 
-def masked_moments_cm(v: np.ndarray, obs: np.ndarray, nan_filled: np.ndarray | None = None
-                      ) -> dict[str, np.ndarray]:
+def masked_moments_cm(v: np.ndarray, obs: np.ndarray, nan_filled: np.ndarray | None = None,
+                      zero_filled: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`WindowBatch.channel_major`);
-    ``nan_filled``: the values with NaN where not observed (:func:`observed_or_nan`), when the caller has them.
+    ``nan_filled`` / ``zero_filled``: the float32 values with NaN / 0 where not observed (:func:`observed_or_nan`,
+    :func:`observed_or_zero`), when the caller has them.
 
     The minimum and maximum are NaN-skipping reductions of that one NaN-filled copy (a masked select costs
     several times the reduction it feeds, and the structural level's spike search reads the same copy).
@@ -44,8 +45,11 @@ def masked_moments_cm(v: np.ndarray, obs: np.ndarray, nan_filled: np.ndarray | N
     """
     v = v.astype(np.float32, copy=False)
     vn = np.where(obs, v, np.float32(np.nan)) if nan_filled is None else nan_filled
-    vz = np.zeros(v.shape)                  # float64: unobserved cells 0; one masked widening copy (2x a where + astype)
-    np.copyto(vz, v, where=obs)
+    if zero_filled is not None and zero_filled.dtype == np.float32:
+        vz = zero_filled.astype(np.float64)   # float64: unobserved cells 0, the others widened exactly
+    else:
+        vz = np.zeros(v.shape)
+        np.copyto(vz, v, where=obs)
     n = np.count_nonzero(obs, axis=2)
     total = vz.sum(axis=2)
     squares = np.einsum("ncw,ncw->nc", vz, vz)
@@ -71,11 +75,21 @@ def observed_or_nan(batch: WindowBatch) -> np.ndarray:
     return batch._cache["nan_cm"]
 
 
+def observed_or_zero(batch: WindowBatch) -> np.ndarray:
+    """The batch's channel-major values (:meth:`WindowBatch.channel_major`, their dtype) with 0 where not
+    observed, made once per batch: the moments' sums and the structural level's bin sums read it."""
+    if "zero_cm" not in batch._cache:
+        v, o = batch.channel_major()
+        batch._cache["zero_cm"] = np.where(o, v, v.dtype.type(0))
+    return batch._cache["zero_cm"]
+
+
 def batch_moments(batch: WindowBatch) -> dict[str, np.ndarray]:
     """:func:`masked_moments` of a whole batch, computed once and shared by the levels (the structural
     level's coverage test reads ``n``)."""
     if "moments" not in batch._cache:
-        batch._cache["moments"] = masked_moments_cm(*batch.channel_major(), observed_or_nan(batch))
+        batch._cache["moments"] = masked_moments_cm(*batch.channel_major(), observed_or_nan(batch),
+                                                    observed_or_zero(batch))
     return batch._cache["moments"]
 
 

@@ -31,7 +31,7 @@ from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, clock, 
                                       tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
-from sensorpipe.captions.statistical import batch_moments, observed_or_nan
+from sensorpipe.captions.statistical import batch_moments, observed_or_nan, observed_or_zero
 from sensorpipe.core.windows import WindowBatch
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
@@ -88,12 +88,10 @@ class StructuralLevel(CaptionLevel):
         if not js:
             return out
         covered = covered_cw.tolist()
-        # channel-major copies of the described channels (from the batch's shared ones): every per-channel
-        # pass below reads contiguous minutes
-        v_cm, o_cm = batch.channel_major()
-        values_js = v_cm[:, js]
-        observed = o_cm[:, js]
-        bm = bin_means_cm(values_js, observed, B, cfg.min_bin_observed_min)
+        # channel-major copies of the described channels (from the batch's shared ones, already 0 where not
+        # observed): every per-channel pass below reads contiguous minutes
+        _, o_cm = batch.channel_major()
+        bm = bin_means_cm(observed_or_zero(batch)[:, js], o_cm[:, js], B, cfg.min_bin_observed_min, zero_filled=True)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
         delta_of = {j: float(d) for j, d in zip(js, delta)}
         # candidates as light tuples (score, kind, channel index, start, end, value or first value, last value or
