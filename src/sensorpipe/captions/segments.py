@@ -37,10 +37,12 @@ def bin_means(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observ
     return bin_means_cm(values.transpose(0, 2, 1), observed.transpose(0, 2, 1), bin_min, min_observed)
 
 
-def bin_means_cm(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int) -> np.ndarray:
-    """:func:`bin_means` of channel-major ``[N, C, W]`` values and mask (same numbers; ``[N, bins, C]``)."""
+def bin_means_cm(values: np.ndarray, observed: np.ndarray, bin_min: int, min_observed: int,
+                 zero_filled: bool = False) -> np.ndarray:
+    """:func:`bin_means` of channel-major ``[N, C, W]`` values and mask (same numbers; ``[N, bins, C]``);
+    ``zero_filled``: the values are already 0 where not observed (the batch's shared copy)."""
     N, C, W = values.shape
-    v = np.where(observed, values, np.float32(0))
+    v = values if zero_filled else np.where(observed, values, np.float32(0))
     o = observed
     if W % bin_min == 0:
         shape = (N, C, W // bin_min, bin_min)
@@ -54,9 +56,12 @@ def bin_means_cm(values: np.ndarray, observed: np.ndarray, bin_min: int, min_obs
         return np.where(counts >= min_observed, sums / counts, np.nan).transpose(0, 2, 1)
 
 
+@lru_cache(maxsize=8)
 def pairs(nb: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every segment of at least 3 bins as (first bin, last bin) index arrays."""
+    """Every segment of at least 3 bins as (first bin, last bin) index arrays (read-only, cached: every unit
+    of a run has the same bins)."""
     a, b = np.triu_indices(nb, k=2)
+    a.flags.writeable = b.flags.writeable = False
     return a, b
 
 
@@ -235,12 +240,20 @@ def _sentinel(x: np.ndarray) -> float | None:
 
 def _rows_joined(x: np.ndarray, fill: float) -> np.ndarray:
     """The rows of ``x [R, L]`` as one float64 series ``[R * (L + 1)]``: each row followed by ``fill``, and its
-    NaN (unknown) replaced by ``fill`` too, so that one ``find_peaks`` call sees every row bounded."""
+    NaN (unknown) replaced by ``fill`` too, so that one ``find_peaks`` call sees every row bounded.
+
+    ``fill`` is at or above every value (the callers' sentinels and +inf), so ``fmin`` with it keeps every
+    value and turns only NaN into ``fill``: an arithmetic pass, several times faster than a masked copy.
+    A value above ``fill`` (an infinity above a finite sentinel) takes the masked copy instead.
+    """
     R, L = x.shape
     flat = np.empty((R, L + 1))
     flat[:, L] = fill
-    flat[:, :L] = x
-    np.copyto(flat[:, :L], fill, where=np.isnan(x))
+    if float(np.fmax.reduce(x, axis=None, initial=-np.inf)) <= fill:
+        np.fmin(x, fill, out=flat[:, :L])
+    else:
+        flat[:, :L] = x
+        np.copyto(flat[:, :L], fill, where=np.isnan(x))
     return flat.reshape(-1)
 
 

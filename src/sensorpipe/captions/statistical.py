@@ -31,27 +31,65 @@ def masked_moments(values: np.ndarray, observed: np.ndarray) -> dict[str, np.nda
                              np.ascontiguousarray(observed.transpose(0, 2, 1)))
 
 
-def masked_moments_cm(v: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
-    """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`WindowBatch.channel_major`)."""
+def masked_moments_cm(v: np.ndarray, obs: np.ndarray, nan_filled: np.ndarray | None = None,
+                      zero_filled: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """:func:`masked_moments` of channel-major ``[N, C, W]`` values and mask (:meth:`WindowBatch.channel_major`);
+    ``nan_filled`` / ``zero_filled``: the float32 values with NaN / 0 where not observed (:func:`observed_or_nan`,
+    :func:`observed_or_zero`), when the caller has them.
+
+    The minimum and maximum are NaN-skipping reductions of that one NaN-filled copy (a masked select costs
+    several times the reduction it feeds, and the structural level's spike search reads the same copy).
+    They equal the plain minimum and maximum of the observed values: a window and channel without one
+    gets +inf and -inf, and one with an observed NaN gets NaN (its sum is NaN, and NaN-skipping would
+    hide it), as a masked ``min``/``max`` gives.
+    """
     v = v.astype(np.float32, copy=False)
-    vz = np.zeros(v.shape)                  # float64: unobserved cells 0; one masked widening copy (2x a where + astype)
-    np.copyto(vz, v, where=obs)
+    vn = np.where(obs, v, np.float32(np.nan)) if nan_filled is None else nan_filled
+    if zero_filled is not None and zero_filled.dtype == np.float32:
+        vz = zero_filled.astype(np.float64)   # float64: unobserved cells 0, the others widened exactly
+    else:
+        vz = np.zeros(v.shape)
+        np.copyto(vz, v, where=obs)
     n = np.count_nonzero(obs, axis=2)
     total = vz.sum(axis=2)
     squares = np.einsum("ncw,ncw->nc", vz, vz)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
         std = np.sqrt(np.maximum(squares / n - mean * mean, 0.0))
-    lo = np.where(obs, v, np.float32(np.inf)).min(axis=2)
-    hi = np.where(obs, v, np.float32(-np.inf)).max(axis=2)
-    return {"n": n, "mean": mean, "std": std, "sum": total, "min": lo.astype(np.float64), "max": hi.astype(np.float64)}
+    lo = np.fmin.reduce(vn, axis=2).astype(np.float64)
+    hi = np.fmax.reduce(vn, axis=2).astype(np.float64)
+    lo[n == 0], hi[n == 0] = np.inf, -np.inf
+    # a NaN sum: an observed NaN (the masked min and max are NaN), or an observed +inf and -inf (they are not)
+    nan_seen = np.isnan(total) & ~((lo == -np.inf) & (hi == np.inf))
+    lo[nan_seen], hi[nan_seen] = np.nan, np.nan
+    return {"n": n, "mean": mean, "std": std, "sum": total, "min": lo, "max": hi}
+
+
+def observed_or_nan(batch: WindowBatch) -> np.ndarray:
+    """The batch's channel-major values (:meth:`WindowBatch.channel_major`) as float32 with NaN where not
+    observed, made once per batch: the moments' minimum and maximum and the structural level's spike search
+    read it (one masked select instead of one in each)."""
+    if "nan_cm" not in batch._cache:
+        v, o = batch.channel_major()
+        batch._cache["nan_cm"] = np.where(o, v.astype(np.float32, copy=False), np.float32(np.nan))
+    return batch._cache["nan_cm"]
+
+
+def observed_or_zero(batch: WindowBatch) -> np.ndarray:
+    """The batch's channel-major values (:meth:`WindowBatch.channel_major`, their dtype) with 0 where not
+    observed, made once per batch: the moments' sums and the structural level's bin sums read it."""
+    if "zero_cm" not in batch._cache:
+        v, o = batch.channel_major()
+        batch._cache["zero_cm"] = np.where(o, v, v.dtype.type(0))
+    return batch._cache["zero_cm"]
 
 
 def batch_moments(batch: WindowBatch) -> dict[str, np.ndarray]:
     """:func:`masked_moments` of a whole batch, computed once and shared by the levels (the structural
     level's coverage test reads ``n``)."""
     if "moments" not in batch._cache:
-        batch._cache["moments"] = masked_moments_cm(*batch.channel_major())
+        batch._cache["moments"] = masked_moments_cm(*batch.channel_major(), observed_or_nan(batch),
+                                                    observed_or_zero(batch))
     return batch._cache["moments"]
 
 

@@ -31,7 +31,7 @@ from sensorpipe.captions.base import (CaptionLevel, Claim, channel_text, clock, 
                                       tolerance)
 from sensorpipe.captions.segments import (batched_extrema, batched_extrema_channels, bin_means, bin_means_cm,
                                           extremum_holds, pairs, pick_segments, pick_stable, trend_scores)
-from sensorpipe.captions.statistical import batch_moments
+from sensorpipe.captions.statistical import batch_moments, observed_or_nan, observed_or_zero
 from sensorpipe.core.windows import WindowBatch
 
 #: Smallest change worth a trend, and prominence worth a peak or drop, in the channel's unit.
@@ -88,12 +88,10 @@ class StructuralLevel(CaptionLevel):
         if not js:
             return out
         covered = covered_cw.tolist()
-        # channel-major copies of the described channels (from the batch's shared ones): every per-channel
-        # pass below reads contiguous minutes
-        v_cm, o_cm = batch.channel_major()
-        values_js = v_cm[:, js]
-        observed = o_cm[:, js]
-        bm = bin_means_cm(values_js, observed, B, cfg.min_bin_observed_min)
+        # channel-major copies of the described channels (from the batch's shared ones, already 0 where not
+        # observed): every per-channel pass below reads contiguous minutes
+        _, o_cm = batch.channel_major()
+        bm = bin_means_cm(observed_or_zero(batch)[:, js], o_cm[:, js], B, cfg.min_bin_observed_min, zero_filled=True)
         delta = np.array([threshold(self.cfg, batch.channels[j]) for j in js])
         delta_of = {j: float(d) for j, d in zip(js, delta)}
         # candidates as light tuples (score, kind, channel index, start, end, value or first value, last value or
@@ -102,9 +100,10 @@ class StructuralLevel(CaptionLevel):
         bins_cm = np.ascontiguousarray(bm.transpose(2, 0, 1))     # [channels, N, bins]
         peaks = batched_extrema_channels(bins_cm, delta)          # every channel's peaks in one find_peaks call
         drops = batched_extrema_channels(-bins_cm, delta)
+        minutes = observed_or_nan(batch)
         for c, j in enumerate(js):   # spikes of all windows in one find_peaks call
-            self._extrema(batch.channels[j], values_js[:, c], observed[:, c], found, j, bm[:, :, c], float(delta[c]),
-                          B, W, peaks[c], drops[c])
+            self._extrema(batch.channels[j], minutes[:, j], found, j, bm[:, :, c], float(delta[c]), B, W, peaks[c],
+                          drops[c])
         if bm.shape[1] >= 3:   # a trend spans at least 3 bins
             self._trends(found, js, bm, delta, B, W)
         kept_all = []
@@ -163,16 +162,15 @@ class StructuralLevel(CaptionLevel):
             found[i].append((score / 4, "stable", js[c], a * B, min((b + 1) * B, W),
                              sum(x_s[a:b + 1]) / (b + 1 - a), None))
 
-    def _extrema(self, ch, values_c, observed_c, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
+    def _extrema(self, ch, minutes, found, j, bm_c, delta, B, W, peaks=None, drops=None) -> None:
         """Peaks and drops of the bin means, and spikes of the minutes, of channel ``j`` in every window
-        (``values_c``/``observed_c``: its ``[N, W]`` minutes, float32 as the window holds them: the spike
-        search widens them exactly); ``peaks``/``drops``: the bin means' extrema when the caller found them for
-        all channels at once."""
+        (``minutes``: its ``[N, W]`` values, NaN where not observed (:func:`observed_or_nan`), float32 as the
+        window holds them: the spike search widens them exactly); ``peaks``/``drops``: the bin means' extrema
+        when the caller found them for all channels at once."""
         cfg = self.cfg.structural
         kinds = [("peak", bm_c, batched_extrema(bm_c, delta) if peaks is None else peaks),
                  ("drop", bm_c, batched_extrema(-bm_c, delta) if drops is None else drops)]
         if registry.get(ch).aggregation == "mean":
-            minutes = np.where(observed_c, values_c, np.float32(np.nan))
             floor = bm_c + 2 * delta    # per bin, then per minute; NaN (unknown bin): never a spike
             kinds.append(("spike", minutes, batched_extrema(minutes, 2 * delta, cfg.spike_max_width_min,
                                                             np.repeat(floor, B, axis=1)[:, :W])))
