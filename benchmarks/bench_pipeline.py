@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing as mp
 import os
 import platform
 import resource
@@ -78,6 +79,38 @@ def _laid_out(root: Path, participants: int, days: int, seed: int, layout: str, 
     for name in ("participants.csv", "activities.csv"):
         shutil.copyfile(src / name, folder / "fitbit_cohort" / name)
     return folder, counts
+
+
+def _laid_out_elsewhere(root: Path, participants: int, days: int, seed: int, layout: str,
+                        share: float) -> tuple[Path, dict]:
+    """:func:`_laid_out` in a forked child process. Generating a cohort peaks far above the run it feeds (at
+    200 x 14 with 35 % made invalid: ~720 MiB against the run's ~450 MiB), and this process's peak RSS is what
+    the benchmark reports as the run's driver: made here, a first run would report the generator's peak.
+    Without fork (Windows) it is made here."""
+    args = (root, participants, days, seed, layout, share)
+    if "fork" not in mp.get_all_start_methods():
+        return _laid_out(*args)
+    ctx = mp.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_send_laid_out, args=(send, *args), name="bench-input")
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise RuntimeError(f"making the benchmark input under {root} died (exit code {child.exitcode})") from None
+    child.join()
+    if not ok:
+        raise value
+    return value
+
+
+def _send_laid_out(send, *args) -> None:
+    try:
+        send.send((True, _laid_out(*args)))
+    except BaseException as e:  # noqa: BLE001 - raised again in the parent
+        send.send((False, e))
 
 
 def _import_libraries(cold: bool) -> float:
@@ -150,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     from sensorpipe.runners.driver import run_pipeline
 
     t = time.perf_counter()
-    folder, invalid = _laid_out(root, args.participants, args.days, args.seed, args.layout, args.quarantine_share)
+    folder, invalid = _laid_out_elsewhere(root, args.participants, args.days, args.seed, args.layout,
+                                          args.quarantine_share)
     gen_s = time.perf_counter() - t
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)

@@ -56,6 +56,23 @@ def _tiny_pipeline(tmp):
     assert list((tmp / "out" / "bench").glob("*/bench-train.array_record-*"))
 
 
+def test_the_input_is_made_in_another_process_so_the_reported_peak_is_the_runs(tmp_path, monkeypatch):
+    """bench_pipeline reports its own process's peak RSS as the run's driver: the cohort is generated (and
+    laid out) in a child process, whose peak is not this one's."""
+    mod = _bench()
+    made_in = tmp_path / "made-in"
+    real = mod.synthetic.write_minute_cohort
+
+    def write(*args, **kwargs):
+        made_in.write_text(str(os.getpid()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mod.synthetic, "write_minute_cohort", write)
+    folder, invalid = mod._laid_out_elsewhere(tmp_path / "bench", 1, 1, 0, "single-file", 0.1)
+    assert int(made_in.read_text()) != os.getpid()
+    assert list((folder / "fitbit_cohort" / "minute").glob("*.parquet")) and sum(invalid.values()) > 0
+
+
 def _tiny_loaders(tmp):
     out = _script("bench_loaders.py", "--participants", "2", "--days", "3", "--repeats", "1", "--dir",
                   str(tmp)).stdout
