@@ -83,10 +83,9 @@ def _laid_out(root: Path, participants: int, days: int, seed: int, layout: str, 
 
 def _laid_out_elsewhere(root: Path, participants: int, days: int, seed: int, layout: str,
                         share: float) -> tuple[Path, dict]:
-    """:func:`_laid_out` in a forked child process. Generating a cohort peaks far above the run it feeds (at
-    200 x 14 with 35 % made invalid: ~720 MiB against the run's ~450 MiB), and this process's peak RSS is what
-    the benchmark reports as the run's driver: made here, a first run would report the generator's peak.
-    Without fork (Windows) it is made here."""
+    """:func:`_laid_out` in a forked child process. Generating a cohort peaks far above the run it feeds
+    (BENCHMARKS.md, session 11), and this process's peak RSS is what the benchmark reports as the run's
+    driver: made here, a first run would report the generator's peak. Without fork (Windows) it is made here."""
     args = (root, participants, days, seed, layout, share)
     if "fork" not in mp.get_all_start_methods():
         return _laid_out(*args)
