@@ -1,6 +1,6 @@
 """The moments' minimum and maximum come from one NaN-filled copy shared with the spike search, and equal a
 masked ``min``/``max`` of the observed values in every case (no value observed, an observed NaN or infinity,
-anything at all in the cells not observed)."""
+anything at all in the cells not observed, an observed NaN beside infinities of both signs)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def test_min_and_max_equal_the_masked_ones_in_every_case():
             v[-1, -1, 0], obs[-1, -1, 0] = np.nan, True          # an observed NaN: NaN
         if rng.random() < 0.3 and W > 1:
             v[0, -1, :2], obs[0, -1, :2] = (np.inf, -np.inf), True   # both infinities observed: -inf and +inf
+        if rng.random() < 0.3 and W > 2:
+            v[-1, 0, -3:], obs[-1, 0, -3:] = (np.nan, np.inf, -np.inf), True   # NaN and both infinities: NaN
         want_lo, want_hi = _masked_extremes(v, obs)
         with np.errstate(invalid="ignore"):      # the sum of an observed +inf and -inf
             got = [masked_moments_cm(v, obs), masked_moments_cm(v, obs, np.where(obs, v, np.float32(np.nan)),

@@ -59,9 +59,12 @@ def masked_moments_cm(v: np.ndarray, obs: np.ndarray, nan_filled: np.ndarray | N
     lo = np.fmin.reduce(vn, axis=2).astype(np.float64)
     hi = np.fmax.reduce(vn, axis=2).astype(np.float64)
     lo[n == 0], hi[n == 0] = np.inf, -np.inf
-    # a NaN sum: an observed NaN (the masked min and max are NaN), or an observed +inf and -inf (they are not)
-    nan_seen = np.isnan(total) & ~((lo == -np.inf) & (hi == np.inf))
-    lo[nan_seen], hi[nan_seen] = np.nan, np.nan
+    # a NaN sum (an observed NaN, or observed infinities of both signs; rare): those windows' channels take the
+    # masked minimum and maximum themselves, which NaN-skipping reductions cannot tell apart
+    odd = np.nonzero(np.isnan(total))
+    if odd[0].size:
+        lo[odd] = np.where(obs[odd], v[odd], np.float32(np.inf)).min(axis=-1)
+        hi[odd] = np.where(obs[odd], v[odd], np.float32(-np.inf)).max(axis=-1)
     return {"n": n, "mean": mean, "std": std, "sum": total, "min": lo, "max": hi}
 
 
