@@ -82,11 +82,15 @@ for run in range(2):   # a second run in the same process forks too: the first l
     assert os.getpid() not in {pid for pid, _ in out + again}        # every unit ran in a worker
 del sys.modules["xml.dom.minidom"]
 
-# tuning fast (``warm``): what a later pass needs is imported here during the first pass; the next pass runs in
-# fresh forks that have it
+# ``warm`` (the caption levels' slow imports; everything under tuning fast): what a later pass needs is imported
+# here during the first pass; the next pass runs in fresh forks that have it. Jobs before the first pass (the
+# plan stage's) start the workers, and the first pass keeps them even though this process imported more since.
 def has(name): return os.getpid(), name in sys.modules
 with MultiprocessRunner(2, warm=("xml.dom.minidom", "no_such_module_here")) as pool:
+    planned = {pool.submit(os.getpid, ()).result() for _ in range(8)}
+    import json.tool   # noqa: F401  (this process imports between the plan stage and pass 1)
     first = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
+    assert pool.forks == 1 and {p for p, _ in first} <= set(pool._pool._processes) >= planned, (planned, first)
     second = pool.map(has, [("xml.dom.minidom",)] * 4, "test")
     workers_of_second = set(pool._pool._processes)   # the pool's workers (one may have run the whole pass)
     third = pool.map(has, [("xml.dom.minidom",)] * 4, "test")   # nothing new imported: the same workers
@@ -151,7 +155,7 @@ def test_the_start_method_is_a_checked_config_key():
         coerce(RunnerConfig, {"name": "multiprocess", "start_method": "thread"}, "runner")
 
 
-def test_tuning_is_a_checked_config_key_and_only_fast_gives_the_workers_warm_imports():
+def test_tuning_is_a_checked_config_key_and_fast_warms_up_everything():
     from sensorpipe.config import ConfigError, RunnerConfig, coerce
 
     assert coerce(RunnerConfig, {"name": "multiprocess"}, "runner").tuning == "none"
@@ -159,12 +163,15 @@ def test_tuning_is_a_checked_config_key_and_only_fast_gives_the_workers_warm_imp
     with pytest.raises(ConfigError, match="runner.tuning.*'none', 'fast'"):
         coerce(RunnerConfig, {"tuning": "turbo"}, "runner")
     plain = executors.make_runner("multiprocess", 2, "forkserver")
-    fast = executors.make_runner("multiprocess", 2, "forkserver", "fast")
+    ahead = executors.make_runner("multiprocess", 2, "forkserver", ahead=("xml.dom.minidom",))
+    fast = executors.make_runner("multiprocess", 2, "forkserver", "fast", ahead=("xml.dom.minidom",))
     try:
         assert (plain.warm, plain.retain_memory) == ((), True)      # heap retention always (BENCHMARKS.md)
-        assert (fast.warm, fast.retain_memory) == (executors.WARM_MODULES, True)
+        assert ahead.warm == ("xml.dom.minidom",)                    # the caption levels' slow imports, by default
+        assert (fast.warm, fast.retain_memory) == (executors.WARM_MODULES, True)   # which include them
     finally:
         plain.close()
+        ahead.close()
         fast.close()
     assert type(executors.make_runner("local", 2, "auto", "fast")) is executors.LocalRunner
 
@@ -233,3 +240,25 @@ def test_the_caption_levels_name_their_slow_imports_for_the_runner_to_preload():
     assert level_imports(CaptionConfig(levels=("statistical", "semantic"))) == ()
     LocalRunner().preload(("no_such_module_here",))                   # in process: left to the stage's first use
     assert "no_such_module_here" not in sys.modules
+
+
+def test_the_driver_has_the_runner_warm_up_the_caption_levels_slow_imports(monkeypatch, sources_dir, base_config,
+                                                                            tmp_path):
+    """pass 2's ``scipy.signal`` is imported during pass 1 (the runner's ``ahead``), not between the passes
+    while the workers wait."""
+    from sensorpipe.captions.generator import level_imports
+    from sensorpipe.config import CaptionConfig
+    from sensorpipe.runners import driver
+    from tests.conftest import write_config
+
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("ahead"))
+        return executors.LocalRunner()
+
+    monkeypatch.setattr(driver, "make_runner", spy)
+    cfg = dict(base_config, output=dict(base_config["output"], dir=str(tmp_path / "out")),
+               runner={"name": "multiprocess", "workers": 2})
+    driver.run_pipeline(str(write_config(sources_dir, cfg, "ahead.yaml")))
+    assert asked == [level_imports(CaptionConfig())] == [("sensorpipe.captions._scipy_signal",)]

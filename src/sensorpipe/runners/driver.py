@@ -259,7 +259,8 @@ class _Run:
         self.key_id = ctx.key_id
         # freed arrays stay in this process's heap during the run (see runners/_memory.py)
         with freed_memory_retained(), make_runner(cfg.runner.name, cfg.runner.workers, cfg.runner.start_method,
-                                                  cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir) as pool:
+                                                  cfg.runner.tuning, cfg.runner.beam_options, ctx.cache_dir,
+                                                  ahead=level_imports(cfg.captions)) as pool:
             drawer = self.side or pool    # no side process: the pool draws (local: in process), as it did before
             if self.work is not None:
                 pool.use_remote_work(self.work)
@@ -289,7 +290,8 @@ class _Run:
             norm = getattr(pool, "fit_normalization", fit_normalization)(cfg, summaries)
             self.enter("pass2")
             t = time.perf_counter()
-            pool.preload(level_imports(cfg.captions))   # forked workers share one scipy.signal import
+            pool.preload(level_imports(cfg.captions))   # forked workers share one scipy.signal import (warmed up
+            #                                             during pass 1 under fork: then this only waits for it)
             summaries, encoded, failed = split_encoded(
                 summaries, pool.map(encode_or_skip, [(ctx, s, norm) for s in summaries], "pass 2: encode"))
             skipped += failed

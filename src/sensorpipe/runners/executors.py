@@ -8,9 +8,11 @@ Workers keep freed memory in their glibc heap during the run
 page faults it saves well above the 2 % bar, BENCHMARKS.md). ``runner.tuning:
 fast`` (opt-in, :func:`make_runner`) adds, under ``fork``, a warm-up import of
 what the later passes need plus fresh forks that have it. The default
-(``none``) forks the workers once, and again before pass 2 only when the
-driver preloaded a slow import the caption levels name (``scipy.signal``),
-so that the workers share one import; the output is the same either way.
+(``none``) warms up only the slow imports the caption levels name
+(``scipy.signal``): the driver imports them in a background thread while
+the workers run pass 1, instead of between the passes with the workers idle,
+and forks pass 2's workers fresh, so that they share one import; the output
+is the same either way.
 """
 
 from __future__ import annotations
@@ -183,11 +185,12 @@ class MultiprocessRunner(LocalRunner):
 
     Under ``fork`` (what ``auto`` picks where it is safe: :func:`resolve_start_method`) the
     workers are copies of this process, pipeline imported, forked at the first :meth:`map` or
-    :meth:`submit` and kept for the run. With ``warm`` (module names: tuning ``fast``) what the
-    later passes need is imported by this process in a background thread while the workers run
-    the first pass, and the next :meth:`map` forks fresh workers that have it (instead of each
-    worker importing it at its first unit of that pass); :meth:`preload` does the same for named
-    modules, imported at once.
+    :meth:`submit` and kept for the run. With ``warm`` (module names: the caption levels' slow
+    imports, or :data:`WARM_MODULES` under tuning ``fast``) what the later passes need is imported
+    by this process in a background thread while the workers run the first pass, and the next
+    :meth:`map` forks fresh workers that have it (instead of each worker importing it at its first
+    unit of that pass, or this process importing it between the passes while the workers wait);
+    :meth:`preload` does the same for named modules, imported at once.
 
     Under ``forkserver`` (or ``spawn``) a fresh process first imports the
     pipeline and ``warm`` (workers are then cheap forks of it). The pool
@@ -279,12 +282,12 @@ class MultiprocessRunner(LocalRunner):
         self._preloaded = self._preloaded or bool(new)
 
     def _fork_pool(self) -> None:
-        """Fork only, before a pass (the pool is idle): fork the workers, or, with ``warm`` or after a
-        :meth:`preload` (and once the warm-up is done), fork fresh ones when this process imported modules
-        since the last fork."""
+        """Fork only, before a pass (the pool is idle): fork the workers, or, once a pass warmed up ``warm``
+        (the warm-up done) or after a :meth:`preload`, fork fresh ones when this process imported modules
+        since the last fork. Before the first warm-up (the plan stage's jobs, then pass 1) the workers stay."""
         if self._warming is not None:
             self._warming.join()           # no thread may be running (or hold the import lock) at a fork
-        if self._ready.is_set() and (self._error is not None or not (self.warm or self._preloaded)
+        if self._ready.is_set() and (self._error is not None or not (self._warming is not None or self._preloaded)
                                      or len(sys.modules) == self._modules_at_fork):
             return
         self._preloaded = False
@@ -351,9 +354,11 @@ WARM_MODULES = ("sensorpipe.runners._warm",)
 
 
 def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none",
-                beam_options: Any = (), work_dir: str = ".work") -> LocalRunner:
-    """The configured runner: multiprocess workers retain freed heap memory; tuning ``fast`` adds ``warm``;
-    ``beam`` runs the passes as Beam pipelines with ``beam_options`` (:mod:`sensorpipe.runners.beam`)."""
+                beam_options: Any = (), work_dir: str = ".work", ahead: tuple[str, ...] = ()) -> LocalRunner:
+    """The configured runner: multiprocess workers retain freed heap memory; ``ahead`` (the caption levels'
+    slow imports: :func:`sensorpipe.captions.generator.level_imports`) is warmed up during pass 1, tuning ``fast``
+    warms up everything in :data:`WARM_MODULES` instead; ``beam`` runs the passes as Beam pipelines with
+    ``beam_options`` (:mod:`sensorpipe.runners.beam`)."""
     if name == "beam":
         from sensorpipe.runners.beam import BeamRunner
         from sensorpipe.runners.beam_options import beam_flags
@@ -361,4 +366,5 @@ def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str
         return BeamRunner(beam_flags(beam_options), work_dir)
     if name != "multiprocess":
         return LocalRunner()
-    return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if tuning == "fast" else (), retain_memory=True)
+    return MultiprocessRunner(workers, start_method, warm=WARM_MODULES if tuning == "fast" else tuple(ahead),
+                              retain_memory=True)
