@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import os
 import sys
 
 from sensorpipe.config import ConfigError
@@ -431,6 +432,50 @@ def _stdout_gone(command: str) -> int:
     return 2
 
 
+#: the status :func:`run` ends the process with from the last exit handler; None: the interpreter's usual exit
+_EXIT_STATUS: int | None = None
+
+
+def _exit_without_teardown() -> None:
+    """The last exit handler (:func:`run` registers it before any other): flush the standard streams and end the
+    process with :data:`_EXIT_STATUS`, skipping the interpreter's teardown of every imported module."""
+    if _EXIT_STATUS is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # the reader went away, or the stream is closed: as at a normal exit
+            pass
+    os._exit(_EXIT_STATUS)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The ``sensorpipe`` program (the console script and ``python -m sensorpipe.cli``): :func:`main`, then the
+    usual exit without the interpreter's teardown.
+
+    Why: once the last exit handler has run, CPython still tears down every module the command imported
+    (a run loads numpy, pyarrow, pandas, scipy, SQLAlchemy and TFDS: well over a thousand modules) and frees
+    their objects one by one, a noticeable share of a short ``sensorpipe run`` (BENCHMARKS.md) that changes
+    nothing the command wrote. Everything else of a normal exit still happens, in its order: non-daemon
+    threads are joined (and thread pools shut down), every other exit handler runs (logging's flush,
+    ``weakref.finalize``, multiprocessing's join of its children, :func:`_freeze_before_exit`'s collection of
+    the garbage), and the standard streams are flushed; a run closes its own files, database and processes
+    before it returns. Where another exit handler was registered before this function (so it would run after
+    this one's), on an error that escapes :func:`main` and on a non-numeric ``SystemExit``, the process exits
+    as usual. Tests and notebooks call :func:`main`, which returns.
+    """
+    global _EXIT_STATUS
+    if getattr(atexit, "_ncallbacks", lambda: 1)() == 0:   # nothing would run after this handler
+        atexit.register(_exit_without_teardown)
+    try:
+        status = main(argv)
+    except SystemExit as e:   # argparse: --help (0), a bad argument (2)
+        status = e.code
+    if status is None or isinstance(status, int):
+        _EXIT_STATUS = status or 0
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
 
