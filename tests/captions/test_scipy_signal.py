@@ -26,6 +26,7 @@ else:
     from sensorpipe.captions import _scipy_signal as scipy_signal
     signal = scipy_signal.signal
 stats_after_import = "scipy.stats" in sys.modules
+deferred_after_import = [m in sys.modules for m in ("scipy.interpolate", "scipy.optimize", "scipy.spatial")]
 rng = np.random.default_rng(7)
 x = np.round(np.cumsum(rng.normal(size=(6, 400)), axis=1), 1)    # rounded: plateaus, as binned means have
 out = []
@@ -37,12 +38,27 @@ for row in x:
     p, _ = signal.find_peaks(row)
     out.append([signal.peak_prominences(row, p)[0].tolist(), signal.peak_widths(row, p)[0].round(12).tolist()])
 cwt = signal.find_peaks_cwt(x[0], np.arange(1, 12)).tolist()    # its noise floor: scipy.stats.scoreatpercentile
+# the functions behind the other deferred subpackages: they import them at their first call
+xs = np.linspace(0, 3, 25)
+others = [
+    [[round(v.real, 9), round(v.imag, 9)]                                                    # cKDTree
+     for v in signal.unique_roots([1 + 1j, 1 + 1.0004j, 2.0, 2.0002, -1j], tol=1e-3)[0].tolist()],
+    np.round(signal.cspline1d_eval(signal.cspline1d(x[2][:40]), xs), 9).tolist(),        # BSpline.basis_element
+    np.round(signal.qspline1d_eval(signal.qspline1d(x[3][:40]), xs), 9).tolist(),
+    np.round(signal.dlsim(([1.0], [1.0, -0.5], 0.5), [1.0, 2.0, 0.5, 3.0], t=[0.0, 0.4, 1.1, 1.6])[1], 9).ravel().tolist(),
+    (lambda n, wn: [float(n), *np.round(np.ravel(wn), 9).tolist()])(
+        *signal.buttord([0.2, 0.5], [0.3, 0.4], 3, 40)),                                      # optimize.fminbound
+    np.round(signal.bessel(4, 0.2, norm="mag")[1], 9).tolist(),                              # optimize.newton
+]
+real_others = [type(sys.modules[m]).__name__ == "module" and not hasattr(sys.modules[m], "_sensorpipe_stand_in")
+               for m in ("scipy.interpolate", "scipy.optimize", "scipy.spatial")]
 import scipy.stats
 real_stats = [not hasattr(scipy.stats, "_sensorpipe_stand_in"), float(scipy.stats.norm.cdf(0.0)),
               float(scipy.stats.scoreatpercentile(x[1], 25)), scipy.stats.__file__ is not None]
 import scipy._lib._array_api as api
 doc = signal.find_peaks.__doc__
 print(json.dumps({{"results": out, "stats_after_import": stats_after_import, "cwt": cwt, "real_stats": real_stats,
+                  "deferred_after_import": deferred_after_import, "others": others, "real_others": real_others,
                   "note": "Array API Standard Support" in doc,
                   "has_doc": "Find peaks inside a signal" in doc,
                   "restored": getattr(api, "FunctionDoc", None).__name__ if hasattr(api, "FunctionDoc") else None,
@@ -83,12 +99,19 @@ def test_scipy_stats_is_deferred_to_find_peaks_cwt_and_the_real_one_afterwards(t
     assert plain["real_stats"][:2] == [True, 0.5]
 
 
+def test_interpolate_optimize_and_spatial_are_deferred_to_the_functions_that_use_them(tmp_path):
+    plain, fast = _probe("plain", tmp_path), _probe("fast", tmp_path)
+    assert plain["deferred_after_import"] == [True] * 3 and fast["deferred_after_import"] == [False] * 3
+    assert fast["others"] == plain["others"] and all(plain["others"])       # the same results, once called
+    assert fast["real_others"] == plain["real_others"] == [True] * 3          # ... from the real subpackages
+
+
 def test_the_stand_in_hands_out_the_real_scipy_stats_for_any_other_name(tmp_path):
     script = tmp_path / "other_names.py"
     script.write_text(
         "import sys\n"
         "from sensorpipe.captions import _scipy_signal as s\n"
-        "with s._deferred_stats():\n"
+        "with s._deferred_subpackages():\n"
         "    from scipy import stats          # a module that keeps the stand-in itself ...\n"
         "    held = stats\n"
         "    from scipy.stats import norm     # ... or asks it for another name: the real module, at once\n"

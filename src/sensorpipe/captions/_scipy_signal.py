@@ -10,12 +10,15 @@ decorator (registering each function's capabilities in scipy's table) runs as sc
 untouched (``find_peaks`` finds the same peaks: tests/captions/test_scipy_signal.py), and the original is put
 back at once, so scipy modules imported later get their notes.
 
-Also while it imports, ``scipy.stats`` (a third of what ``scipy.signal`` loads) is a stand-in,
-:func:`_deferred_stats`: scipy.signal imports it only for ``scoreatpercentile``, which only ``find_peaks_cwt``
-calls, and nothing in a minute-data run uses the rest of it. The stand-in's ``scoreatpercentile`` imports the
-real ``scipy.stats`` at its first call, any other name it is asked for imports it at once (so code that reached
-the stand-in behaves as with the real module), and it leaves ``sys.modules`` with the import: a later ``import
-scipy.stats`` loads the real one.
+Also while it imports, four scipy subpackages that ``scipy.signal`` imports for functions a minute-data run
+never calls are stand-ins (:func:`_deferred_subpackages`, :data:`DEFERRED`; together more than half of what
+``scipy.signal`` loads): ``scipy.stats`` (``scoreatpercentile``: ``find_peaks_cwt``), ``scipy.interpolate``
+(``make_interp_spline``: ``dlsim``; ``BSpline``: the cubic and quadratic spline evaluation), ``scipy.spatial``
+(``cKDTree``: ``unique_roots``) and ``scipy.optimize`` (the filter design's root finding, through the module).
+Each name ``scipy.signal`` binds from a stand-in is a :class:`_Deferred`, which imports the real subpackage at
+its first call or attribute; any other name a stand-in is asked for imports the real subpackage at once (so
+code that reached a stand-in behaves as with the real module). The stand-ins leave ``sys.modules`` with the
+import: a later ``import scipy.stats`` (or the others) loads the real one.
 
 And ``numpy.f2py`` and ``numpy.testing`` are made lazy modules first (:func:`_lazy_numpy_submodules`,
 ``importlib.util.LazyLoader``): scipy's array-API layer copies every name ``dir(numpy)`` lists, and numpy
@@ -25,7 +28,7 @@ test helpers, used by neither scipy.signal nor the pipeline) were imported in fu
 
 Guarded: where scipy's private module lacks ``FunctionDoc`` or ``xp_capabilities`` (another scipy version),
 where ``scipy.signal`` is already imported, or where the import under the replacements fails, it is the plain
-import (the stand-in only where ``scipy.stats`` is not imported yet). Importing this module is the import
+import (a stand-in only where its subpackage is not imported yet). Importing this module is the import
 (``CaptionLevel.imports`` names it, so a multiprocess run's driver preloads it for its workers).
 """
 
@@ -84,47 +87,80 @@ def _lazy_numpy_submodules(names: tuple[str, ...] = ("f2py", "testing")) -> None
         setattr(numpy, name, module)
 
 
-def _real_stats() -> ModuleType:
-    """The real ``scipy.stats``, imported now (the stand-in taken out of ``sys.modules`` first, if still there)."""
-    if getattr(sys.modules.get("scipy.stats"), "_sensorpipe_stand_in", False):
-        del sys.modules["scipy.stats"]
-    return importlib.import_module("scipy.stats")
+#: the subpackages that stand in while ``scipy.signal`` imports, each with the names scipy.signal binds from it
+#: then (used only inside functions the captions never call; see the module docstring)
+DEFERRED: dict[str, tuple[str, ...]] = {
+    "scipy.stats": ("scoreatpercentile",),
+    "scipy.interpolate": ("make_interp_spline", "BSpline"),
+    "scipy.spatial": ("cKDTree",),
+    "scipy.optimize": (),
+}
 
 
-def _scoreatpercentile(*args, **kwargs):
-    """``scipy.stats.scoreatpercentile`` (``find_peaks_cwt``'s noise floor), importing scipy.stats at the first call."""
-    return _real_stats().scoreatpercentile(*args, **kwargs)
+def _real(module: str) -> ModuleType:
+    """The real ``module``, imported now (its stand-in taken out of ``sys.modules`` first, if still there)."""
+    if getattr(sys.modules.get(module), "_sensorpipe_stand_in", False):
+        del sys.modules[module]
+    return importlib.import_module(module)
 
 
-def _forward(name: str):
-    """Any other name of the stand-in: the real module's, imported at once. Not dunder names: the import
-    system asks a module for ``__path__`` and the like, and a plain module without them answers "none"."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    return getattr(_real_stats(), name)
+class _Deferred:
+    """``module.name`` as ``scipy.signal`` bound it from a stand-in: calling it, or reading one of its attributes
+    (``BSpline.basis_element``), imports the real module and uses the real object."""
+
+    __slots__ = ("_module", "_name")
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module, self._name = module, name
+
+    def _target(self):
+        return getattr(_real(self._module), self._name)
+
+    def __call__(self, *args, **kwargs):
+        return self._target()(*args, **kwargs)
+
+    def __getattr__(self, attr: str):
+        return getattr(self._target(), attr)
+
+    def __repr__(self) -> str:
+        return f"<deferred {self._module}.{self._name}>"
+
+
+def _stand_in(module: str, deferred: tuple[str, ...]) -> ModuleType:
+    """A stand-in for ``module``: its ``deferred`` names are :class:`_Deferred`, any other the real module's,
+    imported at once. Not dunder names: the import system asks a module for ``__path__`` and the like, and a
+    plain module without them answers "none"."""
+    stand_in = ModuleType(module, f"Stands in for {module} while scipy.signal is imported.")
+    stand_in._sensorpipe_stand_in = True
+    for name in deferred:
+        setattr(stand_in, name, _Deferred(module, name))
+
+    def forward(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_real(module), name)
+
+    stand_in.__getattr__ = forward
+    return stand_in
 
 
 @contextmanager
-def _deferred_stats() -> Iterator[None]:
-    """``scipy.stats`` is a stand-in inside the block (see the module docstring), unless already imported."""
-    if "scipy.stats" in sys.modules:
-        yield
-        return
-    stand_in = ModuleType("scipy.stats", "Stands in for scipy.stats while scipy.signal is imported.")
-    stand_in._sensorpipe_stand_in = True
-    stand_in.scoreatpercentile = _scoreatpercentile
-    stand_in.__getattr__ = _forward
-    sys.modules["scipy.stats"] = stand_in
+def _deferred_subpackages(deferred: dict[str, tuple[str, ...]] = DEFERRED) -> Iterator[None]:
+    """Inside the block each subpackage of ``deferred`` not imported yet is a stand-in (:func:`_stand_in`)."""
+    added = {module: _stand_in(module, names) for module, names in deferred.items() if module not in sys.modules}
+    sys.modules.update(added)
     try:
         yield
     finally:
-        if sys.modules.get("scipy.stats") is stand_in:
-            del sys.modules["scipy.stats"]
+        for module, stand_in in added.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
 
 
 def import_scipy_signal(fast: bool = True) -> ModuleType:
     """``scipy.signal``, imported once (collector paused: sensorpipe._gc); ``fast``: with the docstring
-    parsing skipped where scipy's private API is as expected and scipy.stats deferred (see the module docstring)."""
+    parsing skipped where scipy's private API is as expected and four subpackages deferred (see the module
+    docstring)."""
     if "scipy.signal" in sys.modules:
         return sys.modules["scipy.signal"]
     with collector_paused():
@@ -135,10 +171,10 @@ def import_scipy_signal(fast: bool = True) -> ModuleType:
             original = api.FunctionDoc
             api.FunctionDoc = _UnparsedDoc
             try:
-                with _deferred_stats():
+                with _deferred_subpackages():
                     import scipy.signal
                 return scipy.signal
-            except Exception:  # noqa: BLE001 - scipy used FunctionDoc or scipy.stats otherwise: the plain import below
+            except Exception:  # noqa: BLE001 - scipy used FunctionDoc or a subpackage otherwise: the plain import below
                 pass
             finally:
                 api.FunctionDoc = original
