@@ -168,7 +168,8 @@ def _tiny_rss(tmp):
     assert row, out
     small, large, growth = int(row.group(1)), int(row.group(2)), float(row.group(3))
     assert small > 50 and large > 50 and growth == pytest.approx(100 * (large / small - 1), abs=0.6)
-    assert (row.group(4) == "met") == (growth <= 10)
+    if abs(growth - 10) > 0.06:   # the verdict uses the exact peaks, the printed growth is rounded to 0.1 %
+        assert (row.group(4) == "met") == (growth <= 10)
     assert "1 x 1" in out and "2 x 1" in out and (tmp / "rss1").is_dir() and (tmp / "rss2").is_dir()
 
 
