@@ -599,8 +599,8 @@ class RunnerConfig:
     list of ``--key=value`` flags or a mapping (``runner: DataflowRunner``);
     ``--beam-option KEY=VALUE`` adds to them (:mod:`sensorpipe.runners.beam`).
 
-    ``tuning`` (opt-in speed plumbing, same output): ``none`` imports only
-    the caption levels' slow imports (``scipy.signal``) while pass 1 runs;
+    ``tuning`` (``multiprocess``; opt-in speed plumbing, same output): ``none``
+    imports only the caption levels' slow imports (``scipy.signal``) while pass 1 runs;
     ``fast``, under ``fork``, imports everything pass 2 and the run's tail
     need; either way pass 2 runs in fresh forks that have them
     (:mod:`sensorpipe.runners.executors`).

@@ -355,10 +355,10 @@ WARM_MODULES = ("sensorpipe.runners._warm",)
 
 def make_runner(name: str, workers: int, start_method: str = "auto", tuning: str = "none",
                 beam_options: Any = (), work_dir: str = ".work", ahead: tuple[str, ...] = ()) -> LocalRunner:
-    """The configured runner: multiprocess workers retain freed heap memory; ``ahead`` (the caption levels'
-    slow imports: :func:`sensorpipe.captions.generator.level_imports`) is warmed up during pass 1, tuning ``fast``
-    warms up everything in :data:`WARM_MODULES` instead; ``beam`` runs the passes as Beam pipelines with
-    ``beam_options`` (:mod:`sensorpipe.runners.beam`)."""
+    """The configured runner: multiprocess workers retain freed heap memory, and a multiprocess driver warms up
+    ``ahead`` (the caption levels' slow imports: :func:`sensorpipe.captions.generator.level_imports`) during pass
+    1, or everything in :data:`WARM_MODULES` under tuning ``fast``; ``local`` imports them at their first use;
+    ``beam`` runs the passes as Beam pipelines with ``beam_options`` (:mod:`sensorpipe.runners.beam`)."""
     if name == "beam":
         from sensorpipe.runners.beam import BeamRunner
         from sensorpipe.runners.beam_options import beam_flags
